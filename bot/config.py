@@ -1,0 +1,79 @@
+"""Settings as one typed object built by a factory, never at import time.
+
+Tests and the demo build their own ``Settings`` (``Settings(database_url=...)``) instead of
+monkeypatching a module global.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DISCORD_API_BASE = "https://discord.com/api/v10"
+DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set, from the environment or an optional ``.env`` file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COHORTBOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    discord_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DISCORD_TOKEN", "COHORTBOT_DISCORD_TOKEN", "discord_token"),
+    )
+    database_url: str = "sqlite+aiosqlite:///cohortbot.db"
+    discord_api_base: str = DISCORD_API_BASE
+    discord_gateway_url: str = DISCORD_GATEWAY_URL
+    timezone: str = "Europe/London"
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = False
+    db_echo: bool = False
+    guild_id: str | None = None
+    scheduler_tick_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def uses_local_discord(self) -> bool:
+        """True when the bot talks to a Discord-compatible server instead of Discord."""
+        return self.discord_api_base != DISCORD_API_BASE
+
+    def redacted(self) -> dict[str, object]:
+        """Settings safe to log: the token never leaves this object in clear."""
+        data = self.model_dump()
+        data["discord_token"] = "***" if self.discord_token else None
+        return data
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]

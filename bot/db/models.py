@@ -1,0 +1,720 @@
+"""The whole domain, described once so later capabilities extend rather than invent.
+
+Conventions:
+- Platform identifiers (Discord snowflakes today, Slack ids later) are strings.
+- Every time is an aware UTC datetime (``UTCDateTime`` refuses naive values).
+- Anything that counts toward marks carries a unique idempotency key in the database, so a
+  replayed gateway event, a history backfill or a retried interaction can never count twice.
+- Enumerations are stored as short strings with a CHECK constraint: portable across SQLite
+  and PostgreSQL, and readable in an exam-board export.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, time
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.db.types import UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+PlatformId = String(32)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Role(enum.StrEnum):
+    STUDENT = "student"
+    TUTOR = "tutor"
+    ADMIN = "admin"
+
+
+class Designation(enum.StrEnum):
+    CORE = "core"
+    COMPULSORY = "compulsory"
+    ELECTIVE = "elective"
+
+
+class EnrolmentStatus(enum.StrEnum):
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+
+
+class PromptStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class ContributionVia(enum.StrEnum):
+    GATEWAY = "gateway"
+    BACKFILL = "backfill"
+    MODAL = "modal"
+
+
+class ExerciseStatus(enum.StrEnum):
+    OPEN = "open"
+    ALLOCATED = "allocated"
+    RELEASED = "released"
+    CANCELLED = "cancelled"
+
+
+class SubmissionKind(enum.StrEnum):
+    FILE = "file"
+    LINK = "link"
+    TEXT = "text"
+
+
+class AssignmentStatus(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    REASSIGNED = "reassigned"
+    CANCELLED = "cancelled"
+
+
+class EventKind(enum.StrEnum):
+    TUTORIAL = "tutorial"
+    SUBMISSION_DEADLINE = "submission_deadline"
+    MARKING_PERIOD_END = "marking_period_end"
+    FEEDBACK_RETURN = "feedback_return"
+
+
+class Recurrence(enum.StrEnum):
+    NONE = "none"
+    WEEKLY = "weekly"
+    FORTNIGHTLY = "fortnightly"
+
+
+class OccurrenceStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class NoticeAudience(enum.StrEnum):
+    CHANNEL = "channel"
+    PERSON = "person"
+    TUTORS = "tutors"
+
+
+class NoticeStatus(enum.StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class RsvpResponse(enum.StrEnum):
+    GOING = "going"
+    MAYBE = "maybe"
+    NOT_GOING = "not_going"
+
+
+class ExtensionStatus(enum.StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
+class LedgerSource(enum.StrEnum):
+    DISCUSSION_POST = "discussion_post"
+    DISCUSSION_REPLY = "discussion_reply"
+    QUALITY_POINTS = "quality_points"
+    PEER_REVIEW_COMPLETED = "peer_review_completed"
+    PEER_SCORE_RECEIVED = "peer_score_received"
+    TUTORIAL_ATTENDANCE = "tutorial_attendance"
+    ADJUSTMENT = "adjustment"
+
+
+# --------------------------------------------------------------------------- people & cohort
+
+
+class Cohort(Base):
+    """One programme intake living in one chat server (a Discord guild)."""
+
+    __tablename__ = "cohorts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    platform: Mapped[str] = mapped_column(String(16), default="discord")
+    guild_id: Mapped[str | None] = mapped_column(PlatformId, unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    modules: Mapped[list[Module]] = relationship(back_populates="cohort")
+
+
+class Module(Base):
+    __tablename__ = "modules"
+    __table_args__ = (
+        UniqueConstraint("cohort_id", "code"),
+        CheckConstraint("ects > 0", name="ects_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    year: Mapped[int] = mapped_column(Integer, default=1)
+    term: Mapped[str] = mapped_column(String(32))
+    ects: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    designation: Mapped[Designation] = mapped_column(_enum(Designation, "designation"))
+    pass_fail: Mapped[bool] = mapped_column(Boolean, default=False)
+    in_weighted_average: Mapped[bool] = mapped_column(Boolean, default=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    channel_id: Mapped[str | None] = mapped_column(PlatformId)
+    role_id: Mapped[str | None] = mapped_column(PlatformId)
+
+    cohort: Mapped[Cohort] = relationship(back_populates="modules")
+
+
+class Person(Base):
+    """A student or member of staff, keyed by their chat-platform id once known."""
+
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_user_id: Mapped[str | None] = mapped_column(PlatformId, unique=True)
+    platform_username: Mapped[str | None] = mapped_column(String(64), index=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    student_number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    dm_reminders: Mapped[bool] = mapped_column(Boolean, default=True)
+    quiet_start: Mapped[time | None] = mapped_column(Time)
+    quiet_end: Mapped[time | None] = mapped_column(Time)
+    calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    erased_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Enrolment(Base):
+    __tablename__ = "enrolments"
+    __table_args__ = (UniqueConstraint("module_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    status: Mapped[EnrolmentStatus] = mapped_column(
+        _enum(EnrolmentStatus, "enrolment_status"), default=EnrolmentStatus.ACTIVE
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    module: Mapped[Module] = relationship()
+    person: Mapped[Person] = relationship()
+
+
+class StudyGroup(Base):
+    __tablename__ = "study_groups"
+    __table_args__ = (UniqueConstraint("cohort_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+
+
+class GroupMembership(Base):
+    __tablename__ = "group_memberships"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("study_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+# --------------------------------------------------------------------------- discussions
+
+
+class DiscussionPrompt(Base):
+    """A graded discussion prompt: posted at ``opens_at``, answered in a thread until ``closes_at``.
+
+    ``rubric`` holds the participation rules shown with the prompt (minimum words, replies,
+    caps, late policy, quality points).
+    """
+
+    __tablename__ = "discussion_prompts"
+    __table_args__ = (CheckConstraint("closes_at > opens_at", name="closes_after_opens"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    opens_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    rubric: Mapped[dict[str, Any]]
+    private_answers: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[PromptStatus] = mapped_column(
+        _enum(PromptStatus, "prompt_status"), default=PromptStatus.SCHEDULED
+    )
+    channel_id: Mapped[str | None] = mapped_column(PlatformId)
+    message_id: Mapped[str | None] = mapped_column(PlatformId, unique=True)
+    thread_id: Mapped[str | None] = mapped_column(PlatformId, unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    released_at: Mapped[datetime | None]
+
+
+class Contribution(Base):
+    """One student message in a prompt's thread: the evidence itself, never erased."""
+
+    __tablename__ = "contributions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(
+        ForeignKey("discussion_prompts.id", ondelete="CASCADE"), index=True
+    )
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
+    author_platform_id: Mapped[str] = mapped_column(PlatformId)
+    message_id: Mapped[str] = mapped_column(PlatformId, unique=True)
+    parent_message_id: Mapped[str | None] = mapped_column(PlatformId)
+    thread_id: Mapped[str] = mapped_column(PlatformId, index=True)
+    mentions: Mapped[list[Any]] = mapped_column(default=list)
+    content: Mapped[str] = mapped_column(Text)
+    words: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    edited_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    via: Mapped[ContributionVia] = mapped_column(
+        _enum(ContributionVia, "contribution_via"), default=ContributionVia.GATEWAY
+    )
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ContributionRevision(Base):
+    """The text a contribution had before each edit."""
+
+    __tablename__ = "contribution_revisions"
+    __table_args__ = (UniqueConstraint("contribution_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contribution_id: Mapped[int] = mapped_column(ForeignKey("contributions.id", ondelete="CASCADE"))
+    revision: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    words: Mapped[int] = mapped_column(Integer)
+    replaced_at: Mapped[datetime]
+
+
+class DiscussionScore(Base):
+    """Tutor's quality points and feedback, plus the last computed participation score."""
+
+    __tablename__ = "discussion_scores"
+    __table_args__ = (UniqueConstraint("prompt_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("discussion_prompts.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    quality_points: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
+    feedback: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
+    explanation: Mapped[str | None] = mapped_column(Text)
+    graded_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- peer assessment
+
+
+class PeerExercise(Base):
+    __tablename__ = "peer_exercises"
+    __table_args__ = (
+        CheckConstraint("review_due_at > submission_due_at", name="review_after_submission"),
+        CheckConstraint("reviews_per_submission >= 1", name="k_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    brief: Mapped[str] = mapped_column(Text)
+    submission_due_at: Mapped[datetime]
+    review_due_at: Mapped[datetime]
+    reviews_per_submission: Mapped[int] = mapped_column(Integer, default=3)
+    rubric: Mapped[dict[str, Any]]
+    double_blind: Mapped[bool] = mapped_column(Boolean, default=True)
+    reviewers_from_submitters_only: Mapped[bool] = mapped_column(Boolean, default=True)
+    avoid_same_group: Mapped[bool] = mapped_column(Boolean, default=False)
+    avoid_repeat_pairs: Mapped[bool] = mapped_column(Boolean, default=True)
+    late_policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    aggregation: Mapped[str] = mapped_column(String(32), default="median")
+    seed: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[ExerciseStatus] = mapped_column(
+        _enum(ExerciseStatus, "exercise_status"), default=ExerciseStatus.OPEN
+    )
+    allocated_at: Mapped[datetime | None]
+    released_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PeerSubmission(Base):
+    """Every version a student submitted; exactly one per student is current."""
+
+    __tablename__ = "peer_submissions"
+    __table_args__ = (UniqueConstraint("exercise_id", "person_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exercise_id: Mapped[int] = mapped_column(
+        ForeignKey("peer_exercises.id", ondelete="CASCADE"), index=True
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[SubmissionKind] = mapped_column(_enum(SubmissionKind, "submission_kind"))
+    content: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str | None] = mapped_column(String(255))
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    submitted_at: Mapped[datetime]
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+
+
+class ReviewAssignment(Base):
+    """Reviewer -> author pairing. Never shown to the author."""
+
+    __tablename__ = "review_assignments"
+    __table_args__ = (
+        UniqueConstraint("exercise_id", "reviewer_id", "author_id"),
+        CheckConstraint("reviewer_id <> author_id", name="never_self"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exercise_id: Mapped[int] = mapped_column(
+        ForeignKey("peer_exercises.id", ondelete="CASCADE"), index=True
+    )
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    status: Mapped[AssignmentStatus] = mapped_column(
+        _enum(AssignmentStatus, "assignment_status"), default=AssignmentStatus.PENDING
+    )
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    dm_message_id: Mapped[str | None] = mapped_column(PlatformId)
+    anonymous_label: Mapped[str] = mapped_column(String(32))
+
+
+class PeerReview(Base):
+    __tablename__ = "peer_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey("review_assignments.id", ondelete="CASCADE"), unique=True
+    )
+    scores: Mapped[dict[str, Any]]
+    comments: Mapped[str] = mapped_column(Text, default="")
+    total: Mapped[Decimal] = mapped_column(Numeric(7, 3))
+    submitted_at: Mapped[datetime]
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+
+
+class PeerResult(Base):
+    __tablename__ = "peer_results"
+    __table_args__ = (UniqueConstraint("exercise_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exercise_id: Mapped[int] = mapped_column(ForeignKey("peer_exercises.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    median: Mapped[Decimal | None] = mapped_column(Numeric(7, 3))
+    corrected: Mapped[Decimal | None] = mapped_column(Numeric(7, 3))
+    moderated: Mapped[Decimal | None] = mapped_column(Numeric(7, 3))
+    moderation_reason: Mapped[str | None] = mapped_column(Text)
+    final: Mapped[Decimal | None] = mapped_column(Numeric(7, 3))
+    disagreement: Mapped[Decimal | None] = mapped_column(Numeric(7, 3))
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- calendar
+
+
+class CalendarEvent(Base):
+    """A tutorial series or an assessment item; its occurrences are materialised rows."""
+
+    __tablename__ = "calendar_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[EventKind] = mapped_column(_enum(EventKind, "event_kind"))
+    title: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime]
+    duration_minutes: Mapped[int | None] = mapped_column(Integer)
+    join_url: Mapped[str | None] = mapped_column(String(500))
+    recurrence: Mapped[Recurrence] = mapped_column(
+        _enum(Recurrence, "recurrence"), default=Recurrence.NONE
+    )
+    recurrence_until: Mapped[datetime | None]
+    timezone: Mapped[str] = mapped_column(String(64))
+    notice_offsets: Mapped[list[Any]] = mapped_column(default=list)
+    cancelled_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EventOccurrence(Base):
+    __tablename__ = "event_occurrences"
+    __table_args__ = (
+        UniqueConstraint("event_id", "sequence"),
+        CheckConstraint("ends_at >= starts_at", name="ends_after_starts"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("calendar_events.id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column(index=True)
+    ends_at: Mapped[datetime]
+    original_starts_at: Mapped[datetime]
+    status: Mapped[OccurrenceStatus] = mapped_column(
+        _enum(OccurrenceStatus, "occurrence_status"), default=OccurrenceStatus.SCHEDULED
+    )
+    message_id: Mapped[str | None] = mapped_column(PlatformId)
+
+
+class Notice(Base):
+    """A message the bot owes someone at a moment. The database is the source of truth.
+
+    ``dedupe_key`` makes scheduling idempotent; the status change pending -> claimed is the
+    atomic claim that keeps two processes from sending the same notice.
+    """
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_status_due_at", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    occurrence_id: Mapped[int | None] = mapped_column(
+        ForeignKey("event_occurrences.id", ondelete="CASCADE")
+    )
+    audience: Mapped[NoticeAudience] = mapped_column(_enum(NoticeAudience, "notice_audience"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    channel_id: Mapped[str | None] = mapped_column(PlatformId)
+    due_at: Mapped[datetime]
+    useful_until: Mapped[datetime | None]
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[NoticeStatus] = mapped_column(
+        _enum(NoticeStatus, "notice_status"), default=NoticeStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    platform_message_id: Mapped[str | None] = mapped_column(PlatformId)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Rsvp(Base):
+    __tablename__ = "rsvps"
+    __table_args__ = (UniqueConstraint("occurrence_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurrence_id: Mapped[int] = mapped_column(
+        ForeignKey("event_occurrences.id", ondelete="CASCADE")
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    response: Mapped[RsvpResponse] = mapped_column(_enum(RsvpResponse, "rsvp_response"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Attendance(Base):
+    __tablename__ = "attendance"
+    __table_args__ = (UniqueConstraint("occurrence_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurrence_id: Mapped[int] = mapped_column(
+        ForeignKey("event_occurrences.id", ondelete="CASCADE")
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    checked_in_at: Mapped[datetime]
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+
+
+class Extension(Base):
+    """A per-student extension (or a request for one) on exactly one item."""
+
+    __tablename__ = "extensions"
+    __table_args__ = (
+        CheckConstraint(
+            "(CASE WHEN event_id IS NULL THEN 0 ELSE 1 END)"
+            " + (CASE WHEN prompt_id IS NULL THEN 0 ELSE 1 END)"
+            " + (CASE WHEN exercise_id IS NULL THEN 0 ELSE 1 END) = 1",
+            name="exactly_one_item",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("calendar_events.id", ondelete="CASCADE")
+    )
+    prompt_id: Mapped[int | None] = mapped_column(
+        ForeignKey("discussion_prompts.id", ondelete="CASCADE")
+    )
+    exercise_id: Mapped[int | None] = mapped_column(
+        ForeignKey("peer_exercises.id", ondelete="CASCADE")
+    )
+    new_due_at: Mapped[datetime]
+    reason_ref: Mapped[str] = mapped_column(String(200))
+    status: Mapped[ExtensionStatus] = mapped_column(_enum(ExtensionStatus, "extension_status"))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    decided_at: Mapped[datetime | None]
+
+
+# --------------------------------------------------------------------------- gradebook
+
+
+class LedgerEntry(Base):
+    """Append-only: one row per credited activity. Corrections are new rows, never updates."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_module_person", "module_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    source: Mapped[LedgerSource] = mapped_column(_enum(LedgerSource, "ledger_source"))
+    item_type: Mapped[str] = mapped_column(String(32))
+    item_id: Mapped[int] = mapped_column(Integer)
+    source_ref: Mapped[str] = mapped_column(String(200))
+    points: Mapped[Decimal] = mapped_column(Numeric(9, 3))
+    occurred_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class MarkScheme(Base):
+    """Per-module weights of the participation components, set by a tutor."""
+
+    __tablename__ = "mark_schemes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(
+        ForeignKey("modules.id", ondelete="CASCADE"), unique=True
+    )
+    weights: Mapped[dict[str, Any]]
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ComponentMark(Base):
+    """Other component marks imported from CSV, to preview module marks and classification."""
+
+    __tablename__ = "component_marks"
+    __table_args__ = (UniqueConstraint("module_id", "person_id", "component"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    component: Mapped[str] = mapped_column(String(64))
+    weight: Mapped[Decimal] = mapped_column(Numeric(6, 3))
+    mark: Mapped[Decimal] = mapped_column(Numeric(6, 2))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MarkRelease(Base):
+    """An item's marks made visible to students. Before this row they are provisional-hidden."""
+
+    __tablename__ = "mark_releases"
+    __table_args__ = (UniqueConstraint("module_id", "item_type", "item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    item_type: Mapped[str] = mapped_column(String(32))
+    item_id: Mapped[int] = mapped_column(Integer)
+    released_at: Mapped[datetime]
+    released_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+
+
+class AuditEntry(Base):
+    """Append-only trail of every grade change: who, when, before, after, why."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_subject", "subject_person_id", "entity_type"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    actor_label: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    subject_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id"))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+# --------------------------------------------------------------------------- platform state
+
+
+class ProcessedEvent(Base):
+    """Idempotency for platform events that have no natural row (button clicks, commands)."""
+
+    __tablename__ = "processed_events"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelCursor(Base):
+    """The newest message seen per watched channel/thread, where history backfill resumes."""
+
+    __tablename__ = "channel_cursors"
+
+    channel_id: Mapped[str] = mapped_column(PlatformId, primary_key=True)
+    last_message_id: Mapped[str] = mapped_column(PlatformId)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

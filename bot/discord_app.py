@@ -1,0 +1,245 @@
+"""The Discord wiring: the one place (with ``cogs/``) where cohortbot meets discord.py.
+
+``Application`` is the same object for ``cohortbot run``, the demo and the end-to-end tests:
+it owns the database, scheduler, web server and the discord.py bot, and starts and stops
+them in the right order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import __version__
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.db.engine import Database
+from bot.db.migrate import schema_state
+from bot.discord_endpoints import configure_endpoints
+from bot.errors import UserError
+from bot.metrics import Metrics
+from bot.scheduler import Scheduler
+from bot.web.server import HealthSources, WebServer, build_web_app
+
+log = logging.getLogger(__name__)
+
+COGS = ("cogs.core",)
+GENERIC_FAILURE = "Something went wrong on our side; it has been logged. Please try again later."
+NO_PINGS = discord.AllowedMentions.none()
+
+
+class StartupError(Exception):
+    """A reason the bot cannot start, as one line for the operator."""
+
+
+def build_intents() -> discord.Intents:
+    """What the bot needs: guild structure, members (roster matching), messages and content."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.members = True
+    intents.guild_messages = True
+    intents.dm_messages = True
+    intents.message_content = True
+    return intents
+
+
+class CohortTree(app_commands.CommandTree["CohortBot"]):
+    """Routes every slash-command error to the bot's one handler."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await self.client.on_app_command_error(interaction, error)
+
+
+class CohortBot(commands.Bot):
+    """discord.py bot carrying the core's services for the cogs to call."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        clock: Clock,
+        metrics: Metrics,
+        scheduler: Scheduler,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=build_intents(),
+            allowed_mentions=NO_PINGS,
+            help_command=None,
+            tree_cls=CohortTree,
+        )
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.metrics = metrics
+        self.scheduler = scheduler
+        self.version = __version__
+
+    async def setup_hook(self) -> None:
+        for extension in COGS:
+            await self.load_extension(extension)
+        if self.settings.guild_id:
+            guild = discord.Object(id=int(self.settings.guild_id))
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+
+    async def on_socket_event_type(self, event_type: str) -> None:
+        self.metrics.events.labels(event=event_type).inc()
+
+    async def on_app_command_completion(
+        self, interaction: discord.Interaction, command: app_commands.Command[Any, ..., Any]
+    ) -> None:
+        self.metrics.commands.labels(command=command.qualified_name, outcome="ok").inc()
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """One global handler: domain errors become one ephemeral sentence, the rest is logged."""
+        original = getattr(error, "original", error)
+        name = interaction.command.qualified_name if interaction.command else "unknown"
+        if isinstance(original, UserError):
+            self.metrics.commands.labels(command=name, outcome="refused").inc()
+            await send_ephemeral(interaction, original.sentence)
+            return
+        if isinstance(error, app_commands.CheckFailure):
+            self.metrics.commands.labels(command=name, outcome="refused").inc()
+            await send_ephemeral(interaction, "You are not allowed to use this command.")
+            return
+        self.metrics.commands.labels(command=name, outcome="error").inc()
+        log.error("command %s failed", name, exc_info=original)
+        await send_ephemeral(interaction, GENERIC_FAILURE)
+
+    @property
+    def gateway_connected(self) -> bool:
+        return self.is_ready() and not self.is_closed()
+
+
+async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
+    """Reply privately whether or not the interaction was already answered."""
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+    else:
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+
+
+class Application:
+    """Everything ``cohortbot run`` starts, in one object with start/stop."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        db: Database | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db = db or Database(settings.database_url, echo=settings.db_echo)
+        self._owns_db = db is None
+        self.metrics = Metrics()
+        self.scheduler = Scheduler(settings.scheduler_tick_seconds)
+        configure_endpoints(settings.discord_api_base, settings.discord_gateway_url)
+        self.bot = CohortBot(settings, self.db, self.clock, self.metrics, self.scheduler)
+        self.web = WebServer(
+            build_web_app(
+                HealthSources(
+                    database=self.db,
+                    metrics=self.metrics,
+                    gateway_connected=lambda: self.bot.gateway_connected,
+                    scheduler_alive=lambda: self.scheduler.alive,
+                )
+            ),
+            settings.web_host,
+            settings.web_port,
+        )
+        self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
+        self._bot_task: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+
+    async def check_startable(self) -> None:
+        if self.settings.discord_token is None:
+            raise StartupError(
+                "DISCORD_TOKEN is not set: put the bot token in the environment or in .env."
+            )
+        problem = (await schema_state(self.db)).problem()
+        if problem:
+            raise StartupError(problem)
+
+    async def start(self) -> None:
+        await self.check_startable()
+        assert self.settings.discord_token is not None
+        await self.web.start()
+        self.scheduler.start()
+        token = self.settings.discord_token.get_secret_value()
+        self._bot_task = asyncio.create_task(self._run_bot(token), name="discord-bot")
+        log.info("cohortbot %s started; web on %s", __version__, self.web.url)
+
+    async def _run_bot(self, token: str) -> None:
+        try:
+            await self.bot.start(token)
+        except discord.LoginFailure:
+            log.error("Discord refused the token: check DISCORD_TOKEN.")
+            raise
+        finally:
+            self._stopped.set()
+
+    async def wait_until_ready(self, within_seconds: float = 30.0) -> None:
+        ready = asyncio.create_task(self.bot.wait_until_ready())
+        stopped = asyncio.create_task(self._stopped.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {ready, stopped}, timeout=within_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            ready.cancel()
+            stopped.cancel()
+        if not done:
+            raise TimeoutError("the bot did not become ready in time")
+        if self._bot_task is not None and self._bot_task.done() and self._bot_task.exception():
+            raise StartupError(f"the bot stopped: {self._bot_task.exception()}")
+
+    async def stop(self) -> None:
+        """Clean shutdown: gateway closed, pending writes flushed, scheduler and web stopped."""
+        if not self.bot.is_closed():
+            await self.bot.close()
+        if self._bot_task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._bot_task
+        for hook in self.shutdown_hooks:
+            try:
+                await hook()
+            except Exception:
+                log.exception("shutdown hook failed")
+        self.scheduler.shutdown()
+        await self.web.stop()
+        if self._owns_db:
+            await self.db.dispose()
+        self._stopped.set()
+
+    async def run_until_signal(self) -> None:
+        """``cohortbot run``: start, then stop cleanly on SIGTERM/SIGINT or when the bot stops."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        waiter = asyncio.create_task(stop.wait())
+        stopped = asyncio.create_task(self._stopped.wait())
+        await asyncio.wait({waiter, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        stopped.cancel()
+        log.info("shutting down")
+        await self.stop()
