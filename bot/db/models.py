@@ -210,6 +210,7 @@ class Module(Base):
     pass_fail: Mapped[bool] = mapped_column(Boolean, default=False)
     in_weighted_average: Mapped[bool] = mapped_column(Boolean, default=True)
     note: Mapped[str | None] = mapped_column(Text)
+    channel_name: Mapped[str | None] = mapped_column(String(100))
     channel_id: Mapped[str | None] = mapped_column(PlatformId)
     role_id: Mapped[str | None] = mapped_column(PlatformId)
 

@@ -78,6 +78,7 @@ def upgrade() -> None:
     sa.Column('pass_fail', sa.Boolean(), nullable=False),
     sa.Column('in_weighted_average', sa.Boolean(), nullable=False),
     sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('channel_name', sa.String(length=100), nullable=True),
     sa.Column('channel_id', sa.String(length=32), nullable=True),
     sa.Column('role_id', sa.String(length=32), nullable=True),
     sa.CheckConstraint('ects > 0', name=op.f('ck_modules_ects_positive')),

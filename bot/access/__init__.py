@@ -1,0 +1,1 @@
+"""Who is calling and what they may do, decided from the bot's own roster, not chat roles."""

@@ -1,0 +1,96 @@
+"""Role checks against the roster, for every command.
+
+Discord's command visibility is a convenience, not a control: a student who sees a tutor command
+(or calls it through the API) is refused here, before anything changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.access.identity import ChatUser, resolve_person
+from bot.db.models import Enrolment, EnrolmentStatus, Module, Person, Role
+from bot.errors import NotFound, PermissionDenied
+
+NOT_ON_ROSTER = (
+    "You are not on this cohort's roster, so cohortbot cannot act for you; "
+    "ask the programme office to add you."
+)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A resolved caller: the person and their role in each module of the cohort."""
+
+    person: Person
+    cohort_id: int
+    roles: dict[int, Role] = field(default_factory=dict)
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.ADMIN in self.roles.values()
+
+    def role_in(self, module_id: int) -> Role | None:
+        return self.roles.get(module_id)
+
+    def is_staff_for(self, module_id: int) -> bool:
+        """Tutors of the module, and programme admins for every module."""
+        return self.is_admin or self.roles.get(module_id) in (Role.TUTOR, Role.ADMIN)
+
+    def is_student_in(self, module_id: int) -> bool:
+        return self.roles.get(module_id) == Role.STUDENT
+
+    def staff_module_ids(self) -> set[int]:
+        return {m for m, r in self.roles.items() if r in (Role.TUTOR, Role.ADMIN)}
+
+
+async def load_caller(session: AsyncSession, cohort_id: int, user: ChatUser) -> Caller:
+    """Resolve the caller or refuse: everyone who uses the bot must be on the roster."""
+    person = await resolve_person(session, user)
+    if person is None or person.erased_at is not None:
+        raise PermissionDenied(NOT_ON_ROSTER)
+    rows = await session.execute(
+        select(Enrolment.module_id, Enrolment.role)
+        .join(Module, Module.id == Enrolment.module_id)
+        .where(
+            Enrolment.person_id == person.id,
+            Enrolment.status == EnrolmentStatus.ACTIVE,
+            Module.cohort_id == cohort_id,
+        )
+    )
+    roles = {module_id: role for module_id, role in rows.all()}
+    if not roles:
+        raise PermissionDenied(NOT_ON_ROSTER)
+    return Caller(person=person, cohort_id=cohort_id, roles=roles)
+
+
+async def module_by_code(session: AsyncSession, cohort_id: int, code: str) -> Module:
+    """Find a module by code, or say which codes exist."""
+    wanted = code.strip().upper()
+    modules = (
+        (
+            await session.execute(
+                select(Module).where(Module.cohort_id == cohort_id).order_by(Module.code)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for module in modules:
+        if module.code.upper() == wanted:
+            return module
+    valid = ", ".join(m.code for m in modules) or "none loaded yet"
+    raise NotFound(f"There is no module {code.strip()!r} in this cohort; valid codes: {valid}.")
+
+
+def require_staff(caller: Caller, module: Module) -> None:
+    if not caller.is_staff_for(module.id):
+        raise PermissionDenied(f"Only tutors of {module.code} and programme admins can do that.")
+
+
+def require_student(caller: Caller, module: Module) -> None:
+    if not caller.is_student_in(module.id):
+        raise PermissionDenied(f"You are not enrolled as a student in {module.code}.")
