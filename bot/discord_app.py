@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import pkgutil
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,13 +32,23 @@ from bot.web.server import HealthSources, WebServer, build_web_app
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.core",)
 GENERIC_FAILURE = "Something went wrong on our side; it has been logged. Please try again later."
 NO_PINGS = discord.AllowedMentions.none()
 
 
 class StartupError(Exception):
     """A reason the bot cannot start, as one line for the operator."""
+
+
+def discover_cogs() -> list[str]:
+    """Every module in ``cogs/`` with a ``setup`` function; helpers start with an underscore."""
+    import cogs
+
+    return sorted(
+        f"cogs.{info.name}"
+        for info in pkgutil.iter_modules(cogs.__path__)
+        if not info.name.startswith("_")
+    )
 
 
 def build_intents() -> discord.Intents:
@@ -86,7 +97,7 @@ class CohortBot(commands.Bot):
         self.version = __version__
 
     async def setup_hook(self) -> None:
-        for extension in COGS:
+        for extension in discover_cogs():
             await self.load_extension(extension)
         if self.settings.guild_id:
             guild = discord.Object(id=int(self.settings.guild_id))

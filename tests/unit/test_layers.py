@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DISCORD_WIRING = {"bot/discord_app.py", "bot/discord_endpoints.py"}
+DISCORD_WIRING = {"bot/discord_app.py", "bot/discord_endpoints.py", "bot/discord_chat.py"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -1,0 +1,57 @@
+"""One transaction per command, with the cohort and the caller resolved from the roster.
+
+Whatever the platform, every command runs inside ``open_context``: a refusal (``UserError``)
+raised anywhere inside rolls the whole transaction back, so a refused command changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.access.identity import ChatUser, resolve_cohort
+from bot.access.permissions import Caller, load_caller
+from bot.db.engine import Database
+from bot.db.models import Cohort
+from bot.errors import UserError
+
+NO_COHORT = (
+    "This server is not linked to a cohort yet: an admin must run "
+    "`cohortbot programme load` with this server's id."
+)
+
+
+@dataclass
+class CommandContext:
+    session: AsyncSession
+    cohort: Cohort
+    caller: Caller
+
+
+async def cohort_for(session: AsyncSession, guild_id: str | None) -> Cohort:
+    """The cohort of a server; in a DM, the deployment's only bound cohort."""
+    if guild_id is not None:
+        cohort = await resolve_cohort(session, guild_id)
+        if cohort is None:
+            raise UserError(NO_COHORT)
+        return cohort
+    bound = (
+        (await session.execute(select(Cohort).where(Cohort.guild_id.is_not(None)))).scalars().all()
+    )
+    if len(bound) != 1:
+        raise UserError("Use this command in your cohort's server rather than in a direct message.")
+    return bound[0]
+
+
+@asynccontextmanager
+async def open_context(
+    db: Database, guild_id: str | None, user: ChatUser
+) -> AsyncIterator[CommandContext]:
+    async with db.session() as session:
+        cohort = await cohort_for(session, guild_id)
+        caller = await load_caller(session, cohort.id, user)
+        yield CommandContext(session=session, cohort=cohort, caller=caller)

@@ -1,0 +1,121 @@
+"""The port: what a chat platform must do for the core.
+
+Services that act on their own (scheduled openings, notices, allocation DMs) talk to this
+protocol, never to discord.py, so a Slack adapter later implements the same few methods.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from bot.access.identity import ChatUser
+
+
+class ButtonStyle(enum.StrEnum):
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+    SUCCESS = "success"
+    DANGER = "danger"
+    LINK = "link"
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button; ``custom_id`` routes the click back to the service that made it."""
+
+    label: str
+    custom_id: str = ""
+    style: ButtonStyle = ButtonStyle.SECONDARY
+    url: str | None = None
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class FileAttachment:
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """Text the bot sends. User-written text inside never pings: mentions are off by default."""
+
+    text: str
+    buttons: tuple[Button, ...] = ()
+    files: tuple[FileAttachment, ...] = ()
+    mention_role_id: str | None = None
+    mention_user_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Posted:
+    channel_id: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """A message as the core needs to see it, whatever platform it came from."""
+
+    id: str
+    channel_id: str
+    guild_id: str | None
+    author: ChatUser
+    author_is_bot: bool
+    content: str
+    created_at: datetime
+    edited_at: datetime | None = None
+    reply_to_id: str | None = None
+    mention_ids: tuple[str, ...] = ()
+    attachment_urls: tuple[str, ...] = field(default_factory=tuple)
+
+
+class ChatErrorKind(enum.StrEnum):
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    DM_CLOSED = "dm_closed"
+    UNAVAILABLE = "unavailable"
+
+
+class ChatError(Exception):
+    """A delivery the platform refused or could not make; ``kind`` says whether to retry."""
+
+    def __init__(self, kind: ChatErrorKind, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind is ChatErrorKind.UNAVAILABLE
+
+
+class ChatPort(Protocol):
+    async def post(self, channel_id: str, message: OutgoingMessage) -> Posted: ...
+
+    async def edit(self, channel_id: str, message_id: str, message: OutgoingMessage) -> None: ...
+
+    async def dm(self, user_id: str, message: OutgoingMessage) -> Posted: ...
+
+    async def create_thread(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        from_message_id: str | None = None,
+        private: bool = False,
+    ) -> str: ...
+
+    async def add_thread_member(self, thread_id: str, user_id: str) -> None: ...
+
+    async def set_thread_state(
+        self, thread_id: str, *, locked: bool | None = None, archived: bool | None = None
+    ) -> None: ...
+
+    def history(
+        self, channel_id: str, *, after_id: str | None = None
+    ) -> AsyncIterator[ChatMessage]: ...

@@ -1,0 +1,211 @@
+"""The chat port implemented with discord.py (Discord wiring: may import discord)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+import discord
+
+from bot.access.identity import ChatUser
+from bot.chat import (
+    ButtonStyle,
+    ChatError,
+    ChatErrorKind,
+    ChatMessage,
+    OutgoingMessage,
+    Posted,
+)
+
+CANNOT_DM = 50007
+_STYLES = {
+    ButtonStyle.PRIMARY: discord.ButtonStyle.primary,
+    ButtonStyle.SECONDARY: discord.ButtonStyle.secondary,
+    ButtonStyle.SUCCESS: discord.ButtonStyle.success,
+    ButtonStyle.DANGER: discord.ButtonStyle.danger,
+    ButtonStyle.LINK: discord.ButtonStyle.link,
+}
+
+
+def chat_user(user: discord.abc.User) -> ChatUser:
+    return ChatUser(
+        platform_user_id=str(user.id),
+        username=user.name,
+        display_name=getattr(user, "display_name", None) or user.name,
+    )
+
+
+def to_chat_message(message: discord.Message) -> ChatMessage:
+    """The one translation from a discord.py message to the core's view of it."""
+    reply_to = None
+    if message.reference is not None and message.reference.message_id is not None:
+        reply_to = str(message.reference.message_id)
+    return ChatMessage(
+        id=str(message.id),
+        channel_id=str(message.channel.id),
+        guild_id=str(message.guild.id) if message.guild else None,
+        author=chat_user(message.author),
+        author_is_bot=message.author.bot,
+        content=message.content,
+        created_at=message.created_at,
+        edited_at=message.edited_at,
+        reply_to_id=reply_to,
+        mention_ids=tuple(str(u.id) for u in message.mentions),
+        attachment_urls=tuple(a.url for a in message.attachments),
+    )
+
+
+def build_view(message: OutgoingMessage) -> discord.ui.View | None:
+    if not message.buttons:
+        return None
+    view = discord.ui.View(timeout=None)
+    for b in message.buttons:
+        if b.url:
+            view.add_item(
+                discord.ui.Button(label=b.label, url=b.url, style=discord.ButtonStyle.link)
+            )
+        else:
+            view.add_item(
+                discord.ui.Button(
+                    label=b.label,
+                    custom_id=b.custom_id,
+                    style=_STYLES[b.style],
+                    disabled=b.disabled,
+                )
+            )
+    return view
+
+
+def send_kwargs(message: OutgoingMessage) -> dict[str, Any]:
+    """Content plus the only mentions the bot itself chose (a module role, named users)."""
+    text = message.text
+    roles: list[discord.Object] = []
+    users: list[discord.Object] = []
+    if message.mention_role_id:
+        text = f"<@&{message.mention_role_id}> {text}"
+        roles.append(discord.Object(int(message.mention_role_id)))
+    for uid in message.mention_user_ids:
+        users.append(discord.Object(int(uid)))
+    kwargs: dict[str, Any] = {
+        "content": text,
+        "allowed_mentions": discord.AllowedMentions(
+            everyone=False, roles=roles or False, users=users or False, replied_user=False
+        ),
+    }
+    view = build_view(message)
+    if view is not None:
+        kwargs["view"] = view
+    if message.files:
+        kwargs["files"] = [
+            discord.File(io.BytesIO(f.data), filename=f.filename) for f in message.files
+        ]
+    return kwargs
+
+
+def _translate(exc: discord.HTTPException) -> ChatError:
+    if isinstance(exc, discord.Forbidden):
+        kind = ChatErrorKind.DM_CLOSED if exc.code == CANNOT_DM else ChatErrorKind.FORBIDDEN
+        return ChatError(kind, exc.text or "forbidden")
+    if isinstance(exc, discord.NotFound):
+        return ChatError(ChatErrorKind.NOT_FOUND, exc.text or "not found")
+    return ChatError(ChatErrorKind.UNAVAILABLE, f"HTTP {exc.status}: {exc.text}")
+
+
+class DiscordChat:
+    """ChatPort over a connected discord.py client."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+
+    async def _messageable(self, channel_id: str) -> Any:
+        channel = self.client.get_channel(int(channel_id))
+        if channel is None:
+            try:
+                channel = await self.client.fetch_channel(int(channel_id))
+            except discord.HTTPException as exc:
+                raise _translate(exc) from exc
+        return channel
+
+    async def post(self, channel_id: str, message: OutgoingMessage) -> Posted:
+        channel = await self._messageable(channel_id)
+        try:
+            sent = await channel.send(**send_kwargs(message))
+        except discord.HTTPException as exc:
+            raise _translate(exc) from exc
+        return Posted(channel_id=str(sent.channel.id), message_id=str(sent.id))
+
+    async def edit(self, channel_id: str, message_id: str, message: OutgoingMessage) -> None:
+        channel = await self._messageable(channel_id)
+        kwargs = send_kwargs(message)
+        kwargs.pop("files", None)
+        kwargs.setdefault("view", None)
+        try:
+            await channel.get_partial_message(int(message_id)).edit(**kwargs)
+        except discord.HTTPException as exc:
+            raise _translate(exc) from exc
+
+    async def dm(self, user_id: str, message: OutgoingMessage) -> Posted:
+        try:
+            user = self.client.get_user(int(user_id)) or await self.client.fetch_user(int(user_id))
+            sent = await user.send(**send_kwargs(message))
+        except discord.HTTPException as exc:
+            raise _translate(exc) from exc
+        return Posted(channel_id=str(sent.channel.id), message_id=str(sent.id))
+
+    async def create_thread(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        from_message_id: str | None = None,
+        private: bool = False,
+    ) -> str:
+        channel = await self._messageable(channel_id)
+        try:
+            if from_message_id is not None:
+                thread = await channel.get_partial_message(int(from_message_id)).create_thread(
+                    name=name[:100]
+                )
+            else:
+                kind = (
+                    discord.ChannelType.private_thread
+                    if private
+                    else discord.ChannelType.public_thread
+                )
+                thread = await channel.create_thread(name=name[:100], type=kind, invitable=False)
+        except discord.HTTPException as exc:
+            raise _translate(exc) from exc
+        return str(thread.id)
+
+    async def add_thread_member(self, thread_id: str, user_id: str) -> None:
+        thread = await self._messageable(thread_id)
+        try:
+            await thread.add_user(discord.Object(int(user_id)))
+        except discord.HTTPException as exc:
+            raise _translate(exc) from exc
+
+    async def set_thread_state(
+        self, thread_id: str, *, locked: bool | None = None, archived: bool | None = None
+    ) -> None:
+        thread = await self._messageable(thread_id)
+        changes: dict[str, bool] = {}
+        if locked is not None:
+            changes["locked"] = locked
+        if archived is not None:
+            changes["archived"] = archived
+        try:
+            await thread.edit(**changes)
+        except discord.HTTPException as exc:
+            raise _translate(exc) from exc
+
+    async def history(
+        self, channel_id: str, *, after_id: str | None = None
+    ) -> AsyncIterator[ChatMessage]:
+        channel = await self._messageable(channel_id)
+        after = discord.Object(int(after_id)) if after_id else None
+        try:
+            async for message in channel.history(limit=None, after=after, oldest_first=True):
+                yield to_chat_message(message)
+        except discord.HTTPException as exc:
+            raise _translate(exc) from exc

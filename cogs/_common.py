@@ -1,0 +1,32 @@
+"""What every cog shares: the command context and private replies.
+
+Cogs stay thin: parse the interaction, open the context (roster check), call one service,
+render the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import discord
+
+from bot.access.context import CommandContext, open_context
+from bot.discord_app import NO_PINGS, CohortBot, send_ephemeral
+from bot.discord_chat import chat_user
+
+
+@asynccontextmanager
+async def command_context(
+    bot: CohortBot, interaction: discord.Interaction
+) -> AsyncIterator[CommandContext]:
+    guild_id = str(interaction.guild_id) if interaction.guild_id is not None else None
+    async with open_context(bot.db, guild_id, chat_user(interaction.user)) as ctx:
+        yield ctx
+
+
+async def reply_private(interaction: discord.Interaction, text: str) -> None:
+    await send_ephemeral(interaction, text)
+
+
+__all__ = ["NO_PINGS", "command_context", "reply_private"]
