@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     db_echo: bool = False
     guild_id: str | None = None
     scheduler_tick_seconds: float = Field(default=30.0, gt=0)
+    # How long discord.py waits for more servers before READY; the local server needs less.
+    guild_ready_timeout: float = Field(default=2.0, ge=0)
 
     @field_validator("timezone")
     @classmethod

@@ -15,6 +15,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -81,13 +82,17 @@ class CohortBot(commands.Bot):
         clock: Clock,
         metrics: Metrics,
         scheduler: Scheduler,
+        http_trace: aiohttp.TraceConfig | None = None,
     ) -> None:
+        extra: dict[str, Any] = {"http_trace": http_trace} if http_trace is not None else {}
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=build_intents(),
             allowed_mentions=NO_PINGS,
             help_command=None,
             tree_cls=CohortTree,
+            guild_ready_timeout=settings.guild_ready_timeout,
+            **extra,
         )
         self.settings = settings
         self.db = db
@@ -95,6 +100,7 @@ class CohortBot(commands.Bot):
         self.metrics = metrics
         self.scheduler = scheduler
         self.version = __version__
+        self._gateway_up = False
 
     async def setup_hook(self) -> None:
         for extension in discover_cogs():
@@ -132,9 +138,18 @@ class CohortBot(commands.Bot):
         log.error("command %s failed", name, exc_info=original)
         await send_ephemeral(interaction, GENERIC_FAILURE)
 
+    async def on_ready(self) -> None:
+        self._gateway_up = True
+
+    async def on_resumed(self) -> None:
+        self._gateway_up = True
+
+    async def on_disconnect(self) -> None:
+        self._gateway_up = False
+
     @property
     def gateway_connected(self) -> bool:
-        return self.is_ready() and not self.is_closed()
+        return self._gateway_up and self.is_ready() and not self.is_closed()
 
 
 async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
@@ -154,6 +169,7 @@ class Application:
         *,
         clock: Clock | None = None,
         db: Database | None = None,
+        http_trace: aiohttp.TraceConfig | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -162,7 +178,9 @@ class Application:
         self.metrics = Metrics()
         self.scheduler = Scheduler(settings.scheduler_tick_seconds)
         configure_endpoints(settings.discord_api_base, settings.discord_gateway_url)
-        self.bot = CohortBot(settings, self.db, self.clock, self.metrics, self.scheduler)
+        self.bot = CohortBot(
+            settings, self.db, self.clock, self.metrics, self.scheduler, http_trace=http_trace
+        )
         self.web = WebServer(
             build_web_app(
                 HealthSources(

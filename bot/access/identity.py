@@ -105,3 +105,20 @@ async def bind_module_channels(
             module.role_id = role_id
     await session.flush()
     return unbound
+
+
+@dataclass(frozen=True)
+class GuildLink:
+    cohort_code: str
+    unbound_modules: tuple[str, ...]
+
+
+async def link_guild(
+    session: AsyncSession, guild_id: str, channels: list[ChannelInfo], roles: list[ChannelInfo]
+) -> GuildLink | None:
+    """Bind a server the bot is in to its cohort and the modules to their channels and roles."""
+    cohort = await resolve_cohort(session, guild_id)
+    if cohort is None:
+        return None
+    unbound = await bind_module_channels(session, cohort, channels, roles)
+    return GuildLink(cohort_code=cohort.code, unbound_modules=tuple(unbound))

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from types import TracebackType
 from typing import TypeVar
 
@@ -43,10 +44,13 @@ class LocalDiscordServer:
         heartbeat_interval_ms: int = 41_250,
         ratelimiter: RateLimiter | None = None,
         interaction_deadline: float | None = 3.0,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.state = DiscordState(interaction_deadline=interaction_deadline)
+        if clock is not None:
+            self.state.use_clock(clock)
         self.app: BotApp = self.state.add_app(bot_name, token)
         self.faults = FaultPlan()
         self.ratelimiter = ratelimiter or RateLimiter()

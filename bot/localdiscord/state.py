@@ -138,6 +138,7 @@ class DiscordState:
     attachment_base_url: str = "http://127.0.0.1/attachments"
     interaction_deadline: float | None = 3.0
     monotonic: Callable[[], float] = time.monotonic
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     snowflakes: SnowflakeGenerator = field(default_factory=SnowflakeGenerator)
     users: dict[int, User] = field(default_factory=dict)
     apps: dict[int, BotApp] = field(default_factory=dict)
@@ -155,7 +156,12 @@ class DiscordState:
     # ------------------------------------------------------------------ lookups
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return self.clock()
+
+    def use_clock(self, clock: Callable[[], datetime]) -> None:
+        """Make timestamps and snowflakes follow ``clock`` (the demo's controllable time)."""
+        self.clock = clock
+        self.snowflakes = SnowflakeGenerator(clock_ms=lambda: int(clock().timestamp() * 1000))
 
     def new_id(self) -> int:
         return self.snowflakes.next()

@@ -1,0 +1,71 @@
+"""The running bot as people and operators meet it, through the local Discord server."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from bot.sandbox import Sandbox, World
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_about_answers_privately(sandbox: Sandbox, world: World) -> None:
+    student = world.students()[0]
+    other = world.students()[1]
+    handle = await student.command("about")
+    reply = await handle.reply(contains="cohortbot")
+    assert "provisional until released" in reply.content
+    assert reply in student.ephemerals()
+    assert reply not in other.ephemerals()
+
+
+async def test_module_channels_and_roles_are_linked_when_the_bot_starts(
+    sandbox: Sandbox, world: World
+) -> None:
+    from sqlalchemy import select
+
+    from bot.db.models import Module
+
+    async def linked() -> list[tuple[str, str | None, str | None]]:
+        async with sandbox.db.session() as s:
+            rows = await s.execute(select(Module.code, Module.channel_id, Module.role_id))
+            return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+    rows = await linked()
+    assert len(rows) == 12
+    for code, channel_id, role_id in rows:
+        assert channel_id == str(world.channel(code).id)
+        assert role_id == str(world.module_roles[code].id)
+
+
+async def test_health_and_metrics_while_running(sandbox: Sandbox, world: World) -> None:
+    await (await world.students()[0].command("about")).reply()
+    url = sandbox.app.web.url
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url + "/healthz") as resp:
+            assert resp.status == 200
+            body = await resp.json()
+        async with http.get(url + "/metrics") as resp:
+            metrics = await resp.text()
+    assert body["gateway"] == "connected"
+    assert body["scheduler"] == "running"
+    assert 'cohortbot_commands_total{command="about",outcome="ok"} 1.0' in metrics
+    assert 'cohortbot_events_handled_total{event="INTERACTION_CREATE"}' in metrics
+
+    before = sandbox.server.gateway.count("resume")
+    await sandbox.server.gateway.drop(code=4000)
+    await sandbox.server.wait_until(
+        lambda: sandbox.server.gateway.count("resume") > before or None,
+        timeout=10,
+        describe=lambda: "the bot did not resume",
+    )
+    await (await world.students()[0].command("about")).reply()
+    async with aiohttp.ClientSession() as http, http.get(url + "/healthz") as resp:
+        assert resp.status == 200
+
+
+async def test_bot_reaches_no_other_host(sandbox: Sandbox, world: World) -> None:
+    await (await world.tutors()[0].command("about")).reply()
+    assert sandbox.server.calls, "the bot made no REST call at all"
+    assert sandbox.hosts_contacted == {f"127.0.0.1:{sandbox.server.port}"}

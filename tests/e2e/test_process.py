@@ -1,0 +1,90 @@
+"""`cohortbot run` as a separate process against the local server, stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.db.engine import Database
+from bot.db.migrate import upgrade
+from bot.localdiscord.server import LocalDiscordServer
+from bot.sandbox import build_world, example_texts
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _until_healthy(url: str) -> None:
+    """What an operator's probe does: poll /healthz until the bot says it is ready."""
+    last = "no answer"
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):
+            try:
+                async with http.get(url) as resp:
+                    last = await resp.text()
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError as exc:
+                last = repr(exc)
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"/healthz never answered 200: {last}")
+
+
+async def test_cohortbot_run_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    db_url = f"sqlite+aiosqlite:///{tmp_path}/run.db"
+    async with LocalDiscordServer() as server:
+        db = Database(db_url)
+        await upgrade(db)
+        programme, roster = example_texts()
+        world = await build_world(server, db, programme_text=programme, roster_text=roster)
+        await db.dispose()
+        web_port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTBOT_")}
+        env.update(
+            DISCORD_TOKEN=server.token,
+            COHORTBOT_DISCORD_API_BASE=server.api_base,
+            COHORTBOT_DISCORD_GATEWAY_URL=server.gateway_url,
+            COHORTBOT_DATABASE_URL=db_url,
+            COHORTBOT_WEB_PORT=str(web_port),
+            COHORTBOT_GUILD_READY_TIMEOUT="0.1",
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            await server.script.wait_for_commands(timeout=30, names=["about"])
+            await _until_healthy(f"http://127.0.0.1:{web_port}/healthz")
+            student = world.students()[0]
+            reply = await (await student.command("about")).reply(contains="cohortbot")
+            assert "provisional" in reply.content
+            proc.send_signal(signal.SIGTERM)
+            output, _ = await asyncio.wait_for(proc.communicate(), timeout=20)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        text = output.decode()
+        assert proc.returncode == 0, text
+        assert "shutting down" in text
+        assert server.token not in text
+        assert server.gateway.count("disconnect") >= 1
+        assert server.unknown_routes == []
