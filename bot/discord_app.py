@@ -25,6 +25,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db.engine import Database
 from bot.db.migrate import schema_state
+from bot.discord_chat import DiscordChat
 from bot.discord_endpoints import configure_endpoints
 from bot.errors import UserError
 from bot.metrics import Metrics
@@ -101,6 +102,7 @@ class CohortBot(commands.Bot):
         self.scheduler = scheduler
         self.version = __version__
         self._gateway_up = False
+        self.chat = DiscordChat(self)
 
     async def setup_hook(self) -> None:
         for extension in discover_cogs():
