@@ -45,3 +45,24 @@ async def empty_db(storage: Backends, backend: str) -> AsyncIterator[Database]:
     finally:
         await database.dispose()
         await storage.drop(url)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say plainly which storage backends the storage tests ran on (CI logs are read for it)."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            if getattr(report, "when", "call") != "call" and outcome != "skipped":
+                continue
+            for name in ("sqlite", "postgres"):
+                if f"[{name}" in nodeid or f"-{name}]" in nodeid or f"-{name}-" in nodeid:
+                    counts.setdefault(name, {}).setdefault(outcome, 0)
+                    counts[name][outcome] += 1
+    terminalreporter.section("storage backends")
+    for name in ("sqlite", "postgres"):
+        if name in counts:
+            detail = ", ".join(f"{n} {o}" for o, n in sorted(counts[name].items()))
+            terminalreporter.write_line(f"{name}: {detail}")
+        else:
+            terminalreporter.write_line(f"{name}: no storage test ran on it")
