@@ -1,0 +1,710 @@
+"""Reviewer allocation for peer-assessed exercises.
+
+Hard rules: nobody reviews themself, nobody reviews a member of one of their own study groups
+(when groups are given), no pair appears twice, and kept assignments are never touched. Goals,
+in priority order: every submission gets ``k`` reviewers; reviewer loads differ by at most one;
+few reviewer -> author pairs repeat an earlier exercise of the module (soft: a repeat is used
+only when nothing else gives full coverage and even loads).
+
+How: a seeded round-robin over the reviewers gives near-perfect balance in one pass; pairs it
+gets wrong (self, same group, repeats) are dropped and refilled through augmenting paths
+(a reviewer with spare capacity takes a submission from a reviewer who can take the orphan),
+then loads are evened by load-reducing paths. With no such path left the result is the best
+the constraints allow, and the report says what is missing and why.
+
+Everything is pure and deterministic for a given seed: inputs are sorted before the seeded
+shuffle, so the caller's ordering never changes the outcome.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+__all__ = [
+    "AllocationResult",
+    "Assignment",
+    "Shortfall",
+    "allocate",
+    "allocate_late",
+    "reassign",
+]
+
+GroupsArg = Mapping[int, int | Iterable[int]]
+PairsArg = Iterable["Assignment | tuple[int, int]"]
+
+# How many target reviewers the search tries for each author it meets before queueing that
+# author: enough to finish most searches one step early, few enough to stay cheap when the
+# targets are many but all barred (e.g. every spare reviewer is in the author's group).
+_LOOKAHEAD = 8
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Assignment:
+    """One pairing: ``reviewer`` reviews ``author``'s submission (person ids)."""
+
+    reviewer: int
+    author: int
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    """A submission left with fewer reviewers than wanted, and the arithmetic of why."""
+
+    author: int
+    wanted: int
+    assigned: int
+    eligible: int
+    reason: str
+
+    @property
+    def missing(self) -> int:
+        return self.wanted - self.assigned
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationResult:
+    """Everything the service stores and the tutor is told.
+
+    ``assignments`` holds kept and added pairs; ``loads`` counts reviews per reviewer in the
+    pool (zero included), so the spread is what each eligible reviewer actually carries.
+    """
+
+    k: int
+    assignments: tuple[Assignment, ...]
+    added: tuple[Assignment, ...]
+    loads: Mapping[int, int]
+    shortfalls: tuple[Shortfall, ...]
+    repeats: tuple[Assignment, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        return not self.shortfalls
+
+    @property
+    def min_load(self) -> int:
+        return min(self.loads.values(), default=0)
+
+    @property
+    def max_load(self) -> int:
+        return max(self.loads.values(), default=0)
+
+    @property
+    def load_spread(self) -> int:
+        return self.max_load - self.min_load
+
+    @property
+    def balanced(self) -> bool:
+        return self.load_spread <= 1
+
+    def reviewers_of(self, author: int) -> tuple[int, ...]:
+        return tuple(sorted(a.reviewer for a in self.assignments if a.author == author))
+
+    def authors_for(self, reviewer: int) -> tuple[int, ...]:
+        return tuple(sorted(a.author for a in self.assignments if a.reviewer == reviewer))
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def allocate(
+    authors: Iterable[int],
+    *,
+    k: int = 3,
+    reviewers: Iterable[int] | None = None,
+    groups: GroupsArg | None = None,
+    history: PairsArg = (),
+    existing: PairsArg = (),
+    seed: int = 0,
+) -> AllocationResult:
+    """Give every author's submission ``k`` reviewers (counting kept ``existing`` pairs).
+
+    ``reviewers`` is the eligible pool; by default the submitters as far as this call can see
+    them: the authors plus everyone in ``existing`` (pass it explicitly when in doubt).
+    ``groups`` maps a person to their study group id(s): when given, nobody reviews a
+    group-mate. ``history`` holds earlier exercises' pairs, to avoid repeating. ``existing``
+    pairs are kept untouched (incremental allocation).
+    """
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    author_set = set(authors)
+    kept = _pairs(existing)
+    if reviewers is None:
+        pool = author_set | {a for _, a in kept} | {r for r, _ in kept}
+    else:
+        pool = set(reviewers)
+    engine = _Allocator(
+        pool=pool,
+        groups=groups,
+        history=_pairs(history),
+        locked=kept,
+        forbidden=set(),
+        seed=seed,
+    )
+    wanted = {a: k for a in author_set}
+    need = {a: max(0, k - len(engine.rev_of.get(a, ()))) for a in author_set}
+    return engine.run(need, wanted, k)
+
+
+def allocate_late(
+    new_authors: Iterable[int],
+    existing: PairsArg,
+    *,
+    k: int = 3,
+    reviewers: Iterable[int] | None = None,
+    groups: GroupsArg | None = None,
+    history: PairsArg = (),
+    seed: int = 0,
+) -> AllocationResult:
+    """Give submissions accepted late ``k`` reviewers from spare capacity.
+
+    Existing pairs are never changed; the new reviews go to the least-loaded eligible
+    reviewers, so loads stay as even as the kept pairs allow. Late submitters in the pool
+    review each other where they can; none of them is given an on-time submission (that
+    would exceed its k). Pass ``reviewers`` (all submitters) explicitly: the default only
+    sees people in ``existing`` and the new authors.
+    """
+    return allocate(
+        new_authors,
+        k=k,
+        reviewers=reviewers,
+        groups=groups,
+        history=history,
+        existing=existing,
+        seed=seed,
+    )
+
+
+def reassign(
+    current: PairsArg,
+    drop: PairsArg,
+    *,
+    reviewers: Iterable[int] | None = None,
+    exclude: Iterable[int] = (),
+    groups: GroupsArg | None = None,
+    history: PairsArg = (),
+    seed: int = 0,
+) -> AllocationResult:
+    """Replace dropped pairs (reviewer left, or missed the deadline) from spare capacity.
+
+    Every other current pair is kept as is; a dropped pair is never proposed again, and
+    ``exclude`` (e.g. someone who left) takes reviewers out of the pool. The pool defaults to
+    the authors of ``current``.
+    """
+    cur = _pairs(current)
+    dropped = _pairs(drop) & cur
+    kept = cur - dropped
+    authors = {a for _, a in cur}
+    pool = set(reviewers) if reviewers is not None else set(authors)
+    pool -= set(exclude)
+    engine = _Allocator(
+        pool=pool,
+        groups=groups,
+        history=_pairs(history),
+        locked=kept,
+        forbidden=set(dropped),
+        seed=seed,
+    )
+    wanted: dict[int, int] = {}
+    for _, a in cur:
+        wanted[a] = wanted.get(a, 0) + 1
+    need = {a: 0 for a in authors}
+    for _, a in dropped:
+        need[a] += 1
+    k = max(wanted.values(), default=0)
+    return engine.run(need, wanted, k)
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _pairs(items: PairsArg) -> set[tuple[int, int]]:
+    out: set[tuple[int, int]] = set()
+    for item in items:
+        if isinstance(item, Assignment):
+            out.add((item.reviewer, item.author))
+        else:
+            out.add((item[0], item[1]))
+    return out
+
+
+def _normalise_groups(groups: GroupsArg | None) -> dict[int, frozenset[int]]:
+    if not groups:
+        return {}
+    out: dict[int, frozenset[int]] = {}
+    for person, g in groups.items():
+        fs = frozenset((g,)) if isinstance(g, int) else frozenset(g)
+        if fs:
+            out[person] = fs
+    return out
+
+
+_EMPTY: frozenset[int] = frozenset()
+
+
+class _Memo:
+    """Reviewers a failed search found unable to lead to a target, and the compacted
+    candidate lists without them; valid until the next successful move."""
+
+    def __init__(self) -> None:
+        self.dead: set[int] = set()
+        self.live: dict[int, list[int]] = {}
+
+    def reset(self) -> None:
+        if self.dead or self.live:
+            self.dead = set()
+            self.live = {}
+
+
+class _Allocator:
+    """Mutable working state of one allocation; discarded once the result is built."""
+
+    def __init__(
+        self,
+        *,
+        pool: set[int],
+        groups: GroupsArg | None,
+        history: set[tuple[int, int]],
+        locked: set[tuple[int, int]],
+        forbidden: set[tuple[int, int]],
+        seed: int,
+    ) -> None:
+        self.rng = random.Random(seed)
+        self.pool_set = pool
+        self.pool: list[int] = sorted(pool)
+        self.rng.shuffle(self.pool)
+        self.rank = {r: i for i, r in enumerate(self.pool)}
+        self.groups = _normalise_groups(groups)
+        self.history = history
+        self.forbidden = forbidden
+        self.locked = locked
+        self.rev_of: dict[int, set[int]] = {}
+        self.auth_of: dict[int, set[int]] = {r: set() for r in self.pool}
+        for r, a in sorted(locked):  # sorted: set order must not depend on input order
+            self.rev_of.setdefault(a, set()).add(r)
+            self.auth_of.setdefault(r, set()).add(a)
+        self.need: dict[int, int] = {}
+        self.cap: dict[int, int] = {}
+        self.added: set[tuple[int, int]] = set()
+        # Reviewers bucketed by their group set: a search skips a whole same-group bucket at
+        # once instead of rejecting its members one by one.
+        by_key: dict[frozenset[int], list[int]] = {}
+        for r in self.pool:
+            by_key.setdefault(self.groups.get(r, _EMPTY), []).append(r)
+        self.buckets: list[tuple[frozenset[int], list[int]]] = list(by_key.items())
+        self.pool_by_group: dict[int, set[int]] = {}
+        for r in self.pool:
+            for g in self.groups.get(r, _EMPTY):
+                self.pool_by_group.setdefault(g, set()).add(r)
+
+    # ---- basic predicates
+
+    def load(self, r: int) -> int:
+        return len(self.auth_of[r])
+
+    def same_group(self, r: int, a: int) -> bool:
+        gr = self.groups.get(r)
+        if gr is None:
+            return False
+        ga = self.groups.get(a)
+        return ga is not None and not gr.isdisjoint(ga)
+
+    def eligible(self, r: int, a: int) -> bool:
+        """Allowed at all (ignores what is already assigned and the soft history rule)."""
+        return (
+            r != a
+            and r in self.pool_set
+            and (r, a) not in self.forbidden
+            and not self.same_group(r, a)
+        )
+
+    def can_take(self, r: int, a: int, allow_repeat: bool) -> bool:
+        revs = self.rev_of.get(a)
+        return (
+            r != a
+            and (revs is None or r not in revs)
+            and (r, a) not in self.forbidden
+            and (allow_repeat or (r, a) not in self.history)
+            and not self.same_group(r, a)
+        )
+
+    def _add(self, r: int, a: int) -> None:
+        self.rev_of.setdefault(a, set()).add(r)
+        self.auth_of[r].add(a)
+        self.added.add((r, a))
+
+    def _remove(self, r: int, a: int) -> None:
+        self.rev_of[a].discard(r)
+        self.auth_of[r].discard(a)
+        self.added.discard((r, a))
+
+    # ---- eligibility arithmetic, for "fillable?" and the report
+
+    def exclusions(self, a: int) -> tuple[int, int, int, int]:
+        """(eligible, excluded as self, excluded as group-mates, excluded as dropped)."""
+        me = 1 if a in self.pool_set else 0
+        mates: set[int] = set()
+        for g in self.groups.get(a, _EMPTY):
+            mates |= self.pool_by_group.get(g, set())
+        mates.discard(a)
+        dropped = sum(
+            1
+            for r, au in self.forbidden
+            if au == a and r in self.pool_set and r != a and r not in mates
+        )
+        eligible = len(self.pool) - me - len(mates) - dropped
+        return eligible, me, len(mates), dropped
+
+    def available(self, a: int, eligible_count: int) -> int:
+        have = sum(1 for r in self.rev_of.get(a, ()) if self.eligible(r, a))
+        return eligible_count - have
+
+    # ---- capacities: water-filling the new reviews onto the least-loaded useful reviewers
+
+    def _useful(self, r: int, needy: list[int]) -> bool:
+        blockers = 1 + len(self.forbidden)
+        for g in self.groups.get(r, _EMPTY):
+            blockers += len(self.pool_by_group.get(g, ()))
+        if len(needy) > blockers:
+            return True
+        return any(self.eligible(r, a) for a in needy)
+
+    def _set_caps(self, demand: int, needy: list[int]) -> None:
+        useful = [r for r in self.pool if self._useful(r, needy)]
+        self.cap = {r: self.load(r) for r in self.pool}
+        if demand <= 0 or not useful:
+            return
+        base = Counter(self.load(r) for r in useful)
+
+        def room(level: int) -> int:
+            return sum(n * (level - b) for b, n in base.items() if b < level)
+
+        lo, hi = min(base), min(base) + demand + 1
+        while lo < hi:  # smallest level whose room covers the demand
+            mid = (lo + hi) // 2
+            if room(mid) >= demand:
+                hi = mid
+            else:
+                lo = mid + 1
+        level = lo
+        for r in useful:
+            self.cap[r] = max(self.load(r), level - 1)
+        left = demand - room(level - 1)
+        topped = [r for r in useful if self.load(r) <= level - 1]
+        self.rng.shuffle(topped)
+        for r in topped[:left]:
+            self.cap[r] = level
+
+    # ---- the first pass: seeded round-robin
+
+    def _initial(self, authors: list[int]) -> None:
+        spare = [(r, self.cap[r] - len(self.auth_of[r])) for r in self.pool]
+        depth = max((n for _, n in spare), default=0)
+        slots = [r for j in range(depth) for r, n in spare if n > j]
+        i = 0
+        for a in authors:
+            for _ in range(self.need[a]):
+                if i >= len(slots):
+                    return
+                r = slots[i]
+                i += 1
+                if self.can_take(r, a, allow_repeat=False):
+                    self._add(r, a)
+                    self.need[a] -= 1
+
+    # ---- augmenting paths
+
+    def _candidates(
+        self,
+        a: int,
+        visited: set[int],
+        allow_repeat: bool,
+        dead: set[int],
+        live: dict[int, list[int]],
+        start: int,
+    ) -> Iterator[int]:
+        ga = self.groups.get(a)
+        nb = len(self.buckets)
+        for j in range(nb):
+            bi = (start + j) % nb
+            key, members = self.buckets[bi]
+            if ga is not None and not key.isdisjoint(ga):
+                continue
+            current = live.get(bi, members)
+            if not current:
+                continue
+            kept: list[int] = []
+            for r in current:
+                if r in visited or r in dead:
+                    continue
+                if self.can_take(r, a, allow_repeat):
+                    visited.add(r)
+                    yield r
+                else:
+                    kept.append(r)
+            live[bi] = kept
+
+    def augment(
+        self,
+        sources: Sequence[tuple[int, int | None]],
+        is_target: Callable[[int], bool],
+        targets: Sequence[int],
+        allow_repeat: bool,
+        blocked: Collection[int] = (),
+        memo: _Memo | None = None,
+    ) -> int | None:
+        """Find a chain of moves giving a source author one more reviewer; apply it.
+
+        A source is (author, giver): giver None means the author is short of a reviewer,
+        otherwise the giver sheds that pair. The chain ends at a target reviewer, who gains
+        one review; reviewers in the middle keep their load. Returns the target, or None.
+
+        ``memo`` carries what failed searches proved unreachable to the next search with the
+        same (or a narrower) target set, until a success changes the pairs.
+        """
+        memo = memo or _Memo()
+        dead = memo.dead
+        visited: set[int] = set(blocked)
+        took: dict[int, int] = {}
+        gave: dict[int, int | None] = {}
+        queue: deque[int] = deque()
+        start = self.rng.randrange(len(self.buckets)) if self.buckets else 0
+        offset = self.rng.randrange(len(targets)) if targets else 0
+        tries = min(len(targets), _LOOKAHEAD)
+
+        barred: set[frozenset[int]] = set()
+
+        def look(a: int) -> int | None:
+            ga = self.groups.get(a)
+            if ga is not None and ga in barred:
+                return None
+            all_mates = True
+            for i in range(offset, offset + tries):
+                s = targets[i % len(targets)]
+                if s in visited or s in dead or not is_target(s):
+                    continue
+                if self.same_group(s, a):
+                    continue
+                all_mates = False
+                if self.can_take(s, a, allow_repeat):
+                    return s
+            if all_mates and ga is not None:
+                barred.add(ga)  # the sampled targets are all this group's: skip its kin
+            return None
+
+        def finish(end: int) -> int:
+            memo.reset()
+            return self._apply(end, took, gave)
+
+        for a, giver in sources:
+            if a in gave:
+                continue
+            gave[a] = giver
+            s = look(a)
+            if s is not None:
+                took[s] = a
+                return finish(s)
+            queue.append(a)
+        while queue:
+            a = queue.popleft()
+            for r in self._candidates(a, visited, allow_repeat, dead, memo.live, start):
+                took[r] = a
+                if is_target(r):
+                    return finish(r)
+                for a1 in self.auth_of[r]:
+                    if a1 in gave or (r, a1) in self.locked:
+                        continue
+                    gave[a1] = r
+                    s = look(a1)
+                    if s is not None:
+                        visited.add(s)
+                        took[s] = a1
+                        return finish(s)
+                    queue.append(a1)
+        dead |= visited
+        return None
+
+    def _apply(self, end: int, took: dict[int, int], gave: dict[int, int | None]) -> int:
+        s = end
+        while True:
+            a = took[s]
+            self._add(s, a)
+            giver = gave[a]
+            if giver is None:
+                self.need[a] -= 1
+                return end
+            self._remove(giver, a)
+            if giver not in took:
+                return end
+            s = giver
+
+    # ---- phases
+
+    def _fill(self, order: list[int], extra: int, allow_repeat: bool) -> None:
+        def is_target(r: int) -> bool:
+            return self.load(r) < self.cap[r] + extra
+
+        spare = {r: None for r in self.pool if is_target(r)}
+        memo = _Memo()
+        for a in order:
+            while self.need[a] > 0 and spare:
+                end = self.augment([(a, None)], is_target, list(spare), allow_repeat, memo=memo)
+                if end is None:
+                    break
+                if not is_target(end):
+                    del spare[end]
+
+    def _balance(self, allow_repeat: bool) -> None:
+        """Shed reviews from heavy to light reviewers until no load-reducing chain exists.
+
+        No such chain left means the spread is the least the rules allow (the optimality
+        condition of semi-matchings), which is what the report then claims. Sources go from
+        heaviest down, so whatever a failed search reached stays useless for the later,
+        lighter sources (their targets are a subset) until a move succeeds.
+        """
+        if not self.pool:
+            return
+        while True:
+            lo = min(self.load(r) for r in self.pool)
+            if max(self.load(r) for r in self.pool) < lo + 2:
+                return
+            progress = False
+            memo = _Memo()
+            for src in sorted(self.pool, key=lambda r: (-self.load(r), self.rank[r])):
+                if self.load(src) < lo + 2:
+                    break
+                while self.load(src) >= lo + 2 and src not in memo.dead:
+                    if self._shed(src, allow_repeat, memo):
+                        progress = True
+                        lo = min(self.load(r) for r in self.pool)
+                    else:
+                        memo.dead.add(src)
+            if not progress:
+                return
+
+    def _shed(self, src: int, allow_repeat: bool, memo: _Memo) -> bool:
+        high = self.load(src)
+        sources = [(a, src) for a in sorted(self.auth_of[src]) if (src, a) not in self.locked]
+        if not sources:
+            return False
+
+        def is_target(r: int) -> bool:
+            return self.load(r) <= high - 2
+
+        below = [r for r in self.pool if is_target(r)]
+        end = self.augment(sources, is_target, below, allow_repeat, blocked=(src,), memo=memo)
+        return end is not None
+
+    def _reduce_repeats(self) -> None:
+        """Swap repeated pairs out through chains that leave every load as even as before."""
+        for r, a in sorted(self.added & self.history):
+            level = self.load(r)
+            self._remove(r, a)
+            self.need[a] += 1
+
+            def is_target(s: int, r: int = r, level: int = level) -> bool:
+                return s == r or self.load(s) <= level - 1
+
+            below = [s for s in self.pool if is_target(s)]
+            if self.augment([(a, None)], is_target, below, allow_repeat=False) is None:
+                self._add(r, a)
+                self.need[a] -= 1
+
+    # ---- driver
+
+    def run(self, need: dict[int, int], wanted: dict[int, int], k: int) -> AllocationResult:
+        authors = sorted(need)
+        self.rng.shuffle(authors)
+        self.need = dict(need)
+        needy = [a for a in authors if self.need[a] > 0]
+        self._set_caps(sum(self.need[a] for a in needy), needy)
+        self._initial(needy)
+
+        # Eligibility arithmetic only for the few the first pass left short.
+        eligible = {a: self.exclusions(a) for a in needy if self.need[a] > 0}
+        passes = (False, True) if self.history else (False,)
+        extra = 0
+        while True:
+            open_ = [
+                a for a in eligible if self.need[a] > 0 and self.available(a, eligible[a][0]) > 0
+            ]
+            if not open_:
+                break
+            for allow_repeat in passes:
+                self._fill(open_, extra, allow_repeat)
+            extra += 1
+        for allow_repeat in passes:
+            self._balance(allow_repeat)
+        if self.history:
+            self._reduce_repeats()
+        return self._result(wanted, k, eligible)
+
+    def _result(
+        self,
+        wanted: dict[int, int],
+        k: int,
+        eligible: dict[int, tuple[int, int, int, int]],
+    ) -> AllocationResult:
+        assignments = tuple(Assignment(r, a) for r, a in sorted(self.locked | self.added))
+        added = tuple(x for x in assignments if (x.reviewer, x.author) in self.added)
+        repeats = tuple(x for x in added if (x.reviewer, x.author) in self.history)
+        loads = {r: self.load(r) for r in sorted(self.pool)}
+        shortfalls: list[Shortfall] = []
+        for a in sorted(wanted):
+            have = len(self.rev_of.get(a, ()))
+            if have >= wanted[a]:
+                continue
+            info = eligible.get(a) or self.exclusions(a)
+            shortfalls.append(
+                Shortfall(a, wanted[a], have, info[0], _why(wanted[a], len(self.pool), info))
+            )
+        notes: list[str] = []
+        if shortfalls:
+            missing = sum(s.missing for s in shortfalls)
+            notes.append(
+                f"{len(shortfalls)} submission(s) are {missing} review(s) short of {k}: "
+                "there are not enough eligible reviewers."
+            )
+        if loads:
+            lo, hi = min(loads.values()), max(loads.values())
+            if hi - lo > 1:
+                total = sum(loads.values())
+                q, rem = divmod(total, len(loads))
+                ideal = f"{q}" if rem == 0 else f"{q}-{q + 1}"
+                cause = "the rules (never self, never a group-mate)"
+                if self.locked:
+                    cause += " and the kept assignments"
+                notes.append(
+                    f"Reviewer loads range from {lo} to {hi} (ideal {ideal}): the most even"
+                    f" spread {cause} allow."
+                )
+        if repeats:
+            notes.append(
+                f"{len(repeats)} pair(s) repeat an earlier exercise: no allocation without "
+                "them was found."
+            )
+        return AllocationResult(
+            k=k,
+            assignments=assignments,
+            added=added,
+            loads=MappingProxyType(loads),
+            shortfalls=tuple(shortfalls),
+            repeats=repeats,
+            notes=tuple(notes),
+        )
+
+
+def _why(wanted: int, pool: int, info: tuple[int, int, int, int]) -> str:
+    eligible, me, mates, dropped = info
+    parts = [f"the pool has {pool} reviewer(s)"]
+    if me:
+        parts.append("the author cannot review themself")
+    if mates:
+        parts.append(f"{mates} share the author's study group")
+    if dropped:
+        parts.append(f"{dropped} were dropped from this submission")
+    return f"needs {wanted} reviewer(s) but only {eligible} are eligible: " + "; ".join(parts)
