@@ -127,3 +127,13 @@ async def test_foreign_keys_are_enforced(db: Database) -> None:
     with pytest.raises(IntegrityError):
         async with db.session() as s:
             s.add(Enrolment(module_id=12345, person_id=67890, role=Role.STUDENT))
+
+
+async def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(db: Database) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite pragmas only")
+    async with db.engine.connect() as conn:
+        mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar_one()
+        fks = (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one()
+        timeout = (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one()
+    assert (mode, fks, timeout) == ("wal", 1, 10_000)
