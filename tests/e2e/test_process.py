@@ -88,3 +88,64 @@ async def test_cohortbot_run_process_serves_and_stops_cleanly_on_sigterm(tmp_pat
         assert server.token not in text
         assert server.gateway.count("disconnect") >= 1
         assert server.unknown_routes == []
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+async def test_three_settings_are_all_it_takes(tmp_path: Path) -> None:
+    """An outside Discord-compatible server can drive `cohortbot migrate && cohortbot run`
+    with nothing but DISCORD_TOKEN and the two URL settings (defaults for everything else)."""
+    if not _port_free(8080):
+        pytest.skip("the default web port 8080 is taken on this machine")
+    async with LocalDiscordServer() as server:
+        cohort = await server.script.build_cohort(modules=["MATH70095"])
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTBOT_")}
+        env.pop("DISCORD_TOKEN", None)
+        env.update(
+            DISCORD_TOKEN=server.token,
+            COHORTBOT_DISCORD_API_BASE=server.api_base,
+            COHORTBOT_DISCORD_GATEWAY_URL=server.gateway_url,
+        )
+        migrate = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "migrate",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await migrate.communicate()
+        assert migrate.returncode == 0, out.decode()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            await server.script.wait_for_commands(timeout=30, names=["about"])
+            await _until_healthy("http://127.0.0.1:8080/healthz")
+            reply = await (await cohort.student.command("about")).reply(contains="cohortbot")
+            assert reply.content
+            proc.send_signal(signal.SIGTERM)
+            output, _ = await asyncio.wait_for(proc.communicate(), timeout=20)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert proc.returncode == 0, output.decode()
+        assert (tmp_path / "cohortbot.db").exists()
+        assert server.unknown_routes == []
