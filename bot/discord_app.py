@@ -190,6 +190,7 @@ class Application:
                     metrics=self.metrics,
                     gateway_connected=lambda: self.bot.gateway_connected,
                     scheduler_alive=lambda: self.scheduler.alive,
+                    clock=self.clock.now,
                 )
             ),
             settings.web_host,

@@ -1,6 +1,8 @@
-"""Calendar logic: tutorial recurrence, time input, notice planning and personal ICS feeds.
+"""Calendar: tutorials, assessment deadlines, extensions, and the notices that go with them.
 
-Everything here is pure (no I/O, no database, no chat platform) so the rules about time zones,
-clock changes and "exactly when is this notice owed" can be tested exhaustively on their own;
-the calendar service and the cogs only move data in and out.
+Pure modules (no I/O), tested exhaustively on their own: ``timeparse`` (reading times, zones,
+AoE), ``recurrence`` (DST-safe series), ``notices`` (what is owed when; catch-up and quiet
+hours), ``messages`` (what a notice says) and ``ics`` (calendar files). Services take a session:
+``service`` (tutorials, deadlines, extensions), ``personal`` (a person's view and settings) and
+``planning`` (notice rows). ``engine`` delivers due notices exactly once.
 """

@@ -25,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -87,7 +88,9 @@ class EnrolmentStatus(enum.StrEnum):
 
 class PromptStatus(enum.StrEnum):
     SCHEDULED = "scheduled"
+    OPENING = "opening"  # claimed by one process: posting the prompt now
     OPEN = "open"
+    CLOSING = "closing"  # claimed by one process: locking the thread now
     CLOSED = "closed"
     CANCELLED = "cancelled"
 
@@ -304,6 +307,8 @@ class DiscussionPrompt(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     released_at: Mapped[datetime | None]
+    # When the opening/closing claim was taken: a stale claim means a process died mid-way.
+    claimed_at: Mapped[datetime | None]
 
 
 class Contribution(Base):
@@ -362,6 +367,11 @@ class DiscussionScore(Base):
     explanation: Mapped[str | None] = mapped_column(Text)
     graded_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The private "your mark" message after release: claimed, then sent (or failed) once.
+    notify_claimed_at: Mapped[datetime | None]
+    notified_at: Mapped[datetime | None]
+    notify_error: Mapped[str | None] = mapped_column(Text)
+    notices_sent: Mapped[int] = mapped_column(Integer, default=0)  # >0: the next one is an update
 
 
 # --------------------------------------------------------------------------- peer assessment
@@ -396,6 +406,15 @@ class PeerExercise(Base):
     released_at: Mapped[datetime | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Reviewers with pending work are reminded this many hours before their review is due.
+    reminder_hours: Mapped[int] = mapped_column(Integer, default=24)
+    # Review credit weighted by agreement with the consensus (Moodle's "grade for assessment").
+    agreement_weighting: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What the allocation could not satisfy, in sentences for the tutor.
+    allocation_notes: Mapped[list[Any]] = mapped_column(default=list)
+    # Claim for the one-off "reviews are closed" processing after review_due_at.
+    review_closed_at: Mapped[datetime | None]
+    released_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
 
 
 class PeerSubmission(Base):
@@ -418,6 +437,10 @@ class PeerSubmission(Base):
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    # A file's bytes, kept so reviewers get it as the bot's own upload (never the author's
+    # link, whose URL expires and whose name may identify them). Loaded only when sent.
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    content_type: Mapped[str | None] = mapped_column(String(128))
 
 
 class ReviewAssignment(Base):
@@ -441,6 +464,17 @@ class ReviewAssignment(Base):
     assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
     dm_message_id: Mapped[str | None] = mapped_column(PlatformId)
     anonymous_label: Mapped[str] = mapped_column(String(32))
+    # The version reviewed; a reviewer's own deadline (late work gets a full review window).
+    submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("peer_submissions.id", ondelete="SET NULL")
+    )
+    due_at: Mapped[datetime | None]
+    # allocation | late | reassigned | manual: only the first two are reassigned when missed.
+    origin: Mapped[str] = mapped_column(String(16), default="allocation")
+    # Why it stopped being pending without a review: left | missed | tutor | undeliverable.
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+    reminded_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
 
 
 class PeerReview(Base):
@@ -472,6 +506,44 @@ class PeerResult(Base):
     disagreement: Mapped[Decimal | None] = mapped_column(Numeric(7, 3))
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    mean: Mapped[Decimal | None] = mapped_column(Numeric(7, 3))
+    n_reviews: Mapped[int] = mapped_column(Integer, default=0)
+    flag_reason: Mapped[str | None] = mapped_column(Text)
+    # Late-policy deduction in percent of the peer mark (not applied to a moderated mark).
+    penalty: Mapped[Decimal] = mapped_column(Numeric(6, 2), default=Decimal(0))
+    moderated_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    # The ledger row currently carrying this mark (a correction reverses it and adds another).
+    ledger_key: Mapped[str | None] = mapped_column(String(200))
+
+
+class PeerOutbox(Base):
+    """Messages the peer service owes people, written in the transaction that decided them.
+
+    Delivery claims a row (pending -> claimed), sends, then records the message id, so two
+    processes never both send it and a crash mid-send is reported instead of repeated.
+    """
+
+    __tablename__ = "peer_outbox"
+    __table_args__ = (Index("ix_peer_outbox_status_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    exercise_id: Mapped[int] = mapped_column(ForeignKey("peer_exercises.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    channel_id: Mapped[str | None] = mapped_column(PlatformId)
+    assignment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("review_assignments.id", ondelete="CASCADE")
+    )
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    platform_message_id: Mapped[str | None] = mapped_column(PlatformId)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # --------------------------------------------------------------------------- calendar
@@ -553,6 +625,13 @@ class Notice(Base):
     platform_message_id: Mapped[str | None] = mapped_column(PlatformId)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Notices that supersede each other (same item, audience and instant; see
+    # bot.calendar.notices.notice_group): catch-up sends only the newest due one.
+    group_key: Mapped[str] = mapped_column(String(200), default="", index=True)
+    # After a failed delivery: not before this (backoff), so one bad notice never blocks others.
+    retry_at: Mapped[datetime | None]
+    # How it reached its reader: "channel", "dm", or "fallback" (a mention when DMs are closed).
+    delivered_via: Mapped[str | None] = mapped_column(String(16))
 
 
 class Rsvp(Base):
@@ -636,6 +715,26 @@ class LedgerEntry(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
+class LedgerCell(Base):
+    """Per student, item and component: the ledger's running sum, kept by the database.
+
+    Derived, never written by code: an AFTER INSERT trigger on ``ledger_entries`` (migration
+    0003) adds each new row's points here in the same transaction, so a 5,000-student export
+    reads one row per gradebook cell instead of every credit. ``points_milli`` is the exact sum
+    in thousandths of a point; ``entries`` counts the ledger rows behind it (reversals too).
+    """
+
+    __tablename__ = "ledger_cells"
+
+    module_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    component: Mapped[str] = mapped_column(String(32), primary_key=True)
+    item_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    item_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    points_milli: Mapped[int] = mapped_column(BigInteger)
+    entries: Mapped[int] = mapped_column(Integer)
+
+
 class MarkScheme(Base):
     """Per-module weights of the participation components, set by a tutor."""
 
@@ -646,6 +745,9 @@ class MarkScheme(Base):
         ForeignKey("modules.id", ondelete="CASCADE"), unique=True
     )
     weights: Mapped[dict[str, Any]]
+    #: Weight of the participation mark inside the module mark preview, on the same scale as
+    #: the imported component marks' weights; None leaves participation out of the preview.
+    participation_share: Mapped[Decimal | None] = mapped_column(Numeric(6, 3))
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -10,12 +10,14 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.db.engine import Database
 from bot.metrics import Metrics
+from bot.web.calendar_feed import add_calendar_routes
 
 DB_TIMEOUT_SECONDS = 3.0
 
@@ -28,6 +30,8 @@ class HealthSources:
     metrics: Metrics
     gateway_connected: Callable[[], bool]
     scheduler_alive: Callable[[], bool]
+    # The app's clock (the demo's is controllable); calendar feeds are built "as of" it.
+    clock: Callable[[], datetime] | None = None
 
 
 async def check_health(sources: HealthSources) -> tuple[bool, dict[str, object]]:
@@ -72,6 +76,7 @@ def build_web_app(sources: HealthSources) -> web.Application:
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    add_calendar_routes(app, sources.database, sources.clock)
     return app
 
 

@@ -38,6 +38,16 @@ def upgrade() -> None:
     sa.UniqueConstraint('code', name=op.f('uq_cohorts_code')),
     sa.UniqueConstraint('guild_id', name=op.f('uq_cohorts_guild_id'))
     )
+    op.create_table('ledger_cells',
+    sa.Column('module_id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('component', sa.String(length=32), nullable=False),
+    sa.Column('item_type', sa.String(length=32), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('points_milli', sa.BigInteger(), nullable=False),
+    sa.Column('entries', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('module_id', 'person_id', 'component', 'item_type', 'item_id', name=op.f('pk_ledger_cells'))
+    )
     op.create_table('persons',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('platform_user_id', sa.String(length=32), nullable=True),
@@ -152,13 +162,14 @@ def upgrade() -> None:
     sa.Column('closes_at', bot.db.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('rubric', sa.JSON(), nullable=False),
     sa.Column('private_answers', sa.Boolean(), nullable=False),
-    sa.Column('status', sa.Enum('scheduled', 'open', 'closed', 'cancelled', name='prompt_status', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('status', sa.Enum('scheduled', 'opening', 'open', 'closing', 'closed', 'cancelled', name='prompt_status', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('channel_id', sa.String(length=32), nullable=True),
     sa.Column('message_id', sa.String(length=32), nullable=True),
     sa.Column('thread_id', sa.String(length=32), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', bot.db.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('released_at', bot.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_at', bot.db.types.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('closes_at > opens_at', name=op.f('ck_discussion_prompts_closes_after_opens')),
     sa.ForeignKeyConstraint(['created_by_id'], ['persons.id'], name=op.f('fk_discussion_prompts_created_by_id_persons')),
     sa.ForeignKeyConstraint(['module_id'], ['modules.id'], name=op.f('fk_discussion_prompts_module_id_modules'), ondelete='CASCADE'),
@@ -222,6 +233,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('module_id', sa.Integer(), nullable=False),
     sa.Column('weights', sa.JSON(), nullable=False),
+    sa.Column('participation_share', sa.Numeric(precision=6, scale=3), nullable=True),
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
     sa.Column('updated_at', bot.db.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['module_id'], ['modules.id'], name=op.f('fk_mark_schemes_module_id_modules'), ondelete='CASCADE'),
@@ -250,10 +262,16 @@ def upgrade() -> None:
     sa.Column('released_at', bot.db.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', bot.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reminder_hours', sa.Integer(), nullable=False),
+    sa.Column('agreement_weighting', sa.Boolean(), nullable=False),
+    sa.Column('allocation_notes', sa.JSON(), nullable=False),
+    sa.Column('review_closed_at', bot.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('released_by_id', sa.Integer(), nullable=True),
     sa.CheckConstraint('review_due_at > submission_due_at', name=op.f('ck_peer_exercises_review_after_submission')),
     sa.CheckConstraint('reviews_per_submission >= 1', name=op.f('ck_peer_exercises_k_positive')),
     sa.ForeignKeyConstraint(['created_by_id'], ['persons.id'], name=op.f('fk_peer_exercises_created_by_id_persons')),
     sa.ForeignKeyConstraint(['module_id'], ['modules.id'], name=op.f('fk_peer_exercises_module_id_modules'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['released_by_id'], ['persons.id'], name=op.f('fk_peer_exercises_released_by_id_persons')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_peer_exercises'))
     )
     op.create_index(op.f('ix_peer_exercises_module_id'), 'peer_exercises', ['module_id'], unique=False)
@@ -292,6 +310,10 @@ def upgrade() -> None:
     sa.Column('explanation', sa.Text(), nullable=True),
     sa.Column('graded_by_id', sa.Integer(), nullable=True),
     sa.Column('updated_at', bot.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('notify_claimed_at', bot.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('notified_at', bot.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('notify_error', sa.Text(), nullable=True),
+    sa.Column('notices_sent', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['graded_by_id'], ['persons.id'], name=op.f('fk_discussion_scores_graded_by_id_persons')),
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_discussion_scores_person_id_persons')),
     sa.ForeignKeyConstraint(['prompt_id'], ['discussion_prompts.id'], name=op.f('fk_discussion_scores_prompt_id_discussion_prompts'), ondelete='CASCADE'),
@@ -346,7 +368,14 @@ def upgrade() -> None:
     sa.Column('disagreement', sa.Numeric(precision=7, scale=3), nullable=True),
     sa.Column('flagged', sa.Boolean(), nullable=False),
     sa.Column('computed_at', bot.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('mean', sa.Numeric(precision=7, scale=3), nullable=True),
+    sa.Column('n_reviews', sa.Integer(), nullable=False),
+    sa.Column('flag_reason', sa.Text(), nullable=True),
+    sa.Column('penalty', sa.Numeric(precision=6, scale=2), nullable=False),
+    sa.Column('moderated_by_id', sa.Integer(), nullable=True),
+    sa.Column('ledger_key', sa.String(length=200), nullable=True),
     sa.ForeignKeyConstraint(['exercise_id'], ['peer_exercises.id'], name=op.f('fk_peer_results_exercise_id_peer_exercises'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['moderated_by_id'], ['persons.id'], name=op.f('fk_peer_results_moderated_by_id_persons')),
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_peer_results_person_id_persons')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_peer_results')),
     sa.UniqueConstraint('exercise_id', 'person_id', name=op.f('uq_peer_results_exercise_id_person_id'))
@@ -364,6 +393,8 @@ def upgrade() -> None:
     sa.Column('late', sa.Boolean(), nullable=False),
     sa.Column('is_current', sa.Boolean(), nullable=False),
     sa.Column('idempotency_key', sa.String(length=128), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=True),
+    sa.Column('content_type', sa.String(length=128), nullable=True),
     sa.ForeignKeyConstraint(['exercise_id'], ['peer_exercises.id'], name=op.f('fk_peer_submissions_exercise_id_peer_exercises'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_peer_submissions_person_id_persons')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_peer_submissions')),
@@ -371,23 +402,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('idempotency_key', name=op.f('uq_peer_submissions_idempotency_key'))
     )
     op.create_index(op.f('ix_peer_submissions_exercise_id'), 'peer_submissions', ['exercise_id'], unique=False)
-    op.create_table('review_assignments',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('exercise_id', sa.Integer(), nullable=False),
-    sa.Column('reviewer_id', sa.Integer(), nullable=False),
-    sa.Column('author_id', sa.Integer(), nullable=False),
-    sa.Column('status', sa.Enum('pending', 'done', 'reassigned', 'cancelled', name='assignment_status', native_enum=False, create_constraint=True, length=32), nullable=False),
-    sa.Column('assigned_at', bot.db.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('dm_message_id', sa.String(length=32), nullable=True),
-    sa.Column('anonymous_label', sa.String(length=32), nullable=False),
-    sa.CheckConstraint('reviewer_id <> author_id', name=op.f('ck_review_assignments_never_self')),
-    sa.ForeignKeyConstraint(['author_id'], ['persons.id'], name=op.f('fk_review_assignments_author_id_persons')),
-    sa.ForeignKeyConstraint(['exercise_id'], ['peer_exercises.id'], name=op.f('fk_review_assignments_exercise_id_peer_exercises'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['reviewer_id'], ['persons.id'], name=op.f('fk_review_assignments_reviewer_id_persons')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_review_assignments')),
-    sa.UniqueConstraint('exercise_id', 'reviewer_id', 'author_id', name=op.f('uq_review_assignments_exercise_id_reviewer_id_author_id'))
-    )
-    op.create_index(op.f('ix_review_assignments_exercise_id'), 'review_assignments', ['exercise_id'], unique=False)
     op.create_table('attendance',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('occurrence_id', sa.Integer(), nullable=False),
@@ -432,13 +446,76 @@ def upgrade() -> None:
     sa.Column('platform_message_id', sa.String(length=32), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('created_at', bot.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('group_key', sa.String(length=200), nullable=False),
+    sa.Column('retry_at', bot.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('delivered_via', sa.String(length=16), nullable=True),
     sa.ForeignKeyConstraint(['module_id'], ['modules.id'], name=op.f('fk_notices_module_id_modules'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['occurrence_id'], ['event_occurrences.id'], name=op.f('fk_notices_occurrence_id_event_occurrences'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_notices_person_id_persons')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notices')),
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_notices_dedupe_key'))
     )
+    op.create_index(op.f('ix_notices_group_key'), 'notices', ['group_key'], unique=False)
     op.create_index('ix_notices_status_due_at', 'notices', ['status', 'due_at'], unique=False)
+    op.create_table('review_assignments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('exercise_id', sa.Integer(), nullable=False),
+    sa.Column('reviewer_id', sa.Integer(), nullable=False),
+    sa.Column('author_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'done', 'reassigned', 'cancelled', name='assignment_status', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('assigned_at', bot.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('dm_message_id', sa.String(length=32), nullable=True),
+    sa.Column('anonymous_label', sa.String(length=32), nullable=False),
+    sa.Column('submission_id', sa.Integer(), nullable=True),
+    sa.Column('due_at', bot.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('origin', sa.String(length=16), nullable=False),
+    sa.Column('end_reason', sa.String(length=16), nullable=True),
+    sa.Column('reminded_at', bot.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('completed_at', bot.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.CheckConstraint('reviewer_id <> author_id', name=op.f('ck_review_assignments_never_self')),
+    sa.ForeignKeyConstraint(['author_id'], ['persons.id'], name=op.f('fk_review_assignments_author_id_persons')),
+    sa.ForeignKeyConstraint(['exercise_id'], ['peer_exercises.id'], name=op.f('fk_review_assignments_exercise_id_peer_exercises'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['persons.id'], name=op.f('fk_review_assignments_reviewer_id_persons')),
+    sa.ForeignKeyConstraint(['submission_id'], ['peer_submissions.id'], name=op.f('fk_review_assignments_submission_id_peer_submissions'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_review_assignments')),
+    sa.UniqueConstraint('exercise_id', 'reviewer_id', 'author_id', name=op.f('uq_review_assignments_exercise_id_reviewer_id_author_id'))
+    )
+    op.create_index(op.f('ix_review_assignments_exercise_id'), 'review_assignments', ['exercise_id'], unique=False)
+    op.create_table('rsvps',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('occurrence_id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('response', sa.Enum('going', 'maybe', 'not_going', name='rsvp_response', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('updated_at', bot.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['occurrence_id'], ['event_occurrences.id'], name=op.f('fk_rsvps_occurrence_id_event_occurrences'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_rsvps_person_id_persons')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rsvps')),
+    sa.UniqueConstraint('occurrence_id', 'person_id', name=op.f('uq_rsvps_occurrence_id_person_id'))
+    )
+    op.create_table('peer_outbox',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dedupe_key', sa.String(length=200), nullable=False),
+    sa.Column('exercise_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=True),
+    sa.Column('channel_id', sa.String(length=32), nullable=True),
+    sa.Column('assignment_id', sa.Integer(), nullable=True),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('not_before', bot.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_at', bot.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', bot.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('platform_message_id', sa.String(length=32), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', bot.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['assignment_id'], ['review_assignments.id'], name=op.f('fk_peer_outbox_assignment_id_review_assignments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['exercise_id'], ['peer_exercises.id'], name=op.f('fk_peer_outbox_exercise_id_peer_exercises'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_peer_outbox_person_id_persons')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_peer_outbox')),
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_peer_outbox_dedupe_key'))
+    )
+    op.create_index('ix_peer_outbox_status_id', 'peer_outbox', ['status', 'id'], unique=False)
     op.create_table('peer_reviews',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('assignment_id', sa.Integer(), nullable=False),
@@ -452,29 +529,21 @@ def upgrade() -> None:
     sa.UniqueConstraint('assignment_id', name=op.f('uq_peer_reviews_assignment_id')),
     sa.UniqueConstraint('idempotency_key', name=op.f('uq_peer_reviews_idempotency_key'))
     )
-    op.create_table('rsvps',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('occurrence_id', sa.Integer(), nullable=False),
-    sa.Column('person_id', sa.Integer(), nullable=False),
-    sa.Column('response', sa.Enum('going', 'maybe', 'not_going', name='rsvp_response', native_enum=False, create_constraint=True, length=32), nullable=False),
-    sa.Column('updated_at', bot.db.types.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['occurrence_id'], ['event_occurrences.id'], name=op.f('fk_rsvps_occurrence_id_event_occurrences'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_rsvps_person_id_persons')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_rsvps')),
-    sa.UniqueConstraint('occurrence_id', 'person_id', name=op.f('uq_rsvps_occurrence_id_person_id'))
-    )
     # ### end Alembic commands ###
 
 def downgrade() -> None:
 # ### commands auto generated by Alembic - please adjust! ###
-    op.drop_table('rsvps')
     op.drop_table('peer_reviews')
+    op.drop_index('ix_peer_outbox_status_id', table_name='peer_outbox')
+    op.drop_table('peer_outbox')
+    op.drop_table('rsvps')
+    op.drop_index(op.f('ix_review_assignments_exercise_id'), table_name='review_assignments')
+    op.drop_table('review_assignments')
     op.drop_index('ix_notices_status_due_at', table_name='notices')
+    op.drop_index(op.f('ix_notices_group_key'), table_name='notices')
     op.drop_table('notices')
     op.drop_table('contribution_revisions')
     op.drop_table('attendance')
-    op.drop_index(op.f('ix_review_assignments_exercise_id'), table_name='review_assignments')
-    op.drop_table('review_assignments')
     op.drop_index(op.f('ix_peer_submissions_exercise_id'), table_name='peer_submissions')
     op.drop_table('peer_submissions')
     op.drop_table('peer_results')
@@ -508,6 +577,7 @@ def downgrade() -> None:
     op.drop_table('processed_events')
     op.drop_index(op.f('ix_persons_platform_username'), table_name='persons')
     op.drop_table('persons')
+    op.drop_table('ledger_cells')
     op.drop_table('cohorts')
     op.drop_table('channel_cursors')
     # ### end Alembic commands ###

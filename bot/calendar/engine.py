@@ -1,0 +1,870 @@
+"""The notice engine: deliver every due notice exactly once, whoever and whenever is running.
+
+Notices are rows (``bot.db.models.Notice``); the database is the source of truth and
+APScheduler only wakes ``run_due``. One run:
+
+1. **Recover stale claims.** A notice stays ``claimed`` only while its claimer is sending. One
+   claimed longer than the lease (``EngineConfig.lease``, 2 minutes) belongs to a process that
+   died or stalled between claiming and recording the outcome. It is re-claimed atomically
+   (``UPDATE ... WHERE status='claimed' AND claimed_by=<old> AND claimed_at=<old>``) and then
+   *verified*: the channel (and for a DM the DM channel, then the module channel where a closed
+   DM falls back) is searched for the notice's marker line. Found: the send is recorded, nothing
+   is sent. Not found: it is sent now. When the history cannot be read, nothing is sent and the
+   claim is kept for a later try: a notice may come late, never twice. A notice whose earlier
+   attempt failed with an uncertain outcome (a timeout, a 5xx) is verified the same way first.
+2. **Claim what is due** (``status='pending' AND due_at <= now``, retries after ``retry_at``),
+   oldest first, in batches: ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL so two bot
+   processes take disjoint batches, and on every backend an ``UPDATE ... WHERE status='pending'
+   RETURNING id`` that only one transaction can win. ``bot.calendar.notices.catch_up_many``
+   decides each one: superseded or no longer useful ones are skipped and logged, the rest are
+   claimed, marked late when more than ``LATE_AFTER`` past due.
+3. **Deliver** the claimed batch concurrently (bounded), each with a timeout well inside the
+   lease. Channel notices are one post (class-wide ones mention the module role). Individual
+   ones are DMs; a closed DM (403, 50007) is recorded and falls back to a mention in the module
+   channel. A failure puts the notice back to ``pending`` with ``retry_at`` (exponential
+   backoff) and never holds up the others; after ``max_attempts`` it is ``failed``. 429s are
+   waited out by discord.py itself.
+4. **Record** ``sent`` with the platform message id in a second short transaction, guarded by
+   ``claimed_by`` so a claim that was taken over is never overwritten.
+
+The residual risk is a process that stalls for longer than the lease *after* checking its claim
+and *before* its request reaches Discord; sends are given a timeout of a quarter of the lease
+and the claim's age is checked just before each send to keep that window closed in practice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.calendar import messages as M
+from bot.calendar.notices import Delivery, NoticeTiming, catch_up_many
+from bot.chat import (
+    Button,
+    ButtonStyle,
+    ChatError,
+    ChatErrorKind,
+    ChatPort,
+    OutgoingMessage,
+    Posted,
+)
+from bot.db.engine import Database
+from bot.db.models import (
+    CalendarEvent,
+    EventOccurrence,
+    Module,
+    Notice,
+    NoticeAudience,
+    NoticeStatus,
+    OccurrenceStatus,
+    Person,
+)
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+__all__ = [
+    "DispatchReport",
+    "EngineConfig",
+    "NoticeChat",
+    "new_worker_id",
+    "next_due_at",
+    "run_due",
+]
+
+BACKOFF = (
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(minutes=30),
+    timedelta(hours=1),
+)
+
+
+class NoticeChat(ChatPort, Protocol):
+    """The chat port plus the one thing recovery needs: where a user's DMs with the bot live."""
+
+    async def dm_channel_id(self, user_id: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    worker_id: str
+    batch_size: int = 100
+    lease: timedelta = timedelta(minutes=2)
+    concurrency: int = 8
+    max_attempts: int = 6
+    #: Upper bound on batches per run, so one run cannot hold the dispatcher forever.
+    max_batches: int = 50
+
+    @property
+    def send_timeout(self) -> float:
+        return self.lease.total_seconds() / 4
+
+
+def new_worker_id() -> str:
+    """Host, pid and a random part: two processes (or two apps in one test) never share one."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    late: int = 0
+    skipped: int = 0
+    failed: int = 0
+    retrying: int = 0
+    recovered: int = 0
+    fallbacks: int = 0
+    next_due_at: datetime | None = None
+    outcomes: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """A claimed notice with everything needed to deliver it, read in the claim transaction."""
+
+    id: int
+    kind: str
+    audience: NoticeAudience
+    payload: dict[str, Any]
+    late: bool
+    claimed_at: datetime
+    attempts: int
+    module_channel_id: str | None
+    role_id: str | None
+    target_channel_id: str | None
+    user_id: str | None
+    zone: str | None
+    dm_reminders: bool
+    occurrence_id: int | None
+    card: M.CardFacts | None
+    card_message_id: str | None
+    verify: bool
+    # The newest notice message in the target channel sent before this claim: history after
+    # it is enough to find this notice if an earlier attempt did send it.
+    search_after: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def personal(self) -> bool:
+        return self.audience is not NoticeAudience.CHANNEL
+
+
+Clock = Callable[[], datetime]
+Outcome = Callable[[str], None]
+
+
+async def run_due(
+    db: Database,
+    chat: NoticeChat,
+    *,
+    now: datetime,
+    config: EngineConfig,
+    clock: Clock | None = None,
+    on_outcome: Outcome | None = None,
+) -> DispatchReport:
+    """Deliver what is due at ``now``; returns counts and when the next notice is due."""
+    report = DispatchReport()
+    stamp = clock or (lambda: now)
+    emit = on_outcome or (lambda _outcome: None)
+    stale = await _reclaim_stale(db, stamp(), config)
+    if stale:
+        await _deliver_all(db, chat, stale, config, report, stamp, emit)
+    for _ in range(config.max_batches):
+        claimed = await _claim_due(db, now, stamp(), config, report, emit)
+        if claimed:
+            await _deliver_all(db, chat, claimed, config, report, stamp, emit)
+        if len(claimed) < config.batch_size:
+            break
+
+    async def find_next(session: AsyncSession) -> Any:
+        report.next_due_at = await next_due_at(session, config.lease)
+
+    await _atomic(db, find_next)
+    return report
+
+
+async def next_due_at(session: AsyncSession, lease: timedelta) -> datetime | None:
+    """When the dispatcher next has work: a due notice, a retry, or a claim's lease ending."""
+    fresh = (
+        await session.execute(
+            select(func.min(Notice.due_at)).where(
+                Notice.status == NoticeStatus.PENDING, Notice.retry_at.is_(None)
+            )
+        )
+    ).scalar_one_or_none()
+    retry = (
+        await session.execute(
+            select(func.min(Notice.retry_at)).where(
+                Notice.status == NoticeStatus.PENDING, Notice.retry_at.is_not(None)
+            )
+        )
+    ).scalar_one_or_none()
+    claimed = (
+        await session.execute(
+            select(func.min(Notice.claimed_at)).where(Notice.status == NoticeStatus.CLAIMED)
+        )
+    ).scalar_one_or_none()
+    candidates = [t for t in (fresh, retry) if t is not None]
+    if claimed is not None:
+        candidates.append(claimed + lease + timedelta(seconds=1))
+    return min(candidates) if candidates else None
+
+
+# --------------------------------------------------------------------------- claiming
+
+_inflight: set[asyncio.Future[Any]] = set()
+
+
+async def _atomic(db: Database, work: Callable[[AsyncSession], Awaitable[_T]]) -> _T:
+    """One transaction that a cancellation cannot cut in half.
+
+    A dispatcher cancelled mid-transaction (shutdown, a crashed task) lets the transaction
+    finish or roll back on its own, as the database would after a process died, instead of
+    leaving a half-used connection holding a lock.
+    """
+
+    async def run() -> _T:
+        async with db.session() as session:
+            return await work(session)
+
+    task = asyncio.ensure_future(run())
+    _inflight.add(task)
+    task.add_done_callback(_inflight.discard)
+    return await asyncio.shield(task)
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+async def _reclaim_stale(db: Database, now: datetime, config: EngineConfig) -> list[_Claimed]:
+    cutoff = now - config.lease
+
+    async def reclaim(session: AsyncSession) -> Any:
+        stmt = (
+            select(Notice.id, Notice.claimed_by, Notice.claimed_at)
+            .where(Notice.status == NoticeStatus.CLAIMED, Notice.claimed_at < cutoff)
+            .order_by(Notice.claimed_at, Notice.id)
+            .limit(config.batch_size)
+        )
+        if _is_postgres(session):
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = (await session.execute(stmt)).all()
+        won: list[tuple[int, datetime]] = []
+        for notice_id, old_by, old_at in rows:
+            result = await session.execute(
+                update(Notice)
+                .where(
+                    Notice.id == notice_id,
+                    Notice.status == NoticeStatus.CLAIMED,
+                    Notice.claimed_by == old_by,
+                    Notice.claimed_at == old_at,
+                )
+                .values(claimed_by=config.worker_id, claimed_at=now, attempts=Notice.attempts + 1)
+                .returning(Notice.id)
+            )
+            if result.first() is not None:
+                won.append((notice_id, old_at))
+                log.warning(
+                    "notice %s: claim by %s expired; verifying before any resend", notice_id, old_by
+                )
+        claimed = await _load_claimed(session, [i for i, _ in won], verify=True)
+        before = dict(won)
+        return [
+            replace(c, search_after=await _search_bounds(session, c, before[c.id])) for c in claimed
+        ]
+
+    return await _atomic(db, reclaim)
+
+
+async def _claim_due(
+    db: Database,
+    now: datetime,
+    claim_time: datetime,
+    config: EngineConfig,
+    report: DispatchReport,
+    emit: Outcome,
+) -> list[_Claimed]:
+    async def claim(session: AsyncSession) -> Any:
+        stmt = (
+            select(Notice.id, Notice.group_key, Notice.due_at, Notice.useful_until, Notice.payload)
+            .where(
+                Notice.status == NoticeStatus.PENDING,
+                Notice.due_at <= now,
+                or_(Notice.retry_at.is_(None), Notice.retry_at <= now),
+            )
+            .order_by(Notice.due_at, Notice.id)
+            .limit(config.batch_size)
+        )
+        if _is_postgres(session):
+            stmt = stmt.with_for_update(skip_locked=True)
+        due = (await session.execute(stmt)).all()
+        if not due:
+            return []
+        groups = sorted({row.group_key for row in due})
+        pending = (
+            await session.execute(
+                select(Notice.id, Notice.group_key, Notice.due_at, Notice.useful_until).where(
+                    Notice.status == NoticeStatus.PENDING, Notice.group_key.in_(groups)
+                )
+            )
+        ).all()
+        due_ids = {row.id for row in due}
+        others = [row for row in pending if row.id not in due_ids]
+        timings = [NoticeTiming(r.group_key, r.due_at, r.useful_until) for r in due] + [
+            NoticeTiming(r.group_key, r.due_at, r.useful_until) for r in others
+        ]
+        decisions = catch_up_many(now, timings)[: len(due)]
+        on_time: list[int] = []
+        late: list[int] = []
+        verify: set[int] = set()
+        for row, decision in zip(due, decisions, strict=True):
+            if decision is Delivery.SKIP:
+                reason = _skip_reason(row, now)
+                skipped = await session.execute(
+                    update(Notice)
+                    .where(Notice.id == row.id, Notice.status == NoticeStatus.PENDING)
+                    .values(status=NoticeStatus.SKIPPED, last_error=reason)
+                    .returning(Notice.id)
+                )
+                if skipped.first() is not None:
+                    log.info("notice %s skipped: %s", row.id, reason)
+                    report.skipped += 1
+                    report.outcomes.append((row.id, "skipped"))
+                    emit("skipped")
+            elif decision is Delivery.SEND_LATE:
+                late.append(row.id)
+            else:
+                on_time.append(row.id)
+            if (row.payload or {}).get("verify"):
+                verify.add(row.id)
+        won: list[int] = []
+        for ids, is_late in ((on_time, False), (late, True)):
+            if not ids:
+                continue
+            result = await session.execute(
+                update(Notice)
+                .where(Notice.id.in_(ids), Notice.status == NoticeStatus.PENDING)
+                .values(
+                    status=NoticeStatus.CLAIMED,
+                    claimed_by=config.worker_id,
+                    claimed_at=claim_time,
+                    attempts=Notice.attempts + 1,
+                    late=is_late,
+                )
+                .returning(Notice.id)
+            )
+            won += [r[0] for r in result.all()]
+        claimed = await _load_claimed(session, sorted(won), verify=False)
+        out: list[_Claimed] = []
+        for c in claimed:
+            if c.id in verify:
+                c = replace(
+                    c, verify=True, search_after=await _search_bounds(session, c, c.claimed_at)
+                )
+            out.append(c)
+        return out
+
+    return await _atomic(db, claim)
+
+
+def _skip_reason(row: Any, now: datetime) -> str:
+    if row.useful_until is not None and now >= row.useful_until:
+        return "its moment passed while the bot was unavailable (no longer useful)"
+    return "superseded by a later notice about the same item that is also due"
+
+
+async def _load_claimed(
+    session: AsyncSession, ids: Sequence[int], *, verify: bool
+) -> list[_Claimed]:
+    if not ids:
+        return []
+    rows = (
+        await session.execute(
+            select(Notice, Module, Person)
+            .outerjoin(Module, Module.id == Notice.module_id)
+            .outerjoin(Person, Person.id == Notice.person_id)
+            .where(Notice.id.in_(list(ids)))
+            .order_by(Notice.due_at, Notice.id)
+        )
+    ).all()
+    occurrence_ids = {n.occurrence_id for n, _, _ in rows if n.occurrence_id is not None}
+    cards: dict[int, tuple[M.CardFacts, str | None]] = {}
+    if occurrence_ids:
+        cards = await _cards(session, occurrence_ids)
+    out: list[_Claimed] = []
+    for notice, module, person in rows:
+        card = cards.get(notice.occurrence_id) if notice.occurrence_id is not None else None
+        module_channel = module.channel_id if module is not None else None
+        out.append(
+            _Claimed(
+                id=notice.id,
+                kind=notice.kind,
+                audience=notice.audience,
+                payload=dict(notice.payload or {}),
+                late=notice.late,
+                claimed_at=notice.claimed_at or notice.due_at,
+                attempts=notice.attempts,
+                module_channel_id=module_channel,
+                role_id=module.role_id if module is not None else None,
+                target_channel_id=notice.channel_id or module_channel,
+                user_id=person.platform_user_id if person is not None else None,
+                zone=person.timezone if person is not None else None,
+                dm_reminders=person.dm_reminders if person is not None else True,
+                occurrence_id=notice.occurrence_id,
+                card=card[0] if card else None,
+                card_message_id=card[1] if card else None,
+                verify=verify,
+            )
+        )
+    return out
+
+
+async def _cards(
+    session: AsyncSession, occurrence_ids: set[int]
+) -> dict[int, tuple[M.CardFacts, str | None]]:
+    rows = (
+        await session.execute(
+            select(EventOccurrence, CalendarEvent, Module.code)
+            .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
+            .join(Module, Module.id == CalendarEvent.module_id)
+            .where(EventOccurrence.id.in_(sorted(occurrence_ids)))
+        )
+    ).all()
+    event_ids = {ev.id for _, ev, _ in rows}
+    counted = await session.execute(
+        select(EventOccurrence.event_id, func.count())
+        .where(EventOccurrence.event_id.in_(sorted(event_ids)))
+        .group_by(EventOccurrence.event_id)
+    )
+    totals: dict[int, int] = {int(e): int(n) for e, n in counted.all()}
+    out: dict[int, tuple[M.CardFacts, str | None]] = {}
+    for occ, event, code in rows:
+        out[occ.id] = (
+            M.CardFacts(
+                occurrence_id=occ.id,
+                module_code=code,
+                title=event.title,
+                sequence=occ.sequence,
+                total=int(totals.get(event.id, 1)),
+                starts_at=occ.starts_at,
+                ends_at=occ.ends_at,
+                join_url=event.join_url,
+                cancelled=occ.status is OccurrenceStatus.CANCELLED,
+            ),
+            occ.message_id,
+        )
+    return out
+
+
+async def _search_bounds(
+    session: AsyncSession, claimed: _Claimed, before: datetime
+) -> dict[str, str | None]:
+    """Per channel that may hold this notice, the newest notice message sent before ``before``."""
+    channels = [c for c in (claimed.target_channel_id, claimed.module_channel_id) if c]
+    bounds: dict[str, str | None] = {}
+    for channel in dict.fromkeys(channels):
+        bounds[channel] = (
+            await session.execute(
+                select(Notice.platform_message_id)
+                .where(
+                    Notice.channel_id == channel,
+                    Notice.status == NoticeStatus.SENT,
+                    Notice.platform_message_id.is_not(None),
+                    Notice.sent_at < before,
+                )
+                .order_by(Notice.sent_at.desc(), Notice.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    return bounds
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+def _settle(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+async def _net(call: Awaitable[_T], seconds: float) -> _T:
+    """A chat call that neither our timeout nor a cancelled dispatcher interrupts.
+
+    A request that has left may land whatever we do, so it is never cancelled: giving up on
+    it only means leaving the notice claimed for the lease recovery to verify. (Cancelling
+    discord.py mid-request is unsafe as well: cancelled during a global 429 wait, its global
+    rate-limit gate stays shut.)
+    """
+    task = asyncio.ensure_future(call)
+    _inflight.add(task)
+    task.add_done_callback(_inflight.discard)
+    task.add_done_callback(_settle)
+    return await asyncio.wait_for(asyncio.shield(task), seconds)
+
+
+def _leave_claimed(n: _Claimed, report: DispatchReport, config: EngineConfig, doing: str) -> None:
+    log.warning(
+        "notice %s: no answer within %.0f s while %s; left claimed, so after the lease it is "
+        "verified against the channel history and sent only if it never arrived",
+        n.id,
+        config.send_timeout,
+        doing,
+    )
+    report.retrying += 1
+    report.outcomes.append((n.id, "in doubt"))
+
+
+async def _deliver_all(
+    db: Database,
+    chat: NoticeChat,
+    claimed: list[_Claimed],
+    config: EngineConfig,
+    report: DispatchReport,
+    clock: Clock,
+    emit: Outcome,
+) -> None:
+    gate = asyncio.Semaphore(config.concurrency)
+    loop = asyncio.get_running_loop()
+    claimed_at = loop.time()
+
+    async def one(notice: _Claimed) -> None:
+        async with gate:
+            if loop.time() - claimed_at > config.lease.total_seconds() / 2:
+                await _release(db, notice, config)
+                return
+            try:
+                await _deliver(db, chat, notice, config, report, clock, emit)
+            except Exception:
+                log.exception("notice %s: unexpected failure while delivering", notice.id)
+                await _retry_later(db, notice, config, report, clock, emit, "unexpected error")
+
+    await asyncio.gather(*(one(n) for n in claimed))
+
+
+async def _deliver(
+    db: Database,
+    chat: NoticeChat,
+    n: _Claimed,
+    config: EngineConfig,
+    report: DispatchReport,
+    clock: Clock,
+    emit: Outcome,
+) -> None:
+    if n.verify:
+        try:
+            found = await _net(_find_sent(chat, n), config.send_timeout)
+        except TimeoutError:
+            _leave_claimed(n, report, config, "reading the history to verify it")
+            return
+        except ChatError as exc:
+            log.warning("notice %s: cannot read history to verify (%s); will retry", n.id, exc)
+            await _retry_later(db, n, config, report, clock, emit, f"verify failed: {exc}")
+            return
+        if found is not None:
+            channel_id, message_id, via = found
+            await _mark_sent(db, n, config, clock, channel_id, message_id, via, note="recovered")
+            report.recovered += 1
+            _count_sent(n, report, emit)
+            log.info("notice %s: found already sent as message %s", n.id, message_id)
+            return
+
+    if n.kind == M.TUTORIAL_CARD_EDIT:
+        await _edit_card(db, chat, n, config, report, clock, emit)
+        return
+
+    if n.personal and n.kind in M.REMINDER_KINDS and not n.dm_reminders:
+        await _finish(db, n, config, NoticeStatus.SKIPPED, "the person turned DM reminders off")
+        report.skipped += 1
+        report.outcomes.append((n.id, "skipped"))
+        emit("skipped")
+        return
+
+    rendered = _render(n)
+    try:
+        if not n.personal:
+            if n.target_channel_id is None:
+                raise ChatError(ChatErrorKind.UNAVAILABLE, "the module has no linked channel yet")
+            message = _outgoing(n, rendered.text, rendered.buttons, role=True)
+            posted = await _net(chat.post(n.target_channel_id, message), config.send_timeout)
+            via, note = "channel", None
+        else:
+            posted, via, note = await _deliver_personal(chat, n, rendered, config)
+    except ChatError as exc:
+        if exc.retryable:
+            await _retry_later(db, n, config, report, clock, emit, str(exc))
+        else:
+            await _fail(db, n, report, emit, config, str(exc))
+        return
+    except TimeoutError:
+        _leave_claimed(n, report, config, "sending it")
+        return
+    if via == "fallback":
+        report.fallbacks += 1
+    await _mark_sent(db, n, config, clock, posted.channel_id, posted.message_id, via, note=note)
+    _count_sent(n, report, emit)
+
+
+async def _deliver_personal(
+    chat: NoticeChat, n: _Claimed, rendered: M.Rendered, config: EngineConfig
+) -> tuple[Posted, str, str | None]:
+    if n.user_id is None:
+        raise ChatError(ChatErrorKind.NOT_FOUND, "the person has no linked chat account")
+    message = _outgoing(n, rendered.text, rendered.buttons, role=False)
+    try:
+        posted = await _net(chat.dm(n.user_id, message), config.send_timeout)
+        return posted, "dm", None
+    except ChatError as exc:
+        if exc.kind not in (ChatErrorKind.DM_CLOSED, ChatErrorKind.FORBIDDEN):
+            raise
+        log.info("notice %s: DM to %s refused (%s); falling back", n.id, n.user_id, exc.kind)
+    if n.module_channel_id is None:
+        raise ChatError(ChatErrorKind.NOT_FOUND, "DMs closed and the module has no channel")
+    text = M.fallback_text(n.kind, n.user_id, rendered, n.payload)
+    keep = () if n.kind in M.PRIVATE_KINDS else rendered.buttons
+    fallback = replace(_outgoing(n, text, keep, role=False), mention_user_ids=(n.user_id,))
+    posted = await _net(chat.post(n.module_channel_id, fallback), config.send_timeout)
+    return posted, "fallback", "DM closed (403): sent as a mention in the module channel"
+
+
+def _render(n: _Claimed) -> M.Rendered:
+    if n.kind == M.TUTORIAL_CARD:
+        if n.card is None:
+            raise ValueError(f"tutorial card notice {n.id} has no occurrence")
+        return M.render_card(n.card)
+    return M.render(n.kind, n.payload, personal=n.personal, zone=n.zone)
+
+
+def _outgoing(
+    n: _Claimed, text: str, buttons: Sequence[M.ButtonSpec], *, role: bool
+) -> OutgoingMessage:
+    parts = [text]
+    if n.late:
+        parts.append(M.LATE_NOTE)
+    parts.append(M.marker(n.id))
+    return OutgoingMessage(
+        text="\n".join(parts),
+        buttons=tuple(
+            Button(b.label, b.custom_id, ButtonStyle(b.style), disabled=b.disabled) for b in buttons
+        ),
+        mention_role_id=n.role_id if role and n.kind not in M.CARD_KINDS else None,
+    )
+
+
+async def _edit_card(
+    db: Database,
+    chat: NoticeChat,
+    n: _Claimed,
+    config: EngineConfig,
+    report: DispatchReport,
+    clock: Clock,
+    emit: Outcome,
+) -> None:
+    """Editing is idempotent: the card is re-rendered from the occurrence as it is now."""
+    if n.card is None or n.card_message_id is None or n.module_channel_id is None:
+        await _finish(db, n, config, NoticeStatus.SKIPPED, "the card was never posted")
+        report.skipped += 1
+        report.outcomes.append((n.id, "skipped"))
+        emit("skipped")
+        return
+    card_notice = int(str(n.payload.get("card_notice_id", 0)))
+    rendered = M.render_card(n.card)
+    message = OutgoingMessage(
+        text=rendered.text + "\n" + M.marker(card_notice),
+        buttons=tuple(
+            Button(b.label, b.custom_id, ButtonStyle(b.style), disabled=b.disabled)
+            for b in rendered.buttons
+        ),
+    )
+    try:
+        await _net(chat.edit(n.module_channel_id, n.card_message_id, message), config.send_timeout)
+    except ChatError as exc:
+        if exc.retryable:
+            await _retry_later(db, n, config, report, clock, emit, str(exc))
+        else:
+            await _fail(db, n, report, emit, config, str(exc))
+        return
+    except TimeoutError:
+        _leave_claimed(n, report, config, "editing the card")
+        return
+    await _mark_sent(db, n, config, clock, n.module_channel_id, n.card_message_id, "edit")
+    _count_sent(n, report, emit)
+
+
+async def _find_sent(chat: NoticeChat, n: _Claimed) -> tuple[str, str, str] | None:
+    """Where an earlier attempt already delivered this notice, if it did."""
+    places: list[tuple[str, str]] = []
+    if n.kind == M.TUTORIAL_CARD_EDIT:
+        return None
+    if n.personal:
+        if n.user_id is not None:
+            places.append((await chat.dm_channel_id(n.user_id), "dm"))
+        if n.module_channel_id is not None:
+            places.append((n.module_channel_id, "fallback"))
+    elif n.target_channel_id is not None:
+        places.append((n.target_channel_id, "channel"))
+    for channel_id, via in places:
+        async for message in chat.history(channel_id, after_id=n.search_after.get(channel_id)):
+            if message.author_is_bot and M.has_marker(message.content, n.id):
+                return channel_id, message.id, via
+    return None
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+def _count_sent(n: _Claimed, report: DispatchReport, emit: Outcome) -> None:
+    if n.late:
+        report.late += 1
+        report.outcomes.append((n.id, "late"))
+        emit("late")
+    else:
+        report.sent += 1
+        report.outcomes.append((n.id, "sent"))
+        emit("sent")
+
+
+def _mine(n: _Claimed, config: EngineConfig) -> Any:
+    return (
+        (Notice.id == n.id)
+        & (Notice.status == NoticeStatus.CLAIMED)
+        & (Notice.claimed_by == config.worker_id)
+    )
+
+
+async def _mark_sent(
+    db: Database,
+    n: _Claimed,
+    config: EngineConfig,
+    clock: Clock,
+    channel_id: str,
+    message_id: str,
+    via: str,
+    *,
+    note: str | None = None,
+) -> None:
+    async def record_sent(session: AsyncSession) -> Any:
+        result = await session.execute(
+            update(Notice)
+            .where(_mine(n, config))
+            .values(
+                status=NoticeStatus.SENT,
+                sent_at=clock(),
+                channel_id=channel_id,
+                platform_message_id=message_id,
+                delivered_via=via,
+                last_error=note,
+                retry_at=None,
+            )
+            .returning(Notice.id)
+        )
+        if result.first() is None:
+            log.warning(
+                "notice %s (message %s): its claim was recovered meanwhile; the recovery "
+                "verified it against the channel history",
+                n.id,
+                message_id,
+            )
+            return
+        if n.kind == M.TUTORIAL_CARD and n.occurrence_id is not None:
+            await session.execute(
+                update(EventOccurrence)
+                .where(EventOccurrence.id == n.occurrence_id)
+                .values(message_id=message_id)
+            )
+
+    await _atomic(db, record_sent)
+
+
+async def _finish(
+    db: Database, n: _Claimed, config: EngineConfig, status: NoticeStatus, reason: str
+) -> None:
+    async def finish(session: AsyncSession) -> Any:
+        await session.execute(
+            update(Notice).where(_mine(n, config)).values(status=status, last_error=reason)
+        )
+
+    await _atomic(db, finish)
+    log.info("notice %s %s: %s", n.id, status.value, reason)
+
+
+async def _fail(
+    db: Database,
+    n: _Claimed,
+    report: DispatchReport,
+    emit: Outcome,
+    config: EngineConfig,
+    reason: str,
+) -> None:
+    async def record_failure(session: AsyncSession) -> Any:
+        await session.execute(
+            update(Notice)
+            .where(_mine(n, config))
+            .values(status=NoticeStatus.FAILED, last_error=reason[:1000])
+        )
+
+    await _atomic(db, record_failure)
+    log.error("notice %s failed for good: %s", n.id, reason)
+    report.failed += 1
+    report.outcomes.append((n.id, "failed"))
+    emit("failed")
+
+
+async def _retry_later(
+    db: Database,
+    n: _Claimed,
+    config: EngineConfig,
+    report: DispatchReport,
+    clock: Clock,
+    emit: Outcome,
+    reason: str,
+) -> None:
+    """Back to pending after a pause; the next attempt first checks whether this one landed."""
+    if n.attempts >= config.max_attempts:
+        await _fail(db, n, report, emit, config, f"gave up after {n.attempts} attempts: {reason}")
+        return
+    delay = BACKOFF[min(n.attempts - 1, len(BACKOFF) - 1)]
+    payload = {**n.payload, "verify": True}
+
+    async def back_off(session: AsyncSession) -> Any:
+        await session.execute(
+            update(Notice)
+            .where(_mine(n, config))
+            .values(
+                status=NoticeStatus.PENDING,
+                claimed_by=None,
+                claimed_at=None,
+                retry_at=clock() + delay,
+                last_error=reason[:1000],
+                payload=payload,
+            )
+        )
+
+    await _atomic(db, back_off)
+    log.warning("notice %s: delivery failed (%s); retrying in %s", n.id, reason, delay)
+    report.retrying += 1
+    report.outcomes.append((n.id, "retrying"))
+
+
+async def _release(db: Database, n: _Claimed, config: EngineConfig) -> None:
+    """Not started in time (a long queue): hand it back untouched rather than risk the lease."""
+
+    async def release(session: AsyncSession) -> Any:
+        await session.execute(
+            update(Notice)
+            .where(_mine(n, config))
+            .values(status=NoticeStatus.PENDING, claimed_by=None, claimed_at=None)
+        )
+
+    await _atomic(db, release)

@@ -1,0 +1,1362 @@
+"""Tutorials and assessment deadlines: what tutors and students do, as plain service calls.
+
+Every function takes the command's session (one transaction: a refusal rolls everything back),
+the resolved caller and ``now`` from the bot's clock, checks the caller's role against the
+roster *before* changing anything, and schedules whatever must be said later as notice rows
+(``bot.calendar.planning``) for the engine to deliver exactly once. Nothing here talks to the
+chat platform: even "tell the student now" is a notice due now.
+
+A deadline is an instant (stored UTC). A person's time zone decides how times are shown and
+when a DM would wake them, never when something is due, so changing zone gains no time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.access.identity import ChatUser, resolve_person
+from bot.access.permissions import Caller, module_by_code, require_staff, require_student
+from bot.calendar import messages as M
+from bot.calendar import planning as P
+from bot.calendar.notices import DEADLINE_OFFSETS, TUTORIAL_OFFSETS
+from bot.calendar.recurrence import expand_occurrences
+from bot.calendar.timeparse import (
+    CalendarInputError,
+    discord_timestamp,
+    end_of_local_day,
+    get_zone,
+    localize,
+    parse_instant,
+    parse_offsets,
+    parse_span,
+)
+from bot.db.models import (
+    Attendance,
+    CalendarEvent,
+    Cohort,
+    Enrolment,
+    EnrolmentStatus,
+    EventKind,
+    EventOccurrence,
+    Extension,
+    ExtensionStatus,
+    LedgerSource,
+    Module,
+    Notice,
+    NoticeAudience,
+    NoticeStatus,
+    OccurrenceStatus,
+    Person,
+    Recurrence,
+    Role,
+    Rsvp,
+    RsvpResponse,
+)
+from bot.db.ops import insert_ignore
+from bot.errors import NotFound, UserError
+from bot.gradebook import audit
+from bot.gradebook.ledger import Credit, credit
+
+#: Check-in opens this long before a session starts (people join early) and closes at its end.
+CHECKIN_EARLY = timedelta(minutes=10)
+MAX_TUTORIAL_LENGTH = timedelta(hours=12)
+DEADLINE_KINDS = {
+    "submission_deadline": EventKind.SUBMISSION_DEADLINE,
+    "marking_period_end": EventKind.MARKING_PERIOD_END,
+    "feedback_return": EventKind.FEEDBACK_RETURN,
+}
+_URL = re.compile(r"^https?://[^\s<>]+$")
+_DATE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*$")
+
+
+@contextmanager
+def user_input() -> Iterator[None]:
+    """The pure parsers' one-sentence errors, shown to the user as refusals."""
+    try:
+        yield
+    except CalendarInputError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _offsets_in_words(offsets: list[timedelta]) -> str:
+    words = [M.in_words(o) for o in sorted(offsets, reverse=True)]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _title(text: str) -> str:
+    title = " ".join(text.split())
+    if not title:
+        raise UserError("Give a title, e.g. Week 3: kernels.")
+    if len(title) > 200:
+        raise UserError(f"The title is {len(title)} characters long; keep it to 200.")
+    return title
+
+
+def _reason(text: str) -> str:
+    reason = " ".join(text.split())
+    if not reason:
+        raise UserError(
+            "Give a reason reference, e.g. the mitigating circumstances case number MC-2026-014."
+        )
+    if len(reason) > 200:
+        raise UserError(f"The reason reference is {len(reason)} characters; keep it to 200.")
+    return reason
+
+
+def _until(text: str) -> date:
+    match = _DATE.match(text)
+    if match is None:
+        shown = " ".join(text.split())[:60]
+        raise UserError(f"Could not read '{shown}' as an end date; use e.g. 2026-03-31.")
+    try:
+        return date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        raise UserError(f"'{text.strip()}' is not a real date; use e.g. 2026-03-31.") from None
+
+
+# --------------------------------------------------------------------------- lookups
+
+
+async def _event(
+    session: AsyncSession, cohort_id: int, event_id: int, kinds: set[EventKind], what: str
+) -> tuple[CalendarEvent, Module]:
+    row = (
+        await session.execute(
+            select(CalendarEvent, Module)
+            .join(Module, Module.id == CalendarEvent.module_id)
+            .where(CalendarEvent.id == event_id, Module.cohort_id == cohort_id)
+        )
+    ).first()
+    if row is None or row[0].kind not in kinds:
+        raise NotFound(f"There is no {what} #{event_id} in this cohort; see /calendar upcoming.")
+    return row[0], row[1]
+
+
+async def _occurrences(session: AsyncSession, event_id: int) -> list[EventOccurrence]:
+    return list(
+        (
+            await session.execute(
+                select(EventOccurrence)
+                .where(EventOccurrence.event_id == event_id)
+                .order_by(EventOccurrence.sequence)
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+async def _occurrence(
+    session: AsyncSession, cohort_id: int, occurrence_id: int
+) -> tuple[EventOccurrence, CalendarEvent, Module]:
+    row = (
+        await session.execute(
+            select(EventOccurrence, CalendarEvent, Module)
+            .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
+            .join(Module, Module.id == CalendarEvent.module_id)
+            .where(EventOccurrence.id == occurrence_id, Module.cohort_id == cohort_id)
+        )
+    ).first()
+    if row is None or row[1].kind is not EventKind.TUTORIAL:
+        raise NotFound("That tutorial session no longer exists.")
+    return row[0], row[1], row[2]
+
+
+async def _enrolled_student(session: AsyncSession, module: Module, person: Person) -> bool:
+    return (
+        await session.execute(
+            select(Enrolment.id).where(
+                Enrolment.module_id == module.id,
+                Enrolment.person_id == person.id,
+                Enrolment.role == Role.STUDENT,
+                Enrolment.status == EnrolmentStatus.ACTIVE,
+            )
+        )
+    ).first() is not None
+
+
+# --------------------------------------------------------------------------- tutorials
+
+
+@dataclass(frozen=True)
+class TutorialCreated:
+    event_id: int
+    module_code: str
+    title: str
+    starts: list[datetime]
+    minutes: int
+    recurrence: str
+    reminders: str
+    shifted: list[int]
+    next_due_at: datetime | None
+
+    def render(self) -> str:
+        first = self.starts[0]
+        lines = [
+            f"Tutorial #{self.event_id} **{self.title}** ({self.module_code}) scheduled: "
+            f"{discord_timestamp(first)}, {self.minutes} min."
+        ]
+        if len(self.starts) > 1:
+            lines.append(
+                f"{self.recurrence.capitalize()}, {len(self.starts)} sessions, the last on "
+                f"{discord_timestamp(self.starts[-1], 'D')}."
+            )
+        lines.append(
+            f"Reminders {self.reminders} before each session; each session's card (with RSVP "
+            "and check-in buttons) is posted in the module channel a week ahead."
+        )
+        if self.shifted:
+            lines.append(
+                "Note: sessions "
+                + ", ".join(str(s) for s in self.shifted)
+                + " fall in a clock change gap and start an hour later that day."
+            )
+        return "\n".join(lines)
+
+
+async def add_tutorial(
+    session: AsyncSession,
+    caller: Caller,
+    cohort: Cohort,
+    *,
+    module_code: str,
+    title: str,
+    start: str,
+    duration: str,
+    now: datetime,
+    join_url: str | None = None,
+    repeat: str = "none",
+    until: str | None = None,
+    reminders: str | None = None,
+) -> TutorialCreated:
+    module = await module_by_code(session, cohort.id, module_code)
+    require_staff(caller, module)
+    clean_title = _title(title)
+    zone = cohort.timezone
+    if repeat not in ("none", "weekly", "fortnightly"):
+        raise UserError("Repeat must be none, weekly or fortnightly.")
+    if join_url is not None:
+        join_url = join_url.strip()
+        if not _URL.match(join_url) or len(join_url) > 500:
+            raise UserError("The join link must be a web address starting with https://.")
+    with user_input():
+        starts_at, ends_at = parse_span(start, duration, zone, now=now)
+        offsets = parse_offsets(reminders) if reminders else list(TUTORIAL_OFFSETS)
+    if ends_at - starts_at > MAX_TUTORIAL_LENGTH:
+        raise UserError("A tutorial can last at most 12 hours; check the duration or end time.")
+    last_day: date | None = None
+    if until is not None and until.strip():
+        if repeat == "none":
+            raise UserError(
+                "An end date only applies to a repeating tutorial; choose weekly or "
+                "fortnightly, or leave the end date out."
+            )
+        last_day = _until(until)
+    with user_input():
+        occurrences = expand_occurrences(starts_at, ends_at - starts_at, zone, repeat, last_day)
+
+    event = CalendarEvent(
+        module_id=module.id,
+        kind=EventKind.TUTORIAL,
+        title=clean_title,
+        starts_at=starts_at,
+        duration_minutes=int((ends_at - starts_at).total_seconds() // 60),
+        join_url=join_url,
+        recurrence=Recurrence(repeat),
+        recurrence_until=end_of_local_day(last_day, zone) if last_day else None,
+        timezone=zone,
+        notice_offsets=[int(o.total_seconds()) for o in offsets],
+        created_by_id=caller.person.id,
+        created_at=now,
+    )
+    session.add(event)
+    await session.flush()
+    rows = [
+        EventOccurrence(
+            event_id=event.id,
+            sequence=o.sequence,
+            starts_at=o.starts_at,
+            ends_at=o.ends_at,
+            original_starts_at=o.starts_at,
+        )
+        for o in occurrences
+    ]
+    session.add_all(rows)
+    await session.flush()
+    planner = P.Planner()
+    for occ in rows:
+        planner.add(P.plan_card(event, module, occ, now=now))
+        planner.add(P.plan_channel_reminders(event, module, occ, now=now))
+    await planner.flush(session)
+    return TutorialCreated(
+        event_id=event.id,
+        module_code=module.code,
+        title=clean_title,
+        starts=[o.starts_at for o in occurrences],
+        minutes=event.duration_minutes or 0,
+        recurrence=repeat,
+        reminders=_offsets_in_words(offsets),
+        shifted=[o.sequence for o in occurrences if o.wall_time_shifted],
+        next_due_at=planner.earliest,
+    )
+
+
+@dataclass(frozen=True)
+class TutorialChanged:
+    event_id: int
+    title: str
+    module_code: str
+    changed: list[tuple[int, datetime, datetime | None]]  # sequence, old start, new start
+    told: int
+    next_due_at: datetime | None
+    cancelled: bool = False
+
+    def render(self) -> str:
+        verb = "Cancelled" if self.cancelled else "Moved"
+        lines = [f"{verb} {len(self.changed)} session(s) of #{self.event_id} **{self.title}**:"]
+        for seq, old, new in self.changed[:10]:
+            if new is None:
+                lines.append(f"• session {seq}: {discord_timestamp(old)} cancelled")
+            else:
+                lines.append(
+                    f"• session {seq}: {discord_timestamp(old)} → {discord_timestamp(new)}"
+                )
+        if len(self.changed) > 10:
+            lines.append(f"… and {len(self.changed) - 10} more.")
+        lines.append(f"{self.told} student(s) who said they are going will be told by DM.")
+        return "\n".join(lines)
+
+
+def _pick(
+    occurrences: list[EventOccurrence], sequence: int | None, now: datetime, event_id: int
+) -> list[EventOccurrence]:
+    live = [o for o in occurrences if o.status is OccurrenceStatus.SCHEDULED and o.ends_at > now]
+    if sequence is None:
+        if not live:
+            raise UserError(f"Tutorial #{event_id} has no upcoming sessions left to change.")
+        return live
+    chosen = next((o for o in occurrences if o.sequence == sequence), None)
+    if chosen is None:
+        raise NotFound(
+            f"Tutorial #{event_id} has sessions 1 to {len(occurrences)}; there is no session "
+            f"{sequence}."
+        )
+    if chosen.status is OccurrenceStatus.CANCELLED:
+        raise UserError(f"Session {sequence} of tutorial #{event_id} is already cancelled.")
+    if chosen.ends_at <= now:
+        raise UserError(f"Session {sequence} of tutorial #{event_id} has already taken place.")
+    return [chosen]
+
+
+async def _card_was_posted(session: AsyncSession, occ: EventOccurrence) -> int | None:
+    """The card notice's id if the card is out (or being sent), so it is edited, not re-posted."""
+    return (
+        await session.execute(
+            select(Notice.id).where(
+                Notice.occurrence_id == occ.id,
+                Notice.kind == M.TUTORIAL_CARD,
+                Notice.status.in_([NoticeStatus.SENT, NoticeStatus.CLAIMED]),
+            )
+        )
+    ).scalar()
+
+
+async def _after_change(
+    session: AsyncSession,
+    planner: P.Planner,
+    event: CalendarEvent,
+    module: Module,
+    occ: EventOccurrence,
+    *,
+    old_start: datetime,
+    now: datetime,
+    cancelled: bool,
+) -> int:
+    """Withdraw what no longer applies, re-plan, edit the card, tell who is going."""
+    await P.cancel_pending(session, occurrence_ids=[occ.id])
+    card_notice = await _card_was_posted(session, occ)
+    stamp = int(now.timestamp())
+    if card_notice is not None:
+        planner.add(
+            P.immediate(
+                key=f"{M.TUTORIAL_CARD_EDIT}:occ{occ.id}:{int(occ.starts_at.timestamp())}"
+                f":{occ.status.value}:{stamp}",
+                kind=M.TUTORIAL_CARD_EDIT,
+                audience=NoticeAudience.CHANNEL,
+                module_id=module.id,
+                now=now,
+                occurrence_id=occ.id,
+                payload={"card_notice_id": card_notice},
+            )
+        )
+    elif not cancelled:
+        planner.add(P.plan_card(event, module, occ, now=now))
+    going = await P.going_people(session, occ.id)
+    if not cancelled:
+        planner.add(P.plan_channel_reminders(event, module, occ, now=now))
+        for person in going:
+            planner.add(P.plan_personal_reminders(event, module, occ, person, now=now))
+    for person in going:
+        payload = {
+            "title": event.title,
+            "module": module.code,
+            "change": "cancelled" if cancelled else "moved",
+            "old_at": old_start.isoformat(),
+            "new_at": occ.starts_at.isoformat(),
+        }
+        planner.add(
+            P.immediate(
+                key=f"{M.TUTORIAL_CHANGED}:occ{occ.id}:p{person.id}:"
+                f"{int(occ.starts_at.timestamp())}:{payload['change']}:{stamp}",
+                kind=M.TUTORIAL_CHANGED,
+                audience=NoticeAudience.PERSON,
+                module_id=module.id,
+                now=now,
+                person_id=person.id,
+                occurrence_id=occ.id,
+                payload=payload,
+                useful_until=max(occ.ends_at, old_start),
+            )
+        )
+    return len(going)
+
+
+async def move_tutorial(
+    session: AsyncSession,
+    caller: Caller,
+    cohort: Cohort,
+    *,
+    event_id: int,
+    start: str,
+    now: datetime,
+    sequence: int | None = None,
+) -> TutorialChanged:
+    """Move one session, or (no ``sequence``) every upcoming one by the same wall-clock shift.
+
+    The series shift is applied to local wall times, so a series moved from 18:00 to 19:00
+    stays at 19:00 local on both sides of a clock change.
+    """
+    event, module = await _event(session, cohort.id, event_id, {EventKind.TUTORIAL}, "tutorial")
+    require_staff(caller, module)
+    if event.cancelled_at is not None:
+        raise UserError(f"Tutorial #{event_id} was cancelled; schedule a new one instead.")
+    with user_input():
+        new_start = parse_instant(start, event.timezone, now=now)
+    chosen = _pick(await _occurrences(session, event.id), sequence, now, event_id)
+    tz = get_zone(event.timezone)
+    shift = new_start.astimezone(tz).replace(tzinfo=None) - chosen[0].starts_at.astimezone(
+        tz
+    ).replace(tzinfo=None)
+    planner = P.Planner()
+    changed: list[tuple[int, datetime, datetime | None]] = []
+    told = 0
+    for occ in chosen:
+        length = occ.ends_at - occ.starts_at
+        old = occ.starts_at
+        if occ is chosen[0]:
+            moved_to = new_start
+        else:
+            moved_to = localize(occ.starts_at.astimezone(tz).replace(tzinfo=None) + shift, tz)
+        if moved_to < now:
+            raise UserError(
+                f"That would move session {occ.sequence} into the past "
+                f"({discord_timestamp(moved_to)}); give a later time."
+            )
+        occ.starts_at = moved_to
+        occ.ends_at = moved_to + length
+        await session.flush()
+        told += await _after_change(
+            session, planner, event, module, occ, old_start=old, now=now, cancelled=False
+        )
+        changed.append((occ.sequence, old, moved_to))
+    if chosen[0].sequence == 1:
+        event.starts_at = chosen[0].starts_at
+    await planner.flush(session)
+    return TutorialChanged(event.id, event.title, module.code, changed, told, planner.earliest)
+
+
+async def cancel_tutorial(
+    session: AsyncSession,
+    caller: Caller,
+    cohort: Cohort,
+    *,
+    event_id: int,
+    now: datetime,
+    sequence: int | None = None,
+) -> TutorialChanged:
+    """Cancel one session, or (no ``sequence``) every upcoming session of the series."""
+    event, module = await _event(session, cohort.id, event_id, {EventKind.TUTORIAL}, "tutorial")
+    require_staff(caller, module)
+    if event.cancelled_at is not None:
+        raise UserError(f"Tutorial #{event_id} is already cancelled.")
+    chosen = _pick(await _occurrences(session, event.id), sequence, now, event_id)
+    planner = P.Planner()
+    told = 0
+    changed: list[tuple[int, datetime, datetime | None]] = []
+    for occ in chosen:
+        occ.status = OccurrenceStatus.CANCELLED
+        await session.flush()
+        told += await _after_change(
+            session, planner, event, module, occ, old_start=occ.starts_at, now=now, cancelled=True
+        )
+        changed.append((occ.sequence, occ.starts_at, None))
+    if sequence is None:
+        event.cancelled_at = now
+    await planner.flush(session)
+    return TutorialChanged(
+        event.id, event.title, module.code, changed, told, planner.earliest, cancelled=True
+    )
+
+
+@dataclass(frozen=True)
+class RsvpResult:
+    response: RsvpResponse
+    title: str
+    starts_at: datetime
+    going: int
+    next_due_at: datetime | None
+
+    def render(self) -> str:
+        words = {
+            RsvpResponse.GOING: "You're going to",
+            RsvpResponse.MAYBE: "You might come to",
+            RsvpResponse.NOT_GOING: "You're not going to",
+        }[self.response]
+        text = f"{words} **{self.title}** on {discord_timestamp(self.starts_at)}."
+        if self.response is RsvpResponse.GOING:
+            text += " I'll remind you by DM before it starts (unless you turned DM reminders off)."
+        return text + f" {self.going} going so far."
+
+
+async def rsvp(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    occurrence_id: int,
+    response: RsvpResponse,
+    now: datetime,
+) -> RsvpResult:
+    occ, event, module = await _occurrence(session, caller.cohort_id, occurrence_id)
+    require_student(caller, module)
+    if occ.status is OccurrenceStatus.CANCELLED:
+        raise UserError("This session was cancelled, so there is nothing to answer.")
+    if occ.ends_at <= now:
+        raise UserError("This session is over; answers are for upcoming sessions.")
+    person = caller.person
+    added = await insert_ignore(
+        session,
+        Rsvp,
+        [
+            {
+                "occurrence_id": occ.id,
+                "person_id": person.id,
+                "response": response,
+                "updated_at": now,
+            }
+        ],
+        conflict=["occurrence_id", "person_id"],
+    )
+    if not added:
+        await session.execute(
+            update(Rsvp)
+            .where(Rsvp.occurrence_id == occ.id, Rsvp.person_id == person.id)
+            .values(response=response, updated_at=now)
+        )
+    planner = P.Planner()
+    if response is RsvpResponse.GOING:
+        planner.add(P.plan_personal_reminders(event, module, occ, person, now=now))
+        await planner.flush(session)
+    else:
+        await P.cancel_pending(
+            session,
+            occurrence_ids=[occ.id],
+            kinds=[M.TUTORIAL_REMINDER],
+            person_id=person.id,
+        )
+    going = (
+        await session.execute(
+            select(func.count())
+            .select_from(Rsvp)
+            .where(Rsvp.occurrence_id == occ.id, Rsvp.response == RsvpResponse.GOING)
+        )
+    ).scalar_one()
+    return RsvpResult(response, event.title, occ.starts_at, int(going), planner.earliest)
+
+
+@dataclass(frozen=True)
+class CheckInResult:
+    title: str
+    starts_at: datetime
+    already: bool
+
+    def render(self) -> str:
+        if self.already:
+            return f"You had already checked in to **{self.title}**; it counts once."
+        return f"Checked in to **{self.title}**. Your attendance is recorded."
+
+
+async def check_in(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    occurrence_id: int,
+    now: datetime,
+    source_ref: str,
+) -> CheckInResult:
+    """Attendance while the session runs (from 10 minutes before), credited to the ledger once."""
+    occ, event, module = await _occurrence(session, caller.cohort_id, occurrence_id)
+    require_student(caller, module)
+    if occ.status is OccurrenceStatus.CANCELLED:
+        raise UserError("This session was cancelled, so there is nothing to check in to.")
+    opens = occ.starts_at - CHECKIN_EARLY
+    if now < opens:
+        raise UserError(
+            f"Check-in opens {discord_timestamp(opens)} ({discord_timestamp(opens, 'R')}), "
+            "10 minutes before the session starts."
+        )
+    if now > occ.ends_at:
+        raise UserError(
+            f"Check-in closed when the session ended at {discord_timestamp(occ.ends_at)}."
+        )
+    person = caller.person
+    added = await insert_ignore(
+        session,
+        Attendance,
+        [
+            {
+                "occurrence_id": occ.id,
+                "person_id": person.id,
+                "checked_in_at": now,
+                "idempotency_key": f"attendance:occ{occ.id}:p{person.id}",
+            }
+        ],
+        conflict=["idempotency_key"],
+    )
+    await credit(
+        session,
+        [
+            Credit(
+                idempotency_key=f"tutorial:{occ.id}:{person.id}:attendance",
+                module_id=module.id,
+                person_id=person.id,
+                source=LedgerSource.TUTORIAL_ATTENDANCE,
+                item_type="tutorial",
+                item_id=occ.id,
+                source_ref=source_ref[:200],
+                points=Decimal(1),
+                occurred_at=now,
+            )
+        ],
+    )
+    return CheckInResult(event.title, occ.starts_at, already=not added)
+
+
+@dataclass(frozen=True)
+class AttendanceReport:
+    event_id: int
+    title: str
+    module_code: str
+    sequence: int
+    total: int
+    starts_at: datetime
+    cancelled: bool
+    attended: list[str]
+    going: list[str]
+    maybe: list[str]
+    not_going: list[str]
+
+    def render(self) -> str:
+        state = " (cancelled)" if self.cancelled else ""
+        lines = [
+            f"**{self.title}** ({self.module_code}) #{self.event_id}, session {self.sequence} of "
+            f"{self.total}, {discord_timestamp(self.starts_at)}{state}",
+            f"Checked in ({len(self.attended)}): {', '.join(self.attended) or 'nobody yet'}",
+            f"Going ({len(self.going)}): {', '.join(self.going) or '-'}",
+            f"Maybe ({len(self.maybe)}): {', '.join(self.maybe) or '-'}",
+            f"Not going ({len(self.not_going)}): {', '.join(self.not_going) or '-'}",
+        ]
+        absent = [n for n in self.going if n not in self.attended]
+        if absent and self.attended:
+            lines.append(f"Said going but did not check in: {', '.join(absent)}")
+        return "\n".join(lines)
+
+
+async def attendance(
+    session: AsyncSession,
+    caller: Caller,
+    cohort: Cohort,
+    *,
+    event_id: int,
+    now: datetime,
+    sequence: int | None = None,
+) -> AttendanceReport:
+    """Per session: who checked in and who answered what. Default: the latest session started."""
+    event, module = await _event(session, cohort.id, event_id, {EventKind.TUTORIAL}, "tutorial")
+    require_staff(caller, module)
+    occurrences = await _occurrences(session, event.id)
+    if sequence is None:
+        started = [o for o in occurrences if o.starts_at <= now]
+        occ = started[-1] if started else occurrences[0]
+    else:
+        found = next((o for o in occurrences if o.sequence == sequence), None)
+        if found is None:
+            raise NotFound(
+                f"Tutorial #{event_id} has sessions 1 to {len(occurrences)}; there is no "
+                f"session {sequence}."
+            )
+        occ = found
+    attended = [
+        name
+        for (name,) in (
+            await session.execute(
+                select(Person.display_name)
+                .join(Attendance, Attendance.person_id == Person.id)
+                .where(Attendance.occurrence_id == occ.id)
+                .order_by(Person.display_name)
+            )
+        ).all()
+    ]
+    answers: dict[RsvpResponse, list[str]] = {r: [] for r in RsvpResponse}
+    for name, response in (
+        await session.execute(
+            select(Person.display_name, Rsvp.response)
+            .join(Rsvp, Rsvp.person_id == Person.id)
+            .where(Rsvp.occurrence_id == occ.id)
+            .order_by(Person.display_name)
+        )
+    ).all():
+        answers[RsvpResponse(response)].append(name)
+    return AttendanceReport(
+        event_id=event.id,
+        title=event.title,
+        module_code=module.code,
+        sequence=occ.sequence,
+        total=len(occurrences),
+        starts_at=occ.starts_at,
+        cancelled=occ.status is OccurrenceStatus.CANCELLED,
+        attended=attended,
+        going=answers[RsvpResponse.GOING],
+        maybe=answers[RsvpResponse.MAYBE],
+        not_going=answers[RsvpResponse.NOT_GOING],
+    )
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+@dataclass(frozen=True)
+class DeadlineCreated:
+    event_id: int
+    module_code: str
+    kind: EventKind
+    title: str
+    due_at: datetime
+    offsets: str
+    notices: int
+    audience: str
+    next_due_at: datetime | None
+
+    def render(self) -> str:
+        label = M.KIND_LABELS[self.kind.value]
+        return (
+            f"{label} #{self.event_id} **{self.title}** ({self.module_code}): "
+            f"{discord_timestamp(self.due_at)} ({discord_timestamp(self.due_at, 'R')}).\n"
+            f"{self.notices} notice(s) scheduled ({self.offsets} before) for {self.audience}."
+        )
+
+
+async def add_deadline(
+    session: AsyncSession,
+    caller: Caller,
+    cohort: Cohort,
+    *,
+    module_code: str,
+    kind: str,
+    title: str,
+    due: str,
+    now: datetime,
+    offsets: str | None = None,
+) -> DeadlineCreated:
+    module = await module_by_code(session, cohort.id, module_code)
+    require_staff(caller, module)
+    event_kind = DEADLINE_KINDS.get(kind)
+    if event_kind is None:
+        raise UserError("Kind must be submission_deadline, marking_period_end or feedback_return.")
+    clean_title = _title(title)
+    with user_input():
+        due_at = parse_instant(due, cohort.timezone, now=now)
+        notice_offsets = parse_offsets(offsets) if offsets else list(DEADLINE_OFFSETS)
+    event = CalendarEvent(
+        module_id=module.id,
+        kind=event_kind,
+        title=clean_title,
+        starts_at=due_at,
+        timezone=cohort.timezone,
+        notice_offsets=[int(o.total_seconds()) for o in notice_offsets],
+        created_by_id=caller.person.id,
+        created_at=now,
+    )
+    session.add(event)
+    await session.flush()
+    occ = EventOccurrence(
+        event_id=event.id, sequence=1, starts_at=due_at, ends_at=due_at, original_starts_at=due_at
+    )
+    session.add(occ)
+    await session.flush()
+    planner = P.Planner()
+    if event_kind is EventKind.SUBMISSION_DEADLINE:
+        planner.add(P.plan_deadline_channel(event, module, occ, now=now))
+        audience = f"the {module.code} channel"
+    else:
+        tutors = await P.module_tutors(session, module.id)
+        for tutor in tutors:
+            planner.add(
+                P.plan_deadline_person(
+                    event, module, occ, tutor, now=now, audience=NoticeAudience.TUTORS
+                )
+            )
+        audience = f"the {len(tutors)} tutor(s) of {module.code} by DM"
+    await planner.flush(session)
+    return DeadlineCreated(
+        event_id=event.id,
+        module_code=module.code,
+        kind=event_kind,
+        title=clean_title,
+        due_at=due_at,
+        offsets=_offsets_in_words(notice_offsets),
+        notices=len(planner.rows),
+        audience=audience,
+        next_due_at=planner.earliest,
+    )
+
+
+async def _deadline_occurrence(session: AsyncSession, event: CalendarEvent) -> EventOccurrence:
+    return (
+        await session.execute(
+            select(EventOccurrence).where(
+                EventOccurrence.event_id == event.id, EventOccurrence.sequence == 1
+            )
+        )
+    ).scalar_one()
+
+
+async def effective_due(
+    session: AsyncSession, event: CalendarEvent, person_id: int
+) -> tuple[datetime, Extension | None]:
+    """The instant that applies to one student: the latest approved extension, else the item's.
+
+    Other features (submissions, the gradebook) use this for late flags, so an extension moves
+    them too.
+    """
+    extension = (
+        await session.execute(
+            select(Extension)
+            .where(
+                Extension.event_id == event.id,
+                Extension.person_id == person_id,
+                Extension.status == ExtensionStatus.APPROVED,
+            )
+            .order_by(Extension.decided_at.desc(), Extension.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if extension is not None and extension.new_due_at > event.starts_at:
+        return extension.new_due_at, extension
+    return event.starts_at, None
+
+
+async def is_late(
+    session: AsyncSession, event: CalendarEvent, person_id: int, submitted_at: datetime
+) -> bool:
+    due_at, _ = await effective_due(session, event, person_id)
+    return submitted_at > due_at
+
+
+@dataclass(frozen=True)
+class ExtensionResult:
+    extension_id: int
+    student: str
+    title: str
+    module_code: str
+    due_at: datetime
+    was_at: datetime
+    approved: bool
+    next_due_at: datetime | None
+
+    def render(self) -> str:
+        if not self.approved:
+            return (
+                f"Extension request #{self.extension_id} from {self.student} for "
+                f"**{self.title}** denied; they will be told privately."
+            )
+        return (
+            f"Extension #{self.extension_id}: {self.student} now has until "
+            f"{discord_timestamp(self.due_at)} for **{self.title}** ({self.module_code}) "
+            f"instead of {discord_timestamp(self.was_at)}. They will be told privately; their "
+            "reminders and late flag follow the new time."
+        )
+
+
+async def _apply_extension(
+    session: AsyncSession,
+    planner: P.Planner,
+    *,
+    extension: Extension,
+    event: CalendarEvent,
+    module: Module,
+    student: Person,
+    actor: Person,
+    was_at: datetime,
+    now: datetime,
+) -> None:
+    occ = await _deadline_occurrence(session, event)
+    await P.cancel_pending(
+        session,
+        occurrence_ids=[occ.id],
+        kinds=[M.DEADLINE_NOTICE],
+        person_id=student.id,
+    )
+    planner.add(
+        P.plan_deadline_person(
+            event,
+            module,
+            occ,
+            student,
+            now=now,
+            audience=NoticeAudience.PERSON,
+            extended_due_at=extension.new_due_at,
+        )
+    )
+    planner.add(
+        P.immediate(
+            key=f"{M.EXTENSION_GRANTED}:x{extension.id}",
+            kind=M.EXTENSION_GRANTED,
+            audience=NoticeAudience.PERSON,
+            module_id=module.id,
+            now=now,
+            person_id=student.id,
+            occurrence_id=occ.id,
+            payload={
+                "title": event.title,
+                "module": module.code,
+                "due_at": extension.new_due_at.isoformat(),
+                "was_at": was_at.isoformat(),
+                "reason_ref": extension.reason_ref,
+                "extension_id": extension.id,
+            },
+        )
+    )
+    await audit.record(
+        session,
+        actor=actor,
+        action="extension_granted",
+        entity_type="extension",
+        entity_id=extension.id,
+        subject_person_id=student.id,
+        module_id=module.id,
+        before={"due_at": was_at, "item": f"deadline:{event.id}"},
+        after={"due_at": extension.new_due_at, "item": f"deadline:{event.id}"},
+        reason=extension.reason_ref,
+        at=now,
+    )
+
+
+async def grant_extension(
+    session: AsyncSession,
+    caller: Caller,
+    cohort: Cohort,
+    *,
+    event_id: int,
+    student: ChatUser,
+    due: str,
+    reason: str,
+    now: datetime,
+) -> ExtensionResult:
+    event, module = await _event(
+        session, cohort.id, event_id, {EventKind.SUBMISSION_DEADLINE}, "submission deadline"
+    )
+    require_staff(caller, module)
+    person = await resolve_person(session, student)
+    if person is None or not await _enrolled_student(session, module, person):
+        raise UserError(
+            f"{student.display_name} is not enrolled as a student in {module.code}, so they "
+            "cannot have an extension for it."
+        )
+    reason_ref = _reason(reason)
+    with user_input():
+        new_due = parse_instant(due, cohort.timezone, now=now)
+    was_at, _ = await effective_due(session, event, person.id)
+    if new_due <= event.starts_at:
+        raise UserError(
+            f"An extension must end after the deadline it extends "
+            f"({discord_timestamp(event.starts_at)}); give a later time."
+        )
+    extension = Extension(
+        person_id=person.id,
+        event_id=event.id,
+        new_due_at=new_due,
+        reason_ref=reason_ref,
+        status=ExtensionStatus.APPROVED,
+        requested_at=now,
+        decided_by_id=caller.person.id,
+        decided_at=now,
+    )
+    session.add(extension)
+    await session.flush()
+    planner = P.Planner()
+    await _apply_extension(
+        session,
+        planner,
+        extension=extension,
+        event=event,
+        module=module,
+        student=person,
+        actor=caller.person,
+        was_at=was_at,
+        now=now,
+    )
+    await planner.flush(session)
+    return ExtensionResult(
+        extension.id,
+        person.display_name,
+        event.title,
+        module.code,
+        new_due,
+        was_at,
+        True,
+        planner.earliest,
+    )
+
+
+@dataclass(frozen=True)
+class RequestResult:
+    extension_id: int
+    title: str
+    due_at: datetime
+    tutors: int
+    next_due_at: datetime | None
+
+    def render(self) -> str:
+        return (
+            f"Extension request #{self.extension_id} for **{self.title}** (until "
+            f"{discord_timestamp(self.due_at)}) sent to {self.tutors} tutor(s). You will be told "
+            "privately when they decide."
+        )
+
+
+async def request_extension(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    event_id: int,
+    due: str,
+    reason: str,
+    now: datetime,
+) -> RequestResult:
+    event, module = await _event(
+        session,
+        caller.cohort_id,
+        event_id,
+        {EventKind.SUBMISSION_DEADLINE},
+        "submission deadline",
+    )
+    require_student(caller, module)
+    person = caller.person
+    reason_ref = _reason(reason)
+    cohort_zone = event.timezone
+    with user_input():
+        new_due = parse_instant(due, cohort_zone, now=now)
+    current, _ = await effective_due(session, event, person.id)
+    if new_due <= current:
+        raise UserError(
+            f"Ask for a time after your current deadline ({discord_timestamp(current)})."
+        )
+    pending = (
+        await session.execute(
+            select(Extension.id).where(
+                Extension.event_id == event.id,
+                Extension.person_id == person.id,
+                Extension.status == ExtensionStatus.REQUESTED,
+            )
+        )
+    ).scalar()
+    if pending is not None:
+        raise UserError(
+            f"You already have a pending request (#{pending}) for {event.title}; wait for the "
+            "tutors' decision."
+        )
+    tutors = await P.module_tutors(session, module.id)
+    if not tutors:
+        raise UserError(
+            f"{module.code} has no tutor on the roster to decide; contact the programme office."
+        )
+    extension = Extension(
+        person_id=person.id,
+        event_id=event.id,
+        new_due_at=new_due,
+        reason_ref=reason_ref,
+        status=ExtensionStatus.REQUESTED,
+        requested_at=now,
+    )
+    session.add(extension)
+    await session.flush()
+    occ = await _deadline_occurrence(session, event)
+    planner = P.Planner()
+    for tutor in tutors:
+        planner.add(
+            P.immediate(
+                key=f"{M.EXTENSION_REQUEST}:x{extension.id}:p{tutor.id}",
+                kind=M.EXTENSION_REQUEST,
+                audience=NoticeAudience.TUTORS,
+                module_id=module.id,
+                now=now,
+                person_id=tutor.id,
+                occurrence_id=occ.id,
+                payload={
+                    "title": event.title,
+                    "module": module.code,
+                    "student": person.display_name,
+                    "due_at": new_due.isoformat(),
+                    "was_at": current.isoformat(),
+                    "reason_ref": reason_ref,
+                    "extension_id": extension.id,
+                },
+            )
+        )
+    await planner.flush(session)
+    return RequestResult(extension.id, event.title, new_due, len(tutors), planner.earliest)
+
+
+async def decide_extension(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    extension_id: int,
+    approve: bool,
+    now: datetime,
+) -> ExtensionResult:
+    """A tutor's decision on a request: the first decision wins; the path is the grant's."""
+    row = (
+        await session.execute(
+            select(Extension, CalendarEvent, Module, Person)
+            .join(CalendarEvent, CalendarEvent.id == Extension.event_id)
+            .join(Module, Module.id == CalendarEvent.module_id)
+            .join(Person, Person.id == Extension.person_id)
+            .where(Extension.id == extension_id, Module.cohort_id == caller.cohort_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"There is no extension request #{extension_id} in this cohort.")
+    extension, event, module, student = row
+    require_staff(caller, module)
+    status = ExtensionStatus.APPROVED if approve else ExtensionStatus.DENIED
+    won = (
+        await session.execute(
+            update(Extension)
+            .where(Extension.id == extension.id, Extension.status == ExtensionStatus.REQUESTED)
+            .values(status=status, decided_by_id=caller.person.id, decided_at=now)
+            .returning(Extension.id)
+        )
+    ).first()
+    if won is None:
+        await session.refresh(extension)
+        decider = (
+            await session.get(Person, extension.decided_by_id) if extension.decided_by_id else None
+        )
+        who = f" by {decider.display_name}" if decider is not None else ""
+        raise UserError(
+            f"Request #{extension_id} was already {extension.status.value}{who}; nothing changed."
+        )
+    await session.refresh(extension)
+    was_at, _ = await effective_due(session, event, student.id)
+    if approve:
+        # The approval just written is not counted as "was": compare with the item itself.
+        was_at = event.starts_at
+        previous = (
+            await session.execute(
+                select(Extension.new_due_at)
+                .where(
+                    Extension.event_id == event.id,
+                    Extension.person_id == student.id,
+                    Extension.status == ExtensionStatus.APPROVED,
+                    Extension.id != extension.id,
+                )
+                .order_by(Extension.decided_at.desc(), Extension.id.desc())
+                .limit(1)
+            )
+        ).scalar()
+        if previous is not None and previous > was_at:
+            was_at = previous
+    planner = P.Planner()
+    if approve:
+        await _apply_extension(
+            session,
+            planner,
+            extension=extension,
+            event=event,
+            module=module,
+            student=student,
+            actor=caller.person,
+            was_at=was_at,
+            now=now,
+        )
+    else:
+        occ = await _deadline_occurrence(session, event)
+        planner.add(
+            P.immediate(
+                key=f"{M.EXTENSION_DENIED}:x{extension.id}",
+                kind=M.EXTENSION_DENIED,
+                audience=NoticeAudience.PERSON,
+                module_id=module.id,
+                now=now,
+                person_id=student.id,
+                occurrence_id=occ.id,
+                payload={
+                    "title": event.title,
+                    "module": module.code,
+                    "was_at": was_at.isoformat(),
+                    "reason_ref": extension.reason_ref,
+                    "extension_id": extension.id,
+                },
+            )
+        )
+        await audit.record(
+            session,
+            actor=caller.person,
+            action="extension_denied",
+            entity_type="extension",
+            entity_id=extension.id,
+            subject_person_id=student.id,
+            module_id=module.id,
+            before={"due_at": was_at, "requested": extension.new_due_at},
+            after={"due_at": was_at},
+            reason=extension.reason_ref,
+            at=now,
+        )
+    await planner.flush(session)
+    return ExtensionResult(
+        extension.id,
+        student.display_name,
+        event.title,
+        module.code,
+        extension.new_due_at if approve else was_at,
+        was_at,
+        approve,
+        planner.earliest,
+    )
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    extension_id: int
+    student: str
+    title: str
+    due_at: datetime
+    reason_ref: str
+
+
+@dataclass(frozen=True)
+class PendingRequests:
+    module_code: str
+    items: list[PendingRequest] = field(default_factory=list)
+
+    def render(self) -> str:
+        if not self.items:
+            return f"No pending extension requests in {self.module_code}."
+        lines = [f"Pending extension requests in {self.module_code}:"]
+        for r in self.items:
+            lines.append(
+                f"• #{r.extension_id} {r.student}: **{r.title}** until "
+                f"{discord_timestamp(r.due_at)} (ref {r.reason_ref})"
+            )
+        lines.append("Decide with `/deadline decide request:<number> decision:approve|deny`.")
+        return "\n".join(lines)
+
+
+async def pending_requests(
+    session: AsyncSession, caller: Caller, cohort: Cohort, *, module_code: str
+) -> PendingRequests:
+    module = await module_by_code(session, cohort.id, module_code)
+    require_staff(caller, module)
+    rows = (
+        await session.execute(
+            select(Extension, CalendarEvent.title, Person.display_name)
+            .join(CalendarEvent, CalendarEvent.id == Extension.event_id)
+            .join(Person, Person.id == Extension.person_id)
+            .where(
+                CalendarEvent.module_id == module.id,
+                Extension.status == ExtensionStatus.REQUESTED,
+            )
+            .order_by(Extension.requested_at, Extension.id)
+        )
+    ).all()
+    return PendingRequests(
+        module.code,
+        [
+            PendingRequest(ext.id, name, title, ext.new_due_at, ext.reason_ref)
+            for ext, title, name in rows
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class FeedbackReleased:
+    title: str
+    module_code: str
+    next_due_at: datetime | None
+
+    def render(self) -> str:
+        return (
+            f"Students of {self.module_code} will be told that feedback on **{self.title}** has "
+            "been released."
+        )
+
+
+async def announce_feedback(
+    session: AsyncSession, event: CalendarEvent, module: Module, *, now: datetime
+) -> datetime | None:
+    """Tell the module's students once; for the gradebook to call when it releases marks too."""
+    occ = await _deadline_occurrence(session, event)
+    await P.cancel_pending(session, occurrence_ids=[occ.id], kinds=[M.DEADLINE_NOTICE])
+    planner = P.Planner()
+    planner.add(
+        P.immediate(
+            key=f"{M.FEEDBACK_RELEASED}:ev{event.id}",
+            kind=M.FEEDBACK_RELEASED,
+            audience=NoticeAudience.CHANNEL,
+            module_id=module.id,
+            now=now,
+            occurrence_id=occ.id,
+            payload={"title": event.title, "module": module.code, "event_id": event.id},
+        )
+    )
+    added = await planner.flush(session)
+    return planner.earliest if added else None
+
+
+async def feedback_released(
+    session: AsyncSession, caller: Caller, cohort: Cohort, *, event_id: int, now: datetime
+) -> FeedbackReleased:
+    event, module = await _event(
+        session, cohort.id, event_id, {EventKind.FEEDBACK_RETURN}, "feedback return item"
+    )
+    require_staff(caller, module)
+    told = (
+        await session.execute(
+            select(Notice.created_at).where(
+                Notice.dedupe_key == f"{M.FEEDBACK_RELEASED}:ev{event.id}"
+            )
+        )
+    ).scalar()
+    if told is not None:
+        raise UserError(f"Students were already told about {event.title}; nothing changed.")
+    due = await announce_feedback(session, event, module, now=now)
+    return FeedbackReleased(event.title, module.code, due)
