@@ -44,11 +44,15 @@ async def record(
     after: Mapping[str, Any] | None = None,
     reason: str | None = None,
     at: datetime | None = None,
+    actor_label: str | None = None,
 ) -> AuditEntry:
+    """Append one entry. ``actor_label`` overrides the actor's name (the trail is append-only,
+    so a student's own request is labelled without their name: erasure cannot rewrite it)."""
+    label = actor_label or (actor.display_name if actor else "cohortbot")
     entry = AuditEntry(
         at=at or utcnow(),
         actor_person_id=actor.id if actor else None,
-        actor_label=actor.display_name if actor else "cohortbot",
+        actor_label=label,
         action=action,
         entity_type=entity_type,
         entity_id=entity_id,

@@ -35,9 +35,14 @@ class Credit:
     note: str | None = None
 
 
-async def credit(session: AsyncSession, credits: Sequence[Credit]) -> int:
-    """Append credits; those whose key is already recorded are skipped. Returns rows added."""
-    now = utcnow()
+async def credit(
+    session: AsyncSession, credits: Sequence[Credit], *, at: datetime | None = None
+) -> int:
+    """Append credits; those whose key is already recorded are skipped. Returns rows added.
+
+    ``at`` is the recording time (pass the bot's clock so the demo's term clock shows).
+    """
+    now = at or utcnow()
     rows = [
         {
             "idempotency_key": c.idempotency_key,
@@ -57,7 +62,9 @@ async def credit(session: AsyncSession, credits: Sequence[Credit]) -> int:
     return await insert_ignore(session, LedgerEntry, rows, conflict=["idempotency_key"])
 
 
-async def reverse(session: AsyncSession, idempotency_key: str, reason: str) -> bool:
+async def reverse(
+    session: AsyncSession, idempotency_key: str, reason: str, *, at: datetime | None = None
+) -> bool:
     """Cancel a credit by appending its negative; a second reversal of the same key is a no-op."""
     original = (
         await session.execute(
@@ -78,10 +85,11 @@ async def reverse(session: AsyncSession, idempotency_key: str, reason: str) -> b
                 item_id=original.item_id,
                 source_ref=original.source_ref,
                 points=-original.points,
-                occurred_at=utcnow(),
+                occurred_at=at or utcnow(),
                 note=reason,
             )
         ],
+        at=at,
     )
     return added == 1
 

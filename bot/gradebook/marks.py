@@ -64,6 +64,10 @@ class Component(enum.StrEnum):
     ATTENDANCE = "attendance"
 
 
+#: Iterating an Enum is slow; the gradebook computes thousands of marks per export.
+_ALL: tuple[Component, ...] = tuple(Component)
+_ORDER: Mapping[Component, int] = MappingProxyType({c: i for i, c in enumerate(_ALL)})
+
 COMPONENT_LABELS: Mapping[Component, str] = MappingProxyType(
     {
         Component.DISCUSSION: "Discussion",
@@ -280,12 +284,15 @@ def participation_mark(
     """
     by_component: dict[Component, ComponentTotals] = {}
     for key, value in totals.items():
+        if isinstance(key, Component):
+            by_component[key] = value
+            continue
         try:
             by_component[Component(key)] = value
         except ValueError:
             raise MarkSchemeError(f"There is no participation component {key!r}.") from None
     weights = scheme.weights
-    active = [c for c in Component if weights[c] > 0]
+    active = [c for c in _ALL if weights[c] > 0]
     empty = ComponentTotals(Decimal(0), Decimal(0))
     available = [c for c in active if by_component.get(c, empty).available > 0]
     if not available:
@@ -359,7 +366,7 @@ def _largest_remainder(
         c: v.quantize(_CENT, rounding=ROUND_DOWN, context=DECIMAL_CONTEXT) for c, v in parts.items()
     }
     missing = int(_div(total - sum(floors.values(), Decimal(0)), _CENT))
-    order = sorted(parts, key=lambda c: (-(parts[c] - floors[c]), list(Component).index(c)))
+    order = sorted(parts, key=lambda c: (-(parts[c] - floors[c]), _ORDER[c]))
     for c in order[: max(missing, 0)]:
         floors[c] += _CENT
     return floors

@@ -1,0 +1,554 @@
+"""A peer-assessed exercise through the local Discord server, as tutors and students meet it:
+creation, submissions (one late, one resubmitted), allocation at the deadline, reviews through
+the DM form, a reminder, a dropout reassigned, aggregation, moderation, release, and the check
+that nothing a student can see (or a log line) links a reviewer to an author."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from bot.db.models import (
+    AssignmentStatus,
+    AuditEntry,
+    Base,
+    ExerciseStatus,
+    LedgerEntry,
+    LedgerSource,
+    MarkRelease,
+    PeerExercise,
+    PeerResult,
+    PeerReview,
+    PeerSubmission,
+    Person,
+    ReviewAssignment,
+)
+from bot.demo_steps.s30_peer import at, review_button, review_requests, write_review
+from bot.localdiscord.models import DM, Message
+from bot.localdiscord.scripting import Actor, Upload, message_text
+from bot.peer.service import MAX_FILE_BYTES
+from bot.sandbox import Sandbox, World
+
+pytestmark = pytest.mark.e2e
+
+MODULE = "MATH70097"
+RUBRIC = "Method 0-10: sound validation design; Clarity 0-5: easy to follow"
+GOOD = {"Method": "8", "Clarity": "4"}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+async def create(sandbox: Sandbox, world: World, **options: Any) -> tuple[Message, int | None]:
+    tutor = world.tutors(MODULE)[0]
+    now = sandbox.clock.now()
+    values: dict[str, Any] = {
+        "module": MODULE,
+        "title": "Week 2: cross-validation pitfalls",
+        "brief": "Find an analysis that leaks test data into model selection; explain the fix.",
+        "submission_deadline": at(now + timedelta(days=3)),
+        "review_deadline": at(now + timedelta(days=7)),
+        "k": 3,
+        "rubric": RUBRIC,
+        "late_hours": 24,
+        "late_penalty": 10,
+    }
+    values.update(options)
+    reply = await (
+        await tutor.command("exercise create", where=world.channel(MODULE), options=values)
+    ).reply()
+    exercise_id = None
+    if reply.content.startswith("Created peer exercise"):
+        exercise_id = int(reply.content.split("#", 1)[1].split(" ", 1)[0])
+    return reply, exercise_id
+
+
+async def submit(actor: Actor, world: World, exercise_id: int, **what: Any) -> Message:
+    handle = await actor.command(
+        "submit", where=world.channel(MODULE), exercise=exercise_id, options=what
+    )
+    return await handle.reply()
+
+
+async def rows(sandbox: Sandbox, model: Any, *where: Any) -> list[Any]:
+    async with sandbox.db.session() as s:
+        return list((await s.execute(select(model).where(*where))).scalars())
+
+
+async def person(sandbox: Sandbox, actor: Actor) -> Person:
+    found = await rows(sandbox, Person, Person.platform_user_id == str(actor.id))
+    assert found, f"{actor.name} is not linked"
+    return found[0]
+
+
+async def dump(sandbox: Sandbox) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table but ``persons`` (a first command links a chat account)."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    async with sandbox.db.session() as s:
+        for table in sorted(Base.metadata.tables):
+            if table == "persons":
+                continue
+            found = (await s.execute(text(f'SELECT * FROM "{table}"'))).all()
+            out[table] = sorted((tuple(r) for r in found), key=repr)
+    return out
+
+
+async def wait_requests(actor: Actor, n: int) -> list[Message]:
+    await actor.server.wait_until(
+        lambda: len(review_requests(actor)) >= n or None,
+        timeout=5,
+        describe=lambda: f"{actor.name} has {len(review_requests(actor))} request(s), not {n}",
+    )
+    return review_requests(actor)
+
+
+def assignment_of(request: Message) -> int:
+    custom_id = review_button(request)
+    assert custom_id is not None
+    return int(custom_id.rsplit(":", 1)[1])
+
+
+async def pending_requests(sandbox: Sandbox, actor: Actor) -> list[Message]:
+    out = []
+    for req in review_requests(actor):
+        a = await rows(sandbox, ReviewAssignment, ReviewAssignment.id == assignment_of(req))
+        if a and a[0].status == AssignmentStatus.PENDING:
+            out.append(req)
+    return out
+
+
+# --------------------------------------------------------------------------- anonymity
+
+
+def identifiers(p: Person) -> set[str]:
+    """Everything that would tell a student who someone is."""
+    found = {p.display_name, p.platform_user_id, p.platform_username, p.student_number, p.email}
+    found |= {p.display_name.split()[0]} if len(p.display_name.split()[0]) > 3 else set()
+    return {x.lower() for x in found if x}
+
+
+def student_visible(sandbox: Sandbox, actor: Actor) -> list[Message]:
+    """Every bot message this student can see: channels they can view, their DMs, and the
+    private (ephemeral) answers only they see."""
+    state = sandbox.server.state
+    seen: list[Message] = []
+    for m in state.messages.values():
+        if m.author_id != sandbox.server.bot_user_id:
+            continue
+        if m.visible_to is not None:
+            if m.visible_to == actor.id:
+                seen.append(m)
+            continue
+        ch = state.channels[m.channel_id]
+        if ch.type == DM:
+            if actor.id in ch.recipients:
+                seen.append(m)
+        elif state.can_view(actor.id, ch.id):
+            seen.append(m)
+    return seen
+
+
+def readable(m: Message) -> str:
+    names = " ".join(a.filename for a in m.attachments)
+    return f"{message_text(m)} {names}".lower()
+
+
+async def assert_anonymous(
+    sandbox: Sandbox, world: World, exercise_id: int, records: list[logging.LogRecord]
+) -> int:
+    """No student-visible message names another student of a reviewer -> author pair, no
+    log line at INFO names both of a pair, and the peer code logs no student at all."""
+    pairs = [
+        (a.reviewer_id, a.author_id)
+        for a in await rows(sandbox, ReviewAssignment, ReviewAssignment.exercise_id == exercise_id)
+    ]
+    people = {p.id: p for p in await rows(sandbox, Person)}
+    ids = {pid: identifiers(p) for pid, p in people.items()}
+    by_platform = {p.platform_user_id: pid for pid, p in people.items() if p.platform_user_id}
+    leaks: list[str] = []
+    checked = 0
+    for actor in world.students(MODULE):
+        me = by_platform.get(str(actor.id))
+        if me is None:
+            continue
+        partners = {a for r, a in pairs if r == me} | {r for r, a in pairs if a == me}
+        for m in student_visible(sandbox, actor):
+            checked += 1
+            body = readable(m)
+            for other in partners - {me}:
+                hit = next((x for x in ids[other] if x in body), None)
+                if hit:
+                    leaks.append(f"{actor.name} sees {hit!r} in: {message_text(m)[:120]!r}")
+    for rec in records:
+        if rec.levelno < logging.INFO:
+            continue
+        line = rec.getMessage().lower()
+        for r, a in pairs:
+            if any(x in line for x in ids[r]) and any(x in line for x in ids[a]):
+                leaks.append(f"log links a pair: {line[:160]!r}")
+        if rec.name.startswith(("bot.peer", "cogs.peer")):
+            students = {pid for pair in pairs for pid in pair}
+            if any(x in line for pid in students for x in ids[pid]):
+                leaks.append(f"peer log names a student: {line[:160]!r}")
+    assert leaks == [], "\n".join(leaks)
+    return checked
+
+
+# --------------------------------------------------------------------------- the whole story
+
+
+async def test_exercise_from_creation_to_released_anonymous_feedback(
+    sandbox: Sandbox, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    script = sandbox.server.script
+    channel = world.channel(MODULE)
+    tutor = world.tutors(MODULE)[0]
+    students = world.students(MODULE)
+    assert len(students) == 11
+    on_time, late_one = students[:10], students[10]
+
+    reply, exercise_id = await create(sandbox, world)
+    assert exercise_id is not None, reply.content
+    post = await script.wait_for_message(channel, contains="New peer-assessed exercise")
+    assert f"/submit exercise:{exercise_id}" in post.content
+    [exercise] = await rows(sandbox, PeerExercise, PeerExercise.id == exercise_id)
+    now = sandbox.clock.now()
+
+    # Submissions: a file, a link, text, and one resubmission that keeps the first version.
+    pdf = b"%PDF-1.4 " + b"cross-validation " * 300
+    author_of_file = on_time[0]
+    receipt = await submit(
+        author_of_file,
+        world,
+        exercise_id,
+        file=Upload(f"{author_of_file.name}_cv.pdf", pdf, "application/pdf"),
+    )
+    assert "Received for exercise" in receipt.content and "version 1" in receipt.content
+    receipt = await submit(on_time[1], world, exercise_id, link="https://example.org/nb/cv.ipynb")
+    assert "the link" in receipt.content
+    for student in on_time[2:]:
+        await submit(student, world, exercise_id, text="Draft: the scaler saw the test rows.")
+    resubmitter = on_time[2]
+    receipt = await submit(resubmitter, world, exercise_id, text="Final: select inside folds.")
+    assert "version 2 and replaces your earlier one" in receipt.content
+    versions = await rows(
+        sandbox,
+        PeerSubmission,
+        PeerSubmission.exercise_id == exercise_id,
+        PeerSubmission.person_id == (await person(sandbox, resubmitter)).id,
+    )
+    assert sorted((v.version, v.is_current) for v in versions) == [(1, False), (2, True)]
+
+    # Allocation fires on the scheduled run after the deadline.
+    await sandbox.advance(exercise.submission_due_at + timedelta(minutes=1) - now)
+    await script.wait_for_message(channel, contains="Submissions are closed")
+    for student in on_time:
+        requests = await wait_requests(student, 3)
+        assert len(requests) == 3
+        for req in requests:
+            body = message_text(req)
+            assert "Submission " in body and "Write review" in str(req.components)
+    report = await tutor.wait_for_dm(contains="was allocated at the submission deadline")
+    assert "10 submission(s), 30 review(s), 3-3 per reviewer" in report.content
+    allocated = await rows(sandbox, ReviewAssignment, ReviewAssignment.exercise_id == exercise_id)
+    assert len(allocated) == 30
+
+    # The file reaches its reviewers as the bot's own upload, renamed after the label.
+    file_author = (await person(sandbox, author_of_file)).id
+    actor_of = {(await person(sandbox, s)).id: s for s in on_time}
+    for a in [x for x in allocated if x.author_id == file_author]:
+        reviewer = actor_of[a.reviewer_id]
+        got = [m for m in reviewer.dms() if m.attachments]
+        assert got, f"{reviewer.name} got no file"
+        att = got[0].attachments[0]
+        assert att.filename == f"submission-{a.anonymous_label}.pdf"
+        assert att.data == pdf
+
+    # A late submission is flagged and gets three reviewers from spare capacity.
+    await sandbox.advance(timedelta(hours=2))
+    receipt = await submit(late_one, world, exercise_id, text="Late, but here: scaling leaked.")
+    assert "**late**" in receipt.content and "10% penalty" in receipt.content
+    assert "given to 3 reviewer(s)" in receipt.content
+    late_id = (await person(sandbox, late_one)).id
+    late_reviews = await rows(
+        sandbox,
+        ReviewAssignment,
+        ReviewAssignment.exercise_id == exercise_id,
+        ReviewAssignment.author_id == late_id,
+    )
+    assert len(late_reviews) == 3 and {a.origin for a in late_reviews} == {"late"}
+
+    # Reviews through the form: a score out of range is refused and asked again.
+    first = on_time[3]
+    request = (await wait_requests(first, 3))[0]
+    answer = await write_review(first, request, {"Method": "12", "Clarity": "4"}, "Nice.")
+    assert "Method must be a number from 0 to 10" in answer.content
+    assert "Try again" in str(answer.components)
+    assert not await rows(sandbox, PeerReview, PeerReview.assignment_id == assignment_of(request))
+    retry = await first.click(answer, review_button(answer) or "")
+    form = await retry.modal()
+    assert "12" in str(form["components"]), "the refused answers are offered again"
+    await (await first.submit_modal({"score0": "8", "score1": "4", "comments": "Clear."})).reply()
+    saved = await rows(sandbox, PeerReview, PeerReview.assignment_id == assignment_of(request))
+    assert saved and saved[0].total == Decimal("80.0")
+
+    # Most reviewers finish now; one is harsh (a disagreement to moderate); two wait.
+    dropout, harsh, slow = on_time[4], on_time[5], on_time[6]
+    for student in on_time:
+        if student in (dropout, slow):
+            continue
+        for req in await pending_requests(sandbox, student):
+            scores = {"Method": "1", "Clarity": "0"} if student is harsh else GOOD
+            await write_review(student, req, scores, "Clear explanation of the leak.")
+
+    # A reviewer leaves the server: their reviews move; the tutor hears what happened.
+    dropout_id = (await person(sandbox, dropout)).id
+    script.remove_member(world.guild, dropout)
+    told = await tutor.wait_for_dm(contains="left the server")
+    assert re.search(r"with [34] pending review\(s\)", told.content), told.content
+    await sandbox.run_due()
+    moved = await rows(
+        sandbox,
+        ReviewAssignment,
+        ReviewAssignment.exercise_id == exercise_id,
+        ReviewAssignment.reviewer_id == dropout_id,
+    )
+    assert {(a.status, a.end_reason) for a in moved} == {(AssignmentStatus.REASSIGNED, "left")}
+    active = await rows(
+        sandbox,
+        ReviewAssignment,
+        ReviewAssignment.exercise_id == exercise_id,
+        ReviewAssignment.status.in_([AssignmentStatus.PENDING, AssignmentStatus.DONE]),
+    )
+    per_author: dict[int, int] = {}
+    for a in active:
+        per_author[a.author_id] = per_author.get(a.author_id, 0) + 1
+    assert set(per_author.values()) == {3} and len(per_author) == 11
+
+    # A reminder a day before the deadline, only to reviewers with pending work.
+    done_reviewer = None
+    for candidate in on_time:
+        if candidate not in (dropout, slow) and not await pending_requests(sandbox, candidate):
+            done_reviewer = candidate
+            break
+    assert done_reviewer is not None
+    before_done = len(done_reviewer.dms())
+    await sandbox.advance(exercise.review_due_at - timedelta(hours=23) - sandbox.clock.now())
+    reminder = await slow.wait_for_dm(contains="Reminder")
+    assert "still to do" in reminder.content
+    assert not [m for m in done_reviewer.dms()[before_done:] if "Reminder" in m.content]
+    for student in [*on_time, late_one]:
+        if student is dropout:
+            continue
+        for req in await pending_requests(sandbox, student):
+            await write_review(student, req, GOOD, "Good; cite the paper.")
+
+    # Reviews close: the tutor gets the summary with what is flagged.
+    await sandbox.advance(exercise.review_due_at + timedelta(minutes=5) - sandbox.clock.now())
+    summary = await tutor.wait_for_dm(contains="Reviews closed")
+    assert "Flagged for moderation" in summary.content
+    status = await (
+        await tutor.command("exercise status", where=channel, exercise=exercise_id)
+    ).reply()
+    assert "Submitted: 11 of 11 students (1 late, 1 resubmitted)" in status.content
+    assert "0 pending" in status.content
+
+    # Release is refused while flags are open and changes nothing.
+    before = await dump(sandbox)
+    refused = await (
+        await tutor.command("exercise release", where=channel, exercise=exercise_id)
+    ).reply()
+    assert "flagged for moderation" in refused.content
+    assert await dump(sandbox) == before
+
+    # Moderation: audited, and it becomes the mark.
+    flagged = await rows(
+        sandbox, PeerResult, PeerResult.exercise_id == exercise_id, PeerResult.flagged.is_(True)
+    )
+    assert flagged
+    target = next(p for p in await rows(sandbox, Person) if p.id == flagged[0].person_id)
+    moderated = await (
+        await tutor.command(
+            "exercise moderate",
+            where=channel,
+            exercise=exercise_id,
+            student=world.person(str(target.platform_username)),
+            score=74.5,
+            reason="One review ignored the rubric.",
+        )
+    ).reply()
+    assert "→ 74.5 (audited)" in moderated.content
+    trail = await rows(sandbox, AuditEntry, AuditEntry.action == "peer_moderate")
+    assert trail and trail[0].subject_person_id == target.id
+    assert trail[0].reason == "One review ignored the rubric."
+    # A student who has left the server can still be named (as a user, not a member).
+    if target.id != dropout_id:
+        gone = await (
+            await tutor.command(
+                "exercise moderate",
+                where=channel,
+                exercise=exercise_id,
+                student=dropout,
+                score=66,
+                reason="Checked by hand after they left.",
+            )
+        ).reply()
+        assert "→ 66 (audited)" in gone.content, gone.content
+
+    released = await (
+        await tutor.command(
+            "exercise release", where=channel, exercise=exercise_id, accept_flagged=True
+        )
+    ).reply()
+    assert "Released exercise" in released.content
+    [exercise] = await rows(sandbox, PeerExercise, PeerExercise.id == exercise_id)
+    assert exercise.status == ExerciseStatus.RELEASED
+    assert await rows(sandbox, MarkRelease, MarkRelease.item_id == exercise_id)
+
+    # Every author gets their feedback privately; the late one carries the penalty.
+    for student in [*on_time, late_one]:
+        feedback = await student.wait_for_dm(contains="Peer feedback")
+        assert "/ 100" in feedback.content and "Review 1" in feedback.content
+    late_feedback = await late_one.wait_for_dm(contains="Peer feedback")
+    assert "late-submission penalty of 10%" in late_feedback.content
+    target_actor = world.person(str(target.platform_username))
+    mine = await target_actor.wait_for_dm(contains="Peer feedback")
+    assert "74.5 / 100" in mine.content and "set by your tutor" in mine.content
+
+    # The ledger: one completed-review credit per done review, the released marks.
+    entries = await rows(sandbox, LedgerEntry, LedgerEntry.item_id == exercise_id)
+    reviews = [e for e in entries if e.source == LedgerSource.PEER_REVIEW_COMPLETED]
+    done = await rows(
+        sandbox,
+        ReviewAssignment,
+        ReviewAssignment.exercise_id == exercise_id,
+        ReviewAssignment.status == AssignmentStatus.DONE,
+    )
+    assert len(reviews) == len(done) == 33
+    scores = {
+        e.person_id: e.points for e in entries if e.source == LedgerSource.PEER_SCORE_RECEIVED
+    }
+    assert len(scores) == 11 and scores[target.id] == Decimal("74.5")
+    assert scores[dropout_id] == Decimal("66") or target.id == dropout_id
+    results = {r.person_id: r for r in await rows(sandbox, PeerResult)}
+    assert results[late_id].final == scores[late_id]
+    assert results[late_id].median is not None
+    expected = (results[late_id].median * Decimal("0.9")).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    assert scores[late_id] == expected
+
+    checked = await assert_anonymous(sandbox, world, exercise_id, caplog.records)
+    assert checked > 100
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+async def test_bad_exercise_settings_get_one_sentence_and_change_nothing(
+    sandbox: Sandbox, world: World
+) -> None:
+    now = sandbox.clock.now()
+    await create(sandbox, world, title="warm-up")  # links the tutor's account
+    before = await dump(sandbox)
+    cases = [
+        ({"submission_deadline": at(now - timedelta(days=1))}, "is in the past"),
+        (
+            {
+                "submission_deadline": at(now + timedelta(days=5)),
+                "review_deadline": at(now + timedelta(days=4)),
+            },
+            "must be after the submission deadline",
+        ),
+        ({"k": 0}, "must be at least 1"),
+        ({"k": 11}, "more than possible"),
+        ({"k": 9, "avoid_same_group": True}, "outside their own study group"),
+        ({"rubric": "Method ten points"}, "Could not read the rubric criterion"),
+    ]
+    for options, expected in cases:
+        reply, exercise_id = await create(sandbox, world, **options)
+        assert exercise_id is None
+        assert expected in reply.content, (options, reply.content)
+        assert reply.content.count(". ") <= 1, reply.content
+        assert reply in world.tutors(MODULE)[0].ephemerals()
+    assert await dump(sandbox) == before
+
+
+async def test_bad_submissions_are_refused_and_change_nothing(
+    sandbox: Sandbox, world: World
+) -> None:
+    _, exercise_id = await create(sandbox, world)
+    assert exercise_id is not None
+    student = world.students(MODULE)[0]
+    outsider = next(s for s in world.students() if MODULE not in world.modules_of[s.name])
+    await submit(student, world, exercise_id, text="first")  # links the account
+    await submit(outsider, world, exercise_id, text="x")
+    before = await dump(sandbox)
+
+    big = Upload("big.pdf", b"0" * (MAX_FILE_BYTES + 1), "application/pdf")
+    reply = await submit(student, world, exercise_id, file=big)
+    assert "the limit is 8.0 MB" in reply.content
+    reply = await submit(outsider, world, exercise_id, text="Can I join?")
+    assert reply.content == f"You are not enrolled as a student in {MODULE}."
+    reply = await submit(student, world, exercise_id, text="a", link="https://example.org")
+    assert reply.content == "Give exactly one of: a file, a link or text."
+    reply = await submit(student, world, exercise_id, link="not a link")
+    assert "must be a single web address" in reply.content
+    reply = await submit(student, world, 9999, text="lost")
+    assert "There is no peer exercise #9999" in reply.content
+    assert await dump(sandbox) == before
+
+    # After the late window: refused with the reason.
+    [exercise] = await rows(sandbox, PeerExercise, PeerExercise.id == exercise_id)
+    await sandbox.advance(exercise.submission_due_at + timedelta(hours=25) - sandbox.clock.now())
+    before = await dump(sandbox)
+    reply = await submit(world.students(MODULE)[1], world, exercise_id, text="too late")
+    assert "Late submissions to" in reply.content and "extension" in reply.content
+    assert await dump(sandbox) == before
+
+
+async def test_a_review_after_its_deadline_or_by_someone_else_is_refused(
+    sandbox: Sandbox, world: World
+) -> None:
+    _, exercise_id = await create(sandbox, world, k=2)
+    assert exercise_id is not None
+    students = world.students(MODULE)[:4]
+    for s in students:
+        await submit(s, world, exercise_id, text=f"{s.name} answer")
+    tutor = world.tutors(MODULE)[0]
+    await (
+        await tutor.command("exercise allocate", where=world.channel(MODULE), exercise=exercise_id)
+    ).reply(contains="Allocated exercise")
+    request = (await wait_requests(students[0], 2))[0]
+    [exercise] = await rows(sandbox, PeerExercise, PeerExercise.id == exercise_id)
+    await sandbox.advance(exercise.review_due_at + timedelta(minutes=1) - sandbox.clock.now())
+    before = await dump(sandbox)
+    handle = await students[0].click(request, review_button(request) or "")
+    reply = await handle.reply()
+    assert "given to another reviewer" in reply.content or "deadline" in reply.content
+    assert await dump(sandbox) == before
+
+
+async def test_the_anonymity_check_catches_an_author_named_to_reviewers(
+    sandbox: Sandbox, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Single-blind (a tutor's explicit choice) names authors to reviewers: the check sees it,
+    so its silence on the double-blind run means something."""
+    caplog.set_level(logging.INFO)
+    _, exercise_id = await create(sandbox, world, k=2, double_blind=False)
+    assert exercise_id is not None
+    students = world.students(MODULE)[:4]
+    for s in students:
+        await submit(s, world, exercise_id, text="An answer without names.")
+    tutor = world.tutors(MODULE)[0]
+    await (
+        await tutor.command("exercise allocate", where=world.channel(MODULE), exercise=exercise_id)
+    ).reply(contains="Allocated exercise")
+    await wait_requests(students[0], 2)
+    with pytest.raises(AssertionError, match="sees"):
+        await assert_anonymous(sandbox, world, exercise_id, caplog.records)

@@ -1,0 +1,737 @@
+"""Peer exercises on a real database (SQLite, and PostgreSQL when configured): the service and
+the scheduled work, with the chat port replaced by a recorder (no Discord involved)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.access.identity import ChatUser
+from bot.access.permissions import Caller, load_caller
+from bot.chat import ChatError, ChatErrorKind, ChatMessage, OutgoingMessage, Posted
+from bot.db.engine import Database
+from bot.db.models import (
+    AssignmentStatus,
+    AuditEntry,
+    Cohort,
+    Extension,
+    ExtensionStatus,
+    LedgerEntry,
+    LedgerSource,
+    MarkRelease,
+    PeerExercise,
+    PeerOutbox,
+    PeerResult,
+    PeerReview,
+    PeerSubmission,
+    Person,
+    ReviewAssignment,
+)
+from bot.errors import PermissionDenied, UserError
+from bot.peer import engine, service
+from bot.peer.due import run_due
+from bot.roster.service import import_roster, load_programme
+from bot.sandbox import example_texts
+
+MODULE = "MATH70097"
+T0 = datetime(2026, 1, 12, 8, 0, tzinfo=UTC)
+SUB_DUE = T0 + timedelta(days=3)
+REVIEW_DUE = T0 + timedelta(days=7)
+RUBRIC = "Method 0-10: sound design; Clarity 0-5"
+GUILD = "600000000000000001"
+
+
+@dataclass
+class FakeChat:
+    """The chat port as a recorder; ``closed`` users refuse DMs."""
+
+    dms: list[tuple[str, OutgoingMessage]] = field(default_factory=list)
+    posts: list[tuple[str, OutgoingMessage]] = field(default_factory=list)
+    closed: set[str] = field(default_factory=set)
+    _next: int = 1
+
+    def _posted(self, channel: str) -> Posted:
+        self._next += 1
+        return Posted(channel, str(self._next))
+
+    async def post(self, channel_id: str, message: OutgoingMessage) -> Posted:
+        self.posts.append((channel_id, message))
+        return self._posted(channel_id)
+
+    async def dm(self, user_id: str, message: OutgoingMessage) -> Posted:
+        if user_id in self.closed:
+            raise ChatError(ChatErrorKind.DM_CLOSED, "Cannot send messages to this user")
+        self.dms.append((user_id, message))
+        return self._posted(f"dm-{user_id}")
+
+    async def edit(self, channel_id: str, message_id: str, message: OutgoingMessage) -> None:
+        raise NotImplementedError
+
+    async def create_thread(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        from_message_id: str | None = None,
+        private: bool = False,
+    ) -> str:
+        raise NotImplementedError
+
+    async def add_thread_member(self, thread_id: str, user_id: str) -> None:
+        raise NotImplementedError
+
+    async def set_thread_state(
+        self, thread_id: str, *, locked: bool | None = None, archived: bool | None = None
+    ) -> None:
+        raise NotImplementedError
+
+    async def history(
+        self, channel_id: str, *, after_id: str | None = None
+    ) -> AsyncIterator[ChatMessage]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def to(self, person: Person) -> list[str]:
+        return [m.text for uid, m in self.dms if uid == person.platform_user_id]
+
+
+class Course:
+    """The example cohort loaded, every person given a chat id, and helpers to act as them."""
+
+    def __init__(self, db: Database, cohort: Cohort, people: dict[str, Person]) -> None:
+        self.db = db
+        self.cohort = cohort
+        self.people = people
+        self.chat = FakeChat()
+        self.now = T0
+        self._keys = 0
+
+    def person(self, username: str) -> Person:
+        return self.people[username]
+
+    @property
+    def tutor(self) -> str:
+        return "tomaszz_stats"
+
+    def students(self) -> list[str]:
+        return [
+            "amara.codes",
+            "lukasb_92",
+            "meilin.tan",
+            "dfernandez.ml",
+            "aisha_r",
+            "zoe.hartmann",
+            "kwamem",
+            "sofiarossi.data",
+            "hsato_dev",
+            "emclarke",
+            "rahul.iyer",
+        ]
+
+    def user(self, username: str) -> ChatUser:
+        p = self.people[username]
+        assert p.platform_user_id is not None
+        return ChatUser(p.platform_user_id, username, p.display_name)
+
+    async def caller(self, session: Any, username: str) -> Caller:
+        return await load_caller(session, self.cohort.id, self.user(username))
+
+    async def act(self, username: str, fn: Any) -> Any:
+        async with self.db.session() as s:
+            cohort = await s.get(Cohort, self.cohort.id)
+            return await fn(s, await self.caller(s, username), cohort)
+
+    async def create(self, **options: Any) -> int:
+        settings: dict[str, Any] = {
+            "module_code": MODULE,
+            "title": "Week 2",
+            "brief": "Explain a cross-validation pitfall.",
+            "submission_deadline": SUB_DUE.strftime("%Y-%m-%dT%H:%MZ"),
+            "review_deadline": REVIEW_DUE.strftime("%Y-%m-%dT%H:%MZ"),
+            "k": 3,
+            "rubric": RUBRIC,
+            "late_hours": 48,
+            "late_penalty": 10,
+        }
+        actor = options.pop("as_", self.tutor)
+        settings.update(options)
+
+        async def work(s: Any, caller: Caller, cohort: Cohort) -> int:
+            created = await service.create_exercise(s, caller, cohort, now=self.now, **settings)
+            return created.exercise_id
+
+        return int(await self.act(actor, work))
+
+    async def submit(self, username: str, exercise_id: int, **what: Any) -> service.Receipt:
+        self._keys += 1
+        key = f"k{self._keys}"
+
+        async def work(s: Any, caller: Caller, cohort: Cohort) -> service.Receipt:
+            return await service.submit(
+                s,
+                caller,
+                cohort,
+                exercise_id=exercise_id,
+                idempotency_key=key,
+                now=self.now,
+                **(what or {"text": "An answer without the author's name."}),
+            )
+
+        result: service.Receipt = await self.act(username, work)
+        return result
+
+    async def review(
+        self,
+        username: str,
+        assignment_id: int,
+        method: str = "8",
+        clarity: str = "4",
+        comments: str = "Clear and careful.",
+    ) -> service.ReviewSaved:
+        async def work(s: Any, caller: Caller, cohort: Cohort) -> service.ReviewSaved:
+            return await service.submit_review(
+                s,
+                caller,
+                assignment_id,
+                scores={"Method": method, "Clarity": clarity},
+                comments=comments,
+                now=self.now,
+            )
+
+        result: service.ReviewSaved = await self.act(username, work)
+        return result
+
+    async def due(self) -> Any:
+        return await run_due(self.db, self.chat, self.now)
+
+    async def rows(self, model: Any, *where: Any) -> list[Any]:
+        async with self.db.session() as s:
+            return list((await s.execute(select(model).where(*where))).scalars())
+
+    async def assignments(
+        self, exercise_id: int, *statuses: AssignmentStatus
+    ) -> list[ReviewAssignment]:
+        where = [ReviewAssignment.exercise_id == exercise_id]
+        if statuses:
+            where.append(ReviewAssignment.status.in_(statuses))
+        return sorted(await self.rows(ReviewAssignment, *where), key=lambda a: a.id)
+
+    async def count(self, model: Any) -> int:
+        async with self.db.session() as s:
+            return int((await s.execute(select(func.count()).select_from(model))).scalar_one())
+
+    async def snapshot(self) -> dict[str, int]:
+        models = (
+            PeerExercise,
+            PeerSubmission,
+            ReviewAssignment,
+            PeerReview,
+            PeerResult,
+            PeerOutbox,
+            LedgerEntry,
+            AuditEntry,
+            MarkRelease,
+        )
+        return {m.__tablename__: await self.count(m) for m in models}
+
+
+@pytest.fixture
+async def course(db: Database) -> Course:
+    programme, roster = example_texts()
+    async with db.session() as s:
+        loaded = await load_programme(s, programme)
+        await import_roster(s, loaded.cohort_code, roster)
+    async with db.session() as s:
+        cohort = (await s.execute(select(Cohort))).scalar_one()
+        cohort.guild_id = GUILD
+        people = list((await s.execute(select(Person).order_by(Person.id))).scalars())
+        for i, p in enumerate(people):
+            p.platform_user_id = p.platform_user_id or str(800000000000000000 + i)
+        from bot.db.models import Module
+
+        for i, m in enumerate((await s.execute(select(Module))).scalars()):
+            m.channel_id = str(500000000000000000 + i)
+    async with db.session() as s:
+        cohort = (await s.execute(select(Cohort))).scalar_one()
+        by_name = {p.platform_username: p for p in (await s.execute(select(Person))).scalars()}
+    return Course(db, cohort, {str(k): v for k, v in by_name.items() if k})
+
+
+# --------------------------------------------------------------------------- submissions
+
+
+async def test_late_submission_after_allocation_is_flagged_and_gets_k_reviewers(
+    course: Course,
+) -> None:
+    ex = await course.create()
+    for name in course.students()[:-1]:
+        await course.submit(name, ex)
+    course.now = SUB_DUE + timedelta(minutes=1)
+    await course.due()
+    course.now = SUB_DUE + timedelta(hours=3)
+    receipt = await course.submit("rahul.iyer", ex)
+    assert receipt.late
+    assert "late" in receipt.text and "10% penalty" in receipt.text
+    assert "given to 3 reviewer(s)" in receipt.text
+    rahul = course.person("rahul.iyer")
+    mine = [a for a in await course.assignments(ex) if a.author_id == rahul.id]
+    assert len(mine) == 3
+    assert all(a.origin == "late" for a in mine)
+    assert all(a.due_at and a.due_at >= course.now + engine.MIN_REVIEW_WINDOW for a in mine)
+
+
+async def submit_all(course: Course, ex: int, names: list[str] | None = None) -> None:
+    for name in names or course.students():
+        await course.submit(name, ex)
+
+
+async def allocated(course: Course, **options: Any) -> int:
+    ex = await course.create(**options)
+    await submit_all(course, ex)
+    course.now = SUB_DUE + timedelta(minutes=1)
+    await course.due()
+    return ex
+
+
+def who(course: Course, person_id: int) -> str:
+    return next(u for u, p in course.people.items() if p.id == person_id)
+
+
+# --------------------------------------------------------------------------- create
+
+
+async def test_bad_settings_are_refused_with_one_sentence_and_create_nothing(
+    course: Course,
+) -> None:
+    before = await course.snapshot()
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"rubric": "A 0-1; B 0-1; C 0-1; D 0-1; E 0-1"}, "at most 4 criteria"),
+        ({"rubric": "Method 5-5"}, "must go from a lower to a higher"),
+        ({"late_hours": 96}, "Late submissions can be accepted for 0 to 95 hours"),
+        ({"late_penalty": 101}, "percentage from 0 to 100"),
+        ({"method": "vibes"}, "median, mean or corrected"),
+        ({"k": 0}, "at least 1"),
+        ({"k": 11}, "more than possible"),
+        ({"module_code": "MATH99999"}, "There is no module"),
+    ]
+    for options, expected in cases:
+        with pytest.raises(UserError, match=expected):
+            await course.create(**options)
+    with pytest.raises(PermissionDenied, match="Only tutors of MATH70097"):
+        await course.create(as_="amara.codes")
+    with pytest.raises(PermissionDenied, match="Only tutors of MATH70097"):
+        await course.create(as_="helen.marsh")  # tutors other modules
+    assert await course.snapshot() == before
+
+
+# --------------------------------------------------------------------------- submissions
+
+
+async def test_resubmission_keeps_history_and_extensions_and_late_window_apply(
+    course: Course,
+) -> None:
+    ex = await course.create()
+    first = await course.submit("amara.codes", ex, text="first try")
+    second = await course.submit("amara.codes", ex, link="https://example.org/v2")
+    assert (first.version, second.version) == (1, 2)
+    subs = await course.rows(PeerSubmission, PeerSubmission.exercise_id == ex)
+    assert sorted((s.version, s.is_current, str(s.kind)) for s in subs) == [
+        (1, False, "text"),
+        (2, True, "link"),
+    ]
+    amara = course.person("amara.codes")
+    async with course.db.session() as s:
+        s.add(
+            Extension(
+                person_id=course.person("lukasb_92").id,
+                exercise_id=ex,
+                new_due_at=SUB_DUE + timedelta(days=2, hours=12),
+                reason_ref="EC-12",
+                status=ExtensionStatus.APPROVED,
+            )
+        )
+    course.now = SUB_DUE + timedelta(days=2, hours=1)  # past the 48 h late window
+    on_time = await course.submit("lukasb_92", ex)
+    assert not on_time.late, "an approved extension makes it on time"
+    before = await course.snapshot()
+    with pytest.raises(UserError, match="were accepted until"):
+        await course.submit("meilin.tan", ex)
+    with pytest.raises(PermissionDenied, match="not enrolled as a student in MATH70097"):
+        await course.submit("olga_petrova", ex)
+    assert await course.snapshot() == before
+    course.now = SUB_DUE + timedelta(hours=5)
+    assert (await course.submit("kwamem", ex)).late
+    assert amara.id in {s.person_id for s in subs}
+
+
+async def test_a_file_over_the_limit_is_refused_before_it_is_downloaded(course: Course) -> None:
+    ex = await course.create()
+
+    async def never() -> bytes:
+        raise AssertionError("the file must not be read")
+
+    big = service.FileInput("big.pdf", service.MAX_FILE_BYTES + 1, "application/pdf", never)
+    before = await course.snapshot()
+    with pytest.raises(UserError, match=r"the limit is 8\.0 MB"):
+        await course.submit("amara.codes", ex, file=big)
+    assert await course.snapshot() == before
+
+    async def data() -> bytes:
+        return b"%PDF small"
+
+    ok = service.FileInput("amara_okafor_cv.pdf", 10, "application/pdf", data)
+    receipt = await course.submit("amara.codes", ex, file=ok)
+    assert "amara_okafor_cv.pdf" in receipt.text  # the author sees their own file name
+
+
+async def test_no_resubmission_once_reviewers_have_it(course: Course) -> None:
+    ex = await allocated(course)
+    with pytest.raises(UserError, match="already with its reviewers"):
+        await course.submit("amara.codes", ex, text="a better version")
+
+
+# --------------------------------------------------------------------------- allocation
+
+
+async def test_allocation_at_the_deadline_happens_once_even_when_two_runs_race(
+    course: Course,
+) -> None:
+    ex = await course.create()
+    await submit_all(course, ex)
+    course.now = SUB_DUE - timedelta(minutes=1)
+    await course.due()
+    assert await course.assignments(ex) == [], "nothing before the deadline"
+    course.now = SUB_DUE + timedelta(minutes=1)
+    reports = await asyncio.gather(course.due(), course.due(), return_exceptions=True)
+    allocated_runs = sum(1 for r in reports if not isinstance(r, BaseException) and r.allocated)
+    assert allocated_runs == 1
+    await course.due()
+    rows = await course.assignments(ex)
+    assert len(rows) == 33
+    loads: dict[int, int] = {}
+    per_author: dict[int, int] = {}
+    for a in rows:
+        assert a.reviewer_id != a.author_id
+        loads[a.reviewer_id] = loads.get(a.reviewer_id, 0) + 1
+        per_author[a.author_id] = per_author.get(a.author_id, 0) + 1
+    assert set(per_author.values()) == {3} and set(loads.values()) == {3}
+    labels = {a.author_id: a.anonymous_label for a in rows}
+    assert len(set(labels.values())) == 11
+    assert all(len({x.anonymous_label for x in rows if x.author_id == au}) == 1 for au in labels)
+    # Each reviewer got exactly one request per assignment, naming no author.
+    for a in rows:
+        reviewer = course.people[who(course, a.reviewer_id)]
+        texts = course.chat.to(reviewer)
+        assert sum(f"Submission {a.anonymous_label}**" in t for t in texts) == 1
+    for _, msg in course.chat.dms:
+        for name, p in course.people.items():
+            if p.id in labels:
+                assert p.display_name not in msg.text and name not in msg.text
+    sent = await course.rows(PeerOutbox, PeerOutbox.kind == "assignment")
+    assert len(sent) == 33 and all(r.status == "sent" for r in sent)
+    assert all(a.dm_message_id for a in await course.assignments(ex))
+
+
+async def test_the_tutor_is_told_exactly_what_could_not_be_satisfied(course: Course) -> None:
+    ex = await course.create()
+    await submit_all(course, ex, ["amara.codes", "lukasb_92"])
+    course.now = SUB_DUE + timedelta(minutes=1)
+    await course.due()
+    [exercise] = await course.rows(PeerExercise, PeerExercise.id == ex)
+    assert any(
+        "needs 3 reviewer(s) but only 1 are eligible" in n for n in exercise.allocation_notes
+    )
+    report = "\n".join(course.chat.to(course.person(course.tutor)))
+    assert "Could not satisfy everything" in report and "Amara Okafor" in report
+    assert len(await course.assignments(ex)) == 2
+
+
+async def test_groups_and_earlier_pairs_are_respected(course: Course) -> None:
+    first = await allocated(course, title="Week 1", avoid_same_group=True, k=2)
+    earlier = {(a.reviewer_id, a.author_id) for a in await course.assignments(first)}
+    course.now = T0
+    second = await course.create(
+        title="Week 2",
+        avoid_same_group=True,
+        k=2,
+        submission_deadline=(SUB_DUE + timedelta(days=10)).strftime("%Y-%m-%dT%H:%MZ"),
+        review_deadline=(REVIEW_DUE + timedelta(days=10)).strftime("%Y-%m-%dT%H:%MZ"),
+    )
+    await submit_all(course, second)
+    course.now = SUB_DUE + timedelta(days=10, minutes=1)
+    await course.due()
+    async with course.db.session() as s:
+        groups = await engine.groups_of(s, course.cohort.id, [p.id for p in course.people.values()])
+    pairs = {(a.reviewer_id, a.author_id) for a in await course.assignments(second)}
+    assert len(pairs) == 22
+    assert not pairs & earlier
+    assert all(groups[r].isdisjoint(groups[a]) for r, a in pairs)
+
+
+# --------------------------------------------------------------------------- reviewing
+
+
+async def test_review_ranges_edits_and_a_single_credit(course: Course) -> None:
+    ex = await allocated(course)
+    mine = [
+        a for a in await course.assignments(ex) if a.reviewer_id == course.person("amara.codes").id
+    ]
+    aid = mine[0].id
+    with pytest.raises(UserError, match="Method must be a number from 0 to 10"):
+        await course.review("amara.codes", aid, method="11")
+    with pytest.raises(UserError, match="Clarity must be a number from 0 to 5"):
+        await course.review("amara.codes", aid, clarity="lots")
+    with pytest.raises(UserError, match="write a comment"):
+        await course.review("amara.codes", aid, comments="  ")
+    assert await course.rows(PeerReview) == []
+    someone = next(n for n in course.students() if course.person(n).id not in {mine[0].reviewer_id})
+    with pytest.raises(PermissionDenied, match="assigned to someone else"):
+        await course.review(someone, aid)
+    saved = await course.review("amara.codes", aid, method="7.5", clarity="5")
+    assert saved.total == Decimal("83.3") and not saved.updated
+    again = await course.review("amara.codes", aid, method="10", clarity="5")
+    assert again.updated and again.total == Decimal("100.0")
+    credits = await course.rows(
+        LedgerEntry, LedgerEntry.source == LedgerSource.PEER_REVIEW_COMPLETED
+    )
+    assert [(c.points, c.item_type, c.item_id) for c in credits] == [(Decimal(1), "exercise", ex)]
+    assert str(mine[0].author_id) not in credits[0].source_ref
+
+
+async def test_reminders_go_once_and_only_to_reviewers_with_pending_work(course: Course) -> None:
+    ex = await allocated(course)
+    amara = course.person("amara.codes")
+    for a in await course.assignments(ex):
+        if a.reviewer_id == amara.id:
+            await course.review("amara.codes", a.id)
+    course.now = REVIEW_DUE - timedelta(hours=25)
+    await course.due()
+    assert not any("Reminder" in t for _, m in course.chat.dms for t in [m.text])
+    course.now = REVIEW_DUE - timedelta(hours=23)
+    await course.due()
+    await course.due()
+    reminded = [uid for uid, m in course.chat.dms if "Reminder" in m.text]
+    assert len(reminded) == 10 and len(set(reminded)) == 10
+    assert amara.platform_user_id not in reminded
+
+
+async def test_missed_reviews_are_reassigned_once_then_reported(course: Course) -> None:
+    ex = await allocated(course)
+    lukas = course.person("lukasb_92")
+    for a in await course.assignments(ex):
+        if a.reviewer_id != lukas.id:
+            await course.review(who(course, a.reviewer_id), a.id)
+    course.now = REVIEW_DUE + timedelta(minutes=1)
+    report = await course.due()
+    assert report.missed == 3
+    rows = await course.assignments(ex)
+    missed = [a for a in rows if a.reviewer_id == lukas.id]
+    assert {(a.status, a.end_reason) for a in missed} == {(AssignmentStatus.REASSIGNED, "missed")}
+    fresh = [a for a in rows if a.origin == "reassigned"]
+    assert len(fresh) == 3 and all(a.reviewer_id != lukas.id for a in fresh)
+    assert all(a.due_at == course.now + engine.MIN_REVIEW_WINDOW for a in fresh)
+    assert any("no longer need to review" in t for t in course.chat.to(lukas))
+    tutor = "\n".join(course.chat.to(course.person(course.tutor)))
+    assert "3 review(s) were not done" in tutor and "Lukas Becker's review of" in tutor
+    course.now += engine.MIN_REVIEW_WINDOW + timedelta(minutes=1)
+    await course.due()
+    assert {a.status for a in await course.assignments(ex) if a.origin == "reassigned"} == {
+        AssignmentStatus.CANCELLED
+    }
+    tutor = "\n".join(course.chat.to(course.person(course.tutor)))
+    assert "Still missing (already reassigned once" in tutor
+
+
+async def test_a_reviewer_who_cannot_be_reached_or_leaves_is_replaced(course: Course) -> None:
+    course.chat.closed.add(str(course.person("zoe.hartmann").platform_user_id))
+    ex = await allocated(course)
+    zoe = course.person("zoe.hartmann")
+    rows = await course.assignments(ex)
+    assert {a.end_reason for a in rows if a.reviewer_id == zoe.id} == {"undeliverable"}
+    tutor = "\n".join(course.chat.to(course.person(course.tutor)))
+    assert "could not be delivered" in tutor
+    async with course.db.session() as s:
+        moved = await service.member_left(
+            s, str(course.person("kwamem").platform_user_id), course.now
+        )
+    assert moved == 3
+    await course.due()
+    active: dict[int, int] = {}
+    for a in await course.assignments(ex, AssignmentStatus.PENDING, AssignmentStatus.DONE):
+        assert a.reviewer_id not in (zoe.id, course.person("kwamem").id)
+        active[a.author_id] = active.get(a.author_id, 0) + 1
+    assert set(active.values()) == {3}
+    assert "left the server" in "\n".join(course.chat.to(course.person(course.tutor)))
+
+
+# --------------------------------------------------------------------------- results
+
+
+async def test_release_credits_marks_sends_anonymous_feedback_and_audits_moderation(
+    course: Course,
+) -> None:
+    ex = await allocated(course, agreement_weighting=True)
+    rows = await course.assignments(ex)
+    for a in rows[:-1]:
+        await course.review(who(course, a.reviewer_id), a.id, comments="Well argued.")
+
+    async def release(s: Any, caller: Caller, cohort: Cohort) -> str:
+        return await service.release(s, caller, cohort, exercise_id=ex, now=course.now)
+
+    with pytest.raises(UserError, match="1 review\\(s\\) are still open until"):
+        await course.act(course.tutor, release)
+    await course.review(who(course, rows[-1].reviewer_id), rows[-1].id, comments="Well argued.")
+
+    text = await course.act(course.tutor, release)
+    assert "11 mark(s)" in text and "weighted by agreement" in text
+    with pytest.raises(UserError, match="already released"):
+        await course.act(course.tutor, release)
+    await course.due()
+    scores = await course.rows(LedgerEntry, LedgerEntry.source == LedgerSource.PEER_SCORE_RECEIVED)
+    assert len(scores) == 11 and {s.points for s in scores} == {Decimal("80.0")}
+    reviews = await course.rows(
+        LedgerEntry, LedgerEntry.source == LedgerSource.PEER_REVIEW_COMPLETED
+    )
+    assert sum(r.points for r in reviews) == pytest.approx(Decimal(33), abs=Decimal("0.01"))
+    assert len(reviews) == 33 * 3  # credit, its reversal, the weighted credit
+    assert len(await course.rows(MarkRelease, MarkRelease.item_id == ex)) == 1
+    amara = course.person("amara.codes")
+    feedback = "\n".join(course.chat.to(amara))
+    assert "Your peer mark: **80 / 100**" in feedback and "Review 3" in feedback
+    reviewers = {a.reviewer_id for a in await course.assignments(ex) if a.author_id == amara.id}
+    for rid in reviewers:
+        p = course.people[who(course, rid)]
+        assert p.display_name not in feedback and str(p.platform_username) not in feedback
+
+    async def moderate(s: Any, caller: Caller, cohort: Cohort) -> str:
+        return await service.moderate(
+            s,
+            caller,
+            cohort,
+            exercise_id=ex,
+            student=course.user("amara.codes"),
+            score=91,
+            reason="Exceptional sources.",
+            now=course.now,
+        )
+
+    assert "80 → 91" in await course.act(course.tutor, moderate)
+    await course.due()
+    mine = await course.rows(
+        LedgerEntry,
+        LedgerEntry.person_id == amara.id,
+        LedgerEntry.source == LedgerSource.PEER_SCORE_RECEIVED,
+    )
+    assert sorted(e.points for e in mine) == [
+        Decimal("-80.000"),
+        Decimal("80.000"),
+        Decimal("91.000"),
+    ]
+    [entry] = await course.rows(AuditEntry, AuditEntry.action == "peer_moderate")
+    assert entry.subject_person_id == amara.id and entry.reason == "Exceptional sources."
+    assert entry.before == {"final": "80.000", "moderated": None, "median": "80.000"}
+    assert "moderated by your tutor" in course.chat.to(amara)[-1]
+
+
+async def test_the_corrected_mark_learns_a_harsh_reviewer_across_the_module(
+    course: Course,
+) -> None:
+    """A reviewer 40 points harsh in every exercise: the median already resists them, the
+    mean does not, and the corrected estimate, pooled over both exercises, undoes the bias."""
+    harsh = course.person("amara.codes")
+    exercises = []
+    for week in range(2):
+        shift = timedelta(days=10 * week)
+        course.now = T0 + shift
+        ex = await course.create(
+            title=f"Week {week}",
+            method="corrected",
+            submission_deadline=(SUB_DUE + shift).strftime("%Y-%m-%dT%H:%MZ"),
+            review_deadline=(REVIEW_DUE + shift).strftime("%Y-%m-%dT%H:%MZ"),
+        )
+        await submit_all(course, ex)
+        course.now = SUB_DUE + shift + timedelta(minutes=1)
+        await course.due()
+        for i, a in enumerate(await course.assignments(ex)):
+            harsh_one = a.reviewer_id == harsh.id
+            method = "4" if harsh_one else str(8 + (i % 3) - 1)
+            await course.review(who(course, a.reviewer_id), a.id, method=method, clarity="4")
+        exercises.append(ex)
+    async with course.db.session() as s:
+        exercise = await s.get(PeerExercise, exercises[1])
+        assert exercise is not None
+        results, info = await engine.recompute(s, exercise, course.now)
+    victims = [
+        a.author_id for a in await course.assignments(exercises[1]) if a.reviewer_id == harsh.id
+    ]
+    for author in victims:
+        r = results[author]
+        assert r.corrected is not None and r.mean is not None
+        assert r.corrected > r.mean + 5, (r.corrected, r.mean, r.median)
+        assert r.final == r.corrected.quantize(Decimal("0.1"))
+    assert info[harsh.id].bias < -10
+
+
+async def test_the_outbox_reports_an_interrupted_send_and_retries_an_outage(course: Course) -> None:
+    ex = await course.create()
+    await course.due()  # the announcement goes out
+    async with course.db.session() as s:
+        s.add_all(
+            [
+                PeerOutbox(
+                    dedupe_key="stale",
+                    exercise_id=ex,
+                    kind="tutor",
+                    payload={"text": "x"},
+                    person_id=course.person(course.tutor).id,
+                    status="claimed",
+                    claimed_at=course.now - timedelta(minutes=30),
+                    created_at=course.now,
+                ),
+            ]
+        )
+    flaky = FakeChat()
+    calls = {"n": 0}
+    real_dm = flaky.dm
+
+    async def dm_once_down(user_id: str, message: OutgoingMessage) -> Posted:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ChatError(ChatErrorKind.UNAVAILABLE, "HTTP 503")
+        return await real_dm(user_id, message)
+
+    flaky.dm = dm_once_down  # type: ignore[method-assign]
+    async with course.db.session() as s:
+        await engine.tell_tutors(s, (await s.get(PeerExercise, ex)), "note", "Hello", course.now)  # type: ignore[arg-type]
+    first = await run_due(course.db, flaky, course.now)
+    assert first.delivery.retrying == 1 and flaky.dms == []
+    [stale] = await course.rows(PeerOutbox, PeerOutbox.dedupe_key == "stale")
+    assert stale.status == "failed" and "interrupted" in (stale.last_error or "")
+    course.now += timedelta(minutes=5)
+    second = await run_due(course.db, flaky, course.now)
+    assert second.delivery.sent == 1 and [m.text for _, m in flaky.dms] == ["Hello"]
+
+
+async def test_requests_not_yet_sent_to_a_departed_reviewer_are_never_sent(
+    course: Course,
+) -> None:
+    ex = await course.create()
+    await submit_all(course, ex)
+    course.now = SUB_DUE + timedelta(minutes=1)
+    async with course.db.session() as s:
+        assert await engine.allocate_exercise(s, ex, course.now, on_demand=False)
+    sofia = course.person("sofiarossi.data")
+    async with course.db.session() as s:
+        assert await service.member_left(s, str(sofia.platform_user_id), course.now) == 3
+    await course.due()
+    assert course.chat.to(sofia) == []
+    cancelled = await course.rows(PeerOutbox, PeerOutbox.status == "cancelled")
+    assert len(cancelled) == 3
+    assert len(await course.assignments(ex, AssignmentStatus.PENDING)) == 33
