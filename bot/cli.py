@@ -1,4 +1,4 @@
-"""``cohortbot`` command line: run the bot, migrate, load the programme and roster, demo.
+"""``cohortbot`` command line: run the bot, migrate, load the programme and roster, export, demo.
 
 Each command prints one clear line on failure and exits non-zero; nothing here echoes the token.
 """
@@ -138,6 +138,64 @@ async def cmd_roster_import(args: argparse.Namespace, settings: Settings) -> int
     return EXIT_OK
 
 
+EXPORT_EXAMPLE = (
+    "Examples:\n"
+    "  cohortbot export gradebook --module MATH70097 --out gradebook-MATH70097.csv\n"
+    "  cohortbot export gradebook --cohort MLDS-2025 --format xlsx --out programme.xlsx"
+)
+
+
+async def cmd_export_gradebook(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from bot.clock import SystemClock
+    from bot.db.models import Cohort, Module
+    from bot.errors import UserError
+    from bot.gradebook.service import build_module_export, build_programme_export
+
+    fmt = args.format
+    if fmt is None:
+        fmt = "xlsx" if args.out is not None and args.out.suffix.lower() == ".xlsx" else "csv"
+    db = await _with_schema(settings)
+    try:
+        async with db.session() as session:
+            cohorts = (await session.execute(select(Cohort).order_by(Cohort.code))).scalars().all()
+            if args.cohort is not None:
+                cohort = next((c for c in cohorts if c.code == args.cohort), None)
+                if cohort is None:
+                    known = ", ".join(c.code for c in cohorts) or "none loaded"
+                    return _fail(f"no cohort {args.cohort!r}; known: {known}", EXIT_USAGE)
+            elif len(cohorts) == 1:
+                cohort = cohorts[0]
+            else:
+                known = ", ".join(c.code for c in cohorts) or "none loaded"
+                return _fail(f"name the cohort with --cohort (known: {known})", EXIT_USAGE)
+            now = SystemClock().now()
+            if args.module is not None:
+                code = args.module.strip().upper()
+                module = (
+                    await session.execute(
+                        select(Module).where(Module.cohort_id == cohort.id, Module.code == code)
+                    )
+                ).scalar_one_or_none()
+                if module is None:
+                    return _fail(f"no module {code!r} in cohort {cohort.code}", EXIT_USAGE)
+                file = await build_module_export(session, module, fmt, now)
+            else:
+                file = await build_programme_export(session, cohort, fmt, now)
+    except UserError as exc:
+        return _fail(exc.sentence)
+    finally:
+        await db.dispose()
+    out: Path = args.out or Path(file.filename)
+    try:
+        await asyncio.to_thread(out.write_bytes, file.data)
+    except OSError as exc:
+        return _fail(f"cannot write {out}: {exc.strerror}")
+    print(f"Wrote {out}: {file.summary}.")
+    return EXIT_OK
+
+
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot.demo import run_demo
 
@@ -229,6 +287,32 @@ def _parser() -> argparse.ArgumentParser:
     ri.add_argument("file", type=Path)
     ri.add_argument("--cohort", required=True, help="cohort code from the programme file")
     ri.set_defaults(handler=cmd_roster_import)
+
+    p = sub.add_parser(
+        "export",
+        help="export records for the programme office (the gradebook)",
+        description="Export commands.",
+        epilog=EXPORT_EXAMPLE,
+        formatter_class=fmt,
+    )
+    esub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    eg = esub.add_parser(
+        "gradebook",
+        help="a module's gradebook, or the whole programme's, as CSV or XLSX",
+        description="Write a module's gradebook (one row per student, one column per item, "
+        "totals, provisional/released, late flags, extensions) or, without --module, the "
+        "programme's (participation and module marks per module, provisional classification). "
+        "The same data always gives a byte-identical CSV. Columns: docs/gradebook.md.",
+        epilog=EXPORT_EXAMPLE,
+        formatter_class=fmt,
+    )
+    eg.add_argument("--cohort", help="cohort code (needed when several are loaded)")
+    eg.add_argument("--module", help="module code; leave out for the whole programme")
+    eg.add_argument(
+        "--format", choices=["csv", "xlsx"], help="file format (default: from --out, else csv)"
+    )
+    eg.add_argument("--out", type=Path, help="file to write (default: gradebook-CODE.csv)")
+    eg.set_defaults(handler=cmd_export_gradebook)
     return parser
 
 

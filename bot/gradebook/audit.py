@@ -73,6 +73,8 @@ class TrailQuery:
     entity_type: str | None = None
     entity_id: int | None = None
     module_ids: frozenset[int] | None = None
+    #: any of these entity types (features spell the same item differently)
+    entity_types: frozenset[str] | None = None
 
 
 async def trail(session: AsyncSession, query: TrailQuery) -> list[AuditEntry]:
@@ -82,6 +84,8 @@ async def trail(session: AsyncSession, query: TrailQuery) -> list[AuditEntry]:
         stmt = stmt.where(AuditEntry.subject_person_id == query.subject_person_id)
     if query.entity_type is not None:
         stmt = stmt.where(AuditEntry.entity_type == query.entity_type)
+    if query.entity_types is not None:
+        stmt = stmt.where(AuditEntry.entity_type.in_(sorted(query.entity_types)))
     if query.entity_id is not None:
         stmt = stmt.where(AuditEntry.entity_id == query.entity_id)
     if query.module_ids is not None:

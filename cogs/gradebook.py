@@ -1,0 +1,371 @@
+"""The gradebook on Discord: /marks for students, /gradebook for tutors, /privacy for everyone.
+
+Thin adapter: open the roster-checked context, call one service function in
+``bot.gradebook``, render its result privately (files as attachments).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.chat import ChatError, OutgoingMessage
+from bot.discord_app import CohortBot
+from bot.discord_chat import chat_user
+from bot.discussions.text import split_for_discord
+from bot.gradebook import privacy, service
+from bot.gradebook.export import ExportFile, to_csv
+from cogs._common import NO_PINGS, command_context
+
+log = logging.getLogger(__name__)
+
+_SETUP = "tests.e2e.test_permission_matrix"
+
+
+def _extras(audience: str, example: dict[str, Any], setup: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"audience": audience, "example": example}
+    if setup is not None:
+        data["setup"] = f"{_SETUP}:{setup}"
+    return data
+
+
+async def _send(
+    interaction: discord.Interaction, text: str, *, file: ExportFile | None = None
+) -> None:
+    """A private answer of any length (split at paragraph breaks), the file on the last part."""
+    chunks = split_for_discord(text) or ["(nothing)"]
+    for index, chunk in enumerate(chunks):
+        extra: dict[str, Any] = {}
+        if file is not None and index == len(chunks) - 1:
+            extra["file"] = discord.File(io.BytesIO(file.data), filename=file.filename)
+        if interaction.response.is_done():
+            await interaction.followup.send(
+                chunk, ephemeral=True, allowed_mentions=NO_PINGS, **extra
+            )
+        else:
+            await interaction.response.send_message(
+                chunk, ephemeral=True, allowed_mentions=NO_PINGS, **extra
+            )
+
+
+EMBED_LIMIT = 4096
+EMBEDS_TOTAL = 6000
+
+
+async def _send_embeds(interaction: discord.Interaction, title: str, body: str) -> None:
+    """A long private answer as embeds: one message up to 6,000 characters (the student view
+    for a whole module fits), more messages only beyond that."""
+    chunks = split_for_discord(body, EMBED_LIMIT) or ["(nothing)"]
+    messages: list[list[discord.Embed]] = [[]]
+    used = len(title)
+    for index, chunk in enumerate(chunks):
+        if messages[-1] and (used + len(chunk) > EMBEDS_TOTAL or len(messages[-1]) == 10):
+            messages.append([])
+            used = 0
+        embed = discord.Embed(title=title if index == 0 else None, description=chunk)
+        messages[-1].append(embed)
+        used += len(chunk)
+    for embeds in messages:
+        if interaction.response.is_done():
+            await interaction.followup.send(
+                embeds=embeds, ephemeral=True, allowed_mentions=NO_PINGS
+            )
+        else:
+            await interaction.response.send_message(
+                embeds=embeds, ephemeral=True, allowed_mentions=NO_PINGS
+            )
+
+
+async def _defer(interaction: discord.Interaction) -> None:
+    """Exports can take a few seconds: say "thinking" privately first."""
+    if not interaction.response.is_done():
+        await interaction.response.defer(ephemeral=True, thinking=True)
+
+
+Component = Literal["discussion", "peer_review", "peer_score", "attendance"]
+Format = Literal["csv", "xlsx"]
+
+
+class Gradebook(commands.Cog):
+    """Participation marks, exports, the audit trail and personal data."""
+
+    gradebook = app_commands.Group(
+        name="gradebook", description="Participation marks of a module (tutors and admins)"
+    )
+    privacy_group = app_commands.Group(
+        name="privacy", description="Your personal data held by cohortbot"
+    )
+
+    def __init__(self, bot: CohortBot) -> None:
+        self.bot = bot
+
+    # ------------------------------------------------------------------ students
+
+    @app_commands.command(
+        name="marks",
+        description="Your participation marks: what counted and why (only you see it).",
+        extras=_extras("student", {"module": "MATH70097"}),
+    )
+    @app_commands.describe(module="Module code, e.g. MATH70097 (leave out for a summary)")
+    async def marks(self, interaction: discord.Interaction, module: str | None = None) -> None:
+        async with command_context(self.bot, interaction) as ctx:
+            view = await service.student_marks(
+                ctx.session, ctx.caller, module, now=self.bot.clock.now()
+            )
+        await _send_embeds(interaction, view.title, view.body)
+
+    # ------------------------------------------------------------------ tutors
+
+    @gradebook.command(
+        name="export",
+        description="The module's gradebook as a file (one row per student, one column per item).",
+        extras=_extras("staff", {"module": "MATH70097", "format": "csv"}),
+    )
+    @app_commands.describe(module="Module code", format="csv (default) or xlsx")
+    async def export(
+        self, interaction: discord.Interaction, module: str, format: Format = "csv"
+    ) -> None:
+        await _defer(interaction)
+        async with command_context(self.bot, interaction) as ctx:
+            file = await service.export_module(
+                ctx.session, ctx.caller, module, format, now=self.bot.clock.now()
+            )
+        await _send(interaction, f"{file.summary}. Columns: see docs/gradebook.md.", file=file)
+
+    @gradebook.command(
+        name="programme",
+        description="Every student of the cohort: marks per module and a provisional "
+        "classification (admins).",
+        extras=_extras("admin", {"format": "csv"}),
+    )
+    @app_commands.describe(format="csv (default) or xlsx")
+    async def programme(self, interaction: discord.Interaction, format: Format = "csv") -> None:
+        await _defer(interaction)
+        async with command_context(self.bot, interaction) as ctx:
+            file = await service.export_programme(
+                ctx.session, ctx.caller, format, now=self.bot.clock.now()
+            )
+        await _send(interaction, f"{file.summary}.", file=file)
+
+    @gradebook.command(
+        name="weights",
+        description="Show or set the weights of the participation components of a module.",
+        extras=_extras(
+            "staff",
+            {"module": "MATH70097", "discussion": 50, "reason": "more weight on discussion"},
+        ),
+    )
+    @app_commands.describe(
+        module="Module code",
+        discussion="Weight of discussion prompts",
+        peer_review="Weight of peer reviews completed",
+        peer_score="Weight of the peer assessment score received",
+        attendance="Weight of tutorial attendance",
+        participation_share="Weight of participation in the module mark preview (0: left out)",
+        reason="Why (kept in the audit trail)",
+    )
+    async def weights(
+        self,
+        interaction: discord.Interaction,
+        module: str,
+        discussion: float | None = None,
+        peer_review: float | None = None,
+        peer_score: float | None = None,
+        attendance: float | None = None,
+        participation_share: float | None = None,
+        reason: str | None = None,
+    ) -> None:
+        changes = {
+            "discussion": discussion,
+            "peer_review": peer_review,
+            "peer_score": peer_score,
+            "attendance": attendance,
+        }
+        async with command_context(self.bot, interaction) as ctx:
+            result = await service.set_weights(
+                ctx.session,
+                ctx.caller,
+                module,
+                changes,
+                participation_share=participation_share,
+                reason=reason,
+                now=self.bot.clock.now(),
+            )
+        await _send(interaction, result.text)
+
+    @gradebook.command(
+        name="release",
+        description="Release the module's participation marks to its students.",
+        extras=_extras("staff", {"module": "MATH70097"}),
+    )
+    @app_commands.describe(module="Module code")
+    async def release(self, interaction: discord.Interaction, module: str) -> None:
+        async with command_context(self.bot, interaction) as ctx:
+            result = await service.release_participation(
+                ctx.session, ctx.caller, module, now=self.bot.clock.now()
+            )
+        await _send(interaction, result.text)
+        if result.channel_id is not None:
+            try:
+                await self.bot.chat.post(
+                    result.channel_id,
+                    OutgoingMessage(result.announcement, mention_role_id=result.role_id),
+                )
+            except ChatError as exc:
+                log.warning("release of %s not announced: %s", result.module_code, exc)
+
+    @gradebook.command(
+        name="adjust",
+        description="Correct a student's participation points (a new ledger row, audited).",
+        extras=_extras(
+            "staff",
+            {
+                "module": "MATH70097",
+                "student": "amara.codes",
+                "component": "discussion",
+                "points": 1,
+                "reason": "reply posted in the wrong thread",
+            },
+        ),
+    )
+    @app_commands.describe(
+        module="Module code",
+        student="The student",
+        component="Which participation component",
+        points="Points to add (negative to remove)",
+        reason="Why (shown to the student and kept in the audit trail)",
+    )
+    async def adjust(
+        self,
+        interaction: discord.Interaction,
+        module: str,
+        student: discord.User,
+        component: Component,
+        points: float,
+        reason: str,
+    ) -> None:
+        async with command_context(self.bot, interaction) as ctx:
+            result = await service.adjust(
+                ctx.session,
+                ctx.caller,
+                module,
+                chat_user(student),
+                component,
+                points,
+                reason,
+                now=self.bot.clock.now(),
+                request_id=str(interaction.id),
+            )
+        await _send(interaction, result.text)
+
+    @gradebook.command(
+        name="audit",
+        description="The trail of grade changes of a module: for a student, an item, or all.",
+        extras=_extras("staff", {"module": "MATH70097", "student": "amara.codes"}),
+    )
+    @app_commands.describe(
+        module="Module code",
+        student="Only this student's entries",
+        item="Only this item: D3 (prompt), X2 (exercise), T5 (tutorial), weights, "
+        "participation, components, adjustments",
+    )
+    async def audit(
+        self,
+        interaction: discord.Interaction,
+        module: str,
+        student: discord.User | None = None,
+        item: str | None = None,
+    ) -> None:
+        async with command_context(self.bot, interaction) as ctx:
+            trail = await service.audit_trail(
+                ctx.session,
+                ctx.caller,
+                module,
+                student=chat_user(student) if student is not None else None,
+                item=item,
+            )
+        body = "\n".join(line.text for line in trail.lines) or "No grade changes recorded."
+        text = f"**{trail.header}**\n{body}"
+        if len(text) <= 1900:
+            await _send(interaction, text)
+            return
+        data = to_csv(trail.csv_rows())
+        name = f"audit-{trail.module_code}.csv"
+        shown = split_for_discord(text, 1800)[0]
+        await _send(
+            interaction,
+            f"{shown}\n… the whole trail is in the attached {name}.",
+            file=ExportFile(name, data, len(trail.lines), 8, trail.header),
+        )
+
+    @gradebook.command(
+        name="components-import",
+        description="Import other component marks (CSV: student, component, weight, mark).",
+        extras=_extras("staff", {"module": "MATH70097"}, setup="components_file"),
+    )
+    @app_commands.describe(module="Module code", file="CSV with student, component, weight, mark")
+    async def components_import(
+        self, interaction: discord.Interaction, module: str, file: discord.Attachment
+    ) -> None:
+        await _defer(interaction)
+        data = await file.read() if file.size <= service.MAX_IMPORT_BYTES else None
+        async with command_context(self.bot, interaction) as ctx:
+            result = await service.import_components(
+                ctx.session, ctx.caller, module, data, now=self.bot.clock.now()
+            )
+        await _send(interaction, result.text)
+
+    # ------------------------------------------------------------------ privacy
+
+    @privacy_group.command(
+        name="export",
+        description="Everything cohortbot holds about you, as a JSON file (only you see it).",
+        extras=_extras("member", {}),
+    )
+    async def privacy_export(self, interaction: discord.Interaction) -> None:
+        await _defer(interaction)
+        async with command_context(self.bot, interaction) as ctx:
+            file = await privacy.export_personal_data(
+                ctx.session, ctx.caller, now=self.bot.clock.now()
+            )
+        await _send(interaction, file.summary, file=file)
+
+    @privacy_group.command(
+        name="erase",
+        description="Ask for your personal data to be erased (marks records are kept).",
+        extras=_extras("member", {}),
+    )
+    async def privacy_erase(self, interaction: discord.Interaction) -> None:
+        async with command_context(self.bot, interaction) as ctx:
+            result = await privacy.request_erasure(
+                ctx.session, ctx.caller, now=self.bot.clock.now()
+            )
+        await _send(interaction, result.text)
+
+    @privacy_group.command(
+        name="erase-confirm",
+        description="Carry out an erasure: pseudonymise a person, keep the marks (admins).",
+        extras=_extras("admin", {}, setup="person_to_erase"),
+    )
+    @app_commands.describe(
+        person="Student number, Discord username or Discord id",
+        reason="Why (kept in the audit trail)",
+    )
+    async def privacy_erase_confirm(
+        self, interaction: discord.Interaction, person: str, reason: str | None = None
+    ) -> None:
+        async with command_context(self.bot, interaction) as ctx:
+            result = await privacy.confirm_erasure(
+                ctx.session, ctx.caller, person, reason, now=self.bot.clock.now()
+            )
+        await _send(interaction, result.text)
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, CohortBot)
+    await bot.add_cog(Gradebook(bot))

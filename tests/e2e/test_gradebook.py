@@ -1,0 +1,500 @@
+"""The gradebook through the local Discord server: student view, export, release, audit, privacy."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from bot.db.models import AuditEntry, LedgerEntry, MarkRelease, MarkScheme, Module, Person
+from bot.gradebook.sample import SeedReport, seed_term
+from bot.localdiscord.models import Message
+from bot.localdiscord.scripting import Actor, Upload, message_text
+from bot.sandbox import Sandbox, World
+
+pytestmark = pytest.mark.e2e
+
+MODULE = "MATH70097"
+
+
+async def seed(sandbox: Sandbox, code: str = MODULE, seed: int = 7) -> SeedReport:
+    """Weeks of records in a module, with the credits the features write for them."""
+    async with sandbox.db.session() as s:
+        module = (await s.execute(select(Module).where(Module.code == code))).scalar_one()
+        return await seed_term(
+            s, module, now=sandbox.clock.now(), rng=random.Random(seed), prompts=2, tutorials=3
+        )
+
+
+def read_csv(message: Message) -> list[dict[str, str]]:
+    assert message.attachments, f"no file attached to {message.content!r}"
+    data = message.attachments[0].data
+    assert data.startswith(b"\xef\xbb\xbf")
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+async def table_counts(sandbox: Sandbox) -> dict[str, int]:
+    async with sandbox.db.session() as s:
+        return {
+            model.__tablename__: int(
+                (await s.execute(select(func.count()).select_from(model))).scalar_one()
+            )
+            for model in (AuditEntry, LedgerEntry, MarkRelease, MarkScheme)
+        }
+
+
+def student(world: World, username: str = "amara.codes") -> Actor:
+    return world.person(username)
+
+
+def tutor(world: World) -> Actor:
+    return world.person("tomaszz_stats")
+
+
+# --------------------------------------------------------------------------- student view
+
+
+async def test_student_view_is_private_and_explains_each_item(
+    sandbox: Sandbox, world: World
+) -> None:
+    await seed(sandbox)
+    amara, lukas = student(world), student(world, "lukasb_92")
+    handle = await amara.command("marks", where=world.channel(MODULE), module=MODULE)
+    reply = await handle.reply(contains="your participation")
+    text = "\n".join(message_text(m) for m in handle.messages)
+    assert reply in amara.ephemerals() and reply not in lukas.ephemerals()
+    assert "MATH70097 Supervised Learning" in text
+    assert "D1 Week 1" in text and "__Discussions__" in text
+    assert "X1 Exercise 1" in text and "peer score" in text
+    assert "attended" in text and "held" in text
+    assert "Discussion:" in text and "× weight" in text
+    assert "(provisional)**" in text
+    assert "Lukas" not in text  # nobody else's name or marks
+
+    # the mark the student sees is the one the tutor's export holds for them
+    export = await (
+        await tutor(world).command("gradebook export", where=world.channel(MODULE), module=MODULE)
+    ).reply(contains="students")
+    row = next(r for r in read_csv(export) if r["discord"] == "amara.codes")
+    assert f"Participation mark: {row['participation mark']}/100 (provisional)" in text
+
+    summary = await (await amara.command("marks")).reply(contains="Your participation marks")
+    assert f"{MODULE} Supervised Learning: {row['participation mark']}/100 (provisional)" in (
+        message_text(summary)
+    )
+    assert "MATH70094" in message_text(summary)  # every module she studies, one line each
+
+
+async def test_tutor_and_admin_cannot_use_the_student_view_for_a_module(
+    sandbox: Sandbox, world: World
+) -> None:
+    reply = await (
+        await tutor(world).command("marks", where=world.channel(MODULE), module=MODULE)
+    ).reply()
+    assert reply.content == f"You are not enrolled as a student in {MODULE}."
+
+
+# --------------------------------------------------------------------------- exports
+
+
+async def test_tutor_export_is_a_private_file_and_reproducible(
+    sandbox: Sandbox, world: World
+) -> None:
+    report = await seed(sandbox)
+    tomasz = tutor(world)
+    first = await (
+        await tomasz.command("gradebook export", where=world.channel(MODULE), module=MODULE)
+    ).reply(contains="students")
+    assert first in tomasz.ephemerals()
+    assert first not in student(world).ephemerals()
+    assert first.attachments[0].filename == f"gradebook-{MODULE}.csv"
+    rows = read_csv(first)
+    assert len(rows) == 11  # the module's students, one row each
+    header = list(rows[0])
+    assert header[:4] == ["student_number", "name", "discord", "enrolment"]
+    item_columns = [h for h in header if h[:1] in "DXT" and "(" in h]
+    assert len(item_columns) == len(report.prompts) + 2 * len(report.exercises) + 3
+    assert item_columns[0].startswith("D") and item_columns[0].endswith("(discussion, /12)")
+    assert "participation mark" in header and "status" in header
+    assert {r["status"] for r in rows} == {"provisional"}
+    assert [r["student_number"] for r in rows] == sorted(r["student_number"] for r in rows)
+    for r in rows:
+        earned = Decimal(r["discussion earned"])
+        assert earned == sum(
+            (Decimal(r[h]) for h in item_columns if h.startswith("D") and r[h]), Decimal(0)
+        )
+
+    again = await (
+        await tomasz.command("gradebook export", where=world.channel(MODULE), module=MODULE)
+    ).reply(contains="students")
+    assert again.attachments[0].data == first.attachments[0].data  # byte-identical
+
+    xlsx = await (
+        await tomasz.command(
+            "gradebook export", where=world.channel(MODULE), module=MODULE, format="xlsx"
+        )
+    ).reply(contains="students")
+    book = load_workbook(io.BytesIO(xlsx.attachments[0].data), read_only=True)
+    assert book.sheetnames == ["Gradebook", "Items"]
+    sheet_rows = list(book["Gradebook"].iter_rows(values_only=True))
+    assert list(sheet_rows[0]) == header
+    amara_csv = next(r for r in rows if r["discord"] == "amara.codes")
+    amara_xlsx = next(r for r in sheet_rows[1:] if r[2] == "amara.codes")
+    mark = amara_xlsx[header.index("participation mark")]
+    assert Decimal(str(mark)) == Decimal(amara_csv["participation mark"])
+
+
+async def test_admin_exports_the_programme_with_a_classification_preview(
+    sandbox: Sandbox, world: World
+) -> None:
+    await seed(sandbox)
+    admin = world.admins()[0]
+    reply = await (await admin.command("gradebook programme")).reply(contains="students")
+    rows = read_csv(reply)
+    assert len(rows) == 12
+    assert "MATH70097 participation" in rows[0] and "classification" in rows[0]
+    assert {r["classification"] for r in rows} == {"Provisional: Incomplete"}
+    refused = await (await tutor(world).command("gradebook programme")).reply()
+    assert refused.content == "Only programme admins can do that."
+    assert not refused.attachments
+
+
+# --------------------------------------------------------------------------- release
+
+
+async def test_release_labels_marks_released_and_announces_once(
+    sandbox: Sandbox, world: World
+) -> None:
+    await seed(sandbox)
+    tomasz, amara = tutor(world), student(world)
+    channel = world.channel(MODULE)
+    after = sandbox.server.script.last_id()
+    reply = await (await tomasz.command("gradebook release", where=channel, module=MODULE)).reply()
+    assert reply.content.startswith(f"Participation marks of {MODULE} are released to its 11")
+    notice = await sandbox.server.script.wait_for_message(
+        channel, contains="Participation marks for MATH70097 are released", after=after
+    )
+    assert f"<@&{world.module_roles[MODULE].id}>" in notice.content
+
+    view = await (await amara.command("marks", where=channel, module=MODULE)).reply(
+        contains="your participation"
+    )
+    assert "Released marks; only you see this." in message_text(view)
+    handle = await amara.command("marks", where=channel, module=MODULE)
+    text = "\n".join(message_text(m) for m in await _all(handle))
+    assert "final once the exam board confirms" in text
+
+    export = await (await tomasz.command("gradebook export", where=channel, module=MODULE)).reply(
+        contains="students"
+    )
+    assert {r["status"] for r in read_csv(export)} == {"released"}
+
+    before = await table_counts(sandbox)
+    cursor = sandbox.server.script.last_id()
+    again = await (await tomasz.command("gradebook release", where=channel, module=MODULE)).reply()
+    assert again.content.startswith(f"Participation marks of {MODULE} were already released on")
+    assert await table_counts(sandbox) == before
+    await sandbox.server.script.expect_no_message(channel, after=cursor)  # announced once
+    async with sandbox.db.session() as s:
+        entry = (
+            await s.execute(select(AuditEntry).where(AuditEntry.action == "participation_released"))
+        ).scalar_one()
+    assert entry.actor_label == "Dr Tomasz Zielinski"
+    assert entry.after is not None and entry.after["status"] == "released"
+
+
+async def _all(handle: Any) -> list[Message]:
+    await handle.reply()
+    return list(handle.messages)
+
+
+# --------------------------------------------------------------------------- audit
+
+
+async def test_audit_trail_for_a_student_and_an_item(sandbox: Sandbox, world: World) -> None:
+    await seed(sandbox)
+    tomasz, amara = tutor(world), student(world)
+    channel = world.channel(MODULE)
+    weights = await (
+        await tomasz.command(
+            "gradebook weights",
+            where=channel,
+            module=MODULE,
+            discussion=50,
+            attendance=10,
+            reason="more weight on the discussions",
+        )
+    ).reply()
+    assert weights.content.startswith(
+        "Weights saved for MATH70097: Discussion 50%, Peer reviews completed 20%, "
+        "Peer assessment score 20%, Tutorial attendance 10%"
+    )
+    adjusted = await (
+        await tomasz.command(
+            "gradebook adjust",
+            where=channel,
+            module=MODULE,
+            student=amara,
+            component="discussion",
+            points=2,
+            reason="answer posted in the wrong thread",
+        )
+    ).reply()
+    assert adjusted.content.startswith("Adjusted Amara Okafor's discussion in MATH70097 by +2")
+
+    trail = await (
+        await tomasz.command("gradebook audit", where=channel, module=MODULE, student=amara)
+    ).reply(contains="Audit trail")
+    assert "Audit trail of MATH70097, Amara Okafor: 1 entry" in trail.content
+    assert "Dr Tomasz Zielinski · adjustment" in trail.content
+    assert "why: answer posted in the wrong thread" in trail.content
+    assert "participation_mark" in trail.content and "→" in trail.content
+
+    item = await (
+        await tomasz.command("gradebook audit", where=channel, module=MODULE, item="weights")
+    ).reply(contains="Audit trail")
+    assert "weights_changed" in item.content
+    assert "discussion 40" in item.content and "discussion 50" in item.content
+
+    view = await (await amara.command("marks", where=channel, module=MODULE)).reply(
+        contains="your participation"
+    )
+    assert "Discussion 50%" in message_text(view)
+
+    # a tutor of another module reads nothing of this module
+    helen = world.person("helen.marsh")
+    before = await table_counts(sandbox)
+    refused = await (
+        await helen.command("gradebook audit", where=channel, module=MODULE, student=amara)
+    ).reply()
+    assert refused.content == "Only tutors of MATH70097 and programme admins can do that."
+    assert await table_counts(sandbox) == before
+
+
+async def test_component_marks_feed_the_module_mark_preview(sandbox: Sandbox, world: World) -> None:
+    await seed(sandbox)
+    tomasz = tutor(world)
+    channel = world.channel(MODULE)
+    await (
+        await tomasz.command(
+            "gradebook weights", where=channel, module=MODULE, participation_share=10
+        )
+    ).reply()
+    csv_text = (
+        "student,component,weight,mark\n02510001,Coursework,40,64.5\namara.codes,Exam,50,70\n"
+    )
+    imported = await (
+        await tomasz.command(
+            "gradebook components-import",
+            where=channel,
+            module=MODULE,
+            file=Upload("marks.csv", csv_text.encode(), "text/csv"),
+        )
+    ).reply(contains="Imported")
+    assert "Imported 2 component marks for 1 students of MATH70097" in imported.content
+    export = await (await tomasz.command("gradebook export", where=channel, module=MODULE)).reply(
+        contains="students"
+    )
+    row = next(r for r in read_csv(export) if r["discord"] == "amara.codes")
+    participation = Decimal(row["participation mark"])
+    expected = (participation * 10 + Decimal("64.5") * 40 + Decimal(70) * 50) / 100
+    assert Decimal(row["module mark"]) == expected.quantize(Decimal("0.01"))
+    assert row["component: Coursework (weight 40)"] == "64.50"
+
+    before = await table_counts(sandbox)
+    bad = "student,component,weight,mark\namara.codes,Exam,50,170\nnobody,Exam,50,60\n"
+    refused = await (
+        await tomasz.command(
+            "gradebook components-import",
+            where=channel,
+            module=MODULE,
+            file=Upload("bad.csv", bad.encode(), "text/csv"),
+        )
+    ).reply()
+    assert refused.content == (
+        "The file was not imported and nothing changed: line 2: the mark must be a number "
+        "from 0 to 100."
+    )
+    assert await table_counts(sandbox) == before
+
+
+# --------------------------------------------------------------------------- privacy
+
+
+async def test_privacy_export_holds_everything_about_me_and_nothing_of_others(
+    sandbox: Sandbox, world: World
+) -> None:
+    await seed(sandbox)
+    amara = student(world)
+    reply = await (await amara.command("privacy export")).reply(contains="everything cohortbot")
+    assert reply in amara.ephemerals()
+    data = json.loads(reply.attachments[0].data)
+    assert data["profile"]["display_name"] == "Amara Okafor"
+    assert data["profile"]["student_number"] == "02510001"
+    assert {e["module"] for e in data["enrolments"]} >= {MODULE, "MATH70094"}
+    assert data["discussion_posts"] and data["participation_ledger"]
+    assert all(e["module"] == MODULE for e in data["participation_ledger"])
+    text = reply.attachments[0].data.decode()
+    for other in ("Lukas Becker", "lukasb_92", "02510002", "reviewer_id", "author_id"):
+        assert other not in text
+    for review in data["reviews_assigned_to_you"]:
+        assert review["work"].startswith("Submission ")
+
+
+async def test_erasure_is_requested_then_confirmed_and_keeps_the_marks(
+    sandbox: Sandbox, world: World
+) -> None:
+    await seed(sandbox)
+    amara = student(world)
+    asked = await (await amara.command("privacy erase")).reply()
+    assert asked.content.startswith("Your erasure request is recorded")
+    async with sandbox.db.session() as s:
+        person = (
+            await s.execute(select(Person).where(Person.student_number == "02510001"))
+        ).scalar_one()
+        ledger_rows = (
+            await s.execute(
+                select(func.count())
+                .select_from(LedgerEntry)
+                .where(LedgerEntry.person_id == person.id)
+            )
+        ).scalar_one()
+
+    # only an admin carries it out; a tutor is refused and nothing changes
+    before = await table_counts(sandbox)
+    refused = await (await tutor(world).command("privacy erase-confirm", person="02510001")).reply()
+    assert refused.content == "Only programme admins can do that."
+    assert await table_counts(sandbox) == before
+
+    admin = world.admins()[0]
+    done = await (
+        await admin.command("privacy erase-confirm", person="amara.codes", reason="ticket 42")
+    ).reply()
+    assert done.content.startswith(f"Erased the personal data of person {person.id} as they")
+    async with sandbox.db.session() as s:
+        erased = await s.get(Person, person.id)
+        assert erased is not None
+        assert erased.display_name == f"Erased person {person.id}"
+        assert erased.email is None and erased.platform_user_id is None
+        assert erased.student_number == "02510001"
+        assert erased.erased_at == sandbox.clock.now()
+        kept = (
+            await s.execute(
+                select(func.count())
+                .select_from(LedgerEntry)
+                .where(LedgerEntry.person_id == person.id)
+            )
+        ).scalar_one()
+    assert kept == ledger_rows
+
+    gone = await (await amara.command("marks", module=MODULE)).reply()
+    assert "not on this cohort's roster" in gone.content
+    export = await (
+        await tutor(world).command("gradebook export", where=world.channel(MODULE), module=MODULE)
+    ).reply(contains="students")
+    row = next(r for r in read_csv(export) if r["student_number"] == "02510001")
+    assert row["name"] == f"Erased person {person.id}" and row["discord"] == ""
+    assert row["participation mark"] != ""
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize(
+    ("who", "command", "options", "sentence"),
+    [
+        (
+            "amara.codes",
+            "gradebook export",
+            {"module": MODULE},
+            "Only tutors of MATH70097 and programme admins can do that.",
+        ),
+        (
+            "helen.marsh",
+            "gradebook release",
+            {"module": MODULE},
+            "Only tutors of MATH70097 and programme admins can do that.",
+        ),
+        (
+            "tomaszz_stats",
+            "gradebook export",
+            {"module": "MATH7"},
+            "There is no module 'MATH7' in this cohort; valid codes: MATH70094, MATH70095,",
+        ),
+        (
+            "tomaszz_stats",
+            "gradebook weights",
+            {"module": MODULE, "discussion": 0, "peer_review": 0, "peer_score": 0, "attendance": 0},
+            "At least one participation component needs a weight above 0.",
+        ),
+        (
+            "tomaszz_stats",
+            "gradebook weights",
+            {"module": MODULE, "discussion": 0.00001},
+            "The discussion weight must be from 0 to 1000, with at most 4 decimals.",
+        ),
+        (
+            "tomaszz_stats",
+            "gradebook adjust",
+            {
+                "module": MODULE,
+                "student": "amara.codes",
+                "component": "attendance",
+                "points": 1,
+                "reason": " ",
+            },
+            "Give a reason for the adjustment (it is kept in the audit trail).",
+        ),
+        (
+            "tomaszz_stats",
+            "gradebook adjust",
+            {
+                "module": MODULE,
+                "student": "helen.marsh",
+                "component": "attendance",
+                "points": 1,
+                "reason": "typo",
+            },
+            "Dr Helen Marsh is not a student of MATH70097.",
+        ),
+        (
+            "tomaszz_stats",
+            "gradebook audit",
+            {"module": MODULE, "item": "Q9"},
+            "I do not know the item 'Q9'; use a code such as D3 (prompt),",
+        ),
+        (
+            "amara.codes",
+            "marks",
+            {"module": "MATH70105"},
+            "You are not enrolled as a student in MATH70105.",
+        ),
+    ],
+)
+async def test_bad_input_gets_one_sentence_and_changes_nothing(
+    sandbox: Sandbox,
+    world: World,
+    who: str,
+    command: str,
+    options: dict[str, Any],
+    sentence: str,
+) -> None:
+    await seed(sandbox)
+    actor = world.person(who)
+    if "student" in options:
+        options = {**options, "student": world.person(options["student"])}
+    before = await table_counts(sandbox)
+    reply = await (
+        await actor.command(command, where=world.channel(MODULE), options=options)
+    ).reply()
+    assert reply.content.startswith(sentence), reply.content
+    assert reply in actor.ephemerals()
+    assert not reply.attachments
+    assert await table_counts(sandbox) == before
