@@ -57,16 +57,10 @@ ROLE_REFUSALS = (
     re.compile(re.escape(NOT_ON_ROSTER)),
 )
 GENERIC_FAILURE = "Something went wrong on our side"
-#: Commands of the foundation that predate the metadata convention (to be given extras in
-#: their own cog); every other command must declare its own.
-FOUNDATION_DEFAULTS: dict[str, dict[str, Any]] = {"about": {"audience": "member", "example": {}}}
 
 
 def extras_of(command: app_commands.Command[Any, ..., Any]) -> dict[str, Any]:
-    extras = dict(command.extras or {})
-    if not extras and command.qualified_name in FOUNDATION_DEFAULTS:
-        return dict(FOUNDATION_DEFAULTS[command.qualified_name])
-    return extras
+    return dict(command.extras or {})
 
 
 def leaf_commands(sandbox: Sandbox) -> list[app_commands.Command[Any, ..., Any]]:
