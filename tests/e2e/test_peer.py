@@ -488,6 +488,7 @@ async def test_bad_submissions_are_refused_and_change_nothing(
     outsider = next(s for s in world.students() if MODULE not in world.modules_of[s.name])
     await submit(student, world, exercise_id, text="first")  # links the account
     await submit(outsider, world, exercise_id, text="x")
+    await sandbox.run_due()  # finish sending the receipts those submissions owed
     before = await dump(sandbox)
 
     big = Upload("big.pdf", b"0" * (MAX_FILE_BYTES + 1), "application/pdf")

@@ -125,6 +125,7 @@ async def dump(sandbox: Sandbox) -> dict[str, list[tuple[Any, ...]]]:
 async def settled_dump(sandbox: Sandbox) -> dict[str, list[tuple[Any, ...]]]:
     """A dump once background work has settled (earlier commands' scheduled work, the
     discussion recorder's batched writes), so only the next command's effect is compared."""
+    await sandbox.run_due()  # deliveries and other work earlier commands queued
     previous = await dump(sandbox)
     stable = 0
     for _ in range(100):
