@@ -102,40 +102,34 @@ async def _with_schema(settings: Settings) -> Any:
     return db
 
 
-async def cmd_programme_load(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.roster.service import RosterError, load_programme
+async def _load_file(args: argparse.Namespace, settings: Settings, verb: str) -> int:
+    """Programme load and roster import share one shape: all-or-nothing, errors listed."""
+    from bot.roster.service import RosterError, import_roster, load_programme
 
     text = _read(args.file)
     db = await _with_schema(settings)
     try:
         async with db.session() as session:
-            report = await load_programme(session, text)
+            if verb == "loaded":
+                report: Any = await load_programme(session, text)
+            else:
+                report = await import_roster(session, args.cohort, text)
     except RosterError as exc:
         for line in exc.errors:
             print(f"  {line}", file=sys.stderr)
-        return _fail(f"{args.file} was not loaded; nothing changed.")
+        return _fail(f"{args.file} was not {verb}; nothing changed.")
     finally:
         await db.dispose()
     print(report.summary())
     return EXIT_OK
+
+
+async def cmd_programme_load(args: argparse.Namespace, settings: Settings) -> int:
+    return await _load_file(args, settings, "loaded")
 
 
 async def cmd_roster_import(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.roster.service import RosterError, import_roster
-
-    text = _read(args.file)
-    db = await _with_schema(settings)
-    try:
-        async with db.session() as session:
-            report = await import_roster(session, args.cohort, text)
-    except RosterError as exc:
-        for line in exc.errors:
-            print(f"  {line}", file=sys.stderr)
-        return _fail(f"{args.file} was not imported; nothing changed.")
-    finally:
-        await db.dispose()
-    print(report.summary())
-    return EXIT_OK
+    return await _load_file(args, settings, "imported")
 
 
 EXPORT_EXAMPLE = (
