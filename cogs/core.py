@@ -41,7 +41,9 @@ class Core(commands.Cog):
             )
 
     @app_commands.command(
-        name="about", description="What cohortbot is and which version runs here."
+        name="about",
+        description="What cohortbot is and which version runs here.",
+        extras={"audience": "member", "example": {}},
     )
     async def about(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(
