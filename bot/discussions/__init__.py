@@ -1,5 +1,8 @@
-"""Graded discussion prompts: the participation rubric, scoring, and the text rules behind it.
+"""Graded discussion prompts: rubric scoring, evidence recording, and the prompt life cycle.
 
-``rubric`` and ``text`` are pure logic (no I/O, no database, no discord) so a tutor's question
-"why did this student get 9/12?" is answered by the same plain functions the tests exercise.
+Pure logic (no I/O): ``rubric`` (rules and scoring), ``text`` (word counts, splitting, no
+pings), ``answers`` (posts the bot makes for a student), ``grades_csv``, ``render``.
+Storage and services: ``recording`` (count-once evidence, edits, deletions, cursors),
+``recorder`` (group commit and history backfill), ``scoring`` (scores from stored rows and the
+ledger), ``service`` (what tutors and students ask), ``due`` (opening, closing, mark messages).
 """

@@ -29,6 +29,7 @@ Points are Decimals rounded half-up to 2 decimals (the database column is Numeri
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,12 +49,15 @@ __all__ = [
     "StudentScore",
     "check_quality_points",
     "format_points",
+    "parse_rubric_spec",
     "preset",
     "render_rubric",
     "score_student",
 ]
 
 RUBRIC_FORMAT_VERSION = 1
+#: How the explanation says quality has no mark yet (the service rewrites it before release).
+QUALITY_NOT_GRADED = "quality not yet graded"
 LatePolicy = Literal["penalty", "not_counted"]
 CreditKind = Literal["discussion_post", "discussion_reply", "quality_points"]
 
@@ -295,6 +299,52 @@ def preset(name: str) -> Rubric:
         ) from None
 
 
+_SPEC_MAX = 500
+
+
+def parse_rubric_spec(text: str | None) -> Rubric:
+    """A rubric as a tutor types it in one command option.
+
+    ``standard`` (or empty) is the standard preset; ``light late_policy=not_counted`` is a preset
+    with changes; ``initial_min_words=200 replies_required=3`` changes the standard preset; a JSON
+    object (``{"initial_min_words": 200}``) works too. Every setting is validated again, so a typo
+    is refused with one sentence rather than silently ignored.
+    """
+    spec = (text or "").strip()
+    if not spec:
+        return PRESETS["standard"]
+    if len(spec) > _SPEC_MAX:
+        raise RubricError(f"The rubric is {len(spec)} characters; keep it under {_SPEC_MAX}.")
+    if spec.startswith("{"):
+        try:
+            data = json.loads(spec)
+        except ValueError:
+            raise RubricError(
+                'The rubric is not valid JSON; use e.g. {"initial_min_words": 200}.'
+            ) from None
+        if not isinstance(data, dict):
+            raise RubricError("A JSON rubric must be an object of settings.")
+        merged = {**PRESETS["standard"].to_dict(), "name": "custom", **data}
+        return Rubric.from_dict(merged)
+    tokens = spec.replace(",", " ").split()
+    base = PRESETS["standard"]
+    if "=" not in tokens[0]:
+        base = preset(tokens[0])
+        tokens = tokens[1:]
+    if not tokens:
+        return base
+    changes: dict[str, Any] = {}
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        if not sep or not key or not value:
+            raise RubricError(
+                f"Write rubric changes as setting=value (e.g. replies_required=3), not {token!r}."
+            )
+        changes[key.strip().lower()] = None if value.lower() in ("none", "null") else value
+    merged = {**base.to_dict(), "name": "custom", **changes}
+    return Rubric.from_dict(merged)
+
+
 def render_rubric(rubric: Rubric) -> str:
     """The short text posted with a prompt so students know the rules before they write."""
     lines = [
@@ -523,7 +573,7 @@ def score_student(
     ]
     if rubric.quality_max > 0:
         parts.append(
-            "quality not yet graded"
+            QUALITY_NOT_GRADED
             if quality is None
             else f"quality {format_points(quality)}/{format_points(rubric.quality_max)}"
         )

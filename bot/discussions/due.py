@@ -1,0 +1,395 @@
+"""Scheduled work of discussion prompts: open on time, close on time, tell students their mark.
+
+Every step is claimed before anything is sent, by an atomic status change in its own short
+transaction (``UPDATE ... WHERE status = old``): of two processes sharing a database only the
+one whose update matched acts. The platform call happens outside any transaction, and its
+result (message id, thread id, sent time) is recorded in another. A claim left behind by a
+process that died mid-way goes stale after ``STALE_CLAIM`` and is taken again, with a warning in
+the log, since the first attempt may or may not have reached the platform.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.chat import Button, ButtonStyle, ChatError, ChatPort, OutgoingMessage
+from bot.db.engine import Database
+from bot.db.models import (
+    DiscussionPrompt,
+    DiscussionScore,
+    Enrolment,
+    EnrolmentStatus,
+    Module,
+    Person,
+    PromptStatus,
+    Role,
+)
+from bot.discussions import render, scoring
+from bot.discussions.rubric import Rubric, format_points
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ANSWER_PREFIX", "STALE_CLAIM", "DueReport", "run_due"]
+
+STALE_CLAIM = timedelta(minutes=5)
+ANSWER_PREFIX = "cb:discussions:answer:"
+
+
+@dataclass
+class DueReport:
+    opened: dict[str, int] = field(default_factory=dict)
+    closed: list[int] = field(default_factory=list)
+    notified: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+async def run_due(db: Database, chat: ChatPort, *, now: datetime) -> DueReport:
+    """Do whatever is due at ``now``; safe to run in several processes at once."""
+    report = DueReport()
+    await _open_due(db, chat, now, report)
+    await _close_due(db, chat, now, report)
+    await _notify_released(db, chat, now, report)
+    return report
+
+
+def _stale(now: datetime) -> datetime:
+    return now - STALE_CLAIM
+
+
+async def _claim_prompt(
+    session: AsyncSession,
+    prompt_id: int,
+    ready: object,
+    stale_status: PromptStatus,
+    new_status: PromptStatus,
+    now: datetime,
+) -> bool:
+    result = await session.execute(
+        update(DiscussionPrompt)
+        .where(
+            DiscussionPrompt.id == prompt_id,
+            or_(
+                ready,  # type: ignore[arg-type]
+                and_(
+                    DiscussionPrompt.status == stale_status,
+                    DiscussionPrompt.claimed_at < _stale(now),
+                ),
+            ),
+        )
+        .values(status=new_status, claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+async def _set_prompt(db: Database, prompt_id: int, **values: object) -> None:
+    async with db.session() as session:
+        await session.execute(
+            update(DiscussionPrompt)
+            .where(DiscussionPrompt.id == prompt_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+# --------------------------------------------------------------------------- opening
+
+
+async def _open_due(db: Database, chat: ChatPort, now: datetime, report: DueReport) -> None:
+    def ready() -> object:
+        return and_(
+            DiscussionPrompt.status == PromptStatus.SCHEDULED, DiscussionPrompt.opens_at <= now
+        )
+
+    async with db.session() as session:
+        candidates = (
+            await session.execute(
+                select(DiscussionPrompt.id, DiscussionPrompt.status)
+                .where(
+                    or_(
+                        ready(),  # type: ignore[arg-type]
+                        and_(
+                            DiscussionPrompt.status == PromptStatus.OPENING,
+                            DiscussionPrompt.claimed_at < _stale(now),
+                        ),
+                    )
+                )
+                .order_by(DiscussionPrompt.opens_at)
+            )
+        ).all()
+    for prompt_id, status in candidates:
+        async with db.session() as session:
+            if not await _claim_prompt(
+                session, prompt_id, ready(), PromptStatus.OPENING, PromptStatus.OPENING, now
+            ):
+                continue
+            prompt = await session.get(DiscussionPrompt, prompt_id)
+            assert prompt is not None
+            module = await session.get(Module, prompt.module_id)
+            assert module is not None
+            staff = await _staff_ids(session, module.id)
+        if status == PromptStatus.OPENING:
+            log.warning(
+                "prompt %s: a previous opening attempt did not finish; trying again "
+                "(its post may appear twice)",
+                prompt_id,
+            )
+        try:
+            thread_id = await _post_prompt(db, chat, prompt, module, staff)
+        except ChatError as exc:
+            log.error("prompt %s could not be opened: %s", prompt_id, exc)
+            report.failed.append(f"open #{prompt_id}: {exc}")
+            await _set_prompt(db, prompt_id, status=PromptStatus.SCHEDULED, claimed_at=None)
+            continue
+        if thread_id is None:
+            report.failed.append(f"open #{prompt_id}: module {module.code} has no channel")
+            await _set_prompt(db, prompt_id, status=PromptStatus.SCHEDULED, claimed_at=None)
+            continue
+        await _set_prompt(db, prompt_id, status=PromptStatus.OPEN, claimed_at=None)
+        report.opened[thread_id] = prompt_id
+        log.info("prompt %s opened in thread %s", prompt_id, thread_id)
+
+
+async def _staff_ids(session: AsyncSession, module_id: int) -> list[str]:
+    rows = await session.execute(
+        select(Person.platform_user_id)
+        .join(Enrolment, Enrolment.person_id == Person.id)
+        .where(
+            Enrolment.module_id == module_id,
+            Enrolment.role.in_([Role.TUTOR, Role.ADMIN]),
+            Enrolment.status == EnrolmentStatus.ACTIVE,
+            Person.platform_user_id.is_not(None),
+        )
+    )
+    return [str(uid) for uid in rows.scalars().all()]
+
+
+async def _post_prompt(
+    db: Database, chat: ChatPort, prompt: DiscussionPrompt, module: Module, staff: list[str]
+) -> str | None:
+    """Post the prompt and make its thread, saving each id as soon as it exists."""
+    if module.channel_id is None:
+        log.error("prompt %s: module %s has no channel to post in", prompt.id, module.code)
+        return None
+    channel_id = module.channel_id
+    anchor = prompt.message_id
+    if anchor is None:
+        parts = render.prompt_messages(
+            prompt_id=prompt.id,
+            module_code=module.code,
+            module_title=module.title,
+            title=prompt.title,
+            body=prompt.body,
+            closes_at=prompt.closes_at,
+            rubric=Rubric.from_dict(prompt.rubric),
+            private_answers=prompt.private_answers,
+        )
+        for index, text in enumerate(parts):
+            last = index == len(parts) - 1
+            buttons = (
+                (Button("Answer", f"{ANSWER_PREFIX}{prompt.id}", ButtonStyle.PRIMARY),)
+                if prompt.private_answers and last
+                else ()
+            )
+            posted = await chat.post(
+                channel_id,
+                OutgoingMessage(
+                    text, buttons=buttons, mention_role_id=module.role_id if index == 0 else None
+                ),
+            )
+            anchor = posted.message_id
+        await _set_prompt(db, prompt.id, message_id=anchor, channel_id=channel_id)
+    thread_id = prompt.thread_id
+    if thread_id is None:
+        name = prompt.title[: render.TITLE_MAX_CHARS]
+        if prompt.private_answers:
+            thread_id = await chat.create_thread(channel_id, name, private=True)
+        else:
+            thread_id = await chat.create_thread(channel_id, name, from_message_id=anchor)
+        await _set_prompt(db, prompt.id, thread_id=thread_id)
+        if prompt.private_answers:
+            for user_id in staff:
+                try:
+                    await chat.add_thread_member(thread_id, user_id)
+                except ChatError as exc:
+                    log.warning("cannot add staff %s to thread %s: %s", user_id, thread_id, exc)
+    return thread_id
+
+
+# --------------------------------------------------------------------------- closing
+
+
+async def _close_due(db: Database, chat: ChatPort, now: datetime, report: DueReport) -> None:
+    def ready() -> object:
+        return and_(DiscussionPrompt.status == PromptStatus.OPEN, DiscussionPrompt.closes_at <= now)
+
+    async with db.session() as session:
+        candidates = (
+            await session.execute(
+                select(DiscussionPrompt.id, DiscussionPrompt.status).where(
+                    or_(
+                        ready(),  # type: ignore[arg-type]
+                        and_(
+                            DiscussionPrompt.status == PromptStatus.CLOSING,
+                            DiscussionPrompt.claimed_at < _stale(now),
+                        ),
+                    )
+                )
+            )
+        ).all()
+    for prompt_id, status in candidates:
+        async with db.session() as session:
+            if not await _claim_prompt(
+                session, prompt_id, ready(), PromptStatus.CLOSING, PromptStatus.CLOSING, now
+            ):
+                continue
+            prompt = await session.get(DiscussionPrompt, prompt_id)
+            assert prompt is not None
+            evidence = await scoring.load_evidence(session, prompt)
+            scores = scoring.score_all(evidence, with_quality=False)
+        if status == PromptStatus.CLOSING:
+            log.warning(
+                "prompt %s: a previous closing attempt did not finish; trying again", prompt_id
+            )
+        summary = render.closing_summary(
+            title=prompt.title,
+            initial_posts=sum(1 for s in scores.values() if s.initial_met),
+            students=sum(1 for s in evidence.students.values() if s.active),
+            replies=sum(s.replies_credited for s in scores.values()),
+            closed_at=prompt.closes_at,
+        )
+        try:
+            if prompt.thread_id is not None:
+                await chat.set_thread_state(prompt.thread_id, locked=True)
+                await chat.post(prompt.thread_id, OutgoingMessage(summary))
+        except ChatError as exc:
+            log.error("prompt %s could not be closed: %s", prompt_id, exc)
+            report.failed.append(f"close #{prompt_id}: {exc}")
+            await _set_prompt(db, prompt_id, status=PromptStatus.OPEN, claimed_at=None)
+            continue
+        async with db.session() as session:
+            prompt = await session.get(DiscussionPrompt, prompt_id)
+            assert prompt is not None
+            prompt.status = PromptStatus.CLOSED
+            prompt.claimed_at = None
+            evidence = await scoring.load_evidence(session, prompt)
+            await scoring.sync_ledger(
+                session,
+                prompt,
+                scoring.score_all(evidence, with_quality=False),
+                kinds=frozenset({"discussion_post", "discussion_reply"}),
+                now=now,
+            )
+        report.closed.append(prompt_id)
+        log.info("prompt %s closed", prompt_id)
+
+
+# --------------------------------------------------------------------------- release DMs
+
+
+def mark_message(
+    *,
+    module_code: str,
+    prompt_id: int,
+    title: str,
+    score: str,
+    max_score: str,
+    explanation: str,
+    feedback: str | None,
+    updated: bool,
+) -> str:
+    verb = "was updated" if updated else "is released"
+    text = (
+        f"Your mark for {module_code} prompt #{prompt_id} “{title}” {verb}: "
+        f"**{score}/{max_score}** ({explanation})."
+    )
+    if feedback:
+        text += f"\nFeedback from your tutor: {feedback}"
+    text += "\nMarks are provisional until the exam board confirms them."
+    return text
+
+
+async def _notify_released(db: Database, chat: ChatPort, now: datetime, report: DueReport) -> None:
+    waiting = and_(
+        DiscussionScore.notified_at.is_(None),
+        or_(
+            DiscussionScore.notify_claimed_at.is_(None),
+            DiscussionScore.notify_claimed_at < _stale(now),
+        ),
+    )
+    async with db.session() as session:
+        ids = (
+            await session.execute(
+                select(DiscussionScore.id, DiscussionScore.notify_claimed_at)
+                .join(DiscussionPrompt, DiscussionPrompt.id == DiscussionScore.prompt_id)
+                .where(DiscussionPrompt.released_at.is_not(None), waiting)
+                .order_by(DiscussionScore.id)
+            )
+        ).all()
+    for score_id, previous_claim in ids:
+        async with db.session() as session:
+            claimed = await session.execute(
+                update(DiscussionScore)
+                .where(DiscussionScore.id == score_id, waiting)
+                .values(notify_claimed_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if int(getattr(claimed, "rowcount", 0) or 0) != 1:
+                continue
+            row = await session.get(DiscussionScore, score_id)
+            assert row is not None
+            prompt = await session.get(DiscussionPrompt, row.prompt_id)
+            person = await session.get(Person, row.person_id)
+            assert prompt is not None and person is not None
+            module = await session.get(Module, prompt.module_id)
+            assert module is not None and prompt.released_at is not None
+            text = mark_message(
+                module_code=module.code,
+                prompt_id=prompt.id,
+                title=prompt.title,
+                score=format_points(row.score if row.score is not None else Decimal(0)),
+                max_score=format_points(Rubric.from_dict(prompt.rubric).max_score),
+                explanation=row.explanation or "",
+                feedback=row.feedback,
+                updated=row.notices_sent > 0,
+            )
+            user_id = person.platform_user_id
+        if previous_claim is not None:
+            log.warning("mark message %s: retrying a stale claim (it may arrive twice)", score_id)
+        error: str | None = None
+        if user_id is None:
+            error = "not linked to a Discord account yet"
+        else:
+            try:
+                await chat.dm(user_id, OutgoingMessage(text))
+            except ChatError as exc:
+                if exc.retryable:
+                    log.warning("mark message %s not sent, will retry: %s", score_id, exc)
+                    async with db.session() as session:
+                        await session.execute(
+                            update(DiscussionScore)
+                            .where(DiscussionScore.id == score_id)
+                            .values(notify_claimed_at=None)
+                        )
+                    continue
+                error = exc.kind.value
+        async with db.session() as session:
+            await session.execute(
+                update(DiscussionScore)
+                .where(DiscussionScore.id == score_id)
+                .values(
+                    notified_at=now,
+                    notify_error=error,
+                    notices_sent=DiscussionScore.notices_sent + (1 if error is None else 0),
+                )
+            )
+        if error is None:
+            report.notified += 1
+        else:
+            report.failed.append(f"mark message {score_id}: {error}")

@@ -1,0 +1,76 @@
+"""What the bot writes about prompts: the posted prompt, the closing summary, the mark DM.
+
+Plain text with Discord markup (timestamps every reader sees in their own zone); pure, so the
+same words appear in tests, the demo and the running bot.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.calendar.timeparse import discord_timestamp
+from bot.discussions.rubric import Rubric, render_rubric
+from bot.discussions.text import DISCORD_MESSAGE_LIMIT, split_for_discord
+
+__all__ = ["closing_summary", "prompt_label", "prompt_messages", "when"]
+
+BODY_MAX_CHARS = 4000
+TITLE_MAX_CHARS = 100  # a thread name holds 100 characters
+#: Room left in each message for the module-role mention the first one starts with.
+MENTION_ROOM = 32
+
+
+def when(moment: datetime) -> str:
+    """A moment as every reader's client shows it: long local date and time, then relative."""
+    return f"{discord_timestamp(moment, 'F')} ({discord_timestamp(moment, 'R')})"
+
+
+def prompt_label(prompt_id: int, title: str) -> str:
+    return f"prompt #{prompt_id} “{title}”"
+
+
+def prompt_messages(
+    *,
+    prompt_id: int,
+    module_code: str,
+    module_title: str,
+    title: str,
+    body: str,
+    closes_at: datetime,
+    rubric: Rubric,
+    private_answers: bool,
+) -> list[str]:
+    """The prompt as posted: title, text (split if long), then how it is marked and answered.
+
+    The rubric block is kept whole in the last message, which the answers thread hangs from.
+    """
+    head = (
+        f"📝 **{title}** · {module_code} {module_title} · prompt #{prompt_id}\n"
+        f"Closes {when(closes_at)}\n\n{body.strip()}"
+    )
+    how = (
+        "Press **Answer** to write your answer. You will see the other answers (and can reply "
+        "to them) once yours is posted."
+        if private_answers
+        else "Answer in the thread below; reply to classmates with Reply or by mentioning them."
+    )
+    tail = f"**How this prompt is marked** ({rubric.name} rubric)\n{render_rubric(rubric)}\n{how}"
+    limit = DISCORD_MESSAGE_LIMIT - MENTION_ROOM
+    parts = split_for_discord(head, limit)
+    if len(parts[-1]) + 2 + len(tail) <= limit:
+        parts[-1] = f"{parts[-1]}\n\n{tail}"
+    else:
+        parts.extend(split_for_discord(tail, limit))
+    return parts
+
+
+def closing_summary(
+    *, title: str, initial_posts: int, students: int, replies: int, closed_at: datetime
+) -> str:
+    return (
+        f"🔒 **{title}** closed {discord_timestamp(closed_at, 'F')}. "
+        f"{initial_posts} of {students} students posted an initial answer; "
+        f"{replies} {'reply' if replies == 1 else 'replies'} to classmates. "
+        "This thread is now locked. Your tutor grades quality and releases the marks; "
+        "check your provisional score any time with `/prompt mine`."
+    )

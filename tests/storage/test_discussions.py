@@ -1,0 +1,354 @@
+"""Discussion evidence on a real database: counted once, edits kept, deletions flagged, late
+flags, cursors, scores from stored rows, and the ledger kept in step by reversal."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from bot.access.identity import ChatUser
+from bot.chat import ChatMessage
+from bot.db.engine import Database
+from bot.db.models import (
+    ChannelCursor,
+    Cohort,
+    Contribution,
+    ContributionRevision,
+    ContributionVia,
+    Designation,
+    DiscussionPrompt,
+    DiscussionScore,
+    Enrolment,
+    Extension,
+    ExtensionStatus,
+    LedgerEntry,
+    LedgerSource,
+    Module,
+    Person,
+    PromptStatus,
+    Role,
+)
+from bot.discussions import recording, scoring
+from bot.discussions.answers import format_relayed
+from bot.discussions.recording import Incoming, MessageDelete, MessageEdit
+from bot.discussions.rubric import StudentScore, preset
+from bot.gradebook import ledger
+
+OPENS = datetime(2026, 1, 19, 9, 0, tzinfo=UTC)
+CLOSES = datetime(2026, 1, 23, 17, 0, tzinfo=UTC)
+THREAD = "900000000000000001"
+BOT = "700000000000000001"
+WORDS = "word " * 160
+
+
+class World:
+    def __init__(self, prompt_id: int, module_id: int, people: dict[str, Person]) -> None:
+        self.prompt_id = prompt_id
+        self.module_id = module_id
+        self.people = people
+        self._next = 1_000_000_000_000_000_000
+
+    def user(self, name: str) -> ChatUser:
+        person = self.people[name]
+        assert person.platform_user_id is not None
+        return ChatUser(person.platform_user_id, name, person.display_name)
+
+    def message(
+        self,
+        name: str,
+        content: str,
+        *,
+        at: datetime,
+        reply_to: str | None = None,
+        mentions: tuple[str, ...] = (),
+        bot: bool = False,
+    ) -> ChatMessage:
+        self._next += 1
+        author = ChatUser(BOT, "cohortbot", "cohortbot") if bot else self.user(name)
+        return ChatMessage(
+            id=str(self._next),
+            channel_id=THREAD,
+            guild_id="1",
+            author=author,
+            author_is_bot=bot,
+            content=content,
+            created_at=at,
+            reply_to_id=reply_to,
+            mention_ids=mentions,
+        )
+
+
+async def _world(db: Database) -> World:
+    async with db.session() as s:
+        cohort = Cohort(code="C", name="C")
+        s.add(cohort)
+        await s.flush()
+        module = Module(
+            cohort_id=cohort.id,
+            code="MATH70097",
+            title="Supervised Learning",
+            term="Spring",
+            ects=5,
+            designation=Designation.CORE,
+        )
+        s.add(module)
+        await s.flush()
+        people: dict[str, Person] = {}
+        for n, name in enumerate(["amy", "bob", "cat", "tutor"], start=1):
+            person = Person(
+                display_name=name.title(),
+                platform_user_id=str(800000000000000000 + n),
+                platform_username=name,
+            )
+            s.add(person)
+            await s.flush()
+            role = Role.TUTOR if name == "tutor" else Role.STUDENT
+            s.add(Enrolment(module_id=module.id, person_id=person.id, role=role))
+            people[name] = person
+        prompt = DiscussionPrompt(
+            module_id=module.id,
+            title="Week 1",
+            body="Discuss.",
+            opens_at=OPENS,
+            closes_at=CLOSES,
+            rubric=preset("standard").to_dict(),
+            status=PromptStatus.OPEN,
+            thread_id=THREAD,
+        )
+        s.add(prompt)
+        await s.flush()
+        return World(prompt.id, module.id, people)
+
+
+async def _record(
+    db: Database,
+    w: World,
+    messages: list[ChatMessage],
+    *,
+    edits: list[MessageEdit] | None = None,
+    deletes: list[MessageDelete] | None = None,
+    via: ContributionVia = ContributionVia.GATEWAY,
+) -> recording.BatchResult:
+    async with db.session() as s:
+        return await recording.record_batch(
+            s,
+            {THREAD: w.prompt_id},
+            [Incoming(m, via) for m in messages],
+            edits or [],
+            deletes or [],
+            bot_user_id=BOT,
+            now=CLOSES,
+        )
+
+
+async def _contributions(db: Database) -> list[Contribution]:
+    async with db.session() as s:
+        return list(
+            (await s.execute(select(Contribution).order_by(Contribution.id))).scalars().all()
+        )
+
+
+async def test_each_message_counts_once_whoever_delivers_it(db: Database) -> None:
+    w = await _world(db)
+    first = w.message("amy", WORDS, at=OPENS + timedelta(hours=1))
+    second = w.message("bob", "short", at=OPENS + timedelta(hours=2))
+    result = await _record(db, w, [first, second])
+    assert result.inserted == 2
+    # A RESUME replay and a history backfill deliver the same messages again.
+    again = await _record(db, w, [first, second, first], via=ContributionVia.BACKFILL)
+    assert again.inserted == 0
+    rows = await _contributions(db)
+    assert [(r.message_id, r.words, r.via) for r in rows] == [
+        (first.id, 160, ContributionVia.GATEWAY),
+        (second.id, 1, ContributionVia.GATEWAY),
+    ]
+    assert rows[0].person_id == w.people["amy"].id
+    async with db.session() as s:
+        cursor = await s.get(ChannelCursor, THREAD)
+        assert cursor is not None and cursor.last_message_id == second.id
+
+
+async def test_cursor_only_moves_forward(db: Database) -> None:
+    w = await _world(db)
+    older = w.message("amy", "one", at=OPENS + timedelta(hours=1))
+    newer = w.message("bob", "two", at=OPENS + timedelta(hours=2))
+    await _record(db, w, [newer])
+    await _record(db, w, [older])
+    async with db.session() as s:
+        cursor = await s.get(ChannelCursor, THREAD)
+        assert cursor is not None and cursor.last_message_id == newer.id
+
+
+async def test_edits_keep_history_and_deletions_are_flagged(db: Database) -> None:
+    w = await _world(db)
+    post = w.message("amy", "first draft", at=OPENS + timedelta(hours=1))
+    await _record(db, w, [post])
+    edited = ChatMessage(
+        **{
+            **post.__dict__,
+            "content": "second draft, longer now",
+            "edited_at": OPENS + timedelta(hours=2),
+        }
+    )
+    # A replayed edit changes nothing.
+    result = await _record(db, w, [], edits=[MessageEdit(edited), MessageEdit(edited)])
+    assert result.revised == 1
+    deleted = await _record(
+        db, w, [], deletes=[MessageDelete(post.id, THREAD, OPENS + timedelta(hours=3))] * 2
+    )
+    assert deleted.deleted == 1
+    (row,) = await _contributions(db)
+    assert row.content == "second draft, longer now"
+    assert row.words == 4
+    assert row.deleted_at == OPENS + timedelta(hours=3)
+    async with db.session() as s:
+        revisions = (await s.execute(select(ContributionRevision))).scalars().all()
+    assert [(r.revision, r.content, r.words) for r in revisions] == [(1, "first draft", 2)]
+
+
+async def test_late_posts_are_flagged_against_close_and_extension(db: Database) -> None:
+    w = await _world(db)
+    async with db.session() as s:
+        s.add(
+            Extension(
+                person_id=w.people["bob"].id,
+                prompt_id=w.prompt_id,
+                new_due_at=CLOSES + timedelta(days=2),
+                reason_ref="illness",
+                status=ExtensionStatus.APPROVED,
+            )
+        )
+    after_close = CLOSES + timedelta(hours=1)
+    await _record(
+        db,
+        w,
+        [
+            w.message("amy", WORDS, at=CLOSES - timedelta(minutes=1)),
+            w.message("amy", "late", at=after_close),
+            w.message("bob", WORDS, at=after_close),
+        ],
+    )
+    assert [r.late for r in await _contributions(db)] == [False, True, False]
+
+
+async def test_relayed_answers_are_credited_to_the_student_and_others_ignored(
+    db: Database,
+) -> None:
+    w = await _world(db)
+    amy = w.people["amy"]
+    assert amy.platform_user_id is not None
+    (text,) = format_relayed(amy.platform_user_id, WORDS)
+    relayed = w.message("", text, at=OPENS + timedelta(hours=1), bot=True)
+    summary = w.message("", "🔒 closed", at=OPENS + timedelta(hours=2), bot=True)
+    forged = ChatMessage(**{**w.message("bob", text, at=OPENS).__dict__, "author_is_bot": True})
+    await _record(db, w, [relayed, summary, forged])
+    (row,) = await _contributions(db)
+    assert row.person_id == amy.id
+    assert row.words == 160
+    assert row.via == ContributionVia.MODAL
+    async with db.session() as s:  # the cursor still covers the bot's own message
+        cursor = await s.get(ChannelCursor, THREAD)
+        assert cursor is not None and cursor.last_message_id == forged.id
+
+
+async def test_scores_use_words_at_close_and_ledger_follows_by_reversal(db: Database) -> None:
+    w = await _world(db)
+    amy_post = w.message("amy", "too short at the deadline", at=OPENS + timedelta(hours=1))
+    bob_post = w.message("bob", WORDS, at=OPENS + timedelta(hours=2))
+    amy_reply = w.message("amy", "word " * 60, at=OPENS + timedelta(hours=3), reply_to=bob_post.id)
+    await _record(db, w, [amy_post, bob_post, amy_reply])
+    padded = ChatMessage(
+        **{**amy_post.__dict__, "content": WORDS, "edited_at": CLOSES + timedelta(hours=1)}
+    )
+    await _record(db, w, [], edits=[MessageEdit(padded)])
+    amy, bob = w.people["amy"].id, w.people["bob"].id
+
+    async def scores(with_quality: bool = True) -> dict[int, StudentScore]:
+        async with db.session() as s:
+            prompt = await s.get(DiscussionPrompt, w.prompt_id)
+            assert prompt is not None
+            evidence = await scoring.load_evidence(s, prompt)
+            return scoring.score_all(evidence, with_quality=with_quality)
+
+    first = await scores()
+    # Padding the post after the close does not meet the minimum retroactively.
+    assert first[amy].initial_words == 5 and not first[amy].initial_met
+    assert first[amy].replies_credited == 1
+    assert first[bob].score == Decimal(4)
+
+    async def sync() -> int:
+        async with db.session() as s:
+            prompt = await s.get(DiscussionPrompt, w.prompt_id)
+            assert prompt is not None
+            evidence = await scoring.load_evidence(s, prompt)
+            return await scoring.sync_ledger(
+                s, prompt, scoring.score_all(evidence, with_quality=True), now=CLOSES
+            )
+
+    assert await sync() == 2  # amy's reply, bob's initial post
+    assert await sync() == 0  # idempotent
+
+    async with db.session() as s:
+        s.add(DiscussionScore(prompt_id=w.prompt_id, person_id=amy, quality_points=Decimal("2.5")))
+    assert await sync() == 1
+    async with db.session() as s:  # the tutor changes their mind: reversed, credited again
+        row = (await s.execute(select(DiscussionScore))).scalar_one()
+        row.quality_points = Decimal(3)
+    assert await sync() == 2
+    assert await sync() == 0
+    async with db.session() as s:
+        totals = await ledger.totals(s, w.module_id)
+        keys = sorted((await s.execute(select(LedgerEntry.idempotency_key))).scalars().all())
+        count = (await s.execute(select(func.count()).select_from(LedgerEntry))).scalar_one()
+    assert totals[amy][LedgerSource.QUALITY_POINTS] == Decimal(3)
+    assert totals[amy][LedgerSource.DISCUSSION_REPLY] == Decimal(2)
+    assert totals[bob][LedgerSource.DISCUSSION_POST] == Decimal(4)
+    assert count == 5
+    quality_keys = [k for k in keys if "quality_points" in k]
+    assert len(quality_keys) == 3 and any(k.endswith("#reversed") for k in quality_keys)
+
+
+async def test_an_edit_racing_its_creation_still_keeps_the_old_text(db: Database) -> None:
+    """discord.py may hand the creation handler the already-edited message."""
+    w = await _world(db)
+    post = w.message("amy", "final text here", at=OPENS + timedelta(hours=1))
+    seen_edited = ChatMessage(**{**post.__dict__, "edited_at": OPENS + timedelta(hours=2)})
+    edit = MessageEdit(seen_edited, before="draft")
+    assert (await _record(db, w, [seen_edited], edits=[edit])).revised == 1
+    assert (await _record(db, w, [], edits=[edit])).revised == 0
+    async with db.session() as s:
+        revisions = (await s.execute(select(ContributionRevision))).scalars().all()
+    assert [(r.content, r.words) for r in revisions] == [("draft", 1)]
+
+
+async def test_the_recorder_writes_in_batches_and_keeps_a_failed_batch(db: Database) -> None:
+    from bot.clock import ManualClock
+    from bot.discussions.recorder import Recorder
+
+    w = await _world(db)
+    recorder = Recorder(db, ManualClock(CLOSES), bot_user_id=lambda: BOT, retry_delay=0.01)
+    await recorder.prime()
+    recorder.watch({THREAD: w.prompt_id + 1000})  # a prompt that does not exist: batches fail
+    messages = [
+        w.message("amy", f"answer {i}", at=OPENS + timedelta(minutes=i)) for i in range(1200)
+    ]
+    for message in messages:
+        recorder.add(message)
+    await recorder.flush()
+    assert recorder.failures >= 1  # kept queued and retried, never dropped
+    assert await _contributions(db) == []
+
+    recorder.threads[THREAD] = w.prompt_id
+    recorder.forget_close_times()
+    await recorder.flush()
+    assert recorder.pending == 0 and recorder.recorded == 1200
+    assert recorder.batches == 1  # the whole backlog in one transaction
+    recorder.add(messages[0])  # a replay changes nothing
+    await recorder.close()
+    rows = await _contributions(db)
+    assert len(rows) == 1200 and len({r.message_id for r in rows}) == 1200
+    async with db.session() as s:
+        cursor = await s.get(ChannelCursor, THREAD)
+    assert cursor is not None and cursor.last_message_id == messages[-1].id
