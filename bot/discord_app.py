@@ -102,6 +102,7 @@ class CohortBot(commands.Bot):
         self.scheduler = scheduler
         self.version = __version__
         self._gateway_up = False
+        self._event_counters: dict[str, Any] = {}
         self.chat = DiscordChat(self)
 
     async def setup_hook(self) -> None:
@@ -114,8 +115,18 @@ class CohortBot(commands.Bot):
         else:
             await self.tree.sync()
 
-    async def on_socket_event_type(self, event_type: str) -> None:
-        self.metrics.events.labels(event=event_type).inc()
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        """Count gateway events without a listener task per event (this is the hot path)."""
+        if event_name == "socket_event_type" and args:
+            kind = str(args[0])
+            counter = self._event_counters.get(kind)
+            if counter is None:
+                counter = self._event_counters[kind] = self.metrics.events.labels(event=kind)
+            counter.inc()
+        super().dispatch(event_name, *args, **kwargs)
+
+    async def on_message(self, message: discord.Message) -> None:
+        """The bot has slash commands only: skip discord.py's prefix-command parsing."""
 
     async def on_app_command_completion(
         self, interaction: discord.Interaction, command: app_commands.Command[Any, ..., Any]
