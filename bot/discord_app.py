@@ -103,6 +103,7 @@ class CohortBot(commands.Bot):
         self.version = __version__
         self._gateway_up = False
         self._event_counters: dict[str, Any] = {}
+        self._message_taps: list[Callable[[discord.Message], None]] = []
         self.chat = DiscordChat(self)
 
     async def setup_hook(self) -> None:
@@ -115,15 +116,47 @@ class CohortBot(commands.Bot):
         else:
             await self.tree.sync()
 
+    def add_message_tap(self, tap: Callable[[discord.Message], None]) -> None:
+        """Hand every new message to ``tap`` synchronously, inside the gateway's parse.
+
+        A listener costs an asyncio task per message; at gateway speed (a reconnect replaying a
+        backlog) that was a third of the bot's time. A tap must be quick and must not block:
+        the discussion recorder only appends to its queue.
+        """
+        self._message_taps.append(tap)
+
+    def remove_message_tap(self, tap: Callable[[discord.Message], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._message_taps.remove(tap)
+
     def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
-        """Count gateway events without a listener task per event (this is the hot path)."""
-        if event_name == "socket_event_type" and args:
-            kind = str(args[0])
+        """The hot path: count events and feed the taps without an asyncio task per event."""
+        if event_name == "socket_event_type":
+            kind = str(args[0]) if args else "unknown"
             counter = self._event_counters.get(kind)
             if counter is None:
                 counter = self._event_counters[kind] = self.metrics.events.labels(event=kind)
             counter.inc()
+            if not self.extra_events.get("on_socket_event_type") and not self._waiters(
+                "socket_event_type"
+            ):
+                return
+        elif event_name == "message":
+            for tap in self._message_taps:
+                try:
+                    tap(args[0])
+                except Exception:
+                    log.exception("message tap %r failed", tap)
+            if not self.extra_events.get("on_message") and not self._waiters("message"):
+                # The bot has slash commands only, so discord.py's own on_message (prefix
+                # commands) has nothing to do: no task for it when nobody else listens.
+                return
         super().dispatch(event_name, *args, **kwargs)
+
+    def _waiters(self, event: str) -> bool:
+        """Whether ``wait_for(event)`` is pending (discord.py keeps those in ``_listeners``)."""
+        waiting: dict[str, list[Any]] = getattr(self, "_listeners", {})
+        return bool(waiting.get(event))
 
     async def on_message(self, message: discord.Message) -> None:
         """The bot has slash commands only: skip discord.py's prefix-command parsing."""

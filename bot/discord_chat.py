@@ -29,30 +29,38 @@ _STYLES = {
 
 
 def chat_user(user: discord.abc.User) -> ChatUser:
-    return ChatUser(
-        platform_user_id=str(user.id),
-        username=user.name,
-        display_name=getattr(user, "display_name", None) or user.name,
-    )
+    name = user.name
+    return ChatUser(str(user.id), name, getattr(user, "display_name", None) or name)
 
 
 def to_chat_message(message: discord.Message) -> ChatMessage:
-    """The one translation from a discord.py message to the core's view of it."""
-    reply_to = None
-    if message.reference is not None and message.reference.message_id is not None:
-        reply_to = str(message.reference.message_id)
+    """The one translation from a discord.py message to the core's view of it.
+
+    It runs for every message of a recorded thread inside the gateway's parse, so it reads
+    each attribute once and builds the tuples only when there is something in them.
+    """
+    reference = message.reference
+    reply_to = (
+        str(reference.message_id)
+        if reference is not None and reference.message_id is not None
+        else None
+    )
+    guild = message.guild
+    author = message.author
+    mentions = message.mentions
+    attachments = message.attachments
     return ChatMessage(
-        id=str(message.id),
-        channel_id=str(message.channel.id),
-        guild_id=str(message.guild.id) if message.guild else None,
-        author=chat_user(message.author),
-        author_is_bot=message.author.bot,
-        content=message.content,
-        created_at=message.created_at,
-        edited_at=message.edited_at,
-        reply_to_id=reply_to,
-        mention_ids=tuple(str(u.id) for u in message.mentions),
-        attachment_urls=tuple(a.url for a in message.attachments),
+        str(message.id),
+        str(message.channel.id),
+        str(guild.id) if guild is not None else None,
+        chat_user(author),
+        author.bot,
+        message.content,
+        message.created_at,
+        message.edited_at,
+        reply_to,
+        tuple([str(u.id) for u in mentions]) if mentions else (),
+        tuple([a.url for a in attachments]) if attachments else (),
     )
 
 

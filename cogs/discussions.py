@@ -192,6 +192,7 @@ class Discussions(commands.Cog):
             self.recorder.watch(await watched_threads(session, now=self.bot.clock.now()))
         await self.recorder.prime()
         self.bot.add_dynamic_items(AnswerButton)
+        self.bot.add_message_tap(self._tap)
         self.bot.scheduler.register("discussions", self._run_due)
 
     async def cog_unload(self) -> None:
@@ -199,6 +200,7 @@ class Discussions(commands.Cog):
         (a mark message half sent would otherwise wait for its claim to go stale), then write
         what is queued."""
         self._closing = True
+        self.bot.remove_message_tap(self._tap)
         try:
             await asyncio.wait_for(self._due_lock.acquire(), timeout=15)
             self._due_lock.release()
@@ -240,8 +242,8 @@ class Discussions(commands.Cog):
 
     # ------------------------------------------------------------ gateway events
 
-    @commands.Cog.listener()
-    async def on_message(self, message: discord.Message) -> None:
+    def _tap(self, message: discord.Message) -> None:
+        """Every new message, synchronously from the gateway (``CohortBot.add_message_tap``)."""
         if str(message.channel.id) in self.recorder.threads:
             self.recorder.add(to_chat_message(message))
 

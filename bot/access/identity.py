@@ -7,6 +7,7 @@ a user acts, their platform id is linked to the person so later renames do not m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,9 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models import Cohort, Module, Person
 
 
-@dataclass(frozen=True)
-class ChatUser:
-    """What any chat platform can tell us about the person behind an event."""
+class ChatUser(NamedTuple):
+    """What any chat platform can tell us about the person behind an event.
+
+    An immutable tuple rather than a frozen dataclass: one is built per gateway message, and a
+    frozen dataclass costs several times as much to construct.
+    """
 
     platform_user_id: str
     username: str

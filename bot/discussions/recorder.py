@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 __all__ = ["CLOSE_TIMES_TTL", "Recorder"]
 
 CLOSE_TIMES_TTL = 5.0  # seconds
+T = TypeVar("T")
 
 
 def _thread_engine(url: str) -> Engine | None:
@@ -79,6 +81,7 @@ class Recorder:
         self._close_times: recording.CloseTimes | None = None
         self._close_times_at = 0.0
         self._engine = _thread_engine(db.url)
+        self._sqlite = make_url(db.url).get_backend_name() == "sqlite"
         self.max_delay = max_delay
         self.retry_delay = retry_delay
         self.threads: dict[str, int] = {}
@@ -185,34 +188,31 @@ class Recorder:
                 return True
             threads = dict(self.threads)
             people = dict(self._people)
-            fresh = time.monotonic() - self._close_times_at <= CLOSE_TIMES_TTL
-            close_times = self._close_times if fresh else None
-            bot_user_id = self.bot_user_id()
-            now = self.clock.now()
-
-            def write(session: Session) -> tuple[BatchResult, recording.CloseTimes]:
-                times = close_times or recording.load_close_times_sync(
-                    session, set(threads.values())
-                )
-                result = recording.record_batch_sync(
-                    session,
+            try:
+                close_times = await self._close_times_now(set(threads.values()))
+                # The rows are built here, on the event loop (see ``recording.PreparedBatch``).
+                batch = recording.prepare_batch(
                     threads,
                     messages,
                     edits,
                     deletes,
-                    bot_user_id=bot_user_id,
-                    now=now,
+                    sqlite=self._sqlite,
+                    bot_user_id=self.bot_user_id(),
+                    now=self.clock.now(),
                     people_cache=people,
-                    close_times=times,
+                    close_times=close_times,
                 )
-                return result, times
 
-            try:
+                def write(session: Session) -> BatchResult:
+                    return recording.write_batch_sync(
+                        session, threads, batch, people_cache=people, close_times=close_times
+                    )
+
                 if self._engine is not None:
-                    result, times = await asyncio.to_thread(self._write_in_thread, write)
+                    result = await asyncio.to_thread(self._in_thread, write)
                 else:
                     async with self.db.session() as session:
-                        result, times = await session.run_sync(write)
+                        result = await session.run_sync(write)
             except Exception:
                 self.failures += 1
                 log.exception("recording %d messages failed; keeping them to retry", len(messages))
@@ -220,21 +220,34 @@ class Recorder:
                 self._edits[:0] = edits
                 self._deletes[:0] = deletes
                 return False
-            if close_times is None:  # re-read in this batch
-                self._close_times_at = time.monotonic()
-            self._close_times = times
             self.recorded += result.inserted
             self.batches += 1
             self._people.update(result.people)
             return True
 
-    def _write_in_thread(
-        self, write: Callable[[Session], tuple[BatchResult, recording.CloseTimes]]
-    ) -> tuple[BatchResult, recording.CloseTimes]:
+    async def _close_times_now(self, prompt_ids: set[int]) -> recording.CloseTimes:
+        """The cached close times, re-read when stale (another process may have extended one)."""
+        fresh = time.monotonic() - self._close_times_at <= CLOSE_TIMES_TTL
+        cached = self._close_times
+        if fresh and cached is not None and prompt_ids <= set(cached.closes):
+            return cached
+
+        def load(session: Session) -> recording.CloseTimes:
+            return recording.load_close_times_sync(session, prompt_ids)
+
+        if self._engine is not None:
+            times = await asyncio.to_thread(self._in_thread, load)
+        else:
+            async with self.db.session() as session:
+                times = await session.run_sync(load)
+        self._close_times, self._close_times_at = times, time.monotonic()
+        return times
+
+    def _in_thread(self, work: Callable[[Session], T]) -> T:
         """One transaction on the recorder's own SQLite connection, off the event loop."""
         assert self._engine is not None
         with Session(self._engine) as session, session.begin():
-            return write(session)
+            return work(session)
 
     def forget_close_times(self) -> None:
         """Re-read close times before the next batch (a close or an extension changed)."""

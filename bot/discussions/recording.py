@@ -24,7 +24,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from itertools import chain
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -53,10 +54,13 @@ __all__ = [
     "Incoming",
     "MessageDelete",
     "MessageEdit",
+    "PreparedBatch",
     "cursors",
     "load_close_times",
+    "prepare_batch",
     "record_batch",
     "watched_threads",
+    "write_batch_sync",
 ]
 
 _IN_CHUNK = 500
@@ -65,8 +69,9 @@ _USER_MENTION = re.compile(r"<@!?(\d+)>")
 WATCH_AFTER_CLOSE = timedelta(days=60)
 
 
-@dataclass(frozen=True)
-class Incoming:
+class Incoming(NamedTuple):
+    """A queued message and how it arrived (a tuple: one is made per gateway message)."""
+
     message: ChatMessage
     via: ContributionVia = ContributionVia.GATEWAY
 
@@ -238,49 +243,6 @@ def _is_late(
 # --------------------------------------------------------------------------- the batch
 
 
-@dataclass(frozen=True)
-class _Row:
-    message: ChatMessage
-    prompt_id: int
-    author_id: str
-    author: ChatUser | None
-    body: str
-    parent_id: str | None
-    mentions: tuple[str, ...]
-    via: ContributionVia
-
-
-def _as_row(incoming: Incoming, prompt_id: int, bot_user_id: str | None) -> _Row | None:
-    message = incoming.message
-    if message.author_is_bot:
-        if bot_user_id is None or message.author.platform_user_id != bot_user_id:
-            return None
-        relayed = parse_relayed(message.content)
-        if relayed is None:
-            return None
-        mentions = tuple(dict.fromkeys(_USER_MENTION.findall(relayed.body)))
-        return _Row(
-            message,
-            prompt_id,
-            relayed.author_platform_id,
-            None,
-            relayed.body,
-            relayed.parent_message_id,
-            mentions,
-            ContributionVia.MODAL,
-        )
-    return _Row(
-        message,
-        prompt_id,
-        message.author.platform_user_id,
-        message.author,
-        message.content,
-        message.reply_to_id,
-        message.mention_ids,
-        incoming.via,
-    )
-
-
 _COLUMNS = (
     "prompt_id",
     "person_id",
@@ -318,66 +280,321 @@ def _sqlite_time(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
 
-def _sqlite_row(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    mentions = row["mentions"]
-    return (
-        row["prompt_id"],
-        row["person_id"],
-        row["author_platform_id"],
-        row["message_id"],
-        row["parent_message_id"],
-        row["thread_id"],
-        json.dumps(mentions) if mentions else "[]",
-        row["content"],
-        row["words"],
-        _sqlite_time(row["created_at"]),
-        _sqlite_time(row["edited_at"]),
-        _sqlite_time(row["deleted_at"]),
-        1 if row["late"] else 0,
-        ContributionVia(row["via"]).value,
-        _sqlite_time(row["recorded_at"]),
-    )
+_VIA_TEXT = {via: via.value for via in ContributionVia}
 
 
-def _insert_ignore_sync(session: Session, rows: list[dict[str, Any]]) -> int:
-    """``bot.db.ops.insert_ignore`` for a synchronous session (PostgreSQL: RETURNING counts)."""
-    table = Contribution.__table__
-    assert isinstance(table, Table)
-    stmt = (
-        postgresql.insert(table)
-        .on_conflict_do_nothing(index_elements=["message_id"])
-        .returning(table.c.id)
-    )
-    return len(session.execute(stmt, rows).all())
-
-
-def _insert_contributions(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert, skipping message ids already recorded; returns how many were new.
+class _Values:
+    """Builds contribution rows in column order, in the form the session's driver takes.
 
     This is the hot path of group commit. On SQLite the rows go to the driver as plain values,
     in the exact text forms SQLAlchemy's column types store (the storage tests read them back
     through the models): SQLAlchemy's per-value bind processing would otherwise cost more than
-    parsing the message did. They go 500 rows per statement rather than by executemany: the
-    driver releases the GIL once per statement executed, and a writer thread that releases it
-    once per row waits behind the busy event loop for every row. The statement's rowcount
-    counts only rows really inserted. PostgreSQL uses INSERT ... ON CONFLICT ... RETURNING.
+    parsing the message did. PostgreSQL takes the model's Python values.
     """
-    if not rows:
-        return 0
-    bind = session.bind
-    if bind is not None and bind.dialect.name == "sqlite":
+
+    def __init__(self, sqlite: bool, now: datetime) -> None:
+        self.sqlite = sqlite
+        self.now: Any = _sqlite_time(now) if sqlite else now
+
+    def row(
+        self,
+        prompt_id: int,
+        person_id: int | None,
+        author_id: str,
+        message: ChatMessage,
+        body: str,
+        parent_id: str | None,
+        mentions: Sequence[str],
+        late: bool,
+        via: ContributionVia,
+        /,
+    ) -> tuple[Any, ...]:
+        """One row; positional only, because keyword calls cost a visible share per message."""
+        if self.sqlite:
+            return (
+                prompt_id,
+                person_id,
+                author_id,
+                message.id,
+                parent_id,
+                message.channel_id,
+                json.dumps(list(mentions)) if mentions else "[]",
+                body,
+                count_words(body),
+                _sqlite_time(message.created_at),
+                _sqlite_time(message.edited_at),
+                None,
+                1 if late else 0,
+                _VIA_TEXT[via],
+                self.now,
+            )
+        return (
+            prompt_id,
+            person_id,
+            author_id,
+            message.id,
+            parent_id,
+            message.channel_id,
+            list(mentions),
+            body,
+            count_words(body),
+            message.created_at,
+            message.edited_at,
+            None,
+            late,
+            via,
+            self.now,
+        )
+
+    def insert(self, session: Session, rows: list[tuple[Any, ...]]) -> int:
+        """Insert, skipping message ids already recorded; returns how many were new.
+
+        SQLite takes them 500 rows per statement rather than by executemany: the driver
+        releases the GIL once per statement executed, and a writer thread that releases it
+        once per row waits behind the busy event loop for every row. The statement's rowcount
+        counts only rows really inserted. PostgreSQL uses INSERT ... ON CONFLICT ... RETURNING.
+        """
+        if not rows:
+            return 0
+        if self.sqlite != _is_sqlite(session):
+            raise ValueError("the batch was prepared for another database")
+        if not self.sqlite:
+            table = Contribution.__table__
+            assert isinstance(table, Table)
+            stmt = (
+                postgresql.insert(table)
+                .on_conflict_do_nothing(index_elements=["message_id"])
+                .returning(table.c.id)
+            )
+            named = [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
+            return len(session.execute(stmt, named).all())
         connection = session.connection()
         inserted = 0
         for start in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT):
             chunk = rows[start : start + _SQLITE_ROWS_PER_STATEMENT]
-            params = tuple(value for row in chunk for value in _sqlite_row(row))
+            params = tuple(chain.from_iterable(chunk))
             result = connection.exec_driver_sql(_sqlite_insert(len(chunk)), params)
             inserted += int(result.rowcount or 0)
         return inserted
-    return _insert_ignore_sync(session, rows)
+
+
+def _is_sqlite(session: Session) -> bool:
+    bind = session.bind
+    return bind is not None and bind.dialect.name == "sqlite"
+
+
+#: A message to record: (message, prompt id, author's platform id, author as the platform
+#: reported them (None for an answer the bot relayed), text, parent message id, mentions, via).
+_Entry = tuple[
+    ChatMessage, int, str, ChatUser | None, str, str | None, Sequence[str], ContributionVia
+]
+
+
+@dataclass
+class PreparedBatch:
+    """A batch with its rows built as far as the caches allow: the event loop's share.
+
+    Building rows is Python work, and Python work in the writer thread competes with the event
+    loop for the interpreter lock; the SQLite work in the thread does not (the driver releases
+    the lock while SQLite runs). So ``prepare_batch`` builds every row whose author and prompt
+    the caches know, and ``write_batch_sync`` builds the rest (``pending``: a newcomer's first
+    messages, or all of them once the cached close times have expired) after asking the
+    database.
+    """
+
+    sqlite: bool
+    now: datetime
+    seen: int
+    rows: list[tuple[Any, ...]]
+    pending: list[_Entry]
+    newest: dict[str, str]
+    edits: list[MessageEdit]
+    deletes: Sequence[MessageDelete]
+
+
+def prepare_batch(
+    threads: Mapping[str, int],
+    messages: Sequence[Incoming],
+    edits: Sequence[MessageEdit] = (),
+    deletes: Sequence[MessageDelete] = (),
+    *,
+    sqlite: bool,
+    bot_user_id: str | None,
+    now: datetime,
+    people_cache: Mapping[str, int] | None = None,
+    close_times: CloseTimes | None = None,
+) -> PreparedBatch:
+    """Pure: turn queued messages into driver rows, without touching the database."""
+    values = _Values(sqlite, now)
+    known: Mapping[str, int] = people_cache or {}
+    closes = close_times.closes if close_times is not None else {}
+    extensions = close_times.extensions if close_times is not None else {}
+    newest: dict[str, str] = {}
+    rows: list[tuple[Any, ...]] = []
+    pending: list[_Entry] = []
+    row = values.row
+    for incoming in messages:
+        message = incoming.message
+        channel_id = message.channel_id
+        prompt_id = threads.get(channel_id)
+        if prompt_id is None:
+            continue
+        message_id = message.id
+        current = newest.get(channel_id)
+        if (
+            current is None
+            or len(message_id) > len(current)
+            or (len(message_id) == len(current) and message_id > current)
+        ):  # snowflake_key order, inline: this loop runs for every message
+            newest[channel_id] = message_id
+        entry: _Entry
+        if not message.author_is_bot:
+            author_id = message.author.platform_user_id
+            person_id = known.get(author_id)
+            close = closes.get(prompt_id)
+            if person_id is not None and close is not None:
+                created = message.created_at
+                late = (
+                    _is_late(created, prompt_id, person_id, closes, extensions)
+                    if extensions
+                    else created > close
+                )
+                rows.append(
+                    row(
+                        prompt_id,
+                        person_id,
+                        author_id,
+                        message,
+                        message.content,
+                        message.reply_to_id,
+                        message.mention_ids,
+                        late,
+                        incoming.via,
+                    )
+                )
+                continue
+            entry = (
+                message,
+                prompt_id,
+                author_id,
+                message.author,
+                message.content,
+                message.reply_to_id,
+                message.mention_ids,
+                incoming.via,
+            )
+        else:
+            # The bot's own messages count only when it relayed a student's answer.
+            if bot_user_id is None or message.author.platform_user_id != bot_user_id:
+                continue
+            relayed = parse_relayed(message.content)
+            if relayed is None:
+                continue
+            entry = (
+                message,
+                prompt_id,
+                relayed.author_platform_id,
+                None,
+                relayed.body,
+                relayed.parent_message_id,
+                tuple(dict.fromkeys(_USER_MENTION.findall(relayed.body))),
+                ContributionVia.MODAL,
+            )
+        person_id = known.get(entry[2])
+        if person_id is None or prompt_id not in closes:
+            pending.append(entry)
+            continue
+        rows.append(
+            row(
+                prompt_id,
+                person_id,
+                entry[2],
+                message,
+                entry[4],
+                entry[5],
+                entry[6],
+                _is_late(message.created_at, prompt_id, person_id, closes, extensions),
+                entry[7],
+            )
+        )
+    return PreparedBatch(
+        sqlite=sqlite,
+        now=now,
+        seen=len(messages),
+        rows=rows,
+        pending=pending,
+        newest=newest,
+        edits=[e for e in edits if e.message.channel_id in threads and not e.message.author_is_bot],
+        deletes=deletes,
+    )
+
+
+def write_batch_sync(
+    session: Session,
+    threads: Mapping[str, int],
+    batch: PreparedBatch,
+    *,
+    people_cache: Mapping[str, int] | None = None,
+    close_times: CloseTimes | None = None,
+) -> BatchResult:
+    """Store a prepared batch in the caller's transaction (see the module docstring).
+
+    ``people_cache`` (platform id -> person id) saves looking up authors already resolved; the
+    ids resolved here come back in ``result.people`` for the caller to cache once committed.
+    ``close_times`` likewise saves two queries per batch (``late`` is a record flag; scores
+    are always computed from the times themselves, and extensions and early closes re-judge
+    the flags they change).
+    """
+    result = BatchResult(seen=batch.seen)
+    values = _Values(batch.sqlite, batch.now)
+    authors: dict[str, ChatUser | None] = {}
+    for entry in batch.pending:
+        if entry[3] is not None or entry[2] not in authors:
+            authors[entry[2]] = entry[3]
+    for edit in batch.edits:
+        authors.setdefault(edit.message.author.platform_user_id, edit.message.author)
+    people = person_ids_sync(session, authors, people_cache) if authors else {}
+    result.people = people
+    involved = {e[1] for e in batch.pending} | {threads[e.message.channel_id] for e in batch.edits}
+    times = close_times if close_times is not None else CloseTimes()
+    missing = involved - set(times.closes)
+    if missing:
+        loaded = load_close_times_sync(session, missing)
+        times = CloseTimes(
+            {**times.closes, **loaded.closes}, {**times.extensions, **loaded.extensions}
+        )
+    closes, extensions = times.closes, times.extensions
+
+    rows = list(batch.rows)
+    for message, prompt_id, author_id, _author, body, parent_id, mentions, via in batch.pending:
+        person_id = people.get(author_id)
+        rows.append(
+            values.row(
+                prompt_id,
+                person_id,
+                author_id,
+                message,
+                body,
+                parent_id,
+                mentions,
+                _is_late(message.created_at, prompt_id, person_id, closes, extensions),
+                via,
+            )
+        )
+    result.inserted = values.insert(session, rows)
+
+    if batch.edits:
+        result.revised = _apply_edits(
+            session, batch.edits, threads, people, closes, extensions, values, now=batch.now
+        )
+    if batch.deletes:
+        result.deleted = _apply_deletes(session, batch.deletes)
+    if batch.newest:
+        _advance_cursors(session, batch.newest, now=batch.now)
+    return result
 
 
 def record_batch_sync(
@@ -392,87 +609,21 @@ def record_batch_sync(
     people_cache: Mapping[str, int] | None = None,
     close_times: CloseTimes | None = None,
 ) -> BatchResult:
-    """Store one batch in the caller's transaction (see the module docstring).
-
-    ``people_cache`` (platform id -> person id) saves looking up authors already resolved; the
-    ids resolved here come back in ``result.people`` for the caller to cache once committed.
-    ``close_times`` likewise saves two queries per batch (``late`` is a record flag; scores
-    are always computed from the times themselves, and extensions and early closes re-judge
-    the flags they change).
-    """
-    result = BatchResult(seen=len(messages))
-    newest: dict[str, str] = {}
-    rows: list[_Row] = []
-    for incoming in messages:
-        message = incoming.message
-        prompt_id = threads.get(message.channel_id)
-        if prompt_id is None:
-            continue
-        current = newest.get(message.channel_id)
-        if current is None or snowflake_key(message.id) > snowflake_key(current):
-            newest[message.channel_id] = message.id
-        row = _as_row(incoming, prompt_id, bot_user_id)
-        if row is not None:
-            rows.append(row)
-
-    edit_rows = [
-        e for e in edits if e.message.channel_id in threads and not e.message.author_is_bot
-    ]
-
-    authors: dict[str, ChatUser | None] = {}
-    for row in rows:
-        if row.author is not None or row.author_id not in authors:
-            authors[row.author_id] = row.author
-    for edit in edit_rows:
-        authors.setdefault(edit.message.author.platform_user_id, edit.message.author)
-    people = person_ids_sync(session, authors, people_cache) if authors else {}
-    result.people = people
-    involved = {r.prompt_id for r in rows} | {threads[e.message.channel_id] for e in edit_rows}
-    times = close_times if close_times is not None else CloseTimes()
-    missing = involved - set(times.closes)
-    if missing:
-        loaded = load_close_times_sync(session, missing)
-        times = CloseTimes(
-            {**times.closes, **loaded.closes}, {**times.extensions, **loaded.extensions}
-        )
-    closes, extensions = times.closes, times.extensions
-
-    if rows:
-        values = []
-        for row in rows:
-            person_id = people.get(row.author_id)
-            values.append(
-                {
-                    "prompt_id": row.prompt_id,
-                    "person_id": person_id,
-                    "author_platform_id": row.author_id,
-                    "message_id": row.message.id,
-                    "parent_message_id": row.parent_id,
-                    "thread_id": row.message.channel_id,
-                    "mentions": list(row.mentions),
-                    "content": row.body,
-                    "words": count_words(row.body),
-                    "created_at": row.message.created_at,
-                    "edited_at": row.message.edited_at,
-                    "deleted_at": None,
-                    "late": _is_late(
-                        row.message.created_at, row.prompt_id, person_id, closes, extensions
-                    ),
-                    "via": row.via,
-                    "recorded_at": now,
-                }
-            )
-        result.inserted = _insert_contributions(session, values)
-
-    if edit_rows:
-        result.revised = _apply_edits(
-            session, edit_rows, threads, people, closes, extensions, now=now
-        )
-    if deletes:
-        result.deleted = _apply_deletes(session, deletes)
-    if newest:
-        _advance_cursors(session, newest, now=now)
-    return result
+    """``prepare_batch`` then ``write_batch_sync``, in the caller's transaction."""
+    batch = prepare_batch(
+        threads,
+        messages,
+        edits,
+        deletes,
+        sqlite=_is_sqlite(session),
+        bot_user_id=bot_user_id,
+        now=now,
+        people_cache=people_cache,
+        close_times=close_times,
+    )
+    return write_batch_sync(
+        session, threads, batch, people_cache=people_cache, close_times=close_times
+    )
 
 
 def _apply_edits(
@@ -482,6 +633,7 @@ def _apply_edits(
     people: Mapping[str, int],
     closes: Mapping[int, datetime],
     extensions: Mapping[tuple[int, int], datetime],
+    values: _Values,
     *,
     now: datetime,
 ) -> int:
@@ -513,28 +665,20 @@ def _apply_edits(
             # Edited before we ever stored it (e.g. while offline): record it as it is now.
             prompt_id = threads[message.channel_id]
             person_id = people.get(message.author.platform_user_id)
-            _insert_contributions(
+            values.insert(
                 session,
                 [
-                    {
-                        "prompt_id": prompt_id,
-                        "person_id": person_id,
-                        "author_platform_id": message.author.platform_user_id,
-                        "message_id": message.id,
-                        "parent_message_id": message.reply_to_id,
-                        "thread_id": message.channel_id,
-                        "mentions": list(message.mention_ids),
-                        "content": message.content,
-                        "words": count_words(message.content),
-                        "created_at": message.created_at,
-                        "edited_at": message.edited_at,
-                        "deleted_at": None,
-                        "late": _is_late(
-                            message.created_at, prompt_id, person_id, closes, extensions
-                        ),
-                        "via": ContributionVia.GATEWAY,
-                        "recorded_at": now,
-                    }
+                    values.row(
+                        prompt_id,
+                        person_id,
+                        message.author.platform_user_id,
+                        message,
+                        message.content,
+                        message.reply_to_id,
+                        message.mention_ids,
+                        _is_late(message.created_at, prompt_id, person_id, closes, extensions),
+                        ContributionVia.GATEWAY,
+                    )
                 ],
             )
             continue

@@ -80,7 +80,12 @@ def count_words(text: str) -> int:
         text = _EVERYONE_HERE.sub(" ", text)
     if "." in text or ")" in text:
         # Only numbered markers matter: a bullet (-, *, +) holds no letter or digit anyway.
-        text = _LIST_MARKER.sub(" ", text)
+        if "\n" in text:
+            text = _LIST_MARKER.sub(" ", text)
+        else:  # one line: only its start can hold a marker, and anchored matching is cheap
+            marker = _LIST_MARKER.match(text)
+            if marker is not None:
+                text = " " + text[marker.end() :]
     if "\u2013" in text or "\u2014" in text:
         text = text.replace("\u2013", " ").replace("\u2014", " ")
     words = 0

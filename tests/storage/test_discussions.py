@@ -185,13 +185,7 @@ async def test_edits_keep_history_and_deletions_are_flagged(db: Database) -> Non
     w = await _world(db)
     post = w.message("amy", "first draft", at=OPENS + timedelta(hours=1))
     await _record(db, w, [post])
-    edited = ChatMessage(
-        **{
-            **post.__dict__,
-            "content": "second draft, longer now",
-            "edited_at": OPENS + timedelta(hours=2),
-        }
-    )
+    edited = post._replace(content="second draft, longer now", edited_at=OPENS + timedelta(hours=2))
     # A replayed edit changes nothing.
     result = await _record(db, w, [], edits=[MessageEdit(edited), MessageEdit(edited)])
     assert result.revised == 1
@@ -242,7 +236,7 @@ async def test_relayed_answers_are_credited_to_the_student_and_others_ignored(
     (text,) = format_relayed(amy.platform_user_id, WORDS)
     relayed = w.message("", text, at=OPENS + timedelta(hours=1), bot=True)
     summary = w.message("", "🔒 closed", at=OPENS + timedelta(hours=2), bot=True)
-    forged = ChatMessage(**{**w.message("bob", text, at=OPENS).__dict__, "author_is_bot": True})
+    forged = w.message("bob", text, at=OPENS)._replace(author_is_bot=True)
     await _record(db, w, [relayed, summary, forged])
     (row,) = await _contributions(db)
     assert row.person_id == amy.id
@@ -259,9 +253,7 @@ async def test_scores_use_words_at_close_and_ledger_follows_by_reversal(db: Data
     bob_post = w.message("bob", WORDS, at=OPENS + timedelta(hours=2))
     amy_reply = w.message("amy", "word " * 60, at=OPENS + timedelta(hours=3), reply_to=bob_post.id)
     await _record(db, w, [amy_post, bob_post, amy_reply])
-    padded = ChatMessage(
-        **{**amy_post.__dict__, "content": WORDS, "edited_at": CLOSES + timedelta(hours=1)}
-    )
+    padded = amy_post._replace(content=WORDS, edited_at=CLOSES + timedelta(hours=1))
     await _record(db, w, [], edits=[MessageEdit(padded)])
     amy, bob = w.people["amy"].id, w.people["bob"].id
 
@@ -314,7 +306,7 @@ async def test_an_edit_racing_its_creation_still_keeps_the_old_text(db: Database
     """discord.py may hand the creation handler the already-edited message."""
     w = await _world(db)
     post = w.message("amy", "final text here", at=OPENS + timedelta(hours=1))
-    seen_edited = ChatMessage(**{**post.__dict__, "edited_at": OPENS + timedelta(hours=2)})
+    seen_edited = post._replace(edited_at=OPENS + timedelta(hours=2))
     edit = MessageEdit(seen_edited, before="draft")
     assert (await _record(db, w, [seen_edited], edits=[edit])).revised == 1
     assert (await _record(db, w, [], edits=[edit])).revised == 0
