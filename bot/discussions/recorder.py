@@ -25,8 +25,7 @@ from sqlalchemy.orm import Session
 
 from bot.chat import ChatError, ChatMessage, ChatPort
 from bot.clock import Clock
-from bot.db.engine import SQLITE_BUSY_TIMEOUT_MS, Database
-from bot.db.engine import _sqlite_pragmas as sqlite_pragmas
+from bot.db.engine import SQLITE_BUSY_TIMEOUT_MS, Database, sqlite_pragmas
 from bot.db.models import ContributionVia
 from bot.discussions import recording
 from bot.discussions.recording import BatchResult, Incoming, MessageDelete, MessageEdit
