@@ -69,3 +69,47 @@ async def test_bot_reaches_no_other_host(sandbox: Sandbox, world: World) -> None
     await (await world.tutors()[0].command("about")).reply()
     assert sandbox.server.calls, "the bot made no REST call at all"
     assert sandbox.hosts_contacted == {f"127.0.0.1:{sandbox.server.port}"}
+
+
+async def test_message_taps_leave_wait_for_and_listeners_working(
+    sandbox: Sandbox, world: World
+) -> None:
+    """The gateway hot path skips discord.py's per-message tasks only when nobody else listens."""
+    import asyncio
+
+    import discord
+
+    bot = sandbox.app.bot
+    student = world.students()[0]
+    channel = world.channel("MATH70097")
+    tapped: list[str] = []
+    heard: list[str] = []
+
+    def tap(message: discord.Message) -> None:
+        tapped.append(message.content)
+
+    async def listener(message: discord.Message) -> None:
+        heard.append(message.content)
+
+    bot.add_message_tap(tap)
+    waiting = asyncio.create_task(
+        bot.wait_for("message", check=lambda m: m.content == "first", timeout=10)
+    )
+    await asyncio.sleep(0)
+    await student.post(channel, "first")
+    assert (await waiting).content == "first"
+
+    bot.add_listener(listener, "on_message")
+    await student.post(channel, "second")
+    await sandbox.server.wait_until(
+        lambda: "second" in heard or None,
+        timeout=10,
+        describe=lambda: f"the listener heard {heard}",
+    )
+
+    bot.remove_listener(listener, "on_message")
+    bot.remove_message_tap(tap)
+    await student.post(channel, "third")
+    await (await student.command("about")).reply()  # the gateway has moved past "third"
+    assert tapped == ["first", "second"]
+    assert heard == ["second"]
