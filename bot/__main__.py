@@ -2,4 +2,5 @@
 
 from bot.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # the discussion writer's child process may import this module
+    raise SystemExit(main())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol
 
 from bot.access.identity import ChatUser
@@ -75,6 +75,81 @@ class ChatMessage(NamedTuple):
     reply_to_id: str | None = None
     mention_ids: tuple[str, ...] = ()
     attachment_urls: tuple[str, ...] = ()
+
+
+#: A ``ChatMessage`` flattened to plain values, for queues on the gateway's hot path: building
+#: one costs the event loop little (no datetimes, no nested tuples of people) and a batch of
+#: them pickles in about half a microsecond each. Fields, in order: id, channel id, guild id,
+#: author id, author username, author display name, author is a bot, content, created (µs
+#: since the Unix epoch, UTC), edited (µs or None), reply-to id, mention ids, attachment URLs,
+#: and a tag the queue's owner chooses (the discussion recorder: how the message arrived).
+WireMessage = tuple[
+    str,
+    str,
+    str | None,
+    str,
+    str,
+    str,
+    bool,
+    str,
+    int,
+    int | None,
+    str | None,
+    tuple[str, ...],
+    tuple[str, ...],
+    str,
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_micros(value: datetime) -> int:
+    """Exact integer microseconds since the Unix epoch (a naive time is taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def wire_message(message: ChatMessage, tag: str) -> WireMessage:
+    author = message.author
+    return (
+        message.id,
+        message.channel_id,
+        message.guild_id,
+        author.platform_user_id,
+        author.username,
+        author.display_name,
+        message.author_is_bot,
+        message.content,
+        to_micros(message.created_at),
+        to_micros(message.edited_at) if message.edited_at is not None else None,
+        message.reply_to_id,
+        tuple(message.mention_ids),
+        tuple(message.attachment_urls),
+        tag,
+    )
+
+
+def unwire_message(w: WireMessage) -> ChatMessage:
+    """The flat form back as a ``ChatMessage`` (times come back aware, in UTC)."""
+    return ChatMessage(
+        w[0],
+        w[1],
+        w[2],
+        ChatUser(w[3], w[4], w[5]),
+        w[6],
+        w[7],
+        from_micros(w[8]),
+        from_micros(w[9]) if w[9] is not None else None,
+        w[10],
+        w[11],
+        w[12],
+    )
 
 
 class ChatErrorKind(enum.StrEnum):

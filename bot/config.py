@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     scheduler_tick_seconds: float = Field(default=30.0, gt=0)
     # How long discord.py waits for more servers before READY; the local server needs less.
     guild_ready_timeout: float = Field(default=2.0, ge=0)
+    # Who writes discussion evidence to a SQLite file: a child process (keeps the gateway's
+    # event loop free), or a thread where child processes are not allowed.
+    recorder_writer: Literal["process", "thread"] = "process"
 
     @field_validator("timezone")
     @classmethod

@@ -16,6 +16,8 @@ from bot.chat import (
     ChatMessage,
     OutgoingMessage,
     Posted,
+    WireMessage,
+    to_micros,
 )
 
 CANNOT_DM = 50007
@@ -61,6 +63,40 @@ def to_chat_message(message: discord.Message) -> ChatMessage:
         reply_to,
         tuple([str(u.id) for u in mentions]) if mentions else (),
         tuple([a.url for a in attachments]) if attachments else (),
+    )
+
+
+def wire_from_discord(message: discord.Message, tag: str) -> WireMessage:
+    """``to_chat_message`` straight to the flat queued form (``bot.chat.WireMessage``).
+
+    The discussion recorder calls this for every message of a recorded thread inside the
+    gateway's parse; it skips the datetimes and nested tuples a ``ChatMessage`` would build
+    (the creation time comes from the snowflake, as discord.py's own ``created_at`` does).
+    """
+    reference = message.reference
+    guild = message.guild
+    author = message.author
+    name = author.name
+    mentions = message.mentions
+    attachments = message.attachments
+    edited = message.edited_at
+    return (
+        str(message.id),
+        str(message.channel.id),
+        str(guild.id) if guild is not None else None,
+        str(author.id),
+        name,
+        getattr(author, "display_name", None) or name,
+        author.bot,
+        message.content,
+        ((message.id >> 22) + discord.utils.DISCORD_EPOCH) * 1000,
+        to_micros(edited) if edited is not None else None,
+        str(reference.message_id)
+        if reference is not None and reference.message_id is not None
+        else None,
+        tuple([str(u.id) for u in mentions]) if mentions else (),
+        tuple([a.url for a in attachments]) if attachments else (),
+        tag,
     )
 
 

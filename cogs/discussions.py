@@ -20,12 +20,12 @@ from discord.ext import commands
 
 from bot.chat import ChatError, OutgoingMessage
 from bot.discord_app import CohortBot
-from bot.discord_chat import chat_user, to_chat_message
+from bot.discord_chat import chat_user, to_chat_message, wire_from_discord
 from bot.discussions import due, service
 from bot.discussions.answers import ANSWER_MAX_CHARS
 from bot.discussions.grades_csv import MAX_CSV_BYTES
 from bot.discussions.recorder import Recorder
-from bot.discussions.recording import watched_threads
+from bot.discussions.recording import GATEWAY_TAG, watched_threads
 from bot.discussions.render import BODY_MAX_CHARS, when
 from bot.discussions.text import split_for_discord
 from bot.errors import UserError
@@ -177,7 +177,12 @@ class Discussions(commands.Cog):
 
     def __init__(self, bot: CohortBot) -> None:
         self.bot = bot
-        self.recorder = Recorder(bot.db, bot.clock, bot_user_id=self._bot_user_id)
+        self.recorder = Recorder(
+            bot.db,
+            bot.clock,
+            bot_user_id=self._bot_user_id,
+            writer=bot.settings.recorder_writer,
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._due_lock = asyncio.Lock()
         self._closing = False
@@ -245,7 +250,7 @@ class Discussions(commands.Cog):
     def _tap(self, message: discord.Message) -> None:
         """Every new message, synchronously from the gateway (``CohortBot.add_message_tap``)."""
         if str(message.channel.id) in self.recorder.threads:
-            self.recorder.add(to_chat_message(message))
+            self.recorder.add_wired(wire_from_discord(message, GATEWAY_TAG))
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:

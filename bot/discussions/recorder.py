@@ -13,48 +13,25 @@ again; the unique message id makes it count once. A clean stop flushes (``close`
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import TypeVar
-
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
 from bot.chat import ChatError, ChatMessage, ChatPort
 from bot.clock import Clock
-from bot.db.engine import SQLITE_BUSY_TIMEOUT_MS, Database, sqlite_pragmas
+from bot.db.engine import Database
 from bot.db.models import ContributionVia
 from bot.discussions import recording
-from bot.discussions.recording import BatchResult, Incoming, MessageDelete, MessageEdit
+from bot.discussions.recording import MessageDelete, MessageEdit, WireMessage
+from bot.discussions.writer import BatchWriter, WriterKind
 
 log = logging.getLogger(__name__)
 
 __all__ = ["CLOSE_TIMES_TTL", "Recorder"]
 
 CLOSE_TIMES_TTL = 5.0  # seconds
-T = TypeVar("T")
-
-
-def _thread_engine(url: str) -> Engine | None:
-    """A synchronous engine on the same SQLite file, for writing batches in a worker thread.
-
-    With aiosqlite every statement is a round trip through the event loop, and during a
-    gateway backlog each one waits for the reader to drain its buffer (seconds for a batch of
-    a few statements). A batch written in a thread costs the loop one round trip. PostgreSQL
-    and in-memory SQLite keep the async path (None).
-    """
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    engine = create_engine(
-        parsed.set(drivername="sqlite+pysqlite"),
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-    )
-    event.listen(engine, "connect", sqlite_pragmas)
-    return engine
 
 
 class Recorder:
@@ -70,6 +47,7 @@ class Recorder:
         max_batch: int = 2000,
         max_delay: float = 0.05,
         retry_delay: float = 1.0,
+        writer: WriterKind = "process",
     ) -> None:
         self.db = db
         self.clock = clock
@@ -79,12 +57,12 @@ class Recorder:
         self._people: dict[str, int] = {}
         self._close_times: recording.CloseTimes | None = None
         self._close_times_at = 0.0
-        self._engine = _thread_engine(db.url)
-        self._sqlite = make_url(db.url).get_backend_name() == "sqlite"
+        # A SQLite file is written off the loop (see ``writer``); otherwise the async session.
+        self._writer = BatchWriter(db.url, writer) if BatchWriter.applies(db.url) else None
         self.max_delay = max_delay
         self.retry_delay = retry_delay
         self.threads: dict[str, int] = {}
-        self._messages: list[Incoming] = []
+        self._messages: list[WireMessage] = []
         self._edits: list[MessageEdit] = []
         self._deletes: list[MessageDelete] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -115,6 +93,8 @@ class Recorder:
         """Know the roster's platform ids before the first batch: during a backlog every extra
         query in a batch waits behind the gateway reader, so the first batch should not need any.
         """
+        if self._writer is not None:
+            self._writer.warm()
         async with self.db.session() as session:
             self._people.update(await recording.known_people(session))
 
@@ -127,7 +107,14 @@ class Recorder:
     def add(self, message: ChatMessage, via: ContributionVia = ContributionVia.GATEWAY) -> None:
         if message.channel_id not in self.threads:
             return
-        self._messages.append(Incoming(message, via))
+        self._messages.append(recording.wire(message, via))
+        self._schedule()
+
+    def add_wired(self, message: WireMessage) -> None:
+        """The gateway's hot path: a message already in the queued form (``recording.wire``)."""
+        if message[1] not in self.threads:
+            return
+        self._messages.append(message)
         self._schedule()
 
     def add_edit(self, message: ChatMessage, before: str | None = None) -> None:
@@ -189,26 +176,21 @@ class Recorder:
             people = dict(self._people)
             try:
                 close_times = await self._close_times_now(set(threads.values()))
-                # The rows are built here, on the event loop (see ``recording.PreparedBatch``).
-                batch = recording.prepare_batch(
-                    threads,
-                    messages,
-                    edits,
-                    deletes,
-                    sqlite=self._sqlite,
+                # Everything after the queue happens in the writer: with a writer process, on
+                # the other core. A partial of a module function, because it travels pickled.
+                write = functools.partial(
+                    recording.record_wired_batch_sync,
+                    threads=threads,
+                    messages=messages,
+                    edits=edits,
+                    deletes=deletes,
                     bot_user_id=self.bot_user_id(),
                     now=self.clock.now(),
                     people_cache=people,
                     close_times=close_times,
                 )
-
-                def write(session: Session) -> BatchResult:
-                    return recording.write_batch_sync(
-                        session, threads, batch, people_cache=people, close_times=close_times
-                    )
-
-                if self._engine is not None:
-                    result = await asyncio.to_thread(self._in_thread, write)
+                if self._writer is not None:
+                    result = await self._writer.run(write)
                 else:
                     async with self.db.session() as session:
                         result = await session.run_sync(write)
@@ -230,23 +212,14 @@ class Recorder:
         cached = self._close_times
         if fresh and cached is not None and prompt_ids <= set(cached.closes):
             return cached
-
-        def load(session: Session) -> recording.CloseTimes:
-            return recording.load_close_times_sync(session, prompt_ids)
-
-        if self._engine is not None:
-            times = await asyncio.to_thread(self._in_thread, load)
+        load = functools.partial(recording.load_close_times_sync, prompt_ids=sorted(prompt_ids))
+        if self._writer is not None:
+            times = await self._writer.run(load)
         else:
             async with self.db.session() as session:
                 times = await session.run_sync(load)
         self._close_times, self._close_times_at = times, time.monotonic()
         return times
-
-    def _in_thread(self, work: Callable[[Session], T]) -> T:
-        """One transaction on the recorder's own SQLite connection, off the event loop."""
-        assert self._engine is not None
-        with Session(self._engine) as session, session.begin():
-            return work(session)
 
     def forget_close_times(self) -> None:
         """Re-read close times before the next batch (a close or an extension changed)."""
@@ -275,8 +248,8 @@ class Recorder:
         """Flush and stop taking work: the clean-shutdown path."""
         await self.flush()
         self._closed = True
-        if self._engine is not None:
-            self._engine.dispose()
+        if self._writer is not None:
+            await self._writer.close()
 
     # ----------------------------------------------------------------- backfill
 
@@ -293,7 +266,7 @@ class Recorder:
         for thread_id in wanted:
             try:
                 async for message in chat.history(thread_id, after_id=after.get(thread_id)):
-                    self._messages.append(Incoming(message, ContributionVia.BACKFILL))
+                    self._messages.append(recording.wire(message, ContributionVia.BACKFILL))
                     read += 1
                     if len(self._messages) >= self.max_rows:
                         await self._flush_once()

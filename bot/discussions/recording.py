@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bot.access.identity import ChatUser
-from bot.chat import ChatMessage
+from bot.chat import ChatMessage, WireMessage, unwire_message, wire_message
 from bot.db.models import (
     ChannelCursor,
     Contribution,
@@ -49,17 +49,22 @@ from bot.discussions.answers import parse_relayed
 from bot.discussions.text import count_words
 
 __all__ = [
+    "GATEWAY_TAG",
     "BatchResult",
     "CloseTimes",
     "Incoming",
     "MessageDelete",
     "MessageEdit",
     "PreparedBatch",
+    "WireMessage",
     "cursors",
     "load_close_times",
     "prepare_batch",
     "record_batch",
+    "record_wired_batch_sync",
+    "unwire",
     "watched_threads",
+    "wire",
     "write_batch_sync",
 ]
 
@@ -74,6 +79,20 @@ class Incoming(NamedTuple):
 
     message: ChatMessage
     via: ContributionVia = ContributionVia.GATEWAY
+
+
+#: The tag of a message queued from the gateway (``bot.chat.WireMessage``'s last field).
+GATEWAY_TAG = ContributionVia.GATEWAY.value
+
+
+def wire(message: ChatMessage, via: ContributionVia = ContributionVia.GATEWAY) -> WireMessage:
+    """The recorder's queued form (``bot.chat.WireMessage``, tagged with how it arrived)."""
+    return wire_message(message, via.value)
+
+
+def unwire(w: WireMessage) -> Incoming:
+    """The queued form back as an ``Incoming`` (in the writer, off the event loop)."""
+    return Incoming(unwire_message(w), _VIA_BY_TEXT[w[13]])
 
 
 @dataclass(frozen=True)
@@ -284,6 +303,7 @@ def _sqlite_time(value: datetime | None) -> str | None:
 
 
 _VIA_TEXT = {via: via.value for via in ContributionVia}
+_VIA_BY_TEXT = {via.value: via for via in ContributionVia}
 
 
 class _Values:
@@ -623,6 +643,33 @@ def record_batch_sync(
     )
     return write_batch_sync(
         session, threads, batch, people_cache=people_cache, close_times=close_times
+    )
+
+
+def record_wired_batch_sync(
+    session: Session,
+    threads: Mapping[str, int],
+    messages: Sequence[WireMessage],
+    edits: Sequence[MessageEdit] = (),
+    deletes: Sequence[MessageDelete] = (),
+    *,
+    bot_user_id: str | None,
+    now: datetime,
+    people_cache: Mapping[str, int] | None = None,
+    close_times: CloseTimes | None = None,
+) -> BatchResult:
+    """``record_batch_sync`` for the recorder's queued form: everything after the queue, from
+    turning it back into messages to the commit, runs wherever the writer runs."""
+    return record_batch_sync(
+        session,
+        threads,
+        [unwire(m) for m in messages],
+        edits,
+        deletes,
+        bot_user_id=bot_user_id,
+        now=now,
+        people_cache=people_cache,
+        close_times=close_times,
     )
 
 

@@ -113,3 +113,46 @@ async def test_message_taps_leave_wait_for_and_listeners_working(
     await (await student.command("about")).reply()  # the gateway has moved past "third"
     assert tapped == ["first", "second"]
     assert heard == ["second"]
+
+
+async def test_the_recorders_fast_path_reads_messages_as_the_chat_port_does(
+    sandbox: Sandbox, world: World
+) -> None:
+    """``wire_from_discord`` (the recorder's per-message path) skips building a ``ChatMessage``;
+    for real gateway messages (a reply, a mention, an attachment, an edit) it must say exactly
+    what ``to_chat_message`` says."""
+    import discord
+
+    from bot.chat import unwire_message, wire_message
+    from bot.discord_chat import to_chat_message, wire_from_discord
+
+    bot = sandbox.app.bot
+    first, second = world.students()[:2]
+    channel = world.channel("MATH70097")
+    seen: list[tuple[object, object]] = []
+
+    def tap(message: discord.Message) -> None:
+        ported = wire_message(to_chat_message(message), "gateway")
+        seen.append((wire_from_discord(message, "gateway"), ported))
+
+    bot.add_message_tap(tap)
+    try:
+        original = await first.post(channel, "my answer")
+        await first.edit(original, "my answer, edited")
+        await second.post(
+            channel,
+            f"<@{first.id}> I disagree",
+            reply_to=original,
+            attachments=[("notes.txt", b"evidence")],
+        )
+        await (await second.command("about")).reply()  # the gateway has moved past both
+    finally:
+        bot.remove_message_tap(tap)
+    assert len(seen) == 2
+    for fast, ported in seen:
+        assert fast == ported
+    reply = unwire_message(seen[1][0])  # type: ignore[arg-type]
+    assert reply.reply_to_id == str(original.id)
+    assert reply.mention_ids == (str(first.id),)
+    assert reply.attachment_urls and reply.author.platform_user_id == str(second.id)
+    assert reply.created_at.tzinfo is not None

@@ -120,7 +120,9 @@ async def test_a_killed_bot_loses_nothing_and_counts_nothing_twice(tmp_path: Pat
             # Kill as soon as the first batches are on disk: the rest is in flight.
             at_kill = await _wait_count(db, 1, timeout=30)
             first.kill()
-            await first.wait()
+            # Its stderr closes only when every process holding it (the writer process, the
+            # fork server) has gone too: a writer outliving the bot would hang here.
+            await asyncio.wait_for(first.wait(), timeout=30)
             await asyncio.sleep(0.2)
             stored_after_kill = await _count(db)
             assert 0 < stored_after_kill < BURST, stored_after_kill

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.access.identity import ChatUser
@@ -344,3 +345,88 @@ async def test_the_recorder_writes_in_batches_and_keeps_a_failed_batch(db: Datab
     async with db.session() as s:
         cursor = await s.get(ChannelCursor, THREAD)
     assert cursor is not None and cursor.last_message_id == messages[-1].id
+
+
+def _row(c: Contribution) -> tuple[object, ...]:
+    return (
+        c.message_id,
+        c.person_id,
+        c.parent_message_id,
+        list(c.mentions),
+        c.content,
+        c.words,
+        c.created_at.replace(tzinfo=None),
+        c.late,
+        c.via,
+    )
+
+
+async def _record_through(db: Database, writer: str) -> list[tuple[object, ...]]:
+    from bot.clock import ManualClock
+    from bot.discussions.recorder import Recorder
+
+    w = await _world(db)
+    recorder = Recorder(db, ManualClock(CLOSES), bot_user_id=lambda: BOT, writer=writer)  # type: ignore[arg-type]
+    await recorder.prime()
+    recorder.watch({THREAD: w.prompt_id})
+    first = w.message("amy", WORDS, at=OPENS + timedelta(hours=1))
+    recorder.add(first)
+    recorder.add(
+        w.message(
+            "bob",
+            f"<@{w.user('amy').platform_user_id}> " + WORDS,
+            at=CLOSES + timedelta(minutes=5),
+            reply_to=first.id,
+            mentions=(w.user("amy").platform_user_id,),
+        )
+    )
+    recorder.add(w.message("cat", "short", at=OPENS), ContributionVia.BACKFILL)
+    await recorder.close()
+    assert recorder.recorded == 3
+    return [_row(c) for c in await _contributions(db)]
+
+
+@pytest.mark.parametrize("writer", ["process", "thread"])
+async def test_a_writer_process_or_thread_stores_the_evidence(db: Database, writer: str) -> None:
+    """The writer process is the default, the thread the fallback: the same rows either way."""
+    rows = await _record_through(db, writer)
+    assert [(r[4] == WORDS, r[5], r[7], r[8]) for r in rows] == [
+        (True, 160, False, ContributionVia.GATEWAY),
+        (False, 160, True, ContributionVia.GATEWAY),  # late; the mention is not a word
+        (False, 1, False, ContributionVia.BACKFILL),
+    ]
+    amy = rows[0]
+    assert rows[1][2] == amy[0] and rows[1][3] == [str(800000000000000001)]
+    assert rows[1][6] == (CLOSES + timedelta(minutes=5)).replace(tzinfo=None)
+
+
+async def test_a_writer_process_that_dies_is_replaced_and_nothing_is_lost(db: Database) -> None:
+    import os
+    import signal
+
+    from bot.clock import ManualClock
+    from bot.discussions.recorder import Recorder
+
+    if not db.url.startswith("sqlite"):
+        pytest.skip("PostgreSQL is written through the async session: there is no child")
+    w = await _world(db)
+    recorder = Recorder(db, ManualClock(CLOSES), bot_user_id=lambda: BOT, retry_delay=0.01)
+    await recorder.prime()
+    recorder.watch({THREAD: w.prompt_id})
+    messages = [w.message("amy", f"answer {i}", at=OPENS + timedelta(minutes=i)) for i in range(20)]
+    for message in messages[:10]:
+        recorder.add(message)
+    await recorder.flush()
+    assert recorder.recorded == 10
+    writer = recorder._writer
+    assert writer is not None and writer._pool is not None
+    (child,) = writer._pool._processes.values()  # type: ignore[attr-defined]
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(10)
+    for message in messages:  # the first ten again (a replay) and ten new ones
+        recorder.add(message)
+    await recorder.flush()
+    assert recorder.failures == 1  # the batch that met the dead child was kept and retried
+    await recorder.close()
+    rows = await _contributions(db)
+    assert sorted(r.message_id for r in rows) == sorted(m.id for m in messages)
