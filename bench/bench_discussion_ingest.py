@@ -10,7 +10,8 @@ same burst of answer messages through the local server's gateway into, in turn:
 3. the running cohortbot on a thread it does not record (its per-message event handling
    alone), and
 4. the running cohortbot (the same ``Application`` as ``cohortbot run``), which records every
-   message of the prompt's thread in the database through its group-commit recorder,
+   message of the prompt's thread in the database through its group-commit recorder (the
+   batches are written by its writer process, ``bot.discussions.writer``),
 
 and prints messages per second for each and the ratio cohortbot / bare client. The clock for
 cohortbot stops only when every message is committed to the database; afterwards the bench
@@ -22,7 +23,7 @@ The machine's load moves a single measurement by tens of percent (the same phase
 1.6 s and 2.7 s back to back), so clients 2-4 take turns for several rounds, only the measured
 one connected, and the ratio printed is the median of the rounds' ratios.
 
-Run: .venv/bin/python bench/bench_discussion_ingest.py [--messages 50000] [--rounds 3]
+Run: .venv/bin/python bench/bench_discussion_ingest.py [--messages 50000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -309,7 +310,7 @@ class Round:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=50_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     n: int = args.messages
     logging.basicConfig(level=logging.WARNING)

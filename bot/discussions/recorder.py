@@ -3,7 +3,9 @@
 One SQLite commit per message manages about 250 messages a second; a busy cohort (or a
 reconnect replaying a backlog) delivers far more. The recorder queues what the gateway delivers
 and writes it in one transaction every ``max_delay`` seconds or every ``max_rows`` rows,
-whichever comes first. Handlers only append to a list, so the event loop keeps parsing.
+whichever comes first. The gateway tap only appends a flat tuple (``bot.chat.WireMessage``) to
+a list, and everything after the queue runs in the writer (``bot.discussions.writer``: a child
+process on a SQLite file), so the event loop keeps parsing.
 
 What a crash loses is the unflushed tail of the queue. The thread cursors advance only with
 the rows they cover, so the history backfill at start-up and on reconnect picks that tail up

@@ -415,14 +415,12 @@ _Entry = tuple[
 
 @dataclass
 class PreparedBatch:
-    """A batch with its rows built as far as the caches allow: the event loop's share.
+    """A batch with its rows built as far as the caches allow, without touching the database.
 
-    Building rows is Python work, and Python work in the writer thread competes with the event
-    loop for the interpreter lock; the SQLite work in the thread does not (the driver releases
-    the lock while SQLite runs). So ``prepare_batch`` builds every row whose author and prompt
-    the caches know, and ``write_batch_sync`` builds the rest (``pending``: a newcomer's first
-    messages, or all of them once the cached close times have expired) after asking the
-    database.
+    ``prepare_batch`` builds every row whose author and prompt the caches know, and
+    ``write_batch_sync`` builds the rest (``pending``: a newcomer's first messages, or all of
+    them once the cached close times have expired) after asking the database. Both run in the
+    recorder's writer (``bot.discussions.writer``), off the event loop.
     """
 
     sqlite: bool
@@ -806,9 +804,9 @@ def _advance_cursors(session: Session, newest: Mapping[str, str], *, now: dateti
 
 # --------------------------------------------------------------------------- async callers
 #
-# The functions above are synchronous so the recorder can run a whole batch in a worker thread
-# on its own connection (one event-loop round trip per batch: during a gateway backlog every
-# await waits behind the reader). Async callers go through these wrappers.
+# The functions above are synchronous so the recorder can run a whole batch in its writer
+# process (or thread) on its own connection (one event-loop round trip per batch: during a
+# gateway backlog every await waits behind the reader). Async callers go through these wrappers.
 
 
 async def cursors(session: AsyncSession, thread_ids: Iterable[str]) -> dict[str, str]:

@@ -5,8 +5,8 @@ interpreter lock from it. SQLite work in a worker *thread* still does: the drive
 lock up around each statement and takes it back afterwards, and every time the loop gives the
 lock up for a socket read the writer may take it and keep the loop waiting (measured here: a
 thread writer cost the loop more than a second per 30,000 messages, more than writing on the
-loop itself). A writer *process* has its own interpreter: the loop only pickles the prepared
-rows (about half a microsecond a row) and the SQLite work runs on the other core.
+loop itself). A writer *process* has its own interpreter: the loop only pickles the queued
+batch (about half a microsecond a message) and the rest runs on the other core.
 
 The child is forked from a fork server (never from the running bot, which has threads and an
 event loop) and dies with the bot, as a thread would: what a crash interrupts is recovered by
