@@ -313,10 +313,13 @@ class Gradebook(commands.Cog):
         self, interaction: discord.Interaction, module: str, file: discord.Attachment
     ) -> None:
         await _defer(interaction)
-        data = await file.read() if file.size <= service.MAX_IMPORT_BYTES else None
+
+        async def download() -> bytes | None:
+            return await file.read() if file.size <= service.MAX_IMPORT_BYTES else None
+
         async with command_context(self.bot, interaction) as ctx:
             result = await service.import_components(
-                ctx.session, ctx.caller, module, data, now=self.bot.clock.now()
+                ctx.session, ctx.caller, module, download, now=self.bot.clock.now()
             )
         await _send(interaction, result.text)
 

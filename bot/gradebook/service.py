@@ -8,7 +8,7 @@ and returns a plain result for the adapter to render.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -712,10 +712,20 @@ MAX_IMPORT_BYTES = 2_000_000
 
 
 async def import_components(
-    session: AsyncSession, caller: Caller, module_code: str, data: bytes | None, now: datetime
+    session: AsyncSession,
+    caller: Caller,
+    module_code: str,
+    data: bytes | Callable[[], Awaitable[bytes | None]] | None,
+    now: datetime,
 ) -> ImportResult:
-    """Upsert imported component marks, all or nothing (``data`` None: the file was too big)."""
+    """Upsert imported component marks, all or nothing (``data`` None: the file was too big).
+
+    ``data`` may be a download to start only once the caller is known to be the module's staff:
+    a student's attempt is refused without the bot fetching their file.
+    """
     module = await _staff_module(session, caller, module_code)
+    if callable(data):
+        data = await data()
     if data is None or len(data) > MAX_IMPORT_BYTES:
         raise UserError("The file is larger than 2 MB; split it into smaller files.")
     try:

@@ -138,6 +138,8 @@ class RestApi:
         self.ratelimiter: RateLimiter = server.ratelimiter
         self.calls: list[RestCall] = []
         self.unknown_routes: list[tuple[str, str]] = []
+        #: Attachment ids, in the order their files were fetched from the CDN route.
+        self.downloads: list[int] = []
         #: Server bugs met while answering (each also answered 400); a test can assert none.
         self.internal_errors: list[str] = []
         #: Seconds every request waits before being handled (a slow Discord).
@@ -823,4 +825,5 @@ class RestApi:
         att = self.state.attachments.get(att_id)
         if att is None:
             raise web.HTTPNotFound()
+        self.downloads.append(att_id)
         return web.Response(body=att.data, content_type=att.content_type)

@@ -324,6 +324,20 @@ async def test_component_marks_feed_the_module_mark_preview(sandbox: Sandbox, wo
     )
     assert await table_counts(sandbox) == before
 
+    # A student's attempt is refused before the bot fetches their file.
+    fetched = len(sandbox.server.rest.downloads)
+    student = await (
+        await world.students(MODULE)[0].command(
+            "gradebook components-import",
+            where=channel,
+            module=MODULE,
+            file=Upload("mine.csv", csv_text.encode(), "text/csv"),
+        )
+    ).reply()
+    assert "tutor" in student.content.lower() or "staff" in student.content.lower()
+    assert len(sandbox.server.rest.downloads) == fetched
+    assert await table_counts(sandbox) == before
+
 
 # --------------------------------------------------------------------------- privacy
 
