@@ -529,13 +529,17 @@ class Discussions(commands.Cog):
     async def grade_csv(
         self, interaction: discord.Interaction, prompt: int, file: discord.Attachment
     ) -> None:
+
+        async def download() -> bytes | None:
+            return await file.read() if file.size <= MAX_CSV_BYTES else None
+
         async with command_context(self.bot, interaction) as ctx:
             result = await service.grade_csv(
                 ctx.session,
                 ctx.caller,
                 ctx.cohort,
                 prompt,
-                data=await file.read() if file.size <= MAX_CSV_BYTES else None,
+                data=download,
                 filename=file.filename,
                 now=self.bot.clock.now(),
             )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -685,18 +685,21 @@ async def grade_csv(
     cohort: Cohort,
     prompt_id: int,
     *,
-    data: bytes | None,
+    data: bytes | Callable[[], Awaitable[bytes | None]] | None,
     filename: str,
     now: datetime,
 ) -> GradeCsvResult:
     """Quality and feedback for many students from one CSV: all rows or none.
 
-    ``data`` is None when the attachment was too large to fetch.
+    ``data`` is None when the attachment was too large to fetch; it may be a download to start
+    only once the caller is known to be the prompt's staff (a student's file is never fetched).
     """
     prompt, module = await _staff_prompt(session, caller, cohort, prompt_id)
     _require_opened(prompt)
     if not filename.lower().endswith((".csv", ".txt")):
         raise UserError(f"Attach a .csv file (got {filename[:60]!r}).")
+    if callable(data):
+        data = await data()
     if data is None:
         raise UserError(
             f"The file is over {MAX_CSV_BYTES // 1000} kB; a grades CSV is far smaller."

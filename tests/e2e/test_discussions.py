@@ -468,6 +468,12 @@ async def test_bad_input_gets_one_sentence_and_changes_nothing(
         (student, "prompt list", {"module": MODULE}, "Only tutors of"),
         (student, "prompt close", {"prompt": prompt_id}, "Only tutors of"),
         (student, "prompt scores", {"prompt": prompt_id}, "Only tutors of"),
+        (
+            student,
+            "prompt grade-csv",
+            {"prompt": prompt_id, "file": ("grades.csv", csv_errors)},
+            "Only tutors of",
+        ),
         (student, "prompt release", {"prompt": prompt_id}, "Only tutors of"),
         (
             student,
@@ -514,11 +520,14 @@ async def test_bad_input_gets_one_sentence_and_changes_nothing(
     ]
     before = await _snapshot(sandbox)
     for actor, command, options, expected in cases:
+        fetched = len(sandbox.server.rest.downloads)
         handle = await actor.command(command, where=channel, options=options, force=True)
         reply = await handle.reply()
         assert expected in reply.content, (command, options, reply.content)
         assert reply in actor.ephemerals()
         assert reply.content.count(". ") <= 1 or "Nothing was saved" in reply.content, reply.content
+        if actor is student:  # a refused student's file is never fetched
+            assert len(sandbox.server.rest.downloads) == fetched, command
     assert await _snapshot(sandbox) == before
 
     # After the close, a late answer under "late posts not counted" is refused too.

@@ -29,7 +29,7 @@ from bot.sandbox import build_world, example_texts
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 MODULE = "MATH70097"
-BURST = 1500
+BURST = 10_000
 
 
 def _free_port() -> int:
@@ -115,8 +115,13 @@ async def test_a_killed_bot_loses_nothing_and_counts_nothing_twice(tmp_path: Pat
         try:
             await server.script.wait_for_commands(timeout=30, names=["prompt"])
             await server.script.wait_for_connection(timeout=30)
+            # The whole burst is queued on the gateway at once: the bot records faster than a
+            # script can post one by one, and the kill must land while frames are in flight.
             for n in range(BURST):
-                await students[n % len(students)].post(thread, f"answer {n} " + "word " * 20)
+                server.state.create_message(
+                    students[n % len(students)].id, thread.id, f"answer {n} " + "word " * 20
+                )
+            server.commit()
             # Kill as soon as the first batches are on disk: the rest is in flight.
             at_kill = await _wait_count(db, 1, timeout=30)
             first.kill()
