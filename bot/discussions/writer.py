@@ -53,11 +53,10 @@ def sqlite_file_engine(url: str) -> Engine | None:
     gateway backlog each one waits for the reader to drain its buffer. PostgreSQL and
     in-memory SQLite keep the async path (None).
     """
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    if not BatchWriter.applies(url):
         return None
     engine = create_engine(
-        parsed.set(drivername="sqlite+pysqlite"),
+        make_url(url).set(drivername="sqlite+pysqlite"),
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )
     event.listen(engine, "connect", sqlite_pragmas)
