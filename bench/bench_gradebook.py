@@ -10,6 +10,7 @@
    (interaction created -> bot's answer) and the ratio. Target: /marks p99 <= 3x /about p99.
 
 Run: .venv/bin/python bench/bench_gradebook.py [--students 5000] [--crowd 1000]
+     [--only export|view] [--reader process|loop]
 """
 
 from __future__ import annotations
@@ -287,11 +288,11 @@ async def _crowd(box: Sandbox, actors: list[Any], name: str, **options: Any) -> 
     return latencies
 
 
-async def bench_student_view(crowd: int) -> None:
+async def bench_student_view(crowd: int, reader: str) -> None:
     logging.getLogger("discord").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite+aiosqlite:///{Path(tmp) / 'crowd.db'}")
-        box = Sandbox(db, start=NOW)
+        box = Sandbox(db, start=NOW, settings={"marks_reader": reader})
         programme, _ = example_texts()
         world = await box.start(programme_text=programme, roster_text=_roster(crowd))
         # Discord drops an interaction unanswered after 3 s; the crowd may queue longer than
@@ -315,7 +316,10 @@ async def bench_student_view(crowd: int) -> None:
                 )
             rows = await bulk_seed(db, module_id, person_ids, rng=random.Random(2))
             actors = [world.person(f"crowd{n}") for n in range(crowd)]
-            print(f"student view: {crowd} students, {rows} ledger rows, 60 items")
+            print(
+                f"student view: {crowd} students, {rows} ledger rows, 60 items; "
+                f"/marks answered by the {'reader process' if reader == 'process' else 'loop'}"
+            )
             # Warm-up, not measured: the first command anyone runs links their Discord id to
             # the roster (one write each); by the end of term every student has been seen.
             await _crowd(box, actors, "marks", module="MATH70097")
@@ -348,11 +352,17 @@ async def main() -> None:
     parser.add_argument("--students", type=int, default=5000)
     parser.add_argument("--crowd", type=int, default=1000)
     parser.add_argument("--only", choices=["export", "view"])
+    parser.add_argument(
+        "--reader",
+        choices=["process", "loop"],
+        default="process",
+        help="where /marks is answered (COHORTBOT_MARKS_READER); loop shows the cost without it",
+    )
     args = parser.parse_args()
     if args.only != "view":
         await bench_export(args.students)
     if args.only != "export":
-        await bench_student_view(args.crowd)
+        await bench_student_view(args.crowd, args.reader)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,10 @@ from discord.ext import commands
 from bot.chat import ChatError, OutgoingMessage
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
-from bot.discussions.text import split_for_discord
+from bot.discussions.text import EMBED_LIMITS, split_for_discord
 from bot.gradebook import privacy, service
 from bot.gradebook.export import ExportFile, to_csv
+from bot.gradebook.reader import MarksReader, RenderedView
 from cogs._common import NO_PINGS, command_context
 
 log = logging.getLogger(__name__)
@@ -53,18 +54,14 @@ async def _send(
             )
 
 
-EMBED_LIMIT = 4096
-EMBEDS_TOTAL = 6000
-
-
-async def _send_embeds(interaction: discord.Interaction, title: str, body: str) -> None:
+async def _send_embeds(interaction: discord.Interaction, view: RenderedView) -> None:
     """A long private answer as embeds: one message up to 6,000 characters (the student view
     for a whole module fits), more messages only beyond that."""
-    chunks = split_for_discord(body, EMBED_LIMIT) or ["(nothing)"]
+    title, chunks = view.title, view.parts or ("(nothing)",)
     messages: list[list[discord.Embed]] = [[]]
     used = len(title)
     for index, chunk in enumerate(chunks):
-        if messages[-1] and (used + len(chunk) > EMBEDS_TOTAL or len(messages[-1]) == 10):
+        if messages[-1] and (used + len(chunk) > EMBED_LIMITS.total or len(messages[-1]) == 10):
             messages.append([])
             used = 0
         embed = discord.Embed(title=title if index == 0 else None, description=chunk)
@@ -103,6 +100,13 @@ class Gradebook(commands.Cog):
 
     def __init__(self, bot: CohortBot) -> None:
         self.bot = bot
+        self.reader = MarksReader(bot.db, bot.settings.marks_reader)
+
+    async def cog_load(self) -> None:
+        self.reader.warm()
+
+    async def cog_unload(self) -> None:
+        await self.reader.close()
 
     # ------------------------------------------------------------------ students
 
@@ -113,11 +117,11 @@ class Gradebook(commands.Cog):
     )
     @app_commands.describe(module="Module code, e.g. MATH70097 (leave out for a summary)")
     async def marks(self, interaction: discord.Interaction, module: str | None = None) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            view = await service.student_marks(
-                ctx.session, ctx.caller, module, now=self.bot.clock.now()
-            )
-        await _send_embeds(interaction, view.title, view.body)
+        guild_id = str(interaction.guild_id) if interaction.guild_id is not None else None
+        view = await self.reader.student_marks(
+            guild_id, chat_user(interaction.user), module, now=self.bot.clock.now()
+        )
+        await _send_embeds(interaction, view)
 
     # ------------------------------------------------------------------ tutors
 

@@ -6,11 +6,12 @@ raised anywhere inside rolls the whole transaction back, so a refused command ch
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser, resolve_cohort
@@ -48,7 +49,7 @@ async def cohort_for(session: AsyncSession, guild_id: str | None) -> Cohort:
 
 
 #: Built once: constructing a four-table SELECT costs more Python than running it does.
-_KNOWN_CALLER = (
+KNOWN_CALLER = (
     select(Cohort, Person, Enrolment.module_id, Enrolment.role)
     .join(Module, Module.cohort_id == Cohort.id)
     .join(Enrolment, Enrolment.module_id == Module.id)
@@ -70,12 +71,16 @@ async def _known_caller(
     Every command pays for this, so it matters under load (1,000 students asking for their
     marks at once); anything unusual falls back to the step-by-step path and its messages.
     """
-    rows = (
-        await session.execute(
-            _KNOWN_CALLER,
-            {"guild_id": guild_id, "platform_user_id": user.platform_user_id},
-        )
-    ).all()
+    rows = (await session.execute(KNOWN_CALLER, known_caller_params(guild_id, user))).all()
+    return known_caller_from(rows)
+
+
+def known_caller_params(guild_id: str, user: ChatUser) -> dict[str, str]:
+    return {"guild_id": guild_id, "platform_user_id": user.platform_user_id}
+
+
+def known_caller_from(rows: Sequence[Row[Any]]) -> tuple[Cohort, Caller] | None:
+    """The caller from ``KNOWN_CALLER``'s rows (one per active enrolment), or None."""
     if not rows:
         return None
     cohort, person = rows[0][0], rows[0][1]

@@ -17,27 +17,15 @@ platforms or sandboxes that do not allow child processes.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import logging
-import multiprocessing
-import os
-import select
-import signal
-import threading
-import time
 from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
 from typing import Literal, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from bot.db.engine import SQLITE_BUSY_TIMEOUT_MS, sqlite_pragmas
+from bot.childproc import Child, child_started, sqlite_file, sqlite_file_engine
 
-log = logging.getLogger(__name__)
-
-__all__ = ["BatchWriter", "WriterKind", "sqlite_file_engine"]
+__all__ = ["BatchWriter", "WriterKind"]
 
 T = TypeVar("T")
 WriterKind = Literal["process", "thread"]
@@ -46,77 +34,16 @@ WriterKind = Literal["process", "thread"]
 _child_engine: Engine | None = None
 
 
-def sqlite_file_engine(url: str) -> Engine | None:
-    """A synchronous engine on the same SQLite file, or None where one does not apply.
-
-    With aiosqlite every statement is a round trip through the event loop, and during a
-    gateway backlog each one waits for the reader to drain its buffer. PostgreSQL and
-    in-memory SQLite keep the async path (None).
-    """
-    if not BatchWriter.applies(url):
-        return None
-    engine = create_engine(
-        make_url(url).set(drivername="sqlite+pysqlite"),
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-    )
-    event.listen(engine, "connect", sqlite_pragmas)
-    return engine
-
-
-def _die_with(bot_pid: int) -> None:
-    """End this process as soon as the bot's does, even mid-transaction (SQLite rolls an
-    unfinished one back), as a writer thread would end with it.
-
-    Nothing else would end it: its parent is the fork server, not the bot, and its task queue
-    is a pipe it holds both ends of, so it never sees the bot go.
-    """
-
-    def watch() -> None:
-        try:
-            fd = os.pidfd_open(bot_pid)
-        except (AttributeError, OSError):  # not Linux 5.3+: poll for the process instead
-            while True:
-                time.sleep(0.2)
-                try:
-                    os.kill(bot_pid, 0)
-                except ProcessLookupError:
-                    os._exit(0)
-                except PermissionError:
-                    pass
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        poller.poll()  # readable once the bot has exited, reaped or not
-        os._exit(0)
-
-    threading.Thread(target=watch, name="watch-bot", daemon=True).start()
-
-
 def _child_init(url: str, bot_pid: int) -> None:
     global _child_engine
-    _die_with(bot_pid)
-    # Ctrl-C in a terminal reaches the whole process group: the bot decides when to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    child_started(bot_pid)
     _child_engine = sqlite_file_engine(url)
-
-
-def _child_ready() -> bool:
-    return _child_engine is not None
 
 
 def _child_run(work: Callable[[Session], T]) -> T:
     assert _child_engine is not None, "the writer process was not initialised"
     with Session(_child_engine) as session, session.begin():
         return work(session)
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" in methods:
-        ctx = multiprocessing.get_context("forkserver")
-        # Modules the children need, imported once in the fork server rather than per child.
-        ctx.set_forkserver_preload(["bot.discussions.recording", "bot.discussions.writer"])
-        return ctx
-    return multiprocessing.get_context("spawn")
 
 
 class BatchWriter:
@@ -131,61 +58,38 @@ class BatchWriter:
         self.url = url
         self.kind: WriterKind = kind
         self._engine: Engine | None = None
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self.child: Child | None = None
         if kind == "thread":
             self._engine = sqlite_file_engine(url)
+        else:
+            self.child = Child("discussion writer", _child_init, url)
 
     @staticmethod
     def applies(url: str) -> bool:
         """Only a SQLite file has a second connection worth writing through."""
-        parsed = make_url(url)
-        return parsed.get_backend_name() == "sqlite" and parsed.database not in (
-            None,
-            "",
-            ":memory:",
-        )
+        return sqlite_file(url)
 
     def _in_thread(self, work: Callable[[Session], T]) -> T:
         assert self._engine is not None
         with Session(self._engine) as session, session.begin():
             return work(session)
 
-    def _process_pool(self) -> concurrent.futures.ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=_context(),
-                initializer=_child_init,
-                initargs=(self.url, os.getpid()),
-            )
-        return self._pool
-
     def warm(self) -> None:
         """Start the child now, so the first batch does not wait for it (not awaited)."""
-        if self.kind == "process":
-            self._process_pool().submit(_child_ready)
+        if self.child is not None:
+            self.child.warm()
 
     async def run(self, work: Callable[[Session], T]) -> T:
-        if self.kind == "thread":
+        """The batch's result; ``BrokenProcessPool`` if the child died under it. Whether the
+        interrupted transaction committed is then unknown, and does not matter: rows are keyed
+        by message id, so the caller's retry counts each once."""
+        if self.child is None:
             return await asyncio.to_thread(self._in_thread, work)
-        loop = asyncio.get_running_loop()
-        pool = self._process_pool()
-        try:
-            return await loop.run_in_executor(pool, _child_run, work)
-        except BrokenProcessPool:
-            # The child died (killed, out of memory): the next batch gets a new one. Whether
-            # the interrupted transaction committed is unknown, and does not matter: rows are
-            # keyed by message id, so the retry counts each once.
-            log.error("the discussion writer process died; starting a new one")
-            if self._pool is pool:
-                self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+        return await self.child.run(_child_run, work)
 
     async def close(self) -> None:
         """Wait for the batch under way, then stop the child (or drop the thread's engine)."""
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await asyncio.to_thread(pool.shutdown, True)
+        if self.child is not None:
+            await self.child.close()
         if self._engine is not None:
             self._engine.dispose()

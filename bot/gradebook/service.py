@@ -8,10 +8,11 @@ and returns a plain result for the adapter to render.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -143,27 +144,75 @@ async def student_marks(
     (``bot.gradebook.snapshot``); the student's own ledger rows are read fresh each time.
     """
     modules, zone = await snapshot.cohort_modules(session, caller.cohort_id)
+    person_id = caller.person.id
     if module_code is None:
-        mine = sorted(
-            (m for m in modules.values() if caller.is_student_in(m.id)), key=lambda m: m.code
-        )
-        if not mine:
-            raise PermissionDenied("You are not enrolled as a student in any module.")
         summaries = []
-        for info in mine:
-            view = await _student_view(session, caller, info, zone, now)
-            summaries.append(
-                ModuleSummary(
-                    info.code, info.title, view.book.mark.mark, view.released_at is not None
-                )
-            )
+        for info in _my_modules(caller, modules):
+            snap = await snapshot.module_snapshot(session, info, zone, now)
+            rows = await raw_rows(session, _MY_ENTRIES, (info.id, person_id))
+            summaries.append(_summary(_student_view(snap, caller, rows, now)))
         return SummaryView(tuple(summaries))
     found = modules.get(module_code.strip().upper())
     if found is None:
         await module_by_code(session, caller.cohort_id, module_code)  # names the valid codes
         raise NotFound(f"There is no module {module_code.strip()!r} in this cohort.")
     require_student(caller, Module(id=found.id, code=found.code))
-    return await _student_view(session, caller, found, zone, now)
+    snap = await snapshot.module_snapshot(session, found, zone, now)
+    rows = await raw_rows(session, _MY_ENTRIES, (found.id, person_id))
+    return _student_view(snap, caller, rows, now)
+
+
+RowReader = Callable[[str, tuple[Any, ...]], Sequence[Sequence[Any]]]
+
+
+def held_student_marks(
+    db_key: str, caller: Caller, module_code: str | None, now: datetime, read: RowReader
+) -> StudentView | SummaryView | None:
+    """What ``student_marks`` answers, from snapshots this process already holds, reading only
+    the student's own rows (``read``, synchronously); None where it would load or refuse
+    something (then call ``student_marks``). The reader process's fast path."""
+    held = snapshot.held_modules(db_key, caller.cohort_id)
+    if held is None:
+        return None
+    person_id = caller.person.id
+    if module_code is None:  # a refusal (no module of theirs) is left to student_marks
+        snaps: list[snapshot.ModuleSnapshot] = []
+        for info in sorted(held.values(), key=lambda m: m.code):
+            if caller.is_student_in(info.id):
+                snap = snapshot.held(db_key, info.id, now)
+                if snap is None:
+                    return None
+                snaps.append(snap)
+        if not snaps:
+            return None
+        return SummaryView(
+            tuple(
+                _summary(_student_view(s, caller, read(_MY_ENTRIES, (s.module.id, person_id)), now))
+                for s in snaps
+            )
+        )
+    found = held.get(module_code.strip().upper())
+    if found is None or not caller.is_student_in(found.id):
+        return None
+    snap = snapshot.held(db_key, found.id, now)
+    if snap is None:
+        return None
+    return _student_view(snap, caller, read(_MY_ENTRIES, (found.id, person_id)), now)
+
+
+def _my_modules(
+    caller: Caller, modules: Mapping[str, snapshot.ModuleInfo]
+) -> list[snapshot.ModuleInfo]:
+    mine = sorted((m for m in modules.values() if caller.is_student_in(m.id)), key=lambda m: m.code)
+    if not mine:
+        raise PermissionDenied("You are not enrolled as a student in any module.")
+    return mine
+
+
+def _summary(view: StudentView) -> ModuleSummary:
+    return ModuleSummary(
+        view.module_code, view.module_title, view.book.mark.mark, view.released_at is not None
+    )
 
 
 #: The student's own credits: read on every /marks, so straight from the driver.
@@ -186,12 +235,15 @@ def _milli(raw: object) -> int:
     return to_milli(Decimal(str(raw)))
 
 
-async def _student_view(
-    session: AsyncSession, caller: Caller, info: snapshot.ModuleInfo, zone: str, now: datetime
+def _student_view(
+    snap: snapshot.ModuleSnapshot,
+    caller: Caller,
+    rows: Sequence[Sequence[Any]],
+    now: datetime,
 ) -> StudentView:
-    snap = await snapshot.module_snapshot(session, info, zone, now)
+    """One module's view from its snapshot and the student's ledger rows (no I/O)."""
+    info = snap.module
     person_id = caller.person.id
-    rows = await raw_rows(session, _MY_ENTRIES, (info.id, person_id))
     earned: dict[CellKey, int] = {}
     by_item: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
     notes: dict[tuple[str, int], list[str]] = defaultdict(list)

@@ -4,9 +4,10 @@ When a thousand students ask for their marks at once (the end of term), each ans
 module's items, weights, release, extensions and late flags; those change rarely, so they are
 loaded once and shared for ``TTL_SECONDS``. Each student's own ledger rows are always read
 fresh, so points show at once. A snapshot is dropped early when the gradebook itself changes
-something it holds (weights, a release, imported marks) and whenever the bot's clock has moved
-on (so the demo's and tests' controllable clock never sees stale items). Another process (or
-another feature closing a prompt) is seen within ``TTL_SECONDS``.
+something it holds (weights, a release, imported marks), in the bot's reader process too, and
+whenever the bot's clock has moved on (so the demo's and tests' controllable clock never sees
+stale items). Another process (or another feature closing a prompt) is seen within
+``TTL_SECONDS``.
 """
 
 from __future__ import annotations
@@ -71,13 +72,21 @@ class ModuleSnapshot:
 
 
 _SNAPSHOTS: dict[tuple[str, int], ModuleSnapshot] = {}
+#: Counts ``forget`` calls, so a reader process (``bot.gradebook.reader``) can drop what it
+#: holds when this process changed something (``catch_up``).
+_generation = 0
 _MODULES: dict[tuple[str, int], tuple[float, dict[str, ModuleInfo], str]] = {}
 _LOCKS: dict[tuple[str, int, int], asyncio.Lock] = {}
 
 
 def _db_key(session: AsyncSession) -> str:
     bind: Any = session.bind
-    return str(bind.url) if bind is not None else ""
+    return db_key(bind.url) if bind is not None else ""
+
+
+def db_key(url: object) -> str:
+    """Which database a snapshot came from (tests run several in one process)."""
+    return str(url)
 
 
 def _lock(key: tuple[str, int]) -> asyncio.Lock:
@@ -90,7 +99,36 @@ def _lock(key: tuple[str, int]) -> asyncio.Lock:
 
 def forget(session: AsyncSession, module_id: int) -> None:
     """Drop a module's snapshot (the gradebook changed something it holds)."""
+    global _generation
+    _generation += 1
     _SNAPSHOTS.pop((_db_key(session), module_id), None)
+
+
+def generation() -> int:
+    return _generation
+
+
+def catch_up(seen: int) -> None:
+    """In a reader process: the bot has forgotten snapshots since ``seen``; drop ours."""
+    global _generation
+    if seen != _generation:
+        _SNAPSHOTS.clear()
+        _generation = seen
+
+
+def held_modules(db_key: str, cohort_id: int) -> dict[str, ModuleInfo] | None:
+    """The cohort's modules if this process holds them fresh (else None: call
+    ``cohort_modules``)."""
+    hit = _MODULES.get((db_key, cohort_id))
+    if hit is not None and time.monotonic() - hit[0] < TTL_SECONDS:
+        return hit[1]
+    return None
+
+
+def held(db_key: str, module_id: int, now: datetime) -> ModuleSnapshot | None:
+    """The module's snapshot if this process holds it fresh for ``now`` (else None)."""
+    hit = _SNAPSHOTS.get((db_key, module_id))
+    return hit if hit is not None and hit.fresh(now) else None
 
 
 async def cohort_modules(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import random
+import signal
 from decimal import Decimal
 from typing import Any
 
@@ -13,11 +15,18 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
+from bot.access.context import open_context
+from bot.access.identity import ChatUser
+from bot.db.engine import Database
 from bot.db.models import AuditEntry, LedgerEntry, MarkRelease, MarkScheme, Module, Person
+from bot.gradebook import service
+from bot.gradebook.reader import MarksReader, render
 from bot.gradebook.sample import SeedReport, seed_term
 from bot.localdiscord.models import Message
 from bot.localdiscord.scripting import Actor, Upload, message_text
 from bot.sandbox import Sandbox, World
+from tests.processes import gone
+from tests.storage_backends import Backends
 
 pytestmark = pytest.mark.e2e
 
@@ -512,3 +521,87 @@ async def test_bad_input_gets_one_sentence_and_changes_nothing(
     assert reply in actor.ephemerals()
     assert not reply.attachments
     assert await table_counts(sandbox) == before
+
+
+# --------------------------------------------------------------------------- the reader process
+
+
+async def _sandbox(storage: Backends, reader: str) -> Sandbox:
+    box = Sandbox(
+        Database(await storage.fresh_url("sqlite", migrated=False)),
+        settings={"marks_reader": reader},
+    )
+    await box.start()
+    return box
+
+
+async def _stop(box: Sandbox) -> None:
+    await box.stop()
+    await box.db.dispose()
+    assert box.server.internal_errors == []
+
+
+def _reader(box: Sandbox) -> MarksReader:
+    cog: Any = box.app.bot.get_cog("Gradebook")
+    return cog.reader  # type: ignore[no-any-return]
+
+
+async def _view(actor: Actor, world: World) -> str:
+    handle = await actor.command("marks", where=world.channel(MODULE), module=MODULE)
+    await handle.reply(contains="your participation")
+    return "\n".join(message_text(m) for m in handle.messages)
+
+
+@pytest.mark.parametrize("reader", ["process", "loop"])
+async def test_the_student_view_shows_a_tutors_change_at_once_wherever_it_is_computed(
+    storage: Backends, reader: str
+) -> None:
+    """/marks runs in a reader process by default (its module snapshot lives there): a weights
+    change made a moment earlier shows at once, exactly as when it runs on the bot's loop."""
+    box = await _sandbox(storage, reader)
+    try:
+        assert box.world is not None
+        world = box.world
+        assert (_reader(box).child is not None) == (reader == "process")
+        await seed(box)
+        amara = student(world)
+        before = await _view(amara, world)
+        assert "Weights: Discussion 40%" in before
+        await (
+            await tutor(world).command(
+                "gradebook weights", where=world.channel(MODULE), module=MODULE, discussion=50
+            )
+        ).reply(contains="Weights saved")
+        after = await _view(amara, world)  # same clock, well within the snapshot's 2 seconds
+        assert "Weights: Discussion 45.45%" in after  # 50 of 110
+        # what the bot sent is what the service computes for her, byte for byte
+        user = ChatUser(str(amara.id), amara.name, amara.user.global_name or amara.name)
+        async with open_context(box.db, str(world.guild.id), user) as ctx:
+            view = await service.student_marks(ctx.session, ctx.caller, MODULE, now=box.clock.now())
+        expected = render(view)
+        assert after == f"{expected.title}\n" + "\n".join(expected.parts)
+    finally:
+        await _stop(box)
+
+
+async def test_a_reader_process_that_dies_is_replaced_and_the_student_still_gets_an_answer(
+    storage: Backends,
+) -> None:
+    box = await _sandbox(storage, "process")
+    try:
+        assert box.world is not None
+        world = box.world
+        await seed(box)
+        amara = student(world)
+        first = await _view(amara, world)
+        child = _reader(box).child
+        assert child is not None
+        (pid,) = child.pids()
+        os.kill(pid, signal.SIGKILL)
+        await gone(pid)
+        assert await _view(amara, world) == first  # answered on the loop meanwhile
+        assert await _view(amara, world) == first  # by a new reader process
+        (new,) = child.pids()
+        assert new != pid
+    finally:
+        await _stop(box)

@@ -36,6 +36,7 @@ from bot.discussions.answers import format_relayed
 from bot.discussions.recording import Incoming, MessageDelete, MessageEdit
 from bot.discussions.rubric import StudentScore, preset
 from bot.gradebook import ledger
+from tests.processes import gone
 
 OPENS = datetime(2026, 1, 19, 9, 0, tzinfo=UTC)
 CLOSES = datetime(2026, 1, 23, 17, 0, tzinfo=UTC)
@@ -419,10 +420,10 @@ async def test_a_writer_process_that_dies_is_replaced_and_nothing_is_lost(db: Da
     await recorder.flush()
     assert recorder.recorded == 10
     writer = recorder._writer
-    assert writer is not None and writer._pool is not None
-    (child,) = writer._pool._processes.values()  # type: ignore[attr-defined]
-    os.kill(child.pid, signal.SIGKILL)
-    child.join(10)
+    assert writer is not None and writer.child is not None
+    (pid,) = writer.child.pids()
+    os.kill(pid, signal.SIGKILL)
+    await gone(pid)
     for message in messages:  # the first ten again (a replay) and ten new ones
         recorder.add(message)
     await recorder.flush()

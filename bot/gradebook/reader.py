@@ -1,0 +1,161 @@
+"""Where ``/marks`` is answered: a reader process beside the bot, or the event loop.
+
+At the end of term a thousand students ask for their marks within seconds. Each answer is
+mostly Python (the roster check, the student's book from their ledger rows, the text), and on
+the bot's event loop that work queues every other command behind it. The reader process does
+all of it on the other core with its own connections to the SQLite file; the loop only hands
+over a small picklable request (``ViewRequest``) and sends the reply it gets back.
+
+The rules are the ones every command follows: the same roster query and refusals
+(``bot.access.context``) and ``service.student_marks``; this module only chooses where they
+run. In the reader, a caller the bot already knows, with the module's snapshot held, is
+answered synchronously (two SELECTs, no event loop, no thread hops); anything else (a first
+command that links the caller, a refusal, a snapshot to load) runs the whole command on the
+reader's own loop. It sees what is committed, as the command's own transaction would, and
+drops its snapshots whenever the bot forgets one (``snapshot.generation``). PostgreSQL and
+in-memory SQLite run on the bot's loop, as does ``COHORTBOT_MARKS_READER=loop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from bot.access.context import KNOWN_CALLER, known_caller_from, known_caller_params, open_context
+from bot.access.identity import ChatUser
+from bot.childproc import BrokenProcessPool, Child, child_started, sqlite_file, sqlite_file_engine
+from bot.db.engine import Database
+from bot.discussions.text import EMBED_LIMITS, split_for_discord
+from bot.gradebook import service, snapshot
+from bot.gradebook.service import SummaryView
+from bot.gradebook.view import StudentView
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MarksReader", "ReaderKind", "RenderedView", "render"]
+
+ReaderKind = Literal["process", "loop"]
+
+
+@dataclass(frozen=True)
+class RenderedView:
+    """The reply, ready to send: a title and the body cut into embed-sized parts."""
+
+    title: str
+    parts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    """Who asked, where, for what, in plain values (it crosses a process boundary)."""
+
+    guild_id: str | None
+    user: ChatUser
+    module_code: str | None
+    now: datetime
+    generation: int
+
+
+def render(view: StudentView | SummaryView) -> RenderedView:
+    return RenderedView(view.title, tuple(split_for_discord(view.body, EMBED_LIMITS.description)))
+
+
+async def _checked_and_computed(db: Database, request: ViewRequest) -> RenderedView:
+    """The whole command: the roster check (which may link a first-time caller), then the
+    view. Refusals are raised as ``UserError`` with their sentence."""
+    async with open_context(db, request.guild_id, request.user) as ctx:
+        view = await service.student_marks(
+            ctx.session, ctx.caller, request.module_code, request.now
+        )
+    return render(view)
+
+
+# ---------------------------------------------------------------------------- the child
+
+_child_loop: asyncio.AbstractEventLoop | None = None
+_child_db: Database | None = None
+_child_key = ""
+_child_engine: Engine | None = None
+
+
+def _child_init(url: str, bot_pid: int) -> None:
+    global _child_loop, _child_db, _child_key, _child_engine
+    child_started(bot_pid)
+    _child_loop = asyncio.new_event_loop()
+    _child_db = Database(url)
+    _child_key = snapshot.db_key(_child_db.engine.url)
+    # The common case runs synchronously on this engine: no event loop, no thread hops.
+    _child_engine = sqlite_file_engine(url)
+
+
+def _held(request: ViewRequest) -> RenderedView | None:
+    """A caller the bot knows, on a server, with the module's snapshot held: the roster query
+    and the student's rows, synchronously. None for everything else."""
+    if request.guild_id is None:
+        return None
+    assert _child_engine is not None
+    with Session(_child_engine) as session, session.begin():
+        rows = session.execute(KNOWN_CALLER, known_caller_params(request.guild_id, request.user))
+        known = known_caller_from(rows.all())
+        if known is None:
+            return None
+        connection = session.connection().connection.driver_connection
+        assert connection is not None
+
+        def read(sql: str, params: tuple[Any, ...]) -> list[Any]:
+            return connection.execute(sql, params).fetchall()  # type: ignore[no-any-return]
+
+        view = service.held_student_marks(
+            _child_key, known[1], request.module_code, request.now, read
+        )
+    return None if view is None else render(view)
+
+
+def _child_view(request: ViewRequest) -> RenderedView:
+    """Usually the fast path above; otherwise the whole command on the child's own loop."""
+    assert _child_loop is not None and _child_db is not None, "the reader was not initialised"
+    snapshot.catch_up(request.generation)
+    return _held(request) or _child_loop.run_until_complete(
+        _checked_and_computed(_child_db, request)
+    )
+
+
+# ---------------------------------------------------------------------------- the bot's side
+
+
+class MarksReader:
+    """Answers ``/marks``: in the reader process where one applies, else on the event loop."""
+
+    def __init__(self, db: Database, kind: ReaderKind = "process") -> None:
+        self.db = db
+        self.child: Child | None = None
+        if kind == "process" and sqlite_file(db.url):
+            self.child = Child("marks reader", _child_init, db.url)
+
+    def warm(self) -> None:
+        if self.child is not None:
+            self.child.warm()
+
+    async def student_marks(
+        self, guild_id: str | None, user: ChatUser, module_code: str | None, now: datetime
+    ) -> RenderedView:
+        """The caller's view, after the same roster check as every command (``open_context``),
+        refusals included. If the reader process dies, the answer is computed here and the
+        next call gets a new reader: a student never sees it."""
+        request = ViewRequest(guild_id, user, module_code, now, snapshot.generation())
+        if self.child is not None:
+            try:
+                return await self.child.run(_child_view, request)
+            except BrokenProcessPool:
+                pass
+        return await _checked_and_computed(self.db, request)
+
+    async def close(self) -> None:
+        if self.child is not None:
+            await self.child.close()
