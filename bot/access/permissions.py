@@ -91,6 +91,11 @@ def require_staff(caller: Caller, module: Module) -> None:
         raise PermissionDenied(f"Only tutors of {module.code} and programme admins can do that.")
 
 
+def require_admin(caller: Caller) -> None:
+    if not caller.is_admin:
+        raise PermissionDenied("Only programme admins can do that.")
+
+
 def require_student(caller: Caller, module: Module) -> None:
     if not caller.is_student_in(module.id):
         raise PermissionDenied(f"You are not enrolled as a student in {module.code}.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -162,8 +163,13 @@ def to_csv(table: Table) -> bytes:
     return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
 
 
-def to_xlsx(sheets: Sequence[tuple[str, Table]]) -> bytes:
-    """One worksheet per table; numbers are stored as numbers, the rest as text."""
+def to_xlsx(sheets: Sequence[tuple[str, Table]], as_of: datetime) -> bytes:
+    """One worksheet per table; numbers are stored as numbers, the rest as text.
+
+    Reproducible like the CSV: openpyxl stamps the file and every zip entry with the time of
+    saving, so the stamps are set to the export's as-of time instead (the same data as of the
+    same moment gives the same bytes).
+    """
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
@@ -174,6 +180,29 @@ def to_xlsx(sheets: Sequence[tuple[str, Table]]) -> bytes:
             sheet.append([_xlsx_value(c) for c in row])
     out = io.BytesIO()
     workbook.save(out)
+    return _stamped(out.getvalue(), as_of)
+
+
+_CORE_DATES = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
+
+
+def _stamped(data: bytes, as_of: datetime) -> bytes:
+    moment = as_of.astimezone(UTC).replace(microsecond=0)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    date_time = (max(moment.year, 1980), *moment.timetuple()[1:6])
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for entry in source.infolist():
+            content = source.read(entry)
+            if entry.filename == "docProps/core.xml":
+                content = _CORE_DATES.sub(rb"\g<1>" + stamp + rb"\g<2>", content)
+            info = zipfile.ZipInfo(entry.filename, date_time=date_time)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = entry.external_attr
+            target.writestr(info, content)
     return out.getvalue()
 
 
@@ -187,8 +216,10 @@ def _xlsx_value(cell: str) -> int | float | str:
     return float(cell) if "." in cell else int(cell)
 
 
-def render(fmt: str, name: str, sheets: Sequence[tuple[str, Table]]) -> tuple[str, bytes]:
+def render(
+    fmt: str, name: str, sheets: Sequence[tuple[str, Table]], as_of: datetime
+) -> tuple[str, bytes]:
     """The file for ``fmt``: CSV holds the first table only; XLSX holds every table."""
     if fmt == "csv":
         return f"{name}.csv", to_csv(sheets[0][1])
-    return f"{name}.xlsx", to_xlsx(sheets)
+    return f"{name}.xlsx", to_xlsx(sheets, as_of)

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access.permissions import Caller
+from bot.access.permissions import Caller, require_admin
 from bot.calendar.timeparse import discord_timestamp
 from bot.db.models import (
     Attendance,
@@ -66,7 +66,6 @@ from bot.db.models import MarkScheme as MarkSchemeRow
 from bot.errors import NotFound, UserError
 from bot.gradebook import audit
 from bot.gradebook.export import ExportFile
-from bot.gradebook.service import require_admin
 
 ERASURE_REQUESTED = "erasure_requested"
 ERASED = "erased"

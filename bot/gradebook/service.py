@@ -18,7 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser, resolve_person
-from bot.access.permissions import Caller, module_by_code, require_staff, require_student
+from bot.access.permissions import (
+    Caller,
+    module_by_code,
+    require_admin,
+    require_staff,
+    require_student,
+)
 from bot.calendar.timeparse import discord_timestamp
 from bot.db.models import (
     AuditEntry,
@@ -79,14 +85,8 @@ from bot.gradebook.view import (
     render_summaries,
 )
 
-ADMINS_ONLY = "Only programme admins can do that."
 MAX_ADJUSTMENT = Decimal(1000)
 TERM_ORDER = {"autumn": 0, "spring": 1, "summer": 2}
-
-
-def require_admin(caller: Caller) -> None:
-    if not caller.is_admin:
-        raise PermissionDenied(ADMINS_ONLY)
 
 
 async def _staff_module(session: AsyncSession, caller: Caller, code: str) -> Module:
@@ -873,7 +873,7 @@ async def build_module_export(
     table = module_table(book)
     name = f"gradebook-{module.code}"
     filename, data = render(
-        check_format(fmt), name, [("Gradebook", table), ("Items", items_table(book))]
+        check_format(fmt), name, [("Gradebook", table), ("Items", items_table(book))], now
     )
     summary = (
         f"{module.code}: {len(book.students)} students × {len(book.items)} items "
@@ -943,7 +943,7 @@ async def build_programme_export(
         )
     codes = [m.code for m in modules]
     table = programme_table(codes, rows)
-    filename, data = render(fmt, f"gradebook-{cohort.code}", [("Programme", table)])
+    filename, data = render(fmt, f"gradebook-{cohort.code}", [("Programme", table)], now)
     summary = (
         f"{cohort.code}: {len(rows)} students × {len(modules)} modules, with a provisional "
         "classification preview"

@@ -150,6 +150,12 @@ async def test_tutor_export_is_a_private_file_and_reproducible(
             "gradebook export", where=world.channel(MODULE), module=MODULE, format="xlsx"
         )
     ).reply(contains="students")
+    xlsx_again = await (
+        await tomasz.command(
+            "gradebook export", where=world.channel(MODULE), module=MODULE, format="xlsx"
+        )
+    ).reply(contains="students")
+    assert xlsx_again.attachments[0].data == xlsx.attachments[0].data  # as of the same moment
     book = load_workbook(io.BytesIO(xlsx.attachments[0].data), read_only=True)
     assert book.sheetnames == ["Gradebook", "Items"]
     sheet_rows = list(book["Gradebook"].iter_rows(values_only=True))
