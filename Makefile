@@ -38,7 +38,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bot cogs
+	$(BIN)/mypy bot cogs tests bench tools
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -252,7 +252,7 @@ async def start_bot(sandbox: Sandbox) -> Application:
 
 async def cohortbot(sandbox: Sandbox, thread: Channel, n: int) -> tuple[float, list[int], int]:
     """The running bot: from the first frame sent to the last row committed."""
-    recorder = sandbox.app.bot.get_cog("Discussions").recorder  # type: ignore[union-attr]
+    recorder = sandbox.app.bot.get_cog("Discussions").recorder
     before, batches = recorder.recorded, recorder.batches
     ids = inject(sandbox, thread, n)
     start = time.perf_counter()

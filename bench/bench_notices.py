@@ -57,7 +57,7 @@ def _app(server: LocalDiscordServer, db: Database) -> Application:
         scheduler_tick_seconds=3600,
     )
     app = Application(settings, db=db)
-    app.bot.before_identify_hook = _no_identify_wait
+    app.bot.before_identify_hook = _no_identify_wait  # type: ignore[method-assign]
     return app
 
 

@@ -88,8 +88,8 @@ class Backends:
         name = f"cohortbot_t_{self.tag}_{n}"
         if migrated:
             async with self._lock:
-                template = await self._ensure_pg_template()
-            await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                pg_template = await self._ensure_pg_template()
+            await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
         else:
             await _pg_admin(f'CREATE DATABASE "{name}"')
         return _pg_async_url(name)

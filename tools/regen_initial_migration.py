@@ -48,6 +48,7 @@ def main() -> None:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         script = produce_migrations(ctx, Base.metadata)
+    assert script.upgrade_ops is not None and script.downgrade_ops is not None
     up = render_python_code(script.upgrade_ops, migration_context=ctx)
     down = render_python_code(script.downgrade_ops, migration_context=ctx)
     TARGET.write_text(HEADER + up + "\n\ndef downgrade() -> None:\n" + down + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -12,6 +13,7 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from bot.db.models import NoticeStatus, Person
+from bot.localdiscord.scripting import Actor
 from bot.sandbox import Sandbox
 from tests.e2e.test_calendar_support import (
     MODULE,
@@ -115,7 +117,7 @@ async def test_calendar_file_round_trips_with_the_students_zone(box: Sandbox) ->
     assert starts["tutorial-1-1"] == datetime(2026, 3, 19, 18, 0, tzinfo=UTC)
     assert starts["tutorial-1-3"] == datetime(2026, 4, 2, 17, 0, tzinfo=UTC)
     assert all(getattr(t, "tzinfo", None) is not None for t in starts.values())
-    assert starts["tutorial-1-1"].tzinfo.key == tokyo.key  # type: ignore[attr-defined]
+    assert starts["tutorial-1-1"].tzinfo.key == tokyo.key
     assert starts["tutorial-1-1"].hour == 3  # 03:00 the next morning in Tokyo
     assert str(events["tutorial-1-2@cohortbot"]["STATUS"]) == "CANCELLED"  # type: ignore[index]
     # The deadline is her extended one (12:00 London, summer time).
@@ -299,7 +301,7 @@ async def test_refusals_for_people_and_roles_change_nothing(box: Sandbox) -> Non
         ).content
     )
     before = await snapshot(box)
-    cases = [
+    cases: list[tuple[Actor, str, dict[str, Any], str]] = [
         (
             teacher,
             "deadline extend",

@@ -30,7 +30,7 @@ async def test_module_channels_and_roles_are_linked_when_the_bot_starts(
     async def linked() -> list[tuple[str, str | None, str | None]]:
         async with sandbox.db.session() as s:
             rows = await s.execute(select(Module.code, Module.channel_id, Module.role_id))
-            return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+            return [tuple(r) for r in rows.all()]
 
     rows = await linked()
     assert len(rows) == 12

@@ -354,7 +354,7 @@ async def test_two_bot_processes_sharing_postgres_never_send_twice(storage: Back
     async with calendar_sandbox(storage, backend="postgres") as first:
         second_db = Database(first.db.url)
         second = Application(first.app.settings, clock=first.clock, db=second_db)
-        second.bot.before_identify_hook = _no_identify_wait
+        second.bot.before_identify_hook = _no_identify_wait  # type: ignore[method-assign]
         await second.start()
         try:
             await second.wait_until_ready()

@@ -82,7 +82,7 @@ async def rows(sandbox: Sandbox, model: Any, *where: Any) -> list[Any]:
 
 
 async def person(sandbox: Sandbox, actor: Actor) -> Person:
-    found = await rows(sandbox, Person, Person.platform_user_id == str(actor.id))
+    found: list[Person] = await rows(sandbox, Person, Person.platform_user_id == str(actor.id))
     assert found, f"{actor.name} is not linked"
     return found[0]
 
@@ -432,16 +432,16 @@ async def test_exercise_from_creation_to_released_anonymous_feedback(
         ReviewAssignment.status == AssignmentStatus.DONE,
     )
     assert len(reviews) == len(done) == 33
-    scores = {
+    credited = {
         e.person_id: e.points for e in entries if e.source == LedgerSource.PEER_SCORE_RECEIVED
     }
-    assert len(scores) == 11 and scores[target.id] == Decimal("74.5")
-    assert scores[dropout_id] == Decimal("66") or target.id == dropout_id
+    assert len(credited) == 11 and credited[target.id] == Decimal("74.5")
+    assert credited[dropout_id] == Decimal("66") or target.id == dropout_id
     results = {r.person_id: r for r in await rows(sandbox, PeerResult)}
-    assert results[late_id].final == scores[late_id]
+    assert results[late_id].final == credited[late_id]
     assert results[late_id].median is not None
     expected = (results[late_id].median * Decimal("0.9")).quantize(Decimal("0.1"), ROUND_HALF_UP)
-    assert scores[late_id] == expected
+    assert credited[late_id] == expected
 
     checked = await assert_anonymous(sandbox, world, exercise_id, caplog.records)
     assert checked > 100
@@ -456,7 +456,7 @@ async def test_bad_exercise_settings_get_one_sentence_and_change_nothing(
     now = sandbox.clock.now()
     await create(sandbox, world, title="warm-up")  # links the tutor's account
     before = await dump(sandbox)
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"submission_deadline": at(now - timedelta(days=1))}, "is in the past"),
         (
             {

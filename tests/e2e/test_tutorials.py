@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -134,7 +135,7 @@ async def test_tutorial_rsvp_reminders_and_check_in(box: Sandbox) -> None:
             .scalars()
             .all()
         )
-    assert [(c.points, c.item_type) for c in credits] == [(1, "tutorial")]
+    assert [(c.points, c.item_type) for c in credits] == [(Decimal(1), "tutorial")]
 
     # Each notice went out exactly once.
     assert len(bot_texts(box, channel, "starts in 24 hours")) == 1

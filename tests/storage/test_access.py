@@ -106,7 +106,7 @@ async def test_guild_and_channels_bind_by_name(db: Database) -> None:
                 select(Module.code, Module.channel_id, Module.role_id).order_by(Module.code)
             )
         ).all()
-        assert rows == [("MATH70095", "10", "20"), ("MATH70096", "11", None)]
+        assert [tuple(r) for r in rows] == [("MATH70095", "10", "20"), ("MATH70096", "11", None)]
         assert await resolve_cohort(s, "43") is None
 
 

@@ -34,6 +34,7 @@ from bot.errors import PermissionDenied, UserError
 from bot.gradebook import ledger, privacy, service, snapshot
 from bot.gradebook.book import ledger_component
 from bot.gradebook.sample import SampleCohort, sample_cohort, seed_term
+from bot.gradebook.view import StudentView
 from tests.storage_backends import Backends, backends
 
 NOW = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
@@ -233,6 +234,7 @@ async def test_student_view_picks_up_other_features_within_the_snapshot_window(
     later = NOW + timedelta(seconds=snapshot.TTL_SECONDS + 1)  # ... until the clock moves on
     async with db.session() as s:
         again = await service.student_marks(s, student, "M1", later)
+    assert isinstance(first, StudentView) and isinstance(again, StudentView)
     assert len([i for i in again.items if i.item_type.value == "prompt"]) == 3
     assert len([i for i in first.items if i.item_type.value == "prompt"]) == 2
 

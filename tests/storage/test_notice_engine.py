@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.access.identity import ChatUser
 from bot.calendar import messages as M
@@ -394,7 +394,7 @@ async def test_planning_twice_schedules_once_and_withdrawn_keys_come_back(db: Da
         assert await P.insert_notices(s, [row]) == 0
         (nid,) = (await s.execute(select(Notice.id))).scalars()
         await s.execute(
-            Notice.__table__.update().where(Notice.id == nid).values(status=NoticeStatus.CANCELLED)
+            update(Notice).where(Notice.id == nid).values(status=NoticeStatus.CANCELLED)
         )
         later = P.immediate(
             key="same",
