@@ -7,7 +7,8 @@
    ``ledger_cells``), measured in the same process. Target: CSV export under 2 s.
 2. Student view: 1,000 students each invoke /marks at once through the local Discord server
    against the real bot; then the same 1,000 invoke the trivial /about. Prints p50/p99 latency
-   (interaction created -> bot's answer) and the ratio. Target: /marks p99 <= 3x /about p99.
+   (interaction created -> the answer shown; a deferred one counts when filled in) and the
+   ratio. Target: /marks p99 <= 3x /about p99.
 
 Run: .venv/bin/python bench/bench_gradebook.py [--students 5000] [--crowd 1000]
      [--only export|view] [--reader process|loop]
@@ -267,6 +268,9 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+DEFERRED: dict[str, int] = {}
+
+
 async def _crowd(box: Sandbox, actors: list[Any], name: str, **options: Any) -> list[float]:
     channel = box.world.channel("MATH70097")  # type: ignore[union-attr]
     handles = [await a.command(name, where=channel, **options) for a in actors]
@@ -278,13 +282,15 @@ async def _crowd(box: Sandbox, actors: list[Any], name: str, **options: Any) -> 
         now = time.monotonic()
         still = []
         for it in pending:
-            if it.acknowledged:
+            if box.server.state.answered(it):  # a "thinking" reply counts once filled in
                 latencies.append(now - it.created_monotonic)
             else:
                 still.append(it)
         pending = still
     if pending:
         raise RuntimeError(f"{len(pending)} /{name} invocations were never answered")
+    deferred = sum(1 for h in handles if h.interaction.response_type == 5)
+    DEFERRED[name] = DEFERRED.get(name, 0) + deferred
     return latencies
 
 
@@ -325,6 +331,7 @@ async def bench_student_view(crowd: int, reader: str) -> None:
             await _crowd(box, actors, "marks", module="MATH70097")
             await _crowd(box, actors[:50], "about")
             results: dict[str, list[float]] = {"about": [], "marks": []}
+            DEFERRED.clear()
             for _ in range(2):
                 results["about"] += await _crowd(box, actors, "about")
                 results["marks"] += await _crowd(box, actors, "marks", module="MATH70097")
@@ -338,6 +345,7 @@ async def bench_student_view(crowd: int, reader: str) -> None:
         print(
             f"student view: /{name:5s} x{crowd} at once (2 rounds): "
             f"p50 {p50 * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms"
+            f'  ({DEFERRED.get(name, 0)} of {len(results[name])} said "thinking" first)'
         )
     ratio = figures["marks"][1] / figures["about"][1]
     verdict = "met" if ratio <= 3 else "NOT met"

@@ -6,6 +6,7 @@ Thin adapter: open the roster-checked context, call one service function in
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from typing import Any, Literal
@@ -88,6 +89,12 @@ Component = Literal["discussion", "peer_review", "peer_score", "attendance"]
 Format = Literal["csv", "xlsx"]
 
 
+#: Discord forgets an interaction not acknowledged within 3 seconds of its creation ("The
+#: application did not respond"); a /marks answer not ready this long after the student's click
+#: says "thinking" first, and is sent when ready.
+DEFER_AFTER = 2.5
+
+
 class Gradebook(commands.Cog):
     """Participation marks, exports, the audit trail and personal data."""
 
@@ -101,6 +108,7 @@ class Gradebook(commands.Cog):
     def __init__(self, bot: CohortBot) -> None:
         self.bot = bot
         self.reader = MarksReader(bot.db, bot.settings.marks_reader)
+        self.defer_after = DEFER_AFTER
 
     async def cog_load(self) -> None:
         self.reader.warm()
@@ -118,9 +126,19 @@ class Gradebook(commands.Cog):
     @app_commands.describe(module="Module code, e.g. MATH70097 (leave out for a summary)")
     async def marks(self, interaction: discord.Interaction, module: str | None = None) -> None:
         guild_id = str(interaction.guild_id) if interaction.guild_id is not None else None
-        view = await self.reader.student_marks(
-            guild_id, chat_user(interaction.user), module, now=self.bot.clock.now()
+        answer = asyncio.ensure_future(
+            self.reader.student_marks(
+                guild_id, chat_user(interaction.user), module, now=self.bot.clock.now()
+            )
         )
+        waited = (self.bot.clock.now() - interaction.created_at).total_seconds()
+        try:
+            view = await asyncio.wait_for(
+                asyncio.shield(answer), min(self.defer_after, max(0.0, self.defer_after - waited))
+            )
+        except TimeoutError:  # a crowd at the end of term: say "thinking" before Discord gives up
+            await _defer(interaction)
+            view = await answer
         await _send_embeds(interaction, view)
 
     # ------------------------------------------------------------------ tutors

@@ -1497,6 +1497,13 @@ class DiscordState:
             msg_type=MSG_CHAT_INPUT if it.type == 2 else MSG_DEFAULT,
         )
 
+    def answered(self, it: Interaction) -> bool:
+        """The user sees the answer: a message reply, or a "thinking" one since filled in."""
+        if it.response_type != 5:
+            return it.acknowledged
+        original = self.messages.get(it.original_message_id or 0)
+        return original is not None and not original.flags & LOADING
+
     def interaction_callback(
         self, interaction_id: int, token: str, body: JSON, uploads: list[Upload]
     ) -> JSON:

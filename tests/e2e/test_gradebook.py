@@ -611,3 +611,24 @@ async def test_a_reader_process_that_dies_is_replaced_and_the_student_still_gets
         assert new != pid
     finally:
         await _stop(box)
+
+
+async def test_a_slow_answer_says_thinking_first_then_shows_the_marks(
+    sandbox: Sandbox, world: World
+) -> None:
+    """Discord forgets an interaction not acknowledged within 3 s: at the end of term, when a
+    crowd queues for the reader, /marks defers first and fills the "thinking" reply in."""
+    await seed(sandbox)
+    cog: Any = sandbox.app.bot.get_cog("Gradebook")
+    amara = student(world)
+    quick = await amara.command("marks", where=world.channel(MODULE), module=MODULE)
+    await quick.reply(contains="your participation")
+    assert quick.interaction.response_type == 4  # answered at once: no "thinking" first
+
+    cog.defer_after = 0  # as if the student's click was already 2.5 s old
+    slow = await amara.command("marks", where=world.channel(MODULE), module=MODULE)
+    reply = await slow.reply(contains="your participation")
+    assert slow.interaction.response_type == 5  # deferred ...
+    assert sandbox.server.state.answered(slow.interaction)  # ... and filled in
+    assert reply in amara.ephemerals() and reply not in student(world, "lukasb_92").ephemerals()
+    assert message_text(reply) == message_text(quick.messages[0])
