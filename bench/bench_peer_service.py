@@ -82,10 +82,13 @@ class NullChat:
         return None
 
     async def history(
-        self, channel_id: str, *, after_id: str | None = None
+        self, channel_id: str, *, after_id: str | None = None, since: datetime | None = None
     ) -> AsyncIterator[ChatMessage]:
         return
         yield  # pragma: no cover
+
+    async def dm_channel_id(self, user_id: str) -> str:
+        return f"dm-{user_id}"
 
 
 async def build(db: Database, n: int, k: int) -> int:

@@ -195,5 +195,11 @@ class ChatPort(Protocol):
     ) -> None: ...
 
     def history(
-        self, channel_id: str, *, after_id: str | None = None
-    ) -> AsyncIterator[ChatMessage]: ...
+        self, channel_id: str, *, after_id: str | None = None, since: datetime | None = None
+    ) -> AsyncIterator[ChatMessage]:
+        """The channel's messages, oldest first, after ``after_id`` or posted since ``since``."""
+        ...
+
+    async def dm_channel_id(self, user_id: str) -> str:
+        """Where the bot's direct messages with this user are (to read them back)."""
+        ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import discord
@@ -21,6 +22,7 @@ from bot.chat import (
 )
 
 CANNOT_DM = 50007
+THREAD_ALREADY_CREATED = 160004
 _STYLES = {
     ButtonStyle.PRIMARY: discord.ButtonStyle.primary,
     ButtonStyle.SECONDARY: discord.ButtonStyle.secondary,
@@ -211,6 +213,7 @@ class DiscordChat:
                 thread = await channel.get_partial_message(int(from_message_id)).create_thread(
                     name=name[:100]
                 )
+                return str(thread.id)
             else:
                 kind = (
                     discord.ChannelType.private_thread
@@ -219,8 +222,19 @@ class DiscordChat:
                 )
                 thread = await channel.create_thread(name=name[:100], type=kind, invitable=False)
         except discord.HTTPException as exc:
+            if from_message_id is not None and exc.code == THREAD_ALREADY_CREATED:
+                # An earlier attempt made it; a thread started from a message has its id.
+                return from_message_id
             raise _translate(exc) from exc
         return str(thread.id)
+
+    async def dm_channel_id(self, user_id: str) -> str:
+        try:
+            user = self.client.get_user(int(user_id)) or await self.client.fetch_user(int(user_id))
+            channel = user.dm_channel or await user.create_dm()
+        except discord.HTTPException as exc:
+            raise ChatError(ChatErrorKind.UNAVAILABLE, f"HTTP {exc.status}: {exc.text}") from exc
+        return str(channel.id)
 
     async def add_thread_member(self, thread_id: str, user_id: str) -> None:
         thread = await self._messageable(thread_id)
@@ -244,10 +258,12 @@ class DiscordChat:
             raise _translate(exc) from exc
 
     async def history(
-        self, channel_id: str, *, after_id: str | None = None
+        self, channel_id: str, *, after_id: str | None = None, since: datetime | None = None
     ) -> AsyncIterator[ChatMessage]:
         channel = await self._messageable(channel_id)
-        after = discord.Object(int(after_id)) if after_id else None
+        after: discord.abc.Snowflake | datetime | None = (
+            discord.Object(int(after_id)) if after_id else since
+        )
         try:
             async for message in channel.history(limit=None, after=after, oldest_first=True):
                 yield to_chat_message(message)

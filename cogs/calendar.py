@@ -23,7 +23,6 @@ from discord.ext import commands
 from bot.calendar import personal, service
 from bot.calendar.engine import EngineConfig, new_worker_id, run_due
 from bot.calendar.timeparse import autocomplete_zones
-from bot.chat import ChatError, ChatErrorKind
 from bot.db.models import RsvpResponse
 from bot.discord_app import GENERIC_FAILURE, NO_PINGS, CohortBot, send_ephemeral
 from bot.discord_chat import DiscordChat
@@ -39,18 +38,6 @@ _RSVP = {
     "maybe": RsvpResponse.MAYBE,
     "notgoing": RsvpResponse.NOT_GOING,
 }
-
-
-class NoticeChat(DiscordChat):
-    """The chat port plus where a user's DMs live (the engine verifies sends there)."""
-
-    async def dm_channel_id(self, user_id: str) -> str:
-        try:
-            user = self.client.get_user(int(user_id)) or await self.client.fetch_user(int(user_id))
-            channel = user.dm_channel or await user.create_dm()
-        except discord.HTTPException as exc:
-            raise ChatError(ChatErrorKind.UNAVAILABLE, f"HTTP {exc.status}: {exc.text}") from exc
-        return str(channel.id)
 
 
 def wake_notices(bot: commands.Bot, at: datetime | None) -> None:
@@ -144,7 +131,7 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
 
     def __init__(self, bot: CohortBot) -> None:
         self.bot = bot
-        self.chat = NoticeChat(bot)
+        self.chat = DiscordChat(bot)
         self.config = EngineConfig(worker_id=new_worker_id())
         self._wake_at: datetime | None = None
         self._idle = asyncio.Event()

@@ -42,7 +42,7 @@ import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,10 +91,8 @@ BACKOFF = (
 )
 
 
-class NoticeChat(ChatPort, Protocol):
-    """The chat port plus the one thing recovery needs: where a user's DMs with the bot live."""
-
-    async def dm_channel_id(self, user_id: str) -> str: ...
+#: The engine verifies sends in the channel or the user's DMs (``ChatPort.dm_channel_id``).
+NoticeChat = ChatPort
 
 
 @dataclass(frozen=True)

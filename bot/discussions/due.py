@@ -5,7 +5,14 @@ transaction (``UPDATE ... WHERE status = old``): of two processes sharing a data
 one whose update matched acts. The platform call happens outside any transaction, and its
 result (message id, thread id, sent time) is recorded in another. A claim left behind by a
 process that died mid-way goes stale after ``STALE_CLAIM`` and is taken again, with a warning in
-the log, since the first attempt may or may not have reached the platform.
+the log.
+
+Whether the first attempt reached the platform is then read from the platform itself: every
+message this work posts ends with a marker line (``render``), and before posting a prompt or
+its closing summary the bot looks for it in the channel since the prompt opened (or closed), and
+before retrying a mark message, in the student's DMs since the earlier attempt. What is found
+is recorded, not posted again; when the history cannot be read nothing is posted and the work
+waits for the next run. A message may come late, never twice.
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ log = logging.getLogger(__name__)
 __all__ = ["ANSWER_PREFIX", "STALE_CLAIM", "DueReport", "run_due"]
 
 STALE_CLAIM = timedelta(minutes=5)
+#: How far before the earliest moment a message could have been posted its search starts (the
+#: host's clock and the platform's may differ a little).
+CLOCK_MARGIN = timedelta(minutes=2)
 ANSWER_PREFIX = "cb:discussions:answer:"
 
 
@@ -156,6 +166,19 @@ async def _open_due(db: Database, chat: ChatPort, now: datetime, report: DueRepo
         log.info("prompt %s opened in thread %s", prompt_id, thread_id)
 
 
+async def _posted(
+    chat: ChatPort, channel_id: str, since: datetime, markers: set[str]
+) -> dict[str, str]:
+    """Which of these marked messages the bot already posted there: marker -> message id."""
+    found: dict[str, str] = {}
+    async for message in chat.history(channel_id, since=since - CLOCK_MARGIN):
+        if message.author_is_bot:
+            mark = render.marker_of(message.content)
+            if mark in markers and mark not in found:
+                found[mark] = message.id
+    return found
+
+
 async def _staff_ids(session: AsyncSession, module_id: int) -> list[str]:
     rows = await session.execute(
         select(Person.platform_user_id)
@@ -190,7 +213,14 @@ async def _post_prompt(
             rubric=Rubric.from_dict(prompt.rubric),
             private_answers=prompt.private_answers,
         )
+        markers = [render.marker_of(text) or "" for text in parts]
+        found = await _posted(chat, channel_id, prompt.opens_at, set(markers))
+        if found:
+            log.warning("prompt %s: %d of its messages were already posted", prompt.id, len(found))
         for index, text in enumerate(parts):
+            if markers[index] in found:
+                anchor = found[markers[index]]
+                continue
             last = index == len(parts) - 1
             buttons = (
                 (Button("Answer", f"{ANSWER_PREFIX}{prompt.id}", ButtonStyle.PRIMARY),)
@@ -258,6 +288,7 @@ async def _close_due(db: Database, chat: ChatPort, now: datetime, report: DueRep
                 "prompt %s: a previous closing attempt did not finish; trying again", prompt_id
             )
         summary = render.closing_summary(
+            prompt_id=prompt_id,
             title=prompt.title,
             initial_posts=sum(1 for s in scores.values() if s.initial_met),
             students=sum(1 for s in evidence.students.values() if s.active),
@@ -267,7 +298,9 @@ async def _close_due(db: Database, chat: ChatPort, now: datetime, report: DueRep
         try:
             if prompt.thread_id is not None:
                 await chat.set_thread_state(prompt.thread_id, locked=True)
-                await chat.post(prompt.thread_id, OutgoingMessage(summary))
+                mark = render.closing_marker(prompt_id)
+                if not await _posted(chat, prompt.thread_id, prompt.closes_at, {mark}):
+                    await chat.post(prompt.thread_id, OutgoingMessage(summary))
         except ChatError as exc:
             log.error("prompt %s could not be closed: %s", prompt_id, exc)
             report.failed.append(f"close #{prompt_id}: {exc}")
@@ -291,6 +324,12 @@ async def _close_due(db: Database, chat: ChatPort, now: datetime, report: DueRep
 
 
 # --------------------------------------------------------------------------- release DMs
+
+
+async def _dm_arrived(chat: ChatPort, user_id: str, since: datetime, mark: str) -> bool:
+    """Whether an earlier attempt at this mark message reached the student's DMs."""
+    log.warning("mark message %s: retrying an earlier attempt; checking the DMs first", mark)
+    return bool(await _posted(chat, await chat.dm_channel_id(user_id), since, {mark}))
 
 
 def mark_message(
@@ -359,15 +398,20 @@ async def _notify_released(db: Database, chat: ChatPort, now: datetime, report: 
                 feedback=row.feedback,
                 updated=row.notices_sent > 0,
             )
+            mark = render.mark_marker(score_id, row.notices_sent + 1)
+            text = f"{text}\n{mark}"
             user_id = person.platform_user_id
-        if previous_claim is not None:
-            log.warning("mark message %s: retrying a stale claim (it may arrive twice)", score_id)
         error: str | None = None
         if user_id is None:
             error = "not linked to a Discord account yet"
         else:
             try:
-                await chat.dm(user_id, OutgoingMessage(text))
+                if previous_claim is not None and await _dm_arrived(
+                    chat, user_id, previous_claim, mark
+                ):
+                    log.warning("mark message %s: an earlier attempt did arrive", score_id)
+                else:
+                    await chat.dm(user_id, OutgoingMessage(text))
             except ChatError as exc:
                 if exc.retryable:
                     log.warning("mark message %s not sent, will retry: %s", score_id, exc)
@@ -375,7 +419,8 @@ async def _notify_released(db: Database, chat: ChatPort, now: datetime, report: 
                         await session.execute(
                             update(DiscussionScore)
                             .where(DiscussionScore.id == score_id)
-                            .values(notify_claimed_at=None)
+                            # stale at once: the next run retries, after looking for this one
+                            .values(notify_claimed_at=now - STALE_CLAIM)
                         )
                     continue
                 error = exc.kind.value

@@ -13,7 +13,8 @@ from typing import Any
 
 @dataclass
 class RouteFault:
-    """Answer ``status`` (None = answer normally) after ``delay`` seconds, ``times`` times.
+    """Answer ``status`` (None = answer normally) after ``delay`` seconds, ``times`` times,
+    once ``after`` matching requests have gone through normally.
 
     ``pattern`` matches either the route template (``/channels/{channel_id}/messages``) exactly
     or the concrete path with shell wildcards (``/channels/*/messages``).
@@ -27,7 +28,9 @@ class RouteFault:
     is_global: bool = False
     delay: float = 0.0
     body: dict[str, Any] | None = None
+    after: int = 0
     hits: int = 0
+    passed: int = 0
 
     def matches(self, method: str, path: str, route_key: str | None) -> bool:
         if self.method is not None and self.method.upper() != method.upper():
@@ -51,6 +54,9 @@ class FaultPlan:
         """The first live fault for this request, counted as used."""
         for fault in self.faults:
             if not fault.exhausted and fault.matches(method, path, route_key):
+                if fault.passed < fault.after:
+                    fault.passed += 1
+                    continue
                 fault.hits += 1
                 return fault
         return None

@@ -172,10 +172,19 @@ class LocalDiscordServer:
     # --------------------------------------------------------------- faults
 
     def fail_route(
-        self, pattern: str, *, status: int = 500, times: int = 1, method: str | None = None
+        self,
+        pattern: str,
+        *,
+        status: int = 500,
+        times: int = 1,
+        method: str | None = None,
+        after: int = 0,
     ) -> RouteFault:
-        """Answer ``status`` on a route ``times`` times (discord.py retries 5xx after 1, 3, 5 s)."""
-        return self.faults.add(RouteFault(pattern, method=method, status=status, times=times))
+        """Answer ``status`` on a route ``times`` times, once ``after`` requests went through
+        (discord.py retries 5xx after 1, 3, 5 s)."""
+        return self.faults.add(
+            RouteFault(pattern, method=method, status=status, times=times, after=after)
+        )
 
     def throttle_route(
         self,

@@ -113,7 +113,7 @@ class FakeChat:
         raise NotImplementedError
 
     async def history(
-        self, channel_id: str, *, after_id: str | None = None
+        self, channel_id: str, *, after_id: str | None = None, since: datetime | None = None
     ) -> AsyncIterator[ChatMessage]:
         if self.history_broken:
             raise ChatError(ChatErrorKind.UNAVAILABLE, "HTTP 503: history unavailable")

@@ -93,10 +93,13 @@ class FakeChat:
         raise NotImplementedError
 
     async def history(
-        self, channel_id: str, *, after_id: str | None = None
+        self, channel_id: str, *, after_id: str | None = None, since: datetime | None = None
     ) -> AsyncIterator[ChatMessage]:
         raise NotImplementedError
         yield  # pragma: no cover
+
+    async def dm_channel_id(self, user_id: str) -> str:
+        return f"dm-{user_id}"
 
     def to(self, person: Person) -> list[str]:
         return [m.text for uid, m in self.dms if uid == person.platform_user_id]

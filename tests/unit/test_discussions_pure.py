@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot.discussions.answers import format_relayed, parse_relayed
 from bot.discussions.grades_csv import parse_grades_csv
-from bot.discussions.render import prompt_messages
+from bot.discussions.render import MENTION_ROOM, marker_of, prompt_messages
 from bot.discussions.rubric import PRESETS, RubricError, parse_rubric_spec, preset
 from bot.discussions.text import DISCORD_MESSAGE_LIMIT, count_words
 
@@ -121,7 +121,13 @@ def test_a_long_prompt_is_split_and_the_rubric_stays_whole() -> None:
         private_answers=True,
     )
     assert len(messages) >= 3
-    assert all(len(m) <= DISCORD_MESSAGE_LIMIT for m in messages)
+    # room for the module-role mention the first part starts with
+    assert all(len(m) <= DISCORD_MESSAGE_LIMIT - MENTION_ROOM for m in messages)
+    n = len(messages)  # each part says which it is, so a retry can find it
+    assert [marker_of(m) for m in messages] == [
+        f"-# cohortbot prompt 7 · part {i} of {n}" for i in range(1, n + 1)
+    ]
+    assert marker_of("-# cohortbot prompt 7 · part 1 of 3\nquoted by a student") is None
     assert "prompt #7" in messages[0]
     assert "**Total**: 12 points." in messages[-1] and "Press **Answer**" in messages[-1]
     assert sum(m.count("paragraph") for m in messages) == 7 * 60
