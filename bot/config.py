@@ -48,9 +48,9 @@ class Settings(BaseSettings):
     # Who writes discussion evidence to a SQLite file: a child process (keeps the gateway's
     # event loop free), or a thread where child processes are not allowed.
     recorder_writer: Literal["process", "thread"] = "process"
-    # Where /marks is computed on a SQLite file: a reader process (keeps the event loop free
-    # for other commands at the end of term), or the loop itself.
-    marks_reader: Literal["process", "loop"] = "process"
+    # Where /marks and the gradebook exports run on a SQLite file: processes beside the bot
+    # (keep the event loop free for other commands at the end of term), or the loop itself.
+    gradebook_workers: Literal["process", "loop"] = "process"
 
     @field_validator("timezone")
     @classmethod

@@ -21,7 +21,7 @@ from bot.discord_chat import chat_user
 from bot.discussions.text import EMBED_LIMITS, split_for_discord
 from bot.gradebook import privacy, service
 from bot.gradebook.export import ExportFile, to_csv
-from bot.gradebook.reader import MarksReader, RenderedView
+from bot.gradebook.reader import Exporter, ExportRequest, MarksReader, RenderedView
 from cogs._common import NO_PINGS, command_context
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,10 @@ Component = Literal["discussion", "peer_review", "peer_score", "attendance"]
 Format = Literal["csv", "xlsx"]
 
 
+def _guild_key(interaction: discord.Interaction) -> str | None:
+    return str(interaction.guild_id) if interaction.guild_id is not None else None
+
+
 #: Discord forgets an interaction not acknowledged within 3 seconds of its creation ("The
 #: application did not respond"); a /marks answer not ready this long after the student's click
 #: says "thinking" first, and is sent when ready.
@@ -107,7 +111,8 @@ class Gradebook(commands.Cog):
 
     def __init__(self, bot: CohortBot) -> None:
         self.bot = bot
-        self.reader = MarksReader(bot.db, bot.settings.marks_reader)
+        self.reader = MarksReader(bot.db, bot.settings.gradebook_workers)
+        self.exporter = Exporter(bot.db, bot.settings.gradebook_workers)
         self.defer_after = DEFER_AFTER
 
     async def cog_load(self) -> None:
@@ -115,6 +120,14 @@ class Gradebook(commands.Cog):
 
     async def cog_unload(self) -> None:
         await self.reader.close()
+        await self.exporter.close()
+
+    def _export_request(
+        self, interaction: discord.Interaction, module: str | None, fmt: str
+    ) -> ExportRequest:
+        return ExportRequest(
+            _guild_key(interaction), chat_user(interaction.user), module, fmt, self.bot.clock.now()
+        )
 
     # ------------------------------------------------------------------ students
 
@@ -125,10 +138,12 @@ class Gradebook(commands.Cog):
     )
     @app_commands.describe(module="Module code, e.g. MATH70097 (leave out for a summary)")
     async def marks(self, interaction: discord.Interaction, module: str | None = None) -> None:
-        guild_id = str(interaction.guild_id) if interaction.guild_id is not None else None
         answer = asyncio.ensure_future(
             self.reader.student_marks(
-                guild_id, chat_user(interaction.user), module, now=self.bot.clock.now()
+                _guild_key(interaction),
+                chat_user(interaction.user),
+                module,
+                now=self.bot.clock.now(),
             )
         )
         waited = (self.bot.clock.now() - interaction.created_at).total_seconds()
@@ -153,10 +168,7 @@ class Gradebook(commands.Cog):
         self, interaction: discord.Interaction, module: str, format: Format = "csv"
     ) -> None:
         await _defer(interaction)
-        async with command_context(self.bot, interaction) as ctx:
-            file = await service.export_module(
-                ctx.session, ctx.caller, module, format, now=self.bot.clock.now()
-            )
+        file = await self.exporter.export(self._export_request(interaction, module, format))
         await _send(interaction, f"{file.summary}. Columns: see docs/gradebook.md.", file=file)
 
     @gradebook.command(
@@ -168,10 +180,7 @@ class Gradebook(commands.Cog):
     @app_commands.describe(format="csv (default) or xlsx")
     async def programme(self, interaction: discord.Interaction, format: Format = "csv") -> None:
         await _defer(interaction)
-        async with command_context(self.bot, interaction) as ctx:
-            file = await service.export_programme(
-                ctx.session, ctx.caller, format, now=self.bot.clock.now()
-            )
+        file = await self.exporter.export(self._export_request(interaction, None, format))
         await _send(interaction, f"{file.summary}.", file=file)
 
     @gradebook.command(

@@ -1,19 +1,22 @@
-"""Where ``/marks`` is answered: a reader process beside the bot, or the event loop.
+"""Where ``/marks`` and the gradebook exports run: processes beside the bot, or its event loop.
 
 At the end of term a thousand students ask for their marks within seconds. Each answer is
 mostly Python (the roster check, the student's book from their ledger rows, the text), and on
 the bot's event loop that work queues every other command behind it. The reader process does
 all of it on the other core with its own connections to the SQLite file; the loop only hands
-over a small picklable request (``ViewRequest``) and sends the reply it gets back.
+over a small picklable request (``ViewRequest``) and sends the reply it gets back. An export of
+a big module is seconds of Python (5,000 students × 60 items: about 1 s as CSV, 5 s as XLSX):
+the exporter process builds the file, so nobody else's command waits for it, and a crowd's
+``/marks`` does not wait behind it either.
 
 The rules are the ones every command follows: the same roster query and refusals
-(``bot.access.context``) and ``service.student_marks``; this module only chooses where they
+(``bot.access.context``) and the same service functions; this module only chooses where they
 run. In the reader, a caller the bot already knows, with the module's snapshot held, is
 answered synchronously (two SELECTs, no event loop, no thread hops); anything else (a first
 command that links the caller, a refusal, a snapshot to load) runs the whole command on the
 reader's own loop. It sees what is committed, as the command's own transaction would, and
 drops its snapshots whenever the bot forgets one (``snapshot.generation``). PostgreSQL and
-in-memory SQLite run on the bot's loop, as does ``COHORTBOT_MARKS_READER=loop``.
+in-memory SQLite run on the bot's loop, as does ``COHORTBOT_GRADEBOOK_WORKERS=loop``.
 """
 
 from __future__ import annotations
@@ -33,14 +36,22 @@ from bot.childproc import BrokenProcessPool, Child, child_started, sqlite_file, 
 from bot.db.engine import Database
 from bot.discussions.text import EMBED_LIMITS, split_for_discord
 from bot.gradebook import service, snapshot
+from bot.gradebook.export import ExportFile
 from bot.gradebook.service import SummaryView
 from bot.gradebook.view import StudentView
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MarksReader", "ReaderKind", "RenderedView", "render"]
+__all__ = [
+    "ExportRequest",
+    "Exporter",
+    "MarksReader",
+    "RenderedView",
+    "WorkerKind",
+    "render",
+]
 
-ReaderKind = Literal["process", "loop"]
+WorkerKind = Literal["process", "loop"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,26 @@ class ViewRequest:
 
 def render(view: StudentView | SummaryView) -> RenderedView:
     return RenderedView(view.title, tuple(split_for_discord(view.body, EMBED_LIMITS.description)))
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """A tutor's (module) or an admin's (``module_code=None``: the programme) export."""
+
+    guild_id: str | None
+    user: ChatUser
+    module_code: str | None
+    fmt: str
+    now: datetime
+
+
+async def _exported(db: Database, request: ExportRequest) -> ExportFile:
+    async with open_context(db, request.guild_id, request.user) as ctx:
+        if request.module_code is None:
+            return await service.export_programme(ctx.session, ctx.caller, request.fmt, request.now)
+        return await service.export_module(
+            ctx.session, ctx.caller, request.module_code, request.fmt, request.now
+        )
 
 
 async def _checked_and_computed(db: Database, request: ViewRequest) -> RenderedView:
@@ -126,13 +157,18 @@ def _child_view(request: ViewRequest) -> RenderedView:
     )
 
 
+def _child_export(request: ExportRequest) -> ExportFile:
+    assert _child_loop is not None and _child_db is not None, "the exporter was not initialised"
+    return _child_loop.run_until_complete(_exported(_child_db, request))
+
+
 # ---------------------------------------------------------------------------- the bot's side
 
 
 class MarksReader:
     """Answers ``/marks``: in the reader process where one applies, else on the event loop."""
 
-    def __init__(self, db: Database, kind: ReaderKind = "process") -> None:
+    def __init__(self, db: Database, kind: WorkerKind = "process") -> None:
         self.db = db
         self.child: Child | None = None
         if kind == "process" and sqlite_file(db.url):
@@ -155,6 +191,33 @@ class MarksReader:
             except BrokenProcessPool:
                 pass
         return await _checked_and_computed(self.db, request)
+
+    async def close(self) -> None:
+        if self.child is not None:
+            await self.child.close()
+
+
+class Exporter:
+    """Builds export files: in the exporter process where one applies, else on the loop.
+
+    Its own process, started at the first export (they are rare), so a big export never
+    queues the students' ``/marks`` behind it.
+    """
+
+    def __init__(self, db: Database, kind: WorkerKind = "process") -> None:
+        self.db = db
+        self.child: Child | None = None
+        if kind == "process" and sqlite_file(db.url):
+            self.child = Child("gradebook exporter", _child_init, db.url)
+
+    async def export(self, request: ExportRequest) -> ExportFile:
+        """The file, after the caller's roster check (refusals raised as ``UserError``)."""
+        if self.child is not None:
+            try:
+                return await self.child.run(_child_export, request)
+            except BrokenProcessPool:
+                pass
+        return await _exported(self.db, request)
 
     async def close(self) -> None:
         if self.child is not None:

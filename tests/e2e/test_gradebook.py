@@ -535,7 +535,7 @@ async def test_bad_input_gets_one_sentence_and_changes_nothing(
 async def _sandbox(storage: Backends, reader: str) -> Sandbox:
     box = Sandbox(
         Database(await storage.fresh_url("sqlite", migrated=False)),
-        settings={"marks_reader": reader},
+        settings={"gradebook_workers": reader},
     )
     await box.start()
     return box
