@@ -20,7 +20,7 @@ from bot.access.identity import ChatUser
 from bot.db.engine import Database
 from bot.db.models import AuditEntry, LedgerEntry, MarkRelease, MarkScheme, Module, Person
 from bot.gradebook import service
-from bot.gradebook.reader import MarksReader, render
+from bot.gradebook.reader import Exporter, MarksReader, render
 from bot.gradebook.sample import SeedReport, seed_term
 from bot.localdiscord.models import Message
 from bot.localdiscord.scripting import Actor, Upload, message_text
@@ -552,6 +552,11 @@ def _reader(box: Sandbox) -> MarksReader:
     return cog.reader  # type: ignore[no-any-return]
 
 
+def _exporter(box: Sandbox) -> Exporter:
+    cog: Any = box.app.bot.get_cog("Gradebook")
+    return cog.exporter  # type: ignore[no-any-return]
+
+
 async def _view(actor: Actor, world: World) -> str:
     handle = await actor.command("marks", where=world.channel(MODULE), module=MODULE)
     await handle.reply(contains="your participation")
@@ -586,6 +591,19 @@ async def test_the_student_view_shows_a_tutors_change_at_once_wherever_it_is_com
             view = await service.student_marks(ctx.session, ctx.caller, MODULE, now=box.clock.now())
         expected = render(view)
         assert after == f"{expected.title}\n" + "\n".join(expected.parts)
+
+        # and the tutor's export (built by the exporter process by default) is the service's
+        assert (_exporter(box).child is not None) == (reader == "process")
+        for fmt in ("csv", "xlsx"):
+            sent = await (
+                await tutor(world).command(
+                    "gradebook export", where=world.channel(MODULE), module=MODULE, format=fmt
+                )
+            ).reply(contains="students")
+            async with box.db.session() as s:
+                module = (await s.execute(select(Module).where(Module.code == MODULE))).scalar_one()
+                built = await service.build_module_export(s, module, fmt, box.clock.now())
+            assert sent.attachments[0].data == built.data
     finally:
         await _stop(box)
 
