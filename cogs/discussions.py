@@ -272,7 +272,9 @@ class Discussions(commands.Cog):
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
-        self._spawn(self.backfill(), "discussions-backfill")
+        # A new session (start-up, or a session the gateway could not resume): nothing was
+        # replayed, so read every open thread whole, edits and deletions included.
+        self._spawn(self.recorder.reconcile(self.bot.chat), "discussions-reconcile")
 
     @commands.Cog.listener()
     async def on_resumed(self) -> None:

@@ -276,3 +276,40 @@ class Recorder:
                 log.warning("cannot read the history of thread %s: %s", thread_id, exc)
         await self.flush()
         return read
+
+    async def reconcile(self, chat: ChatPort, thread_ids: Iterable[str] | None = None) -> int:
+        """The backfill, plus what changed while nobody listened: each thread's whole history
+        is read, so edits and deletions made while the bot was offline are recorded too (an
+        edit by its own time, so once; a deletion at the time it is noticed). A resumed
+        session does not need this: the gateway replays what it missed. Returns how many
+        messages were read."""
+        source = list(thread_ids) if thread_ids is not None else list(self.threads)
+        wanted = [t for t in source if t in self.threads]
+        if not wanted:
+            return 0
+        async with self.db.session() as session:
+            after = await recording.cursors(session, wanted)
+            stored = await recording.live_message_ids(session, wanted)
+        read = 0
+        for thread_id in wanted:
+            cursor = int(after[thread_id]) if thread_id in after else 0
+            seen: set[str] = set()
+            try:
+                async for message in chat.history(thread_id):
+                    read += 1
+                    seen.add(message.id)
+                    if int(message.id) > cursor:
+                        self._messages.append(recording.wire(message, ContributionVia.BACKFILL))
+                    elif message.edited_at is not None:
+                        self._edits.append(MessageEdit(message))
+                    if len(self._messages) >= self.max_rows:
+                        await self._flush_once()
+            except ChatError as exc:
+                # A partial read says nothing about deletions: none are inferred from it.
+                log.warning("cannot read the history of thread %s: %s", thread_id, exc)
+                continue
+            now = self.clock.now()
+            for gone in sorted(stored.get(thread_id, set()) - seen):
+                self._deletes.append(MessageDelete(gone, thread_id, now))
+        await self.flush()
+        return read

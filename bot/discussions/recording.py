@@ -814,6 +814,19 @@ async def cursors(session: AsyncSession, thread_ids: Iterable[str]) -> dict[str,
     return await session.run_sync(lambda s: cursors_sync(s, ids))
 
 
+async def live_message_ids(session: AsyncSession, thread_ids: Iterable[str]) -> dict[str, set[str]]:
+    """The stored, not deleted, messages of each thread (to notice deletions made offline)."""
+    rows = await session.execute(
+        select(Contribution.thread_id, Contribution.message_id).where(
+            Contribution.thread_id.in_(list(thread_ids)), Contribution.deleted_at.is_(None)
+        )
+    )
+    found: dict[str, set[str]] = {}
+    for thread_id, message_id in rows.all():
+        found.setdefault(thread_id, set()).add(message_id)
+    return found
+
+
 async def known_people(session: AsyncSession) -> dict[str, int]:
     return await session.run_sync(known_people_sync)
 

@@ -620,3 +620,53 @@ async def test_messages_missed_while_disconnected_or_offline_count_once(
     assert rows[str(posted[-1].id)].via == ContributionVia.BACKFILL
     assert rows[str(posted[-3].id)].via == ContributionVia.BACKFILL
     assert rows[str(posted[0].id)].via == ContributionVia.GATEWAY
+
+
+async def test_edits_and_deletions_made_while_the_bot_was_offline_are_recorded(
+    sandbox: Sandbox, world: World
+) -> None:
+    """The gateway replays nothing to a new session: the history read at start-up notices
+    what changed in the meantime, so the evidence matches the thread."""
+    students = world.students(MODULE)
+    _, post = await open_prompt(sandbox, world)
+    assert post.thread_id is not None
+    thread = post.thread_id
+    kept = await students[0].post(thread, words(150))
+    changed = await students[1].post(thread, words(60, "draft"))
+    removed = await students[2].post(thread, words(155))
+    for message in (kept, changed, removed):
+        await recorded(sandbox, message)
+
+    await sandbox.app.stop()
+    sandbox.clock.advance(timedelta(minutes=10))
+    await students[1].edit(changed, words(170, "final"))  # now long enough to count
+    await students[2].delete(removed)
+    late = await students[3].post(thread, words(151))
+    await _restart(sandbox)
+
+    async def settled() -> dict[str, Contribution] | None:
+        rows = {c.message_id: c for c in await contributions(sandbox)}
+        done = (
+            rows.get(str(late.id)) is not None
+            and rows[str(changed.id)].words == 170
+            and rows[str(removed.id)].deleted_at is not None
+        )
+        return rows if done else None
+
+    rows = await eventually(settled, what="the offline edit, deletion and post recorded")
+    assert rows[str(changed.id)].edited_at is not None
+    assert rows[str(kept.id)].deleted_at is None and rows[str(kept.id)].edited_at is None
+    async with sandbox.db.session() as s:
+        revisions = (await s.execute(select(ContributionRevision))).scalars().all()
+    assert [(r.contribution_id, r.words) for r in revisions] == [(rows[str(changed.id)].id, 60)]
+
+    # Another restart reads the same history again and changes nothing.
+    await sandbox.app.stop()
+    await _restart(sandbox)
+    await asyncio.sleep(0.5)
+    again = {c.message_id: c for c in await contributions(sandbox)}
+    assert {k: (c.words, c.deleted_at, c.edited_at) for k, c in again.items()} == {
+        k: (c.words, c.deleted_at, c.edited_at) for k, c in rows.items()
+    }
+    async with sandbox.db.session() as s:
+        assert len((await s.execute(select(ContributionRevision))).scalars().all()) == 1
