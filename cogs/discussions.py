@@ -460,7 +460,7 @@ class Discussions(commands.Cog):
         self,
         interaction: discord.Interaction,
         prompt: int,
-        student: discord.Member,
+        student: discord.User,
         until: str,
         reason: str | None = None,
     ) -> None:
@@ -499,7 +499,7 @@ class Discussions(commands.Cog):
         self,
         interaction: discord.Interaction,
         prompt: int,
-        student: discord.Member,
+        student: discord.User,
         quality: str | None = None,
         feedback: str | None = None,
     ) -> None:

@@ -323,6 +323,13 @@ async def test_the_whole_life_of_a_prompt(sandbox: Sandbox, world: World) -> Non
     await regrade.reply(contains="told of the change")
     update = await amara.wait_for_dm(contains="was updated")
     assert "**8/12**" in update.content
+
+    # A student who has left the server can still be graded (named as a user, not a member).
+    script.remove_member(world.guild, meilin)
+    gone = await teacher.command(
+        "prompt grade", where=channel, prompt=1, student=meilin, quality="2"
+    )
+    assert "Mei Lin" in (await gone.reply(contains="told of the change")).content
     async with sandbox.db.session() as s:
         totals = await ledger.totals(s, module_id)
     assert totals[amara_id][LedgerSource.QUALITY_POINTS] == Decimal(4)
