@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import discord
@@ -246,7 +247,11 @@ async def start_bot(sandbox: Sandbox) -> Application:
     sandbox.app = app
     await app.start()
     await app.wait_until_ready()
-    await asyncio.sleep(2)  # let the start-up work (backfill, first scheduler tick) finish
+    # Let the start-up work finish: the history read of the thread (the whole thread, so edits
+    # and deletions made while the bot was away are seen) and the first scheduler tick.
+    cog: Any = app.bot.get_cog("Discussions")
+    await cog.settled()
+    await asyncio.sleep(2)
     return app
 
 

@@ -211,6 +211,11 @@ class Discussions(commands.Cog):
             self._due_lock.release()
         except TimeoutError:
             log.warning("stopping while discussion due work is still running")
+        # A history read under way stops here (the HTTP session is closing); what it queued is
+        # written below, and a cut-short read infers no deletion. The next start reads again.
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.recorder.close()
         self.bot.remove_dynamic_items(AnswerButton)
 
@@ -224,6 +229,10 @@ class Discussions(commands.Cog):
         task = asyncio.get_running_loop().create_task(run(), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def settled(self) -> None:
+        """Wait for the history reads started on connecting (benchmarks measure after them)."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _run_due(self) -> None:
         if self._closing:
