@@ -255,11 +255,15 @@ class Recorder:
 
     # ----------------------------------------------------------------- backfill
 
+    def _wanted(self, thread_ids: Iterable[str] | None) -> list[str]:
+        """The watched ones among ``thread_ids`` (all watched threads if None)."""
+        source = list(thread_ids) if thread_ids is not None else list(self.threads)
+        return [t for t in source if t in self.threads]
+
     async def backfill(self, chat: ChatPort, thread_ids: Iterable[str] | None = None) -> int:
         """Read history after each thread's cursor and record what is missing; returns how many
         messages were read."""
-        source = list(thread_ids) if thread_ids is not None else list(self.threads)
-        wanted = [t for t in source if t in self.threads]
+        wanted = self._wanted(thread_ids)
         if not wanted:
             return 0
         async with self.db.session() as session:
@@ -283,8 +287,7 @@ class Recorder:
         edit by its own time, so once; a deletion at the time it is noticed). A resumed
         session does not need this: the gateway replays what it missed. Returns how many
         messages were read."""
-        source = list(thread_ids) if thread_ids is not None else list(self.threads)
-        wanted = [t for t in source if t in self.threads]
+        wanted = self._wanted(thread_ids)
         if not wanted:
             return 0
         async with self.db.session() as session:

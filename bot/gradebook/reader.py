@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -52,6 +53,8 @@ __all__ = [
 ]
 
 WorkerKind = Literal["process", "loop"]
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -165,14 +168,41 @@ def _child_export(request: ExportRequest) -> ExportFile:
 # ---------------------------------------------------------------------------- the bot's side
 
 
-class MarksReader:
-    """Answers ``/marks``: in the reader process where one applies, else on the event loop."""
+class _Worker:
+    """A gradebook worker: its own child process where one applies, else the bot's loop."""
+
+    name = "gradebook worker"
 
     def __init__(self, db: Database, kind: WorkerKind = "process") -> None:
         self.db = db
         self.child: Child | None = None
         if kind == "process" and sqlite_file(db.url):
-            self.child = Child("marks reader", _child_init, db.url)
+            self.child = Child(self.name, _child_init, db.url)
+
+    async def _run(
+        self,
+        in_child: Callable[[R], T],
+        here: Callable[[Database, R], Awaitable[T]],
+        request: R,
+    ) -> T:
+        """``in_child(request)`` in the child; here instead if there is none, or if it died
+        meanwhile (the next call gets a new one): the user never sees it."""
+        if self.child is not None:
+            try:
+                return await self.child.run(in_child, request)
+            except BrokenProcessPool:
+                pass
+        return await here(self.db, request)
+
+    async def close(self) -> None:
+        if self.child is not None:
+            await self.child.close()
+
+
+class MarksReader(_Worker):
+    """Answers ``/marks``: in the reader process where one applies, else on the event loop."""
+
+    name = "marks reader"
 
     def warm(self) -> None:
         if self.child is not None:
@@ -182,43 +212,20 @@ class MarksReader:
         self, guild_id: str | None, user: ChatUser, module_code: str | None, now: datetime
     ) -> RenderedView:
         """The caller's view, after the same roster check as every command (``open_context``),
-        refusals included. If the reader process dies, the answer is computed here and the
-        next call gets a new reader: a student never sees it."""
+        refusals included."""
         request = ViewRequest(guild_id, user, module_code, now, snapshot.generation())
-        if self.child is not None:
-            try:
-                return await self.child.run(_child_view, request)
-            except BrokenProcessPool:
-                pass
-        return await _checked_and_computed(self.db, request)
-
-    async def close(self) -> None:
-        if self.child is not None:
-            await self.child.close()
+        return await self._run(_child_view, _checked_and_computed, request)
 
 
-class Exporter:
+class Exporter(_Worker):
     """Builds export files: in the exporter process where one applies, else on the loop.
 
     Its own process, started at the first export (they are rare), so a big export never
     queues the students' ``/marks`` behind it.
     """
 
-    def __init__(self, db: Database, kind: WorkerKind = "process") -> None:
-        self.db = db
-        self.child: Child | None = None
-        if kind == "process" and sqlite_file(db.url):
-            self.child = Child("gradebook exporter", _child_init, db.url)
+    name = "gradebook exporter"
 
     async def export(self, request: ExportRequest) -> ExportFile:
         """The file, after the caller's roster check (refusals raised as ``UserError``)."""
-        if self.child is not None:
-            try:
-                return await self.child.run(_child_export, request)
-            except BrokenProcessPool:
-                pass
-        return await _exported(self.db, request)
-
-    async def close(self) -> None:
-        if self.child is not None:
-            await self.child.close()
+        return await self._run(_child_export, _exported, request)

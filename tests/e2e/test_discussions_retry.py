@@ -47,6 +47,22 @@ async def as_if_crashed(sandbox: Sandbox, prompt_id: int, **values: object) -> N
         )
 
 
+async def crashed_after_opening(sandbox: Sandbox, prompt_id: int) -> DiscussionPrompt:
+    """An opened prompt, as if the process died after posting and threading, before recording
+    either; returns the prompt as it really was."""
+    before = await prompt_row(sandbox, prompt_id)
+    assert before.status == PromptStatus.OPEN and before.thread_id is not None
+    await as_if_crashed(
+        sandbox,
+        prompt_id,
+        status=PromptStatus.OPENING,
+        claimed_at=before.opens_at,
+        message_id=None,
+        thread_id=None,
+    )
+    return before
+
+
 async def test_an_opening_refused_half_way_posts_only_the_missing_parts(
     sandbox: Sandbox, world: World
 ) -> None:
@@ -75,16 +91,7 @@ async def test_a_stale_opening_claim_adopts_the_post_and_thread_it_finds(
 ) -> None:
     channel = world.channel(MODULE)
     prompt_id, _post = await open_prompt(sandbox, world)
-    before = await prompt_row(sandbox, prompt_id)
-    assert before.status == PromptStatus.OPEN and before.thread_id is not None
-    await as_if_crashed(
-        sandbox,
-        prompt_id,
-        status=PromptStatus.OPENING,
-        claimed_at=before.opens_at,
-        message_id=None,
-        thread_id=None,
-    )
+    before = await crashed_after_opening(sandbox, prompt_id)
     await sandbox.advance(STALE_CLAIM + timedelta(minutes=1))
     after = await prompt_row(sandbox, prompt_id)
     assert after.status == PromptStatus.OPEN
@@ -97,15 +104,7 @@ async def test_an_unreadable_channel_delays_the_retry_and_never_doubles_it(
 ) -> None:
     channel = world.channel(MODULE)
     prompt_id, _post = await open_prompt(sandbox, world)
-    before = await prompt_row(sandbox, prompt_id)
-    await as_if_crashed(
-        sandbox,
-        prompt_id,
-        status=PromptStatus.OPENING,
-        claimed_at=before.opens_at,
-        message_id=None,
-        thread_id=None,
-    )
+    before = await crashed_after_opening(sandbox, prompt_id)
     fault = sandbox.server.fail_route(MESSAGES, method="GET", status=403)
     await sandbox.advance(STALE_CLAIM + timedelta(minutes=1))
     assert fault.hits == 1
