@@ -20,13 +20,17 @@ from bot.discord_chat import chat_user
 async def command_context(
     bot: CohortBot, interaction: discord.Interaction
 ) -> AsyncIterator[CommandContext]:
-    guild_id = str(interaction.guild_id) if interaction.guild_id is not None else None
-    async with open_context(bot.db, guild_id, chat_user(interaction.user)) as ctx:
+    async with open_context(bot.db, guild_key(interaction), chat_user(interaction.user)) as ctx:
         yield ctx
+
+
+def guild_key(interaction: discord.Interaction) -> str | None:
+    """The server a command came from, as the roster knows it (None in a DM)."""
+    return str(interaction.guild_id) if interaction.guild_id is not None else None
 
 
 async def reply_private(interaction: discord.Interaction, text: str) -> None:
     await send_ephemeral(interaction, text)
 
 
-__all__ = ["NO_PINGS", "command_context", "reply_private"]
+__all__ = ["NO_PINGS", "command_context", "guild_key", "reply_private"]

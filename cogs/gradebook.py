@@ -1,7 +1,8 @@
 """The gradebook on Discord: /marks for students, /gradebook for tutors, /privacy for everyone.
 
 Thin adapter: open the roster-checked context, call one service function in
-``bot.gradebook``, render its result privately (files as attachments).
+``bot.gradebook``, render its result privately (files as attachments). ``/marks`` and the
+exports hand the same work to ``bot.gradebook.reader``'s worker processes instead.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bot.discussions.text import EMBED_LIMITS, split_for_discord
 from bot.gradebook import privacy, service
 from bot.gradebook.export import ExportFile, to_csv
 from bot.gradebook.reader import Exporter, ExportRequest, MarksReader, RenderedView
-from cogs._common import NO_PINGS, command_context
+from cogs._common import NO_PINGS, command_context, guild_key
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +90,6 @@ Component = Literal["discussion", "peer_review", "peer_score", "attendance"]
 Format = Literal["csv", "xlsx"]
 
 
-def _guild_key(interaction: discord.Interaction) -> str | None:
-    return str(interaction.guild_id) if interaction.guild_id is not None else None
-
-
 #: Discord forgets an interaction not acknowledged within 3 seconds of its creation ("The
 #: application did not respond"); a /marks answer not ready this long after the student's click
 #: says "thinking" first, and is sent when ready.
@@ -126,7 +123,7 @@ class Gradebook(commands.Cog):
         self, interaction: discord.Interaction, module: str | None, fmt: str
     ) -> ExportRequest:
         return ExportRequest(
-            _guild_key(interaction), chat_user(interaction.user), module, fmt, self.bot.clock.now()
+            guild_key(interaction), chat_user(interaction.user), module, fmt, self.bot.clock.now()
         )
 
     # ------------------------------------------------------------------ students
@@ -140,7 +137,7 @@ class Gradebook(commands.Cog):
     async def marks(self, interaction: discord.Interaction, module: str | None = None) -> None:
         answer = asyncio.ensure_future(
             self.reader.student_marks(
-                _guild_key(interaction),
+                guild_key(interaction),
                 chat_user(interaction.user),
                 module,
                 now=self.bot.clock.now(),
