@@ -49,14 +49,18 @@ class Scheduler:
             await self._work[name]()
 
     def wake(self, name: str, at: datetime | None = None) -> None:
-        """Ask for an extra run (e.g. a notice was scheduled sooner than the next tick)."""
+        """Ask for an extra run (e.g. a notice was scheduled sooner than the next tick, or a
+        prompt closes then). Asking twice for the same moment runs once."""
         if name not in self._work:
             return
+        run_date = at or datetime.now(UTC)
         self._scheduler.add_job(
             self._run,
             "date",
-            run_date=at or datetime.now(UTC),
+            run_date=run_date,
             args=[name],
+            id=f"wake:{name}:{run_date.timestamp()}",
+            replace_existing=True,
             misfire_grace_time=None,
         )
 

@@ -239,20 +239,50 @@ class Discussions(commands.Cog):
             return
         async with self._due_lock:
             await self.recorder.flush()
-            report = await due.run_due(self.bot.db, self.bot.chat, now=self.bot.clock.now())
-            self.recorder.watch(report.opened)
             await self._refresh_watch()
+            report = await due.run_due(
+                self.bot.db,
+                self.bot.chat,
+                now=self.bot.clock.now(),
+                thread_read=self._thread_read,
+                ledger_lock=self.recorder.ledger_lock,
+            )
+            # Threads it just made: read back whatever was posted before they were watched.
+            self.recorder.watch(report.opened)
+            await self._read_unread()
+            following = await due.next_due(self.bot.db)
+        if following is not None:
+            # Closings wake the scheduler as openings do: on time, not at the next tick.
+            self.bot.scheduler.wake("discussions", max(following, self.bot.clock.now()))
+
+    async def _thread_read(self, thread_id: str) -> bool:
+        """Whether the thread is read whole, reading it now if the gateway is up (a prompt is
+        closed only then: ``due.run_due``)."""
+        if not self.recorder.is_read_through(thread_id) and self.recorder.live:
+            await self.recorder.backfill(self.bot.chat, [thread_id])
+        return self.recorder.is_read_through(thread_id)
 
     async def _refresh_watch(self) -> None:
-        """Pick up threads opened by another process; backfill those we had not watched."""
+        """Pick up threads opened by another process, and read those not read through."""
         async with self.bot.db.session() as session:
             threads = await watched_threads(session, now=self.bot.clock.now())
-        new = self.recorder.replace_watched(threads)
-        if new:
-            await self.recorder.backfill(self.bot.chat, new)
+        self.recorder.replace_watched(threads)
+        await self._read_unread()
+
+    async def _read_unread(self) -> None:
+        """Every watched thread gets a history read once the gateway delivers (new threads,
+        threads whose start-up read failed); until then its live posts leave the cursor."""
+        unread = self.recorder.unread() if self.recorder.live else []
+        if unread:
+            await self.recorder.backfill(self.bot.chat, unread)
 
     async def backfill(self) -> int:
         return await self.recorder.backfill(self.bot.chat)
+
+    async def _read_then_wake(self, read: Awaitable[int]) -> None:
+        """A start-up or reconnect read, then the due work: a close it held back can go on."""
+        await read
+        self.bot.scheduler.wake("discussions")
 
     # ------------------------------------------------------------ gateway events
 
@@ -283,11 +313,20 @@ class Discussions(commands.Cog):
     async def on_ready(self) -> None:
         # A new session (start-up, or a session the gateway could not resume): nothing was
         # replayed, so read every open thread whole, edits and deletions included.
-        self._spawn(self.recorder.reconcile(self.bot.chat), "discussions-reconcile")
+        self.recorder.gateway_up()
+        self._spawn(
+            self._read_then_wake(self.recorder.reconcile(self.bot.chat)), "discussions-reconcile"
+        )
 
     @commands.Cog.listener()
     async def on_resumed(self) -> None:
-        self._spawn(self.backfill(), "discussions-backfill")
+        self.recorder.gateway_up()
+        self._spawn(self._read_then_wake(self.backfill()), "discussions-backfill")
+
+    @commands.Cog.listener()
+    async def on_disconnect(self) -> None:
+        # Until the next session's history read, live posts must not move the cursors.
+        self.recorder.gateway_down()
 
     # ------------------------------------------------------------ tutor commands
 

@@ -10,7 +10,11 @@
 - a deletion sets ``deleted_at`` and never removes the row;
 - ``late`` is set against the prompt's close and the author's approved extension;
 - the thread's ``ChannelCursor`` advances in the same transaction as the rows, so history
-  backfill resumes exactly after what is safely stored.
+  backfill resumes exactly after what is safely stored. It only ever covers a contiguous
+  range: a history read moves it over what it read, but a live (gateway) message moves it only
+  in a thread the recorder has read up to the present since its gateway session began
+  (``read_through``); otherwise a live post would carry it past posts nobody has read yet
+  (those made while the bot was offline, or as the thread was created).
 
 Messages the bot posted on a student's behalf (``answers.parse_relayed``) are credited to that
 student; the bot's other messages only move the cursor.
@@ -21,7 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -444,8 +448,12 @@ def prepare_batch(
     now: datetime,
     people_cache: Mapping[str, int] | None = None,
     close_times: CloseTimes | None = None,
+    read_through: Collection[str] | None = None,
 ) -> PreparedBatch:
-    """Pure: turn queued messages into driver rows, without touching the database."""
+    """Pure: turn queued messages into driver rows, without touching the database.
+
+    ``read_through``: the threads where a gateway message may move the cursor (None: all).
+    """
     values = _Values(sqlite, now)
     known: Mapping[str, int] = people_cache or {}
     closes = close_times.closes if close_times is not None else {}
@@ -463,6 +471,12 @@ def prepare_batch(
         message_id = message.id
         current = newest.get(channel_id)
         if (
+            read_through is not None
+            and incoming.via is ContributionVia.GATEWAY
+            and channel_id not in read_through
+        ):
+            pass  # a live message past an unread gap: recorded, but the cursor stays
+        elif (
             current is None
             or len(message_id) > len(current)
             or (len(message_id) == len(current) and message_id > current)
@@ -626,6 +640,7 @@ def record_batch_sync(
     now: datetime,
     people_cache: Mapping[str, int] | None = None,
     close_times: CloseTimes | None = None,
+    read_through: Collection[str] | None = None,
 ) -> BatchResult:
     """``prepare_batch`` then ``write_batch_sync``, in the caller's transaction."""
     batch = prepare_batch(
@@ -638,6 +653,7 @@ def record_batch_sync(
         now=now,
         people_cache=people_cache,
         close_times=close_times,
+        read_through=read_through,
     )
     return write_batch_sync(
         session, threads, batch, people_cache=people_cache, close_times=close_times
@@ -655,6 +671,7 @@ def record_wired_batch_sync(
     now: datetime,
     people_cache: Mapping[str, int] | None = None,
     close_times: CloseTimes | None = None,
+    read_through: Collection[str] | None = None,
 ) -> BatchResult:
     """``record_batch_sync`` for the recorder's queued form: everything after the queue, from
     turning it back into messages to the commit, runs wherever the writer runs."""
@@ -668,6 +685,7 @@ def record_wired_batch_sync(
         now=now,
         people_cache=people_cache,
         close_times=close_times,
+        read_through=read_through,
     )
 
 

@@ -95,10 +95,24 @@ class PromptInfo:
     released_at: datetime | None
     body: str = ""
     rubric_spec: str = ""
+    blocked_reason: str | None = None
 
     @property
     def line(self) -> str:
-        state = {
+        if self.status == PromptStatus.SCHEDULED and self.blocked_reason:
+            state = f"blocked: {self.blocked_reason} (due {when(self.opens_at)})"
+        else:
+            state = self._state
+        where = f" in <#{self.thread_id}>" if self.thread_id else ""
+        private = ", answers private until posted" if self.private_answers else ""
+        return (
+            f"#{self.id} **{self.title}** ({self.module_code}): {state}{where}; "
+            f"{self.rubric_name} rubric, {format_points(self.max_score)} points{private}"
+        )
+
+    @property
+    def _state(self) -> str:
+        return {
             PromptStatus.SCHEDULED: f"opens {when(self.opens_at)}",
             PromptStatus.OPENING: "opening now",
             PromptStatus.OPEN: f"open, closes {when(self.closes_at)}",
@@ -106,12 +120,6 @@ class PromptInfo:
             PromptStatus.CLOSED: "closed" + (", marks released" if self.released_at else ""),
             PromptStatus.CANCELLED: "cancelled",
         }[self.status]
-        where = f" in <#{self.thread_id}>" if self.thread_id else ""
-        private = ", answers private until posted" if self.private_answers else ""
-        return (
-            f"#{self.id} **{self.title}** ({self.module_code}): {state}{where}; "
-            f"{self.rubric_name} rubric, {format_points(self.max_score)} points{private}"
-        )
 
 
 def _info(prompt: DiscussionPrompt, module: Module) -> PromptInfo:
@@ -130,6 +138,7 @@ def _info(prompt: DiscussionPrompt, module: Module) -> PromptInfo:
         released_at=prompt.released_at,
         body=prompt.body,
         rubric_spec=_rubric_spec(rubric),
+        blocked_reason=prompt.blocked_reason,
     )
 
 
@@ -238,6 +247,12 @@ async def prepare_prompt(
     """Check everything but the text (before the tutor spends time typing it in the form)."""
     module = await module_by_code(session, cohort.id, module_code)
     require_staff(caller, module)
+    if module.channel_id is None:
+        raise UserError(
+            f"{module.code} has no channel on this server (looked for "
+            f"#{module.channel_name or module.code.lower()}), so a prompt could not be posted; "
+            "create the channel or fix the programme file first."
+        )
     title, _ = _check_text(title, None)
     opens_at = _instant(opens, "Opens", cohort.timezone, now)
     closes_at = _instant(closes, "Closes", cohort.timezone, now)
