@@ -1,0 +1,217 @@
+"""Nothing lost (issue 13, points 1-5): every post reaches the record and the ledger, across
+restarts, openings and closes; closes happen on time; a prompt without a channel says so.
+
+The restart tests run ``cohortbot run`` as its own process (real clock, default start-up
+settings) against the local Discord server, kill it with SIGKILL and post while it is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from sqlalchemy import func, select, update
+
+from bot.db.engine import Database
+from bot.db.migrate import upgrade
+from bot.db.models import (
+    Contribution,
+    DiscussionPrompt,
+    LedgerEntry,
+    LedgerSource,
+    Module,
+    Person,
+    PromptStatus,
+)
+from bot.discussions.render import closing_marker
+from bot.discussions.rubric import preset
+from bot.gradebook.reconcile import reconcile
+from bot.localdiscord.models import PUBLIC_THREAD, Channel
+from bot.localdiscord.server import LocalDiscordServer
+from bot.sandbox import World, build_world, example_texts
+from tests.e2e.test_discussions import (
+    MODULE,
+    eventually,
+    words,
+)
+from tests.e2e.test_discussions_crash import _start_bot
+
+pytestmark = pytest.mark.e2e
+
+T = TypeVar("T")
+
+
+async def _until(
+    check: Callable[[], Awaitable[T | None]],
+    what: str,
+    timeout: float = 60.0,  # noqa: ASYNC109
+) -> T:
+    return await eventually(check, what=what, timeout=timeout)
+
+
+async def _seed_open_prompt(
+    server: LocalDiscordServer, db: Database, closes_at: datetime
+) -> tuple[World, Channel, int]:
+    """The example cohort with one open prompt and its thread, as a bot left them."""
+    programme, roster = example_texts()
+    world = await build_world(server, db, programme_text=programme, roster_text=roster)
+    channel = world.channel(MODULE)
+    thread = server.state.start_thread(server.bot_user_id, channel.id, "Week 1", type=PUBLIC_THREAD)
+    server.commit()
+    async with db.session() as s:
+        module = (await s.execute(select(Module).where(Module.code == MODULE))).scalar_one()
+        prompt = DiscussionPrompt(
+            module_id=module.id,
+            title="Week 1",
+            body="Discuss.",
+            opens_at=datetime.now(UTC) - timedelta(hours=1),
+            closes_at=closes_at,
+            rubric=preset("standard").to_dict(),
+            status=PromptStatus.OPEN,
+            channel_id=str(channel.id),
+            thread_id=str(thread.id),
+        )
+        s.add(prompt)
+        await s.flush()
+        prompt_id = prompt.id
+    return world, thread, prompt_id
+
+
+async def _stored_ids(db: Database) -> list[str]:
+    async with db.session() as s:
+        return list((await s.execute(select(Contribution.message_id))).scalars().all())
+
+
+async def _stop(proc: asyncio.subprocess.Process | None) -> None:
+    if proc is not None and proc.returncode is None:
+        proc.kill()
+        await proc.wait()
+
+
+@pytest.mark.slow
+async def test_posts_made_while_the_bot_was_killed_are_recorded_and_credited(
+    tmp_path: Path,
+) -> None:
+    """Point 1: on-time and late posts made while the bot is down, a close that passed
+    meanwhile, and a live post as it comes back: all recorded once, then closed and credited."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path}/offline.db"
+    async with LocalDiscordServer() as server:
+        db = Database(db_url)
+        await upgrade(db)
+        world, thread, prompt_id = await _seed_open_prompt(
+            server, db, datetime.now(UTC) + timedelta(days=2)
+        )
+        students = world.students(MODULE)
+        # The default start-up (2 s for the server's member list before READY): the window in
+        # which a restarted bot used to close the prompt, or take a live post, before reading.
+        first = await _start_bot(server, db_url, tmp_path, COHORTBOT_GUILD_READY_TIMEOUT="2")
+        second = None
+        try:
+            await server.script.wait_for_commands(timeout=30, names=["prompt"])
+            await server.script.wait_for_connection(timeout=30)
+            live = [
+                server.state.create_message(students[n].id, thread.id, words(160, f"live{n}"))
+                for n in range(2)
+            ]
+            server.commit()
+            await _until(lambda: _has(db, {str(m.id) for m in live}), "the live posts recorded", 30)
+            identified = server.gateway.count("identify")
+            first.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(first.wait(), timeout=30)
+
+            # While it is down: posts on time, the close passes, late posts.
+            closes_at = datetime.now(UTC) + timedelta(seconds=1)
+            async with db.session() as s:
+                await s.execute(
+                    update(DiscussionPrompt)
+                    .where(DiscussionPrompt.id == prompt_id)
+                    .values(closes_at=closes_at)
+                )
+            on_time = [
+                server.state.create_message(students[n].id, thread.id, words(160, f"ontime{n}"))
+                for n in range(2, 5)
+            ]
+            server.commit()
+            # the close passes (real time: the bot runs on the system clock)
+            await asyncio.sleep((closes_at - datetime.now(UTC)).total_seconds() + 0.3)
+            late = [
+                server.state.create_message(students[n].id, thread.id, words(160, f"late{n}"))
+                for n in range(5, 7)
+            ]
+            server.commit()
+
+            second = await _start_bot(server, db_url, tmp_path, COHORTBOT_GUILD_READY_TIMEOUT="2")
+            await server.wait_until(
+                lambda: server.gateway.count("identify") > identified or None,
+                timeout=30,
+                describe=lambda: "the restarted bot did not connect",
+            )
+            # A live post about a second after the restart, before the history read.
+            after_restart = server.state.create_message(
+                students[7].id, thread.id, words(160, "restart")
+            )
+            server.commit()
+            posted = live + on_time + late + [after_restart]
+            wanted = {str(m.id) for m in posted}
+
+            async def closed_and_recorded() -> bool:
+                async with db.session() as s:
+                    prompt = await s.get(DiscussionPrompt, prompt_id)
+                    assert prompt is not None
+                    status = prompt.status
+                return status == PromptStatus.CLOSED and await _has(db, wanted)
+
+            await _until(closed_and_recorded, "the prompt closed with every post recorded")
+            await asyncio.sleep(0.5)  # anything counted twice would show up now
+            ids = await _stored_ids(db)
+            assert sorted(ids) == sorted(wanted)  # each exactly once
+
+            summaries = [
+                m for m in server.script.messages(thread) if closing_marker(prompt_id) in m.content
+            ]
+            assert len(summaries) == 1
+            # the summary counts the answers made while the bot was down and as it came back
+            assert f"{len(posted)} of " in summaries[0].content, summaries[0].content
+
+            async def credited() -> dict[int, Decimal] | None:
+                async with db.session() as s:
+                    rows = (
+                        await s.execute(
+                            select(Person.platform_user_id, func.sum(LedgerEntry.points))
+                            .join(Person, Person.id == LedgerEntry.person_id)
+                            .where(LedgerEntry.source == LedgerSource.DISCUSSION_POST)
+                            .group_by(Person.platform_user_id)
+                        )
+                    ).all()
+                got = {int(uid): Decimal(points) for uid, points in rows}
+                return got if len(got) == len(posted) else None
+
+            points = await _until(credited, "every poster credited")
+            initial = preset("standard").initial_points
+            for message in live + on_time:
+                assert points[message.author_id] == initial
+            for message in [*late, after_restart]:
+                assert points[message.author_id] == preset("standard").late_points(initial)
+            async with db.session() as s:
+                module_id = (
+                    await s.execute(select(Module.id).where(Module.code == MODULE))
+                ).scalar_one()
+                assert (await reconcile(s, module_id)).discrepancies == ()
+
+            second.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(second.communicate(), timeout=30)
+            assert second.returncode == 0, err.decode()[-2000:]
+        finally:
+            await _stop(first)
+            await _stop(second)
+            await db.dispose()
+
+
+async def _has(db: Database, wanted: set[str]) -> bool:
+    return wanted <= set(await _stored_ids(db))
