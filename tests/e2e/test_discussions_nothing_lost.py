@@ -8,6 +8,9 @@ settings) against the local Discord server, kill it with SIGKILL and post while 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -34,10 +37,15 @@ from bot.discussions.rubric import preset
 from bot.gradebook.reconcile import reconcile
 from bot.localdiscord.models import PUBLIC_THREAD, Channel
 from bot.localdiscord.server import LocalDiscordServer
-from bot.sandbox import World, build_world, example_texts
+from bot.sandbox import Sandbox, World, build_world, example_texts
 from tests.e2e.test_discussions import (
     MODULE,
+    at,
     eventually,
+    open_prompt,
+    recorded,
+    schedule,
+    tutor,
     words,
 )
 from tests.e2e.test_discussions_crash import _start_bot
@@ -215,3 +223,179 @@ async def test_posts_made_while_the_bot_was_killed_are_recorded_and_credited(
 
 async def _has(db: Database, wanted: set[str]) -> bool:
     return wanted <= set(await _stored_ids(db))
+
+
+async def test_a_post_made_as_its_thread_opens_is_recorded(sandbox: Sandbox, world: World) -> None:
+    """Point 2: several prompts open together; a student posts in the first thread the
+    moment it exists, before the bot has finished opening the others."""
+    server = sandbox.server
+    channel = world.channel(MODULE)
+    for n in range(3):
+        await schedule(sandbox, world, title=f"Week {n + 1}")
+    # Each post in the channel takes a moment: the later prompts are still being posted
+    # while the first thread already exists.
+    server.delay_route("/channels/{channel_id}/messages", 0.5, method="POST")
+    sandbox.clock.advance(timedelta(hours=1, minutes=1))
+    opening = asyncio.create_task(sandbox.run_due())
+    first = await server.wait_until(
+        lambda: next((m for m in server.script.messages(channel) if m.thread_id is not None), None),
+        timeout=15,
+        describe=lambda: "no prompt thread was created",
+    )
+    assert first.thread_id is not None
+    early = server.state.create_message(world.students(MODULE)[0].id, first.thread_id, "first!")
+    server.commit()
+    await opening
+    async with sandbox.db.session() as s:
+        opened = (
+            await s.execute(
+                select(func.count())
+                .select_from(DiscussionPrompt)
+                .where(DiscussionPrompt.status == PromptStatus.OPEN)
+            )
+        ).scalar_one()
+    assert opened == 3
+    await recorded(sandbox, str(early.id), timeout=10)
+
+
+async def test_a_late_answer_counts_in_the_gradebook_at_once(
+    sandbox: Sandbox, world: World
+) -> None:
+    """Point 3: after the close, a late answer through the form shows in the tutor's export
+    (the ledger) with the same score as the student's own view, before any release."""
+    channel = world.channel(MODULE)
+    students = world.students(MODULE)
+    prompt_id, post = await open_prompt(sandbox, world)
+    assert post.thread_id is not None
+    on_time = await students[0].post(post.thread_id, words(160))
+    await recorded(sandbox, on_time)
+    await sandbox.advance(timedelta(days=4, minutes=5))  # closed
+    await sandbox.server.script.wait_for_message(post.thread_id, contains="closed")
+
+    latecomer = students[1]
+    await (await latecomer.command("prompt answer", where=channel, prompt=prompt_id)).modal()
+    answered = await latecomer.submit_modal(answer=words(170, "late"))
+    assert "it is late" in (await answered.reply(contains="is posted")).content
+    mine = await (await latecomer.command("prompt mine", where=channel, prompt=prompt_id)).reply()
+    assert "2/12" in mine.content, mine.content  # half of the initial post's 4 points
+
+    async def exported() -> dict[str, str] | None:
+        handle = await tutor(world).command("gradebook export", where=channel, module=MODULE)
+        reply = await handle.reply(contains="students")
+        data = reply.attachments[0].data.decode("utf-8-sig")
+        rows = {r["discord"]: r for r in csv.DictReader(io.StringIO(data))}
+        row = rows[latecomer.name]
+        return row if Decimal(row["discussion earned"] or 0) == 2 else None
+
+    await eventually(exported, what="the late answer in the tutor's export", timeout=10)
+
+
+@pytest.mark.slow
+async def test_prompts_open_and_close_at_their_times_not_at_the_next_tick(
+    tmp_path: Path,
+) -> None:
+    """Point 4: with an hour between scheduler ticks, a prompt still opens and closes at its
+    times (the scheduler is woken for each), after a restart too."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path}/wake.db"
+    async with LocalDiscordServer() as server:
+        db = Database(db_url)
+        await upgrade(db)
+        now = datetime.now(UTC)
+        _, thread, open_id = await _seed_open_prompt(server, db, now + timedelta(seconds=4))
+        async with db.session() as s:
+            module = (await s.execute(select(Module).where(Module.code == MODULE))).scalar_one()
+            later = DiscussionPrompt(
+                module_id=module.id,
+                title="Week 2",
+                body="Discuss again.",
+                opens_at=now + timedelta(seconds=5),
+                closes_at=now + timedelta(seconds=8),
+                rubric=preset("standard").to_dict(),
+                status=PromptStatus.SCHEDULED,
+            )
+            s.add(later)
+            await s.flush()
+            later_id = later.id
+        bot = await _start_bot(server, db_url, tmp_path, COHORTBOT_SCHEDULER_TICK_SECONDS="3600")
+        try:
+
+            async def both_closed() -> bool:
+                async with db.session() as s:
+                    rows = (
+                        await s.execute(
+                            select(DiscussionPrompt.status).where(
+                                DiscussionPrompt.id.in_([open_id, later_id])
+                            )
+                        )
+                    ).scalars()
+                    return all(status == PromptStatus.CLOSED for status in rows)
+
+            await _until(both_closed, "both prompts closed well before the next tick", 60)
+            async with db.session() as s:
+                opened = await s.get(DiscussionPrompt, later_id)
+                assert opened is not None and opened.thread_id is not None
+            for thread_id, prompt_id in ((thread.id, open_id), (int(opened.thread_id), later_id)):
+                summaries = [
+                    m
+                    for m in server.script.messages(thread_id)
+                    if closing_marker(prompt_id) in m.content
+                ]
+                assert len(summaries) == 1
+        finally:
+            await _stop(bot)
+            await db.dispose()
+
+
+async def test_a_prompt_without_a_channel_is_refused_or_blocked_and_the_tutor_told_once(
+    sandbox: Sandbox, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Point 5: creating a prompt for a module without a channel is refused in one sentence;
+    a channel that disappears before the opening blocks the prompt, shown in /prompt list,
+    and its creator is told once by DM, with no error line at every run."""
+    channel = world.channel(MODULE)
+    teacher = tutor(world)
+    prompt_id = await schedule(sandbox, world)
+
+    async with sandbox.db.session() as s:
+        module = (await s.execute(select(Module).where(Module.code == MODULE))).scalar_one()
+        module.channel_id = None  # the programme names a channel the server lacks
+        module.channel_name = "week-discussions"
+    now = sandbox.clock.now()
+    refused = await (
+        await teacher.command(
+            "prompt create",
+            where=channel,
+            module=MODULE,
+            title="Week 2",
+            opens=at(now + timedelta(hours=2)),
+            closes=at(now + timedelta(days=3)),
+            text="Another question.",
+        )
+    ).reply()
+    assert refused.content == (
+        f"{MODULE} has no channel on this server (looked for #week-discussions), so a prompt "
+        "could not be posted; create the channel or fix the programme file first."
+    )
+    async with sandbox.db.session() as s:
+        assert (
+            await s.execute(select(func.count()).select_from(DiscussionPrompt))
+        ).scalar_one() == 1
+
+    # The channel is deleted on the server after the first prompt was scheduled.
+    async with sandbox.db.session() as s:
+        module = (await s.execute(select(Module).where(Module.code == MODULE))).scalar_one()
+        module.channel_id = "123456789012345678"
+    caplog.set_level(logging.INFO, logger="bot.discussions")
+    dms_before = len(teacher.dms())
+    await sandbox.advance(timedelta(hours=1, minutes=1))
+    told = await teacher.wait_for_dm(contains=f"prompt #{prompt_id}")
+    assert "could not be posted" in told.content and "missing" in told.content
+    for _ in range(3):  # later runs: still blocked, nobody told again, no error lines
+        await sandbox.advance(timedelta(minutes=1))
+    assert len(teacher.dms()) == dms_before + 1
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    listed = await (await teacher.command("prompt list", where=channel, module=MODULE)).reply()
+    assert f"#{prompt_id}" in listed.content and "blocked:" in listed.content, listed.content
+    async with sandbox.db.session() as s:
+        prompt = await s.get(DiscussionPrompt, prompt_id)
+        assert prompt is not None and prompt.status == PromptStatus.SCHEDULED
