@@ -12,6 +12,7 @@ import io
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import discord
@@ -251,9 +252,14 @@ class Discussions(commands.Cog):
             self.recorder.watch(report.opened)
             await self._read_unread()
             following = await due.next_due(self.bot.db)
-        if following is not None:
-            # Closings wake the scheduler as openings do: on time, not at the next tick.
-            self.bot.scheduler.wake("discussions", max(following, self.bot.clock.now()))
+        now = self.bot.clock.now()
+        if following is not None and following > now:
+            # Closings wake the scheduler as openings do: on time, not at the next tick. (What
+            # is overdue, e.g. a close that failed, waits for the tick: no busy retry.) The
+            # scheduler keeps real time; the bot's clock may be a demo's, hence the offset.
+            self.bot.scheduler.wake(
+                "discussions", datetime.now(UTC) + (following - now), key="next"
+            )
 
     async def _thread_read(self, thread_id: str) -> bool:
         """Whether the thread is read whole, reading it now if the gateway is up (a prompt is
