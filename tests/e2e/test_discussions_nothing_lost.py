@@ -310,8 +310,8 @@ async def test_a_prompt_closes_at_its_time_not_at_the_next_tick(tmp_path: Path) 
                 where=world.channel(MODULE),
                 module=MODULE,
                 title="Week 1",
-                opens=f"{now + timedelta(seconds=5):%Y-%m-%dT%H:%M:%S}Z",
-                closes=f"{now + timedelta(seconds=10):%Y-%m-%dT%H:%M:%S}Z",
+                opens=f"{now + timedelta(seconds=10):%Y-%m-%dT%H:%M:%S}Z",
+                closes=f"{now + timedelta(seconds=15):%Y-%m-%dT%H:%M:%S}Z",
                 text="A quick one.",
             )
             reply = await handle.reply(contains="Scheduled prompt #", timeout=30)
@@ -323,7 +323,7 @@ async def test_a_prompt_closes_at_its_time_not_at_the_next_tick(tmp_path: Path) 
                     assert prompt is not None
                     return prompt if prompt.status == PromptStatus.CLOSED else None
 
-            prompt = await _until(closed, "the prompt closed well before the next tick", 60)
+            prompt = await _until(closed, "the prompt closed well before the next tick", 90)
             assert prompt.thread_id is not None
             summaries = [
                 m
