@@ -404,6 +404,42 @@ async def test_a_live_post_does_not_move_the_cursor_past_posts_not_yet_read(
     await recorder.close()
 
 
+async def test_a_post_recorded_after_the_close_is_credited_when_recorded(db: Database) -> None:
+    """The ledger follows what is recorded in a closed prompt (late posts), once."""
+    from bot.clock import ManualClock
+    from bot.discussions.recorder import Recorder
+
+    w = await _world(db)
+    async with db.session() as s:
+        prompt = await s.get(DiscussionPrompt, w.prompt_id)
+        assert prompt is not None
+        prompt.status = PromptStatus.CLOSED
+    late = w.message("amy", WORDS, at=CLOSES + timedelta(hours=1))
+    recorder = Recorder(
+        db, ManualClock(CLOSES + timedelta(hours=2)), bot_user_id=lambda: BOT, writer="thread"
+    )
+    await recorder.prime()
+    recorder.watch({THREAD: w.prompt_id})
+    recorder.add(late)
+    await recorder.flush()
+    recorder.add(late)  # a replay credits nothing more
+    await recorder.flush()
+    await recorder.close()
+    async with db.session() as s:
+        credits = (
+            await s.execute(
+                select(LedgerEntry.person_id, LedgerEntry.source, LedgerEntry.points).where(
+                    LedgerEntry.item_id == w.prompt_id
+                )
+            )
+        ).all()
+    amy = w.people["amy"].id
+    late_points = preset("standard").late_points(preset("standard").initial_points)
+    assert [(p, src, Decimal(pts)) for p, src, pts in credits] == [
+        (amy, LedgerSource.DISCUSSION_POST, late_points)
+    ]
+
+
 def _row(c: Contribution) -> tuple[object, ...]:
     return (
         c.message_id,
