@@ -237,9 +237,12 @@ async def test_two_processes_act_once_on_everything_and_survive_a_kill(
 
             killer = asyncio.create_task(kill())
             posted = []
+            in_flight: list[InteractionHandle] = []  # sent around the kill: at most once each
             for n in range(POSTS):
                 author = students[n % len(students)]
                 posted.append(await author.post(opened.thread_id, f"post {n} " + "word " * 30))
+                if n % 8 == 0:
+                    in_flight.append(await author.command("about", where=channel))
                 await asyncio.sleep(rng.uniform(0.0, 0.1))
             await killer
             _, victim_err = await asyncio.wait_for(procs[victim].communicate(), timeout=30)
@@ -278,6 +281,10 @@ async def test_two_processes_act_once_on_everything_and_survive_a_kill(
 
             for handle in handles:
                 _one_reply(server, handle)
+            for handle in in_flight:
+                assert len(handle.messages) <= 1
+                calls = [c for c in server.calls if handle.interaction.token in c.path]
+                assert len([c for c in calls if c.path.endswith("/callback")]) <= 1
             assert await _count(db, CalendarEvent) == 2
             assert await _count(db, DiscussionPrompt) == 2
             assert (
@@ -316,7 +323,9 @@ async def test_two_processes_act_once_on_everything_and_survive_a_kill(
             assert alarming == [], "\n".join(alarming)
             print(
                 f"two processes ({backend}): killed #{victim} after {kill_after:.2f}s, "
-                f"{len(handles)} interactions answered once, seed {seed}"
+                f"{len(handles)} interactions answered once, "
+                f"{sum(bool(h.messages) for h in in_flight)}/{len(in_flight)} sent around the "
+                f"kill answered, seed {seed}"
             )
         finally:
             for proc in procs:
