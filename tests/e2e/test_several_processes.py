@@ -192,6 +192,10 @@ async def test_two_processes_act_once_on_everything_and_survive_a_kill(
                 await about.reply(timeout=10)
                 handles.append(about)
 
+            # Each command acted once: the process that lost the claim did nothing at all.
+            assert await _count(db, CalendarEvent) == 1
+            assert await _count(db, DiscussionPrompt) == 2
+
             # Both prompts open once each; answers by button and form are posted once each.
             opened = await script.wait_for_message(channel, contains="Week 1: posts", timeout=30)
             private = await script.wait_for_message(
