@@ -133,8 +133,10 @@ class CohortBot(commands.Bot):
         try:
             async with self.db.session() as session:
                 won = await claim_once(session, f"interaction:{data['id']}", self.clock.now())
-        except Exception:
-            log.warning("could not claim interaction %s; handling it here", data.get("id"))
+        except Exception as exc:  # the database is down: answering beats silence
+            log.warning(
+                "could not claim interaction %s (%s); handling it here", data.get("id"), exc
+            )
             won = True
         if won:
             parse(data)
