@@ -13,6 +13,7 @@ import logging
 import pkgutil
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -23,6 +24,7 @@ from discord.ext import commands
 from bot import __version__
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.db.claims import claim_once, prune_claims
 from bot.db.engine import Database
 from bot.db.migrate import schema_state
 from bot.discord_chat import DiscordChat
@@ -105,8 +107,59 @@ class CohortBot(commands.Bot):
         self._event_counters: dict[str, Any] = {}
         self._message_taps: list[Callable[[discord.Message], None]] = []
         self.chat = DiscordChat(self)
+        self._claiming: set[asyncio.Task[None]] = set()
+        self._pruned_at: datetime | None = None
+        parse = self._connection.parsers["INTERACTION_CREATE"]
+        self._connection.parsers["INTERACTION_CREATE"] = lambda data: self._spawn_claim(parse, data)
+
+    # ------------------------------------------------------- several processes, one database
+
+    def _spawn_claim(self, parse: Callable[[Any], None], data: Any) -> None:
+        task = asyncio.get_running_loop().create_task(self._act_once(parse, data))
+        self._claiming.add(task)
+        task.add_done_callback(self._claiming.discard)
+
+    async def _act_once(self, parse: Callable[[Any], None], data: Any) -> None:
+        """Every process sharing the database gets every interaction (Discord sends each event
+        to each session): only the one that claims its id first hands it to discord.py.
+
+        One hook covers commands, autocomplete, buttons and forms. A form's submission is
+        claimed only where that form is open: discord.py keeps open forms in the memory of the
+        process that showed them, and any other process ignores the submission anyway.
+        """
+        if not self._handled_here(data):
+            parse(data)  # discord.py discards it (at DEBUG)
+            return
+        try:
+            async with self.db.session() as session:
+                won = await claim_once(session, f"interaction:{data['id']}", self.clock.now())
+        except Exception as exc:  # the database is down: answering beats silence
+            log.warning(
+                "could not claim interaction %s (%s); handling it here", data.get("id"), exc
+            )
+            won = True
+        if won:
+            parse(data)
+        else:
+            log.debug("interaction %s is handled by another process", data.get("id"))
+
+    def _handled_here(self, data: Any) -> bool:
+        store = self._connection._view_store
+        if int(data.get("type", 0)) == 5:
+            return str(data.get("data", {}).get("custom_id")) in store._modals
+        return True
+
+    async def _prune_claims(self) -> None:
+        """Claims outlive Discord's 15-minute interaction lifetime by far; drop old ones hourly."""
+        now = self.clock.now()
+        if self._pruned_at is not None and now - self._pruned_at < timedelta(hours=1):
+            return
+        async with self.db.session() as session:
+            await prune_claims(session, "interaction:", now)
+        self._pruned_at = now
 
     async def setup_hook(self) -> None:
+        self.scheduler.register("interaction-claims", self._prune_claims)
         for extension in discover_cogs():
             await self.load_extension(extension)
         if self.settings.guild_id:
