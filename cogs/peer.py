@@ -326,6 +326,33 @@ class Peer(commands.Cog):
         await _send_parts(interaction, split_for_discord(text))
 
     @exercise.command(
+        name="topup",
+        description="Give submissions with fewer than k reviews the missing ones.",
+        extras=_extras("staff", {}, setup="setup_allocated_exercise"),
+    )
+    @app_commands.describe(
+        exercise="Exercise number",
+        author="Only this student's submission (default: every short one)",
+    )
+    async def topup(
+        self,
+        interaction: discord.Interaction,
+        exercise: int,
+        author: discord.User | None = None,
+    ) -> None:
+        async with command_context(self.bot, interaction) as ctx:
+            text = await service.top_up(
+                ctx.session,
+                ctx.caller,
+                ctx.cohort,
+                exercise_id=exercise,
+                author=chat_user(author) if author is not None else None,
+                now=self.bot.clock.now(),
+            )
+        self._wake()
+        await _send_parts(interaction, split_for_discord(text))
+
+    @exercise.command(
         name="moderate",
         description="Override a student's peer mark (0-100), with a reason; audited.",
         extras=_extras(

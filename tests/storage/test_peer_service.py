@@ -738,3 +738,55 @@ async def test_requests_not_yet_sent_to_a_departed_reviewer_are_never_sent(
     cancelled = await course.rows(PeerOutbox, PeerOutbox.status == "cancelled")
     assert len(cancelled) == 3
     assert len(await course.assignments(ex, AssignmentStatus.PENDING)) == 33
+
+
+# --------------------------------------------------------------------------- issue 13.7
+
+
+async def reassign_as_tutor(course: Course, ex: int, reviewer: str, author: str) -> str:
+    async def work(s: Any, caller: Caller, cohort: Cohort) -> str:
+        return await service.reassign_reviewer(
+            s,
+            caller,
+            cohort,
+            exercise_id=ex,
+            reviewer=course.user(reviewer),
+            author=course.user(author),
+            now=course.now,
+        )
+
+    return str(await course.act(course.tutor, work))
+
+
+async def active_per_author(course: Course, ex: int) -> dict[int, int]:
+    have: dict[int, int] = {}
+    for a in await course.assignments(ex, AssignmentStatus.PENDING, AssignmentStatus.DONE):
+        have[a.author_id] = have.get(a.author_id, 0) + 1
+    return have
+
+
+async def test_a_departed_reviewers_reviews_reach_k_even_after_earlier_moves(
+    course: Course,
+) -> None:
+    """The reviewer with spare capacity is often the one who lost a review earlier: that
+    pair must not be proposed again (and silently dropped), leaving the submission short."""
+    ex = await allocated(course)
+    rows = await course.assignments(ex)
+    first = rows[0]
+    giver = who(course, first.reviewer_id)
+    author = who(course, first.author_id)
+    await reassign_as_tutor(course, ex, giver, author)
+    [taken] = [
+        a
+        for a in await course.assignments(ex, AssignmentStatus.PENDING)
+        if a.author_id == first.author_id and a.origin == "reassigned"
+    ]
+    taker = course.person(who(course, taken.reviewer_id))
+    async with course.db.session() as s:
+        moved = await service.member_left(s, str(taker.platform_user_id), course.now)
+    assert moved >= 1
+    await course.due()
+    have = await active_per_author(course, ex)
+    assert len(have) == 11 and set(have.values()) == {3}, have
+    pairs = [(a.reviewer_id, a.author_id) for a in await course.assignments(ex)]
+    assert len(pairs) == len(set(pairs)), "a reviewer was given the same submission twice"
