@@ -510,6 +510,20 @@ class Peer(commands.Cog):
         if moved:
             self._wake()
 
+    @commands.Cog.listener()
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        """Departures missed while the bot was away (no event is replayed for them)."""
+        if not guild.chunked:  # an incomplete member list would look like departures
+            log.info("server %s: member list incomplete; departures not checked", guild.id)
+            return
+        present = {str(m.id) for m in guild.members}
+        async with self.bot.db.session() as session:
+            moved = await service.departed_while_away(
+                session, str(guild.id), present, now=self.bot.clock.now()
+            )
+        if moved:
+            self._wake()
+
 
 async def setup(bot: commands.Bot) -> None:
     assert isinstance(bot, CohortBot)

@@ -62,6 +62,7 @@ __all__ = [
     "StatusReport",
     "allocate_now",
     "create_exercise",
+    "departed_while_away",
     "exercise_status",
     "member_left",
     "moderate",
@@ -1286,4 +1287,33 @@ async def member_left(session: AsyncSession, platform_user_id: str, now: datetim
             f"peer exercise #{exercise.id} “{exercise.title}”:\n{detail}",
             now,
         )
+    return moved
+
+
+async def departed_while_away(
+    session: AsyncSession, guild_id: str, present: set[str], now: datetime
+) -> int:
+    """Reviewers with pending reviews who are no longer members of the server (they left
+    while the bot was not connected, so no departure event came): treated as departures.
+
+    ``present`` must be the server's complete member list (platform user ids).
+    """
+    rows = await session.execute(
+        select(Person.platform_user_id)
+        .join(ReviewAssignment, ReviewAssignment.reviewer_id == Person.id)
+        .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id)
+        .join(Module, Module.id == PeerExercise.module_id)
+        .join(Cohort, Cohort.id == Module.cohort_id)
+        .where(
+            Cohort.guild_id == guild_id,
+            ReviewAssignment.status == AssignmentStatus.PENDING,
+            PeerExercise.status == ExerciseStatus.ALLOCATED,
+            Person.platform_user_id.is_not(None),
+        )
+        .distinct()
+    )
+    gone = sorted({uid for uid in rows.scalars() if uid is not None and uid not in present})
+    moved = 0
+    for uid in gone:
+        moved += await member_left(session, uid, now)
     return moved

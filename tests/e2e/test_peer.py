@@ -820,3 +820,35 @@ async def test_an_exercise_created_before_the_channel_is_linked_is_announced_lat
         m for m in sandbox.server.script.bot_messages(channel) if "New peer-assessed" in m.content
     ]
     assert len(posts) == 1
+
+
+async def test_a_reviewer_who_left_while_the_bot_was_away_is_replaced(
+    sandbox: Sandbox, world: World
+) -> None:
+    """13.7a across a reconnect: no departure event is replayed to a fresh session, so the
+    bot checks the member list when the server becomes available again."""
+    tutor = world.tutors(MODULE)[0]
+    exercise_id = await allocate_all(sandbox, world)
+    leaver = world.students(MODULE)[3]
+    leaver_id = (await person(sandbox, leaver)).id
+    gateway = sandbox.server.gateway
+    identifies = gateway.count("identify")
+    gateway.invalidate(resumable=False)  # the session is gone: nothing is replayed
+    sandbox.server.script.remove_member(world.guild, leaver)
+    await sandbox.server.wait_until(
+        lambda: gateway.count("identify") > identifies or None,
+        timeout=15,
+        describe=lambda: "the bot did not identify again",
+    )
+    told = await tutor.wait_for_dm(contains="left the server", timeout=15)
+    assert "with 3 pending review(s)" in told.content
+    await sandbox.run_due()
+    theirs = await rows(
+        sandbox,
+        ReviewAssignment,
+        ReviewAssignment.exercise_id == exercise_id,
+        ReviewAssignment.reviewer_id == leaver_id,
+    )
+    assert {(a.status, a.end_reason) for a in theirs} == {(AssignmentStatus.REASSIGNED, "left")}
+    have = await reviews_per_author(sandbox, exercise_id)
+    assert len(have) == 11 and set(have.values()) == {3}, have
