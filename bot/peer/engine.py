@@ -750,7 +750,7 @@ async def fill_short(
 
     The allocator's rules decide who is eligible (never self, a group-mate when ruled out, a
     pair that exists or ended in this exercise, a reviewer who is gone); every kept pair stays.
-    Used for late work, for a tutor's top-up, and after a reviewer leaves.
+    Used for late work and for a tutor's top-up (a departure goes through ``reassign_reviews``).
     """
     from bot.peer.allocation import allocate_late
 
