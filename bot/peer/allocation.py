@@ -32,6 +32,7 @@ __all__ = [
     "Shortfall",
     "allocate",
     "allocate_late",
+    "barred",
     "reassign",
 ]
 
@@ -223,6 +224,24 @@ def reassign(
         need[a] += 1
     k = max(wanted.values(), default=0)
     return engine.run(need, wanted, k)
+
+
+def barred(
+    reviewer: int, author: int, *, groups: GroupsArg | None = None, taken: PairsArg = ()
+) -> str | None:
+    """Which hard rule a pair a tutor names would break: ``"self"``, ``"pair"`` (it is, or
+    was, in ``taken``) or ``"group"`` (group-mates, when ``groups`` is given); None if none.
+
+    The same rules the allocator applies, for the one pair chosen by hand.
+    """
+    if reviewer == author:
+        return "self"
+    if (reviewer, author) in _pairs(taken):
+        return "pair"
+    norm = _normalise_groups(groups)
+    if not norm.get(reviewer, _EMPTY).isdisjoint(norm.get(author, _EMPTY)):
+        return "group"
+    return None
 
 
 # --------------------------------------------------------------------------- internals

@@ -45,7 +45,7 @@ from bot.errors import NotFound, PermissionDenied, UserError
 from bot.gradebook import audit, ledger
 from bot.peer import engine, render
 from bot.peer.aggregation import Method
-from bot.peer.allocation import Assignment
+from bot.peer.allocation import Assignment, barred
 from bot.peer.engine import ACTIVE, AllocationSummary
 from bot.peer.outbox import Outgoing, enqueue
 from bot.peer.rubric import Criterion, Rubric, RubricError, format_score, parse_rubric
@@ -862,16 +862,17 @@ async def reassign_reviewer(
         if exercise.avoid_same_group
         else {}
     )
+    refusals = {
+        "self": f"{target.display_name} cannot review their own submission.",
+        "pair": f"{target.display_name} already has (or had) that submission.",
+        "group": (
+            f"{target.display_name} is in the author's study group, which this exercise rules out."
+        ),
+    }
     for a in mine:
-        if a.author_id == target.id:
-            raise UserError(f"{target.display_name} cannot review their own submission.")
-        if (target.id, a.author_id) in existing:
-            raise UserError(f"{target.display_name} already has (or had) that submission.")
-        if not groups.get(target.id, frozenset()).isdisjoint(groups.get(a.author_id, ())):
-            raise UserError(
-                f"{target.display_name} is in the author's study group, which this exercise "
-                "rules out."
-            )
+        rule = barred(target.id, a.author_id, groups=groups, taken=existing)
+        if rule is not None:
+            raise UserError(refusals[rule])
     for a in mine:
         a.status = AssignmentStatus.REASSIGNED
         a.end_reason = "tutor"

@@ -853,3 +853,38 @@ async def test_reviews_given_at_allocation_are_due_at_the_review_deadline(course
     late = [a for a in await course.assignments(ex) if a.origin == "late"]
     assert len(late) == 3
     assert {a.due_at for a in late} == {course.now + engine.MIN_REVIEW_WINDOW}
+
+
+async def test_a_review_moved_by_hand_obeys_the_allocation_rules(course: Course) -> None:
+    ex = await allocated(course)
+    [first, *_] = await course.assignments(ex)
+    reviewer, author = who(course, first.reviewer_id), who(course, first.author_id)
+    others = [
+        who(course, a.reviewer_id)
+        for a in await course.assignments(ex)
+        if a.author_id == first.author_id and a.id != first.id
+    ]
+
+    async def move(to: str) -> str:
+        async def work(s: Any, caller: Caller, cohort: Cohort) -> str:
+            return await service.reassign_reviewer(
+                s,
+                caller,
+                cohort,
+                exercise_id=ex,
+                reviewer=course.user(reviewer),
+                author=course.user(author),
+                to=course.user(to),
+                now=course.now,
+            )
+
+        return str(await course.act(course.tutor, work))
+
+    before = await course.snapshot()
+    with pytest.raises(UserError, match="cannot review their own submission"):
+        await move(author)
+    with pytest.raises(UserError, match="already has \\(or had\\) that submission"):
+        await move(others[0])
+    assert await course.snapshot() == before
+    free = next(u for u in course.students() if u not in (reviewer, author, *others))
+    assert "Moved 1 review(s)" in await move(free)

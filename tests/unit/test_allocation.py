@@ -14,6 +14,7 @@ from bot.peer.allocation import (
     Assignment,
     allocate,
     allocate_late,
+    barred,
     reassign,
 )
 
@@ -452,3 +453,10 @@ def test_a_pair_that_ended_earlier_is_never_proposed_again() -> None:
     late = allocate_late([moved.author], [], k=10, reviewers=range(11), forbid=[moved])
     assert moved.reviewer not in late.reviewers_of(moved.author)
     assert late.shortfalls[0].reason.endswith("1 were dropped from this submission")
+
+
+def test_a_pair_named_by_hand_is_checked_against_the_same_rules() -> None:
+    assert barred(1, 1) == "self"
+    assert barred(1, 2, taken=[Assignment(1, 2)]) == "pair"
+    assert barred(1, 2, groups={1: 7, 2: [7, 8]}) == "group"
+    assert barred(1, 2, groups={1: 7, 2: 8}, taken=[(2, 1)]) is None
