@@ -27,7 +27,7 @@ from bot.access.permissions import Caller, module_by_code, require_staff, requir
 from bot.calendar import messages as M
 from bot.calendar import planning as P
 from bot.calendar.notices import DEADLINE_OFFSETS, TUTORIAL_OFFSETS
-from bot.calendar.recurrence import expand_occurrences
+from bot.calendar.recurrence import expand_occurrences, in_gap
 from bot.calendar.timeparse import (
     CalendarInputError,
     discord_timestamp,
@@ -37,6 +37,7 @@ from bot.calendar.timeparse import (
     parse_instant,
     parse_offsets,
     parse_span,
+    typed_wall_time,
 )
 from bot.db.models import (
     Attendance,
@@ -214,12 +215,22 @@ class TutorialCreated:
             "and check-in buttons) is posted in the module channel a week ahead."
         )
         if self.shifted:
-            lines.append(
-                "Note: sessions "
-                + ", ".join(str(s) for s in self.shifted)
-                + " fall in a clock change gap and start an hour later that day."
-            )
+            lines.append(gap_note(self.shifted))
         return "\n".join(lines)
+
+
+def gap_note(sequences: list[int]) -> str:
+    """Tells the tutor which sessions the clocks skipped over, and so start later that day."""
+    if len(sequences) == 1:
+        return (
+            f"Note: session {sequences[0]} falls in a clock change gap (that local time does "
+            "not exist that day), so it starts an hour later."
+        )
+    return (
+        "Note: sessions "
+        + ", ".join(str(s) for s in sequences)
+        + " fall in a clock change gap and start an hour later that day."
+    )
 
 
 async def add_tutorial(
@@ -261,7 +272,14 @@ async def add_tutorial(
             )
         last_day = _until(until)
     with user_input():
-        occurrences = expand_occurrences(starts_at, ends_at - starts_at, zone, repeat, last_day)
+        occurrences = expand_occurrences(
+            starts_at,
+            ends_at - starts_at,
+            zone,
+            repeat,
+            last_day,
+            wall=typed_wall_time(start, zone),
+        )
 
     event = CalendarEvent(
         module_id=module.id,
@@ -318,6 +336,7 @@ class TutorialChanged:
     told: int
     next_due_at: datetime | None
     cancelled: bool = False
+    shifted: tuple[int, ...] = ()
 
     def render(self) -> str:
         verb = "Cancelled" if self.cancelled else "Moved"
@@ -332,6 +351,8 @@ class TutorialChanged:
         if len(self.changed) > 10:
             lines.append(f"… and {len(self.changed) - 10} more.")
         lines.append(f"{self.told} student(s) who said they are going will be told by DM.")
+        if self.shifted:
+            lines.append(gap_note(list(self.shifted)))
         return "\n".join(lines)
 
 
@@ -450,21 +471,25 @@ async def move_tutorial(
         raise UserError(f"Tutorial #{event_id} was cancelled; schedule a new one instead.")
     with user_input():
         new_start = parse_instant(start, event.timezone, now=now)
+        typed = typed_wall_time(start, event.timezone)
     chosen = _pick(await _occurrences(session, event.id), sequence, now, event_id)
     tz = get_zone(event.timezone)
-    shift = new_start.astimezone(tz).replace(tzinfo=None) - chosen[0].starts_at.astimezone(
-        tz
-    ).replace(tzinfo=None)
+    target = typed if typed is not None else new_start.astimezone(tz).replace(tzinfo=None)
+    shift = target - chosen[0].starts_at.astimezone(tz).replace(tzinfo=None)
     planner = P.Planner()
     changed: list[tuple[int, datetime, datetime | None]] = []
+    shifted: list[int] = []
     told = 0
     for occ in chosen:
         length = occ.ends_at - occ.starts_at
         old = occ.starts_at
         if occ is chosen[0]:
-            moved_to = new_start
+            wall, moved_to = target, new_start
         else:
-            moved_to = localize(occ.starts_at.astimezone(tz).replace(tzinfo=None) + shift, tz)
+            wall = occ.starts_at.astimezone(tz).replace(tzinfo=None) + shift
+            moved_to = localize(wall, tz)
+        if in_gap(wall, tz):
+            shifted.append(occ.sequence)
         if moved_to < now:
             raise UserError(
                 f"That would move session {occ.sequence} into the past "
@@ -480,7 +505,15 @@ async def move_tutorial(
     if chosen[0].sequence == 1:
         event.starts_at = chosen[0].starts_at
     await planner.flush(session)
-    return TutorialChanged(event.id, event.title, module.code, changed, told, planner.earliest)
+    return TutorialChanged(
+        event.id,
+        event.title,
+        module.code,
+        changed,
+        told,
+        planner.earliest,
+        shifted=tuple(shifted),
+    )
 
 
 async def cancel_tutorial(
