@@ -47,6 +47,16 @@ def wake_notices(bot: commands.Bot, at: datetime | None) -> None:
         cog.wake(at)
 
 
+async def deliver_notices_now(bot: commands.Bot) -> None:
+    """Send what is due now before replying, so a reply can say who was actually told."""
+    cog = bot.get_cog("CalendarCog")
+    if isinstance(cog, CalendarCog):
+        try:
+            await cog._run_due()
+        except Exception:
+            log.exception("sending due notices failed; the scheduler retries")
+
+
 async def reply_long(interaction: discord.Interaction, text: str) -> None:
     for part in split_for_discord(text):
         await reply_private(interaction, part)

@@ -13,7 +13,7 @@ when a DM would wake them, never when something is due, so changing zone gains n
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -62,6 +62,7 @@ from bot.db.models import (
     RsvpResponse,
 )
 from bot.db.ops import insert_ignore
+from bot.delivery import Delivery, Missed, reason_of
 from bot.errors import NotFound, UserError
 from bot.gradebook import audit
 from bot.gradebook.ledger import Credit, credit
@@ -1076,13 +1077,38 @@ class RequestResult:
     due_at: datetime
     tutors: int
     next_due_at: datetime | None
+    #: The notices asking each tutor: ``notices_delivery`` says which reached them.
+    notice_keys: tuple[str, ...] = ()
 
     def render(self) -> str:
         return (
             f"Extension request #{self.extension_id} for **{self.title}** (until "
-            f"{discord_timestamp(self.due_at)}) sent to {self.tutors} tutor(s). You will be told "
+            f"{discord_timestamp(self.due_at)}) is with the module's tutors. You will be told "
             "privately when they decide."
         )
+
+
+async def notices_delivery(session: AsyncSession, keys: Sequence[str]) -> Delivery:
+    """Which of these personal notices reached their reader by DM, as the engine recorded.
+
+    A mention in the module channel (DMs closed) is not counted as told privately.
+    """
+    if not keys:
+        return Delivery(0)
+    rows = await session.execute(
+        select(Person.display_name, Notice.status, Notice.delivered_via, Notice.last_error)
+        .join(Person, Person.id == Notice.person_id)
+        .where(Notice.dedupe_key.in_(list(keys)))
+    )
+    told, pending, missed = 0, 0, []
+    for name, status, via, error in rows.all():
+        if status is NoticeStatus.SENT and via == "dm":
+            told += 1
+        elif status in (NoticeStatus.PENDING, NoticeStatus.CLAIMED):
+            pending += 1
+        else:
+            missed.append(Missed(name, reason_of(error or "")))
+    return Delivery(told, tuple(missed), pending)
 
 
 async def request_extension(
@@ -1143,10 +1169,11 @@ async def request_extension(
     await session.flush()
     occ = await _deadline_occurrence(session, event)
     planner = P.Planner()
-    for tutor in tutors:
+    keys = tuple(f"{M.EXTENSION_REQUEST}:x{extension.id}:p{tutor.id}" for tutor in tutors)
+    for key, tutor in zip(keys, tutors, strict=True):
         planner.add(
             P.immediate(
-                key=f"{M.EXTENSION_REQUEST}:x{extension.id}:p{tutor.id}",
+                key=key,
                 kind=M.EXTENSION_REQUEST,
                 audience=NoticeAudience.TUTORS,
                 module_id=module.id,
@@ -1165,7 +1192,9 @@ async def request_extension(
             )
         )
     await planner.flush(session)
-    return RequestResult(extension.id, event.title, new_due, len(tutors), planner.earliest)
+    return RequestResult(
+        extension.id, event.title, new_due, len(tutors), planner.earliest, notice_keys=keys
+    )
 
 
 async def decide_extension(
