@@ -38,7 +38,7 @@ class Delivery:
 def reason_of(error: str) -> str:
     """The reason behind a stored send error (``ChatError`` text or a "not linked" note)."""
     lowered = error.lower()
-    if "not linked" in lowered or "no linked" in lowered:
+    if "linked" in lowered and "channel" not in lowered:
         return NOT_LINKED
     if "dm closed" in lowered:
         return ChatErrorKind.DM_CLOSED.value

@@ -84,15 +84,7 @@ def _people_and_links(
     session: Session, users: Mapping[str, ChatUser | None]
 ) -> tuple[dict[str, int], set[str]]:
     """Known and newly linked person ids, and which platform ids were linked by this call."""
-    ids = list(users)
-    found: dict[str, int] = {}
-    for start in range(0, len(ids), _IN_CHUNK):
-        rows = session.execute(
-            select(Person.platform_user_id, Person.id).where(
-                Person.platform_user_id.in_(ids[start : start + _IN_CHUNK])
-            )
-        )
-        found.update({str(uid): pid for uid, pid in rows.all()})
+    found = _by_ids(session, list(users))
     unknown = [u for uid, u in users.items() if uid not in found and u is not None]
     if not unknown:
         return found, set()
@@ -131,7 +123,23 @@ def _people_and_links(
         linked.add(uid)
     if linked:
         session.flush()
+    late = [u.platform_user_id for u in unknown if u.platform_user_id not in found]
+    if late:
+        # Linked by someone else (the member list at start-up) since the first look.
+        found.update(_by_ids(session, late))
     return found, linked
+
+
+def _by_ids(session: Session, ids: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        rows = session.execute(
+            select(Person.platform_user_id, Person.id).where(
+                Person.platform_user_id.in_(ids[start : start + _IN_CHUNK])
+            )
+        )
+        found.update({str(uid): pid for uid, pid in rows.all()})
+    return found
 
 
 async def resolve_person(session: AsyncSession, user: ChatUser) -> Person | None:

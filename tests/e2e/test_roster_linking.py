@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.access.identity import ChatUser
 from bot.access.permissions import load_caller
 from bot.calendar import service
-from bot.db.models import Cohort, Enrolment, Module, Person, Role
+from bot.db.models import Cohort, Enrolment, Module, PeerSubmission, Person, Role
 from bot.sandbox import Sandbox, World
 from tests.e2e.test_calendar_support import calendar_sandbox, number
 from tests.storage_backends import Backends
@@ -169,3 +169,44 @@ async def _deadline(session: AsyncSession, cohort: Cohort, now: datetime) -> int
         now=now,
     )
     return created.event_id
+
+
+async def test_peer_release_counts_the_authors_who_got_their_feedback(
+    sandbox: Sandbox, world: World
+) -> None:
+    from bot.demo_steps.s30_peer import MODULE as PEER_MODULE
+    from bot.demo_steps.s30_peer import setup_reviewed_exercise
+
+    options = await setup_reviewed_exercise(sandbox)
+    async with sandbox.db.session() as s:
+        authors = (
+            (
+                await s.execute(
+                    select(Person)
+                    .join(PeerSubmission, PeerSubmission.person_id == Person.id)
+                    .where(
+                        PeerSubmission.exercise_id == options["exercise"],
+                        PeerSubmission.is_current.is_(True),
+                    )
+                    .order_by(Person.display_name)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    closed = world.person(str(authors[0].platform_username))
+    sandbox.server.state.users[closed.id].accepts_dms = False
+    tutor = world.tutors(PEER_MODULE)[0]
+    released = await (
+        await tutor.command(
+            "exercise release",
+            where=world.channel(PEER_MODULE),
+            exercise=options["exercise"],
+            accept_flagged=True,
+        )
+    ).reply(contains="Released exercise", timeout=15)
+    n = len(authors)
+    assert (
+        f"{n - 1} of {n} authors were sent their feedback by DM; 1 could not be reached "
+        f"(DMs closed): {authors[0].display_name}."
+    ) in released.content, released.content
