@@ -37,3 +37,13 @@ def told_sentence(delivery: Delivery, noun: str, nouns: str, done: str) -> str:
         verb = "is" if delivery.pending == 1 else "are"
         parts.append(f"{delivery.pending} {verb} still being sent")
     return "; ".join(parts) + "."
+
+
+def told_them(delivery: Delivery) -> str:
+    """The same for one person: "They were told privately." or why not, and what to do."""
+    if delivery.missed:
+        why = WHY.get(delivery.missed[0].reason, "refused by Discord")
+        return f"They could not be told privately ({why}); please tell them."
+    if delivery.pending or not delivery.told:
+        return "Telling them privately is still under way."
+    return "They were told privately."

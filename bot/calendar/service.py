@@ -926,17 +926,24 @@ class ExtensionResult:
     next_due_at: datetime | None
 
     def render(self) -> str:
+        """What was decided; whether the student was told is added from ``notices_delivery``."""
         if not self.approved:
             return (
                 f"Extension request #{self.extension_id} from {self.student} for "
-                f"**{self.title}** denied; they will be told privately."
+                f"**{self.title}** denied."
             )
         return (
             f"Extension #{self.extension_id}: {self.student} now has until "
             f"{discord_timestamp(self.due_at)} for **{self.title}** ({self.module_code}) "
-            f"instead of {discord_timestamp(self.was_at)}. They will be told privately; their "
-            "reminders and late flag follow the new time."
+            f"instead of {discord_timestamp(self.was_at)}. Their reminders and late flag follow "
+            "the new time."
         )
+
+    @property
+    def notice_keys(self) -> tuple[str, ...]:
+        """The notice telling the student: ``notices_delivery`` says whether it reached them."""
+        kind = M.EXTENSION_GRANTED if self.approved else M.EXTENSION_DENIED
+        return (f"{kind}:x{self.extension_id}",)
 
 
 async def _apply_extension(

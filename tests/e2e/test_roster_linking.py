@@ -210,3 +210,44 @@ async def test_peer_release_counts_the_authors_who_got_their_feedback(
         f"{n - 1} of {n} authors were sent their feedback by DM; 1 could not be reached "
         f"(DMs closed): {authors[0].display_name}."
     ) in released.content, released.content
+
+
+async def test_extension_decisions_say_whether_the_student_was_told(storage: Backends) -> None:
+    async with calendar_sandbox(storage) as box:
+        world = world_of(box)
+        channel = world.channel(MODULE)
+        async with box.db.session() as s:
+            cohort = (await s.execute(select(Cohort))).scalar_one()
+            event_id = await _deadline(s, cohort, box.clock.now())
+        tomasz = world.tutors(MODULE)[0]
+        amara, lukas = world.person("amara.codes"), world.person("lukasb_92")
+        box.server.state.users[lukas.id].accepts_dms = False
+        asked = await (
+            await amara.command(
+                "deadline request", where=channel, item=event_id, due="2026-03-24 12:00", reason="A"
+            )
+        ).reply(contains="Extension request #", timeout=15)
+        ask = await tomasz.wait_for_dm(contains=f"Extension request #{number(asked.content)}")
+        custom_id = next(
+            c["custom_id"]
+            for row in ask.components
+            for c in row["components"]
+            if c["custom_id"].startswith("cb:calendar:approve:")
+        )
+        approved = await (await tomasz.click(ask, custom_id)).reply(contains="now has", timeout=15)
+        assert "They were told privately." in approved.content
+        await amara.wait_for_dm(contains="approved")
+
+        granted = await (
+            await tomasz.command(
+                "deadline extend",
+                where=channel,
+                item=event_id,
+                student=lukas.id,
+                due="2026-03-25 12:00",
+                reason="MC-2",
+            )
+        ).reply(contains="now has", timeout=15)
+        assert "They could not be told privately (DMs closed); please tell them." in (
+            granted.content
+        )
