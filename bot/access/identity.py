@@ -33,7 +33,8 @@ class ChatUser(NamedTuple):
     platform_user_id: str
     username: str
     display_name: str
-    #: Only where the platform tells it (Discord does not; Slack does).
+    #: Only where the platform tells it (Discord does not, so the recorder's queued form of a
+    #: message, ``bot.chat.WireMessage``, does not carry it).
     email: str | None = None
 
 

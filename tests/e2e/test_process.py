@@ -208,6 +208,7 @@ async def test_a_gateway_that_dies_under_the_bot_exits_non_zero(tmp_path: Path) 
         web_port = _free_port()
         proc = await _run_process(server, tmp_path, server.token, web_port)
         try:
+            await server.script.wait_for_commands(timeout=30, names=["about"])
             await _until_healthy(f"http://127.0.0.1:{web_port}/healthz")
             assert await server.gateway.drop(code=4004) == 1
         except BaseException:
