@@ -31,6 +31,7 @@ from bot.discussions.render import BODY_MAX_CHARS, when
 from bot.discussions.text import split_for_discord
 from bot.errors import UserError
 from cogs._common import NO_PINGS, command_context, reply_private
+from cogs._delivery import told_sentence
 
 log = logging.getLogger(__name__)
 
@@ -636,17 +637,25 @@ class Discussions(commands.Cog):
         extras=_extras("staff", {}, setup="setup_closed_prompt"),
     )
     async def release(self, interaction: discord.Interaction, prompt: int) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         await self.recorder.flush()
         async with command_context(self.bot, interaction) as ctx:
             result = await service.release(
                 ctx.session, ctx.caller, ctx.cohort, prompt, now=self.bot.clock.now()
             )
+        try:
+            await self._run_due()
+        except Exception:
+            log.exception("releasing prompt %s: sending the marks failed; it retries", prompt)
+            self.bot.scheduler.wake("discussions")
+        async with self.bot.db.session() as session:
+            told = await service.release_delivery(session, result.prompt.id)
         await reply_private(
             interaction,
             f"Released the marks of prompt #{result.prompt.id} “{result.prompt.title}” for "
-            f"{result.students} students; each is told privately.",
+            f"{result.students} students: "
+            + told_sentence(told, "student", "students", "told privately"),
         )
-        self.bot.scheduler.wake("discussions")
 
     # ---------------------------------------------------------- student commands
 

@@ -28,6 +28,7 @@ from bot.peer.due import run_due
 from bot.peer.engine import REVIEW_BUTTON, review_custom_id
 from bot.peer.render import status_parts
 from cogs._common import NO_PINGS, command_context, reply_private
+from cogs._delivery import told_sentence
 
 log = logging.getLogger(__name__)
 
@@ -401,6 +402,7 @@ class Peer(commands.Cog):
     async def release(
         self, interaction: discord.Interaction, exercise: int, accept_flagged: bool = False
     ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         async with command_context(self.bot, interaction) as ctx:
             text = await service.release(
                 ctx.session,
@@ -410,8 +412,17 @@ class Peer(commands.Cog):
                 accept_flagged=accept_flagged,
                 now=self.bot.clock.now(),
             )
-        self._wake()
-        await reply_private(interaction, text)
+        try:
+            await self._run_due()
+        except Exception:
+            log.exception(
+                "releasing exercise %s: sending the feedback failed; it retries", exercise
+            )
+            self._wake()
+        async with self.bot.db.session() as session:
+            sent = await service.feedback_delivery(session, exercise)
+        told = told_sentence(sent, "author", "authors", "sent their feedback by DM")
+        await reply_private(interaction, f"{text} {told}")
 
     # ---------------------------------------------------------------- students
 

@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.access.identity import ChatUser
+from bot.access.identity import ChatUser, people_of_sync
 from bot.chat import ChatMessage, WireMessage, unwire_message, wire_message
 from bot.db.models import (
     ChannelCursor,
@@ -185,33 +185,9 @@ def person_ids_sync(
     found: dict[str, int] = {}
     if known:
         found.update({uid: known[uid] for uid in users if uid in known})
-    ids = [uid for uid in users if uid not in found]
-    for start in range(0, len(ids), _IN_CHUNK):
-        rows = session.execute(
-            select(Person.platform_user_id, Person.id).where(
-                Person.platform_user_id.in_(ids[start : start + _IN_CHUNK])
-            )
-        )
-        found.update({str(uid): pid for uid, pid in rows.all()})
-    by_name = {
-        user.username.lower().lstrip("@"): uid
-        for uid, user in users.items()
-        if uid not in found and user is not None
-    }
-    if by_name:
-        rows = session.execute(
-            select(Person).where(
-                Person.platform_username.in_(list(by_name)), Person.platform_user_id.is_(None)
-            )
-        )
-        candidates: dict[str, list[Person]] = {}
-        for person in rows.scalars().all():
-            candidates.setdefault(str(person.platform_username), []).append(person)
-        for name, people in candidates.items():
-            if len(people) == 1:
-                people[0].platform_user_id = by_name[name]
-                found[by_name[name]] = people[0].id
-        session.flush()
+    rest = {uid: user for uid, user in users.items() if uid not in found}
+    if rest:
+        found.update(people_of_sync(session, rest))
     return found
 
 

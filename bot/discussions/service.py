@@ -37,6 +37,7 @@ from bot.db.models import (
     Role,
 )
 from bot.db.ops import insert_ignore
+from bot.delivery import Delivery, Missed, reason_of
 from bot.discussions import scoring
 from bot.discussions.answers import ANSWER_MAX_CHARS, format_relayed
 from bot.discussions.grades_csv import MAX_CSV_BYTES, MAX_FEEDBACK_CHARS, parse_grades_csv
@@ -972,6 +973,24 @@ async def release(
     )
     await session.flush()
     return ReleaseResult(_info(prompt, module), len(scores))
+
+
+async def release_delivery(session: AsyncSession, prompt_id: int) -> Delivery:
+    """Who has been told their released mark, as the mark messages recorded it."""
+    rows = await session.execute(
+        select(Person.display_name, DiscussionScore.notified_at, DiscussionScore.notify_error)
+        .join(Person, Person.id == DiscussionScore.person_id)
+        .where(DiscussionScore.prompt_id == prompt_id)
+    )
+    told, pending, missed = 0, 0, []
+    for name, notified_at, error in rows.all():
+        if notified_at is None:
+            pending += 1
+        elif error:
+            missed.append(Missed(name, reason_of(error)))
+        else:
+            told += 1
+    return Delivery(told, tuple(missed), pending)
 
 
 # --------------------------------------------------------------------------- students

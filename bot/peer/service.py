@@ -33,6 +33,7 @@ from bot.db.models import (
     MarkRelease,
     Module,
     PeerExercise,
+    PeerOutbox,
     PeerResult,
     PeerReview,
     PeerSubmission,
@@ -41,6 +42,7 @@ from bot.db.models import (
     Role,
     SubmissionKind,
 )
+from bot.delivery import Delivery, Missed, reason_of
 from bot.errors import NotFound, PermissionDenied, UserError
 from bot.gradebook import audit, ledger
 from bot.peer import engine, render
@@ -1176,8 +1178,8 @@ async def release(
     marked = sum(1 for r in results.values() if r.final is not None)
     log.info("peer exercise %s released: %d mark(s)", exercise.id, marked)
     return (
-        f"Released exercise #{exercise.id} “{exercise.title}”: {marked} mark(s) sent to their "
-        f"authors with their feedback"
+        f"Released exercise #{exercise.id} “{exercise.title}”: {marked} mark(s) released "
+        f"with their feedback"
         + (
             f"; {len(results) - marked} without a mark (no reviews)"
             if marked < len(results)
@@ -1186,6 +1188,27 @@ async def release(
         + (f"; {weighted} review credit(s) weighted by agreement" if weighted else "")
         + "."
     )
+
+
+async def feedback_delivery(session: AsyncSession, exercise_id: int) -> Delivery:
+    """Which authors have their released feedback (every part of it) by DM, as sent so far."""
+    rows = await session.execute(
+        select(Person.id, Person.display_name, PeerOutbox.status, PeerOutbox.last_error)
+        .join(Person, Person.id == PeerOutbox.person_id)
+        .where(PeerOutbox.exercise_id == exercise_id, PeerOutbox.kind == "feedback")
+    )
+    names: dict[int, str] = {}
+    errors: dict[int, str] = {}
+    waiting: set[int] = set()
+    for person_id, name, status, error in rows.all():
+        names[person_id] = name
+        if status == "failed":
+            errors.setdefault(person_id, error or "")
+        elif status != "sent":
+            waiting.add(person_id)
+    missed = tuple(Missed(names[p], reason_of(e)) for p, e in sorted(errors.items()))
+    pending = len(waiting - set(errors))
+    return Delivery(len(names) - len(missed) - pending, missed, pending)
 
 
 async def _enqueue_feedback(
