@@ -11,7 +11,7 @@ import csv
 import io
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -473,6 +473,13 @@ class Roster:
     entries: tuple[RosterEntry, ...]
 
 
+def _without_bom(lines: Iterable[str]) -> Iterator[str]:
+    first = True
+    for line in lines:
+        yield line.removeprefix("\ufeff") if first else line
+        first = False
+
+
 def _column_name(raw: str) -> str:
     return re.sub(r"[\s\-]+", "_", raw.strip().lower())
 
@@ -481,8 +488,11 @@ def _split_modules(raw: str) -> list[str]:
     return [token for token in re.split(r"[;\s]+", raw.strip()) if token]
 
 
-def parse_roster(text: str, module_codes: Iterable[str]) -> Roster:
+def parse_roster(source: str | Iterable[str], module_codes: Iterable[str]) -> Roster:
     """Parse and check a roster against the cohort's module codes.
+
+    ``source`` is the text, or its lines (a file opened with ``newline=""``): the file is
+    read as it is parsed, never held whole.
 
     Raises ``RosterError`` with every problem ("line 7, column role: ...") so that an import
     is either entirely right or writes nothing.
@@ -490,8 +500,8 @@ def parse_roster(text: str, module_codes: Iterable[str]) -> Roster:
     canonical = {code.upper(): code for code in module_codes}
     valid_list = ", ".join(sorted(canonical.values())) or "(none: load the programme first)"
     errors: list[str] = []
-    body = text.removeprefix("\ufeff")
-    reader = csv.reader(io.StringIO(body, newline=""))
+    lines = io.StringIO(source, newline="") if isinstance(source, str) else iter(source)
+    reader = csv.reader(_without_bom(lines))
     header: list[str] | None = None
     columns: dict[str, int] = {}
     entries: list[RosterEntry] = []
