@@ -90,3 +90,77 @@ def test_missing_file_is_one_clear_line(tmp_path: Path) -> None:
     out = cli("programme", "load", "nope.toml", cwd=tmp_path)
     assert out.returncode == 2
     assert "no such file: nope.toml" in out.stderr
+
+
+def one_line(text: str) -> str:
+    """The single line a failure prints (and proof there is only one, and no traceback)."""
+    assert "Traceback" not in text
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+@pytest.fixture
+def roster_db(tmp_path: Path) -> dict[str, str]:
+    env = {"COHORTBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/r.db"}
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    assert cli("migrate", cwd=tmp_path, env=env).returncode == 0
+    loaded = cli("programme", "load", str(examples / "mlds-2025.toml"), cwd=tmp_path, env=env)
+    assert loaded.returncode == 0
+    first = cli(
+        "roster",
+        "import",
+        str(examples / "roster-mlds-2025.csv"),
+        "--cohort",
+        "MLDS-2025",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert first.returncode == 0, first.stderr
+    (tmp_path / "late.csv").write_text(
+        "student_number,name,email,discord,role,modules,group\n"
+        "02510013,Nadia Haddad,,nadia.h,student,MATH70094;MATH70095,Turing\n",
+        encoding="utf-8",
+    )
+    return env
+
+
+def test_roster_import_of_late_joiners_withdraws_nobody(
+    tmp_path: Path, roster_db: dict[str, str]
+) -> None:
+    out = cli("roster", "import", "late.csv", "--cohort", "MLDS-2025", cwd=tmp_path, env=roster_db)
+    assert out.returncode == 0, out.stderr
+    assert "enrolments: 2 added, 0 withdrawn." in out.stdout
+    assert "15 persons not in the file were kept (--sync withdraws them)." in out.stdout
+
+
+def test_a_sync_that_withdraws_staff_is_previewed_and_needs_yes(
+    tmp_path: Path, roster_db: dict[str, str]
+) -> None:
+    args = ("roster", "import", "late.csv", "--cohort", "MLDS-2025", "--sync")
+    preview = cli(*args, "--dry-run", cwd=tmp_path, env=roster_db)
+    assert preview.returncode == 0
+    assert "would add 1, change 0 and withdraw 15" in preview.stdout
+
+    refused = cli(*args, cwd=tmp_path, env=roster_db)  # stdin is not a terminal here
+    assert refused.returncode == 1
+    line = one_line(refused.stderr)
+    assert "15 of 15 people (100%, over --max-withdraw 10%)" in line
+    assert "tutors or admins (Dr Helen Marsh, Dr Tomasz Zielinski, Priya Raman)" in line
+    assert "--yes" in line and "Nothing changed" in line
+    again = cli(*args, "--dry-run", cwd=tmp_path, env=roster_db)
+    assert again.stdout == preview.stdout  # the refusal wrote nothing: still 1 to add
+
+    done = cli(*args, "--yes", cwd=tmp_path, env=roster_db)
+    assert done.returncode == 0, done.stderr
+    assert "15 persons no longer on the roster withdrawn" in done.stdout
+
+
+def test_an_oversized_roster_is_refused_naming_the_setting(
+    tmp_path: Path, roster_db: dict[str, str]
+) -> None:
+    env = roster_db | {"COHORTBOT_ROSTER_MAX_MB": "0.0001"}
+    out = cli("roster", "import", "late.csv", "--cohort", "MLDS-2025", cwd=tmp_path, env=env)
+    assert out.returncode == 2
+    assert "over the 0.0001 MB limit" in one_line(out.stderr)
+    assert "COHORTBOT_ROSTER_MAX_MB" in out.stderr
