@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import socket
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -33,12 +35,43 @@ def _fail(message: str, code: int = EXIT_FAILED) -> int:
     return code
 
 
+def _port_taken(host: str, port: int) -> str | None:
+    """One line if the web port cannot be bound (checked before any log line is written)."""
+    if port == 0:
+        return None
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        return _web_port_problem(host, port, exc)
+    return None
+
+
+def _web_port_problem(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        why = "is already in use (another cohortbot, or another program)"
+    else:
+        why = f"cannot be used: {exc.strerror or exc}"
+    return (
+        f"the web port {host}:{port} for /healthz {why}; set COHORTBOT_WEB_PORT "
+        "(or COHORTBOT_WEB_HOST) to a free one"
+    )
+
+
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.discord_token is None:
+    if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
         return _fail(
             "DISCORD_TOKEN is not set: put the bot token in the environment or in .env.",
             EXIT_USAGE,
         )
+    from bot.db.engine import sqlite_folder_problem
+
+    problem = sqlite_folder_problem(settings.database_url) or _port_taken(
+        settings.web_host, settings.web_port
+    )
+    if problem is not None:
+        return _fail(problem, EXIT_USAGE)
     from bot.discord_app import Application, StartupError
     from bot.logging_setup import configure_logging
 
@@ -56,11 +89,20 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _open_database(settings: Settings) -> Any:
+    """The configured database, or one line and exit if its SQLite folder is missing."""
+    from bot.db.engine import Database, sqlite_folder_problem
+
+    problem = sqlite_folder_problem(settings.database_url)
+    if problem is not None:
+        raise SystemExit(_fail(problem))
+    return Database(settings.database_url, echo=settings.db_echo)
+
+
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.db.engine import Database
     from bot.db.migrate import schema_state, upgrade
 
-    db = Database(settings.database_url)
+    db = _open_database(settings)
     try:
         if args.check:
             state = await schema_state(db)
@@ -104,15 +146,27 @@ def _read(path: Path) -> str:
 
 
 async def _with_schema(settings: Settings) -> Any:
-    from bot.db.engine import Database
     from bot.db.migrate import schema_state
 
-    db = Database(settings.database_url)
-    problem = (await schema_state(db)).problem()
+    db = _open_database(settings)
+    try:
+        problem = (await schema_state(db)).problem()
+    except BaseException:
+        await db.dispose()
+        raise
     if problem:
         await db.dispose()
         raise SystemExit(_fail(problem, EXIT_USAGE))
     return db
+
+
+def _refused(path: Path, verb: str, errors: Sequence[str]) -> int:
+    """One problem is one line; several are listed above the verdict."""
+    if len(errors) == 1:
+        return _fail(f"{path} was not {verb}: {errors[0]}; nothing changed.")
+    for line in errors:
+        print(f"  {line}", file=sys.stderr)
+    return _fail(f"{path} was not {verb}; nothing changed.")
 
 
 async def cmd_programme_load(args: argparse.Namespace, settings: Settings) -> int:
@@ -125,9 +179,7 @@ async def cmd_programme_load(args: argparse.Namespace, settings: Settings) -> in
         async with db.session() as session:
             report = await load_programme(session, text)
     except RosterError as exc:
-        for line in exc.errors:
-            print(f"  {line}", file=sys.stderr)
-        return _fail(f"{args.file} was not loaded; nothing changed.")
+        return _refused(args.file, "loaded", exc.errors)
     finally:
         await db.dispose()
     print(report.summary())
@@ -212,9 +264,7 @@ async def cmd_roster_import(args: argparse.Namespace, settings: Settings) -> int
                     return _fail("not imported; nothing changed.")
         report = await attempt(dry_run=args.dry_run)
     except RosterError as exc:
-        for line in exc.errors:
-            print(f"  {line}", file=sys.stderr)
-        return _fail(f"{args.file} was not imported; nothing changed.")
+        return _refused(args.file, "imported", exc.errors)
     except UnicodeDecodeError:
         return _fail(f"{args.file} is not UTF-8 text; nothing changed.", EXIT_USAGE)
     except OSError as exc:
@@ -433,10 +483,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = get_settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return _fail(f"bad setting {where.upper()}: {first['msg']}", EXIT_USAGE)
+        where = ".".join(str(p) for p in first["loc"]).upper()
+        name = where if where.startswith("DISCORD_TOKEN") else f"COHORTBOT_{where}"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        return _fail(f"bad setting {name}: {message}", EXIT_USAGE)
     handler: Handler = args.handler
     try:
         return asyncio.run(handler(args, settings))
     except KeyboardInterrupt:
         return EXIT_FAILED
+    except Exception as exc:
+        from bot.db.engine import connect_problem
+
+        if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:  # taken since the check
+            return _fail(_web_port_problem(settings.web_host, settings.web_port, exc), EXIT_USAGE)
+        problem = connect_problem(exc, settings.database_url)
+        if problem is None:
+            raise
+        return _fail(problem)

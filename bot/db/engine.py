@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
@@ -41,6 +44,49 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
     return engine
+
+
+def sqlite_folder_problem(url: str) -> str | None:
+    """Why a SQLite file cannot be created where the URL says (its folder is missing), or None.
+
+    Checked before the engine opens it: the driver's own error comes from a worker thread.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    folder = Path(parsed.database).resolve().parent
+    if folder.is_dir():
+        return None
+    return (
+        f"cannot open the SQLite database {parsed.database}: the folder {folder} does not "
+        "exist; create it or change COHORTBOT_DATABASE_URL"
+    )
+
+
+def connect_problem(exc: BaseException, url: str) -> str | None:
+    """One line saying why the database could not be opened, or None if ``exc`` is not that.
+
+    Covers what an operator meets: a SQLite file in a folder that does not exist or cannot be
+    written, a PostgreSQL server that refuses or is not there, a wrong password or database.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    unreachable = isinstance(exc, ConnectionError | socket.gaierror | TimeoutError) or (
+        isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH)
+    )
+    if not (
+        unreachable
+        or isinstance(exc, DBAPIError)
+        or type(cause).__module__.startswith(("asyncpg", "sqlite3"))
+    ):
+        return None
+    folder = sqlite_folder_problem(url)
+    if folder is not None:
+        return folder
+    shown = make_url(url).render_as_string(hide_password=True)
+    reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return f"cannot open the database {shown}: {reason} (check COHORTBOT_DATABASE_URL)"
 
 
 class Database:

@@ -222,7 +222,7 @@ def _string(
         return None
     value = data[key]
     if not isinstance(value, str):
-        problems.add(table, index, key, f"must be a text string, got {value!r}")
+        problems.add(table, index, key, f"must be a text string, got {_show(value)}")
         return None
     value = value.strip()
     if not value:
@@ -245,14 +245,16 @@ def _bool(
 ) -> bool:
     value = data.get(key, default)
     if not isinstance(value, bool):
-        problems.add(table, index, key, f"must be true or false, got {value!r}")
+        problems.add(table, index, key, f"must be true or false, got {_show(value)}")
         return default
     return value
 
 
 def _show(value: Any) -> str:
-    """Numbers as written in the file (tomllib hands floats over as Decimal)."""
-    return str(value) if isinstance(value, Decimal) else repr(value)
+    """A value as written in the file (tomllib hands floats over as Decimal), cut short so a
+    message stays one readable line whatever the file holds."""
+    text = str(value) if isinstance(value, Decimal) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _positive_decimal(value: Any) -> Decimal | None:
@@ -306,7 +308,7 @@ def _cohort(problems: _Problems, data: Any) -> CohortSpec | None:
                 "cohort",
                 None,
                 "guild_id",
-                f"must be a Discord id (17-20 digits), got {data['guild_id']!r}",
+                f"must be a Discord id (17-20 digits), got {_show(data['guild_id'])}",
             )
     total = None
     if "total_ects" in data:
@@ -336,7 +338,7 @@ def _module(problems: _Problems, index: int, data: Any) -> ModuleSpec | None:
     if "year" not in data:
         problems.add(t, index, "year", "required")
     elif isinstance(year, bool) or not isinstance(year, int) or not 1 <= year <= 10:
-        problems.add(t, index, "year", f"must be a whole number from 1 to 10, got {year!r}")
+        problems.add(t, index, "year", f"must be a whole number from 1 to 10, got {_show(year)}")
     ects = None
     if "ects" not in data:
         problems.add(t, index, "ects", "required")
@@ -401,6 +403,10 @@ def parse_programme(text: str) -> ProgrammeSpec:
         data = tomllib.loads(text.lstrip("\ufeff"), parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise RosterError([f"not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise RosterError(
+            ["not valid TOML for a programme: arrays or tables nested hundreds of levels deep"]
+        ) from None
     problems = _Problems(text.lstrip("\ufeff"))
     for key in data:
         if key not in _TOP_KEYS:
