@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +165,64 @@ def test_an_oversized_roster_is_refused_naming_the_setting(
     assert out.returncode == 2
     assert "over the 0.0001 MB limit" in one_line(out.stderr)
     assert "COHORTBOT_ROSTER_MAX_MB" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("not a url", "COHORTBOT_DATABASE_URL: not a database URL"),
+        ("foo://db/x", "COHORTBOT_DATABASE_URL: unknown driver 'foo'"),
+        ("postgresql://postgres@127.0.0.1/test", "unknown driver 'postgresql'"),
+        ("postgresql+asyncpg://postgres:pw@127.0.0.1:1/test", "Connect call failed"),
+        ("sqlite+aiosqlite:///no/such/folder/x.db", "the folder"),
+    ],
+)
+def test_migrate_with_an_unusable_database_is_one_line(tmp_path: Path, url: str, says: str) -> None:
+    out = cli("migrate", cwd=tmp_path, env={"COHORTBOT_DATABASE_URL": url})
+    assert out.returncode != 0
+    line = one_line(out.stderr)
+    assert line.startswith("cohortbot: ") and says in line
+    assert "pw@" not in line  # a password in the URL is not printed
+
+
+@pytest.mark.parametrize("argv", [["programme", "load"], ["roster", "import", "--cohort", "X"]])
+def test_a_folder_instead_of_a_file_is_one_line(tmp_path: Path, argv: list[str]) -> None:
+    (tmp_path / "examples").mkdir()
+    out = cli(*argv[:2], "examples", *argv[2:], cwd=tmp_path)
+    assert out.returncode == 2
+    assert one_line(out.stderr) == "cohortbot: examples is a folder; give the file inside it"
+
+
+def test_deeply_nested_toml_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "deep.toml").write_text("x = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    env = {"COHORTBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/d.db"}
+    assert cli("migrate", cwd=tmp_path, env=env).returncode == 0
+    out = cli("programme", "load", "deep.toml", cwd=tmp_path, env=env)
+    assert out.returncode == 1
+    assert "nested hundreds of levels deep; nothing changed." in one_line(out.stderr)
+
+
+def test_run_with_a_blank_token_is_one_line(tmp_path: Path) -> None:
+    out = cli("run", cwd=tmp_path, env={"DISCORD_TOKEN": "  "})
+    assert out.returncode == 2
+    assert "DISCORD_TOKEN is not set" in one_line(out.stderr)
+
+
+def test_run_with_the_web_port_taken_names_the_setting(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = cli(
+            "run",
+            cwd=tmp_path,
+            env={
+                "DISCORD_TOKEN": "tok",
+                "COHORTBOT_WEB_PORT": str(port),
+                "COHORTBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db",
+            },
+        )
+    assert out.returncode == 2
+    line = one_line(out.stderr)
+    assert f"127.0.0.1:{port}" in line and "already in use" in line
+    assert "set COHORTBOT_WEB_PORT" in line
