@@ -174,6 +174,8 @@ class Database:
         path = sqlite_path(self.url)
         if path is not None and _identity(path) is None:
             raise DatabaseFileMissing(f"the database file {path} is missing")
+        if path is not None and not os.access(path, os.R_OK | os.W_OK):
+            raise PermissionError(f"the database file {path} cannot be read and written")
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT version_num FROM alembic_version"))
         return time.perf_counter() - start
