@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     # (keep the event loop free for other commands at the end of term), or the loop itself.
     gradebook_workers: Literal["process", "loop"] = "process"
     # Largest roster file `roster import` reads (MB): a real cohort's is well under 1 MB.
-    roster_max_mb: float = Field(default=20.0, gt=0)
+    roster_max_mb: float = Field(default=10.0, gt=0)
 
     @field_validator("timezone")
     @classmethod

@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot.db.engine import Database
 from bot.db.models import (
@@ -346,8 +346,12 @@ async def test_a_sync_dry_run_counts_what_the_sync_then_does_and_writes_nothing(
 async def test_batched_import_gives_the_rows_of_one_transaction(db: Database) -> None:
     async with db.session() as s:
         await load_programme(s, PROGRAMME)
+    commits: list[int] = []
+    event.listen(db.engine.sync_engine, "commit", lambda _conn: commits.append(1))
     report = await import_roster_in_batches(db, COHORT, ROSTER, batch_size=4)
     assert report.persons_created == 15 and report.enrolments_added == 96
+    # 15 people, 4 per transaction: the write lock is let go between batches
+    assert len(commits) >= 4
     batched = await canonical(db)
     # an error on the last line refuses the whole file before the first batch is written
     bad = ROSTER + "02510099,Late,,late.one,student,MATH70069,\n"
