@@ -350,11 +350,10 @@ SessionSource = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 @dataclass
 class _Import:
-    """One roster import: the checked file, the cohort, and the counts so far."""
+    """One roster import: the cohort, whether it writes, and the counts so far."""
 
     cohort: Cohort
     modules: dict[str, Module]
-    entries: tuple[RosterEntry, ...]
     write: bool
     created: int = 0
     existing: int = 0
@@ -549,7 +548,7 @@ async def _run_import(
         await _match_persons(session, roster.entries)
         before = await _absent(session, modules.values(), set())
 
-    job = _Import(cohort=cohort, modules=modules, entries=roster.entries, write=not dry_run)
+    job = _Import(cohort=cohort, modules=modules, write=not dry_run)
     for start in range(0, len(roster.entries), batch_size):
         async with sessions() as session:
             await job.batch(session, roster.entries[start : start + batch_size])
