@@ -236,6 +236,15 @@ def _withdrawal_question(report: Any, max_share: float) -> str | None:
     return "the sync would withdraw " + " including ".join(reasons)
 
 
+def _ask(question: str) -> str:
+    """The operator's answer; end of input (Ctrl-D) is a no."""
+    try:
+        return input(question)
+    except EOFError:
+        print(file=sys.stderr)
+        return ""
+
+
 async def cmd_roster_import(args: argparse.Namespace, settings: Settings) -> int:
     """Add and update; withdraw people missing from the file only with --sync, and ask first
     when that withdraws many people or any tutor or admin."""
@@ -259,7 +268,9 @@ async def cmd_roster_import(args: argparse.Namespace, settings: Settings) -> int
                         f"not imported: {question}; check the file, then add --yes to "
                         "confirm (or import without --sync). Nothing changed."
                     )
-                answer = await asyncio.to_thread(input, f"{question.capitalize()}. Go on? [y/N] ")
+                answer = await asyncio.to_thread(
+                    _ask, f"{question[0].upper()}{question[1:]}. Go on? [y/N] "
+                )
                 if answer.strip().lower() not in ("y", "yes"):
                     return _fail("not imported; nothing changed.")
         report = await attempt(dry_run=args.dry_run)
@@ -267,7 +278,7 @@ async def cmd_roster_import(args: argparse.Namespace, settings: Settings) -> int
         return _refused(args.file, "imported", exc.errors)
     except UnicodeDecodeError:
         return _fail(f"{args.file} is not UTF-8 text; nothing changed.", EXIT_USAGE)
-    except OSError as exc:
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         raise _unreadable(args.file, exc) from None
     finally:
         await db.dispose()
