@@ -28,7 +28,12 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from bot.db.engine import SQLITE_BUSY_TIMEOUT_MS, sqlite_pragmas
+from bot.db.engine import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    guard_sqlite_file,
+    sqlite_path,
+    sqlite_pragmas,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,9 @@ def sqlite_file_engine(url: str) -> Engine | None:
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )
     event.listen(engine, "connect", sqlite_pragmas)
+    path = sqlite_path(url)
+    if path is not None:
+        guard_sqlite_file(engine, path)  # a moved or replaced file is reopened, not written past
     return engine
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import socket
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -33,12 +35,43 @@ def _fail(message: str, code: int = EXIT_FAILED) -> int:
     return code
 
 
+def _port_taken(host: str, port: int) -> str | None:
+    """One line if the web port cannot be bound (checked before any log line is written)."""
+    if port == 0:
+        return None
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        return _web_port_problem(host, port, exc)
+    return None
+
+
+def _web_port_problem(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        why = "is already in use (another cohortbot, or another program)"
+    else:
+        why = f"cannot be used: {exc.strerror or exc}"
+    return (
+        f"the web port {host}:{port} for /healthz {why}; set COHORTBOT_WEB_PORT "
+        "(or COHORTBOT_WEB_HOST) to a free one"
+    )
+
+
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.discord_token is None:
+    if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
         return _fail(
             "DISCORD_TOKEN is not set: put the bot token in the environment or in .env.",
             EXIT_USAGE,
         )
+    from bot.db.engine import sqlite_folder_problem
+
+    problem = sqlite_folder_problem(settings.database_url) or _port_taken(
+        settings.web_host, settings.web_port
+    )
+    if problem is not None:
+        return _fail(problem, EXIT_USAGE)
     from bot.discord_app import Application, BotCrashed, StartupError
     from bot.logging_setup import configure_logging
 
@@ -58,11 +91,20 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _open_database(settings: Settings) -> Any:
+    """The configured database, or one line and exit if its SQLite folder is missing."""
+    from bot.db.engine import Database, sqlite_folder_problem
+
+    problem = sqlite_folder_problem(settings.database_url)
+    if problem is not None:
+        raise SystemExit(_fail(problem))
+    return Database(settings.database_url, echo=settings.db_echo)
+
+
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.db.engine import Database
     from bot.db.migrate import schema_state, upgrade
 
-    db = Database(settings.database_url)
+    db = _open_database(settings)
     try:
         if args.check:
             state = await schema_state(db)
@@ -83,55 +125,167 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _unreadable(path: Path, exc: OSError) -> SystemExit:
+    """One line naming the file and what is wrong with it (a folder, no access, ...)."""
+    if isinstance(exc, FileNotFoundError):
+        message = f"no such file: {path}"
+    elif isinstance(exc, IsADirectoryError):
+        message = f"{path} is a folder; give the file inside it"
+    elif isinstance(exc, PermissionError):
+        message = f"cannot read {path}: permission denied"
+    else:
+        message = f"cannot read {path}: {exc.strerror or exc}"
+    return SystemExit(_fail(message, EXIT_USAGE))
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise SystemExit(_fail(f"no such file: {path}", EXIT_USAGE)) from None
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
     except UnicodeDecodeError:
         raise SystemExit(_fail(f"{path} is not UTF-8 text", EXIT_USAGE)) from None
 
 
 async def _with_schema(settings: Settings) -> Any:
-    from bot.db.engine import Database
     from bot.db.migrate import schema_state
 
-    db = Database(settings.database_url)
-    problem = (await schema_state(db)).problem()
+    db = _open_database(settings)
+    try:
+        problem = (await schema_state(db)).problem()
+    except BaseException:
+        await db.dispose()
+        raise
     if problem:
         await db.dispose()
         raise SystemExit(_fail(problem, EXIT_USAGE))
     return db
 
 
-async def _load_file(args: argparse.Namespace, settings: Settings, verb: str) -> int:
-    """Programme load and roster import share one shape: all-or-nothing, errors listed."""
-    from bot.roster.service import RosterError, import_roster, load_programme
+def _refused(path: Path, verb: str, errors: Sequence[str]) -> int:
+    """One problem is one line; several are listed above the verdict."""
+    if len(errors) == 1:
+        return _fail(f"{path} was not {verb}: {errors[0]}; nothing changed.")
+    for line in errors:
+        print(f"  {line}", file=sys.stderr)
+    return _fail(f"{path} was not {verb}; nothing changed.")
+
+
+async def cmd_programme_load(args: argparse.Namespace, settings: Settings) -> int:
+    """All-or-nothing: any problem is listed and nothing changes."""
+    from bot.roster.service import RosterError, load_programme
 
     text = _read(args.file)
     db = await _with_schema(settings)
     try:
         async with db.session() as session:
-            if verb == "loaded":
-                report: Any = await load_programme(session, text)
-            else:
-                report = await import_roster(session, args.cohort, text)
+            report = await load_programme(session, text)
     except RosterError as exc:
-        for line in exc.errors:
-            print(f"  {line}", file=sys.stderr)
-        return _fail(f"{args.file} was not {verb}; nothing changed.")
+        return _refused(args.file, "loaded", exc.errors)
     finally:
         await db.dispose()
     print(report.summary())
     return EXIT_OK
 
 
-async def cmd_programme_load(args: argparse.Namespace, settings: Settings) -> int:
-    return await _load_file(args, settings, "loaded")
+def _share(value: str) -> float:
+    """``10%``, ``10`` or ``0.1`` -> 0.1: the share of the roster a sync may withdraw."""
+    raw = value.strip().removesuffix("%")
+    try:
+        number = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a share such as 10%") from None
+    share = number / 100 if value.strip().endswith("%") or number > 1 else number
+    if not 0 <= share <= 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not between 0% and 100%")
+    return share
+
+
+def _roster_file(path: Path, settings: Settings) -> Path:
+    """The file, if it is one and within the size limit (a 50 MB roster is a mistake)."""
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a folder")
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    limit = settings.roster_max_mb
+    if size > limit * 1_000_000:
+        raise SystemExit(
+            _fail(
+                f"{path} is {size / 1_000_000:.1f} MB, over the {limit:g} MB limit for a roster "
+                "(raise COHORTBOT_ROSTER_MAX_MB if it really is one roster)",
+                EXIT_USAGE,
+            )
+        )
+    return path
+
+
+def _withdrawal_question(report: Any, max_share: float) -> str | None:
+    """Why a sync needs a confirmation (too many people, or staff, withdrawn), or None."""
+    reasons = []
+    if report.persons_absent and report.absent_share > max_share:
+        reasons.append(
+            f"{report.persons_absent} of {report.roster_size} people "
+            f"({report.absent_share:.0%}, over --max-withdraw {max_share:.0%})"
+        )
+    if report.absent_staff:
+        names = ", ".join(report.absent_staff[:3])
+        more = f" and {len(report.absent_staff) - 3} more" if len(report.absent_staff) > 3 else ""
+        reasons.append(f"tutors or admins ({names}{more})")
+    if not reasons:
+        return None
+    return "the sync would withdraw " + " including ".join(reasons)
+
+
+def _ask(question: str) -> str:
+    """The operator's answer; end of input (Ctrl-D) is a no."""
+    try:
+        return input(question)
+    except EOFError:
+        print(file=sys.stderr)
+        return ""
 
 
 async def cmd_roster_import(args: argparse.Namespace, settings: Settings) -> int:
-    return await _load_file(args, settings, "imported")
+    """Add and update; withdraw people missing from the file only with --sync, and ask first
+    when that withdraws many people or any tutor or admin."""
+    from bot.roster.service import RosterError, RosterReport, import_roster_in_batches
+
+    path = _roster_file(args.file, settings)
+    db = await _with_schema(settings)
+
+    async def attempt(dry_run: bool) -> RosterReport:
+        with path.open(encoding="utf-8-sig", newline="") as lines:
+            return await import_roster_in_batches(
+                db, args.cohort, lines, sync=args.sync, dry_run=dry_run
+            )
+
+    try:
+        if args.sync and not args.dry_run and not args.yes:
+            question = _withdrawal_question(await attempt(dry_run=True), args.max_withdraw)
+            if question is not None:
+                if not sys.stdin.isatty():
+                    return _fail(
+                        f"not imported: {question}; check the file, then add --yes to "
+                        "confirm (or import without --sync). Nothing changed."
+                    )
+                answer = await asyncio.to_thread(
+                    _ask, f"{question[0].upper()}{question[1:]}. Go on? [y/N] "
+                )
+                if answer.strip().lower() not in ("y", "yes"):
+                    return _fail("not imported; nothing changed.")
+        report = await attempt(dry_run=args.dry_run)
+    except RosterError as exc:
+        return _refused(args.file, "imported", exc.errors)
+    except UnicodeDecodeError:
+        return _fail(f"{args.file} is not UTF-8 text; nothing changed.", EXIT_USAGE)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise _unreadable(args.file, exc) from None
+    finally:
+        await db.dispose()
+    print(report.summary())
+    return EXIT_OK
 
 
 EXPORT_EXAMPLE = (
@@ -273,15 +427,39 @@ def _parser() -> argparse.ArgumentParser:
     rsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     ri = rsub.add_parser(
         "import",
-        help="enrol students and tutors (all-or-nothing; re-import updates)",
+        help="enrol students and tutors (adds and updates; --sync also withdraws)",
         description="Enrol students, tutors and admins from a CSV file with the columns "
-        "student_number, name, email, discord, role, modules, group. Any error refuses the "
-        "whole file with line-numbered messages and changes nothing.",
-        epilog=ROSTER_EXAMPLE,
+        "student_number, name, email, discord, role, modules, group. Adds and updates only: "
+        "people missing from the file keep their enrolments unless --sync is given. Any "
+        "error refuses the whole file with line-numbered messages and changes nothing.",
+        epilog=ROSTER_EXAMPLE + "\n  cohortbot roster import late-joiners.csv --cohort MLDS-2025"
+        "\n  cohortbot roster import full-roster.csv --cohort MLDS-2025 --sync --dry-run",
         formatter_class=fmt,
     )
     ri.add_argument("file", type=Path)
     ri.add_argument("--cohort", required=True, help="cohort code from the programme file")
+    ri.add_argument(
+        "--sync",
+        action="store_true",
+        help="the file is the whole roster: withdraw people missing from it",
+    )
+    ri.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be added, changed and withdrawn; write nothing",
+    )
+    ri.add_argument(
+        "--max-withdraw",
+        type=_share,
+        default=0.10,
+        metavar="SHARE",
+        help="a sync withdrawing more than this share of the roster asks first (default 10%%)",
+    )
+    ri.add_argument(
+        "--yes",
+        action="store_true",
+        help="confirm a large sync or one withdrawing tutors or admins without asking",
+    )
     ri.set_defaults(handler=cmd_roster_import)
 
     p = sub.add_parser(
@@ -318,10 +496,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = get_settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return _fail(f"bad setting {where.upper()}: {first['msg']}", EXIT_USAGE)
+        where = ".".join(str(p) for p in first["loc"]).upper()
+        name = where if where.startswith("DISCORD_TOKEN") else f"COHORTBOT_{where}"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        return _fail(f"bad setting {name}: {message}", EXIT_USAGE)
     handler: Handler = args.handler
     try:
         return asyncio.run(handler(args, settings))
     except KeyboardInterrupt:
         return EXIT_FAILED
+    except Exception as exc:
+        from bot.db.engine import connect_problem
+
+        if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:  # taken since the check
+            return _fail(_web_port_problem(settings.web_host, settings.web_port, exc), EXIT_USAGE)
+        problem = connect_problem(exc, settings.database_url)
+        if problem is None:
+            raise
+        return _fail(problem)

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DISCORD_API_BASE = "https://discord.com/api/v10"
 DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
 class Settings(BaseSettings):
@@ -51,6 +52,8 @@ class Settings(BaseSettings):
     # Where /marks and the gradebook exports run on a SQLite file: processes beside the bot
     # (keep the event loop free for other commands at the end of term), or the loop itself.
     gradebook_workers: Literal["process", "loop"] = "process"
+    # Largest roster file `roster import` reads (MB): a real cohort's is well under 1 MB.
+    roster_max_mb: float = Field(default=10.0, gt=0)
 
     @field_validator("timezone")
     @classmethod
@@ -59,6 +62,26 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        """Refuse at start-up what SQLAlchemy would refuse later with a traceback."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL; use sqlite+aiosqlite:///FILE.db or "
+                "postgresql+asyncpg://USER@HOST/DB"
+            ) from None
+        if url.drivername not in SUPPORTED_DRIVERS:
+            raise ValueError(
+                f"unknown driver {url.drivername!r}; use one of {', '.join(SUPPORTED_DRIVERS)}"
+            )
         return value
 
     @field_validator("log_level", mode="before")

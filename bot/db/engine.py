@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,6 +34,57 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class DatabaseFileMissing(Exception):
+    """The SQLite file is not at its path (moved, deleted); nothing is written meanwhile."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file a SQLite URL names, or None (PostgreSQL, in-memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.database.startswith("file:"):
+        return None  # URI filenames: left to SQLite
+    return Path(parsed.database).resolve()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def guard_sqlite_file(engine: Engine, path: Path) -> None:
+    """Keep an engine on the file that is at ``path`` now, never on one that left it.
+
+    An open SQLite connection follows its file when it is moved or deleted, so it would go on
+    writing where nobody reads, and a new connection to a missing path creates an empty
+    database (which a restored file then replaces). So: once the file has existed, a missing
+    file is an error, not a new database; and a pooled connection whose file is no longer the
+    one at the path is dropped when checked out, so the next one opens what is there now.
+    """
+    existed = [_identity(path) is not None]
+
+    def before_connect(_dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> None:
+        if existed[0] and _identity(path) is None:
+            raise DatabaseFileMissing(f"the database file {path} is missing")
+
+    def on_connect(_dbapi_connection: Any, record: Any) -> None:
+        record.info["sqlite_file"] = _identity(path)
+        existed[0] = existed[0] or record.info["sqlite_file"] is not None
+
+    def on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        now = _identity(path)
+        if now is None or now != record.info.get("sqlite_file"):
+            raise DisconnectionError(f"the database file {path} is missing or was replaced")
+
+    event.listen(engine, "do_connect", before_connect)
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "checkout", on_checkout)
+
+
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine; SQLite gets its pragmas on every new connection."""
     parsed = make_url(url)
@@ -40,7 +96,53 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
+    path = sqlite_path(url)
+    if path is not None:
+        guard_sqlite_file(engine.sync_engine, path)
     return engine
+
+
+def sqlite_folder_problem(url: str) -> str | None:
+    """Why a SQLite file cannot be created where the URL says (its folder is missing), or None.
+
+    Checked before the engine opens it: the driver's own error comes from a worker thread.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    folder = Path(parsed.database).resolve().parent
+    if folder.is_dir():
+        return None
+    return (
+        f"cannot open the SQLite database {parsed.database}: the folder {folder} does not "
+        "exist; create it or change COHORTBOT_DATABASE_URL"
+    )
+
+
+def connect_problem(exc: BaseException, url: str) -> str | None:
+    """One line saying why the database could not be opened, or None if ``exc`` is not that.
+
+    Covers what an operator meets: a SQLite file in a folder that does not exist or cannot be
+    written, a PostgreSQL server that refuses or is not there, a wrong password or database.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    unreachable = isinstance(exc, ConnectionError | socket.gaierror | TimeoutError) or (
+        isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH)
+    )
+    if not (
+        unreachable
+        or isinstance(exc, DBAPIError)
+        or type(cause).__module__.startswith(("asyncpg", "sqlite3"))
+    ):
+        return None
+    folder = sqlite_folder_problem(url)
+    if folder is not None:
+        return folder
+    shown = make_url(url).render_as_string(hide_password=True)
+    reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return f"cannot open the database {shown}: {reason} (check COHORTBOT_DATABASE_URL)"
 
 
 class Database:
@@ -62,10 +164,20 @@ class Database:
             yield session
 
     async def ping(self) -> float:
-        """Round-trip a trivial query; returns seconds taken (for /healthz and /metrics)."""
+        """Read a real table; returns seconds taken (for /healthz and /metrics).
+
+        ``SELECT 1`` answers from an open connection even when the SQLite file was deleted
+        or its pages are garbage; reading the schema version reads the file. Raises
+        ``DatabaseFileMissing`` when a SQLite file is not at its path.
+        """
         start = time.perf_counter()
+        path = sqlite_path(self.url)
+        if path is not None and _identity(path) is None:
+            raise DatabaseFileMissing(f"the database file {path} is missing")
+        if path is not None and not os.access(path, os.R_OK | os.W_OK):
+            raise PermissionError(f"the database file {path} cannot be read and written")
         async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+            await conn.execute(text("SELECT version_num FROM alembic_version"))
         return time.perf_counter() - start
 
     async def dispose(self) -> None:

@@ -33,7 +33,7 @@ from datetime import datetime
 
 from bot.chat import ChatError, ChatMessage, ChatPort
 from bot.clock import Clock
-from bot.db.engine import Database
+from bot.db.engine import Database, DatabaseFileMissing
 from bot.db.models import ContributionVia
 from bot.discussions import recording, scoring
 from bot.discussions.recording import MessageDelete, MessageEdit, WireMessage
@@ -242,9 +242,14 @@ class Recorder:
                 else:
                     async with self.db.session() as session:
                         result = await session.run_sync(write)
-            except Exception:
+            except Exception as exc:
                 self.failures += 1
-                log.exception("recording %d messages failed; keeping them to retry", len(messages))
+                if isinstance(exc, DatabaseFileMissing):  # an operator's move: wait for it
+                    log.warning("recording %d messages waits: %s", len(messages), exc)
+                else:
+                    log.exception(
+                        "recording %d messages failed; keeping them to retry", len(messages)
+                    )
                 self._messages[:0] = messages
                 self._edits[:0] = edits
                 self._deletes[:0] = deletes

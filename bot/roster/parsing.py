@@ -11,7 +11,7 @@ import csv
 import io
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -222,7 +222,7 @@ def _string(
         return None
     value = data[key]
     if not isinstance(value, str):
-        problems.add(table, index, key, f"must be a text string, got {value!r}")
+        problems.add(table, index, key, f"must be a text string, got {_show(value)}")
         return None
     value = value.strip()
     if not value:
@@ -245,14 +245,16 @@ def _bool(
 ) -> bool:
     value = data.get(key, default)
     if not isinstance(value, bool):
-        problems.add(table, index, key, f"must be true or false, got {value!r}")
+        problems.add(table, index, key, f"must be true or false, got {_show(value)}")
         return default
     return value
 
 
 def _show(value: Any) -> str:
-    """Numbers as written in the file (tomllib hands floats over as Decimal)."""
-    return str(value) if isinstance(value, Decimal) else repr(value)
+    """A value as written in the file (tomllib hands floats over as Decimal), cut short so a
+    message stays one readable line whatever the file holds."""
+    text = str(value) if isinstance(value, Decimal) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _positive_decimal(value: Any) -> Decimal | None:
@@ -306,7 +308,7 @@ def _cohort(problems: _Problems, data: Any) -> CohortSpec | None:
                 "cohort",
                 None,
                 "guild_id",
-                f"must be a Discord id (17-20 digits), got {data['guild_id']!r}",
+                f"must be a Discord id (17-20 digits), got {_show(data['guild_id'])}",
             )
     total = None
     if "total_ects" in data:
@@ -336,7 +338,7 @@ def _module(problems: _Problems, index: int, data: Any) -> ModuleSpec | None:
     if "year" not in data:
         problems.add(t, index, "year", "required")
     elif isinstance(year, bool) or not isinstance(year, int) or not 1 <= year <= 10:
-        problems.add(t, index, "year", f"must be a whole number from 1 to 10, got {year!r}")
+        problems.add(t, index, "year", f"must be a whole number from 1 to 10, got {_show(year)}")
     ects = None
     if "ects" not in data:
         problems.add(t, index, "ects", "required")
@@ -401,6 +403,10 @@ def parse_programme(text: str) -> ProgrammeSpec:
         data = tomllib.loads(text.lstrip("\ufeff"), parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise RosterError([f"not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise RosterError(
+            ["not valid TOML for a programme: arrays or tables nested hundreds of levels deep"]
+        ) from None
     problems = _Problems(text.lstrip("\ufeff"))
     for key in data:
         if key not in _TOP_KEYS:
@@ -473,6 +479,13 @@ class Roster:
     entries: tuple[RosterEntry, ...]
 
 
+def _without_bom(lines: Iterable[str]) -> Iterator[str]:
+    first = True
+    for line in lines:
+        yield line.removeprefix("\ufeff") if first else line
+        first = False
+
+
 def _column_name(raw: str) -> str:
     return re.sub(r"[\s\-]+", "_", raw.strip().lower())
 
@@ -481,8 +494,11 @@ def _split_modules(raw: str) -> list[str]:
     return [token for token in re.split(r"[;\s]+", raw.strip()) if token]
 
 
-def parse_roster(text: str, module_codes: Iterable[str]) -> Roster:
+def parse_roster(source: str | Iterable[str], module_codes: Iterable[str]) -> Roster:
     """Parse and check a roster against the cohort's module codes.
+
+    ``source`` is the text, or its lines (a file opened with ``newline=""``): the file is
+    read as it is parsed, never held whole.
 
     Raises ``RosterError`` with every problem ("line 7, column role: ...") so that an import
     is either entirely right or writes nothing.
@@ -490,8 +506,8 @@ def parse_roster(text: str, module_codes: Iterable[str]) -> Roster:
     canonical = {code.upper(): code for code in module_codes}
     valid_list = ", ".join(sorted(canonical.values())) or "(none: load the programme first)"
     errors: list[str] = []
-    body = text.removeprefix("\ufeff")
-    reader = csv.reader(io.StringIO(body, newline=""))
+    lines = io.StringIO(source, newline="") if isinstance(source, str) else iter(source)
+    reader = csv.reader(_without_bom(lines))
     header: list[str] | None = None
     columns: dict[str, int] = {}
     entries: list[RosterEntry] = []

@@ -1,23 +1,26 @@
-"""Apply a parsed programme or roster to the database, all or nothing.
+"""Apply a parsed programme or roster to the database.
 
 Every check (parsing, then conflicts with rows already stored) runs before the first write,
 so a refused file leaves the database as it was even before the caller rolls back. Nothing
-here commits: the caller's transaction decides. Nothing is deleted either: modules left out of
-a programme stay, and enrolments left out of a roster become ``withdrawn``, because marks
-records point at them.
+is deleted: modules left out of a programme stay, and a roster import adds and updates only;
+enrolments of people left out of a roster become ``withdrawn`` only when a sync is asked
+for, because marks records point at them. ``import_roster`` works in the caller's
+transaction; ``import_roster_in_batches`` writes a large file in short transactions.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, insert, select
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db.engine import Database
 from bot.db.models import (
     Cohort,
     Enrolment,
@@ -25,6 +28,7 @@ from bot.db.models import (
     GroupMembership,
     Module,
     Person,
+    Role,
     StudyGroup,
 )
 from bot.roster.parsing import (
@@ -40,11 +44,13 @@ __all__ = [
     "RosterError",
     "RosterReport",
     "import_roster",
+    "import_roster_in_batches",
     "load_programme",
 ]
 
 _IN_CHUNK = 500  # keeps IN (...) lists well inside SQLite's bound-parameter limit
 _T = TypeVar("_T")
+IMPORT_BATCH = 500  # people per write transaction: a live bot waits milliseconds, not minutes
 
 
 def _plural(n: int, word: str) -> str:
@@ -82,6 +88,8 @@ class ProgrammeReport:
 
 @dataclass(frozen=True)
 class RosterReport:
+    """What an import did (or, for a dry run, would do); counts are of people and enrolments."""
+
     cohort_code: str
     persons_created: int
     persons_updated: int
@@ -89,26 +97,56 @@ class RosterReport:
     enrolments_added: int
     enrolments_withdrawn: int
     groups_created: int = 0
+    # people with active enrolments in the cohort who are not in the file
     persons_absent: int = 0
+    # ... of whom tutors or admins (names), so a sync can ask before withdrawing them
+    absent_staff: tuple[str, ...] = ()
+    # people with an active enrolment in the cohort before the import (the share's base)
+    roster_size: int = 0
+    sync: bool = False
+    dry_run: bool = False
+
+    @property
+    def absent_share(self) -> float:
+        """Fraction of the current roster a sync withdraws (0 when the roster was empty)."""
+        return self.persons_absent / self.roster_size if self.roster_size else 0.0
 
     def summary(self) -> str:
         total = self.persons_created + self.persons_updated + self.persons_unchanged
-        line = (
-            f"Roster of {self.cohort_code}: {_plural(total, 'person')} "
-            f"({self.persons_created} created, {self.persons_updated} updated, "
-            f"{self.persons_unchanged} unchanged); enrolments: {self.enrolments_added} added, "
-            f"{self.enrolments_withdrawn} withdrawn."
-        )
+        if self.dry_run:
+            withdrawn = self.persons_absent if self.sync else 0
+            line = (
+                f"Dry run, nothing was written. Roster of {self.cohort_code}: "
+                f"{_plural(total, 'person')} in the file; would add {self.persons_created}, "
+                f"change {self.persons_updated} and withdraw {withdrawn} "
+                f"({self.persons_unchanged} unchanged); enrolments: {self.enrolments_added} "
+                f"to add, {self.enrolments_withdrawn} to withdraw."
+            )
+        else:
+            line = (
+                f"Roster of {self.cohort_code}: {_plural(total, 'person')} "
+                f"({self.persons_created} created, {self.persons_updated} updated, "
+                f"{self.persons_unchanged} unchanged); enrolments: {self.enrolments_added} "
+                f"added, {self.enrolments_withdrawn} withdrawn."
+            )
+        verb = "would be" if self.dry_run else ""
         extra = []
         if self.groups_created:
-            extra.append(f"{_plural(self.groups_created, 'study group')} created")
-        if self.persons_absent:
+            extra.append(f"{_plural(self.groups_created, 'study group')} {verb or ''} created")
+        if self.persons_absent and self.sync:
             extra.append(
                 f"{_plural(self.persons_absent, 'person')} no longer on the roster "
-                "withdrawn from the cohort's modules"
+                f"{verb or ''} withdrawn from the cohort's modules"
+            )
+        elif self.persons_absent:
+            kept = "would be" if self.dry_run else "was" if self.persons_absent == 1 else "were"
+            extra.append(
+                f"{_plural(self.persons_absent, 'person')} not in the file {kept} kept "
+                "(--sync withdraws them)"
             )
         if extra:
-            line += "\n" + "; ".join(extra).capitalize() + "."
+            text = "; ".join(" ".join(part.split()) for part in extra)
+            line += "\n" + text[0].upper() + text[1:] + "."
         return line
 
 
@@ -206,7 +244,7 @@ def _chunks(values: Iterable[_T]) -> list[list[_T]]:
     return [items[i : i + _IN_CHUNK] for i in range(0, len(items), _IN_CHUNK)]
 
 
-async def _persons_where(session: AsyncSession, column: Any, values: Iterable[str]) -> list[Person]:
+async def _persons_where(session: AsyncSession, column: Any, values: Iterable[Any]) -> list[Person]:
     found: list[Person] = []
     for chunk in _chunks(set(values)):
         condition: ColumnElement[bool] = column.in_(chunk)
@@ -289,146 +327,299 @@ async def _match_persons(
     return matched
 
 
-async def import_roster(session: AsyncSession, cohort_code: str, text: str) -> RosterReport:
-    """Enrol the people of a roster file (CSV) in a cohort's modules; re-imports update.
+def _differs(row: object, fields: dict[str, Any]) -> bool:
+    return any(getattr(row, name) != value for name, value in fields.items())
 
-    The file is the whole roster: people left out keep their records but their enrolments in
-    this cohort's modules are withdrawn.
-    """
-    cohort = await session.scalar(select(Cohort).where(Cohort.code == cohort_code))
-    if cohort is None:
-        known = list(await session.scalars(select(Cohort.code).order_by(Cohort.code)))
-        hint = f" (known: {', '.join(known)})" if known else " (load the programme first)"
-        raise RosterError([f"no cohort with code {cohort_code!r}{hint}"])
-    modules = {
-        m.code: m
-        for m in await session.scalars(select(Module).where(Module.cohort_id == cohort.id))
-    }
-    if not modules:
-        raise RosterError([f"cohort {cohort_code} has no modules: load the programme first"])
-    roster = parse_roster(text, modules)
-    matched = await _match_persons(session, roster.entries)
 
-    # ---- everything is checked: from here on, only writes
-    groups = {
-        g.name.casefold(): g
-        for g in await session.scalars(select(StudyGroup).where(StudyGroup.cohort_id == cohort.id))
-    }
-    groups_created = 0
-    for e in roster.entries:
-        if e.group is not None and e.group.casefold() not in groups:
-            group = StudyGroup(cohort_id=cohort.id, name=e.group)
-            session.add(group)
-            groups[e.group.casefold()] = group
-            groups_created += 1
+_IDENTIFIERS = ("student_number", "platform_user_id", "platform_username")
 
-    persons: dict[int, Person] = {}
-    changed: set[int] = set()  # lines whose stored person changed
-    created = 0
-    for e in roster.entries:
-        fields: dict[str, Any] = {"display_name": e.name, "email": e.email}
-        if e.student_number:
-            fields["student_number"] = e.student_number
-        if e.discord and e.discord.user_id:
-            fields["platform_user_id"] = e.discord.user_id
-        if e.discord and e.discord.username:
-            fields["platform_username"] = e.discord.username
-        person = matched[e.line]
-        if person is None:
-            person = Person(**fields)
-            session.add(person)
-            created += 1
-        elif _apply(person, fields):
-            changed.add(e.line)
-        persons[e.line] = person
-    await session.flush()
 
-    module_ids = [m.id for m in modules.values()]
-    enrolments: dict[int, dict[int, Enrolment]] = defaultdict(dict)  # person -> module -> row
-    for chunk in _chunks(module_ids):
-        for loaded in await session.scalars(
-            select(Enrolment).where(Enrolment.module_id.in_(chunk))
-        ):
-            enrolments[loaded.person_id][loaded.module_id] = loaded
-    group_ids = [g.id for g in groups.values()]
-    memberships: dict[int, list[GroupMembership]] = defaultdict(list)
-    for chunk in _chunks(group_ids):
-        for membership in await session.scalars(
-            select(GroupMembership).where(GroupMembership.group_id.in_(chunk))
-        ):
-            memberships[membership.person_id].append(membership)
+def _person_fields(e: RosterEntry) -> dict[str, Any]:
+    fields: dict[str, Any] = {"display_name": e.name, "email": e.email}
+    if e.student_number:
+        fields["student_number"] = e.student_number
+    if e.discord and e.discord.user_id:
+        fields["platform_user_id"] = e.discord.user_id
+    if e.discord and e.discord.username:
+        fields["platform_username"] = e.discord.username
+    return fields
 
-    # new link rows go in as one executemany each: a first import is mostly these
-    new_enrolments: list[dict[str, Any]] = []
-    new_memberships: list[dict[str, Any]] = []
-    added = withdrawn = 0
-    listed: set[int] = set()
-    for e in roster.entries:
-        person = persons[e.line]
-        listed.add(person.id)
-        wanted = {modules[code].id for code in e.modules}
-        held = enrolments.get(person.id, {})
-        for module_id in wanted:
-            enrolment = held.get(module_id)
-            if enrolment is None:
-                new_enrolments.append(
-                    {
-                        "module_id": module_id,
-                        "person_id": person.id,
-                        "role": e.role,
-                        "status": EnrolmentStatus.ACTIVE,
-                    }
-                )
-                added += 1
-                changed.add(e.line)
+
+SessionSource = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+@dataclass
+class _Import:
+    """One roster import: the cohort, whether it writes, and the counts so far."""
+
+    cohort: Cohort
+    modules: dict[str, Module]
+    write: bool
+    created: int = 0
+    existing: int = 0
+    updated: int = 0
+    added: int = 0
+    withdrawn: int = 0
+    groups_created: int = 0
+    new_groups: set[str] = field(default_factory=set)  # dry run: names that would be created
+    listed: set[int] = field(default_factory=set)  # stored people named by the file
+
+    async def batch(self, session: AsyncSession, entries: Sequence[RosterEntry]) -> None:
+        """Apply (or, for a dry run, count) one batch of rows in the caller's transaction."""
+        matched = await _match_persons(session, entries)
+        groups = {
+            g.name.casefold(): g
+            for g in await session.scalars(
+                select(StudyGroup).where(StudyGroup.cohort_id == self.cohort.id)
+            )
+        }
+        for e in entries:
+            if e.group is None or e.group.casefold() in groups:
                 continue
-            if enrolment.status != EnrolmentStatus.ACTIVE:
-                enrolment.status = EnrolmentStatus.ACTIVE
-                added += 1
-                changed.add(e.line)
-            if enrolment.role != e.role:
-                enrolment.role = e.role
-                changed.add(e.line)
-        for module_id, enrolment in held.items():
-            if module_id not in wanted and enrolment.status == EnrolmentStatus.ACTIVE:
-                enrolment.status = EnrolmentStatus.WITHDRAWN
-                withdrawn += 1
-                changed.add(e.line)
+            if self.write:
+                group = StudyGroup(cohort_id=self.cohort.id, name=e.group)
+                session.add(group)
+                groups[e.group.casefold()] = group
+                self.groups_created += 1
+            elif e.group.casefold() not in self.new_groups:
+                self.new_groups.add(e.group.casefold())
+                self.groups_created += 1
 
-        target = groups[e.group.casefold()] if e.group is not None else None
-        current = memberships.get(person.id, [])
-        for membership in current:
-            if target is None or membership.group_id != target.id:
-                await session.delete(membership)
-                changed.add(e.line)
-        if target is not None and all(m.group_id != target.id for m in current):
-            new_memberships.append({"group_id": target.id, "person_id": person.id})
-            changed.add(e.line)
+        ids: dict[int, int | None] = {}  # line -> stored person's id (None: new in a dry run)
+        changed: set[int] = set()  # lines whose stored person changed
+        new_rows: list[tuple[int, dict[str, Any]]] = []
+        for e in entries:
+            fields = _person_fields(e)
+            person = matched[e.line]
+            ids[e.line] = None if person is None else person.id
+            if person is None:
+                self.created += 1
+                new_rows.append((e.line, dict.fromkeys(_IDENTIFIERS) | fields))
+            else:
+                self.existing += 1
+                if _differs(person, fields):
+                    changed.add(e.line)
+                    if self.write:
+                        _apply(person, fields)
+        if self.write:
+            await session.flush()
+            if new_rows:
+                # one executemany, ids back in row order (the ORM would insert one by one)
+                created = await session.scalars(
+                    insert(Person).returning(Person.id, sort_by_parameter_order=True),
+                    [row for _, row in new_rows],
+                )
+                for (line, _), new_id in zip(new_rows, created, strict=True):
+                    ids[line] = new_id
 
+        person_ids = [i for i in ids.values() if i is not None]
+        self.listed.update(person_ids)
+        module_ids = [m.id for m in self.modules.values()]
+        enrolments: dict[int, dict[int, Enrolment]] = defaultdict(dict)  # person -> module -> row
+        for chunk in _chunks(person_ids):
+            for loaded in await session.scalars(
+                select(Enrolment).where(
+                    Enrolment.person_id.in_(chunk), Enrolment.module_id.in_(module_ids)
+                )
+            ):
+                enrolments[loaded.person_id][loaded.module_id] = loaded
+        group_ids = [g.id for g in groups.values()]
+        memberships: dict[int, list[GroupMembership]] = defaultdict(list)
+        for chunk in _chunks(person_ids):
+            for membership in await session.scalars(
+                select(GroupMembership).where(
+                    GroupMembership.person_id.in_(chunk), GroupMembership.group_id.in_(group_ids)
+                )
+            ):
+                memberships[membership.person_id].append(membership)
+
+        # new link rows go in as one executemany each: a first import is mostly these
+        new_enrolments: list[dict[str, Any]] = []
+        new_memberships: list[dict[str, Any]] = []
+        for e in entries:
+            person_id = ids[e.line]
+            wanted = {self.modules[code].id for code in e.modules}
+            held = enrolments.get(person_id, {}) if person_id is not None else {}
+            for module_id in wanted:
+                enrolment = held.get(module_id)
+                if enrolment is None:
+                    if person_id is not None:
+                        new_enrolments.append(
+                            {
+                                "module_id": module_id,
+                                "person_id": person_id,
+                                "role": e.role,
+                                "status": EnrolmentStatus.ACTIVE,
+                            }
+                        )
+                    self.added += 1
+                    changed.add(e.line)
+                    continue
+                if enrolment.status != EnrolmentStatus.ACTIVE:
+                    if self.write:
+                        enrolment.status = EnrolmentStatus.ACTIVE
+                    self.added += 1
+                    changed.add(e.line)
+                if enrolment.role != e.role:
+                    if self.write:
+                        enrolment.role = e.role
+                    changed.add(e.line)
+            # the row names this person's modules: the ones it leaves out are dropped
+            for module_id, enrolment in held.items():
+                if module_id not in wanted and enrolment.status == EnrolmentStatus.ACTIVE:
+                    if self.write:
+                        enrolment.status = EnrolmentStatus.WITHDRAWN
+                    self.withdrawn += 1
+                    changed.add(e.line)
+
+            target = groups.get(e.group.casefold()) if e.group is not None else None
+            current = memberships.get(person_id, []) if person_id is not None else []
+            for membership in current:
+                if target is None or membership.group_id != target.id:
+                    if self.write:
+                        await session.delete(membership)
+                    changed.add(e.line)
+            if e.group is not None and all(
+                target is None or m.group_id != target.id for m in current
+            ):
+                if self.write and person_id is not None and target is not None:
+                    new_memberships.append({"group_id": target.id, "person_id": person_id})
+                changed.add(e.line)
+        self.updated += len({line for line in changed if matched[line] is not None})
+        if self.write:
+            await session.flush()
+            if new_enrolments:
+                await session.execute(insert(Enrolment), new_enrolments)
+            if new_memberships:
+                await session.execute(insert(GroupMembership), new_memberships)
+
+
+async def _absent(
+    session: AsyncSession, modules: Iterable[Module], listed: set[int]
+) -> tuple[int, list[int], list[int], list[str]]:
+    """The current roster's size, and the active enrolments, people and staff names the file
+    leaves out (staff: anyone enrolled as tutor or admin)."""
+    module_ids = [m.id for m in modules]
+    people: set[int] = set()
+    enrolment_ids: list[int] = []
     absent: set[int] = set()
-    for person_id, held in enrolments.items():
-        if person_id in listed:
-            continue
-        for enrolment in held.values():
-            if enrolment.status == EnrolmentStatus.ACTIVE:
-                enrolment.status = EnrolmentStatus.WITHDRAWN
-                withdrawn += 1
-                absent.add(person_id)
-    await session.flush()
-    if new_enrolments:
-        await session.execute(insert(Enrolment), new_enrolments)
-    if new_memberships:
-        await session.execute(insert(GroupMembership), new_memberships)
+    staff: set[int] = set()
+    for chunk in _chunks(module_ids):
+        rows = await session.execute(
+            select(Enrolment.id, Enrolment.person_id, Enrolment.role).where(
+                Enrolment.module_id.in_(chunk), Enrolment.status == EnrolmentStatus.ACTIVE
+            )
+        )
+        for enrolment_id, person_id, role in rows.tuples():
+            people.add(person_id)
+            if person_id in listed:
+                continue
+            enrolment_ids.append(enrolment_id)
+            absent.add(person_id)
+            if role in (Role.TUTOR, Role.ADMIN):
+                staff.add(person_id)
+    names = sorted(p.display_name for p in await _persons_where(session, Person.id, staff))
+    return len(people), enrolment_ids, sorted(absent), names
 
-    existing_changed = {line for line in changed if matched[line] is not None}
-    existing_total = sum(1 for p in matched.values() if p is not None)
+
+async def _run_import(
+    sessions: SessionSource,
+    cohort_code: str,
+    source: str | Iterable[str],
+    *,
+    sync: bool,
+    dry_run: bool,
+    batch_size: int,
+) -> RosterReport:
+    async with sessions() as session:
+        cohort = await session.scalar(select(Cohort).where(Cohort.code == cohort_code))
+        if cohort is None:
+            known = list(await session.scalars(select(Cohort.code).order_by(Cohort.code)))
+            hint = f" (known: {', '.join(known)})" if known else " (load the programme first)"
+            raise RosterError([f"no cohort with code {cohort_code!r}{hint}"])
+        modules = {
+            m.code: m
+            for m in await session.scalars(select(Module).where(Module.cohort_id == cohort.id))
+        }
+        if not modules:
+            raise RosterError([f"cohort {cohort_code} has no modules: load the programme first"])
+        roster = parse_roster(source, modules)
+        # every check over the whole file before the first write: a refused file writes nothing
+        await _match_persons(session, roster.entries)
+        before = await _absent(session, modules.values(), set())
+
+    job = _Import(cohort=cohort, modules=modules, write=not dry_run)
+    for start in range(0, len(roster.entries), batch_size):
+        async with sessions() as session:
+            await job.batch(session, roster.entries[start : start + batch_size])
+    async with sessions() as session:
+        _, enrolment_ids, absent, staff = await _absent(session, modules.values(), job.listed)
+    if sync:
+        job.withdrawn += len(enrolment_ids)
+        if not dry_run:
+            for chunk in _chunks(enrolment_ids):
+                async with sessions() as session:
+                    await session.execute(
+                        update(Enrolment)
+                        .where(Enrolment.id.in_(chunk))
+                        .values(status=EnrolmentStatus.WITHDRAWN)
+                    )
     return RosterReport(
         cohort_code=cohort.code,
-        persons_created=created,
-        persons_updated=len(existing_changed),
-        persons_unchanged=existing_total - len(existing_changed),
-        enrolments_added=added,
-        enrolments_withdrawn=withdrawn,
-        groups_created=groups_created,
+        persons_created=job.created,
+        persons_updated=job.updated,
+        persons_unchanged=job.existing - job.updated,
+        enrolments_added=job.added,
+        enrolments_withdrawn=job.withdrawn,
+        groups_created=job.groups_created,
         persons_absent=len(absent),
+        absent_staff=tuple(staff),
+        roster_size=before[0],
+        sync=sync,
+        dry_run=dry_run,
+    )
+
+
+async def import_roster(
+    session: AsyncSession,
+    cohort_code: str,
+    source: str | Iterable[str],
+    *,
+    sync: bool = False,
+    dry_run: bool = False,
+) -> RosterReport:
+    """Enrol the people of a roster file (CSV) in a cohort's modules, in the caller's
+    transaction; re-imports update.
+
+    People left out of the file keep their enrolments unless ``sync`` asks to withdraw them
+    (their records stay: marks point at them). ``dry_run`` writes nothing and reports what
+    the import would do.
+    """
+
+    @asynccontextmanager
+    async def same() -> AsyncIterator[AsyncSession]:
+        yield session
+
+    return await _run_import(
+        same, cohort_code, source, sync=sync, dry_run=dry_run, batch_size=IMPORT_BATCH
+    )
+
+
+async def import_roster_in_batches(
+    db: Database,
+    cohort_code: str,
+    source: str | Iterable[str],
+    *,
+    sync: bool = False,
+    dry_run: bool = False,
+    batch_size: int = IMPORT_BATCH,
+) -> RosterReport:
+    """The same import, checked whole first, then written ``batch_size`` people per
+    transaction so a live bot on the same SQLite file waits milliseconds, not minutes.
+
+    If interrupted while writing, the batches already committed stay; running the same
+    import again completes it (imports are idempotent).
+    """
+    return await _run_import(
+        db.session, cohort_code, source, sync=sync, dry_run=dry_run, batch_size=batch_size
     )

@@ -34,6 +34,13 @@ class HealthSources:
     clock: Callable[[], datetime] | None = None
 
 
+def _reason(exc: BaseException) -> str:
+    """The database's own one-line reason ("file is not a database", "... is missing")."""
+    cause = getattr(exc, "orig", None) or exc
+    text = " ".join(str(cause).split())[:200]
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
+
+
 async def check_health(sources: HealthSources) -> tuple[bool, dict[str, object]]:
     parts: dict[str, object] = {}
     failing: list[str] = []
@@ -47,7 +54,7 @@ async def check_health(sources: HealthSources) -> tuple[bool, dict[str, object]]
         sources.metrics.db_latency.observe(latency)
         parts["database"] = f"ok ({latency * 1000:.1f} ms)"
     except Exception as exc:
-        parts["database"] = f"unreachable: {type(exc).__name__}"
+        parts["database"] = f"unreachable: {_reason(exc)}"
         failing.append("database")
     if sources.scheduler_alive():
         parts["scheduler"] = "running"

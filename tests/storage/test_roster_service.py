@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot.db.engine import Database
 from bot.db.models import (
@@ -18,7 +18,12 @@ from bot.db.models import (
     Person,
     StudyGroup,
 )
-from bot.roster.service import RosterError, import_roster, load_programme
+from bot.roster.service import (
+    RosterError,
+    import_roster,
+    import_roster_in_batches,
+    load_programme,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PROGRAMME = (EXAMPLES / "mlds-2025.toml").read_text(encoding="utf-8")
@@ -237,7 +242,7 @@ async def test_reimport_updates_people_and_withdraws_instead_of_deleting(db: Dat
     edited.append("02510013,Nadia Haddad,,nadia.h,student,MATH70094;MATH70095,Turing\n")
 
     async with db.session() as s:
-        report = await import_roster(s, COHORT, "".join(edited))
+        report = await import_roster(s, COHORT, "".join(edited), sync=True)
 
     assert (report.persons_created, report.persons_updated, report.persons_unchanged) == (1, 4, 10)
     assert (report.enrolments_added, report.enrolments_withdrawn) == (1 + 2, 1 + 7)
@@ -273,6 +278,87 @@ async def test_reimport_updates_people_and_withdraws_instead_of_deleting(db: Dat
         (await enrolments_of(db, "02510001")).keys(), EnrolmentStatus.ACTIVE
     )
     assert (await row_counts(db))["persons"] == 16
+
+
+LATE_JOINER = (
+    "student_number,name,email,discord,role,modules,group\n"
+    "02510013,Nadia Haddad,,nadia.h,student,MATH70094;MATH70095,Turing\n"
+)
+
+
+async def active_people(db: Database) -> int:
+    async with db.session() as s:
+        return int(
+            await s.scalar(
+                select(func.count(func.distinct(Enrolment.person_id))).where(
+                    Enrolment.status == EnrolmentStatus.ACTIVE
+                )
+            )
+            or 0
+        )
+
+
+async def test_a_file_of_late_joiners_adds_them_and_withdraws_nobody(db: Database) -> None:
+    await load_examples(db)
+    before = await canonical(db)
+
+    async with db.session() as s:
+        report = await import_roster(s, COHORT, LATE_JOINER)
+
+    assert (report.persons_created, report.enrolments_added, report.enrolments_withdrawn) == (
+        1,
+        2,
+        0,
+    )
+    assert report.persons_absent == 15
+    assert "15 persons not in the file were kept (--sync withdraws them)" in report.summary()
+    assert await active_people(db) == 16
+    after = await canonical(db)
+    assert [line for line in after if line not in before] == [
+        "person 02510013 | Nadia Haddad | None | id=None | user=nadia.h | groups=['Turing'] | "
+        "MATH70094:student:active MATH70095:student:active"
+    ]
+
+
+async def test_a_sync_dry_run_counts_what_the_sync_then_does_and_writes_nothing(
+    db: Database,
+) -> None:
+    await load_examples(db)
+    before = await canonical(db)
+
+    async with db.session() as s:
+        preview = await import_roster(s, COHORT, LATE_JOINER, sync=True, dry_run=True)
+    assert await canonical(db) == before
+    assert preview.summary().startswith(
+        "Dry run, nothing was written. Roster of MLDS-2025: 1 person in the file; would add 1, "
+        "change 0 and withdraw 15 (0 unchanged); enrolments: 2 to add, 96 to withdraw."
+    )
+    assert (preview.roster_size, preview.persons_absent) == (15, 15)
+    assert preview.absent_staff == ("Dr Helen Marsh", "Dr Tomasz Zielinski", "Priya Raman")
+
+    async with db.session() as s:
+        done = await import_roster(s, COHORT, LATE_JOINER, sync=True)
+    counts = ("persons_created", "persons_updated", "enrolments_added", "enrolments_withdrawn")
+    assert [getattr(done, c) for c in counts] == [getattr(preview, c) for c in counts]
+    assert await active_people(db) == 1
+
+
+async def test_batched_import_gives_the_rows_of_one_transaction(db: Database) -> None:
+    async with db.session() as s:
+        await load_programme(s, PROGRAMME)
+    commits: list[int] = []
+    event.listen(db.engine.sync_engine, "commit", lambda _conn: commits.append(1))
+    report = await import_roster_in_batches(db, COHORT, ROSTER, batch_size=4)
+    assert report.persons_created == 15 and report.enrolments_added == 96
+    # 15 people, 4 per transaction: the write lock is let go between batches
+    assert len(commits) >= 4
+    batched = await canonical(db)
+    # an error on the last line refuses the whole file before the first batch is written
+    bad = ROSTER + "02510099,Late,,late.one,student,MATH70069,\n"
+    with pytest.raises(RosterError):
+        await import_roster_in_batches(db, COHORT, bad, sync=True, batch_size=4)
+    assert await canonical(db) == batched
+    assert batched == EXPECTED_ROWS
 
 
 async def test_malformed_roster_is_refused_whole_with_line_numbers(db: Database) -> None:
