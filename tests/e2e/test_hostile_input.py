@@ -370,9 +370,7 @@ class Driver:
                     f"{label}: refused ({text!r:.200}) but changed {changed_tables(before, after)}"
                 )
 
-    async def submit(
-        self, who: Actor, form: dict[str, str], label: str
-    ) -> tuple[str, str | None]:
+    async def submit(self, who: Actor, form: dict[str, str], label: str) -> tuple[str, str | None]:
         shown = await who.wait_for_modal(timeout=ANSWER_TIMEOUT)
         fields: dict[str, str] = {}
         for comp in _text_inputs(shown.get("components") or []):
@@ -442,7 +440,9 @@ async def test_every_command_survives_hostile_options(
             for key, value in made.items():
                 samples.setdefault(key, []).append(value)
         for key, values in samples.items():
-            samples[key] = [world.person(v) if isinstance(v, str) and v in world.people else v for v in values]
+            samples[key] = [
+                world.person(v) if isinstance(v, str) and v in world.people else v for v in values
+            ]
         plans.append((command, module, samples))
 
     root = logging.getLogger()
