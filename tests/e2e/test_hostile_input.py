@@ -195,8 +195,8 @@ def option_strategy(
     if kind is AppCommandOptionType.string:
         return text_values(
             [s for s in samples if isinstance(s, str)],
-            param.min_value or 0,
-            param.max_value or 6000,
+            int(param.min_value or 0),
+            int(param.max_value or 6000),
         )
     if kind is AppCommandOptionType.integer:
         ints = [s for s in samples if isinstance(s, int) and not isinstance(s, bool)]
