@@ -55,7 +55,9 @@ def text_problem(name: str, value: str) -> str | None:
             f"`{name}` contains a control character (U+{ord(bad):04X}), which cannot be "
             "stored: please retype it."
         )
-    if value and not any(_visible(ch) for ch in value):
+    # Blank text is each command's own case (it says what the field is for); text of only
+    # zero-width or filler characters would pass a command's strip() and look empty.
+    if value.strip() and not any(_visible(ch) for ch in value):
         return f"`{name}` has no visible characters: please type something."
     return None
 

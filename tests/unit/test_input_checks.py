@@ -32,6 +32,7 @@ def test_nul_and_control_characters_and_invisible_text_are_refused() -> None:
     assert text_problem("title", "Week 1: gradient descent 🎓") is None
     assert text_problem("body", "line one\nline two\ttab") is None
     assert text_problem("offsets", "") is None
+    assert text_problem("reason", "  ") is None  # blank: the command says what it needs
 
 
 def test_huge_numbers_are_refused() -> None:
