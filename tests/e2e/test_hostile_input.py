@@ -45,7 +45,7 @@ from tests.e2e.test_permission_matrix import (
 )
 from tests.storage_backends import Backends
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 T = TypeVar("T")
 
