@@ -30,6 +30,7 @@ from bot.db.migrate import schema_state
 from bot.discord_chat import DiscordChat
 from bot.discord_endpoints import configure_endpoints
 from bot.errors import UserError
+from bot.input_checks import cap_message, options_problem
 from bot.metrics import Metrics
 from bot.scheduler import Scheduler
 from bot.web.server import HealthSources, WebServer, build_web_app
@@ -70,8 +71,20 @@ def build_intents() -> discord.Intents:
     return intents
 
 
+class OptionRefused(UserError, app_commands.AppCommandError):
+    """An option no command can accept (bot.input_checks), refused before any command runs."""
+
+
 class CohortTree(app_commands.CommandTree["CohortBot"]):
     """Routes every slash-command error to the bot's one handler."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """Every command's options within what the database and Discord can take, checked once."""
+        if interaction.type is discord.InteractionType.application_command:
+            problem = options_problem(interaction.data)
+            if problem is not None:
+                raise OptionRefused(problem)
+        return True
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -231,15 +244,23 @@ class CohortBot(commands.Bot):
         name = interaction.command.qualified_name if interaction.command else "unknown"
         if isinstance(original, UserError):
             self.metrics.commands.labels(command=name, outcome="refused").inc()
-            await send_ephemeral(interaction, original.sentence)
+            await self._answer_error(interaction, name, original.sentence)
             return
         if isinstance(error, app_commands.CheckFailure):
             self.metrics.commands.labels(command=name, outcome="refused").inc()
-            await send_ephemeral(interaction, "You are not allowed to use this command.")
+            await self._answer_error(interaction, name, "You are not allowed to use this command.")
             return
         self.metrics.commands.labels(command=name, outcome="error").inc()
         log.error("command %s failed", name, exc_info=original)
-        await send_ephemeral(interaction, GENERIC_FAILURE)
+        await self._answer_error(interaction, name, GENERIC_FAILURE)
+
+    async def _answer_error(self, interaction: discord.Interaction, name: str, text: str) -> None:
+        """The error's answer; if Discord will not take it (the interaction expired), say so
+        in one log line: the cause was already handled above."""
+        try:
+            await send_ephemeral(interaction, text)
+        except discord.HTTPException as exc:
+            log.warning("could not answer /%s: %s %s", name, exc.status, exc.text[:200])
 
     async def on_ready(self) -> None:
         self._gateway_up = True
@@ -256,7 +277,9 @@ class CohortBot(commands.Bot):
 
 
 async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
-    """Reply privately whether or not the interaction was already answered."""
+    """Reply privately whether or not the interaction was already answered (or deferred),
+    within Discord's message length whatever the text echoes."""
+    text = cap_message(text)
     if interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
     else:

@@ -6,6 +6,23 @@ unexpected, logged with its traceback, and the user gets a generic apology inste
 
 from __future__ import annotations
 
+import unicodedata
+
+#: How much of a user's text a refusal echoes: enough to recognise it, short enough that the
+#: sentence stays one line (and far inside Discord's 2,000-character message limit).
+ECHO_LIMIT = 60
+
+
+def shown(value: object, limit: int = ECHO_LIMIT) -> str:
+    """A user's value quoted for a reply: one line, control characters escaped, capped."""
+    text = " ".join(str(value)[: limit * 4].split())
+    flat = "".join(
+        f"\\x{ord(ch):02x}" if unicodedata.category(ch) in ("Cc", "Cs") else ch for ch in text
+    )
+    if len(flat) > limit or len(str(value)) > limit * 4:
+        flat = flat[: limit - 1] + "…"
+    return f"'{flat}'"
+
 
 class UserError(Exception):
     """Bad input or a refused action: the message is shown to the user as is."""

@@ -14,6 +14,7 @@ import discord
 from bot.access.context import CommandContext, open_context
 from bot.discord_app import NO_PINGS, CohortBot, send_ephemeral
 from bot.discord_chat import chat_user
+from bot.input_checks import text_problem
 
 
 @asynccontextmanager
@@ -33,4 +34,18 @@ async def reply_private(interaction: discord.Interaction, text: str) -> None:
     await send_ephemeral(interaction, text)
 
 
-__all__ = ["NO_PINGS", "command_context", "guild_key", "reply_private"]
+class CheckedModal(discord.ui.Modal):
+    """A form whose typed text passes the same checks as command options (no NUL or other
+    control characters, something visible) before ``on_submit`` runs."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        for item in self.children:
+            if isinstance(item, discord.ui.TextInput):
+                problem = text_problem(str(item.label), item.value)
+                if problem is not None:
+                    await send_ephemeral(interaction, problem)
+                    return False
+        return True
+
+
+__all__ = ["NO_PINGS", "CheckedModal", "command_context", "guild_key", "reply_private"]

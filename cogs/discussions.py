@@ -30,7 +30,7 @@ from bot.discussions.recording import GATEWAY_TAG, watched_threads
 from bot.discussions.render import BODY_MAX_CHARS, when
 from bot.discussions.text import split_for_discord
 from bot.errors import UserError
-from cogs._common import NO_PINGS, command_context, reply_private
+from cogs._common import NO_PINGS, CheckedModal, command_context, reply_private
 from cogs._delivery import told_sentence
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class AnswerButton(
         await cog.open_answer_form(interaction, self.prompt_id)
 
 
-class PromptTextModal(discord.ui.Modal):
+class PromptTextModal(CheckedModal):
     """The prompt's long text, typed in a form (a command option holds one line)."""
 
     def __init__(
@@ -134,7 +134,7 @@ class PromptTextModal(discord.ui.Modal):
         await _guard(interaction, lambda: self._submit(interaction, self.text.value))
 
 
-class AnswerModal(discord.ui.Modal):
+class AnswerModal(CheckedModal):
     """A student's answer; the bot posts it for them (private-answer prompts, late answers)."""
 
     def __init__(

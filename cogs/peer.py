@@ -27,7 +27,7 @@ from bot.peer import service
 from bot.peer.due import run_due
 from bot.peer.engine import REVIEW_BUTTON, review_custom_id
 from bot.peer.render import status_parts
-from cogs._common import NO_PINGS, command_context, reply_private
+from cogs._common import NO_PINGS, CheckedModal, command_context, reply_private
 from cogs._delivery import told_sentence
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class ReviewButton(
         await _guard(interaction, lambda: cog.open_review(interaction, self.assignment_id))
 
 
-class ReviewModal(discord.ui.Modal):
+class ReviewModal(CheckedModal):
     """The rubric as a form: one score box per criterion and the comment."""
 
     def __init__(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser, resolve_person
 from bot.db.models import Enrolment, EnrolmentStatus, Module, Person, Role
-from bot.errors import NotFound, PermissionDenied
+from bot.errors import NotFound, PermissionDenied, shown
 
 NOT_ON_ROSTER = (
     "You are not on this cohort's roster, so cohortbot cannot act for you; "
@@ -83,7 +83,7 @@ async def module_by_code(session: AsyncSession, cohort_id: int, code: str) -> Mo
         if module.code.upper() == wanted:
             return module
     valid = ", ".join(m.code for m in modules) or "none loaded yet"
-    raise NotFound(f"There is no module {code.strip()!r} in this cohort; valid codes: {valid}.")
+    raise NotFound(f"There is no module {shown(code)} in this cohort; valid codes: {valid}.")
 
 
 def require_staff(caller: Caller, module: Module) -> None:

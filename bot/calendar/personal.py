@@ -35,7 +35,7 @@ from bot.db.models import (
     Role,
     Rsvp,
 )
-from bot.errors import UserError
+from bot.errors import UserError, shown
 
 UPCOMING_DAYS = 28
 UPCOMING_LIMIT = 12
@@ -251,9 +251,8 @@ async def set_reminders(session: AsyncSession, caller: Caller, *, enabled: bool)
 def _clock(text: str, what: str) -> time:
     match = _CLOCK.match(text)
     if match is None or int(match[1]) > 23 or int(match[2]) > 59:
-        shown = " ".join(text.split())[:20]
         raise UserError(
-            f"Could not read '{shown}' as the {what} time; use 24-hour HH:MM, e.g. 22:00."
+            f"Could not read {shown(text, 20)} as the {what} time; use 24-hour HH:MM, e.g. 22:00."
         )
     return time(int(match[1]), int(match[2]))
 

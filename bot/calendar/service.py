@@ -63,7 +63,7 @@ from bot.db.models import (
 )
 from bot.db.ops import insert_ignore
 from bot.delivery import Delivery, Missed, reason_of
-from bot.errors import NotFound, UserError
+from bot.errors import NotFound, UserError, shown
 from bot.gradebook import audit
 from bot.gradebook.ledger import Credit, credit
 
@@ -116,12 +116,11 @@ def _reason(text: str) -> str:
 def _until(text: str) -> date:
     match = _DATE.match(text)
     if match is None:
-        shown = " ".join(text.split())[:60]
-        raise UserError(f"Could not read '{shown}' as an end date; use e.g. 2026-03-31.")
+        raise UserError(f"Could not read {shown(text)} as an end date; use e.g. 2026-03-31.")
     try:
         return date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
-        raise UserError(f"'{text.strip()}' is not a real date; use e.g. 2026-03-31.") from None
+        raise UserError(f"{shown(text)} is not a real date; use e.g. 2026-03-31.") from None
 
 
 # --------------------------------------------------------------------------- lookups

@@ -26,6 +26,8 @@ import re
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, available_timezones
 
+from bot.errors import shown
+
 __all__ = [
     "AOE",
     "EXAMPLE_TIMES",
@@ -173,12 +175,12 @@ def get_zone(name: ZoneLike) -> ZoneInfo:
     canonical = _zone_by_lower().get(name.strip().lower())
     if canonical is not None:
         return ZoneInfo(canonical)
-    shown = _echo(name)
+    echoed = _echo(name)
     close = suggest_zones(name)
     if close:
-        raise CalendarInputError(f"Unknown time zone {shown}; did you mean {_or_list(close)}?")
+        raise CalendarInputError(f"Unknown time zone {echoed}; did you mean {_or_list(close)}?")
     raise CalendarInputError(
-        f"Unknown time zone {shown}; use an IANA name such as Europe/London or Asia/Tokyo."
+        f"Unknown time zone {echoed}; use an IANA name such as Europe/London or Asia/Tokyo."
     )
 
 
@@ -289,10 +291,7 @@ _CLOCK = re.compile(r"^\s*(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?\s*$")
 
 def _echo(text: str) -> str:
     """User text quoted inside an error, cut short so the sentence stays one line."""
-    flat = " ".join(text.split())
-    if len(flat) > _ECHO_LIMIT:
-        flat = flat[: _ECHO_LIMIT - 1] + "…"
-    return f"'{flat}'"
+    return shown(text, _ECHO_LIMIT)
 
 
 def _or_list(items: list[str]) -> str:

@@ -14,6 +14,8 @@ import io
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from bot.errors import shown
+
 __all__ = ["MAX_CSV_BYTES", "MAX_FEEDBACK_CHARS", "GradeRow", "GradesFile", "parse_grades_csv"]
 
 MAX_CSV_BYTES = 1_000_000
@@ -68,7 +70,7 @@ def parse_grades_csv(data: bytes) -> GradesFile:
         errors.append("line 1: expected a quality_points and/or a feedback column")
     unknown = sorted(set(columns) - set(IDENTIFIERS) - set(_QUALITY) - {"feedback"} - _KNOWN_EXTRA)
     if unknown:
-        errors.append(f"line 1: unknown column {unknown[0]!r}")
+        errors.append(f"line 1: unknown column {shown(unknown[0])}")
     if errors:
         return GradesFile([], errors)
     assert id_column is not None
@@ -108,10 +110,10 @@ def parse_grades_csv(data: bytes) -> GradesFile:
             try:
                 quality = Decimal(quality_text)
             except InvalidOperation:
-                errors.append(f"line {line}: quality {quality_text!r} is not a number")
+                errors.append(f"line {line}: quality {shown(quality_text)} is not a number")
                 continue
             if not quality.is_finite():
-                errors.append(f"line {line}: quality {quality_text!r} is not a number")
+                errors.append(f"line {line}: quality {shown(quality_text)} is not a number")
                 continue
         if len(feedback) > MAX_FEEDBACK_CHARS:
             errors.append(

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal, get_args
 
-from bot.errors import UserError
+from bot.errors import UserError, shown
 
 __all__ = [
     "PRESETS",
@@ -196,7 +196,7 @@ class Rubric:
         unknown = sorted(set(data) - known - {"version"})
         if unknown:
             raise RubricError(
-                f"Unknown rubric setting {unknown[0]!r}; known settings: "
+                f"Unknown rubric setting {shown(unknown[0])}; known settings: "
                 f"{', '.join(sorted(known))}."
             )
         version = data.get("version", RUBRIC_FORMAT_VERSION)
@@ -241,14 +241,16 @@ def _check_points(label: str, value: object) -> None:
 
 def _parse_int(key: str, raw: object) -> int:
     if isinstance(raw, bool):
-        raise RubricError(f"The rubric setting {key!r} must be a whole number, not {raw!r}.")
+        raise RubricError(
+            f"The rubric setting {shown(key)} must be a whole number, not {shown(raw)}."
+        )
     if isinstance(raw, int):
         return raw
     if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
         return int(raw.strip())
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
-    raise RubricError(f"The rubric setting {key!r} must be a whole number, not {raw!r}.")
+    raise RubricError(f"The rubric setting {shown(key)} must be a whole number, not {shown(raw)}.")
 
 
 def _parse_decimal(key: str, raw: object) -> Decimal:
@@ -263,7 +265,7 @@ def _parse_decimal(key: str, raw: object) -> Decimal:
                 return value
     except InvalidOperation:
         pass
-    raise RubricError(f"The rubric setting {key!r} must be a number, not {raw!r}.")
+    raise RubricError(f"The rubric setting {shown(key)} must be a number, not {shown(raw)}.")
 
 
 PRESETS: Mapping[str, Rubric] = {
@@ -295,7 +297,7 @@ def preset(name: str) -> Rubric:
         return PRESETS[name.strip().lower()]
     except KeyError:
         raise RubricError(
-            f"There is no rubric preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}."
+            f"There is no rubric preset {shown(name)}; choose one of: {', '.join(sorted(PRESETS))}."
         ) from None
 
 
@@ -338,7 +340,8 @@ def parse_rubric_spec(text: str | None) -> Rubric:
         key, sep, value = token.partition("=")
         if not sep or not key or not value:
             raise RubricError(
-                f"Write rubric changes as setting=value (e.g. replies_required=3), not {token!r}."
+                "Write rubric changes as setting=value (e.g. replies_required=3), "
+                f"not {shown(token)}."
             )
         changes[key.strip().lower()] = None if value.lower() in ("none", "null") else value
     merged = {**base.to_dict(), "name": "custom", **changes}

@@ -51,7 +51,7 @@ from bot.discussions.rubric import (
     parse_rubric_spec,
 )
 from bot.discussions.text import DISCORD_MESSAGE_LIMIT
-from bot.errors import NotFound, UserError
+from bot.errors import NotFound, UserError, shown
 from bot.gradebook import audit
 
 __all__ = [
@@ -567,7 +567,7 @@ def _parse_quality(text: str | None, rubric: Rubric) -> Decimal | None:
     except InvalidOperation:
         raise RubricError(
             f"Quality points must be a number from 0 to {format_points(rubric.quality_max)}, "
-            f"not {text.strip()[:20]!r}."
+            f"not {shown(text, 20)}."
         ) from None
     return check_quality_points(rubric, value)
 
@@ -713,7 +713,7 @@ async def grade_csv(
     prompt, module = await _staff_prompt(session, caller, cohort, prompt_id)
     _require_opened(prompt)
     if not filename.lower().endswith((".csv", ".txt")):
-        raise UserError(f"Attach a .csv file (got {filename[:60]!r}).")
+        raise UserError(f"Attach a .csv file (got {shown(filename)}).")
     if callable(data):
         data = await data()
     if data is None:
@@ -728,7 +728,7 @@ async def grade_csv(
     for row in parsed.rows:
         person = _match_student(students, row.id_column, row.identifier)
         if person is None:
-            errors.append(f"line {row.line}: no student {row.identifier!r} in {module.code}")
+            errors.append(f"line {row.line}: no student {shown(row.identifier)} in {module.code}")
             continue
         try:
             points = check_quality_points(rubric, row.quality) if row.quality is not None else None
@@ -737,10 +737,10 @@ async def grade_csv(
             continue
         resolved.append((person, points, row.feedback, row.line))
     if errors:
-        shown = "; ".join(errors[:12]) + (
+        listed = "; ".join(errors[:12]) + (
             f"; and {len(errors) - 12} more" if len(errors) > 12 else ""
         )
-        text = f"Nothing was saved; fix the file and upload it again: {shown}."
+        text = f"Nothing was saved; fix the file and upload it again: {listed}."
         raise UserError(text[: DISCORD_MESSAGE_LIMIT - 10])
     changed = 0
     for person, points, feedback, line in resolved:

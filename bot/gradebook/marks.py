@@ -26,7 +26,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 from types import MappingProxyType
 from typing import Any
 
-from bot.errors import UserError
+from bot.errors import UserError, shown
 
 __all__ = [
     "COMPONENT_LABELS",
@@ -124,13 +124,13 @@ def _parse_decimal(what: str, raw: object) -> Decimal:
         try:
             value = Decimal(raw.strip())
         except ArithmeticError:
-            raise MarkSchemeError(f"{what} must be a number, not {raw!r}.") from None
+            raise MarkSchemeError(f"{what} must be a number, not {shown(raw)}.") from None
     elif isinstance(raw, float):
         value = Decimal(repr(raw))
     else:
-        raise MarkSchemeError(f"{what} must be a number, not {raw!r}.")
+        raise MarkSchemeError(f"{what} must be a number, not {shown(raw)}.")
     if not value.is_finite():
-        raise MarkSchemeError(f"{what} must be a number, not {raw!r}.")
+        raise MarkSchemeError(f"{what} must be a number, not {shown(raw)}.")
     return value
 
 
@@ -182,7 +182,7 @@ def _clean_weights(weights: Mapping[Any, Any]) -> dict[Component, Decimal]:
             component = Component(key)
         except ValueError:
             raise MarkSchemeError(
-                f"There is no participation component {key!r}; use "
+                f"There is no participation component {shown(key)}; use "
                 f"{', '.join(c.value for c in Component)}."
             ) from None
         value = _parse_decimal(f"The {component.value} weight", raw)
@@ -290,7 +290,7 @@ def participation_mark(
         try:
             by_component[Component(key)] = value
         except ValueError:
-            raise MarkSchemeError(f"There is no participation component {key!r}.") from None
+            raise MarkSchemeError(f"There is no participation component {shown(key)}.") from None
     weights = scheme.weights
     active = [c for c in _ALL if weights[c] > 0]
     empty = ComponentTotals(Decimal(0), Decimal(0))
@@ -315,7 +315,7 @@ def participation_mark(
             exact_parts[c] = weights[c] / total_weight * fractions[c] * HUNDRED
         exact = sum(exact_parts.values(), Decimal(0))
     mark = min(max(round_mark(exact), Decimal("0.00")), round_mark(HUNDRED))
-    shown = _largest_remainder(exact_parts, mark)
+    rounded = _largest_remainder(exact_parts, mark)
 
     lines: list[ComponentLine] = []
     for c in active:
@@ -332,7 +332,7 @@ def participation_mark(
                 available=t.available,
                 weight=weight,
                 fraction=fractions[c],
-                contribution=shown[c],
+                contribution=rounded[c],
                 counted=True,
                 note=notes.get(c, ""),
             )

@@ -63,7 +63,7 @@ from bot.db.models import (
     StudyGroup,
 )
 from bot.db.models import MarkScheme as MarkSchemeRow
-from bot.errors import NotFound, UserError
+from bot.errors import NotFound, UserError, shown
 from bot.gradebook import audit
 from bot.gradebook.export import ExportFile
 
@@ -611,7 +611,7 @@ async def find_person(session: AsyncSession, cohort_id: int, ref: str) -> Person
     )
     if len(candidates) != 1:
         raise NotFound(
-            f"Nobody in this cohort has the student number, Discord username or id {text!r}."
+            f"Nobody in this cohort has the student number, Discord username or id {shown(text)}."
         )
     return candidates[0]
 

@@ -39,7 +39,7 @@ from bot.db.models import (
     Role,
 )
 from bot.db.models import MarkScheme as MarkSchemeRow
-from bot.errors import NotFound, PermissionDenied, UserError
+from bot.errors import NotFound, PermissionDenied, UserError, shown
 from bot.gradebook import audit, ledger, snapshot
 from bot.gradebook.book import (
     ITEM_TYPE_ALIASES,
@@ -155,7 +155,7 @@ async def student_marks(
     found = modules.get(module_code.strip().upper())
     if found is None:
         await module_by_code(session, caller.cohort_id, module_code)  # names the valid codes
-        raise NotFound(f"There is no module {module_code.strip()!r} in this cohort.")
+        raise NotFound(f"There is no module {shown(module_code)} in this cohort.")
     require_student(caller, Module(id=found.id, code=found.code))
     snap = await snapshot.module_snapshot(session, found, zone, now)
     rows = await raw_rows(session, _MY_ENTRIES, (found.id, person_id))
@@ -317,9 +317,9 @@ def _decimal_option(name: str, value: float | str | Decimal) -> Decimal:
     try:
         number = Decimal(str(value))
     except InvalidOperation:
-        raise UserError(f"The {name} must be a number, not {value!r}.") from None
+        raise UserError(f"The {name} must be a number, not {shown(value)}.") from None
     if not number.is_finite():
-        raise UserError(f"The {name} must be a number, not {value!r}.")
+        raise UserError(f"The {name} must be a number, not {shown(value)}.")
     return number
 
 
@@ -496,7 +496,7 @@ async def adjust(
         which = Component(component.strip().lower())
     except ValueError:
         raise UserError(
-            f"There is no participation component {component!r}; use "
+            f"There is no participation component {shown(component)}; use "
             f"{', '.join(c.value for c in Component)}."
         ) from None
     amount = _decimal_option("points", points)
@@ -664,7 +664,7 @@ def parse_item_ref(text: str) -> tuple[str, int | None]:
         if ident.strip().isdigit() and kind.strip():
             return (canonical.value if canonical else kind.strip().lower()), int(ident)
     raise UserError(
-        f"I do not know the item {raw!r}; use a code such as D3 (prompt), X2 (peer exercise), "
+        f"I do not know the item {shown(raw)}; use a code such as D3 (prompt), X2 (peer exercise), "
         "T5 (tutorial), or weights, participation, components, adjustments."
     )
 
@@ -860,7 +860,7 @@ async def import_components(
 def check_format(fmt: str) -> str:
     value = fmt.strip().lower()
     if value not in FORMATS:
-        raise UserError(f"The format must be csv or xlsx, not {fmt!r}.")
+        raise UserError(f"The format must be csv or xlsx, not {shown(fmt)}.")
     return value
 
 
