@@ -92,6 +92,10 @@ class CohortTree(app_commands.CommandTree["CohortBot"]):
         await self.client.on_app_command_error(interaction, error)
 
 
+#: How long a command that arrives during start-up waits for its server to be linked.
+LINK_WAIT = 1.5
+
+
 class CohortBot(commands.Bot):
     """discord.py bot carrying the core's services for the cogs to call."""
 
@@ -125,9 +129,31 @@ class CohortBot(commands.Bot):
         self._message_taps: list[Callable[[discord.Message], None]] = []
         self.chat = DiscordChat(self)
         self._claiming: set[asyncio.Task[None]] = set()
+        self._linked: dict[int, asyncio.Event] = {}
         self._pruned_at: datetime | None = None
         parse = self._connection.parsers["INTERACTION_CREATE"]
         self._connection.parsers["INTERACTION_CREATE"] = lambda data: self._spawn_claim(parse, data)
+
+    # ------------------------------------------------------------ servers linked to cohorts
+
+    def _link_event(self, guild_id: int) -> asyncio.Event:
+        return self._linked.setdefault(guild_id, asyncio.Event())
+
+    def mark_linked(self, guild_id: int) -> None:
+        """The server's modules are bound to its channels (start-up link done)."""
+        self._link_event(guild_id).set()
+
+    async def until_linked(self, guild_id: int | None) -> None:
+        """A command that arrives while the bot is still linking its server to the roster
+        (the first seconds after start-up) waits for that, briefly, instead of being told a
+        module has no channel; after LINK_WAIT seconds it goes ahead with what is known."""
+        if guild_id is None:
+            return
+        event = self._link_event(guild_id)
+        if event.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), LINK_WAIT)
 
     # ------------------------------------------------------- several processes, one database
 

@@ -21,6 +21,7 @@ from bot.input_checks import text_problem
 async def command_context(
     bot: CohortBot, interaction: discord.Interaction
 ) -> AsyncIterator[CommandContext]:
+    await bot.until_linked(interaction.guild_id)
     async with open_context(bot.db, guild_key(interaction), chat_user(interaction.user)) as ctx:
         yield ctx
 

@@ -35,6 +35,18 @@ class Core(commands.Cog):
         await self._link_everyone(guild)
 
     @commands.Cog.listener()
+    async def on_guild_channel_create(self, channel: discord.abc.GuildChannel) -> None:
+        """A module channel created (or renamed) after start-up is bound at once."""
+        await self._link(channel.guild)
+
+    @commands.Cog.listener()
+    async def on_guild_channel_update(
+        self, before: discord.abc.GuildChannel, after: discord.abc.GuildChannel
+    ) -> None:
+        if before.name != after.name:
+            await self._link(after.guild)
+
+    @commands.Cog.listener()
     async def on_member_join(self, member: discord.Member) -> None:
         await self._link_members([member])
 
@@ -70,8 +82,11 @@ class Core(commands.Cog):
     async def _link(self, guild: discord.Guild) -> None:
         channels = [ChannelInfo(str(c.id), c.name) for c in guild.text_channels]
         roles = [ChannelInfo(str(r.id), r.name) for r in guild.roles]
-        async with self.bot.db.session() as session:
-            link = await link_guild(session, str(guild.id), channels, roles)
+        try:
+            async with self.bot.db.session() as session:
+                link = await link_guild(session, str(guild.id), channels, roles)
+        finally:
+            self.bot.mark_linked(guild.id)
         if link is None:
             log.warning("server %s (%s) is not linked to any cohort", guild.name, guild.id)
         elif link.unbound_modules:
