@@ -654,7 +654,10 @@ class ChaosTerm:
         for mid in ids:
             if mid not in expected:
                 problems.append(f"contribution {mid} is no message in a prompt thread")
-        lost = [mid for mid in expected if mid not in ids]
+        # A message posted and deleted while no bot was there to see it (no gateway delivery,
+        # no history read in between) cannot be recorded by anyone: reported, not lost.
+        unseen = [mid for mid in expected if mid not in ids and expected[mid].deleted]
+        lost = [mid for mid in expected if mid not in ids and not expected[mid].deleted]
         for mid in lost:
             m = expected[mid]
             problems.append(
@@ -680,6 +683,7 @@ class ChaosTerm:
             "lost": len(lost),
             "duplicated": duplicated,
             "deleted": sum(1 for m in expected.values() if m.deleted),
+            "unseen_deleted": len(unseen),
         }
         return problems, counts
 

@@ -66,7 +66,8 @@ async def test_a_chaos_term_loses_nothing_and_counts_nothing_twice(
         t = term.tally
         summary = (
             f"chaos term seed={seed} backend={db.url.split(':', 1)[0]} "
-            f"messages={counts['messages']} (deleted {counts['deleted']}, edits {t.edits}) "
+            f"messages={counts['messages']} (deleted {counts['deleted']}, "
+            f"never seen {counts['unseen_deleted']}, edits {t.edits}) "
             f"kills={t.kills} drops={t.drops} notices={sent} reviews={reviews} "
             f"late_answers={t.late_answers} submissions={t.submissions} "
             f"lost={counts['lost']} duplicated={counts['duplicated']}"
