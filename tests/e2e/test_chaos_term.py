@@ -79,6 +79,9 @@ async def test_a_chaos_term_loses_nothing_and_counts_nothing_twice(
             + [f"notices: {p}" for p in notices]
             + [f"peer: {p}" for p in peer]
         )
+        problems += [
+            f"settling: {n}" for n in t.notes if n.startswith(("never settled", "gave up"))
+        ]
         if exit_code != 0:
             problems.append(f"the bot exited {exit_code} on SIGTERM")
         if t.kills + t.drops < 20:
