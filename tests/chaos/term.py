@@ -285,6 +285,18 @@ class ChaosTerm:
             timeout=60, names=["prompt", "exercise", "deadline", "tutorial", "submit"]
         )
         await self.until_connected()
+        # The tutor starts once the bot has linked the module's channel (it does so after the
+        # guild is ready; commands are registered earlier).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while loop.time() < deadline:
+            async with self.db.session() as s:
+                linked = (
+                    await s.execute(select(Module.channel_id).where(Module.code == MODULE))
+                ).scalar_one()
+            if linked is not None:
+                break
+            await asyncio.sleep(0.1)
         self.base = datetime.now(UTC) + timedelta(seconds=20)
         tutor, channel = self.tutor, self.channel
         for p in plan.prompts:
