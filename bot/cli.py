@@ -39,7 +39,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             "DISCORD_TOKEN is not set: put the bot token in the environment or in .env.",
             EXIT_USAGE,
         )
-    from bot.discord_app import Application, StartupError
+    from bot.discord_app import Application, BotCrashed, StartupError
     from bot.logging_setup import configure_logging
 
     configure_logging(
@@ -53,6 +53,8 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     except StartupError as exc:
         await app.stop()
         return _fail(str(exc), EXIT_USAGE)
+    except BotCrashed as exc:
+        return _fail(f"stopped after a failure: {exc}", EXIT_FAILED)
     return EXIT_OK
 
 

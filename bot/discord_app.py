@@ -42,6 +42,10 @@ class StartupError(Exception):
     """A reason the bot cannot start, as one line for the operator."""
 
 
+class BotCrashed(Exception):
+    """The Discord connection ended without being asked to: a supervisor must restart us."""
+
+
 def discover_cogs() -> list[str]:
     """Every module in ``cogs/`` with a ``setup`` function; helpers start with an underscore."""
     import cogs
@@ -243,6 +247,9 @@ class Application:
         self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
         self._bot_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
+        self._stopping = False
+        #: Why the Discord connection ended on its own (None while running or after a stop).
+        self.crash: str | None = None
 
     async def check_startable(self) -> None:
         if self.settings.discord_token is None:
@@ -263,11 +270,21 @@ class Application:
         log.info("cohortbot %s started; web on %s", __version__, self.web.url)
 
     async def _run_bot(self, token: str) -> None:
+        """discord.py's client, remembering why it ended if nobody asked it to stop."""
         try:
             await self.bot.start(token)
         except discord.LoginFailure:
-            log.error("Discord refused the token: check DISCORD_TOKEN.")
+            self.crash = "Discord refused the token: check DISCORD_TOKEN."
+            log.error(self.crash)
             raise
+        except Exception as exc:
+            self.crash = f"the Discord connection failed: {exc!r}"
+            log.error("%s", self.crash, exc_info=exc)
+            raise
+        else:
+            if not self._stopping:
+                self.crash = "the Discord connection ended without being asked to stop"
+                log.error("%s", self.crash)
         finally:
             self._stopped.set()
 
@@ -288,6 +305,7 @@ class Application:
 
     async def stop(self) -> None:
         """Clean shutdown: gateway closed, pending writes flushed, scheduler and web stopped."""
+        self._stopping = True
         if not self.bot.is_closed():
             await self.bot.close()
         if self._bot_task is not None:
@@ -305,7 +323,11 @@ class Application:
         self._stopped.set()
 
     async def run_until_signal(self) -> None:
-        """``cohortbot run``: start, then stop cleanly on SIGTERM/SIGINT or when the bot stops."""
+        """``cohortbot run``: start, then stop cleanly on SIGTERM/SIGINT or when the bot stops.
+
+        Raises ``BotCrashed`` (after the same clean stop) when the Discord connection died on
+        its own, so the process exits non-zero and its supervisor restarts it.
+        """
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -319,3 +341,5 @@ class Application:
         stopped.cancel()
         log.info("shutting down")
         await self.stop()
+        if self.crash is not None:
+            raise BotCrashed(self.crash)

@@ -48,15 +48,22 @@ class Scheduler:
         async with self._locks[name]:
             await self._work[name]()
 
-    def wake(self, name: str, at: datetime | None = None) -> None:
-        """Ask for an extra run (e.g. a notice was scheduled sooner than the next tick)."""
+    def wake(self, name: str, at: datetime | None = None, *, key: str | None = None) -> None:
+        """Ask for an extra run (e.g. a notice was scheduled sooner than the next tick).
+
+        Asking twice for the same moment runs once; a ``key`` names a wake that each new
+        request with the same key moves (e.g. "the next thing due"), so they never pile up.
+        """
         if name not in self._work:
             return
+        run_date = at or datetime.now(UTC)
         self._scheduler.add_job(
             self._run,
             "date",
-            run_date=at or datetime.now(UTC),
+            run_date=run_date,
             args=[name],
+            id=f"wake:{name}:{key or run_date.timestamp()}",
+            replace_existing=True,
             misfire_grace_time=None,
         )
 

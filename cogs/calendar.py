@@ -13,6 +13,7 @@ import contextlib
 import io
 import logging
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from bot.discord_chat import DiscordChat
 from bot.discussions.text import split_for_discord
 from bot.errors import UserError
 from cogs._common import command_context, reply_private
+from cogs._delivery import told_them
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,25 @@ def wake_notices(bot: commands.Bot, at: datetime | None) -> None:
     cog = bot.get_cog("CalendarCog")
     if isinstance(cog, CalendarCog):
         cog.wake(at)
+
+
+async def deliver_notices_now(bot: commands.Bot) -> None:
+    """Send what is due now before replying, so a reply can say who was actually told."""
+    cog = bot.get_cog("CalendarCog")
+    if isinstance(cog, CalendarCog):
+        try:
+            await cog._run_due()
+        except Exception:
+            log.exception("sending due notices failed; the scheduler retries")
+
+
+async def with_delivery(bot: commands.Bot, text: str, keys: Sequence[str]) -> str:
+    """``text`` and whether the one person it concerns was told (sent now, then read back)."""
+    await deliver_notices_now(bot)
+    assert isinstance(bot, CohortBot)
+    async with bot.db.session() as session:
+        sent = await service.notices_delivery(session, keys)
+    return f"{text} {told_them(sent)}"
 
 
 async def reply_long(interaction: discord.Interaction, text: str) -> None:
@@ -78,8 +99,11 @@ class CalendarButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         bot = interaction.client
         assert isinstance(bot, CohortBot)
+        if self.action in ("approve", "deny"):
+            # The reply waits for the student's notice to be sent, to say whether it was.
+            await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            text, due = await self._act(bot, interaction)
+            text, due, keys = await self._act(bot, interaction)
         except UserError as exc:
             bot.metrics.commands.labels(command=f"button:{self.action}", outcome="refused").inc()
             await send_ephemeral(interaction, exc.sentence)
@@ -91,11 +115,13 @@ class CalendarButton(
             return
         bot.metrics.commands.labels(command=f"button:{self.action}", outcome="ok").inc()
         wake_notices(bot, due)
+        if keys:
+            text = await with_delivery(bot, text, keys)
         await send_ephemeral(interaction, text)
 
     async def _act(
         self, bot: CohortBot, interaction: discord.Interaction
-    ) -> tuple[str, datetime | None]:
+    ) -> tuple[str, datetime | None, tuple[str, ...]]:
         now = bot.clock.now()
         async with command_context(bot, interaction) as ctx:
             if self.action in _RSVP:
@@ -106,7 +132,7 @@ class CalendarButton(
                     response=_RSVP[self.action],
                     now=now,
                 )
-                return answer.render(), answer.next_due_at
+                return answer.render(), answer.next_due_at, ()
             if self.action == "checkin":
                 done = await service.check_in(
                     ctx.session,
@@ -115,7 +141,7 @@ class CalendarButton(
                     now=now,
                     source_ref=f"interaction:{interaction.id}",
                 )
-                return done.render(), None
+                return done.render(), None, ()
             decided = await service.decide_extension(
                 ctx.session,
                 ctx.caller,
@@ -123,7 +149,7 @@ class CalendarButton(
                 approve=self.action == "approve",
                 now=now,
             )
-            return decided.render(), decided.next_due_at
+            return decided.render(), decided.next_due_at, decided.notice_keys
 
 
 class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Your calendar"):

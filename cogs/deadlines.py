@@ -10,7 +10,8 @@ from bot.calendar import service
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
 from cogs._common import command_context
-from cogs.calendar import reply_long, wake_notices
+from cogs._delivery import told_sentence
+from cogs.calendar import deliver_notices_now, reply_long, wake_notices, with_delivery
 
 MODULE = "MATH70097"
 SETUP_ITEM = "tests.e2e.test_deadlines:setup_deadline"
@@ -97,6 +98,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         due: str,
         reason: str,
     ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         async with command_context(self.bot, interaction) as ctx:
             result = await service.grant_extension(
                 ctx.session,
@@ -109,7 +111,8 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
                 now=self.bot.clock.now(),
             )
         wake_notices(self.bot, result.next_due_at)
-        await reply_long(interaction, result.render())
+        text = await with_delivery(self.bot, result.render(), result.notice_keys)
+        await reply_long(interaction, text)
 
     @app_commands.command(
         name="request",
@@ -129,6 +132,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
     async def request(
         self, interaction: discord.Interaction, item: int, due: str, reason: str
     ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         async with command_context(self.bot, interaction) as ctx:
             result = await service.request_extension(
                 ctx.session,
@@ -139,7 +143,15 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
                 now=self.bot.clock.now(),
             )
         wake_notices(self.bot, result.next_due_at)
-        await reply_long(interaction, result.render())
+        await deliver_notices_now(self.bot)
+        async with self.bot.db.session() as session:
+            sent = await service.notices_delivery(session, result.notice_keys)
+        await reply_long(
+            interaction,
+            result.render()
+            + "\n"
+            + told_sentence(sent, "tutor", "tutors", "sent the request by DM"),
+        )
 
     @app_commands.command(
         name="requests",
@@ -172,6 +184,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         ]
     )
     async def decide(self, interaction: discord.Interaction, request: int, decision: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         async with command_context(self.bot, interaction) as ctx:
             result = await service.decide_extension(
                 ctx.session,
@@ -181,7 +194,8 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
                 now=self.bot.clock.now(),
             )
         wake_notices(self.bot, result.next_due_at)
-        await reply_long(interaction, result.render())
+        text = await with_delivery(self.bot, result.render(), result.notice_keys)
+        await reply_long(interaction, text)
 
     @app_commands.command(
         name="feedback-released",

@@ -12,6 +12,7 @@ import io
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import discord
@@ -30,6 +31,7 @@ from bot.discussions.render import BODY_MAX_CHARS, when
 from bot.discussions.text import split_for_discord
 from bot.errors import UserError
 from cogs._common import NO_PINGS, command_context, reply_private
+from cogs._delivery import told_sentence
 
 log = logging.getLogger(__name__)
 
@@ -239,20 +241,55 @@ class Discussions(commands.Cog):
             return
         async with self._due_lock:
             await self.recorder.flush()
-            report = await due.run_due(self.bot.db, self.bot.chat, now=self.bot.clock.now())
-            self.recorder.watch(report.opened)
             await self._refresh_watch()
+            report = await due.run_due(
+                self.bot.db,
+                self.bot.chat,
+                now=self.bot.clock.now(),
+                thread_read=self._thread_read,
+                ledger_lock=self.recorder.ledger_lock,
+            )
+            # Threads it just made: read back whatever was posted before they were watched.
+            self.recorder.watch(report.opened)
+            await self._read_unread()
+            following = await due.next_due(self.bot.db)
+        now = self.bot.clock.now()
+        if following is not None and following > now:
+            # Closings wake the scheduler as openings do: on time, not at the next tick. (What
+            # is overdue, e.g. a close that failed, waits for the tick: no busy retry.) The
+            # scheduler keeps real time; the bot's clock may be a demo's, hence the offset.
+            self.bot.scheduler.wake(
+                "discussions", datetime.now(UTC) + (following - now), key="next"
+            )
+
+    async def _thread_read(self, thread_id: str) -> bool:
+        """Whether the thread is read whole, reading it now if the gateway is up (a prompt is
+        closed only then: ``due.run_due``)."""
+        if not self.recorder.is_read_through(thread_id) and self.recorder.live:
+            await self.recorder.backfill(self.bot.chat, [thread_id])
+        return self.recorder.is_read_through(thread_id)
 
     async def _refresh_watch(self) -> None:
-        """Pick up threads opened by another process; backfill those we had not watched."""
+        """Pick up threads opened by another process, and read those not read through."""
         async with self.bot.db.session() as session:
             threads = await watched_threads(session, now=self.bot.clock.now())
-        new = self.recorder.replace_watched(threads)
-        if new:
-            await self.recorder.backfill(self.bot.chat, new)
+        self.recorder.replace_watched(threads)
+        await self._read_unread()
+
+    async def _read_unread(self) -> None:
+        """Every watched thread gets a history read once the gateway delivers (new threads,
+        threads whose start-up read failed); until then its live posts leave the cursor."""
+        unread = self.recorder.unread() if self.recorder.live else []
+        if unread:
+            await self.recorder.backfill(self.bot.chat, unread)
 
     async def backfill(self) -> int:
         return await self.recorder.backfill(self.bot.chat)
+
+    async def _read_then_wake(self, read: Awaitable[int]) -> None:
+        """A start-up or reconnect read, then the due work: a close it held back can go on."""
+        await read
+        self.bot.scheduler.wake("discussions")
 
     # ------------------------------------------------------------ gateway events
 
@@ -283,11 +320,20 @@ class Discussions(commands.Cog):
     async def on_ready(self) -> None:
         # A new session (start-up, or a session the gateway could not resume): nothing was
         # replayed, so read every open thread whole, edits and deletions included.
-        self._spawn(self.recorder.reconcile(self.bot.chat), "discussions-reconcile")
+        self.recorder.gateway_up()
+        self._spawn(
+            self._read_then_wake(self.recorder.reconcile(self.bot.chat)), "discussions-reconcile"
+        )
 
     @commands.Cog.listener()
     async def on_resumed(self) -> None:
-        self._spawn(self.backfill(), "discussions-backfill")
+        self.recorder.gateway_up()
+        self._spawn(self._read_then_wake(self.backfill()), "discussions-backfill")
+
+    @commands.Cog.listener()
+    async def on_disconnect(self) -> None:
+        # Until the next session's history read, live posts must not move the cursors.
+        self.recorder.gateway_down()
 
     # ------------------------------------------------------------ tutor commands
 
@@ -591,17 +637,25 @@ class Discussions(commands.Cog):
         extras=_extras("staff", {}, setup="setup_closed_prompt"),
     )
     async def release(self, interaction: discord.Interaction, prompt: int) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         await self.recorder.flush()
         async with command_context(self.bot, interaction) as ctx:
             result = await service.release(
                 ctx.session, ctx.caller, ctx.cohort, prompt, now=self.bot.clock.now()
             )
+        try:
+            await self._run_due()
+        except Exception:
+            log.exception("releasing prompt %s: sending the marks failed; it retries", prompt)
+            self.bot.scheduler.wake("discussions")
+        async with self.bot.db.session() as session:
+            told = await service.release_delivery(session, result.prompt.id)
         await reply_private(
             interaction,
             f"Released the marks of prompt #{result.prompt.id} “{result.prompt.title}” for "
-            f"{result.students} students; each is told privately.",
+            f"{result.students} students: "
+            + told_sentence(told, "student", "students", "told privately"),
         )
-        self.bot.scheduler.wake("discussions")
 
     # ---------------------------------------------------------- student commands
 

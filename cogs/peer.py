@@ -28,6 +28,7 @@ from bot.peer.due import run_due
 from bot.peer.engine import REVIEW_BUTTON, review_custom_id
 from bot.peer.render import status_parts
 from cogs._common import NO_PINGS, command_context, reply_private
+from cogs._delivery import told_sentence
 
 log = logging.getLogger(__name__)
 
@@ -326,6 +327,33 @@ class Peer(commands.Cog):
         await _send_parts(interaction, split_for_discord(text))
 
     @exercise.command(
+        name="topup",
+        description="Give submissions with fewer than k reviews the missing ones.",
+        extras=_extras("staff", {}, setup="setup_allocated_exercise"),
+    )
+    @app_commands.describe(
+        exercise="Exercise number",
+        author="Only this student's submission (default: every short one)",
+    )
+    async def topup(
+        self,
+        interaction: discord.Interaction,
+        exercise: int,
+        author: discord.User | None = None,
+    ) -> None:
+        async with command_context(self.bot, interaction) as ctx:
+            text = await service.top_up(
+                ctx.session,
+                ctx.caller,
+                ctx.cohort,
+                exercise_id=exercise,
+                author=chat_user(author) if author is not None else None,
+                now=self.bot.clock.now(),
+            )
+        self._wake()
+        await _send_parts(interaction, split_for_discord(text))
+
+    @exercise.command(
         name="moderate",
         description="Override a student's peer mark (0-100), with a reason; audited.",
         extras=_extras(
@@ -374,6 +402,7 @@ class Peer(commands.Cog):
     async def release(
         self, interaction: discord.Interaction, exercise: int, accept_flagged: bool = False
     ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         async with command_context(self.bot, interaction) as ctx:
             text = await service.release(
                 ctx.session,
@@ -383,8 +412,17 @@ class Peer(commands.Cog):
                 accept_flagged=accept_flagged,
                 now=self.bot.clock.now(),
             )
-        self._wake()
-        await reply_private(interaction, text)
+        try:
+            await self._run_due()
+        except Exception:
+            log.exception(
+                "releasing exercise %s: sending the feedback failed; it retries", exercise
+            )
+            self._wake()
+        async with self.bot.db.session() as session:
+            sent = await service.feedback_delivery(session, exercise)
+        told = told_sentence(sent, "author", "authors", "sent their feedback by DM")
+        await reply_private(interaction, f"{text} {told}")
 
     # ---------------------------------------------------------------- students
 
@@ -479,6 +517,20 @@ class Peer(commands.Cog):
         async with self.bot.db.session() as session:
             moved = await service.member_left(
                 session, str(payload.user.id), now=self.bot.clock.now()
+            )
+        if moved:
+            self._wake()
+
+    @commands.Cog.listener()
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        """Departures missed while the bot was away (no event is replayed for them)."""
+        if not guild.chunked:  # an incomplete member list would look like departures
+            log.info("server %s: member list incomplete; departures not checked", guild.id)
+            return
+        present = {str(m.id) for m in guild.members}
+        async with self.bot.db.session() as session:
+            moved = await service.departed_while_away(
+                session, str(guild.id), present, now=self.bot.clock.now()
             )
         if moved:
             self._wake()

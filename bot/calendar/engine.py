@@ -589,7 +589,7 @@ async def _deliver(
         emit("skipped")
         return
 
-    rendered = _render(n)
+    rendered = _render(n, clock())
     try:
         if not n.personal:
             if n.target_channel_id is None:
@@ -636,12 +636,13 @@ async def _deliver_personal(
     return posted, "fallback", "DM closed (403): sent as a mention in the module channel"
 
 
-def _render(n: _Claimed) -> M.Rendered:
+def _render(n: _Claimed, now: datetime) -> M.Rendered:
+    """The notice as sent at ``now`` (a late one states the time left then, not as planned)."""
     if n.kind == M.TUTORIAL_CARD:
         if n.card is None:
             raise ValueError(f"tutorial card notice {n.id} has no occurrence")
         return M.render_card(n.card)
-    return M.render(n.kind, n.payload, personal=n.personal, zone=n.zone)
+    return M.render(n.kind, n.payload, personal=n.personal, zone=n.zone, now=now)
 
 
 def _outgoing(

@@ -40,6 +40,7 @@ __all__ = [
     "marker",
     "render",
     "render_card",
+    "time_left",
 ]
 
 TUTORIAL_CARD = "tutorial_card"
@@ -123,6 +124,21 @@ def in_words(offset: timedelta) -> str:
     return " ".join(parts) or _plural(seconds, "second")
 
 
+def time_left(payload: dict[str, object], at: datetime, now: datetime | None) -> str:
+    """How long is left, in words, as the reader sees it when the notice is sent.
+
+    The planned offset ("48 hours") is right when the notice goes out on time; one sent later
+    (the bot was down, a retry) states what is left at sending, to the minute, never the plan.
+    """
+    offset = timedelta(seconds=int(str(payload.get("offset_s", 0))))
+    if now is None:
+        return in_words(offset)
+    left = at - now
+    if left >= offset - timedelta(minutes=1):
+        return in_words(offset)
+    return in_words(timedelta(minutes=int(left.total_seconds() // 60)))
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -183,24 +199,25 @@ def render(
     *,
     personal: bool,
     zone: str | None = None,
+    now: datetime | None = None,
 ) -> Rendered:
-    """Text (without the marker or late note) and buttons of a notice other than a card."""
+    """Text (without the marker or late note) and buttons of a notice other than a card.
+
+    ``now`` is the sending time: the time left is stated as of then (see ``time_left``).
+    """
     title = _s(payload, "title")
     module = _s(payload, "module")
     if kind == TUTORIAL_REMINDER:
         at = _at(payload, "item_at")
-        offset = timedelta(seconds=int(str(payload.get("offset_s", 0))))
+        left = time_left(payload, at, now)
         join = _s(payload, "join_url")
         if personal:
             text = (
                 f"Reminder: **{title}** ({module}), which you said you are going to, starts in "
-                f"{in_words(offset)}: {_when(at)}{_local(at, zone)}."
+                f"{left}: {_when(at)}{_local(at, zone)}."
             )
         else:
-            text = (
-                f"Reminder: **{module}** tutorial **{title}** starts in {in_words(offset)}: "
-                f"{_when(at)}."
-            )
+            text = f"Reminder: **{module}** tutorial **{title}** starts in {left}: {_when(at)}."
         if join:
             text += f"\nJoin: {join}"
         occurrence_id = int(str(payload.get("occurrence_id", 0)))
@@ -208,9 +225,8 @@ def render(
         return Rendered(text, buttons)
     if kind == DEADLINE_NOTICE:
         at = _at(payload, "item_at")
-        offset = timedelta(seconds=int(str(payload.get("offset_s", 0))))
         event_kind = _s(payload, "event_kind", "submission_deadline")
-        left = in_words(offset)
+        left = time_left(payload, at, now)
         if personal and payload.get("extended"):
             text = (
                 f"Your extended deadline: **{title}** ({module}) is due in {left}: "

@@ -214,12 +214,19 @@ class SettingChanged:
     text: str
 
 
+async def _cohort_zone(session: AsyncSession, caller: Caller) -> str:
+    """The caller's cohort's zone: what their wall clock is taken to be until they set one."""
+    cohort = await session.get(Cohort, caller.cohort_id)
+    assert cohort is not None
+    return cohort.timezone
+
+
 async def set_timezone(session: AsyncSession, caller: Caller, *, zone: str) -> SettingChanged:
     with user_input():
         name = get_zone(zone).key
     person = caller.person
     person.timezone = name
-    moved = await P.reshift_personal(session, person)
+    moved = await P.reshift_personal(session, person, await _cohort_zone(session, caller))
     extra = f" {moved} pending reminder(s) moved to respect your quiet hours." if moved else ""
     return SettingChanged(
         f"Your time zone is now {name}: DMs and your calendar file use it. Deadlines do not "
@@ -259,7 +266,7 @@ async def set_quiet_hours(
     if not start and not end:
         person.quiet_start = None
         person.quiet_end = None
-        await P.reshift_personal(session, person)
+        await P.reshift_personal(session, person, await _cohort_zone(session, caller))
         return SettingChanged("Quiet hours are off: DM reminders come at their due time.")
     if not start or not end:
         raise UserError("Give both a start and an end, e.g. start 22:00 end 07:00.")
@@ -267,9 +274,14 @@ async def set_quiet_hours(
     if begin == finish:
         raise UserError("Quiet hours must start and end at different times, e.g. 22:00 to 07:00.")
     person.quiet_start, person.quiet_end = begin, finish
-    moved = await P.reshift_personal(session, person)
-    zone = person.timezone or "UTC"
-    hint = "" if person.timezone else " Set your time zone with `/calendar timezone` first."
+    cohort_zone = await _cohort_zone(session, caller)
+    moved = await P.reshift_personal(session, person, cohort_zone)
+    zone = P.person_zone(person, cohort_zone)
+    hint = (
+        ""
+        if person.timezone
+        else " That is the cohort's zone; set your own with `/calendar timezone`."
+    )
     return SettingChanged(
         f"Quiet hours {begin:%H:%M}–{finish:%H:%M} ({zone}): a DM reminder due then comes when "
         f"they end, unless that is after the thing it reminds you of.{hint}"
@@ -384,7 +396,7 @@ async def _ics_for(
                 description=f"{label}, {module.code} {module.title}",
             )
         )
-    zone = person.timezone or cohort.timezone
+    zone = P.person_zone(person, cohort.timezone)
     data = build_calendar(
         uid=f"person-{person.id}",
         name=f"{cohort.code} — {person.display_name}",

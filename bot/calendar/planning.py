@@ -133,10 +133,18 @@ async def insert_notices(session: AsyncSession, rows: Sequence[NoticeRow]) -> in
     return added
 
 
-def quiet_hours_of(person: Person) -> QuietHours | None:
+def person_zone(person: Person, cohort_zone: str) -> str:
+    """The zone of a person's wall clock: their own if they set one, else their cohort's.
+
+    Quiet hours and the calendar file both ask this, so "22:00" means the same to both.
+    """
+    return person.timezone or cohort_zone
+
+
+def quiet_hours_of(person: Person, cohort_zone: str) -> QuietHours | None:
     if person.quiet_start is None or person.quiet_end is None:
         return None
-    return QuietHours(person.quiet_start, person.quiet_end, person.timezone or "UTC")
+    return QuietHours(person.quiet_start, person.quiet_end, person_zone(person, cohort_zone))
 
 
 def _from_plan(
@@ -238,7 +246,7 @@ def plan_personal_reminders(
         item_key=f"occ{occ.id}",
         audience_key=f"p{person.id}",
         offsets=offsets_of(event),
-        quiet=quiet_hours_of(person),
+        quiet=quiet_hours_of(person, event.timezone),
         not_before=now,
     )
     payload = tutorial_payload(event, module, occ)
@@ -304,7 +312,7 @@ def plan_deadline_person(
         audience_key=f"p{person.id}",
         offsets=offsets_of(event),
         extended_due_at=extended_due_at,
-        quiet=quiet_hours_of(person),
+        quiet=quiet_hours_of(person, event.timezone),
         not_before=now,
     )
     payload = {**deadline_payload(event, module), "extended": extended_due_at is not None}
@@ -409,9 +417,9 @@ async def going_people(session: AsyncSession, occurrence_id: int) -> list[Person
     )
 
 
-async def reshift_personal(session: AsyncSession, person: Person) -> int:
+async def reshift_personal(session: AsyncSession, person: Person, cohort_zone: str) -> int:
     """After a change of zone or quiet hours: move the person's pending DMs accordingly."""
-    quiet = quiet_hours_of(person)
+    quiet = quiet_hours_of(person, cohort_zone)
     rows = (
         (
             await session.execute(

@@ -34,6 +34,7 @@ __all__ = [
     "RECURRENCES",
     "Occurrence",
     "expand_occurrences",
+    "in_gap",
 ]
 
 #: Days between occurrences for each recurrence the models allow (``bot.db.models.Recurrence``
@@ -62,6 +63,7 @@ def expand_occurrences(
     recurrence: str = "none",
     until: date | None = None,
     *,
+    wall: datetime | None = None,
     max_occurrences: int = MAX_OCCURRENCES,
 ) -> list[Occurrence]:
     """Every occurrence of a series, in order, with aware UTC start and end.
@@ -70,7 +72,9 @@ def expand_occurrences(
     ``until`` is the last local date that may hold an occurrence (inclusive); an aware datetime
     is converted to its local date in ``zone``. A repeating series without ``until`` is refused
     so no series runs forever. ``duration`` is elapsed time, so a 60-minute tutorial that spans
-    a clock change still lasts 60 minutes.
+    a clock change still lasts 60 minutes. ``wall`` is the local start time as typed, when it
+    was: it is the series' wall time even if it falls in a gap on the first day (that first
+    session is then flagged like any later one, and the next week is back at the typed time).
     """
     if starts_at.tzinfo is None or starts_at.utcoffset() is None:
         raise ValueError(f"naive starts_at {starts_at!r} refused: pass an aware datetime")
@@ -80,16 +84,18 @@ def expand_occurrences(
         raise CalendarInputError("A tutorial cannot end before it starts; give a positive length.")
     tz = get_zone(zone)
     first = starts_at.astimezone(UTC)
+    if wall is None or localize(wall, tz) != first:
+        wall = first.astimezone(tz).replace(tzinfo=None, fold=0)
+    first_shifted = in_gap(wall, tz)
     step_days = RECURRENCES[recurrence]
     if step_days is None:
-        return [Occurrence(1, first, first + duration)]
+        return [Occurrence(1, first, first + duration, first_shifted)]
 
     if until is None:
         raise CalendarInputError(
             f"A {recurrence} tutorial needs an end date; add one, e.g. until 2026-12-15."
         )
     last_day = _local_date(until, tz)
-    wall = first.astimezone(tz).replace(tzinfo=None, fold=0)
     if last_day < wall.date():
         raise CalendarInputError(
             f"The end date {last_day.isoformat()} is before the first tutorial on "
@@ -102,13 +108,17 @@ def expand_occurrences(
             f"hold is {max_occurrences}, so give an earlier end date."
         )
 
-    occurrences = [Occurrence(1, first, first + duration)]
+    occurrences = [Occurrence(1, first, first + duration, first_shifted)]
     for index in range(1, count):
         local = wall + timedelta(days=index * step_days)
         start = localize(local, tz)
-        shifted = classify_wall_time(local, tz) is WallTime.NONEXISTENT
-        occurrences.append(Occurrence(index + 1, start, start + duration, shifted))
+        occurrences.append(Occurrence(index + 1, start, start + duration, in_gap(local, tz)))
     return occurrences
+
+
+def in_gap(wall: datetime, tz: ZoneLike) -> bool:
+    """A wall time the clocks skip: ``localize`` moves it forward by the gap."""
+    return classify_wall_time(wall, tz) is WallTime.NONEXISTENT
 
 
 def _local_date(until: date, tz: ZoneLike) -> date:

@@ -13,7 +13,7 @@ when a DM would wake them, never when something is due, so changing zone gains n
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -27,7 +27,7 @@ from bot.access.permissions import Caller, module_by_code, require_staff, requir
 from bot.calendar import messages as M
 from bot.calendar import planning as P
 from bot.calendar.notices import DEADLINE_OFFSETS, TUTORIAL_OFFSETS
-from bot.calendar.recurrence import expand_occurrences
+from bot.calendar.recurrence import expand_occurrences, in_gap
 from bot.calendar.timeparse import (
     CalendarInputError,
     discord_timestamp,
@@ -37,6 +37,7 @@ from bot.calendar.timeparse import (
     parse_instant,
     parse_offsets,
     parse_span,
+    typed_wall_time,
 )
 from bot.db.models import (
     Attendance,
@@ -61,6 +62,7 @@ from bot.db.models import (
     RsvpResponse,
 )
 from bot.db.ops import insert_ignore
+from bot.delivery import Delivery, Missed, reason_of
 from bot.errors import NotFound, UserError
 from bot.gradebook import audit
 from bot.gradebook.ledger import Credit, credit
@@ -214,12 +216,22 @@ class TutorialCreated:
             "and check-in buttons) is posted in the module channel a week ahead."
         )
         if self.shifted:
-            lines.append(
-                "Note: sessions "
-                + ", ".join(str(s) for s in self.shifted)
-                + " fall in a clock change gap and start an hour later that day."
-            )
+            lines.append(gap_note(self.shifted))
         return "\n".join(lines)
+
+
+def gap_note(sequences: list[int]) -> str:
+    """Tells the tutor which sessions the clocks skipped over, and so start later that day."""
+    if len(sequences) == 1:
+        return (
+            f"Note: session {sequences[0]} falls in a clock change gap (that local time does "
+            "not exist that day), so it starts an hour later."
+        )
+    return (
+        "Note: sessions "
+        + ", ".join(str(s) for s in sequences)
+        + " fall in a clock change gap and start an hour later that day."
+    )
 
 
 async def add_tutorial(
@@ -261,7 +273,14 @@ async def add_tutorial(
             )
         last_day = _until(until)
     with user_input():
-        occurrences = expand_occurrences(starts_at, ends_at - starts_at, zone, repeat, last_day)
+        occurrences = expand_occurrences(
+            starts_at,
+            ends_at - starts_at,
+            zone,
+            repeat,
+            last_day,
+            wall=typed_wall_time(start, zone),
+        )
 
     event = CalendarEvent(
         module_id=module.id,
@@ -318,6 +337,7 @@ class TutorialChanged:
     told: int
     next_due_at: datetime | None
     cancelled: bool = False
+    shifted: tuple[int, ...] = ()
 
     def render(self) -> str:
         verb = "Cancelled" if self.cancelled else "Moved"
@@ -332,6 +352,8 @@ class TutorialChanged:
         if len(self.changed) > 10:
             lines.append(f"… and {len(self.changed) - 10} more.")
         lines.append(f"{self.told} student(s) who said they are going will be told by DM.")
+        if self.shifted:
+            lines.append(gap_note(list(self.shifted)))
         return "\n".join(lines)
 
 
@@ -450,21 +472,25 @@ async def move_tutorial(
         raise UserError(f"Tutorial #{event_id} was cancelled; schedule a new one instead.")
     with user_input():
         new_start = parse_instant(start, event.timezone, now=now)
+        typed = typed_wall_time(start, event.timezone)
     chosen = _pick(await _occurrences(session, event.id), sequence, now, event_id)
     tz = get_zone(event.timezone)
-    shift = new_start.astimezone(tz).replace(tzinfo=None) - chosen[0].starts_at.astimezone(
-        tz
-    ).replace(tzinfo=None)
+    target = typed if typed is not None else new_start.astimezone(tz).replace(tzinfo=None)
+    shift = target - chosen[0].starts_at.astimezone(tz).replace(tzinfo=None)
     planner = P.Planner()
     changed: list[tuple[int, datetime, datetime | None]] = []
+    shifted: list[int] = []
     told = 0
     for occ in chosen:
         length = occ.ends_at - occ.starts_at
         old = occ.starts_at
         if occ is chosen[0]:
-            moved_to = new_start
+            wall, moved_to = target, new_start
         else:
-            moved_to = localize(occ.starts_at.astimezone(tz).replace(tzinfo=None) + shift, tz)
+            wall = occ.starts_at.astimezone(tz).replace(tzinfo=None) + shift
+            moved_to = localize(wall, tz)
+        if in_gap(wall, tz):
+            shifted.append(occ.sequence)
         if moved_to < now:
             raise UserError(
                 f"That would move session {occ.sequence} into the past "
@@ -480,7 +506,15 @@ async def move_tutorial(
     if chosen[0].sequence == 1:
         event.starts_at = chosen[0].starts_at
     await planner.flush(session)
-    return TutorialChanged(event.id, event.title, module.code, changed, told, planner.earliest)
+    return TutorialChanged(
+        event.id,
+        event.title,
+        module.code,
+        changed,
+        told,
+        planner.earliest,
+        shifted=tuple(shifted),
+    )
 
 
 async def cancel_tutorial(
@@ -892,17 +926,24 @@ class ExtensionResult:
     next_due_at: datetime | None
 
     def render(self) -> str:
+        """What was decided; whether the student was told is added from ``notices_delivery``."""
         if not self.approved:
             return (
                 f"Extension request #{self.extension_id} from {self.student} for "
-                f"**{self.title}** denied; they will be told privately."
+                f"**{self.title}** denied."
             )
         return (
             f"Extension #{self.extension_id}: {self.student} now has until "
             f"{discord_timestamp(self.due_at)} for **{self.title}** ({self.module_code}) "
-            f"instead of {discord_timestamp(self.was_at)}. They will be told privately; their "
-            "reminders and late flag follow the new time."
+            f"instead of {discord_timestamp(self.was_at)}. Their reminders and late flag follow "
+            "the new time."
         )
+
+    @property
+    def notice_keys(self) -> tuple[str, ...]:
+        """The notice telling the student: ``notices_delivery`` says whether it reached them."""
+        kind = M.EXTENSION_GRANTED if self.approved else M.EXTENSION_DENIED
+        return (f"{kind}:x{self.extension_id}",)
 
 
 async def _apply_extension(
@@ -1043,13 +1084,38 @@ class RequestResult:
     due_at: datetime
     tutors: int
     next_due_at: datetime | None
+    #: The notices asking each tutor: ``notices_delivery`` says which reached them.
+    notice_keys: tuple[str, ...] = ()
 
     def render(self) -> str:
         return (
             f"Extension request #{self.extension_id} for **{self.title}** (until "
-            f"{discord_timestamp(self.due_at)}) sent to {self.tutors} tutor(s). You will be told "
+            f"{discord_timestamp(self.due_at)}) is with the module's tutors. You will be told "
             "privately when they decide."
         )
+
+
+async def notices_delivery(session: AsyncSession, keys: Sequence[str]) -> Delivery:
+    """Which of these personal notices reached their reader by DM, as the engine recorded.
+
+    A mention in the module channel (DMs closed) is not counted as told privately.
+    """
+    if not keys:
+        return Delivery(0)
+    rows = await session.execute(
+        select(Person.display_name, Notice.status, Notice.delivered_via, Notice.last_error)
+        .join(Person, Person.id == Notice.person_id)
+        .where(Notice.dedupe_key.in_(list(keys)))
+    )
+    told, pending, missed = 0, 0, []
+    for name, status, via, error in rows.all():
+        if status is NoticeStatus.SENT and via == "dm":
+            told += 1
+        elif status in (NoticeStatus.PENDING, NoticeStatus.CLAIMED):
+            pending += 1
+        else:
+            missed.append(Missed(name, reason_of(error or "")))
+    return Delivery(told, tuple(missed), pending)
 
 
 async def request_extension(
@@ -1110,10 +1176,11 @@ async def request_extension(
     await session.flush()
     occ = await _deadline_occurrence(session, event)
     planner = P.Planner()
-    for tutor in tutors:
+    keys = tuple(f"{M.EXTENSION_REQUEST}:x{extension.id}:p{tutor.id}" for tutor in tutors)
+    for key, tutor in zip(keys, tutors, strict=True):
         planner.add(
             P.immediate(
-                key=f"{M.EXTENSION_REQUEST}:x{extension.id}:p{tutor.id}",
+                key=key,
                 kind=M.EXTENSION_REQUEST,
                 audience=NoticeAudience.TUTORS,
                 module_id=module.id,
@@ -1132,7 +1199,9 @@ async def request_extension(
             )
         )
     await planner.flush(session)
-    return RequestResult(extension.id, event.title, new_due, len(tutors), planner.earliest)
+    return RequestResult(
+        extension.id, event.title, new_due, len(tutors), planner.earliest, notice_keys=keys
+    )
 
 
 async def decide_extension(

@@ -46,6 +46,7 @@ __all__ = [
     "parse_span",
     "require_order",
     "suggest_zones",
+    "typed_wall_time",
 ]
 
 
@@ -304,8 +305,9 @@ def _show_utc(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _parse(text: str, zone: ZoneLike | None) -> tuple[datetime, tzinfo]:
-    """Returns the instant and the zone/offset it was read in (for a later bare end time)."""
+def _parse(text: str, zone: ZoneLike | None) -> tuple[datetime, tzinfo, datetime | None]:
+    """Returns the instant, the zone/offset it was read in (for a later bare end time), and
+    the naive wall time typed when it was read in ``zone`` (None when an offset was given)."""
     # Length is capped first: nobody types a 100-character time, and long whitespace runs
     # would make the regex backtrack quadratically.
     match = _INSTANT.match(text) if len(text) <= _MAX_INPUT else None
@@ -332,8 +334,8 @@ def _parse(text: str, zone: ZoneLike | None) -> tuple[datetime, tzinfo]:
     suffix_key = " ".join(suffix.lower().split())
     if suffix_key in {"aoe", "anywhere on earth"}:
         if not has_clock:
-            return end_of_local_day(day_value, AOE), AOE
-        return wall.replace(tzinfo=AOE).astimezone(UTC), AOE
+            return end_of_local_day(day_value, AOE), AOE, None
+        return wall.replace(tzinfo=AOE).astimezone(UTC), AOE, None
     if not has_clock:
         day_text = day_value.isoformat()
         raise CalendarInputError(
@@ -342,14 +344,23 @@ def _parse(text: str, zone: ZoneLike | None) -> tuple[datetime, tzinfo]:
         )
     if suffix:
         offset_zone = _offset_zone(suffix, text)
-        return wall.replace(tzinfo=offset_zone).astimezone(UTC), offset_zone
+        return wall.replace(tzinfo=offset_zone).astimezone(UTC), offset_zone, None
     if zone is None:
         raise CalendarInputError(
             f"{_echo(text)} has no time zone; add an offset, e.g. 2026-12-01 18:00+01:00 "
             "or 2026-12-01T18:00Z."
         )
     tz = get_zone(zone)
-    return localize(wall, tz), tz
+    return localize(wall, tz), tz, wall
+
+
+def typed_wall_time(text: str, zone: ZoneLike) -> datetime | None:
+    """The naive local time a person typed, when it is read in ``zone`` (no offset given).
+
+    It may not exist (a spring-forward gap): the instant ``parse_instant`` returns is then
+    moved by the gap, and ``classify_wall_time`` on this says so, so the tutor can be told.
+    """
+    return _parse(text, zone)[2]
 
 
 def _offset_zone(suffix: str, text: str) -> tzinfo:
@@ -382,7 +393,7 @@ def parse_instant(
     midnight, which is never what a tutor means. When ``now`` is given and ``allow_past`` is
     false, a moment before ``now`` is refused.
     """
-    instant, _ = _parse(text, zone)
+    instant, _, _ = _parse(text, zone)
     _refuse_past(text, instant, now, allow_past)
     return instant
 
@@ -422,7 +433,7 @@ def parse_span(
     the same zone or offset as the start), or a duration (``1h30m``). An end on or before the
     start is refused rather than rolled over to the next day.
     """
-    start, start_tz = _parse(start_text, zone)
+    start, start_tz, _ = _parse(start_text, zone)
     _refuse_past(start_text, start, now, allow_past)
     clock = _CLOCK.match(end_text)
     if clock is not None:
@@ -441,7 +452,7 @@ def parse_span(
     elif _looks_like_duration(end_text):
         end = start + parse_duration(end_text)
     else:
-        end, _ = _parse(end_text, zone if zone is not None else _zone_of(start_tz))
+        end, _, _ = _parse(end_text, zone if zone is not None else _zone_of(start_tz))
     require_order(start, end)
     return start, end
 

@@ -309,6 +309,8 @@ class DiscussionPrompt(Base):
     released_at: Mapped[datetime | None]
     # When the opening/closing claim was taken: a stale claim means a process died mid-way.
     claimed_at: Mapped[datetime | None]
+    # Why a scheduled prompt cannot open (its module's channel is missing); None otherwise.
+    blocked_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class Contribution(Base):

@@ -184,6 +184,11 @@ async def setup_reassignable_exercise(sandbox: Sandbox) -> dict[str, Any]:
     return await _settled(sandbox, {"exercise": exercise_id, "reviewer": person.platform_username})
 
 
+async def setup_allocated_exercise(sandbox: Sandbox) -> dict[str, Any]:
+    """An allocated exercise (every submission has its reviewers: nothing to top up)."""
+    return await _settled(sandbox, {"exercise": await _allocated(sandbox)})
+
+
 async def setup_reviewed_exercise(sandbox: Sandbox) -> dict[str, Any]:
     """An allocated exercise whose reviews are all in (ready to release)."""
     return await _settled(sandbox, {"exercise": await _reviewed(sandbox)})

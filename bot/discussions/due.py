@@ -17,15 +17,18 @@ waits for the next run. A message may come late, never twice.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.chat import Button, ButtonStyle, ChatError, ChatPort, OutgoingMessage
+from bot.chat import Button, ButtonStyle, ChatError, ChatErrorKind, ChatPort, OutgoingMessage
 from bot.db.engine import Database
 from bot.db.models import (
     DiscussionPrompt,
@@ -51,21 +54,64 @@ CLOCK_MARGIN = timedelta(minutes=2)
 ANSWER_PREFIX = "cb:discussions:answer:"
 
 
+#: Asked before a prompt is closed: has its thread been read whole (see ``run_due``)?
+ThreadRead = Callable[[str], Awaitable[bool]]
+
+
 @dataclass
 class DueReport:
     opened: dict[str, int] = field(default_factory=dict)
     closed: list[int] = field(default_factory=list)
+    #: Prompts past their close left open because their thread is not read whole yet.
+    deferred: list[int] = field(default_factory=list)
+    #: Prompts that cannot open because their module's channel is missing (tutor told once).
+    blocked: list[int] = field(default_factory=list)
     notified: int = 0
     failed: list[str] = field(default_factory=list)
 
 
-async def run_due(db: Database, chat: ChatPort, *, now: datetime) -> DueReport:
-    """Do whatever is due at ``now``; safe to run in several processes at once."""
+async def run_due(
+    db: Database,
+    chat: ChatPort,
+    *,
+    now: datetime,
+    thread_read: ThreadRead | None = None,
+    ledger_lock: asyncio.Lock | None = None,
+) -> DueReport:
+    """Do whatever is due at ``now``; safe to run in several processes at once.
+
+    ``thread_read(thread_id)`` says whether every message of a thread is recorded: a prompt
+    is closed (summary posted, posts credited) only then, so what was posted while the bot was
+    down is counted before the summary and the credits. ``ledger_lock`` is held while the
+    close credits the ledger (the recorder credits late posts under it too).
+    """
     report = DueReport()
     await _open_due(db, chat, now, report)
-    await _close_due(db, chat, now, report)
+    await _close_due(db, chat, now, report, thread_read, ledger_lock)
     await _notify_released(db, chat, now, report)
     return report
+
+
+async def next_due(db: Database) -> datetime | None:
+    """The earliest opening or closing still to do, so the scheduler can be woken for it."""
+    async with db.session() as session:
+        opening = (
+            await session.execute(
+                select(func.min(DiscussionPrompt.opens_at)).where(
+                    DiscussionPrompt.status == PromptStatus.SCHEDULED,
+                    DiscussionPrompt.blocked_reason.is_(None),
+                )
+            )
+        ).scalar_one_or_none()
+        closing = (
+            await session.execute(
+                select(func.min(DiscussionPrompt.closes_at)).where(
+                    DiscussionPrompt.status == PromptStatus.OPEN
+                )
+            )
+        ).scalar_one_or_none()
+    times = [t for t in (opening, closing) if t is not None]
+    return min(times) if times else None
 
 
 def _stale(now: datetime) -> datetime:
@@ -135,14 +181,17 @@ async def _open_due(db: Database, chat: ChatPort, now: datetime, report: DueRepo
         ).all()
     for prompt_id, status in candidates:
         async with db.session() as session:
-            if not await _claim_prompt(
-                session, prompt_id, ready(), PromptStatus.OPENING, PromptStatus.OPENING, now
-            ):
-                continue
             prompt = await session.get(DiscussionPrompt, prompt_id)
             assert prompt is not None
             module = await session.get(Module, prompt.module_id)
             assert module is not None
+            if prompt.blocked_reason is not None and module.channel_id is None:
+                continue  # still no channel: the tutor was told; nothing to try
+            if not await _claim_prompt(
+                session, prompt_id, ready(), PromptStatus.OPENING, PromptStatus.OPENING, now
+            ):
+                continue
+            await session.refresh(prompt)
             staff = await _staff_ids(session, module.id)
         if status == PromptStatus.OPENING:
             log.warning(
@@ -153,17 +202,65 @@ async def _open_due(db: Database, chat: ChatPort, now: datetime, report: DueRepo
         try:
             thread_id = await _post_prompt(db, chat, prompt, module, staff)
         except ChatError as exc:
-            log.error("prompt %s could not be opened: %s", prompt_id, exc)
-            report.failed.append(f"open #{prompt_id}: {exc}")
-            await _set_prompt(db, prompt_id, status=PromptStatus.SCHEDULED, claimed_at=None)
-            continue
+            if exc.kind == ChatErrorKind.NOT_FOUND and prompt.thread_id is None:
+                # The channel is gone (deleted on the server): blocked, not an error each run.
+                thread_id = None
+            else:
+                log.error("prompt %s could not be opened: %s", prompt_id, exc)
+                report.failed.append(f"open #{prompt_id}: {exc}")
+                await _set_prompt(db, prompt_id, status=PromptStatus.SCHEDULED, claimed_at=None)
+                continue
         if thread_id is None:
-            report.failed.append(f"open #{prompt_id}: module {module.code} has no channel")
-            await _set_prompt(db, prompt_id, status=PromptStatus.SCHEDULED, claimed_at=None)
+            await _block(db, chat, prompt, module, report)
             continue
-        await _set_prompt(db, prompt_id, status=PromptStatus.OPEN, claimed_at=None)
+        await _set_prompt(
+            db, prompt_id, status=PromptStatus.OPEN, claimed_at=None, blocked_reason=None
+        )
         report.opened[thread_id] = prompt_id
         log.info("prompt %s opened in thread %s", prompt_id, thread_id)
+
+
+def _missing_channel(module: Module) -> str:
+    name = module.channel_name or module.code.lower()
+    return f"the channel #{name} of {module.code} is missing on the server"
+
+
+async def _block(
+    db: Database, chat: ChatPort, prompt: DiscussionPrompt, module: Module, report: DueReport
+) -> None:
+    """The prompt cannot open for want of a channel: mark it so and tell its creator, once.
+
+    It stays scheduled and opens as soon as the module has a channel again.
+    """
+    reason = _missing_channel(module)
+    first = prompt.blocked_reason is None
+    await _set_prompt(
+        db, prompt.id, status=PromptStatus.SCHEDULED, claimed_at=None, blocked_reason=reason
+    )
+    report.blocked.append(prompt.id)
+    if not first:
+        return
+    log.warning("prompt %s cannot open: %s; its creator is told", prompt.id, reason)
+    async with db.session() as session:
+        creator = (
+            await session.get(Person, prompt.created_by_id)
+            if prompt.created_by_id is not None
+            else None
+        )
+        user_id = creator.platform_user_id if creator is not None else None
+    if user_id is None:
+        log.warning("prompt %s: its creator cannot be told (no Discord account linked)", prompt.id)
+        return
+    text = (
+        f"Your discussion prompt #{prompt.id} “{prompt.title}” could not be posted: {reason}. "
+        f"Create the channel (or fix the module's channel in the programme file); the prompt "
+        f"is posted as soon as the bot sees it. `/prompt list module:{module.code}` shows it "
+        "as blocked until then."
+    )
+    try:
+        await chat.dm(str(user_id), OutgoingMessage(text))
+    except ChatError as exc:
+        log.warning("prompt %s: its creator could not be told by DM: %s", prompt.id, exc)
 
 
 async def _posted(
@@ -198,8 +295,7 @@ async def _post_prompt(
 ) -> str | None:
     """Post the prompt and make its thread, saving each id as soon as it exists."""
     if module.channel_id is None:
-        log.error("prompt %s: module %s has no channel to post in", prompt.id, module.code)
-        return None
+        return None  # blocked (``_block``): the caller marks it and tells the tutor once
     channel_id = module.channel_id
     anchor = prompt.message_id
     if anchor is None:
@@ -255,14 +351,23 @@ async def _post_prompt(
 # --------------------------------------------------------------------------- closing
 
 
-async def _close_due(db: Database, chat: ChatPort, now: datetime, report: DueReport) -> None:
+async def _close_due(
+    db: Database,
+    chat: ChatPort,
+    now: datetime,
+    report: DueReport,
+    thread_read: ThreadRead | None,
+    ledger_lock: asyncio.Lock | None,
+) -> None:
     def ready() -> object:
         return and_(DiscussionPrompt.status == PromptStatus.OPEN, DiscussionPrompt.closes_at <= now)
 
     async with db.session() as session:
         candidates = (
             await session.execute(
-                select(DiscussionPrompt.id, DiscussionPrompt.status).where(
+                select(
+                    DiscussionPrompt.id, DiscussionPrompt.status, DiscussionPrompt.thread_id
+                ).where(
                     or_(
                         ready(),  # type: ignore[arg-type]
                         and_(
@@ -273,7 +378,11 @@ async def _close_due(db: Database, chat: ChatPort, now: datetime, report: DueRep
                 )
             )
         ).all()
-    for prompt_id, status in candidates:
+    for prompt_id, status, thread_id in candidates:
+        if thread_read is not None and thread_id is not None and not await thread_read(thread_id):
+            # Posts made while the bot was down may be unread: they count before the close.
+            report.deferred.append(prompt_id)
+            continue
         async with db.session() as session:
             if not await _claim_prompt(
                 session, prompt_id, ready(), PromptStatus.CLOSING, PromptStatus.CLOSING, now
@@ -306,19 +415,13 @@ async def _close_due(db: Database, chat: ChatPort, now: datetime, report: DueRep
             report.failed.append(f"close #{prompt_id}: {exc}")
             await _set_prompt(db, prompt_id, status=PromptStatus.OPEN, claimed_at=None)
             continue
-        async with db.session() as session:
+        async with ledger_lock or contextlib.nullcontext(), db.session() as session:
             prompt = await session.get(DiscussionPrompt, prompt_id)
             assert prompt is not None
             prompt.status = PromptStatus.CLOSED
             prompt.claimed_at = None
-            evidence = await scoring.load_evidence(session, prompt)
-            await scoring.sync_ledger(
-                session,
-                prompt,
-                scoring.score_all(evidence, with_quality=False),
-                kinds=frozenset({"discussion_post", "discussion_reply"}),
-                now=now,
-            )
+            await session.flush()
+            await scoring.follow_evidence(session, prompt_id, now=now)
         report.closed.append(prompt_id)
         log.info("prompt %s closed", prompt_id)
 

@@ -10,6 +10,16 @@ process on a SQLite file), so the event loop keeps parsing.
 What a crash loses is the unflushed tail of the queue. The thread cursors advance only with
 the rows they cover, so the history backfill at start-up and on reconnect picks that tail up
 again; the unique message id makes it count once. A clean stop flushes (``close``).
+
+A cursor means "everything up to here is stored", so it only moves over a contiguous range.
+A thread is *read through* once a history read that began while the gateway session was up
+has reached the present and been written; until then (after start-up, a lost session, or a
+thread newly watched) live messages are recorded but leave the cursor where it is, so the read
+starts from the last message really recorded whatever arrives meanwhile. The discussion due
+work closes a prompt only once its thread is read through (``cogs.discussions``).
+
+Recording a post in a prompt that has already closed credits the ledger at once
+(``scoring.follow_evidence``, the same path the close takes), not only at release.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from bot.chat import ChatError, ChatMessage, ChatPort
 from bot.clock import Clock
 from bot.db.engine import Database
 from bot.db.models import ContributionVia
-from bot.discussions import recording
+from bot.discussions import recording, scoring
 from bot.discussions.recording import MessageDelete, MessageEdit, WireMessage
 from bot.discussions.writer import BatchWriter, WriterKind
 
@@ -71,6 +81,15 @@ class Recorder:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._closed = False
+        # Threads read up to the present during this gateway session (see module docstring).
+        self._read_through: set[str] = set()
+        self._reading: dict[str, int] = {}
+        self._session = 0
+        self._live = False
+        # Closed prompts whose recorded evidence changed and whose credits must follow.
+        self._to_credit: set[int] = set()
+        #: Held while a prompt's credits are synced (the close and the recorder take turns).
+        self.ledger_lock = asyncio.Lock()
         self.recorded = 0
         self.batches = 0
         self.failures = 0
@@ -86,10 +105,35 @@ class Recorder:
     def replace_watched(self, threads: Mapping[str, int]) -> list[str]:
         new = [t for t in threads if t not in self.threads]
         self.threads = dict(threads)
+        self._read_through &= set(threads)
         return new
 
     def watches(self, channel_id: str) -> bool:
         return channel_id in self.threads
+
+    # ---------------------------------------------------------- read through
+
+    def gateway_up(self) -> None:
+        """A gateway session is delivering messages (READY or RESUMED)."""
+        self._live = True
+
+    def gateway_down(self) -> None:
+        """The connection dropped: what is posted now may only be found by reading history."""
+        self._live = False
+        self._session += 1
+        self._read_through.clear()
+
+    def is_read_through(self, thread_id: str) -> bool:
+        """Whether every message of the thread up to now is recorded or queued."""
+        return thread_id in self._read_through
+
+    def unread(self) -> list[str]:
+        """Watched threads not read through, and no history read under way for them."""
+        return [t for t in self.threads if t not in self._read_through and t not in self._reading]
+
+    @property
+    def live(self) -> bool:
+        return self._live
 
     async def prime(self) -> None:
         """Know the roster's platform ids before the first batch: during a backlog every extra
@@ -160,6 +204,7 @@ class Recorder:
                 # Let the gateway deliver more before the next batch: bigger batches, fewer
                 # commits. The timer (not this task) writes a small tail.
                 break
+        await self._credit_closed()
         if self.pending and not self._closed and self._timer is None:
             self._timer = loop.call_later(self.max_delay, self._kick)
 
@@ -190,6 +235,7 @@ class Recorder:
                     now=self.clock.now(),
                     people_cache=people,
                     close_times=close_times,
+                    read_through=frozenset(self._read_through),
                 )
                 if self._writer is not None:
                     result = await self._writer.run(write)
@@ -206,7 +252,44 @@ class Recorder:
             self.recorded += result.inserted
             self.batches += 1
             self._people.update(result.people)
+            self._note_closed(threads, close_times, messages, edits, deletes)
             return True
+
+    def _note_closed(
+        self,
+        threads: Mapping[str, int],
+        close_times: recording.CloseTimes,
+        messages: list[WireMessage],
+        edits: list[MessageEdit],
+        deletes: list[MessageDelete],
+    ) -> None:
+        """Remember the prompts past their close that this batch touched: their credits must
+        follow what was just recorded (a late post, or one read back after the close)."""
+        touched = {threads.get(m[1]) for m in messages}
+        touched.update(threads.get(e.message.channel_id) for e in edits)
+        touched.update(threads.get(d.channel_id) for d in deletes)
+        now = self.clock.now()
+        for prompt_id in touched:
+            if prompt_id is None:
+                continue
+            close = close_times.closes.get(prompt_id)
+            if close is None or close <= now:
+                self._to_credit.add(prompt_id)
+
+    async def _credit_closed(self) -> None:
+        """Credit the ledger for what was recorded in closed prompts; kept to retry on failure."""
+        if not self._to_credit:
+            return
+        async with self.ledger_lock:
+            while self._to_credit:
+                prompt_id = min(self._to_credit)
+                try:
+                    async with self.db.session() as session:
+                        await scoring.follow_evidence(session, prompt_id, now=self.clock.now())
+                except Exception:
+                    log.exception("crediting prompt %s failed; it is retried later", prompt_id)
+                    return
+                self._to_credit.discard(prompt_id)
 
     async def _close_times_now(self, prompt_ids: set[int]) -> recording.CloseTimes:
         """The cached close times, re-read when stale (another process may have extended one)."""
@@ -228,8 +311,9 @@ class Recorder:
         self._close_times = None
         self._close_times_at = 0.0
 
-    async def flush(self) -> None:
-        """Write everything queued so far (tests, shutdown, before scoring)."""
+    async def flush(self) -> bool:
+        """Write everything queued so far (tests, shutdown, before scoring); False if the
+        database refused it three times (it stays queued)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -243,8 +327,10 @@ class Recorder:
                     log.error(
                         "giving up on %d queued messages; backfill will recover them", self.pending
                     )
-                    return
+                    return False
                 await asyncio.sleep(self.retry_delay)
+        await self._credit_closed()
+        return True
 
     async def close(self) -> None:
         """Flush and stop taking work: the clean-shutdown path."""
@@ -262,57 +348,74 @@ class Recorder:
 
     async def backfill(self, chat: ChatPort, thread_ids: Iterable[str] | None = None) -> int:
         """Read history after each thread's cursor and record what is missing; returns how many
-        messages were read."""
-        wanted = self._wanted(thread_ids)
-        if not wanted:
-            return 0
-        async with self.db.session() as session:
-            after = await recording.cursors(session, wanted)
-        read = 0
-        for thread_id in wanted:
-            try:
-                async for message in chat.history(thread_id, after_id=after.get(thread_id)):
-                    self._messages.append(recording.wire(message, ContributionVia.BACKFILL))
-                    read += 1
-                    if len(self._messages) >= self.max_rows:
-                        await self._flush_once()
-            except ChatError as exc:
-                log.warning("cannot read the history of thread %s: %s", thread_id, exc)
-        await self.flush()
-        return read
+        messages were read. Each thread read to the end is then read through."""
+        return await self._read(chat, thread_ids, whole=False)
 
     async def reconcile(self, chat: ChatPort, thread_ids: Iterable[str] | None = None) -> int:
         """The backfill, plus what changed while nobody listened: each thread's whole history
         is read, so edits and deletions made while the bot was offline are recorded too (an
-        edit by its own time, so once; a deletion at the time it is noticed). A resumed
-        session does not need this: the gateway replays what it missed. Returns how many
-        messages were read."""
+        edit by its own time, so once; a deletion at the time it is noticed), and so is any
+        message not stored, wherever the cursor stands. A resumed session does not need this:
+        the gateway replays what it missed. Returns how many messages were read."""
+        return await self._read(chat, thread_ids, whole=True)
+
+    async def _read(self, chat: ChatPort, thread_ids: Iterable[str] | None, *, whole: bool) -> int:
         wanted = self._wanted(thread_ids)
         if not wanted:
             return 0
-        async with self.db.session() as session:
-            after = await recording.cursors(session, wanted)
-            stored = await recording.live_message_ids(session, wanted)
-        read = 0
+        # Only a read that begins while the gateway delivers can leave a thread read through:
+        # what is posted after it reaches the end arrives live.
+        session_at_start = self._session if self._live else None
         for thread_id in wanted:
-            cursor = int(after[thread_id]) if thread_id in after else 0
-            seen: set[str] = set()
-            try:
-                async for message in chat.history(thread_id):
-                    read += 1
-                    seen.add(message.id)
-                    if int(message.id) > cursor:
-                        self._messages.append(recording.wire(message, ContributionVia.BACKFILL))
-                    elif message.edited_at is not None:
-                        self._edits.append(MessageEdit(message))
-                    if len(self._messages) >= self.max_rows:
-                        await self._flush_once()
-            except ChatError as exc:
-                # A partial read says nothing about deletions: none are inferred from it.
-                log.warning("cannot read the history of thread %s: %s", thread_id, exc)
-                continue
-            now = self.clock.now()
-            for gone in sorted(stored.get(thread_id, set()) - seen):
-                self._deletes.append(MessageDelete(gone, thread_id, now))
-        await self.flush()
+            self._reading[thread_id] = self._reading.get(thread_id, 0) + 1
+        try:
+            async with self.db.session() as session:
+                after = await recording.cursors(session, wanted)
+                stored = await recording.live_message_ids(session, wanted) if whole else {}
+            read = 0
+            complete: list[str] = []
+            for thread_id in wanted:
+                try:
+                    if whole:
+                        read += await self._read_whole(
+                            chat, thread_id, stored.get(thread_id, set())
+                        )
+                    else:
+                        async for message in chat.history(thread_id, after_id=after.get(thread_id)):
+                            self._messages.append(recording.wire(message, ContributionVia.BACKFILL))
+                            read += 1
+                            if len(self._messages) >= self.max_rows:
+                                await self._flush_once()
+                except ChatError as exc:
+                    # A partial read says nothing about deletions: none are inferred from it.
+                    log.warning("cannot read the history of thread %s: %s", thread_id, exc)
+                    continue
+                complete.append(thread_id)
+            if await self.flush() and session_at_start == self._session and self._live:
+                self._read_through.update(t for t in complete if t in self.threads)
+            return read
+        finally:
+            for thread_id in wanted:
+                left = self._reading.get(thread_id, 1) - 1
+                if left:
+                    self._reading[thread_id] = left
+                else:
+                    self._reading.pop(thread_id, None)
+
+    async def _read_whole(self, chat: ChatPort, thread_id: str, stored: set[str]) -> int:
+        """Queue every message of the thread not stored, every edit, and every deletion."""
+        read = 0
+        seen: set[str] = set()
+        async for message in chat.history(thread_id):
+            read += 1
+            seen.add(message.id)
+            if message.id not in stored:
+                self._messages.append(recording.wire(message, ContributionVia.BACKFILL))
+            elif message.edited_at is not None:
+                self._edits.append(MessageEdit(message))
+            if len(self._messages) >= self.max_rows:
+                await self._flush_once()
+        now = self.clock.now()
+        for gone in sorted(stored - seen):
+            self._deletes.append(MessageDelete(gone, thread_id, now))
         return read

@@ -10,7 +10,11 @@
 - a deletion sets ``deleted_at`` and never removes the row;
 - ``late`` is set against the prompt's close and the author's approved extension;
 - the thread's ``ChannelCursor`` advances in the same transaction as the rows, so history
-  backfill resumes exactly after what is safely stored.
+  backfill resumes exactly after what is safely stored. It only ever covers a contiguous
+  range: a history read moves it over what it read, but a live (gateway) message moves it only
+  in a thread the recorder has read up to the present since its gateway session began
+  (``read_through``); otherwise a live post would carry it past posts nobody has read yet
+  (those made while the bot was offline, or as the thread was created).
 
 Messages the bot posted on a student's behalf (``answers.parse_relayed``) are credited to that
 student; the bot's other messages only move the cursor.
@@ -21,7 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -32,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.access.identity import ChatUser
+from bot.access.identity import ChatUser, people_of_sync
 from bot.chat import ChatMessage, WireMessage, unwire_message, wire_message
 from bot.db.models import (
     ChannelCursor,
@@ -181,33 +185,9 @@ def person_ids_sync(
     found: dict[str, int] = {}
     if known:
         found.update({uid: known[uid] for uid in users if uid in known})
-    ids = [uid for uid in users if uid not in found]
-    for start in range(0, len(ids), _IN_CHUNK):
-        rows = session.execute(
-            select(Person.platform_user_id, Person.id).where(
-                Person.platform_user_id.in_(ids[start : start + _IN_CHUNK])
-            )
-        )
-        found.update({str(uid): pid for uid, pid in rows.all()})
-    by_name = {
-        user.username.lower().lstrip("@"): uid
-        for uid, user in users.items()
-        if uid not in found and user is not None
-    }
-    if by_name:
-        rows = session.execute(
-            select(Person).where(
-                Person.platform_username.in_(list(by_name)), Person.platform_user_id.is_(None)
-            )
-        )
-        candidates: dict[str, list[Person]] = {}
-        for person in rows.scalars().all():
-            candidates.setdefault(str(person.platform_username), []).append(person)
-        for name, people in candidates.items():
-            if len(people) == 1:
-                people[0].platform_user_id = by_name[name]
-                found[by_name[name]] = people[0].id
-        session.flush()
+    rest = {uid: user for uid, user in users.items() if uid not in found}
+    if rest:
+        found.update(people_of_sync(session, rest))
     return found
 
 
@@ -444,8 +424,12 @@ def prepare_batch(
     now: datetime,
     people_cache: Mapping[str, int] | None = None,
     close_times: CloseTimes | None = None,
+    read_through: Collection[str] | None = None,
 ) -> PreparedBatch:
-    """Pure: turn queued messages into driver rows, without touching the database."""
+    """Pure: turn queued messages into driver rows, without touching the database.
+
+    ``read_through``: the threads where a gateway message may move the cursor (None: all).
+    """
     values = _Values(sqlite, now)
     known: Mapping[str, int] = people_cache or {}
     closes = close_times.closes if close_times is not None else {}
@@ -463,6 +447,12 @@ def prepare_batch(
         message_id = message.id
         current = newest.get(channel_id)
         if (
+            read_through is not None
+            and incoming.via is ContributionVia.GATEWAY
+            and channel_id not in read_through
+        ):
+            pass  # a live message past an unread gap: recorded, but the cursor stays
+        elif (
             current is None
             or len(message_id) > len(current)
             or (len(message_id) == len(current) and message_id > current)
@@ -626,6 +616,7 @@ def record_batch_sync(
     now: datetime,
     people_cache: Mapping[str, int] | None = None,
     close_times: CloseTimes | None = None,
+    read_through: Collection[str] | None = None,
 ) -> BatchResult:
     """``prepare_batch`` then ``write_batch_sync``, in the caller's transaction."""
     batch = prepare_batch(
@@ -638,6 +629,7 @@ def record_batch_sync(
         now=now,
         people_cache=people_cache,
         close_times=close_times,
+        read_through=read_through,
     )
     return write_batch_sync(
         session, threads, batch, people_cache=people_cache, close_times=close_times
@@ -655,6 +647,7 @@ def record_wired_batch_sync(
     now: datetime,
     people_cache: Mapping[str, int] | None = None,
     close_times: CloseTimes | None = None,
+    read_through: Collection[str] | None = None,
 ) -> BatchResult:
     """``record_batch_sync`` for the recorder's queued form: everything after the queue, from
     turning it back into messages to the commit, runs wherever the writer runs."""
@@ -668,6 +661,7 @@ def record_wired_batch_sync(
         now=now,
         people_cache=people_cache,
         close_times=close_times,
+        read_through=read_through,
     )
 
 

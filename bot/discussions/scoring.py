@@ -38,6 +38,7 @@ from bot.db.models import (
     LedgerEntry,
     LedgerSource,
     Person,
+    PromptStatus,
     Role,
 )
 from bot.discussions.rubric import (
@@ -310,3 +311,46 @@ async def sync_ledger(
             )
     appended += await ledger.credit(session, to_credit)
     return appended
+
+
+POST_KINDS = frozenset({"discussion_post", "discussion_reply"})
+
+
+async def follow_evidence(session: AsyncSession, prompt_id: int, *, now: datetime) -> int:
+    """Make a closed prompt's ledger credits follow its recorded evidence; returns rows added.
+
+    The one path by which recorded posts reach the ledger: the close credits what was
+    posted on time, and the recorder calls it again whenever it records something in a prompt
+    already past its close (a late post or answer, one read back after a restart, an edit or
+    a deletion), so ``/marks`` and the exports never wait for the release. Before the release
+    only post and reply credits move (quality is not released); after it, the stored mark
+    follows too and the student is told again, as for a tutor's change. An open prompt is
+    left alone: its close credits it. Idempotent.
+    """
+    prompt = await session.get(DiscussionPrompt, prompt_id)
+    if prompt is None or prompt.status != PromptStatus.CLOSED:
+        return 0
+    evidence = await load_evidence(session, prompt)
+    if prompt.released_at is None:
+        return await sync_ledger(
+            session, prompt, score_all(evidence, with_quality=False), kinds=POST_KINDS, now=now
+        )
+    posted = {c.person_id for c in evidence.contributions if c.person_id is not None}
+    wanted = [pid for pid, s in evidence.students.items() if s.active or pid in posted]
+    scores = score_all(evidence, with_quality=True, person_ids=wanted)
+    for person_id, score in scores.items():
+        row = evidence.scores.get(person_id)
+        if row is not None and row.score == score.score and row.explanation == score.explanation:
+            continue
+        if row is None:
+            row = DiscussionScore(prompt_id=prompt.id, person_id=person_id)
+            session.add(row)
+        row.score = score.score
+        row.explanation = score.explanation
+        row.updated_at = now
+        row.notify_claimed_at = None
+        row.notified_at = None
+        row.notify_error = None
+    added = await sync_ledger(session, prompt, scores, now=now)
+    await session.flush()
+    return added

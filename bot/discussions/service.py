@@ -37,6 +37,7 @@ from bot.db.models import (
     Role,
 )
 from bot.db.ops import insert_ignore
+from bot.delivery import Delivery, Missed, reason_of
 from bot.discussions import scoring
 from bot.discussions.answers import ANSWER_MAX_CHARS, format_relayed
 from bot.discussions.grades_csv import MAX_CSV_BYTES, MAX_FEEDBACK_CHARS, parse_grades_csv
@@ -95,10 +96,24 @@ class PromptInfo:
     released_at: datetime | None
     body: str = ""
     rubric_spec: str = ""
+    blocked_reason: str | None = None
 
     @property
     def line(self) -> str:
-        state = {
+        if self.status == PromptStatus.SCHEDULED and self.blocked_reason:
+            state = f"blocked: {self.blocked_reason} (due {when(self.opens_at)})"
+        else:
+            state = self._state
+        where = f" in <#{self.thread_id}>" if self.thread_id else ""
+        private = ", answers private until posted" if self.private_answers else ""
+        return (
+            f"#{self.id} **{self.title}** ({self.module_code}): {state}{where}; "
+            f"{self.rubric_name} rubric, {format_points(self.max_score)} points{private}"
+        )
+
+    @property
+    def _state(self) -> str:
+        return {
             PromptStatus.SCHEDULED: f"opens {when(self.opens_at)}",
             PromptStatus.OPENING: "opening now",
             PromptStatus.OPEN: f"open, closes {when(self.closes_at)}",
@@ -106,12 +121,6 @@ class PromptInfo:
             PromptStatus.CLOSED: "closed" + (", marks released" if self.released_at else ""),
             PromptStatus.CANCELLED: "cancelled",
         }[self.status]
-        where = f" in <#{self.thread_id}>" if self.thread_id else ""
-        private = ", answers private until posted" if self.private_answers else ""
-        return (
-            f"#{self.id} **{self.title}** ({self.module_code}): {state}{where}; "
-            f"{self.rubric_name} rubric, {format_points(self.max_score)} points{private}"
-        )
 
 
 def _info(prompt: DiscussionPrompt, module: Module) -> PromptInfo:
@@ -130,6 +139,7 @@ def _info(prompt: DiscussionPrompt, module: Module) -> PromptInfo:
         released_at=prompt.released_at,
         body=prompt.body,
         rubric_spec=_rubric_spec(rubric),
+        blocked_reason=prompt.blocked_reason,
     )
 
 
@@ -238,6 +248,12 @@ async def prepare_prompt(
     """Check everything but the text (before the tutor spends time typing it in the form)."""
     module = await module_by_code(session, cohort.id, module_code)
     require_staff(caller, module)
+    if module.channel_id is None:
+        raise UserError(
+            f"{module.code} has no channel on this server (looked for "
+            f"#{module.channel_name or module.code.lower()}), so a prompt could not be posted; "
+            "create the channel or fix the programme file first."
+        )
     title, _ = _check_text(title, None)
     opens_at = _instant(opens, "Opens", cohort.timezone, now)
     closes_at = _instant(closes, "Closes", cohort.timezone, now)
@@ -957,6 +973,24 @@ async def release(
     )
     await session.flush()
     return ReleaseResult(_info(prompt, module), len(scores))
+
+
+async def release_delivery(session: AsyncSession, prompt_id: int) -> Delivery:
+    """Who has been told their released mark, as the mark messages recorded it."""
+    rows = await session.execute(
+        select(Person.display_name, DiscussionScore.notified_at, DiscussionScore.notify_error)
+        .join(Person, Person.id == DiscussionScore.person_id)
+        .where(DiscussionScore.prompt_id == prompt_id)
+    )
+    told, pending, missed = 0, 0, []
+    for name, notified_at, error in rows.all():
+        if notified_at is None:
+            pending += 1
+        elif error:
+            missed.append(Missed(name, reason_of(error)))
+        else:
+            told += 1
+    return Delivery(told, tuple(missed), pending)
 
 
 # --------------------------------------------------------------------------- students

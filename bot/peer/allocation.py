@@ -1,7 +1,9 @@
 """Reviewer allocation for peer-assessed exercises.
 
 Hard rules: nobody reviews themself, nobody reviews a member of one of their own study groups
-(when groups are given), no pair appears twice, and kept assignments are never touched. Goals,
+(when groups are given), no pair appears twice (``forbid`` names pairs that existed once and
+ended, e.g. a review taken away from someone: never proposed again), and kept assignments are
+never touched. Goals,
 in priority order: every submission gets ``k`` reviewers; reviewer loads differ by at most one;
 few reviewer -> author pairs repeat an earlier exercise of the module (soft: a repeat is used
 only when nothing else gives full coverage and even loads).
@@ -30,6 +32,7 @@ __all__ = [
     "Shortfall",
     "allocate",
     "allocate_late",
+    "barred",
     "reassign",
 ]
 
@@ -119,6 +122,7 @@ def allocate(
     groups: GroupsArg | None = None,
     history: PairsArg = (),
     existing: PairsArg = (),
+    forbid: PairsArg = (),
     seed: int = 0,
 ) -> AllocationResult:
     """Give every author's submission ``k`` reviewers (counting kept ``existing`` pairs).
@@ -127,7 +131,7 @@ def allocate(
     them: the authors plus everyone in ``existing`` (pass it explicitly when in doubt).
     ``groups`` maps a person to their study group id(s): when given, nobody reviews a
     group-mate. ``history`` holds earlier exercises' pairs, to avoid repeating. ``existing``
-    pairs are kept untouched (incremental allocation).
+    pairs are kept untouched (incremental allocation); ``forbid`` pairs are never proposed.
     """
     if k < 1:
         raise ValueError("k must be at least 1")
@@ -142,7 +146,7 @@ def allocate(
         groups=groups,
         history=_pairs(history),
         locked=kept,
-        forbidden=set(),
+        forbidden=_pairs(forbid) - kept,
         seed=seed,
     )
     wanted = {a: k for a in author_set}
@@ -158,6 +162,7 @@ def allocate_late(
     reviewers: Iterable[int] | None = None,
     groups: GroupsArg | None = None,
     history: PairsArg = (),
+    forbid: PairsArg = (),
     seed: int = 0,
 ) -> AllocationResult:
     """Give submissions accepted late ``k`` reviewers from spare capacity.
@@ -175,6 +180,7 @@ def allocate_late(
         groups=groups,
         history=history,
         existing=existing,
+        forbid=forbid,
         seed=seed,
     )
 
@@ -187,13 +193,14 @@ def reassign(
     exclude: Iterable[int] = (),
     groups: GroupsArg | None = None,
     history: PairsArg = (),
+    forbid: PairsArg = (),
     seed: int = 0,
 ) -> AllocationResult:
     """Replace dropped pairs (reviewer left, or missed the deadline) from spare capacity.
 
     Every other current pair is kept as is; a dropped pair is never proposed again, and
-    ``exclude`` (e.g. someone who left) takes reviewers out of the pool. The pool defaults to
-    the authors of ``current``.
+    ``exclude`` (e.g. someone who left) takes reviewers out of the pool, and ``forbid`` pairs
+    (ended earlier) are never proposed. The pool defaults to the authors of ``current``.
     """
     cur = _pairs(current)
     dropped = _pairs(drop) & cur
@@ -206,7 +213,7 @@ def reassign(
         groups=groups,
         history=_pairs(history),
         locked=kept,
-        forbidden=set(dropped),
+        forbidden=set(dropped) | (_pairs(forbid) - kept),
         seed=seed,
     )
     wanted: dict[int, int] = {}
@@ -217,6 +224,24 @@ def reassign(
         need[a] += 1
     k = max(wanted.values(), default=0)
     return engine.run(need, wanted, k)
+
+
+def barred(
+    reviewer: int, author: int, *, groups: GroupsArg | None = None, taken: PairsArg = ()
+) -> str | None:
+    """Which hard rule a pair a tutor names would break: ``"self"``, ``"pair"`` (it is, or
+    was, in ``taken``) or ``"group"`` (group-mates, when ``groups`` is given); None if none.
+
+    The same rules the allocator applies, for the one pair chosen by hand.
+    """
+    if reviewer == author:
+        return "self"
+    if (reviewer, author) in _pairs(taken):
+        return "pair"
+    norm = _normalise_groups(groups)
+    if not norm.get(reviewer, _EMPTY).isdisjoint(norm.get(author, _EMPTY)):
+        return "group"
+    return None
 
 
 # --------------------------------------------------------------------------- internals

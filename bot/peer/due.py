@@ -4,6 +4,10 @@ close reviews, then deliver whatever the outbox holds.
 ``run_due`` is safe to run at any moment and from several processes: every step starts with an
 atomic claim (an exercise's status or a column set only where it is still empty), so each thing
 happens once, and a step that found nothing to do costs one query.
+
+A review's due time is stored on it when it is given out, computed by the one rule
+``engine.reviewer_due_at`` (the announced review deadline; extra time only for late and
+reassigned work); reminders and the missed-review step read that stored time.
 """
 
 from __future__ import annotations

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Work accepted late (or reassigned) still gets at least this long to be reviewed.
 MIN_REVIEW_WINDOW = timedelta(hours=48)
+#: Origins of reviews given out after allocation, which get the extra time (docs/peer.md).
+EXTRA_TIME_ORIGINS = ("late", "reassigned", "manual", "topup")
 ACTIVE = (AssignmentStatus.PENDING, AssignmentStatus.DONE)
 #: Reasons that take a reviewer out of the exercise's pool for good.
 GONE = ("left", "missed", "undeliverable")
@@ -52,6 +54,27 @@ GONE = ("left", "missed", "undeliverable")
 REASSIGNABLE_ORIGINS = ("allocation", "late")
 REVIEW_BUTTON = "Write review"
 _TENTH = Decimal("0.1")
+
+
+def reviewer_due_at(exercise: PeerExercise, origin: str, assigned_at: datetime) -> datetime:
+    """When one review is due: the one rule behind the DMs, reminders, status and release.
+
+    Reviews allocated with the exercise are due at the review deadline the class was told.
+    Late and reassigned work (and reviews a tutor tops up) get at least
+    ``MIN_REVIEW_WINDOW`` from when they were given out; so does an allocation that only
+    happened after the review deadline had passed (nobody can review in no time).
+    """
+    told = exercise.review_due_at
+    if origin in EXTRA_TIME_ORIGINS or assigned_at >= told:
+        return max(told, assigned_at + MIN_REVIEW_WINDOW)
+    return told
+
+
+def due_of(exercise: PeerExercise, assignment: ReviewAssignment) -> datetime:
+    """A stored review's due time (set by ``reviewer_due_at`` when it was given out)."""
+    if assignment.due_at is not None:
+        return assignment.due_at
+    return reviewer_due_at(exercise, assignment.origin, assignment.assigned_at)
 
 
 def review_custom_id(assignment_id: int) -> str:
@@ -165,6 +188,8 @@ class Rules:
     pool: set[int]
     groups: dict[int, frozenset[int]] | None
     history: set[tuple[int, int]]
+    #: Pairs of this exercise that ended (moved away, missed, cancelled): never again.
+    ended: set[tuple[int, int]]
 
 
 async def rules_for(
@@ -183,7 +208,20 @@ async def rules_for(
         else None
     )
     history = await history_pairs(session, exercise) if exercise.avoid_repeat_pairs else set()
-    return Rules(pool=pool, groups=groups, history=history)
+    return Rules(
+        pool=pool, groups=groups, history=history, ended=await ended_pairs(session, exercise.id)
+    )
+
+
+async def ended_pairs(session: AsyncSession, exercise_id: int) -> set[tuple[int, int]]:
+    """Reviewer -> author pairs of this exercise that are no longer active."""
+    rows = await session.execute(
+        select(ReviewAssignment.reviewer_id, ReviewAssignment.author_id).where(
+            ReviewAssignment.exercise_id == exercise_id,
+            ReviewAssignment.status.not_in(list(ACTIVE)),
+        )
+    )
+    return {(r, a) for r, a in rows.all()}
 
 
 async def tutors_to_tell(session: AsyncSession, exercise: PeerExercise) -> list[int]:
@@ -229,7 +267,7 @@ async def add_assignments(
             index += 1
         labels[author] = label_for(index)
         used.add(labels[author])
-    due = max(exercise.review_due_at, now + MIN_REVIEW_WINDOW)
+    due = reviewer_due_at(exercise, origin, now)
     values = [
         {
             "exercise_id": exercise.id,
@@ -294,7 +332,7 @@ def _request(
         label=row.anonymous_label,
         author_name=author_name,
         rubric=rubric,
-        due_at=row.due_at or exercise.review_due_at,
+        due_at=due_of(exercise, row),
         kind=str(sub.kind),
         content=sub.content,
         file_note=file_note,
@@ -360,6 +398,7 @@ async def reassign_reviews(
         exclude=out,
         groups=rules.groups,
         history=rules.history,
+        forbid=rules.ended,
         seed=exercise.seed + len(current_pairs),
     )
     seen = {(a.reviewer_id, a.author_id) for a in await assignments(session, exercise.id, None)}
@@ -633,6 +672,7 @@ async def allocate_exercise(
         reviewers=rules.pool,
         groups=rules.groups,
         history=rules.history,
+        forbid=rules.ended,
         seed=exercise.seed,
     )
     await add_assignments(
@@ -663,7 +703,7 @@ async def allocate_exercise(
     if notes:
         report += "\nCould not satisfy everything:\n" + "\n".join(f"• {n}" for n in notes)
     await tell_tutors(session, exercise, f"allocated:{exercise.id}", report, now)
-    if module.channel_id is not None and subs:
+    if subs:  # posted once the module channel is known (see create_exercise)
         closing = (
             "Reviewers have been allocated"
             if on_demand and now < exercise.submission_due_at
@@ -690,36 +730,76 @@ async def allocate_exercise(
     return summary
 
 
-async def allocate_late_author(
-    session: AsyncSession, exercise: PeerExercise, author: int, now: datetime
-) -> tuple[int, tuple[Shortfall, ...]]:
-    """Reviewers for a submission accepted after allocation, from spare capacity."""
+@dataclass(frozen=True)
+class Filled:
+    """What topping up short submissions did: the new reviews and what is still missing."""
+
+    added: tuple[ReviewAssignment, ...]
+    shortfalls: tuple[Shortfall, ...]
+
+
+async def fill_short(
+    session: AsyncSession,
+    exercise: PeerExercise,
+    authors: Iterable[int],
+    *,
+    origin: str,
+    now: datetime,
+) -> Filled:
+    """Bring these authors' submissions up to k reviewers from spare capacity.
+
+    The allocator's rules decide who is eligible (never self, a group-mate when ruled out, a
+    pair that exists or ended in this exercise, a reviewer who is gone); every kept pair stays.
+    Used for late work and for a tutor's top-up (a departure goes through ``reassign_reviews``).
+    """
     from bot.peer.allocation import allocate_late
 
+    wanted = sorted(set(authors))
+    if not wanted:
+        return Filled((), ())
     module = await module_of(session, exercise)
     current = await assignments(session, exercise.id, ACTIVE)
     subs = await current_submissions(session, exercise.id)
     rules = await rules_for(session, exercise, module, subs)
     result = allocate_late(
-        [author],
+        wanted,
         [Assignment(a.reviewer_id, a.author_id) for a in current],
         k=exercise.reviews_per_submission,
         reviewers=rules.pool,
         groups=rules.groups,
         history=rules.history,
-        seed=exercise.seed + author,
+        forbid=rules.ended,
+        seed=exercise.seed + wanted[0] + len(current),
     )
-    added = await add_assignments(session, exercise, module, result.added, origin="late", now=now)
-    shortfalls = tuple(s for s in result.shortfalls if s.author == author)
+    added = await add_assignments(session, exercise, module, result.added, origin=origin, now=now)
+    shortfalls = tuple(s for s in result.shortfalls if s.author in set(wanted))
+    return Filled(tuple(added), shortfalls)
+
+
+async def short_authors(session: AsyncSession, exercise: PeerExercise) -> dict[int, int]:
+    """Current submissions with fewer than k active reviews: author -> how many they have."""
+    have = {author: 0 for author in await current_submissions(session, exercise.id)}
+    for a in await assignments(session, exercise.id, ACTIVE):
+        if a.author_id in have:
+            have[a.author_id] += 1
+    return {a: n for a, n in have.items() if n < exercise.reviews_per_submission}
+
+
+async def allocate_late_author(
+    session: AsyncSession, exercise: PeerExercise, author: int, now: datetime
+) -> tuple[int, tuple[Shortfall, ...]]:
+    """Reviewers for a submission accepted after allocation, from spare capacity."""
+    filled = await fill_short(session, exercise, [author], origin="late", now=now)
+    shortfalls = filled.shortfalls
     if shortfalls:
         names = await names_of(session, [author])
         s = shortfalls[0]
         await tell_tutors(
             session,
             exercise,
-            f"late-short:{exercise.id}:{author}:{len(added)}",
+            f"late-short:{exercise.id}:{author}:{len(filled.added)}",
             f"Peer exercise #{exercise.id} “{exercise.title}”: the late submission of "
             f"{names.get(author, '?')} got {s.assigned} of {s.wanted} reviewers ({s.reason}).",
             now,
         )
-    return len(added), shortfalls
+    return len(filled.added), shortfalls

@@ -22,7 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat import Button, ButtonStyle, ChatError, ChatPort, FileAttachment, OutgoingMessage
 from bot.db.engine import Database
-from bot.db.models import PeerOutbox, PeerSubmission, Person, ReviewAssignment
+from bot.db.models import (
+    Module,
+    PeerExercise,
+    PeerOutbox,
+    PeerSubmission,
+    Person,
+    ReviewAssignment,
+)
 from bot.db.ops import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -103,16 +110,18 @@ async def deliver(
     await _expire_stale_claims(db, now)
     sent = failed = retrying = 0
     undeliverable: list[int] = []
-    done: set[int] = set()
+    # A cursor, not a "seen" set: a row that waits (a channel not linked yet) must not keep
+    # a batch's place from the rows behind it.
+    after = 0
     # Rounds: what a failure enqueues (a reassigned review, the tutor's note) goes out too.
     for _ in range(_ROUNDS):
         async with db.session() as s:
-            ids = [
-                i
-                for i in (
+            ids = list(
+                (
                     await s.execute(
                         select(PeerOutbox.id)
                         .where(
+                            PeerOutbox.id > after,
                             PeerOutbox.status == PENDING,
                             or_(PeerOutbox.not_before.is_(None), PeerOutbox.not_before <= now),
                         )
@@ -120,11 +129,10 @@ async def deliver(
                         .limit(_BATCH)
                     )
                 ).scalars()
-                if i not in done
-            ]
+            )
         if not ids:
             break
-        done.update(ids)
+        after = ids[-1]
         counts = await _deliver_rows(db, chat, now, ids, on_undeliverable, undeliverable)
         sent, failed, retrying = sent + counts[0], failed + counts[1], retrying + counts[2]
     if failed:
@@ -180,7 +188,11 @@ async def _deliver_rows(
 
 
 class _Unsendable(Exception):
-    """Nothing to send it to (an unlinked person, a module without a channel)."""
+    """Nothing to send it to (an unlinked person)."""
+
+
+class _NotYet(Exception):
+    """A channel post whose module channel the bot has not linked yet: it waits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +234,11 @@ async def _claim(db: Database, row_ids: list[int], now: datetime) -> list[tuple[
         for row in rows:
             try:
                 jobs.append((row.id, await _build(s, row)))
+            except _NotYet:
+                # Not an attempt: back to pending, tried again on every run until it can go.
+                row.status = PENDING
+                row.claimed_at = None
+                row.attempts -= 1
             except _Unsendable as exc:
                 jobs.append((row.id, str(exc)))
         return jobs
@@ -250,8 +267,21 @@ async def _build(s: AsyncSession, row: PeerOutbox) -> tuple[tuple[str, str], Out
             raise _Unsendable("the person has no chat account linked yet")
         return ("dm", person.platform_user_id), message
     if row.channel_id is None:
-        raise _Unsendable("no channel to post in")
+        row.channel_id = await _module_channel(s, row.exercise_id)
+    if row.channel_id is None:
+        raise _NotYet
     return ("channel", row.channel_id), message
+
+
+async def _module_channel(s: AsyncSession, exercise_id: int) -> str | None:
+    """The exercise's module channel as linked now (it may have been unknown when enqueued)."""
+    return (
+        await s.execute(
+            select(Module.channel_id)
+            .join(PeerExercise, PeerExercise.module_id == Module.id)
+            .where(PeerExercise.id == exercise_id)
+        )
+    ).scalar_one_or_none()
 
 
 async def _finish(db: Database, outcomes: list[_Outcome], now: datetime) -> dict[int, int | None]:

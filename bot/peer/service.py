@@ -9,6 +9,7 @@ Times come from the bot's clock (``now``), never from the system clock.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import zlib
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from bot.db.models import (
     MarkRelease,
     Module,
     PeerExercise,
+    PeerOutbox,
     PeerResult,
     PeerReview,
     PeerSubmission,
@@ -40,11 +42,12 @@ from bot.db.models import (
     Role,
     SubmissionKind,
 )
+from bot.delivery import Delivery, Missed, reason_of
 from bot.errors import NotFound, PermissionDenied, UserError
 from bot.gradebook import audit, ledger
 from bot.peer import engine, render
 from bot.peer.aggregation import Method
-from bot.peer.allocation import Assignment
+from bot.peer.allocation import Assignment, barred
 from bot.peer.engine import ACTIVE, AllocationSummary
 from bot.peer.outbox import Outgoing, enqueue
 from bot.peer.rubric import Criterion, Rubric, RubricError, format_score, parse_rubric
@@ -61,6 +64,7 @@ __all__ = [
     "StatusReport",
     "allocate_now",
     "create_exercise",
+    "departed_while_away",
     "exercise_status",
     "member_left",
     "moderate",
@@ -69,6 +73,7 @@ __all__ = [
     "review_form",
     "submit",
     "submit_review",
+    "top_up",
 ]
 
 #: Files above this are refused: the bot re-uploads each file to its reviewers, and Discord
@@ -194,13 +199,7 @@ async def create_exercise(
         raise UserError(
             "The aggregation method must be one of median, mean or corrected."
         ) from None
-    window = (rev_due - sub_due).total_seconds() / 3600
-    if late_hours < 0 or late_hours >= window:
-        raise UserError(
-            f"Late submissions can be accepted for 0 to {int(window) - 1} hours after the "
-            f"deadline (they must still be reviewed before the review deadline); you gave "
-            f"{late_hours}."
-        )
+    _check_late_window(sub_due, rev_due, late_hours)
     if not 0 <= late_penalty <= 100:
         raise UserError(f"The late penalty is a percentage from 0 to 100; you gave {late_penalty}.")
     if not 0 <= reminder_hours <= 168:
@@ -230,32 +229,33 @@ async def create_exercise(
     )
     session.add(exercise)
     await session.flush()
-    if module.channel_id is not None:
-        parts = render.announcement(
-            exercise_id=exercise.id,
-            module_code=module.code,
-            title=title,
-            brief=brief,
-            rubric=parsed,
-            k=k,
-            submission_due_at=sub_due,
-            review_due_at=rev_due,
-            double_blind=double_blind,
-        )
-        await enqueue(
-            session,
-            [
-                Outgoing(
-                    dedupe_key=f"announce:{exercise.id}:{i}",
-                    exercise_id=exercise.id,
-                    kind="channel",
-                    text=part,
-                    channel_id=module.channel_id,
-                )
-                for i, part in enumerate(parts)
-            ],
-            now,
-        )
+    # Enqueued even when the module's channel is not linked yet: the outbox finds the channel
+    # when it is known (a channel row without one waits instead of failing).
+    parts = render.announcement(
+        exercise_id=exercise.id,
+        module_code=module.code,
+        title=title,
+        brief=brief,
+        rubric=parsed,
+        k=k,
+        submission_due_at=sub_due,
+        review_due_at=rev_due,
+        double_blind=double_blind,
+    )
+    await enqueue(
+        session,
+        [
+            Outgoing(
+                dedupe_key=f"announce:{exercise.id}:{i}",
+                exercise_id=exercise.id,
+                kind="channel",
+                text=part,
+                channel_id=module.channel_id,
+            )
+            for i, part in enumerate(parts)
+        ],
+        now,
+    )
     late = (
         f"late work accepted for {late_hours} h"
         + (f" with a {late_penalty}% penalty" if late_penalty else "")
@@ -272,8 +272,36 @@ async def create_exercise(
         f"Reviewers are allocated automatically at the deadline (or now with "
         f"`/exercise allocate exercise:{exercise.id}`)."
     )
+    if module.channel_id is None:
+        summary += (
+            f"\nThe bot has not found {module.code}'s channel yet, so the announcement will be "
+            "posted there as soon as it does."
+        )
     log.info("peer exercise %s created in %s", exercise.id, module.code)
     return CreatedExercise(exercise.id, module.code, title, sub_due, rev_due, k, summary)
+
+
+def _check_late_window(sub_due: datetime, rev_due: datetime, late_hours: int) -> None:
+    """Late work must come in before reviews are due, or nobody could review it."""
+    if late_hours < 0:
+        raise UserError(
+            f"late_hours is how many hours late work is accepted (0 for none); you gave "
+            f"{late_hours}."
+        )
+    window = rev_due - sub_due
+    most = math.ceil(window / timedelta(hours=1)) - 1
+    if late_hours <= most:
+        return
+    if most < 1:
+        minutes = int(window / timedelta(minutes=1))
+        raise UserError(
+            f"Reviews are due only {minutes} minute(s) after the submission deadline, which "
+            "leaves no time to review late work: set late_hours:0 or a later review deadline."
+        )
+    raise UserError(
+        f"Late submissions can be accepted for 0 to {most} hours after the deadline (they must "
+        f"come in before reviews are due); you gave {late_hours}."
+    )
 
 
 async def _max_reviewers(
@@ -538,7 +566,7 @@ async def _own_assignment(
         )
     if exercise.status == ExerciseStatus.RELEASED:
         raise UserError(f"Feedback for “{exercise.title}” has been released; reviews are closed.")
-    due = assignment.due_at or exercise.review_due_at
+    due = engine.due_of(exercise, assignment)
     if now > due:
         raise UserError(
             f"The deadline for this review passed {render.when(due)}; it can no longer be changed."
@@ -639,7 +667,7 @@ async def submit_review(
         at=now,
     )
     await session.flush()
-    due = assignment.due_at or exercise.review_due_at
+    due = engine.due_of(exercise, assignment)
     verb = "updated" if updated else "recorded"
     text = (
         f"✅ Your review of Submission {assignment.anonymous_label} for “{exercise.title}” is "
@@ -761,6 +789,17 @@ async def exercise_status(
         f"Submitted: {len(subs)} of {len(students)} students ({late} late, {resub} resubmitted)",
         f"Reviews: {done} done, {pending} pending, {moved} reassigned",
     ]
+    extra = [
+        engine.due_of(exercise, r)
+        for r in all_rows
+        if r.status == AssignmentStatus.PENDING
+        and engine.due_of(exercise, r) > exercise.review_due_at
+    ]
+    if extra:
+        header.append(
+            f"Extra time (late or reassigned work): {len(extra)} review(s) open until "
+            f"{render.when(max(extra))}"
+        )
     flagged = [ln for ln in lines if ln.flagged]
     if flagged:
         header.append(f"Flagged for moderation: {len(flagged)}")
@@ -825,16 +864,17 @@ async def reassign_reviewer(
         if exercise.avoid_same_group
         else {}
     )
+    refusals = {
+        "self": f"{target.display_name} cannot review their own submission.",
+        "pair": f"{target.display_name} already has (or had) that submission.",
+        "group": (
+            f"{target.display_name} is in the author's study group, which this exercise rules out."
+        ),
+    }
     for a in mine:
-        if a.author_id == target.id:
-            raise UserError(f"{target.display_name} cannot review their own submission.")
-        if (target.id, a.author_id) in existing:
-            raise UserError(f"{target.display_name} already has (or had) that submission.")
-        if not groups.get(target.id, frozenset()).isdisjoint(groups.get(a.author_id, ())):
-            raise UserError(
-                f"{target.display_name} is in the author's study group, which this exercise "
-                "rules out."
-            )
+        rule = barred(target.id, a.author_id, groups=groups, taken=existing)
+        if rule is not None:
+            raise UserError(refusals[rule])
     for a in mine:
         a.status = AssignmentStatus.REASSIGNED
         a.end_reason = "tutor"
@@ -853,6 +893,66 @@ async def reassign_reviewer(
         f"Moved {len(added)} review(s) in exercise #{exercise.id} from {who.display_name} "
         f"to {target.display_name}."
     )
+
+
+async def top_up(
+    session: AsyncSession,
+    caller: Caller,
+    cohort: Cohort,
+    *,
+    exercise_id: int,
+    author: ChatUser | None = None,
+    now: datetime,
+) -> str:
+    """Give submissions with fewer than k reviews the missing ones from eligible reviewers
+    (every short one, or one author's); say per submission why any stays short."""
+    exercise, _module = await _staff_exercise(session, caller, cohort, exercise_id)
+    if exercise.status != ExerciseStatus.ALLOCATED:
+        raise UserError(
+            f"Exercise #{exercise.id} is {exercise.status.value}; only allocated exercises "
+            "can be topped up."
+        )
+    locked = await engine.lock_exercise(session, exercise.id)
+    assert locked is not None
+    exercise = locked
+    k = exercise.reviews_per_submission
+    short = await engine.short_authors(session, exercise)
+    if author is not None:
+        whose = await _person(session, author, "author")
+        subs = await engine.current_submissions(session, exercise.id)
+        if whose.id not in subs:
+            raise UserError(f"{whose.display_name} has no submission in exercise #{exercise.id}.")
+        if whose.id not in short:
+            raise UserError(f"{whose.display_name}'s submission already has its {k} reviewers.")
+        short = {whose.id: short[whose.id]}
+    if not short:
+        raise UserError(
+            f"Every submission in exercise #{exercise.id} already has its {k} reviewers."
+        )
+    filled = await engine.fill_short(session, exercise, short, origin="topup", now=now)
+    names = await engine.names_of(session, short)
+    added: dict[int, int] = {}
+    for a in filled.added:
+        added[a.author_id] = added.get(a.author_id, 0) + 1
+    why = {s.author: s.reason for s in filled.shortfalls}
+    if filled.added:
+        head = (
+            f"Topped up exercise #{exercise.id}: {len(filled.added)} review(s) added for "
+            f"{len(short)} short submission(s); the new reviewers get their requests by DM."
+        )
+    else:
+        head = (
+            f"No review could be added in exercise #{exercise.id}: no eligible reviewer is "
+            f"left for its {len(short)} short submission(s)."
+        )
+    lines = [head]
+    for person_id in sorted(short, key=lambda p: names.get(p, "").lower()):
+        now_has = short[person_id] + added.get(person_id, 0)
+        line = f"• {names.get(person_id, '?')}: {short[person_id]} → {now_has} of {k}"
+        if person_id in why:
+            line += f" (still short: {why[person_id]})"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 async def moderate(
@@ -977,7 +1077,7 @@ async def release(
     if exercise.status != ExerciseStatus.ALLOCATED:
         raise UserError(f"Exercise #{exercise.id} has not been allocated and reviewed yet.")
     pending = await engine.assignments(session, exercise.id, [AssignmentStatus.PENDING])
-    latest = max((a.due_at or exercise.review_due_at for a in pending), default=None)
+    latest = max((engine.due_of(exercise, a) for a in pending), default=None)
     if latest is not None and now < latest:
         raise UserError(
             f"{len(pending)} review(s) are still open until {render.when(latest)}; release after "
@@ -1057,29 +1157,29 @@ async def release(
         at=now,
     )
     await _enqueue_feedback(session, exercise, module, results, now)
-    if module.channel_id is not None:
-        await enqueue(
-            session,
-            [
-                Outgoing(
-                    dedupe_key=f"released-post:{exercise.id}",
-                    exercise_id=exercise.id,
-                    kind="channel",
-                    text=(
-                        f"📬 Peer feedback for **{exercise.title}** (exercise #{exercise.id}) "
-                        "has been released: each author has their reviews and mark by direct "
-                        "message. Marks are provisional until the exam board confirms them."
-                    ),
-                    channel_id=module.channel_id,
-                )
-            ],
-            now,
-        )
+    # Posted once the module channel is known (see create_exercise).
+    await enqueue(
+        session,
+        [
+            Outgoing(
+                dedupe_key=f"released-post:{exercise.id}",
+                exercise_id=exercise.id,
+                kind="channel",
+                text=(
+                    f"📬 Peer feedback for **{exercise.title}** (exercise #{exercise.id}) "
+                    "has been released: each author has their reviews and mark by direct "
+                    "message. Marks are provisional until the exam board confirms them."
+                ),
+                channel_id=module.channel_id,
+            )
+        ],
+        now,
+    )
     marked = sum(1 for r in results.values() if r.final is not None)
     log.info("peer exercise %s released: %d mark(s)", exercise.id, marked)
     return (
-        f"Released exercise #{exercise.id} “{exercise.title}”: {marked} mark(s) sent to their "
-        f"authors with their feedback"
+        f"Released exercise #{exercise.id} “{exercise.title}”: {marked} mark(s) released "
+        f"with their feedback"
         + (
             f"; {len(results) - marked} without a mark (no reviews)"
             if marked < len(results)
@@ -1088,6 +1188,27 @@ async def release(
         + (f"; {weighted} review credit(s) weighted by agreement" if weighted else "")
         + "."
     )
+
+
+async def feedback_delivery(session: AsyncSession, exercise_id: int) -> Delivery:
+    """Which authors have their released feedback (every part of it) by DM, as sent so far."""
+    rows = await session.execute(
+        select(Person.id, Person.display_name, PeerOutbox.status, PeerOutbox.last_error)
+        .join(Person, Person.id == PeerOutbox.person_id)
+        .where(PeerOutbox.exercise_id == exercise_id, PeerOutbox.kind == "feedback")
+    )
+    names: dict[int, str] = {}
+    errors: dict[int, str] = {}
+    waiting: set[int] = set()
+    for person_id, name, status, error in rows.all():
+        names[person_id] = name
+        if status == "failed":
+            errors.setdefault(person_id, error or "")
+        elif status != "sent":
+            waiting.add(person_id)
+    missed = tuple(Missed(names[p], reason_of(e)) for p, e in sorted(errors.items()))
+    pending = len(waiting - set(errors))
+    return Delivery(len(names) - len(missed) - pending, missed, pending)
 
 
 async def _enqueue_feedback(
@@ -1190,4 +1311,33 @@ async def member_left(session: AsyncSession, platform_user_id: str, now: datetim
             f"peer exercise #{exercise.id} “{exercise.title}”:\n{detail}",
             now,
         )
+    return moved
+
+
+async def departed_while_away(
+    session: AsyncSession, guild_id: str, present: set[str], now: datetime
+) -> int:
+    """Reviewers with pending reviews who are no longer members of the server (they left
+    while the bot was not connected, so no departure event came): treated as departures.
+
+    ``present`` must be the server's complete member list (platform user ids).
+    """
+    rows = await session.execute(
+        select(Person.platform_user_id)
+        .join(ReviewAssignment, ReviewAssignment.reviewer_id == Person.id)
+        .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id)
+        .join(Module, Module.id == PeerExercise.module_id)
+        .join(Cohort, Cohort.id == Module.cohort_id)
+        .where(
+            Cohort.guild_id == guild_id,
+            ReviewAssignment.status == AssignmentStatus.PENDING,
+            PeerExercise.status == ExerciseStatus.ALLOCATED,
+            Person.platform_user_id.is_not(None),
+        )
+        .distinct()
+    )
+    gone = sorted({uid for uid in rows.scalars() if uid is not None and uid not in present})
+    moved = 0
+    for uid in gone:
+        moved += await member_left(session, uid, now)
     return moved

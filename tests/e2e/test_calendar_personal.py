@@ -348,3 +348,39 @@ async def test_refusals_for_people_and_roles_change_nothing(box: Sandbox) -> Non
         reply = await (await actor.command(command, where=channel, options=options)).reply()
         assert sentence in reply.content, (command, reply.content)
         assert await snapshot(box) == before, command
+
+
+async def test_quiet_hours_and_the_calendar_file_share_the_cohort_zone(storage: Backends) -> None:
+    """A student who never set a zone: "22:00-07:00" and the .ics are both London time (the
+    cohort's), so in summer time a 07:30 London reminder is not held back as if 07:30 were
+    inside quiet hours that end at 07:00 UTC."""
+    async with calendar_sandbox(storage, start=datetime(2026, 4, 1, 9, 0, tzinfo=UTC)) as box:
+        channel = world_of(box).channel(MODULE)
+        amara = students(box)[0]
+        quiet = await (
+            await amara.command("calendar quiet-hours", start="22:00", end="07:00")
+        ).reply(contains="Quiet hours 22:00–07:00")
+        ics = await (await amara.command("calendar ics")).reply(contains="Your calendar")
+        assert "times in Europe/London" in ics.content
+        assert "(Europe/London)" in quiet.content
+        await (
+            await tutor(box).command(
+                "tutorial add",
+                where=channel,
+                module=MODULE,
+                title="Early tutorial",
+                start="2026-04-06 08:30",  # 07:30Z
+                duration="1h",
+                reminders="1h",
+            )
+        ).reply(contains="Tutorial #")
+        await box.run_due()
+        card = await box.server.script.wait_for_message(channel, contains="Early tutorial")
+        await (await amara.click(card, button(card, "going"))).reply(contains="going")
+        mine = [
+            n.due_at
+            for n in await notices(box, kind="tutorial_reminder")
+            if n.person_id is not None
+        ]
+        # 07:30 London is after quiet hours end (07:00 London): due as planned.
+        assert mine == [datetime(2026, 4, 6, 6, 30, tzinfo=UTC)]

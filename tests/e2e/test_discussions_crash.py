@@ -39,8 +39,9 @@ def _free_port() -> int:
 
 
 async def _start_bot(
-    server: LocalDiscordServer, db_url: str, cwd: Path
+    server: LocalDiscordServer, db_url: str, cwd: Path, **settings: str
 ) -> asyncio.subprocess.Process:
+    """``cohortbot run`` as its own process; ``settings`` override the environment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTBOT_")}
     env.update(
         DISCORD_TOKEN=server.token,
@@ -51,6 +52,7 @@ async def _start_bot(
         COHORTBOT_GUILD_READY_TIMEOUT="0.1",
         COHORTBOT_LOG_LEVEL="WARNING",
     )
+    env.update(settings)
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

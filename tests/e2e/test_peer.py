@@ -5,6 +5,7 @@ that nothing a student can see (or a log line) links a reviewer to an author."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import timedelta
@@ -22,6 +23,7 @@ from bot.db.models import (
     LedgerEntry,
     LedgerSource,
     MarkRelease,
+    Module,
     PeerExercise,
     PeerResult,
     PeerReview,
@@ -32,6 +34,7 @@ from bot.db.models import (
 from bot.demo_steps.s30_peer import at, review_button, review_requests, write_review
 from bot.localdiscord.models import DM, Message
 from bot.localdiscord.scripting import Actor, Upload, message_text
+from bot.peer import render
 from bot.peer.service import MAX_FILE_BYTES
 from bot.sandbox import Sandbox, World
 
@@ -553,3 +556,299 @@ async def test_the_anonymity_check_catches_an_author_named_to_reviewers(
     await wait_requests(students[0], 2)
     with pytest.raises(AssertionError, match="sees"):
         await assert_anonymous(sandbox, world, exercise_id, caplog.records)
+
+
+# --------------------------------------------------------------------------- issue 13.7
+
+
+async def actor_of(sandbox: Sandbox, world: World, person_id: int) -> Actor:
+    [p] = await rows(sandbox, Person, Person.id == person_id)
+    return world.person(str(p.platform_username))
+
+
+async def reviews_per_author(sandbox: Sandbox, exercise_id: int) -> dict[int, int]:
+    have: dict[int, int] = {}
+    for a in await rows(
+        sandbox,
+        ReviewAssignment,
+        ReviewAssignment.exercise_id == exercise_id,
+        ReviewAssignment.status.in_([AssignmentStatus.PENDING, AssignmentStatus.DONE]),
+    ):
+        have[a.author_id] = have.get(a.author_id, 0) + 1
+    return have
+
+
+async def allocate_all(sandbox: Sandbox, world: World, **options: Any) -> int:
+    """Every student of the module submits; the tutor allocates; requests are delivered."""
+    _, exercise_id = await create(sandbox, world, **options)
+    assert exercise_id is not None
+    for student in world.students(MODULE):
+        await submit(student, world, exercise_id, text="An answer without the author's name.")
+    tutor = world.tutors(MODULE)[0]
+    await (
+        await tutor.command("exercise allocate", where=world.channel(MODULE), exercise=exercise_id)
+    ).reply(contains="Allocated exercise")
+    await sandbox.run_due()
+    return exercise_id
+
+
+async def test_a_leavers_review_goes_to_an_eligible_classmate_not_to_a_pair_that_ended(
+    sandbox: Sandbox, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """13.7a: the one reviewer with spare capacity had this very submission moved away from
+    them by the tutor; the leaver's review of it must go to someone else, not be lost."""
+    caplog.set_level(logging.INFO)
+    tutor, channel = world.tutors(MODULE)[0], world.channel(MODULE)
+    exercise_id = await allocate_all(sandbox, world)
+    first = (await rows(sandbox, ReviewAssignment, ReviewAssignment.exercise_id == exercise_id))[0]
+    giver = await actor_of(sandbox, world, first.reviewer_id)
+    author = await actor_of(sandbox, world, first.author_id)
+    await (
+        await tutor.command(
+            "exercise reassign", where=channel, exercise=exercise_id, reviewer=giver, author=author
+        )
+    ).reply(contains="Moved 1 review")
+    [taken] = await rows(
+        sandbox,
+        ReviewAssignment,
+        ReviewAssignment.exercise_id == exercise_id,
+        ReviewAssignment.author_id == first.author_id,
+        ReviewAssignment.origin == "reassigned",
+    )
+    leaver = await actor_of(sandbox, world, taken.reviewer_id)
+    await sandbox.run_due()
+    for req in await pending_requests(sandbox, leaver):  # all done but the moved one
+        if assignment_of(req) != taken.id:
+            await write_review(leaver, req, GOOD, "Careful work.")
+
+    sandbox.server.script.remove_member(world.guild, leaver)
+    told = await tutor.wait_for_dm(contains="left the server")
+    assert "with 1 pending review(s)" in told.content
+    await sandbox.run_due()
+
+    have = await reviews_per_author(sandbox, exercise_id)
+    assert len(have) == 11 and set(have.values()) == {3}, have
+    pairs = [
+        (a.reviewer_id, a.author_id)
+        for a in await rows(sandbox, ReviewAssignment, ReviewAssignment.exercise_id == exercise_id)
+    ]
+    assert len(pairs) == len(set(pairs)), "someone was given a submission twice"
+    [fresh] = await rows(
+        sandbox,
+        ReviewAssignment,
+        ReviewAssignment.exercise_id == exercise_id,
+        ReviewAssignment.author_id == first.author_id,
+        ReviewAssignment.status == AssignmentStatus.PENDING,
+        ReviewAssignment.origin == "reassigned",
+    )
+    assert fresh.reviewer_id not in (first.reviewer_id, taken.reviewer_id)
+    newcomer = await actor_of(sandbox, world, fresh.reviewer_id)
+    assert fresh.id in [assignment_of(r) for r in await wait_requests(newcomer, 4)]
+    await assert_anonymous(sandbox, world, exercise_id, caplog.records)
+
+
+async def test_the_tutor_tops_up_submissions_left_short(
+    sandbox: Sandbox, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """13.7a: reviews missed twice leave submissions short; /exercise topup fills them from
+    eligible reviewers, who are asked by DM; a second top-up has nothing left to do."""
+    caplog.set_level(logging.INFO)
+    tutor, channel = world.tutors(MODULE)[0], world.channel(MODULE)
+    exercise_id = await allocate_all(sandbox, world)
+    [exercise] = await rows(sandbox, PeerExercise, PeerExercise.id == exercise_id)
+    slow = world.students(MODULE)[0]
+    for student in world.students(MODULE)[1:]:
+        for req in await pending_requests(sandbox, student):
+            await write_review(student, req, GOOD, "Clear and careful.")
+    # The slow reviewer misses; their reviews move once; the new reviewers miss too.
+    await sandbox.advance(exercise.review_due_at + timedelta(minutes=1) - sandbox.clock.now())
+    await tutor.wait_for_dm(contains="Review deadline passed")
+    await sandbox.advance(timedelta(hours=49))
+    await tutor.wait_for_dm(contains="Still missing (already reassigned once")
+    short = {a: n for a, n in (await reviews_per_author(sandbox, exercise_id)).items() if n < 3}
+    assert len(short) == 3 and set(short.values()) == {2}, short
+
+    reply = await (
+        await tutor.command("exercise topup", where=channel, exercise=exercise_id)
+    ).reply(contains="exercise #")
+    assert "3 review(s) added for 3 short submission(s)" in reply.content, reply.content
+    assert reply in tutor.ephemerals()
+    assert set((await reviews_per_author(sandbox, exercise_id)).values()) == {3}
+    topped = await rows(
+        sandbox,
+        ReviewAssignment,
+        ReviewAssignment.exercise_id == exercise_id,
+        ReviewAssignment.origin == "topup",
+    )
+    assert len(topped) == 3
+    slow_id = (await person(sandbox, slow)).id
+    for a in topped:
+        assert a.reviewer_id != slow_id
+        reviewer = await actor_of(sandbox, world, a.reviewer_id)
+        asked = [assignment_of(m) for m in await wait_requests(reviewer, 4)]
+        assert a.id in asked, f"{reviewer.name} was not asked to review the topped-up one"
+    before = await dump(sandbox)
+    again = await (
+        await tutor.command("exercise topup", where=channel, exercise=exercise_id)
+    ).reply()
+    assert "already has its 3 reviewers" in again.content
+    assert await dump(sandbox) == before
+    await assert_anonymous(sandbox, world, exercise_id, caplog.records)
+
+
+async def test_reviewers_are_due_when_the_class_was_told_and_release_follows(
+    sandbox: Sandbox, world: World
+) -> None:
+    """13.7b: the announcement, the review requests, the status and release all use the
+    review deadline; only reassigned work gets extra time."""
+    now = sandbox.clock.now()
+    tutor, channel = world.tutors(MODULE)[0], world.channel(MODULE)
+    _, exercise_id = await create(
+        sandbox,
+        world,
+        submission_deadline=at(now + timedelta(days=1)),
+        review_deadline=at(now + timedelta(days=2)),
+        reminder_hours=6,
+        late_hours=0,
+    )
+    assert exercise_id is not None
+    [exercise] = await rows(sandbox, PeerExercise, PeerExercise.id == exercise_id)
+    told = render.when(exercise.review_due_at)
+    post = await sandbox.server.script.wait_for_message(channel, contains="New peer-assessed")
+    assert told in post.content
+    students = world.students(MODULE)[:5]
+    for s in students:
+        await submit(s, world, exercise_id, text="An answer without the author's name.")
+    await sandbox.advance(exercise.submission_due_at + timedelta(minutes=1) - sandbox.clock.now())
+    for s in students:
+        for req in await wait_requests(s, 3):
+            assert f"Please review it by {told}" in message_text(req), message_text(req)
+    status = await (
+        await tutor.command("exercise status", where=channel, exercise=exercise_id)
+    ).reply()
+    assert f"reviews due {told}" in status.content and "Extra time" not in status.content
+
+    # The reminder comes reminder_hours before the deadline the class was told.
+    slow = students[0]
+    for s in students[1:]:
+        for req in await pending_requests(sandbox, s):
+            await write_review(s, req, GOOD, "Clear and careful.")
+    await sandbox.advance(exercise.review_due_at - timedelta(hours=5) - sandbox.clock.now())
+    await slow.wait_for_dm(contains="Reminder")
+
+    # At the deadline the missed reviews move (with extra time), and release waits only for them.
+    await sandbox.advance(exercise.review_due_at + timedelta(minutes=1) - sandbox.clock.now())
+    await tutor.wait_for_dm(contains="Review deadline passed")
+    status = await (
+        await tutor.command("exercise status", where=channel, exercise=exercise_id)
+    ).reply()
+    assert "Extra time (late or reassigned work): 3 review(s)" in status.content
+    for s in students[1:]:
+        for req in await pending_requests(sandbox, s):
+            await write_review(s, req, GOOD, "Done a bit later.")
+    released = await (
+        await tutor.command(
+            "exercise release", where=channel, exercise=exercise_id, accept_flagged=True
+        )
+    ).reply()
+    assert "Released exercise" in released.content, released.content
+
+
+async def test_late_work_settings_without_review_time_are_refused_in_one_sentence(
+    sandbox: Sandbox, world: World
+) -> None:
+    """13.7c"""
+    now = sandbox.clock.now()
+    await create(sandbox, world, title="warm-up")
+    before = await dump(sandbox)
+    reply, exercise_id = await create(
+        sandbox,
+        world,
+        submission_deadline=at(now + timedelta(days=3)),
+        review_deadline=at(now + timedelta(days=3, minutes=30)),
+        late_hours=1,
+    )
+    assert exercise_id is None
+    assert reply.content == (
+        "Reviews are due only 30 minute(s) after the submission deadline, which leaves no time "
+        "to review late work: set late_hours:0 or a later review deadline."
+    )
+    assert await dump(sandbox) == before
+
+
+async def test_an_exercise_created_before_the_channel_is_linked_is_announced_later(
+    sandbox: Sandbox, world: World
+) -> None:
+    """13.7d"""
+    channel = world.channel(MODULE)
+    async with sandbox.db.session() as s:
+        [module] = (await s.execute(select(Module).where(Module.code == MODULE))).scalars()
+        module.channel_id = None
+    reply, exercise_id = await create(sandbox, world)
+    assert exercise_id is not None
+    assert "announcement will be posted there as soon as it does" in reply.content
+    await sandbox.run_due()
+    assert not [
+        m for m in sandbox.server.script.bot_messages(channel) if "New peer-assessed" in m.content
+    ]
+
+    # The bot links the module's channel when it next sees the server (a fresh session).
+    gateway = sandbox.server.gateway
+    identifies = gateway.count("identify")
+    gateway.invalidate(resumable=False)
+    await sandbox.server.wait_until(
+        lambda: gateway.count("identify") > identifies or None,
+        timeout=15,
+        describe=lambda: "the bot did not identify again",
+    )
+    await sandbox.server.script.wait_for_connection()
+
+    async def linked() -> bool:
+        found: list[Module] = await rows(sandbox, Module, Module.code == MODULE)
+        return found[0].channel_id == str(channel.id)
+
+    for _ in range(100):
+        if await linked():
+            break
+        await asyncio.sleep(0.05)
+    assert await linked()
+    await sandbox.run_due()
+    post = await sandbox.server.script.wait_for_message(channel, contains="New peer-assessed")
+    assert f"/submit exercise:{exercise_id}" in post.content
+    await sandbox.run_due()
+    posts = [
+        m for m in sandbox.server.script.bot_messages(channel) if "New peer-assessed" in m.content
+    ]
+    assert len(posts) == 1
+
+
+async def test_a_reviewer_who_left_while_the_bot_was_away_is_replaced(
+    sandbox: Sandbox, world: World
+) -> None:
+    """13.7a across a reconnect: no departure event is replayed to a fresh session, so the
+    bot checks the member list when the server becomes available again."""
+    tutor = world.tutors(MODULE)[0]
+    exercise_id = await allocate_all(sandbox, world)
+    leaver = world.students(MODULE)[3]
+    leaver_id = (await person(sandbox, leaver)).id
+    gateway = sandbox.server.gateway
+    identifies = gateway.count("identify")
+    gateway.invalidate(resumable=False)  # the session is gone: nothing is replayed
+    sandbox.server.script.remove_member(world.guild, leaver)
+    await sandbox.server.wait_until(
+        lambda: gateway.count("identify") > identifies or None,
+        timeout=15,
+        describe=lambda: "the bot did not identify again",
+    )
+    told = await tutor.wait_for_dm(contains="left the server", timeout=15)
+    assert "with 3 pending review(s)" in told.content
+    await sandbox.run_due()
+    theirs = await rows(
+        sandbox,
+        ReviewAssignment,
+        ReviewAssignment.exercise_id == exercise_id,
+        ReviewAssignment.reviewer_id == leaver_id,
+    )
+    assert {(a.status, a.end_reason) for a in theirs} == {(AssignmentStatus.REASSIGNED, "left")}
+    have = await reviews_per_author(sandbox, exercise_id)
+    assert len(have) == 11 and set(have.values()) == {3}, have

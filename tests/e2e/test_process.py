@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -149,3 +150,70 @@ async def test_three_settings_are_all_it_takes(tmp_path: Path) -> None:
         assert proc.returncode == 0, output.decode()
         assert (tmp_path / "cohortbot.db").exists()
         assert server.unknown_routes == []
+
+
+async def _run_process(
+    server: LocalDiscordServer, tmp_path: Path, token: str, web_port: int
+) -> Any:
+    """`python -m bot run` against the local server with a migrated, seeded database."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path}/crash.db"
+    db = Database(db_url)
+    await upgrade(db)
+    programme, roster = example_texts()
+    await build_world(server, db, programme_text=programme, roster_text=roster)
+    await db.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTBOT_")}
+    env.update(
+        DISCORD_TOKEN=token,
+        COHORTBOT_DISCORD_API_BASE=server.api_base,
+        COHORTBOT_DISCORD_GATEWAY_URL=server.gateway_url,
+        COHORTBOT_DATABASE_URL=db_url,
+        COHORTBOT_WEB_PORT=str(web_port),
+        COHORTBOT_GUILD_READY_TIMEOUT="0.1",
+    )
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def _finish(proc: Any) -> str:
+    try:
+        output, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return bytes(output).decode()
+
+
+async def test_a_refused_token_exits_non_zero_so_a_supervisor_restarts(tmp_path: Path) -> None:
+    async with LocalDiscordServer() as server:
+        proc = await _run_process(server, tmp_path, "not-the-token", _free_port())
+        text = await _finish(proc)
+    assert proc.returncode not in (0, None), text
+    assert "Discord refused the token" in text
+
+
+async def test_a_gateway_that_dies_under_the_bot_exits_non_zero(tmp_path: Path) -> None:
+    """A fatal close (4004 after start-up) ends discord.py's client.start with an exception:
+    the process must log it and exit non-zero rather than shut down as if asked to."""
+    async with LocalDiscordServer() as server:
+        web_port = _free_port()
+        proc = await _run_process(server, tmp_path, server.token, web_port)
+        try:
+            await server.script.wait_for_commands(timeout=30, names=["about"])
+            await _until_healthy(f"http://127.0.0.1:{web_port}/healthz")
+            assert await server.gateway.drop(code=4004) == 1
+        except BaseException:
+            proc.kill()
+            raise
+        text = await _finish(proc)
+    assert proc.returncode not in (0, None), text
+    assert "the Discord connection failed" in text

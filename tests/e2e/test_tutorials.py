@@ -258,3 +258,55 @@ async def test_weekly_tutorial_stays_at_local_six_across_clock_changes(
         )
         assert f"<t:{int(last.timestamp())}:F>" in post.content
         assert "Sent late" not in post.content
+
+
+async def test_a_typed_start_in_the_spring_gap_is_moved_and_the_tutor_told(box: Sandbox) -> None:
+    """01:30 on 29 March 2026 does not exist in London: like a later session of a series that
+    falls there, the first one starts at 02:30 BST, the tutor is told, and the series keeps the
+    typed 01:30 the next week; moving a session into the gap says so too."""
+    from bot.db.models import EventOccurrence
+
+    channel = world_of(box).channel(MODULE)
+    teacher = tutor(box)
+    reply = await (
+        await teacher.command(
+            "tutorial add",
+            where=channel,
+            module=MODULE,
+            title="Night owls",
+            start="2026-03-29 01:30",
+            duration="1h",
+            repeat="weekly",
+            until="2026-04-05",
+        )
+    ).reply(contains="Tutorial #")
+    assert "session 1 falls in a clock change gap" in reply.content
+    async with box.db.session() as s:
+        starts = [
+            o.starts_at
+            for o in (
+                await s.execute(select(EventOccurrence).order_by(EventOccurrence.sequence))
+            ).scalars()
+        ]
+    assert starts == [
+        datetime(2026, 3, 29, 1, 30, tzinfo=UTC),  # 02:30 BST
+        datetime(2026, 4, 5, 0, 30, tzinfo=UTC),  # 01:30 BST, as typed
+    ]
+
+    other = await (
+        await teacher.command(
+            "tutorial add",
+            where=channel,
+            module=MODULE,
+            title="Sunday early",
+            start="2026-03-22 01:30",
+            duration="1h",
+        )
+    ).reply(contains="Tutorial #")
+    assert "clock change gap" not in other.content
+    moved = await (
+        await teacher.command(
+            "tutorial move", where=channel, tutorial=number(other.content), start="2026-03-29 01:30"
+        )
+    ).reply(contains="Moved")
+    assert "session 1 falls in a clock change gap" in moved.content

@@ -3,6 +3,7 @@ flags, cursors, scores from stored rows, and the ledger kept in step by reversal
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -325,6 +326,8 @@ async def test_the_recorder_writes_in_batches_and_keeps_a_failed_batch(db: Datab
     recorder = Recorder(db, ManualClock(CLOSES), bot_user_id=lambda: BOT, retry_delay=0.01)
     await recorder.prime()
     recorder.watch({THREAD: w.prompt_id + 1000})  # a prompt that does not exist: batches fail
+    recorder.gateway_up()
+    await recorder.backfill(_History([]), [THREAD])  # type: ignore[arg-type]  # read through
     messages = [
         w.message("amy", f"answer {i}", at=OPENS + timedelta(minutes=i)) for i in range(1200)
     ]
@@ -346,6 +349,95 @@ async def test_the_recorder_writes_in_batches_and_keeps_a_failed_batch(db: Datab
     async with db.session() as s:
         cursor = await s.get(ChannelCursor, THREAD)
     assert cursor is not None and cursor.last_message_id == messages[-1].id
+
+
+class _History:
+    """A thread's history as the platform would return it (oldest first)."""
+
+    def __init__(self, messages: list[ChatMessage]) -> None:
+        self.messages = messages
+
+    async def history(
+        self, channel_id: str, *, after_id: str | None = None, since: datetime | None = None
+    ) -> AsyncIterator[ChatMessage]:
+        for message in self.messages:
+            if after_id is None or recording.snowflake_key(message.id) > recording.snowflake_key(
+                after_id
+            ):
+                yield message
+
+
+async def test_a_live_post_does_not_move_the_cursor_past_posts_not_yet_read(
+    db: Database,
+) -> None:
+    """Posts made while the bot was down are read from the cursor however many live posts
+    arrive before the read: until the thread is read through, live posts leave the cursor."""
+    from bot.clock import ManualClock
+    from bot.discussions.recorder import Recorder
+
+    w = await _world(db)
+    offline = [w.message("amy", WORDS, at=OPENS + timedelta(minutes=i)) for i in range(3)]
+    live = w.message("bob", WORDS, at=OPENS + timedelta(minutes=5))
+    recorder = Recorder(db, ManualClock(CLOSES), bot_user_id=lambda: BOT, writer="thread")
+    await recorder.prime()
+    recorder.watch({THREAD: w.prompt_id})
+    recorder.gateway_up()
+    recorder.add(live)  # before the start-up read
+    await recorder.flush()
+    async with db.session() as s:
+        assert await s.get(ChannelCursor, THREAD) is None
+    assert not recorder.is_read_through(THREAD)
+
+    await recorder.backfill(_History([*offline, live]), [THREAD])  # type: ignore[arg-type]
+    assert recorder.is_read_through(THREAD)
+    assert sorted(c.message_id for c in await _contributions(db)) == sorted(
+        m.id for m in [*offline, live]
+    )
+    later = w.message("cat", WORDS, at=OPENS + timedelta(minutes=6))
+    recorder.add(later)
+    await recorder.flush()
+    async with db.session() as s:
+        cursor = await s.get(ChannelCursor, THREAD)
+        assert cursor is not None and cursor.last_message_id == later.id
+    recorder.gateway_down()  # a lost session: live posts leave the cursor again
+    assert not recorder.is_read_through(THREAD)
+    await recorder.close()
+
+
+async def test_a_post_recorded_after_the_close_is_credited_when_recorded(db: Database) -> None:
+    """The ledger follows what is recorded in a closed prompt (late posts), once."""
+    from bot.clock import ManualClock
+    from bot.discussions.recorder import Recorder
+
+    w = await _world(db)
+    async with db.session() as s:
+        prompt = await s.get(DiscussionPrompt, w.prompt_id)
+        assert prompt is not None
+        prompt.status = PromptStatus.CLOSED
+    late = w.message("amy", WORDS, at=CLOSES + timedelta(hours=1))
+    recorder = Recorder(
+        db, ManualClock(CLOSES + timedelta(hours=2)), bot_user_id=lambda: BOT, writer="thread"
+    )
+    await recorder.prime()
+    recorder.watch({THREAD: w.prompt_id})
+    recorder.add(late)
+    await recorder.flush()
+    recorder.add(late)  # a replay credits nothing more
+    await recorder.flush()
+    await recorder.close()
+    async with db.session() as s:
+        credits = (
+            await s.execute(
+                select(LedgerEntry.person_id, LedgerEntry.source, LedgerEntry.points).where(
+                    LedgerEntry.item_id == w.prompt_id
+                )
+            )
+        ).all()
+    amy = w.people["amy"].id
+    late_points = preset("standard").late_points(preset("standard").initial_points)
+    assert [(p, src, Decimal(pts)) for p, src, pts in credits] == [
+        (amy, LedgerSource.DISCUSSION_POST, late_points)
+    ]
 
 
 def _row(c: Contribution) -> tuple[object, ...]:

@@ -738,3 +738,153 @@ async def test_requests_not_yet_sent_to_a_departed_reviewer_are_never_sent(
     cancelled = await course.rows(PeerOutbox, PeerOutbox.status == "cancelled")
     assert len(cancelled) == 3
     assert len(await course.assignments(ex, AssignmentStatus.PENDING)) == 33
+
+
+# --------------------------------------------------------------------------- issue 13.7
+
+
+async def reassign_as_tutor(course: Course, ex: int, reviewer: str, author: str) -> str:
+    async def work(s: Any, caller: Caller, cohort: Cohort) -> str:
+        return await service.reassign_reviewer(
+            s,
+            caller,
+            cohort,
+            exercise_id=ex,
+            reviewer=course.user(reviewer),
+            author=course.user(author),
+            now=course.now,
+        )
+
+    return str(await course.act(course.tutor, work))
+
+
+async def active_per_author(course: Course, ex: int) -> dict[int, int]:
+    have: dict[int, int] = {}
+    for a in await course.assignments(ex, AssignmentStatus.PENDING, AssignmentStatus.DONE):
+        have[a.author_id] = have.get(a.author_id, 0) + 1
+    return have
+
+
+async def test_a_departed_reviewers_reviews_reach_k_even_after_earlier_moves(
+    course: Course,
+) -> None:
+    """The reviewer with spare capacity is often the one who lost a review earlier: that
+    pair must not be proposed again (and silently dropped), leaving the submission short."""
+    ex = await allocated(course)
+    rows = await course.assignments(ex)
+    first = rows[0]
+    giver = who(course, first.reviewer_id)
+    author = who(course, first.author_id)
+    await reassign_as_tutor(course, ex, giver, author)
+    [taken] = [
+        a
+        for a in await course.assignments(ex, AssignmentStatus.PENDING)
+        if a.author_id == first.author_id and a.origin == "reassigned"
+    ]
+    taker = course.person(who(course, taken.reviewer_id))
+    for a in await course.assignments(ex, AssignmentStatus.PENDING):
+        if a.reviewer_id == taker.id and a.id != taken.id:
+            await course.review(who(course, taker.id), a.id)
+    async with course.db.session() as s:
+        moved = await service.member_left(s, str(taker.platform_user_id), course.now)
+    assert moved == 1
+    await course.due()
+    have = await active_per_author(course, ex)
+    assert len(have) == 11 and set(have.values()) == {3}, have
+    pairs = [(a.reviewer_id, a.author_id) for a in await course.assignments(ex)]
+    assert len(pairs) == len(set(pairs)), "a reviewer was given the same submission twice"
+
+
+async def top_up_as_tutor(course: Course, ex: int, author: str | None = None) -> str:
+    async def work(s: Any, caller: Caller, cohort: Cohort) -> str:
+        return await service.top_up(
+            s,
+            caller,
+            cohort,
+            exercise_id=ex,
+            author=course.user(author) if author else None,
+            now=course.now,
+        )
+
+    return str(await course.act(course.tutor, work))
+
+
+async def test_top_up_says_per_submission_why_nobody_is_left(course: Course) -> None:
+    """Four submitters and k=3: everyone already reviews everyone, so when one misses
+    nobody eligible is left; the tutor's top-up says so for each short submission."""
+    ex = await course.create()
+    four = course.students()[:4]
+    await submit_all(course, ex, four)
+    course.now = SUB_DUE + timedelta(minutes=1)
+    await course.due()
+    lukas = course.person("lukasb_92")
+    for a in await course.assignments(ex):
+        if a.reviewer_id != lukas.id:
+            await course.review(who(course, a.reviewer_id), a.id)
+    course.now = REVIEW_DUE + timedelta(minutes=1)
+    await course.due()
+    short = {a: n for a, n in (await active_per_author(course, ex)).items() if n < 3}
+    assert len(short) == 3
+    before = await course.snapshot()
+    text = await top_up_as_tutor(course, ex)
+    assert text.startswith("No review could be added in exercise")
+    assert text.count("still short: needs 3 reviewer(s) but only 2 are eligible") == 3, text
+    assert await course.snapshot() == before
+    with pytest.raises(UserError, match="already has its 3 reviewers"):
+        await top_up_as_tutor(course, ex, "lukasb_92")
+    with pytest.raises(UserError, match="has no submission"):
+        await top_up_as_tutor(course, ex, "kwamem")
+
+
+async def test_reviews_given_at_allocation_are_due_at_the_review_deadline(course: Course) -> None:
+    """Even when the review window is shorter than the extra time late work gets."""
+    ex = await course.create(
+        submission_deadline=SUB_DUE.strftime("%Y-%m-%dT%H:%MZ"),
+        review_deadline=(SUB_DUE + timedelta(hours=24)).strftime("%Y-%m-%dT%H:%MZ"),
+        late_hours=12,
+    )
+    await submit_all(course, ex, course.students()[:-1])
+    course.now = SUB_DUE + timedelta(minutes=1)
+    await course.due()
+    rows = await course.assignments(ex)
+    assert {a.due_at for a in rows} == {SUB_DUE + timedelta(hours=24)}
+    course.now = SUB_DUE + timedelta(hours=2)
+    await course.submit("rahul.iyer", ex)
+    late = [a for a in await course.assignments(ex) if a.origin == "late"]
+    assert len(late) == 3
+    assert {a.due_at for a in late} == {course.now + engine.MIN_REVIEW_WINDOW}
+
+
+async def test_a_review_moved_by_hand_obeys_the_allocation_rules(course: Course) -> None:
+    ex = await allocated(course)
+    [first, *_] = await course.assignments(ex)
+    reviewer, author = who(course, first.reviewer_id), who(course, first.author_id)
+    others = [
+        who(course, a.reviewer_id)
+        for a in await course.assignments(ex)
+        if a.author_id == first.author_id and a.id != first.id
+    ]
+
+    async def move(to: str) -> str:
+        async def work(s: Any, caller: Caller, cohort: Cohort) -> str:
+            return await service.reassign_reviewer(
+                s,
+                caller,
+                cohort,
+                exercise_id=ex,
+                reviewer=course.user(reviewer),
+                author=course.user(author),
+                to=course.user(to),
+                now=course.now,
+            )
+
+        return str(await course.act(course.tutor, work))
+
+    before = await course.snapshot()
+    with pytest.raises(UserError, match="cannot review their own submission"):
+        await move(author)
+    with pytest.raises(UserError, match="already has \\(or had\\) that submission"):
+        await move(others[0])
+    assert await course.snapshot() == before
+    free = next(u for u in course.students() if u not in (reviewer, author, *others))
+    assert "Moved 1 review(s)" in await move(free)

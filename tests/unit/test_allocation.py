@@ -14,6 +14,7 @@ from bot.peer.allocation import (
     Assignment,
     allocate,
     allocate_late,
+    barred,
     reassign,
 )
 
@@ -431,3 +432,31 @@ def test_k_must_be_positive() -> None:
 
 def test_different_seeds_give_different_allocations() -> None:
     assert allocate(range(30), seed=1).assignments != allocate(range(30), seed=2).assignments
+
+
+def test_a_pair_that_ended_earlier_is_never_proposed_again() -> None:
+    """The least-loaded reviewer is often the one a review was taken from: ``forbid`` keeps
+    that pair out, so the dropped review goes to someone else instead of nowhere."""
+    base = allocate(range(11), k=3, seed=5)
+    moved = base.assignments[0]  # taken away from its reviewer earlier, given to a spare one
+    current = [a for a in base.assignments if a != moved]
+    taker = next(
+        r for r in range(11) if r not in base.reviewers_of(moved.author) and r != moved.author
+    )
+    current.append(Assignment(taker, moved.author))
+    result = reassign(
+        current, [Assignment(taker, moved.author)], exclude=[taker], forbid=[moved], seed=5
+    )
+    (new,) = result.added
+    assert new.author == moved.author and new.reviewer not in (moved.reviewer, taker)
+    assert result.complete
+    late = allocate_late([moved.author], [], k=10, reviewers=range(11), forbid=[moved])
+    assert moved.reviewer not in late.reviewers_of(moved.author)
+    assert late.shortfalls[0].reason.endswith("1 were dropped from this submission")
+
+
+def test_a_pair_named_by_hand_is_checked_against_the_same_rules() -> None:
+    assert barred(1, 1) == "self"
+    assert barred(1, 2, taken=[Assignment(1, 2)]) == "pair"
+    assert barred(1, 2, groups={1: 7, 2: [7, 8]}) == "group"
+    assert barred(1, 2, groups={1: 7, 2: 8}, taken=[(2, 1)]) is None
