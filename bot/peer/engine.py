@@ -481,7 +481,7 @@ async def tell_tutors(
             person_id=tid,
         )
         for tid in tutors
-        for i, part in enumerate(split_for_discord(text))
+        for i, part in enumerate(split_for_discord(text, render.MESSAGE_LIMIT))
     ]
     await enqueue(session, messages, now)
 

@@ -4,14 +4,18 @@ Services enqueue a row in the same transaction that decided the message (an allo
 reminder, a release), so a rolled-back command owes nothing and a committed one cannot forget.
 ``deliver`` then claims each row with an atomic status change in its own short transaction,
 sends it through the chat port with no transaction open, and records the outcome in another:
-two processes never send the same row, and a process that dies mid-send leaves a claimed row
-that is reported (not silently sent twice).
+two processes never send the same row. Each message ends with a marker line naming its row
+(``-# cohortbot peer 12``, nothing about the people), so a row left claimed by a process that
+died mid-send is, after ``STALE_CLAIM``, taken over atomically and verified against the target's
+history (as the calendar notice engine does): found, it is recorded as sent; not found, it is
+sent now; history unreadable, it stays claimed for a later run. Late, never lost, never twice.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,8 +40,9 @@ log = logging.getLogger(__name__)
 
 PENDING, CLAIMED, SENT, FAILED = "pending", "claimed", "sent", "failed"
 MAX_ATTEMPTS = 5
-#: A claim older than this belongs to a process that died while sending.
-STALE_CLAIM = timedelta(minutes=10)
+#: A claim older than this belongs to a process that died while sending (the calendar engine's
+#: lease). A live sender stops starting sends at half of it, so it never overlaps a takeover.
+STALE_CLAIM = timedelta(minutes=2)
 _BATCH = 200
 _ROUNDS = 50
 #: Rows claimed (and recorded) per transaction.
@@ -107,7 +112,7 @@ async def deliver(
     on_undeliverable: Undeliverable | None = None,
 ) -> Delivery:
     """Send every due pending message once, in the order they were decided."""
-    await _expire_stale_claims(db, now)
+    await _recover_stale_claims(db, chat, now)
     sent = failed = retrying = 0
     undeliverable: list[int] = []
     # A cursor, not a "seen" set: a row that waits (a channel not linked yet) must not keep
@@ -156,10 +161,16 @@ async def _deliver_rows(
     sent = failed = retrying = 0
     for lo in range(0, len(ids), _CLAIM):
         jobs = await _claim(db, ids[lo : lo + _CLAIM], now)
+        claimed = time.monotonic()
         outcomes: list[_Outcome] = []
         for row_id, job in jobs:
             if isinstance(job, str):
                 outcomes.append(_Outcome(row_id, None, job, True))
+                continue
+            if time.monotonic() - claimed > STALE_CLAIM.total_seconds() / 2:
+                # Too slow (rate limits): hand the rest back before another process may
+                # take the claim over and send them too.
+                outcomes.append(_Outcome(row_id, None, None, False, released=True))
                 continue
             target, message = job
             try:
@@ -201,6 +212,7 @@ class _Outcome:
     message_id: str | None
     error: str | None
     final: bool
+    released: bool = False
 
 
 Job = tuple[tuple[str, str], OutgoingMessage] | str
@@ -260,7 +272,8 @@ async def _build(s: AsyncSession, row: PeerOutbox) -> tuple[tuple[str, str], Out
         ).scalar_one_or_none()
         if data is not None:
             files = (FileAttachment(f["filename"], data),)
-    message = OutgoingMessage(text=payload["text"], buttons=buttons, files=files)
+    text = f"{payload['text']}\n{marker(row.id)}"
+    message = OutgoingMessage(text=text, buttons=buttons, files=files)
     if row.person_id is not None:
         person = await s.get(Person, row.person_id)
         if person is None or person.platform_user_id is None:
@@ -291,29 +304,32 @@ async def _finish(db: Database, outcomes: list[_Outcome], now: datetime) -> dict
     if not outcomes:
         return given_up
     async with db.session() as s:
+        # Only our own claims: one another process took over (ours outlived the lease) is its.
         rows = {
             r.id: r
             for r in (
                 await s.execute(
-                    select(PeerOutbox).where(PeerOutbox.id.in_([o.row_id for o in outcomes]))
+                    select(PeerOutbox).where(
+                        PeerOutbox.id.in_([o.row_id for o in outcomes]),
+                        PeerOutbox.status == CLAIMED,
+                        PeerOutbox.claimed_at == now,
+                    )
                 )
             ).scalars()
         }
         delivered: list[dict[str, Any]] = []
         requests: list[dict[str, Any]] = []
         for o in outcomes:
-            row = rows[o.row_id]
+            row = rows.get(o.row_id)
+            if row is None:
+                continue
             if o.message_id is not None:
-                delivered.append(
-                    {
-                        "id": row.id,
-                        "status": SENT,
-                        "sent_at": now,
-                        "platform_message_id": o.message_id,
-                    }
-                )
+                delivered.append(_sent(row, o.message_id, now))
                 if row.assignment_id is not None and row.kind == "assignment":
                     requests.append({"id": row.assignment_id, "dm_message_id": o.message_id})
+                continue
+            if o.released:
+                row.status, row.claimed_at, row.attempts = PENDING, None, row.attempts - 1
                 continue
             row.last_error = o.error
             if o.final or row.attempts >= MAX_ATTEMPTS:
@@ -331,17 +347,135 @@ async def _finish(db: Database, outcomes: list[_Outcome], now: datetime) -> dict
     return given_up
 
 
-async def _expire_stale_claims(db: Database, now: datetime) -> None:
+def _sent(row: PeerOutbox, message_id: str, now: datetime) -> dict[str, Any]:
+    return {"id": row.id, "status": SENT, "sent_at": now, "platform_message_id": message_id}
+
+
+def marker(row_id: int) -> str:
+    """The last line of every outbox message: the row id only, so it says nothing about who."""
+    return f"-# cohortbot peer {row_id}"
+
+
+def _has_marker(content: str, row_id: int) -> bool:
+    """Compared whole: row 4 never matches row 42."""
+    lines = content.rstrip().splitlines()
+    return bool(lines) and lines[-1].strip() == marker(row_id)
+
+
+async def _recover_stale_claims(db: Database, chat: ChatPort, now: datetime) -> None:
+    """Rows a dead process left claimed: take each over atomically, then look for it."""
     async with db.session() as s:
-        stale = await s.execute(
-            update(PeerOutbox)
-            .where(PeerOutbox.status == CLAIMED, PeerOutbox.claimed_at < now - STALE_CLAIM)
-            .values(
-                status=FAILED,
-                last_error="interrupted while sending: it may or may not have been delivered",
+        stale = (
+            await s.execute(
+                select(PeerOutbox.id, PeerOutbox.claimed_at)
+                .where(PeerOutbox.status == CLAIMED, PeerOutbox.claimed_at < now - STALE_CLAIM)
+                .order_by(PeerOutbox.id)
+                .limit(_BATCH)
             )
-            .returning(PeerOutbox.id)
+        ).all()
+    unread: list[int] = []
+    last = ""
+    for row_id, old_at in stale:
+        async with db.session() as s:
+            won = (
+                await s.execute(
+                    update(PeerOutbox)
+                    .where(
+                        PeerOutbox.id == row_id,
+                        PeerOutbox.status == CLAIMED,
+                        PeerOutbox.claimed_at == old_at,
+                    )
+                    .values(claimed_at=now)
+                    .returning(PeerOutbox.id)
+                )
+            ).first()
+            if won is None:
+                continue  # another process took it over first
+            row = (
+                await s.execute(
+                    select(PeerOutbox)
+                    .where(PeerOutbox.id == row_id)
+                    .execution_options(populate_existing=True)
+                )
+            ).scalar_one()
+            where = await _verify_place(s, row)
+            after = await _search_after(s, row, old_at)
+        try:
+            found = None if where is None else await _find(chat, where, after, row_id)
+        except ChatError as exc:
+            unread.append(row_id)
+            last = str(exc)
+            continue
+        async with db.session() as s:
+            mine = (
+                await s.execute(
+                    select(PeerOutbox).where(
+                        PeerOutbox.id == row_id,
+                        PeerOutbox.status == CLAIMED,
+                        PeerOutbox.claimed_at == now,
+                    )
+                )
+            ).scalar_one_or_none()
+            if mine is None:
+                continue
+            if found is not None:
+                await s.execute(update(PeerOutbox), [_sent(mine, found, now)])
+                if mine.assignment_id is not None and mine.kind == "assignment":
+                    await s.execute(
+                        update(ReviewAssignment)
+                        .where(ReviewAssignment.id == mine.assignment_id)
+                        .values(dm_message_id=found)
+                    )
+                log.info("peer outbox: row %s was sent before an interruption", row_id)
+            else:
+                # Never arrived: back to pending, so this run sends it (not an extra attempt).
+                mine.status, mine.claimed_at, mine.attempts = PENDING, None, mine.attempts - 1
+                log.info("peer outbox: row %s was interrupted before sending; sending", row_id)
+    if unread:
+        log.warning(
+            "peer outbox: cannot read history to verify %d interrupted message(s) %s (%s); "
+            "they stay claimed and are checked again later",
+            len(unread),
+            unread,
+            last,
         )
-        ids = list(stale.scalars())
-    if ids:
-        log.warning("peer outbox: %d message(s) were interrupted mid-send: %s", len(ids), ids)
+
+
+async def _verify_place(s: AsyncSession, row: PeerOutbox) -> tuple[str, str] | None:
+    """Where the row's message would be: ("dm", user id) or ("channel", id); None if nowhere."""
+    if row.person_id is not None:
+        person = await s.get(Person, row.person_id)
+        if person is None or person.platform_user_id is None:
+            return None
+        return "dm", person.platform_user_id
+    return None if row.channel_id is None else ("channel", row.channel_id)
+
+
+async def _search_after(s: AsyncSession, row: PeerOutbox, before: datetime | None) -> str | None:
+    """The newest outbox message to the same place sent before the claim: history after it
+    is enough to find this row's message."""
+    same = (
+        PeerOutbox.person_id == row.person_id
+        if row.person_id is not None
+        else PeerOutbox.channel_id == row.channel_id
+    )
+    query = select(PeerOutbox.platform_message_id).where(
+        same, PeerOutbox.status == SENT, PeerOutbox.platform_message_id.is_not(None)
+    )
+    if before is not None:
+        query = query.where(PeerOutbox.sent_at < before)
+    return (
+        await s.execute(query.order_by(PeerOutbox.sent_at.desc(), PeerOutbox.id.desc()).limit(1))
+    ).scalar_one_or_none()
+
+
+async def _find(
+    chat: ChatPort, where: tuple[str, str], after: str | None, row_id: int
+) -> str | None:
+    """The id of the bot's message carrying this row's marker, if it arrived."""
+    kind, target = where
+    channel_id = await chat.dm_channel_id(target) if kind == "dm" else target
+    async for message in chat.history(channel_id, after_id=after):
+        if message.author_is_bot and _has_marker(message.content, row_id):
+            return message.id
+    return None

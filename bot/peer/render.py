@@ -14,7 +14,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from bot.calendar.timeparse import discord_timestamp
-from bot.discussions.text import split_for_discord
+from bot.discussions.render import MARKER_ROOM
+from bot.discussions.text import DISCORD_MESSAGE_LIMIT, split_for_discord
 from bot.peer.rubric import Rubric, format_score
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ __all__ = [
 
 #: Room left in a 2,000-character message for a header once the body is split.
 _PART_LIMIT = 1900
+#: Every part leaves room for the marker line the outbox adds to each message it sends.
+MESSAGE_LIMIT = DISCORD_MESSAGE_LIMIT - MARKER_ROOM
 
 
 def when(value: datetime) -> str:
@@ -83,7 +86,7 @@ def announcement(
         f"review by {when(review_due_at)}. {blind}\n"
         f"**Rubric**\n{rubric.describe()}"
     )
-    return split_for_discord(text)
+    return split_for_discord(text, MESSAGE_LIMIT)
 
 
 def assignment_dm(
@@ -115,7 +118,7 @@ def assignment_dm(
     else:
         body = f"**The submission** is the attached file{f' ({file_note})' if file_note else ''}."
     tail = "\n\nPress **Write review** when you are ready; you can change it until the deadline."
-    return split_for_discord(head + body + tail)
+    return split_for_discord(head + body + tail, MESSAGE_LIMIT)
 
 
 def reminder_dm(*, module_code: str, title: str, labels: Sequence[str], due_at: datetime) -> str:
@@ -206,4 +209,4 @@ def status_parts(report: StatusReport) -> list[str]:
             f"• {st.name} — {st.submitted} · {st.reviews_done}/{st.reviews_assigned} done"
             f" · {st.received_done}/{st.received_assigned} received · {st.result}{flag}"
         )
-    return split_for_discord("\n".join(lines))
+    return split_for_discord("\n".join(lines), MESSAGE_LIMIT)

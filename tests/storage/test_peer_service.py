@@ -35,7 +35,7 @@ from bot.db.models import (
     ReviewAssignment,
 )
 from bot.errors import PermissionDenied, UserError
-from bot.peer import engine, service
+from bot.peer import engine, outbox, service
 from bot.peer.due import run_due
 from bot.roster.service import import_roster, load_programme
 from bot.sandbox import example_texts
@@ -55,21 +55,28 @@ class FakeChat:
     dms: list[tuple[str, OutgoingMessage]] = field(default_factory=list)
     posts: list[tuple[str, OutgoingMessage]] = field(default_factory=list)
     closed: set[str] = field(default_factory=set)
+    #: What each channel holds, as ``history`` reads it back.
+    channels: dict[str, list[ChatMessage]] = field(default_factory=dict)
+    unreadable: bool = False
     _next: int = 1
 
-    def _posted(self, channel: str) -> Posted:
+    def _posted(self, channel: str, message: OutgoingMessage) -> Posted:
         self._next += 1
+        bot = ChatUser("1", "cohortbot", "cohortbot")
+        self.channels.setdefault(channel, []).append(
+            ChatMessage(str(self._next), channel, None, bot, True, message.text, T0)
+        )
         return Posted(channel, str(self._next))
 
     async def post(self, channel_id: str, message: OutgoingMessage) -> Posted:
         self.posts.append((channel_id, message))
-        return self._posted(channel_id)
+        return self._posted(channel_id, message)
 
     async def dm(self, user_id: str, message: OutgoingMessage) -> Posted:
         if user_id in self.closed:
             raise ChatError(ChatErrorKind.DM_CLOSED, "Cannot send messages to this user")
         self.dms.append((user_id, message))
-        return self._posted(f"dm-{user_id}")
+        return self._posted(f"dm-{user_id}", message)
 
     async def edit(self, channel_id: str, message_id: str, message: OutgoingMessage) -> None:
         raise NotImplementedError
@@ -95,8 +102,11 @@ class FakeChat:
     async def history(
         self, channel_id: str, *, after_id: str | None = None, since: datetime | None = None
     ) -> AsyncIterator[ChatMessage]:
-        raise NotImplementedError
-        yield  # pragma: no cover
+        if self.unreadable:
+            raise ChatError(ChatErrorKind.UNAVAILABLE, "HTTP 503")
+        for message in self.channels.get(channel_id, []):
+            if after_id is None or int(message.id) > int(after_id):
+                yield message
 
     async def dm_channel_id(self, user_id: str) -> str:
         return f"dm-{user_id}"
@@ -682,24 +692,9 @@ async def test_the_corrected_mark_learns_a_harsh_reviewer_across_the_module(
     assert info[harsh.id].bias < -10
 
 
-async def test_the_outbox_reports_an_interrupted_send_and_retries_an_outage(course: Course) -> None:
+async def test_the_outbox_retries_an_outage(course: Course) -> None:
     ex = await course.create()
     await course.due()  # the announcement goes out
-    async with course.db.session() as s:
-        s.add_all(
-            [
-                PeerOutbox(
-                    dedupe_key="stale",
-                    exercise_id=ex,
-                    kind="tutor",
-                    payload={"text": "x"},
-                    person_id=course.person(course.tutor).id,
-                    status="claimed",
-                    claimed_at=course.now - timedelta(minutes=30),
-                    created_at=course.now,
-                ),
-            ]
-        )
     flaky = FakeChat()
     calls = {"n": 0}
     real_dm = flaky.dm
@@ -715,11 +710,57 @@ async def test_the_outbox_reports_an_interrupted_send_and_retries_an_outage(cour
         await engine.tell_tutors(s, (await s.get(PeerExercise, ex)), "note", "Hello", course.now)  # type: ignore[arg-type]
     first = await run_due(course.db, flaky, course.now)
     assert first.delivery.retrying == 1 and flaky.dms == []
-    [stale] = await course.rows(PeerOutbox, PeerOutbox.dedupe_key == "stale")
-    assert stale.status == "failed" and "interrupted" in (stale.last_error or "")
     course.now += timedelta(minutes=5)
     second = await run_due(course.db, flaky, course.now)
-    assert second.delivery.sent == 1 and [m.text for _, m in flaky.dms] == ["Hello"]
+    assert second.delivery.sent == 1
+    assert [m.text.splitlines()[0] for _, m in flaky.dms] == ["Hello"]
+
+
+async def test_a_send_interrupted_by_a_crash_is_verified_then_recorded_or_sent_once(
+    course: Course,
+) -> None:
+    """The process dies between claiming and recording: one message had gone out, one had
+    not. After the lease the one that arrived is recorded (found by its marker in the DM
+    history), the one that did not is sent, and neither is sent twice."""
+    ex = await course.create()
+    await course.due()  # the announcement goes out
+    tutor = course.person(course.tutor)
+    async with course.db.session() as s:
+        exercise = await s.get(PeerExercise, ex)
+        assert exercise is not None
+        await engine.tell_tutors(s, exercise, "one", "Sent before the crash", course.now)
+        await engine.tell_tutors(s, exercise, "two", "Never sent", course.now)
+    rows = await course.rows(PeerOutbox, PeerOutbox.status == "pending")
+    ids = sorted(r.id for r in rows)
+    assert len(ids) == 2
+    # The crash: both claimed, the first sent, neither recorded.
+    jobs = dict(await outbox._claim(course.db, ids, course.now))
+    job = jobs[ids[0]]
+    assert not isinstance(job, str)
+    target, message = job
+    posted = await course.chat.dm(target[1], message)
+    assert message.text.splitlines()[-1] == f"-# cohortbot peer {ids[0]}"  # the row id only
+
+    # After the lease, with the history unreadable: nothing is sent, nothing given up.
+    course.now += outbox.STALE_CLAIM + timedelta(minutes=1)
+    course.chat.unreadable = True
+    await outbox.deliver(course.db, course.chat, course.now)
+    assert [t.splitlines()[0] for t in course.chat.to(tutor)].count("Never sent") == 0
+    assert {r.status for r in await course.rows(PeerOutbox, PeerOutbox.id.in_(ids))} == {"claimed"}
+
+    # Readable again, a lease later: recorded once and sent once.
+    course.chat.unreadable = False
+    course.now += outbox.STALE_CLAIM + timedelta(minutes=1)
+    await outbox.deliver(course.db, course.chat, course.now)
+    await outbox.deliver(course.db, course.chat, course.now + timedelta(minutes=5))
+    texts = [t.splitlines()[0] for t in course.chat.to(tutor)]
+    assert texts.count("Sent before the crash") == 1
+    assert texts.count("Never sent") == 1
+    first, second = sorted(
+        await course.rows(PeerOutbox, PeerOutbox.id.in_(ids)), key=lambda r: r.id
+    )
+    assert (first.status, first.platform_message_id) == ("sent", posted.message_id)
+    assert second.status == "sent" and second.platform_message_id != posted.message_id
 
 
 async def test_requests_not_yet_sent_to_a_departed_reviewer_are_never_sent(
