@@ -29,8 +29,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cohortbot demo
 
+# Two workers: the end-to-end tests spend most of their time waiting on real time (scheduled
+# work, killed and restarted bot processes), so two run side by side on a 2-core machine.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not e2e"

@@ -176,12 +176,12 @@ class LocalDiscordServer:
         pattern: str,
         *,
         status: int = 500,
-        times: int = 1,
+        times: int | None = 1,
         method: str | None = None,
         after: int = 0,
     ) -> RouteFault:
-        """Answer ``status`` on a route ``times`` times, once ``after`` requests went through
-        (discord.py retries 5xx after 1, 3, 5 s)."""
+        """Answer ``status`` on a route ``times`` times (None: until told otherwise), once
+        ``after`` requests went through (discord.py retries 5xx after 1, 3, 5 s)."""
         return self.faults.add(
             RouteFault(pattern, method=method, status=status, times=times, after=after)
         )

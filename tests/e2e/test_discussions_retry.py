@@ -68,13 +68,15 @@ async def test_an_opening_refused_half_way_posts_only_the_missing_parts(
 ) -> None:
     channel = world.channel(MODULE)
     prompt_id = await schedule(sandbox, world, text=words(420, "context"))
-    # the first part goes through, the second is refused (a permission hiccup)
-    fault = sandbox.server.fail_route(MESSAGES, method="POST", status=403, after=1)
+    # the first part goes through, the rest is refused (a permission hiccup) for as long as
+    # the hiccup lasts: however often the bot retries meanwhile, it posts nothing twice
+    fault = sandbox.server.fail_route(MESSAGES, method="POST", status=403, after=1, times=None)
     await sandbox.advance(timedelta(hours=1, minutes=1))
-    assert fault.hits == 1
+    assert fault.hits >= 1
     assert (await prompt_row(sandbox, prompt_id)).status == PromptStatus.SCHEDULED
     assert len(bot_messages(sandbox, channel, f"prompt {prompt_id} · part")) == 1
 
+    fault.times = fault.hits  # the hiccup is over
     await sandbox.advance(timedelta(minutes=1))  # the next run
     parts = bot_messages(sandbox, channel, f"prompt {prompt_id} · part")
     markers = [m.content.splitlines()[-1] for m in parts]

@@ -197,7 +197,13 @@ async def test_two_processes_act_once_on_everything_and_survive_a_kill(
             assert await _count(db, DiscussionPrompt) == 2
 
             # Both prompts open once each; answers by button and form are posted once each.
-            opened = await script.wait_for_message(channel, contains="Week 1: posts", timeout=30)
+            # (the post, then its thread: wait for both)
+            opened = await script.wait_for_message(
+                channel,
+                contains="Week 1: posts",
+                predicate=lambda m: m.thread_id is not None,
+                timeout=30,
+            )
             private = await script.wait_for_message(
                 channel, contains="Press **Answer**", timeout=30
             )
