@@ -47,7 +47,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ANSWER_PREFIX", "STALE_CLAIM", "DueReport", "run_due"]
 
-STALE_CLAIM = timedelta(minutes=5)
+#: A claim older than this belongs to a process that died (the calendar engine's lease too);
+#: the retry reads the channel first and posts only what is missing, so it can be short.
+STALE_CLAIM = timedelta(minutes=2)
 #: How far before the earliest moment a message could have been posted its search starts (the
 #: host's clock and the platform's may differ a little).
 CLOCK_MARGIN = timedelta(minutes=2)
