@@ -161,6 +161,9 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         self.config = EngineConfig(worker_id=new_worker_id())
         self._wake_at: datetime | None = None
         self._idle = asyncio.Event()
+        # One run at a time in this process: a command that sends before replying waits for a
+        # scheduled run already sending, so what it reads back is what was really sent.
+        self._run_lock = asyncio.Lock()
         self._idle.set()
         super().__init__()
 
@@ -175,6 +178,10 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
                 await asyncio.wait_for(self._idle.wait(), timeout=10)
 
     async def _run_due(self) -> None:
+        async with self._run_lock:
+            await self._run_due_once()
+
+    async def _run_due_once(self) -> None:
         self._idle.clear()
         try:
             report = await run_due(
