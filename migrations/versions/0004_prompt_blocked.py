@@ -4,7 +4,7 @@ A prompt whose module has no channel on the server (never linked, or deleted) ca
 stays ``scheduled`` with ``blocked_reason`` set, shown in ``/prompt list``; its creator is told
 once, and it opens as soon as the channel is back.
 
-Revision ID: a_prompt_blocked
+Revision ID: 0004
 Revises: 0003
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "a_prompt_blocked"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
