@@ -6,7 +6,6 @@ render the result.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -43,10 +42,7 @@ class CheckedModal(discord.ui.Modal):
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         for item in self.children:
             if isinstance(item, discord.ui.TextInput):
-                with warnings.catch_warnings():  # discord.py 2.7 prefers ui.Label; same text
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    label = str(item.label)
-                problem = text_problem(label, item.value)
+                problem = text_problem(str(item.label), item.value)
                 if problem is not None:
                     await send_ephemeral(interaction, problem)
                     return False
