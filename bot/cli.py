@@ -347,7 +347,7 @@ async def cmd_export_gradebook(args: argparse.Namespace, settings: Settings) -> 
 
 
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.demo import run_demo
+    from cohortlab.demo import run_demo
 
     return await run_demo(args, settings)
 
