@@ -383,8 +383,9 @@ def _add_plugins(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         loaded.add(ep.name)
     for name, help_text in PLUGIN_COMMANDS.items():
         if name not in loaded:
-            p = sub.add_parser(name, help=help_text, description=help_text)
-            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            # No options of its own: whatever follows (even --help) reaches the one-line answer.
+            p = sub.add_parser(name, help=help_text, prefix_chars="\0", add_help=False)
+            p.add_argument("rest", nargs="*")
             p.set_defaults(handler=_not_installed(name))
 
 
