@@ -16,8 +16,7 @@ from bot.db.models import ExerciseStatus, PeerExercise, ReviewAssignment
 from bot.peer import render
 from bot.peer.allocation import Assignment, Shortfall
 from bot.peer.assigning import add_assignments
-from bot.peer.notices import tell_tutors
-from bot.peer.outbox import Outgoing, enqueue
+from bot.peer.notices import post_to_channel, tell_tutors
 from bot.peer.policy import ACTIVE
 from bot.peer.reads import assignments, current_submissions, module_of, names_of, rules_for
 
@@ -110,23 +109,14 @@ async def allocate_exercise(
             if on_demand and now < exercise.submission_due_at
             else "Submissions are closed"
         )
-        await enqueue(
-            session,
-            [
-                Outgoing(
-                    dedupe_key=f"allocated-post:{exercise.id}",
-                    exercise_id=exercise.id,
-                    kind="channel",
-                    text=(
-                        f"🔁 **{exercise.title}** (exercise #{exercise.id}): {closing}. "
-                        f"{summary.submissions} submissions are with their reviewers: check "
-                        f"your direct messages. Reviews are due "
-                        f"{render.when(exercise.review_due_at)}."
-                    ),
-                    channel_id=module.channel_id,
-                )
-            ],
-            now,
+        text = (
+            f"🔁 **{exercise.title}** (exercise #{exercise.id}): {closing}. "
+            f"{summary.submissions} submissions are with their reviewers: check "
+            f"your direct messages. Reviews are due "
+            f"{render.when(exercise.review_due_at)}."
+        )
+        await post_to_channel(
+            session, exercise, module, [(f"allocated-post:{exercise.id}", text)], now
         )
     return summary
 

@@ -17,7 +17,7 @@ from bot.errors import UserError
 from bot.peer import render
 from bot.peer.aggregation import Method
 from bot.peer.common import MAX_BRIEF, MAX_TITLE, user_error
-from bot.peer.outbox import Outgoing, enqueue
+from bot.peer.notices import post_to_channel
 from bot.peer.reads import groups_of, module_people
 from bot.peer.rubric import RubricError, parse_rubric
 
@@ -133,8 +133,6 @@ async def create_exercise(
     )
     session.add(exercise)
     await session.flush()
-    # Enqueued even when the module's channel is not linked yet: the outbox finds the channel
-    # when it is known (a channel row without one waits instead of failing).
     parts = render.announcement(
         exercise_id=exercise.id,
         module_code=module.code,
@@ -146,18 +144,11 @@ async def create_exercise(
         review_due_at=rev_due,
         double_blind=double_blind,
     )
-    await enqueue(
+    await post_to_channel(
         session,
-        [
-            Outgoing(
-                dedupe_key=f"announce:{exercise.id}:{i}",
-                exercise_id=exercise.id,
-                kind="channel",
-                text=part,
-                channel_id=module.channel_id,
-            )
-            for i, part in enumerate(parts)
-        ],
+        exercise,
+        module,
+        ((f"announce:{exercise.id}:{i}", part) for i, part in enumerate(parts)),
         now,
     )
     late = (

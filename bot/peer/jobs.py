@@ -13,10 +13,11 @@ reassigned work); reminders and the missed-review step read that stored time.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat import ChatPort
@@ -44,58 +45,36 @@ class DueReport:
 
 
 async def run_due(db: Database, chat: ChatPort, now: datetime) -> DueReport:
-    allocated = missed = closed = 0
-    async with db.session() as s:
-        due_ids = list(
-            (
-                await s.execute(
-                    select(PeerExercise.id).where(
-                        PeerExercise.status == ExerciseStatus.OPEN,
-                        PeerExercise.submission_due_at <= now,
-                    )
-                )
-            ).scalars()
-        )
-    for exercise_id in due_ids:
-        async with db.session() as s:
-            if await allocate_exercise(s, exercise_id, now, on_demand=False):
-                allocated += 1
-    async with db.session() as s:
-        late_ids = sorted(
-            set(
-                (
-                    await s.execute(
-                        select(ReviewAssignment.exercise_id)
-                        .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id)
-                        .where(
-                            PeerExercise.status == ExerciseStatus.ALLOCATED,
-                            ReviewAssignment.status == AssignmentStatus.PENDING,
-                            ReviewAssignment.due_at <= now,
-                        )
-                    )
-                ).scalars()
-            )
-        )
-    for exercise_id in late_ids:
-        async with db.session() as s:
-            missed += await _missed(s, exercise_id, now)
+    due_ids = await _exercise_ids(
+        db,
+        select(PeerExercise.id).where(
+            PeerExercise.status == ExerciseStatus.OPEN,
+            PeerExercise.submission_due_at <= now,
+        ),
+    )
+    allocated = await _each(db, due_ids, now, _allocate)
+    late_ids = await _exercise_ids(
+        db,
+        select(ReviewAssignment.exercise_id)
+        .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id)
+        .where(
+            PeerExercise.status == ExerciseStatus.ALLOCATED,
+            ReviewAssignment.status == AssignmentStatus.PENDING,
+            ReviewAssignment.due_at <= now,
+        ),
+    )
+    missed = await _each(db, late_ids, now, _missed)
     async with db.session() as s:
         reminded = await _reminders(s, now)
-    async with db.session() as s:
-        closing = list(
-            (
-                await s.execute(
-                    select(PeerExercise.id).where(
-                        PeerExercise.status == ExerciseStatus.ALLOCATED,
-                        PeerExercise.review_due_at <= now,
-                        PeerExercise.review_closed_at.is_(None),
-                    )
-                )
-            ).scalars()
-        )
-    for exercise_id in closing:
-        async with db.session() as s:
-            closed += await _close_reviews(s, exercise_id, now)
+    closing = await _exercise_ids(
+        db,
+        select(PeerExercise.id).where(
+            PeerExercise.status == ExerciseStatus.ALLOCATED,
+            PeerExercise.review_due_at <= now,
+            PeerExercise.review_closed_at.is_(None),
+        ),
+    )
+    closed = await _each(db, closing, now, _close_reviews)
     delivery = await deliver(db, chat, now, on_undeliverable=undeliverable)
     if allocated or reminded or missed or closed:
         log.info(
@@ -106,6 +85,30 @@ async def run_due(db: Database, chat: ChatPort, now: datetime) -> DueReport:
             closed,
         )
     return DueReport(allocated, reminded, missed, closed, delivery)
+
+
+async def _exercise_ids(db: Database, stmt: Select[tuple[int]]) -> list[int]:
+    """The exercises a step must visit, read in a short transaction of their own."""
+    async with db.session() as s:
+        return sorted(set((await s.execute(stmt)).scalars()))
+
+
+async def _each(
+    db: Database,
+    exercise_ids: list[int],
+    now: datetime,
+    step: Callable[[AsyncSession, int, datetime], Awaitable[int]],
+) -> int:
+    """One short transaction per exercise: its row lock is held only while it is handled."""
+    done = 0
+    for exercise_id in exercise_ids:
+        async with db.session() as s:
+            done += await step(s, exercise_id, now)
+    return done
+
+
+async def _allocate(s: AsyncSession, exercise_id: int, now: datetime) -> int:
+    return 1 if await allocate_exercise(s, exercise_id, now, on_demand=False) else 0
 
 
 async def _missed(s: AsyncSession, exercise_id: int, now: datetime) -> int:

@@ -7,8 +7,9 @@ built here, so replacing the outbox changes this module and not the rules.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from pathlib import PurePosixPath
 
 from sqlalchemy import select, update
@@ -91,6 +92,61 @@ async def cancel_requests(session: AsyncSession, assignment_ids: Sequence[int]) 
             )
             .values(status="cancelled")
         )
+
+
+async def post_to_channel(
+    session: AsyncSession,
+    exercise: PeerExercise,
+    module: Module,
+    posts: Iterable[tuple[str, str]],
+    now: datetime,
+) -> None:
+    """Post (dedupe key, text) pairs in the module's channel, each once.
+
+    Enqueued even when the module's channel is not linked yet: the outbox finds the channel
+    when it is known (a channel row without one waits instead of failing).
+    """
+    await enqueue(
+        session,
+        [
+            Outgoing(
+                dedupe_key=key,
+                exercise_id=exercise.id,
+                kind="channel",
+                text=text,
+                channel_id=module.channel_id,
+            )
+            for key, text in posts
+        ],
+        now,
+    )
+
+
+async def tell_mark_changed(
+    session: AsyncSession,
+    exercise: PeerExercise,
+    module: Module,
+    person_id: int,
+    mark: Decimal,
+    audit_id: int,
+    now: datetime,
+) -> None:
+    """A moderated mark after release: its author hears the new mark by DM."""
+    await enqueue(
+        session,
+        [
+            Outgoing(
+                dedupe_key=f"moderated:{audit_id}",
+                exercise_id=exercise.id,
+                kind="feedback",
+                text=render.mark_changed_dm(
+                    module_code=module.code, title=exercise.title, mark=mark
+                ),
+                person_id=person_id,
+            )
+        ],
+        now,
+    )
 
 
 async def enqueue_withdrawn(

@@ -24,8 +24,7 @@ from bot.errors import UserError
 from bot.gradebook import audit, ledger
 from bot.peer import render
 from bot.peer.common import ITEM_TYPE, staff_exercise
-from bot.peer.notices import enqueue_feedback
-from bot.peer.outbox import Outgoing, enqueue
+from bot.peer.notices import enqueue_feedback, post_to_channel
 from bot.peer.policy import dec, due_of
 from bot.peer.reads import assignments, names_of
 from bot.peer.results import recompute
@@ -155,23 +154,12 @@ async def release(
     )
     await enqueue_feedback(session, exercise, module, results, now)
     # Posted once the module channel is known (see create_exercise).
-    await enqueue(
-        session,
-        [
-            Outgoing(
-                dedupe_key=f"released-post:{exercise.id}",
-                exercise_id=exercise.id,
-                kind="channel",
-                text=(
-                    f"📬 Peer feedback for **{exercise.title}** (exercise #{exercise.id}) "
-                    "has been released: each author has their reviews and mark by direct "
-                    "message. Marks are provisional until the exam board confirms them."
-                ),
-                channel_id=module.channel_id,
-            )
-        ],
-        now,
+    text = (
+        f"📬 Peer feedback for **{exercise.title}** (exercise #{exercise.id}) "
+        "has been released: each author has their reviews and mark by direct "
+        "message. Marks are provisional until the exam board confirms them."
     )
+    await post_to_channel(session, exercise, module, [(f"released-post:{exercise.id}", text)], now)
     marked = sum(1 for r in results.values() if r.final is not None)
     log.info("peer exercise %s released: %d mark(s)", exercise.id, marked)
     return (

@@ -24,8 +24,7 @@ from bot.peer.allocating import (
 from bot.peer.allocation import Assignment, barred
 from bot.peer.assigning import add_assignments, describe_reassignment, reassign_reviews
 from bot.peer.common import roster_person, staff_exercise
-from bot.peer.notices import cancel_requests, enqueue_withdrawn
-from bot.peer.outbox import Outgoing, enqueue
+from bot.peer.notices import cancel_requests, enqueue_withdrawn, tell_mark_changed
 from bot.peer.policy import ACTIVE, due_of, tenth
 from bot.peer.reads import assignments, current_submissions, groups_of, module_people, names_of
 from bot.peer.release import score_credit, stored_results
@@ -370,20 +369,6 @@ async def moderate(
             await ledger.reverse(session, result.ledger_key, f"moderated: {reason}", at=now)
         result.ledger_key = f"peer:{exercise.id}:{person.id}:score:a{entry.id}"
         await ledger.credit(session, [score_credit(exercise, module, result, now)], at=now)
-        await enqueue(
-            session,
-            [
-                Outgoing(
-                    dedupe_key=f"moderated:{entry.id}",
-                    exercise_id=exercise.id,
-                    kind="feedback",
-                    text=render.mark_changed_dm(
-                        module_code=module.code, title=exercise.title, mark=result.final
-                    ),
-                    person_id=person.id,
-                )
-            ],
-            now,
-        )
+        await tell_mark_changed(session, exercise, module, person.id, result.final, entry.id, now)
         text += " The student has been told their new mark."
     return text
