@@ -1,17 +1,20 @@
 """Limits and look-ups every peer command shares: the exercise in this cohort, the caller's
-right to act on it, a named member on the roster.
+right to act on it, a named member on the roster, and the shape of its ledger credits.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser, resolve_person
 from bot.access.permissions import Caller, require_staff
-from bot.db.models import Cohort, Module, PeerExercise, Person
+from bot.db.models import Cohort, LedgerSource, Module, PeerExercise, Person
 from bot.errors import NotFound, UserError
+from bot.gradebook import ledger
 from bot.peer.reads import module_of
 
 #: Files above this are refused: the bot re-uploads each file to its reviewers, and Discord
@@ -24,6 +27,7 @@ MAX_TITLE = 100
 MAX_COMMENT = 1500
 ITEM_TYPE = "exercise"
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+_REF = {LedgerSource.PEER_SCORE_RECEIVED: "score", LedgerSource.PEER_REVIEW_COMPLETED: "review"}
 
 
 def user_error(exc: Exception) -> UserError:
@@ -56,3 +60,28 @@ async def roster_person(session: AsyncSession, user: ChatUser, what: str) -> Per
     if person is None:
         raise NotFound(f"{user.display_name} ({what}) is not on this cohort's roster.")
     return person
+
+
+def exercise_credit(
+    exercise: PeerExercise,
+    module: Module,
+    person_id: int,
+    source: LedgerSource,
+    key: str,
+    points: Decimal,
+    now: datetime,
+    note: str | None = None,
+) -> ledger.Credit:
+    """A ledger credit for this exercise: its item type and source reference written once."""
+    return ledger.Credit(
+        idempotency_key=key,
+        module_id=module.id,
+        person_id=person_id,
+        source=source,
+        item_type=ITEM_TYPE,
+        item_id=exercise.id,
+        source_ref=f"peer_exercise:{exercise.id}:{_REF[source]}",
+        points=points,
+        occurred_at=now,
+        note=note,
+    )

@@ -23,7 +23,7 @@ from bot.db.models import (
 from bot.errors import UserError
 from bot.gradebook import audit, ledger
 from bot.peer import render
-from bot.peer.common import ITEM_TYPE, staff_exercise
+from bot.peer.common import ITEM_TYPE, exercise_credit, staff_exercise
 from bot.peer.notices import enqueue_feedback, post_to_channel
 from bot.peer.policy import dec, due_of
 from bot.peer.reads import assignments, names_of
@@ -41,16 +41,14 @@ def score_credit(
     exercise: PeerExercise, module: Module, result: PeerResult, now: datetime
 ) -> ledger.Credit:
     assert result.ledger_key is not None and result.final is not None
-    return ledger.Credit(
-        idempotency_key=result.ledger_key,
-        module_id=module.id,
-        person_id=result.person_id,
-        source=LedgerSource.PEER_SCORE_RECEIVED,
-        item_type=ITEM_TYPE,
-        item_id=exercise.id,
-        source_ref=f"peer_exercise:{exercise.id}:score",
-        points=result.final,
-        occurred_at=now,
+    return exercise_credit(
+        exercise,
+        module,
+        result.person_id,
+        LedgerSource.PEER_SCORE_RECEIVED,
+        result.ledger_key,
+        result.final,
+        now,
     )
 
 
@@ -117,16 +115,14 @@ async def release(
             key = f"peer:{exercise.id}:{a.id}:review"
             await ledger.reverse(session, key, "weighted by agreement with the consensus", at=now)
             credits.append(
-                ledger.Credit(
-                    idempotency_key=f"{key}:weighted",
-                    module_id=module.id,
-                    person_id=a.reviewer_id,
-                    source=LedgerSource.PEER_REVIEW_COMPLETED,
-                    item_type=ITEM_TYPE,
-                    item_id=exercise.id,
-                    source_ref=f"peer_exercise:{exercise.id}:review",
-                    points=dec(agreement) or Decimal(0),
-                    occurred_at=now,
+                exercise_credit(
+                    exercise,
+                    module,
+                    a.reviewer_id,
+                    LedgerSource.PEER_REVIEW_COMPLETED,
+                    f"{key}:weighted",
+                    dec(agreement) or Decimal(0),
+                    now,
                     note="review credit x agreement with the other reviewers",
                 )
             )

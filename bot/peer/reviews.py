@@ -21,7 +21,7 @@ from bot.db.models import (
 from bot.errors import NotFound, PermissionDenied, UserError
 from bot.gradebook import ledger
 from bot.peer import render
-from bot.peer.common import ITEM_TYPE, MAX_COMMENT, user_error
+from bot.peer.common import MAX_COMMENT, exercise_credit, user_error
 from bot.peer.policy import due_of
 from bot.peer.reads import module_of
 from bot.peer.rubric import Criterion, Rubric, RubricError, format_score
@@ -145,16 +145,14 @@ async def submit_review(
     await ledger.credit(
         session,
         [
-            ledger.Credit(
-                idempotency_key=f"peer:{exercise.id}:{assignment.id}:review",
-                module_id=module.id,
-                person_id=caller.person.id,
-                source=LedgerSource.PEER_REVIEW_COMPLETED,
-                item_type=ITEM_TYPE,
-                item_id=exercise.id,
-                source_ref=f"peer_exercise:{exercise.id}:review",
-                points=Decimal(1),
-                occurred_at=now,
+            exercise_credit(
+                exercise,
+                module,
+                caller.person.id,
+                LedgerSource.PEER_REVIEW_COMPLETED,
+                f"peer:{exercise.id}:{assignment.id}:review",
+                Decimal(1),
+                now,
             )
         ],
         at=now,
