@@ -26,8 +26,8 @@ from bot.db.models import AssignmentStatus, ExerciseStatus, PeerExercise, Review
 from bot.peer import render
 from bot.peer.allocating import allocate_exercise, lock_exercise
 from bot.peer.assigning import describe_reassignment, reassign_reviews
-from bot.peer.notices import tell_tutors
-from bot.peer.outbox import Delivery, Outgoing, deliver, enqueue
+from bot.peer.notices import direct, tell_tutors
+from bot.peer.outbox import Delivery, deliver, enqueue
 from bot.peer.policy import REASSIGNABLE_ORIGINS
 from bot.peer.reads import assignments, module_of, names_of
 from bot.peer.results import recompute
@@ -207,17 +207,17 @@ async def _reminders(s: AsyncSession, now: datetime) -> int:
         await enqueue(
             s,
             [
-                Outgoing(
-                    dedupe_key=f"remind:{exercise_id}:{reviewer}:{min(claimed)}",
-                    exercise_id=exercise_id,
-                    kind="reminder",
-                    text=render.reminder_dm(
+                direct(
+                    exercise_id,
+                    reviewer,
+                    "reminder",
+                    f"remind:{exercise_id}:{reviewer}:{min(claimed)}",
+                    render.reminder_dm(
                         module_code=module.code,
                         title=exercise.title,
                         labels=sorted(a.anonymous_label for a in mine),
                         due_at=due,
                     ),
-                    person_id=reviewer,
                 )
             ],
             now,

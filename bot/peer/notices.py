@@ -36,6 +36,13 @@ from bot.peer.rubric import Rubric
 # --------------------------------------------------------------------------- review requests
 
 
+def direct(exercise_id: int, person_id: int, kind: str, key: str, text: str) -> Outgoing:
+    """A direct message about an exercise, sent once per dedupe key."""
+    return Outgoing(
+        dedupe_key=key, exercise_id=exercise_id, kind=kind, text=text, person_id=person_id
+    )
+
+
 def review_request(
     exercise: PeerExercise,
     module: Module,
@@ -135,14 +142,12 @@ async def tell_mark_changed(
     await enqueue(
         session,
         [
-            Outgoing(
-                dedupe_key=f"moderated:{audit_id}",
-                exercise_id=exercise.id,
-                kind="feedback",
-                text=render.mark_changed_dm(
-                    module_code=module.code, title=exercise.title, mark=mark
-                ),
-                person_id=person_id,
+            direct(
+                exercise.id,
+                person_id,
+                "feedback",
+                f"moderated:{audit_id}",
+                render.mark_changed_dm(module_code=module.code, title=exercise.title, mark=mark),
             )
         ],
         now,
@@ -161,17 +166,17 @@ async def enqueue_withdrawn(
     await enqueue(
         session,
         [
-            Outgoing(
-                dedupe_key=f"withdrawn:{a.id}",
-                exercise_id=exercise.id,
-                kind="withdrawn",
-                text=render.withdrawn_dm(
+            direct(
+                exercise.id,
+                a.reviewer_id,
+                "withdrawn",
+                f"withdrawn:{a.id}",
+                render.withdrawn_dm(
                     module_code=module.code,
                     title=exercise.title,
                     label=a.anonymous_label,
                     reason=reason,
                 ),
-                person_id=a.reviewer_id,
             )
             for a in dropped
         ],
@@ -187,13 +192,7 @@ async def tell_tutors(
 
     tutors = await tutors_to_tell(session, exercise)
     messages = [
-        Outgoing(
-            dedupe_key=f"tutor:{key}:{tid}:{i}",
-            exercise_id=exercise.id,
-            kind="tutor",
-            text=part,
-            person_id=tid,
-        )
+        direct(exercise.id, tid, "tutor", f"tutor:{key}:{tid}:{i}", part)
         for tid in tutors
         for i, part in enumerate(split_for_discord(text, render.MESSAGE_LIMIT))
     ]
@@ -266,13 +265,7 @@ async def enqueue_feedback(
             ],
         )
         messages.extend(
-            Outgoing(
-                dedupe_key=f"feedback:{exercise.id}:{author}:{i}",
-                exercise_id=exercise.id,
-                kind="feedback",
-                text=part,
-                person_id=author,
-            )
+            direct(exercise.id, author, "feedback", f"feedback:{exercise.id}:{author}:{i}", part)
             for i, part in enumerate(parts)
         )
     await enqueue(session, messages, now)
