@@ -12,9 +12,7 @@ when a DM would wake them, never when something is due, so changing zone gains n
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -26,10 +24,18 @@ from bot.access.identity import ChatUser, resolve_person
 from bot.access.permissions import Caller, module_by_code, require_staff, require_student
 from bot.calendar import messages as M
 from bot.calendar import planning as P
+from bot.calendar.inputs import _URL, _offsets_in_words, _reason, _title, _until
+from bot.calendar.inputs import user_input as user_input
+from bot.calendar.lookups import (
+    _deadline_occurrence,
+    _enrolled_student,
+    _event,
+    _occurrence,
+    _occurrences,
+)
 from bot.calendar.notices import DEADLINE_OFFSETS, TUTORIAL_OFFSETS
 from bot.calendar.recurrence import expand_occurrences, in_gap
 from bot.calendar.timeparse import (
-    CalendarInputError,
     discord_timestamp,
     end_of_local_day,
     get_zone,
@@ -43,8 +49,6 @@ from bot.db.models import (
     Attendance,
     CalendarEvent,
     Cohort,
-    Enrolment,
-    EnrolmentStatus,
     EventKind,
     EventOccurrence,
     Extension,
@@ -57,13 +61,12 @@ from bot.db.models import (
     OccurrenceStatus,
     Person,
     Recurrence,
-    Role,
     Rsvp,
     RsvpResponse,
 )
 from bot.db.ops import insert_ignore
 from bot.delivery import Delivery, Missed, reason_of
-from bot.errors import NotFound, UserError, shown
+from bot.errors import NotFound, UserError
 from bot.gradebook import audit
 from bot.gradebook.ledger import Credit, credit
 
@@ -75,113 +78,6 @@ DEADLINE_KINDS = {
     "marking_period_end": EventKind.MARKING_PERIOD_END,
     "feedback_return": EventKind.FEEDBACK_RETURN,
 }
-_URL = re.compile(r"^https?://[^\s<>]+$")
-_DATE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*$")
-
-
-@contextmanager
-def user_input() -> Iterator[None]:
-    """The pure parsers' one-sentence errors, shown to the user as refusals."""
-    try:
-        yield
-    except CalendarInputError as exc:
-        raise UserError(str(exc)) from exc
-
-
-def _offsets_in_words(offsets: list[timedelta]) -> str:
-    words = [M.in_words(o) for o in sorted(offsets, reverse=True)]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
-def _title(text: str) -> str:
-    title = " ".join(text.split())
-    if not title:
-        raise UserError("Give a title, e.g. Week 3: kernels.")
-    if len(title) > 200:
-        raise UserError(f"The title is {len(title)} characters long; keep it to 200.")
-    return title
-
-
-def _reason(text: str) -> str:
-    reason = " ".join(text.split())
-    if not reason:
-        raise UserError(
-            "Give a reason reference, e.g. the mitigating circumstances case number MC-2026-014."
-        )
-    if len(reason) > 200:
-        raise UserError(f"The reason reference is {len(reason)} characters; keep it to 200.")
-    return reason
-
-
-def _until(text: str) -> date:
-    match = _DATE.match(text)
-    if match is None:
-        raise UserError(f"Could not read {shown(text)} as an end date; use e.g. 2026-03-31.")
-    try:
-        return date(int(match[1]), int(match[2]), int(match[3]))
-    except ValueError:
-        raise UserError(f"{shown(text)} is not a real date; use e.g. 2026-03-31.") from None
-
-
-# --------------------------------------------------------------------------- lookups
-
-
-async def _event(
-    session: AsyncSession, cohort_id: int, event_id: int, kinds: set[EventKind], what: str
-) -> tuple[CalendarEvent, Module]:
-    row = (
-        await session.execute(
-            select(CalendarEvent, Module)
-            .join(Module, Module.id == CalendarEvent.module_id)
-            .where(CalendarEvent.id == event_id, Module.cohort_id == cohort_id)
-        )
-    ).first()
-    if row is None or row[0].kind not in kinds:
-        raise NotFound(f"There is no {what} #{event_id} in this cohort; see /calendar upcoming.")
-    return row[0], row[1]
-
-
-async def _occurrences(session: AsyncSession, event_id: int) -> list[EventOccurrence]:
-    return list(
-        (
-            await session.execute(
-                select(EventOccurrence)
-                .where(EventOccurrence.event_id == event_id)
-                .order_by(EventOccurrence.sequence)
-            )
-        )
-        .scalars()
-        .all()
-    )
-
-
-async def _occurrence(
-    session: AsyncSession, cohort_id: int, occurrence_id: int
-) -> tuple[EventOccurrence, CalendarEvent, Module]:
-    row = (
-        await session.execute(
-            select(EventOccurrence, CalendarEvent, Module)
-            .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
-            .join(Module, Module.id == CalendarEvent.module_id)
-            .where(EventOccurrence.id == occurrence_id, Module.cohort_id == cohort_id)
-        )
-    ).first()
-    if row is None or row[1].kind is not EventKind.TUTORIAL:
-        raise NotFound("That tutorial session no longer exists.")
-    return row[0], row[1], row[2]
-
-
-async def _enrolled_student(session: AsyncSession, module: Module, person: Person) -> bool:
-    return (
-        await session.execute(
-            select(Enrolment.id).where(
-                Enrolment.module_id == module.id,
-                Enrolment.person_id == person.id,
-                Enrolment.role == Role.STUDENT,
-                Enrolment.status == EnrolmentStatus.ACTIVE,
-            )
-        )
-    ).first() is not None
 
 
 # --------------------------------------------------------------------------- tutorials
@@ -869,16 +765,6 @@ async def add_deadline(
         audience=audience,
         next_due_at=planner.earliest,
     )
-
-
-async def _deadline_occurrence(session: AsyncSession, event: CalendarEvent) -> EventOccurrence:
-    return (
-        await session.execute(
-            select(EventOccurrence).where(
-                EventOccurrence.event_id == event.id, EventOccurrence.sequence == 1
-            )
-        )
-    ).scalar_one()
 
 
 async def effective_due(
