@@ -45,6 +45,15 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.calendar import messages as M
+from bot.calendar.engine_outcomes import BACKOFF as BACKOFF
+from bot.calendar.engine_outcomes import (
+    _count_sent,
+    _fail,
+    _finish,
+    _mark_sent,
+    _release,
+    _retry_later,
+)
 from bot.calendar.engine_state import Clock, _atomic, _Claimed
 from bot.calendar.engine_state import DispatchReport as DispatchReport
 from bot.calendar.engine_state import EngineConfig as EngineConfig
@@ -83,14 +92,6 @@ __all__ = [
     "next_due_at",
     "run_due",
 ]
-
-BACKOFF = (
-    timedelta(seconds=30),
-    timedelta(minutes=2),
-    timedelta(minutes=10),
-    timedelta(minutes=30),
-    timedelta(hours=1),
-)
 
 
 async def run_due(
@@ -629,152 +630,3 @@ async def _find_sent(chat: NoticeChat, n: _Claimed) -> tuple[str, str, str] | No
             if message.author_is_bot and M.has_marker(message.content, n.id):
                 return channel_id, message.id, via
     return None
-
-
-# --------------------------------------------------------------------------- outcomes
-
-
-def _count_sent(n: _Claimed, report: DispatchReport, emit: Outcome) -> None:
-    if n.late:
-        report.late += 1
-        report.outcomes.append((n.id, "late"))
-        emit("late")
-    else:
-        report.sent += 1
-        report.outcomes.append((n.id, "sent"))
-        emit("sent")
-
-
-def _mine(n: _Claimed, config: EngineConfig) -> Any:
-    return (
-        (Notice.id == n.id)
-        & (Notice.status == NoticeStatus.CLAIMED)
-        & (Notice.claimed_by == config.worker_id)
-    )
-
-
-async def _mark_sent(
-    db: Database,
-    n: _Claimed,
-    config: EngineConfig,
-    clock: Clock,
-    channel_id: str,
-    message_id: str,
-    via: str,
-    *,
-    note: str | None = None,
-) -> None:
-    async def record_sent(session: AsyncSession) -> Any:
-        result = await session.execute(
-            update(Notice)
-            .where(_mine(n, config))
-            .values(
-                status=NoticeStatus.SENT,
-                sent_at=clock(),
-                channel_id=channel_id,
-                platform_message_id=message_id,
-                delivered_via=via,
-                last_error=note,
-                retry_at=None,
-            )
-            .returning(Notice.id)
-        )
-        if result.first() is None:
-            log.warning(
-                "notice %s (message %s): its claim was recovered meanwhile; the recovery "
-                "verified it against the channel history",
-                n.id,
-                message_id,
-            )
-            return
-        if n.kind == M.TUTORIAL_CARD and n.occurrence_id is not None:
-            await session.execute(
-                update(EventOccurrence)
-                .where(EventOccurrence.id == n.occurrence_id)
-                .values(message_id=message_id)
-            )
-
-    await _atomic(db, record_sent)
-
-
-async def _finish(
-    db: Database, n: _Claimed, config: EngineConfig, status: NoticeStatus, reason: str
-) -> None:
-    async def finish(session: AsyncSession) -> Any:
-        await session.execute(
-            update(Notice).where(_mine(n, config)).values(status=status, last_error=reason)
-        )
-
-    await _atomic(db, finish)
-    log.info("notice %s %s: %s", n.id, status.value, reason)
-
-
-async def _fail(
-    db: Database,
-    n: _Claimed,
-    report: DispatchReport,
-    emit: Outcome,
-    config: EngineConfig,
-    reason: str,
-) -> None:
-    async def record_failure(session: AsyncSession) -> Any:
-        await session.execute(
-            update(Notice)
-            .where(_mine(n, config))
-            .values(status=NoticeStatus.FAILED, last_error=reason[:1000])
-        )
-
-    await _atomic(db, record_failure)
-    log.error("notice %s failed for good: %s", n.id, reason)
-    report.failed += 1
-    report.outcomes.append((n.id, "failed"))
-    emit("failed")
-
-
-async def _retry_later(
-    db: Database,
-    n: _Claimed,
-    config: EngineConfig,
-    report: DispatchReport,
-    clock: Clock,
-    emit: Outcome,
-    reason: str,
-) -> None:
-    """Back to pending after a pause; the next attempt first checks whether this one landed."""
-    if n.attempts >= config.max_attempts:
-        await _fail(db, n, report, emit, config, f"gave up after {n.attempts} attempts: {reason}")
-        return
-    delay = BACKOFF[min(n.attempts - 1, len(BACKOFF) - 1)]
-    payload = {**n.payload, "verify": True}
-
-    async def back_off(session: AsyncSession) -> Any:
-        await session.execute(
-            update(Notice)
-            .where(_mine(n, config))
-            .values(
-                status=NoticeStatus.PENDING,
-                claimed_by=None,
-                claimed_at=None,
-                retry_at=clock() + delay,
-                last_error=reason[:1000],
-                payload=payload,
-            )
-        )
-
-    await _atomic(db, back_off)
-    log.warning("notice %s: delivery failed (%s); retrying in %s", n.id, reason, delay)
-    report.retrying += 1
-    report.outcomes.append((n.id, "retrying"))
-
-
-async def _release(db: Database, n: _Claimed, config: EngineConfig) -> None:
-    """Not started in time (a long queue): hand it back untouched rather than risk the lease."""
-
-    async def release(session: AsyncSession) -> Any:
-        await session.execute(
-            update(Notice)
-            .where(_mine(n, config))
-            .values(status=NoticeStatus.PENDING, claimed_by=None, claimed_at=None)
-        )
-
-    await _atomic(db, release)
