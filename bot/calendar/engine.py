@@ -34,9 +34,8 @@ and the claim's age is checked just before each send to keep that window closed 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -46,14 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.calendar import messages as M
 from bot.calendar.engine_outcomes import BACKOFF as BACKOFF
-from bot.calendar.engine_outcomes import (
-    _count_sent,
-    _fail,
-    _finish,
-    _mark_sent,
-    _release,
-    _retry_later,
-)
+from bot.calendar.engine_sending import _deliver_all
 from bot.calendar.engine_state import Clock, _atomic, _Claimed
 from bot.calendar.engine_state import DispatchReport as DispatchReport
 from bot.calendar.engine_state import EngineConfig as EngineConfig
@@ -62,14 +54,6 @@ from bot.calendar.engine_state import Outcome as Outcome
 from bot.calendar.engine_state import _inflight as _inflight
 from bot.calendar.engine_state import new_worker_id as new_worker_id
 from bot.calendar.notices import Delivery, NoticeTiming, catch_up_many
-from bot.chat import (
-    Button,
-    ButtonStyle,
-    ChatError,
-    ChatErrorKind,
-    OutgoingMessage,
-    Posted,
-)
 from bot.db.engine import Database
 from bot.db.models import (
     CalendarEvent,
@@ -399,234 +383,3 @@ async def _search_bounds(
             )
         ).scalar_one_or_none()
     return bounds
-
-
-# --------------------------------------------------------------------------- delivery
-
-
-def _settle(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
-
-
-async def _net(call: Awaitable[_T], seconds: float) -> _T:
-    """A chat call that neither our timeout nor a cancelled dispatcher interrupts.
-
-    A request that has left may land whatever we do, so it is never cancelled: giving up on
-    it only means leaving the notice claimed for the lease recovery to verify. (Cancelling
-    discord.py mid-request is unsafe as well: cancelled during a global 429 wait, its global
-    rate-limit gate stays shut.)
-    """
-    task = asyncio.ensure_future(call)
-    _inflight.add(task)
-    task.add_done_callback(_inflight.discard)
-    task.add_done_callback(_settle)
-    return await asyncio.wait_for(asyncio.shield(task), seconds)
-
-
-def _leave_claimed(n: _Claimed, report: DispatchReport, config: EngineConfig, doing: str) -> None:
-    log.warning(
-        "notice %s: no answer within %.0f s while %s; left claimed, so after the lease it is "
-        "verified against the channel history and sent only if it never arrived",
-        n.id,
-        config.send_timeout,
-        doing,
-    )
-    report.retrying += 1
-    report.outcomes.append((n.id, "in doubt"))
-
-
-async def _deliver_all(
-    db: Database,
-    chat: NoticeChat,
-    claimed: list[_Claimed],
-    config: EngineConfig,
-    report: DispatchReport,
-    clock: Clock,
-    emit: Outcome,
-) -> None:
-    gate = asyncio.Semaphore(config.concurrency)
-    loop = asyncio.get_running_loop()
-    claimed_at = loop.time()
-
-    async def one(notice: _Claimed) -> None:
-        async with gate:
-            if loop.time() - claimed_at > config.lease.total_seconds() / 2:
-                await _release(db, notice, config)
-                return
-            try:
-                await _deliver(db, chat, notice, config, report, clock, emit)
-            except Exception:
-                log.exception("notice %s: unexpected failure while delivering", notice.id)
-                await _retry_later(db, notice, config, report, clock, emit, "unexpected error")
-
-    await asyncio.gather(*(one(n) for n in claimed))
-
-
-async def _deliver(
-    db: Database,
-    chat: NoticeChat,
-    n: _Claimed,
-    config: EngineConfig,
-    report: DispatchReport,
-    clock: Clock,
-    emit: Outcome,
-) -> None:
-    if n.verify:
-        try:
-            found = await _net(_find_sent(chat, n), config.send_timeout)
-        except TimeoutError:
-            _leave_claimed(n, report, config, "reading the history to verify it")
-            return
-        except ChatError as exc:
-            log.warning("notice %s: cannot read history to verify (%s); will retry", n.id, exc)
-            await _retry_later(db, n, config, report, clock, emit, f"verify failed: {exc}")
-            return
-        if found is not None:
-            channel_id, message_id, via = found
-            await _mark_sent(db, n, config, clock, channel_id, message_id, via, note="recovered")
-            report.recovered += 1
-            _count_sent(n, report, emit)
-            log.info("notice %s: found already sent as message %s", n.id, message_id)
-            return
-
-    if n.kind == M.TUTORIAL_CARD_EDIT:
-        await _edit_card(db, chat, n, config, report, clock, emit)
-        return
-
-    if n.personal and n.kind in M.REMINDER_KINDS and not n.dm_reminders:
-        await _finish(db, n, config, NoticeStatus.SKIPPED, "the person turned DM reminders off")
-        report.skipped += 1
-        report.outcomes.append((n.id, "skipped"))
-        emit("skipped")
-        return
-
-    rendered = _render(n, clock())
-    try:
-        if not n.personal:
-            if n.target_channel_id is None:
-                raise ChatError(ChatErrorKind.UNAVAILABLE, "the module has no linked channel yet")
-            message = _outgoing(n, rendered.text, rendered.buttons, role=True)
-            posted = await _net(chat.post(n.target_channel_id, message), config.send_timeout)
-            via, note = "channel", None
-        else:
-            posted, via, note = await _deliver_personal(chat, n, rendered, config)
-    except ChatError as exc:
-        if exc.retryable:
-            await _retry_later(db, n, config, report, clock, emit, str(exc))
-        else:
-            await _fail(db, n, report, emit, config, str(exc))
-        return
-    except TimeoutError:
-        _leave_claimed(n, report, config, "sending it")
-        return
-    if via == "fallback":
-        report.fallbacks += 1
-    await _mark_sent(db, n, config, clock, posted.channel_id, posted.message_id, via, note=note)
-    _count_sent(n, report, emit)
-
-
-async def _deliver_personal(
-    chat: NoticeChat, n: _Claimed, rendered: M.Rendered, config: EngineConfig
-) -> tuple[Posted, str, str | None]:
-    if n.user_id is None:
-        raise ChatError(ChatErrorKind.NOT_FOUND, "the person has no linked chat account")
-    message = _outgoing(n, rendered.text, rendered.buttons, role=False)
-    try:
-        posted = await _net(chat.dm(n.user_id, message), config.send_timeout)
-        return posted, "dm", None
-    except ChatError as exc:
-        if exc.kind not in (ChatErrorKind.DM_CLOSED, ChatErrorKind.FORBIDDEN):
-            raise
-        log.info("notice %s: DM to %s refused (%s); falling back", n.id, n.user_id, exc.kind)
-    if n.module_channel_id is None:
-        raise ChatError(ChatErrorKind.NOT_FOUND, "DMs closed and the module has no channel")
-    text = M.fallback_text(n.kind, n.user_id, rendered, n.payload)
-    keep = () if n.kind in M.PRIVATE_KINDS else rendered.buttons
-    fallback = replace(_outgoing(n, text, keep, role=False), mention_user_ids=(n.user_id,))
-    posted = await _net(chat.post(n.module_channel_id, fallback), config.send_timeout)
-    return posted, "fallback", "DM closed (403): sent as a mention in the module channel"
-
-
-def _render(n: _Claimed, now: datetime) -> M.Rendered:
-    """The notice as sent at ``now`` (a late one states the time left then, not as planned)."""
-    if n.kind == M.TUTORIAL_CARD:
-        if n.card is None:
-            raise ValueError(f"tutorial card notice {n.id} has no occurrence")
-        return M.render_card(n.card)
-    return M.render(n.kind, n.payload, personal=n.personal, zone=n.zone, now=now)
-
-
-def _outgoing(
-    n: _Claimed, text: str, buttons: Sequence[M.ButtonSpec], *, role: bool
-) -> OutgoingMessage:
-    parts = [text]
-    if n.late:
-        parts.append(M.LATE_NOTE)
-    parts.append(M.marker(n.id))
-    return OutgoingMessage(
-        text="\n".join(parts),
-        buttons=tuple(
-            Button(b.label, b.custom_id, ButtonStyle(b.style), disabled=b.disabled) for b in buttons
-        ),
-        mention_role_id=n.role_id if role and n.kind not in M.CARD_KINDS else None,
-    )
-
-
-async def _edit_card(
-    db: Database,
-    chat: NoticeChat,
-    n: _Claimed,
-    config: EngineConfig,
-    report: DispatchReport,
-    clock: Clock,
-    emit: Outcome,
-) -> None:
-    """Editing is idempotent: the card is re-rendered from the occurrence as it is now."""
-    if n.card is None or n.card_message_id is None or n.module_channel_id is None:
-        await _finish(db, n, config, NoticeStatus.SKIPPED, "the card was never posted")
-        report.skipped += 1
-        report.outcomes.append((n.id, "skipped"))
-        emit("skipped")
-        return
-    card_notice = int(str(n.payload.get("card_notice_id", 0)))
-    rendered = M.render_card(n.card)
-    message = OutgoingMessage(
-        text=rendered.text + "\n" + M.marker(card_notice),
-        buttons=tuple(
-            Button(b.label, b.custom_id, ButtonStyle(b.style), disabled=b.disabled)
-            for b in rendered.buttons
-        ),
-    )
-    try:
-        await _net(chat.edit(n.module_channel_id, n.card_message_id, message), config.send_timeout)
-    except ChatError as exc:
-        if exc.retryable:
-            await _retry_later(db, n, config, report, clock, emit, str(exc))
-        else:
-            await _fail(db, n, report, emit, config, str(exc))
-        return
-    except TimeoutError:
-        _leave_claimed(n, report, config, "editing the card")
-        return
-    await _mark_sent(db, n, config, clock, n.module_channel_id, n.card_message_id, "edit")
-    _count_sent(n, report, emit)
-
-
-async def _find_sent(chat: NoticeChat, n: _Claimed) -> tuple[str, str, str] | None:
-    """Where an earlier attempt already delivered this notice, if it did."""
-    places: list[tuple[str, str]] = []
-    if n.kind == M.TUTORIAL_CARD_EDIT:
-        return None
-    if n.personal:
-        if n.user_id is not None:
-            places.append((await chat.dm_channel_id(n.user_id), "dm"))
-        if n.module_channel_id is not None:
-            places.append((n.module_channel_id, "fallback"))
-    elif n.target_channel_id is not None:
-        places.append((n.target_channel_id, "channel"))
-    for channel_id, via in places:
-        async for message in chat.history(channel_id, after_id=n.search_after.get(channel_id)):
-            if message.author_is_bot and M.has_marker(message.content, n.id):
-                return channel_id, message.id, via
-    return None
