@@ -30,13 +30,16 @@ APScheduler only wakes ``run_due``. One run:
 The residual risk is a process that stalls for longer than the lease *after* checking its claim
 and *before* its request reaches Discord; sends are given a timeout of a quarter of the lease
 and the claim's age is checked just before each send to keep that window closed in practice.
+
+The parts: ``engine_claims`` (steps 1 and 2), ``engine_sending`` (3 and the verification),
+``engine_outcomes`` (4 and the retry policy), ``engine_state`` (what they share). This module
+keeps the run loop and the names callers import.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,13 +55,7 @@ from bot.calendar.engine_state import Outcome as Outcome
 from bot.calendar.engine_state import _inflight as _inflight
 from bot.calendar.engine_state import new_worker_id as new_worker_id
 from bot.db.engine import Database
-from bot.db.models import (
-    Notice,
-    NoticeStatus,
-)
-
-log = logging.getLogger(__name__)
-_T = TypeVar("_T")
+from bot.db.models import Notice, NoticeStatus
 
 __all__ = [
     "DispatchReport",
