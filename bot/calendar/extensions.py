@@ -46,16 +46,23 @@ async def effective_due(
     Other features (submissions, the gradebook) use this for late flags, so an extension moves
     them too.
     """
+    return await _due_ignoring(session, event, person_id, None)
+
+
+async def _due_ignoring(
+    session: AsyncSession, event: CalendarEvent, person_id: int, ignored_id: int | None
+) -> tuple[datetime, Extension | None]:
+    """``effective_due`` as if extension ``ignored_id`` did not exist (the one being decided)."""
+    query = select(Extension).where(
+        Extension.event_id == event.id,
+        Extension.person_id == person_id,
+        Extension.status == ExtensionStatus.APPROVED,
+    )
+    if ignored_id is not None:
+        query = query.where(Extension.id != ignored_id)
     extension = (
         await session.execute(
-            select(Extension)
-            .where(
-                Extension.event_id == event.id,
-                Extension.person_id == person_id,
-                Extension.status == ExtensionStatus.APPROVED,
-            )
-            .order_by(Extension.decided_at.desc(), Extension.id.desc())
-            .limit(1)
+            query.order_by(Extension.decided_at.desc(), Extension.id.desc()).limit(1)
         )
     ).scalar_one_or_none()
     if extension is not None and extension.new_due_at > event.starts_at:
@@ -102,10 +109,33 @@ class ExtensionResult:
         return (f"{kind}:x{self.extension_id}",)
 
 
-async def _apply_extension(
+async def _add(
     session: AsyncSession,
-    planner: P.Planner,
-    *,
+    person: Person,
+    event: CalendarEvent,
+    new_due: datetime,
+    reason_ref: str,
+    now: datetime,
+    granted_by: Person | None,
+) -> Extension:
+    """A tutor's grant is decided as it is made; a student's request waits for a tutor."""
+    extension = Extension(
+        person_id=person.id,
+        event_id=event.id,
+        new_due_at=new_due,
+        reason_ref=reason_ref,
+        status=ExtensionStatus.REQUESTED if granted_by is None else ExtensionStatus.APPROVED,
+        requested_at=now,
+        decided_by_id=None if granted_by is None else granted_by.id,
+        decided_at=None if granted_by is None else now,
+    )
+    session.add(extension)
+    await session.flush()
+    return extension
+
+
+async def _settle(
+    session: AsyncSession,
     extension: Extension,
     event: CalendarEvent,
     module: Module,
@@ -113,29 +143,37 @@ async def _apply_extension(
     actor: Person,
     was_at: datetime,
     now: datetime,
-) -> None:
+    *,
+    granted: bool,
+) -> ExtensionResult:
+    """What follows a decision, the same whether a tutor granted directly or decided a request:
+    a grant moves the student's reminders; either way the student is told and it is audited."""
+    planner = P.Planner()
     occ = await _deadline_occurrence(session, event)
-    await P.cancel_pending(
-        session,
-        occurrence_ids=[occ.id],
-        kinds=[M.DEADLINE_NOTICE],
-        person_id=student.id,
-    )
-    planner.add(
-        P.plan_deadline_person(
-            event,
-            module,
-            occ,
-            student,
-            now=now,
-            audience=NoticeAudience.PERSON,
-            extended_due_at=extension.new_due_at,
+    if granted:
+        await P.cancel_pending(
+            session,
+            occurrence_ids=[occ.id],
+            kinds=[M.DEADLINE_NOTICE],
+            person_id=student.id,
         )
-    )
+        planner.add(
+            P.plan_deadline_person(
+                event,
+                module,
+                occ,
+                student,
+                now=now,
+                audience=NoticeAudience.PERSON,
+                extended_due_at=extension.new_due_at,
+            )
+        )
+    kind = M.EXTENSION_GRANTED if granted else M.EXTENSION_DENIED
+    new_due = {"due_at": extension.new_due_at.isoformat()} if granted else {}
     planner.add(
         P.immediate(
-            key=f"{M.EXTENSION_GRANTED}:x{extension.id}",
-            kind=M.EXTENSION_GRANTED,
+            key=f"{kind}:x{extension.id}",
+            kind=kind,
             audience=NoticeAudience.PERSON,
             module_id=module.id,
             now=now,
@@ -144,25 +182,43 @@ async def _apply_extension(
             payload={
                 "title": event.title,
                 "module": module.code,
-                "due_at": extension.new_due_at.isoformat(),
+                **new_due,
                 "was_at": was_at.isoformat(),
                 "reason_ref": extension.reason_ref,
                 "extension_id": extension.id,
             },
         )
     )
+    if granted:
+        item = f"deadline:{event.id}"
+        before = {"due_at": was_at, "item": item}
+        after = {"due_at": extension.new_due_at, "item": item}
+    else:
+        before = {"due_at": was_at, "requested": extension.new_due_at}
+        after = {"due_at": was_at}
     await audit.record(
         session,
         actor=actor,
-        action="extension_granted",
+        action="extension_granted" if granted else "extension_denied",
         entity_type="extension",
         entity_id=extension.id,
         subject_person_id=student.id,
         module_id=module.id,
-        before={"due_at": was_at, "item": f"deadline:{event.id}"},
-        after={"due_at": extension.new_due_at, "item": f"deadline:{event.id}"},
+        before=before,
+        after=after,
         reason=extension.reason_ref,
         at=now,
+    )
+    await planner.flush(session)
+    return ExtensionResult(
+        extension.id,
+        student.display_name,
+        event.title,
+        module.code,
+        extension.new_due_at if granted else was_at,
+        was_at,
+        granted,
+        planner.earliest,
     )
 
 
@@ -196,40 +252,9 @@ async def grant_extension(
             f"An extension must end after the deadline it extends "
             f"({discord_timestamp(event.starts_at)}); give a later time."
         )
-    extension = Extension(
-        person_id=person.id,
-        event_id=event.id,
-        new_due_at=new_due,
-        reason_ref=reason_ref,
-        status=ExtensionStatus.APPROVED,
-        requested_at=now,
-        decided_by_id=caller.person.id,
-        decided_at=now,
-    )
-    session.add(extension)
-    await session.flush()
-    planner = P.Planner()
-    await _apply_extension(
-        session,
-        planner,
-        extension=extension,
-        event=event,
-        module=module,
-        student=person,
-        actor=caller.person,
-        was_at=was_at,
-        now=now,
-    )
-    await planner.flush(session)
-    return ExtensionResult(
-        extension.id,
-        person.display_name,
-        event.title,
-        module.code,
-        new_due,
-        was_at,
-        True,
-        planner.earliest,
+    extension = await _add(session, person, event, new_due, reason_ref, now, caller.person)
+    return await _settle(
+        session, extension, event, module, person, caller.person, was_at, now, granted=True
     )
 
 
@@ -320,16 +345,7 @@ async def request_extension(
         raise UserError(
             f"{module.code} has no tutor on the roster to decide; contact the programme office."
         )
-    extension = Extension(
-        person_id=person.id,
-        event_id=event.id,
-        new_due_at=new_due,
-        reason_ref=reason_ref,
-        status=ExtensionStatus.REQUESTED,
-        requested_at=now,
-    )
-    session.add(extension)
-    await session.flush()
+    extension = await _add(session, person, event, new_due, reason_ref, now, None)
     occ = await _deadline_occurrence(session, event)
     planner = P.Planner()
     keys = tuple(f"{M.EXTENSION_REQUEST}:x{extension.id}:p{tutor.id}" for tutor in tutors)
@@ -401,81 +417,10 @@ async def decide_extension(
             f"Request #{extension_id} was already {extension.status.value}{who}; nothing changed."
         )
     await session.refresh(extension)
-    was_at, _ = await effective_due(session, event, student.id)
-    if approve:
-        # The approval just written is not counted as "was": compare with the item itself.
-        was_at = event.starts_at
-        previous = (
-            await session.execute(
-                select(Extension.new_due_at)
-                .where(
-                    Extension.event_id == event.id,
-                    Extension.person_id == student.id,
-                    Extension.status == ExtensionStatus.APPROVED,
-                    Extension.id != extension.id,
-                )
-                .order_by(Extension.decided_at.desc(), Extension.id.desc())
-                .limit(1)
-            )
-        ).scalar()
-        if previous is not None and previous > was_at:
-            was_at = previous
-    planner = P.Planner()
-    if approve:
-        await _apply_extension(
-            session,
-            planner,
-            extension=extension,
-            event=event,
-            module=module,
-            student=student,
-            actor=caller.person,
-            was_at=was_at,
-            now=now,
-        )
-    else:
-        occ = await _deadline_occurrence(session, event)
-        planner.add(
-            P.immediate(
-                key=f"{M.EXTENSION_DENIED}:x{extension.id}",
-                kind=M.EXTENSION_DENIED,
-                audience=NoticeAudience.PERSON,
-                module_id=module.id,
-                now=now,
-                person_id=student.id,
-                occurrence_id=occ.id,
-                payload={
-                    "title": event.title,
-                    "module": module.code,
-                    "was_at": was_at.isoformat(),
-                    "reason_ref": extension.reason_ref,
-                    "extension_id": extension.id,
-                },
-            )
-        )
-        await audit.record(
-            session,
-            actor=caller.person,
-            action="extension_denied",
-            entity_type="extension",
-            entity_id=extension.id,
-            subject_person_id=student.id,
-            module_id=module.id,
-            before={"due_at": was_at, "requested": extension.new_due_at},
-            after={"due_at": was_at},
-            reason=extension.reason_ref,
-            at=now,
-        )
-    await planner.flush(session)
-    return ExtensionResult(
-        extension.id,
-        student.display_name,
-        event.title,
-        module.code,
-        extension.new_due_at if approve else was_at,
-        was_at,
-        approve,
-        planner.earliest,
+    # The approval just written is not counted as "was" (a denial is not counted anyway).
+    was_at, _ = await _due_ignoring(session, event, student.id, extension.id)
+    return await _settle(
+        session, extension, event, module, student, caller.person, was_at, now, granted=approve
     )
 
 
