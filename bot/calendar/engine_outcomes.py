@@ -109,6 +109,20 @@ async def _finish(
     log.info("notice %s %s: %s", n.id, status.value, reason)
 
 
+async def _skip(
+    db: Database,
+    n: _Claimed,
+    config: EngineConfig,
+    report: DispatchReport,
+    emit: Outcome,
+    reason: str,
+) -> None:
+    await _finish(db, n, config, NoticeStatus.SKIPPED, reason)
+    report.skipped += 1
+    report.outcomes.append((n.id, "skipped"))
+    emit("skipped")
+
+
 async def _fail(
     db: Database,
     n: _Claimed,

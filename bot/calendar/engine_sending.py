@@ -14,10 +14,10 @@ from bot.calendar import messages as M
 from bot.calendar.engine_outcomes import (
     _count_sent,
     _fail,
-    _finish,
     _mark_sent,
     _release,
     _retry_later,
+    _skip,
 )
 from bot.calendar.engine_state import (
     Clock,
@@ -30,7 +30,6 @@ from bot.calendar.engine_state import (
 )
 from bot.chat import Button, ButtonStyle, ChatError, ChatErrorKind, OutgoingMessage, Posted
 from bot.db.engine import Database
-from bot.db.models import NoticeStatus
 
 log = logging.getLogger("bot.calendar.engine")  # one logger name for the whole engine
 _T = TypeVar("_T")
@@ -66,6 +65,36 @@ def _leave_claimed(n: _Claimed, report: DispatchReport, config: EngineConfig, do
     )
     report.retrying += 1
     report.outcomes.append((n.id, "in doubt"))
+
+
+async def _attempt(
+    db: Database,
+    n: _Claimed,
+    config: EngineConfig,
+    report: DispatchReport,
+    clock: Clock,
+    emit: Outcome,
+    doing: str,
+    call: Awaitable[_T],
+) -> _T | None:
+    """One send or edit; on a refusal the notice is retried or failed, on no answer it stays
+    claimed for the lease recovery to verify. ``None``: not delivered, already recorded."""
+    try:
+        return await call
+    except ChatError as exc:
+        if exc.retryable:
+            await _retry_later(db, n, config, report, clock, emit, str(exc))
+        else:
+            await _fail(db, n, report, emit, config, str(exc))
+    except TimeoutError:
+        _leave_claimed(n, report, config, doing)
+    return None
+
+
+def _buttons(specs: Sequence[M.ButtonSpec]) -> tuple[Button, ...]:
+    return tuple(
+        Button(b.label, b.custom_id, ButtonStyle(b.style), disabled=b.disabled) for b in specs
+    )
 
 
 async def _deliver_all(
@@ -127,31 +156,24 @@ async def _deliver(
         return
 
     if n.personal and n.kind in M.REMINDER_KINDS and not n.dm_reminders:
-        await _finish(db, n, config, NoticeStatus.SKIPPED, "the person turned DM reminders off")
-        report.skipped += 1
-        report.outcomes.append((n.id, "skipped"))
-        emit("skipped")
+        await _skip(db, n, config, report, emit, "the person turned DM reminders off")
         return
 
     rendered = _render(n, clock())
-    try:
+
+    async def send() -> tuple[Posted, str, str | None]:
         if not n.personal:
             if n.target_channel_id is None:
                 raise ChatError(ChatErrorKind.UNAVAILABLE, "the module has no linked channel yet")
             message = _outgoing(n, rendered.text, rendered.buttons, role=True)
             posted = await _net(chat.post(n.target_channel_id, message), config.send_timeout)
-            via, note = "channel", None
-        else:
-            posted, via, note = await _deliver_personal(chat, n, rendered, config)
-    except ChatError as exc:
-        if exc.retryable:
-            await _retry_later(db, n, config, report, clock, emit, str(exc))
-        else:
-            await _fail(db, n, report, emit, config, str(exc))
+            return posted, "channel", None
+        return await _deliver_personal(chat, n, rendered, config)
+
+    sent = await _attempt(db, n, config, report, clock, emit, "sending it", send())
+    if sent is None:
         return
-    except TimeoutError:
-        _leave_claimed(n, report, config, "sending it")
-        return
+    posted, via, note = sent
     if via == "fallback":
         report.fallbacks += 1
     await _mark_sent(db, n, config, clock, posted.channel_id, posted.message_id, via, note=note)
@@ -198,9 +220,7 @@ def _outgoing(
     parts.append(M.marker(n.id))
     return OutgoingMessage(
         text="\n".join(parts),
-        buttons=tuple(
-            Button(b.label, b.custom_id, ButtonStyle(b.style), disabled=b.disabled) for b in buttons
-        ),
+        buttons=_buttons(buttons),
         mention_role_id=n.role_id if role and n.kind not in M.CARD_KINDS else None,
     )
 
@@ -216,30 +236,20 @@ async def _edit_card(
 ) -> None:
     """Editing is idempotent: the card is re-rendered from the occurrence as it is now."""
     if n.card is None or n.card_message_id is None or n.module_channel_id is None:
-        await _finish(db, n, config, NoticeStatus.SKIPPED, "the card was never posted")
-        report.skipped += 1
-        report.outcomes.append((n.id, "skipped"))
-        emit("skipped")
+        await _skip(db, n, config, report, emit, "the card was never posted")
         return
     card_notice = int(str(n.payload.get("card_notice_id", 0)))
     rendered = M.render_card(n.card)
     message = OutgoingMessage(
-        text=rendered.text + "\n" + M.marker(card_notice),
-        buttons=tuple(
-            Button(b.label, b.custom_id, ButtonStyle(b.style), disabled=b.disabled)
-            for b in rendered.buttons
-        ),
+        text=rendered.text + "\n" + M.marker(card_notice), buttons=_buttons(rendered.buttons)
     )
-    try:
-        await _net(chat.edit(n.module_channel_id, n.card_message_id, message), config.send_timeout)
-    except ChatError as exc:
-        if exc.retryable:
-            await _retry_later(db, n, config, report, clock, emit, str(exc))
-        else:
-            await _fail(db, n, report, emit, config, str(exc))
-        return
-    except TimeoutError:
-        _leave_claimed(n, report, config, "editing the card")
+    channel_id, message_id = n.module_channel_id, n.card_message_id
+
+    async def edit() -> bool:
+        await _net(chat.edit(channel_id, message_id, message), config.send_timeout)
+        return True
+
+    if await _attempt(db, n, config, report, clock, emit, "editing the card", edit()) is None:
         return
     await _mark_sent(db, n, config, clock, n.module_channel_id, n.card_message_id, "edit")
     _count_sent(n, report, emit)
