@@ -47,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.calendar.engine_claims import _claim_due, _reclaim_stale
 from bot.calendar.engine_outcomes import BACKOFF as BACKOFF
 from bot.calendar.engine_sending import _deliver_all
-from bot.calendar.engine_state import Clock, _atomic
+from bot.calendar.engine_state import Clock, _atomic, _Run
 from bot.calendar.engine_state import DispatchReport as DispatchReport
 from bot.calendar.engine_state import EngineConfig as EngineConfig
 from bot.calendar.engine_state import NoticeChat as NoticeChat
@@ -80,13 +80,14 @@ async def run_due(
     report = DispatchReport()
     stamp = clock or (lambda: now)
     emit = on_outcome or (lambda _outcome: None)
+    run = _Run(db, chat, config, report, stamp, emit)
     stale = await _reclaim_stale(db, stamp(), config)
     if stale:
-        await _deliver_all(db, chat, stale, config, report, stamp, emit)
+        await _deliver_all(run, stale)
     for _ in range(config.max_batches):
         claimed = await _claim_due(db, now, stamp(), config, report, emit)
         if claimed:
-            await _deliver_all(db, chat, claimed, config, report, stamp, emit)
+            await _deliver_all(run, claimed)
         if len(claimed) < config.batch_size:
             break
 

@@ -12,14 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.calendar import messages as M
 from bot.calendar.engine_state import (
-    Clock,
-    DispatchReport,
     EngineConfig,
-    Outcome,
     _atomic,
     _Claimed,
+    _Run,
 )
-from bot.db.engine import Database
 from bot.db.models import EventOccurrence, Notice, NoticeStatus
 
 log = logging.getLogger("bot.calendar.engine")  # one logger name for the whole engine
@@ -34,7 +31,8 @@ BACKOFF = (
 )
 
 
-def _count_sent(n: _Claimed, report: DispatchReport, emit: Outcome) -> None:
+def _count_sent(run: _Run, n: _Claimed) -> None:
+    report, emit = run.report, run.emit
     if n.late:
         report.late += 1
         report.outcomes.append((n.id, "late"))
@@ -54,10 +52,8 @@ def _mine(n: _Claimed, config: EngineConfig) -> Any:
 
 
 async def _mark_sent(
-    db: Database,
+    run: _Run,
     n: _Claimed,
-    config: EngineConfig,
-    clock: Clock,
     channel_id: str,
     message_id: str,
     via: str,
@@ -67,10 +63,10 @@ async def _mark_sent(
     async def record_sent(session: AsyncSession) -> Any:
         result = await session.execute(
             update(Notice)
-            .where(_mine(n, config))
+            .where(_mine(n, run.config))
             .values(
                 status=NoticeStatus.SENT,
-                sent_at=clock(),
+                sent_at=run.clock(),
                 channel_id=channel_id,
                 platform_message_id=message_id,
                 delivered_via=via,
@@ -94,69 +90,45 @@ async def _mark_sent(
                 .values(message_id=message_id)
             )
 
-    await _atomic(db, record_sent)
+    await _atomic(run.db, record_sent)
 
 
-async def _finish(
-    db: Database, n: _Claimed, config: EngineConfig, status: NoticeStatus, reason: str
-) -> None:
+async def _finish(run: _Run, n: _Claimed, status: NoticeStatus, reason: str) -> None:
     async def finish(session: AsyncSession) -> Any:
         await session.execute(
-            update(Notice).where(_mine(n, config)).values(status=status, last_error=reason)
+            update(Notice).where(_mine(n, run.config)).values(status=status, last_error=reason)
         )
 
-    await _atomic(db, finish)
+    await _atomic(run.db, finish)
     log.info("notice %s %s: %s", n.id, status.value, reason)
 
 
-async def _skip(
-    db: Database,
-    n: _Claimed,
-    config: EngineConfig,
-    report: DispatchReport,
-    emit: Outcome,
-    reason: str,
-) -> None:
-    await _finish(db, n, config, NoticeStatus.SKIPPED, reason)
-    report.skipped += 1
-    report.outcomes.append((n.id, "skipped"))
-    emit("skipped")
+async def _skip(run: _Run, n: _Claimed, reason: str) -> None:
+    await _finish(run, n, NoticeStatus.SKIPPED, reason)
+    run.report.skipped += 1
+    run.report.outcomes.append((n.id, "skipped"))
+    run.emit("skipped")
 
 
-async def _fail(
-    db: Database,
-    n: _Claimed,
-    report: DispatchReport,
-    emit: Outcome,
-    config: EngineConfig,
-    reason: str,
-) -> None:
+async def _fail(run: _Run, n: _Claimed, reason: str) -> None:
     async def record_failure(session: AsyncSession) -> Any:
         await session.execute(
             update(Notice)
-            .where(_mine(n, config))
+            .where(_mine(n, run.config))
             .values(status=NoticeStatus.FAILED, last_error=reason[:1000])
         )
 
-    await _atomic(db, record_failure)
+    await _atomic(run.db, record_failure)
     log.error("notice %s failed for good: %s", n.id, reason)
-    report.failed += 1
-    report.outcomes.append((n.id, "failed"))
-    emit("failed")
+    run.report.failed += 1
+    run.report.outcomes.append((n.id, "failed"))
+    run.emit("failed")
 
 
-async def _retry_later(
-    db: Database,
-    n: _Claimed,
-    config: EngineConfig,
-    report: DispatchReport,
-    clock: Clock,
-    emit: Outcome,
-    reason: str,
-) -> None:
+async def _retry_later(run: _Run, n: _Claimed, reason: str) -> None:
     """Back to pending after a pause; the next attempt first checks whether this one landed."""
-    if n.attempts >= config.max_attempts:
-        await _fail(db, n, report, emit, config, f"gave up after {n.attempts} attempts: {reason}")
+    if n.attempts >= run.config.max_attempts:
+        await _fail(run, n, f"gave up after {n.attempts} attempts: {reason}")
         return
     delay = BACKOFF[min(n.attempts - 1, len(BACKOFF) - 1)]
     payload = {**n.payload, "verify": True}
@@ -164,31 +136,31 @@ async def _retry_later(
     async def back_off(session: AsyncSession) -> Any:
         await session.execute(
             update(Notice)
-            .where(_mine(n, config))
+            .where(_mine(n, run.config))
             .values(
                 status=NoticeStatus.PENDING,
                 claimed_by=None,
                 claimed_at=None,
-                retry_at=clock() + delay,
+                retry_at=run.clock() + delay,
                 last_error=reason[:1000],
                 payload=payload,
             )
         )
 
-    await _atomic(db, back_off)
+    await _atomic(run.db, back_off)
     log.warning("notice %s: delivery failed (%s); retrying in %s", n.id, reason, delay)
-    report.retrying += 1
-    report.outcomes.append((n.id, "retrying"))
+    run.report.retrying += 1
+    run.report.outcomes.append((n.id, "retrying"))
 
 
-async def _release(db: Database, n: _Claimed, config: EngineConfig) -> None:
+async def _release(run: _Run, n: _Claimed) -> None:
     """Not started in time (a long queue): hand it back untouched rather than risk the lease."""
 
     async def release(session: AsyncSession) -> Any:
         await session.execute(
             update(Notice)
-            .where(_mine(n, config))
+            .where(_mine(n, run.config))
             .values(status=NoticeStatus.PENDING, claimed_by=None, claimed_at=None)
         )
 
-    await _atomic(db, release)
+    await _atomic(run.db, release)

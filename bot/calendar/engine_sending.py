@@ -20,16 +20,12 @@ from bot.calendar.engine_outcomes import (
     _skip,
 )
 from bot.calendar.engine_state import (
-    Clock,
-    DispatchReport,
-    EngineConfig,
     NoticeChat,
-    Outcome,
     _Claimed,
     _inflight,
+    _Run,
 )
 from bot.chat import Button, ButtonStyle, ChatError, ChatErrorKind, OutgoingMessage, Posted
-from bot.db.engine import Database
 
 log = logging.getLogger("bot.calendar.engine")  # one logger name for the whole engine
 _T = TypeVar("_T")
@@ -55,39 +51,30 @@ async def _net(call: Awaitable[_T], seconds: float) -> _T:
     return await asyncio.wait_for(asyncio.shield(task), seconds)
 
 
-def _leave_claimed(n: _Claimed, report: DispatchReport, config: EngineConfig, doing: str) -> None:
+def _leave_claimed(run: _Run, n: _Claimed, doing: str) -> None:
     log.warning(
         "notice %s: no answer within %.0f s while %s; left claimed, so after the lease it is "
         "verified against the channel history and sent only if it never arrived",
         n.id,
-        config.send_timeout,
+        run.config.send_timeout,
         doing,
     )
-    report.retrying += 1
-    report.outcomes.append((n.id, "in doubt"))
+    run.report.retrying += 1
+    run.report.outcomes.append((n.id, "in doubt"))
 
 
-async def _attempt(
-    db: Database,
-    n: _Claimed,
-    config: EngineConfig,
-    report: DispatchReport,
-    clock: Clock,
-    emit: Outcome,
-    doing: str,
-    call: Awaitable[_T],
-) -> _T | None:
+async def _attempt(run: _Run, n: _Claimed, doing: str, call: Awaitable[_T]) -> _T | None:
     """One send or edit; on a refusal the notice is retried or failed, on no answer it stays
     claimed for the lease recovery to verify. ``None``: not delivered, already recorded."""
     try:
         return await call
     except ChatError as exc:
         if exc.retryable:
-            await _retry_later(db, n, config, report, clock, emit, str(exc))
+            await _retry_later(run, n, str(exc))
         else:
-            await _fail(db, n, report, emit, config, str(exc))
+            await _fail(run, n, str(exc))
     except TimeoutError:
-        _leave_claimed(n, report, config, doing)
+        _leave_claimed(run, n, doing)
     return None
 
 
@@ -97,15 +84,8 @@ def _buttons(specs: Sequence[M.ButtonSpec]) -> tuple[Button, ...]:
     )
 
 
-async def _deliver_all(
-    db: Database,
-    chat: NoticeChat,
-    claimed: list[_Claimed],
-    config: EngineConfig,
-    report: DispatchReport,
-    clock: Clock,
-    emit: Outcome,
-) -> None:
+async def _deliver_all(run: _Run, claimed: list[_Claimed]) -> None:
+    config = run.config
     gate = asyncio.Semaphore(config.concurrency)
     loop = asyncio.get_running_loop()
     claimed_at = loop.time()
@@ -113,53 +93,46 @@ async def _deliver_all(
     async def one(notice: _Claimed) -> None:
         async with gate:
             if loop.time() - claimed_at > config.lease.total_seconds() / 2:
-                await _release(db, notice, config)
+                await _release(run, notice)
                 return
             try:
-                await _deliver(db, chat, notice, config, report, clock, emit)
+                await _deliver(run, notice)
             except Exception:
                 log.exception("notice %s: unexpected failure while delivering", notice.id)
-                await _retry_later(db, notice, config, report, clock, emit, "unexpected error")
+                await _retry_later(run, notice, "unexpected error")
 
     await asyncio.gather(*(one(n) for n in claimed))
 
 
-async def _deliver(
-    db: Database,
-    chat: NoticeChat,
-    n: _Claimed,
-    config: EngineConfig,
-    report: DispatchReport,
-    clock: Clock,
-    emit: Outcome,
-) -> None:
+async def _deliver(run: _Run, n: _Claimed) -> None:
+    chat, config, report = run.chat, run.config, run.report
     if n.verify:
         try:
             found = await _net(_find_sent(chat, n), config.send_timeout)
         except TimeoutError:
-            _leave_claimed(n, report, config, "reading the history to verify it")
+            _leave_claimed(run, n, "reading the history to verify it")
             return
         except ChatError as exc:
             log.warning("notice %s: cannot read history to verify (%s); will retry", n.id, exc)
-            await _retry_later(db, n, config, report, clock, emit, f"verify failed: {exc}")
+            await _retry_later(run, n, f"verify failed: {exc}")
             return
         if found is not None:
             channel_id, message_id, via = found
-            await _mark_sent(db, n, config, clock, channel_id, message_id, via, note="recovered")
+            await _mark_sent(run, n, channel_id, message_id, via, note="recovered")
             report.recovered += 1
-            _count_sent(n, report, emit)
+            _count_sent(run, n)
             log.info("notice %s: found already sent as message %s", n.id, message_id)
             return
 
     if n.kind == M.TUTORIAL_CARD_EDIT:
-        await _edit_card(db, chat, n, config, report, clock, emit)
+        await _edit_card(run, n)
         return
 
     if n.personal and n.kind in M.REMINDER_KINDS and not n.dm_reminders:
-        await _skip(db, n, config, report, emit, "the person turned DM reminders off")
+        await _skip(run, n, "the person turned DM reminders off")
         return
 
-    rendered = _render(n, clock())
+    rendered = _render(n, run.clock())
 
     async def send() -> tuple[Posted, str, str | None]:
         if not n.personal:
@@ -168,21 +141,22 @@ async def _deliver(
             message = _outgoing(n, rendered.text, rendered.buttons, role=True)
             posted = await _net(chat.post(n.target_channel_id, message), config.send_timeout)
             return posted, "channel", None
-        return await _deliver_personal(chat, n, rendered, config)
+        return await _deliver_personal(run, n, rendered)
 
-    sent = await _attempt(db, n, config, report, clock, emit, "sending it", send())
+    sent = await _attempt(run, n, "sending it", send())
     if sent is None:
         return
     posted, via, note = sent
     if via == "fallback":
         report.fallbacks += 1
-    await _mark_sent(db, n, config, clock, posted.channel_id, posted.message_id, via, note=note)
-    _count_sent(n, report, emit)
+    await _mark_sent(run, n, posted.channel_id, posted.message_id, via, note=note)
+    _count_sent(run, n)
 
 
 async def _deliver_personal(
-    chat: NoticeChat, n: _Claimed, rendered: M.Rendered, config: EngineConfig
+    run: _Run, n: _Claimed, rendered: M.Rendered
 ) -> tuple[Posted, str, str | None]:
+    chat, config = run.chat, run.config
     if n.user_id is None:
         raise ChatError(ChatErrorKind.NOT_FOUND, "the person has no linked chat account")
     message = _outgoing(n, rendered.text, rendered.buttons, role=False)
@@ -225,18 +199,10 @@ def _outgoing(
     )
 
 
-async def _edit_card(
-    db: Database,
-    chat: NoticeChat,
-    n: _Claimed,
-    config: EngineConfig,
-    report: DispatchReport,
-    clock: Clock,
-    emit: Outcome,
-) -> None:
+async def _edit_card(run: _Run, n: _Claimed) -> None:
     """Editing is idempotent: the card is re-rendered from the occurrence as it is now."""
     if n.card is None or n.card_message_id is None or n.module_channel_id is None:
-        await _skip(db, n, config, report, emit, "the card was never posted")
+        await _skip(run, n, "the card was never posted")
         return
     card_notice = int(str(n.payload.get("card_notice_id", 0)))
     rendered = M.render_card(n.card)
@@ -246,13 +212,13 @@ async def _edit_card(
     channel_id, message_id = n.module_channel_id, n.card_message_id
 
     async def edit() -> bool:
-        await _net(chat.edit(channel_id, message_id, message), config.send_timeout)
+        await _net(run.chat.edit(channel_id, message_id, message), run.config.send_timeout)
         return True
 
-    if await _attempt(db, n, config, report, clock, emit, "editing the card", edit()) is None:
+    if await _attempt(run, n, "editing the card", edit()) is None:
         return
-    await _mark_sent(db, n, config, clock, n.module_channel_id, n.card_message_id, "edit")
-    _count_sent(n, report, emit)
+    await _mark_sent(run, n, channel_id, message_id, "edit")
+    _count_sent(run, n)
 
 
 async def _find_sent(chat: NoticeChat, n: _Claimed) -> tuple[str, str, str] | None:

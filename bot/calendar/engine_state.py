@@ -93,6 +93,18 @@ Clock = Callable[[], datetime]
 Outcome = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every step of one ``run_due`` needs: passed as one, so steps take (run, notice)."""
+
+    db: Database
+    chat: NoticeChat
+    config: EngineConfig
+    report: DispatchReport
+    clock: Clock
+    emit: Outcome
+
+
 _inflight: set[asyncio.Future[Any]] = set()
 
 
