@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 GENERIC_FAILURE = "Something went wrong on our side; it has been logged. Please try again later."
 JOB = "peer"
 MODULE = "MATH70097"
-_SETUP = "bot.demo_steps.s30_peer"
+_SETUP = "cohortlab.demo.steps.s30_peer"
 
 
 def _extras(audience: str, example: dict[str, Any], setup: str | None = None) -> dict[str, Any]:
