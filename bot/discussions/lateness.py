@@ -1,0 +1,74 @@
+"""Whether a recorded post is late: the prompt's close and each student's approved extension.
+
+The one place discussions compare a post's time with a close; the recorder, an early close
+and an extension all judge ``late`` here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from bot.db.models import (
+    DiscussionPrompt,
+    Extension,
+    ExtensionStatus,
+)
+
+
+@dataclass
+class CloseTimes:
+    """Each prompt's close and each approved extension: what ``late`` is judged against."""
+
+    closes: dict[int, datetime] = field(default_factory=dict)
+    extensions: dict[tuple[int, int], datetime] = field(default_factory=dict)
+
+
+def load_close_times_sync(session: Session, prompt_ids: Iterable[int]) -> CloseTimes:
+    ids = sorted(set(prompt_ids))
+    found = CloseTimes()
+    if not ids:
+        return found
+    for pid, closes_at in (
+        session.execute(
+            select(DiscussionPrompt.id, DiscussionPrompt.closes_at).where(
+                DiscussionPrompt.id.in_(ids)
+            )
+        )
+    ).all():
+        found.closes[pid] = closes_at
+    for pid, person_id, due in (
+        session.execute(
+            select(Extension.prompt_id, Extension.person_id, Extension.new_due_at).where(
+                Extension.prompt_id.in_(ids), Extension.status == ExtensionStatus.APPROVED
+            )
+        )
+    ).all():
+        key = (int(pid), person_id)
+        found.extensions[key] = max(due, found.extensions.get(key, due))
+    return found
+
+
+def is_late(
+    created_at: datetime,
+    prompt_id: int,
+    person_id: int | None,
+    closes: Mapping[int, datetime],
+    extensions: Mapping[tuple[int, int], datetime],
+) -> bool:
+    close = closes[prompt_id]
+    if person_id is not None:
+        extended = extensions.get((prompt_id, person_id))
+        if extended is not None and extended > close:
+            close = extended
+    return created_at > close
+
+
+async def load_close_times(session: AsyncSession, prompt_ids: Iterable[int]) -> CloseTimes:
+    ids = list(prompt_ids)
+    return await session.run_sync(lambda s: load_close_times_sync(s, ids))
