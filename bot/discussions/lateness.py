@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bot.db.models import (
+    Contribution,
     DiscussionPrompt,
     Extension,
     ExtensionStatus,
@@ -72,3 +73,21 @@ def is_late(
 async def load_close_times(session: AsyncSession, prompt_ids: Iterable[int]) -> CloseTimes:
     ids = list(prompt_ids)
     return await session.run_sync(lambda s: load_close_times_sync(s, ids))
+
+
+async def rejudge_late(session: AsyncSession, prompt: DiscussionPrompt) -> None:
+    """Set every recorded post's late flag against the prompt's close and extensions now."""
+    times = await load_close_times(session, [prompt.id])
+    times.closes[prompt.id] = prompt.closes_at
+    contributions = (
+        (await session.execute(select(Contribution).where(Contribution.prompt_id == prompt.id)))
+        .scalars()
+        .all()
+    )
+    for contribution in contributions:
+        close = prompt.closes_at
+        if contribution.person_id is not None:
+            extended = times.extensions.get((prompt.id, contribution.person_id))
+            if extended is not None and extended > close:
+                close = extended
+        contribution.late = contribution.created_at > close
