@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -13,12 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.access.identity import ChatUser
 from bot.chat import ChatMessage, WireMessage
-from bot.db.models import (
-    ChannelCursor,
-    Contribution,
-    ContributionRevision,
-    ContributionVia,
-)
+from bot.db.models import ChannelCursor, Contribution, ContributionRevision, ContributionVia
 from bot.discussions.answers import parse_relayed
 from bot.discussions.incoming import (
     IN_CHUNK,
@@ -251,6 +246,16 @@ def write_batch_sync(
     return result
 
 
+class BatchOptions(TypedDict, total=False):
+    """``record_batch_sync``'s keyword options, which its wrappers pass on unchanged."""
+
+    bot_user_id: Required[str | None]
+    now: Required[datetime]
+    people_cache: Mapping[str, int] | None
+    close_times: CloseTimes | None
+    read_through: Collection[str] | None
+
+
 def record_batch_sync(
     session: Session,
     threads: Mapping[str, int],
@@ -288,26 +293,12 @@ def record_wired_batch_sync(
     messages: Sequence[WireMessage],
     edits: Sequence[MessageEdit] = (),
     deletes: Sequence[MessageDelete] = (),
-    *,
-    bot_user_id: str | None,
-    now: datetime,
-    people_cache: Mapping[str, int] | None = None,
-    close_times: CloseTimes | None = None,
-    read_through: Collection[str] | None = None,
+    **options: Unpack[BatchOptions],
 ) -> BatchResult:
     """``record_batch_sync`` for the recorder's queued form: everything after the queue, from
     turning it back into messages to the commit, runs wherever the writer runs."""
     return record_batch_sync(
-        session,
-        threads,
-        [unwire(m) for m in messages],
-        edits,
-        deletes,
-        bot_user_id=bot_user_id,
-        now=now,
-        people_cache=people_cache,
-        close_times=close_times,
-        read_through=read_through,
+        session, threads, [unwire(m) for m in messages], edits, deletes, **options
     )
 
 

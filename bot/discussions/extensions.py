@@ -13,18 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller
-from bot.db.models import (
-    Cohort,
-    Contribution,
-    Extension,
-    ExtensionStatus,
-    PromptStatus,
+from bot.db.models import Cohort, Contribution, Extension, ExtensionStatus, PromptStatus
+from bot.discussions.prompts import (
+    PromptInfo,
+    audit_prompt,
+    instant,
+    prompt_info,
+    staff_prompt,
+    student_of,
 )
-from bot.discussions import scoring
-from bot.discussions.prompts import PromptInfo, instant, prompt_info, staff_prompt, student_of
 from bot.discussions.render import when
 from bot.errors import UserError
-from bot.gradebook import audit
 
 # --------------------------------------------------------------------------- extensions
 
@@ -107,14 +106,13 @@ async def grant_extension(
     close = max(new_due, prompt.closes_at)
     for contribution in contributions:
         contribution.late = contribution.created_at > close
-    await audit.record(
+    await audit_prompt(
         session,
-        actor=caller.person,
-        action="discussion_extension",
-        entity_type=scoring.ITEM_TYPE,
-        entity_id=prompt.id,
+        caller,
+        prompt,
+        module,
+        "discussion_extension",
         subject_person_id=person.id,
-        module_id=module.id,
         before=before,
         after={"new_due_at": new_due},
         reason=reason_text,

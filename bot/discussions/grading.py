@@ -26,16 +26,10 @@ from bot.db.models import (
 )
 from bot.discussions import scoring
 from bot.discussions.grades_csv import MAX_CSV_BYTES, MAX_FEEDBACK_CHARS, parse_grades_csv
-from bot.discussions.prompts import PromptInfo, prompt_info, staff_prompt, student_of
-from bot.discussions.rubric import (
-    Rubric,
-    RubricError,
-    check_quality_points,
-    format_points,
-)
+from bot.discussions.prompts import PromptInfo, audit_prompt, prompt_info, staff_prompt, student_of
+from bot.discussions.rubric import Rubric, RubricError, check_quality_points, format_points
 from bot.discussions.text import DISCORD_MESSAGE_LIMIT
 from bot.errors import UserError, shown
-from bot.gradebook import audit
 
 # --------------------------------------------------------------------------- grading
 
@@ -96,14 +90,13 @@ async def _apply_grade(
     row.graded_by_id = caller.person.id
     row.updated_at = now
     await session.flush()
-    await audit.record(
+    await audit_prompt(
         session,
-        actor=caller.person,
-        action="discussion_quality",
-        entity_type=scoring.ITEM_TYPE,
-        entity_id=prompt.id,
+        caller,
+        prompt,
+        module,
+        "discussion_quality",
         subject_person_id=person.id,
-        module_id=module.id,
         before=before,
         after={"quality_points": new_quality, "feedback": new_feedback},
         reason=reason,

@@ -16,13 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.access.identity import ChatUser, people_of_sync
 from bot.chat import ChatMessage, WireMessage, unwire_message, wire_message
-from bot.db.models import (
-    ChannelCursor,
-    ContributionVia,
-    DiscussionPrompt,
-    Person,
-    PromptStatus,
-)
+from bot.db.models import ChannelCursor, ContributionVia, DiscussionPrompt, Person, PromptStatus
 from bot.discussions.rows import VIA_BY_TEXT
 
 IN_CHUNK = 500

@@ -14,12 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.db.models import (
-    Contribution,
-    DiscussionPrompt,
-    Extension,
-    ExtensionStatus,
-)
+from bot.db.models import Contribution, DiscussionPrompt, Extension, ExtensionStatus
 
 
 @dataclass

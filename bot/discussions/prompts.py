@@ -7,9 +7,11 @@ other command modules (extensions, grading, release, students) use them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,23 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.access.identity import ChatUser, resolve_person
 from bot.access.permissions import Caller, module_by_code, require_staff
 from bot.calendar.timeparse import CalendarInputError, parse_instant, require_order
-from bot.db.models import (
-    Cohort,
-    DiscussionPrompt,
-    Enrolment,
-    Module,
-    Person,
-    PromptStatus,
-    Role,
-)
+from bot.db.models import Cohort, DiscussionPrompt, Enrolment, Module, Person, PromptStatus, Role
 from bot.discussions import scoring
 from bot.discussions.lateness import rejudge_late
 from bot.discussions.render import BODY_MAX_CHARS, TITLE_MAX_CHARS, when
-from bot.discussions.rubric import (
-    Rubric,
-    format_points,
-    parse_rubric_spec,
-)
+from bot.discussions.rubric import Rubric, format_points, parse_rubric_spec
 from bot.errors import NotFound, UserError
 from bot.gradebook import audit
 
@@ -177,6 +167,35 @@ def _check_text(title: str, body: str | None) -> tuple[str, str | None]:
                 "(it is posted over at most three messages). Shorten it or link to a document."
             )
     return title, body
+
+
+async def audit_prompt(
+    session: AsyncSession,
+    caller: Caller,
+    prompt: DiscussionPrompt,
+    module: Module,
+    action: str,
+    *,
+    at: datetime,
+    subject_person_id: int | None = None,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+) -> None:
+    """One audit entry about a prompt: every discussion command names it the same way."""
+    await audit.record(
+        session,
+        actor=caller.person,
+        action=action,
+        entity_type=scoring.ITEM_TYPE,
+        entity_id=prompt.id,
+        subject_person_id=subject_person_id,
+        module_id=module.id,
+        before=before,
+        after=after,
+        reason=reason,
+        at=at,
+    )
 
 
 # --------------------------------------------------------------------------- create / edit
@@ -364,13 +383,12 @@ async def close_early(
     before = prompt.closes_at
     prompt.closes_at = max(now, prompt.opens_at + timedelta(seconds=1))
     await rejudge_late(session, prompt)
-    await audit.record(
+    await audit_prompt(
         session,
-        actor=caller.person,
-        action="discussion_closed_early",
-        entity_type=scoring.ITEM_TYPE,
-        entity_id=prompt.id,
-        module_id=module.id,
+        caller,
+        prompt,
+        module,
+        "discussion_closed_early",
         before={"closes_at": before},
         after={"closes_at": prompt.closes_at},
         at=now,

@@ -27,7 +27,7 @@ The parts live beside this module: ``incoming`` (the queued form, watched thread
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from typing import Unpack
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.chat import WireMessage
 from bot.db.models import Contribution
 from bot.discussions.batch import (
+    BatchOptions,
     PreparedBatch,
     prepare_batch,
     record_batch_sync,
@@ -61,6 +62,7 @@ from bot.discussions.lateness import CloseTimes, load_close_times, load_close_ti
 __all__ = [
     "GATEWAY_TAG",
     "WATCH_AFTER_CLOSE",
+    "BatchOptions",
     "BatchResult",
     "CloseTimes",
     "Incoming",
@@ -123,23 +125,9 @@ async def record_batch(
     messages: Sequence[Incoming],
     edits: Sequence[MessageEdit] = (),
     deletes: Sequence[MessageDelete] = (),
-    *,
-    bot_user_id: str | None,
-    now: datetime,
-    people_cache: Mapping[str, int] | None = None,
-    close_times: CloseTimes | None = None,
+    **options: Unpack[BatchOptions],
 ) -> BatchResult:
     """``record_batch_sync`` in the caller's async transaction."""
     return await session.run_sync(
-        lambda s: record_batch_sync(
-            s,
-            threads,
-            messages,
-            edits,
-            deletes,
-            bot_user_id=bot_user_id,
-            now=now,
-            people_cache=people_cache,
-            close_times=close_times,
-        )
+        lambda s: record_batch_sync(s, threads, messages, edits, deletes, **options)
     )

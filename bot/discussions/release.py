@@ -9,20 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.permissions import Caller
-from bot.db.models import (
-    Cohort,
-    DiscussionScore,
-    MarkRelease,
-    Person,
-    PromptStatus,
-)
+from bot.db.models import Cohort, DiscussionScore, MarkRelease, Person, PromptStatus
 from bot.db.ops import insert_ignore
 from bot.delivery import Delivery, Missed, reason_of
 from bot.discussions import scoring
-from bot.discussions.prompts import PromptInfo, prompt_info, staff_prompt
+from bot.discussions.prompts import PromptInfo, audit_prompt, prompt_info, staff_prompt
 from bot.discussions.render import when
 from bot.errors import UserError
-from bot.gradebook import audit
 
 # --------------------------------------------------------------------------- release
 
@@ -62,20 +55,9 @@ async def release(
         raise UserError(
             f"{name}'s extension runs until {when(due)}; release the marks after it ends."
         )
-    posted = {c.person_id for c in evidence.contributions if c.person_id is not None}
-    wanted = [pid for pid, s in evidence.students.items() if s.active or pid in posted]
-    scores = scoring.score_all(evidence, with_quality=True, person_ids=wanted)
+    scores = scoring.released_scores(evidence)
     for person_id, score in scores.items():
-        row = evidence.scores.get(person_id)
-        if row is None:
-            row = DiscussionScore(prompt_id=prompt.id, person_id=person_id)
-            session.add(row)
-        row.score = score.score
-        row.explanation = score.explanation
-        row.updated_at = now
-        row.notify_claimed_at = None
-        row.notified_at = None
-        row.notify_error = None
+        scoring.store_score(session, evidence, prompt.id, person_id, score, now=now)
     prompt.released_at = now
     await insert_ignore(
         session,
@@ -92,13 +74,12 @@ async def release(
         conflict=["module_id", "item_type", "item_id"],
     )
     await scoring.sync_ledger(session, prompt, scores, now=now)
-    await audit.record(
+    await audit_prompt(
         session,
-        actor=caller.person,
-        action="discussion_released",
-        entity_type=scoring.ITEM_TYPE,
-        entity_id=prompt.id,
-        module_id=module.id,
+        caller,
+        prompt,
+        module,
+        "discussion_released",
         after={str(pid): s.score for pid, s in scores.items()},
         at=now,
     )

@@ -14,10 +14,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from bot.chat import ChatMessage
-from bot.db.models import (
-    Contribution,
-    ContributionVia,
-)
+from bot.db.models import Contribution, ContributionVia
 from bot.discussions.text import count_words
 
 # --------------------------------------------------------------------------- the batch

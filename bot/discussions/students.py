@@ -23,9 +23,7 @@ from bot.discussions import scoring
 from bot.discussions.answers import ANSWER_MAX_CHARS, format_relayed
 from bot.discussions.prompts import MESSAGE_LINK, PromptInfo, find_prompt, prompt_info
 from bot.discussions.render import when
-from bot.discussions.rubric import (
-    Rubric,
-)
+from bot.discussions.rubric import Rubric
 from bot.errors import UserError
 
 # --------------------------------------------------------------------------- students

@@ -10,24 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser
-from bot.access.permissions import (
-    Caller,
-)
-from bot.db.models import (
-    LedgerEntry,
-    LedgerSource,
-)
+from bot.access.permissions import Caller
+from bot.db.models import LedgerEntry, LedgerSource
 from bot.errors import UserError, shown
 from bot.gradebook import audit, ledger
-from bot.gradebook.book import (
-    ItemType,
-    adjustment_item_type,
-    format_points,
-)
-from bot.gradebook.loading import (
-    ModuleBook,
-    load_module_book,
-)
+from bot.gradebook.book import ItemType, adjustment_item_type, format_points
+from bot.gradebook.loading import ModuleBook, load_module_book
 from bot.gradebook.marks import COMPONENT_LABELS, Component, format_mark
 from bot.gradebook.scope import cohort_zone, staff_module, student_in_module
 from bot.gradebook.weights import decimal_option

@@ -10,20 +10,11 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access.permissions import (
-    Caller,
-)
-from bot.db.models import (
-    ComponentMark,
-    Enrolment,
-    Person,
-    Role,
-)
+from bot.access.permissions import Caller
+from bot.db.models import ComponentMark, Enrolment, Person, Role
 from bot.errors import UserError
 from bot.gradebook import audit
-from bot.gradebook.book import (
-    format_points,
-)
+from bot.gradebook.book import format_points
 from bot.gradebook.components import ComponentImportError, parse_component_csv
 from bot.gradebook.scope import staff_module
 

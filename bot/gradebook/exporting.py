@@ -12,14 +12,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access.permissions import (
-    Caller,
-    require_admin,
-)
-from bot.db.models import (
-    Cohort,
-    Module,
-)
+from bot.access.permissions import Caller, require_admin
+from bot.db.models import Cohort, Module
 from bot.errors import UserError, shown
 from bot.gradebook.classification import ClassificationError, ModuleResult, classify
 from bot.gradebook.export import (
@@ -31,9 +25,7 @@ from bot.gradebook.export import (
     programme_table,
     render,
 )
-from bot.gradebook.loading import (
-    load_module_book,
-)
+from bot.gradebook.loading import load_module_book
 from bot.gradebook.scope import cohort_zone, staff_module
 
 TERM_ORDER = {"autumn": 0, "spring": 1, "summer": 2}

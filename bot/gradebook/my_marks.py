@@ -11,15 +11,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access.permissions import (
-    Caller,
-    module_by_code,
-    require_student,
-)
-from bot.db.models import (
-    LedgerSource,
-    Module,
-)
+from bot.access.permissions import Caller, module_by_code, require_student
+from bot.db.models import LedgerSource, Module
 from bot.errors import NotFound, PermissionDenied, shown
 from bot.gradebook import snapshot
 from bot.gradebook.book import (
@@ -33,9 +26,7 @@ from bot.gradebook.book import (
     to_milli,
     unlisted_items,
 )
-from bot.gradebook.loading import (
-    raw_rows,
-)
+from bot.gradebook.loading import raw_rows
 from bot.gradebook.view import (
     SUMMARY_TITLE,
     ItemDetail,

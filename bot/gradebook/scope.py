@@ -6,18 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser, resolve_person
-from bot.access.permissions import (
-    Caller,
-    module_by_code,
-    require_staff,
-)
-from bot.db.models import (
-    Cohort,
-    Enrolment,
-    Module,
-    Person,
-    Role,
-)
+from bot.access.permissions import Caller, module_by_code, require_staff
+from bot.db.models import Cohort, Enrolment, Module, Person, Role
 from bot.errors import NotFound
 
 
