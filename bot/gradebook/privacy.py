@@ -119,6 +119,16 @@ async def _rows(session: AsyncSession, stmt: Any) -> Sequence[Any]:
     return (await session.execute(stmt)).all()
 
 
+async def _created_titles(
+    session: AsyncSession,
+    model: type[DiscussionPrompt] | type[PeerExercise] | type[CalendarEvent],
+    pid: int,
+) -> list[str]:
+    """Titles of what someone created as staff, oldest first."""
+    stmt = select(model.title).where(model.created_by_id == pid).order_by(model.id)
+    return [t for (t,) in await _rows(session, stmt)]
+
+
 async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]:
     """Everything cohortbot holds about one person, as JSON-safe data."""
     pid = person.id
@@ -447,33 +457,9 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
         if not e.entity_type.lower().startswith(("review", "assignment"))
     ]
     data["created_as_staff"] = {
-        "prompts": [
-            t
-            for (t,) in await _rows(
-                session,
-                select(DiscussionPrompt.title)
-                .where(DiscussionPrompt.created_by_id == pid)
-                .order_by(DiscussionPrompt.id),
-            )
-        ],
-        "peer_exercises": [
-            t
-            for (t,) in await _rows(
-                session,
-                select(PeerExercise.title)
-                .where(PeerExercise.created_by_id == pid)
-                .order_by(PeerExercise.id),
-            )
-        ],
-        "calendar_events": [
-            t
-            for (t,) in await _rows(
-                session,
-                select(CalendarEvent.title)
-                .where(CalendarEvent.created_by_id == pid)
-                .order_by(CalendarEvent.id),
-            )
-        ],
+        "prompts": await _created_titles(session, DiscussionPrompt, pid),
+        "peer_exercises": await _created_titles(session, PeerExercise, pid),
+        "calendar_events": await _created_titles(session, CalendarEvent, pid),
         "mark_schemes_changed": [
             module_codes.get(m)
             for (m,) in await _rows(
