@@ -57,12 +57,22 @@ def is_late(
     closes: Mapping[int, datetime],
     extensions: Mapping[tuple[int, int], datetime],
 ) -> bool:
+    return created_at > close_for(prompt_id, person_id, closes, extensions)
+
+
+def close_for(
+    prompt_id: int,
+    person_id: int | None,
+    closes: Mapping[int, datetime],
+    extensions: Mapping[tuple[int, int], datetime],
+) -> datetime:
+    """When a student's posts stop being on time: the prompt's close, or a later extension."""
     close = closes[prompt_id]
     if person_id is not None:
         extended = extensions.get((prompt_id, person_id))
         if extended is not None and extended > close:
             close = extended
-    return created_at > close
+    return close
 
 
 async def load_close_times(session: AsyncSession, prompt_ids: Iterable[int]) -> CloseTimes:
@@ -80,9 +90,10 @@ async def rejudge_late(session: AsyncSession, prompt: DiscussionPrompt) -> None:
         .all()
     )
     for contribution in contributions:
-        close = prompt.closes_at
-        if contribution.person_id is not None:
-            extended = times.extensions.get((prompt.id, contribution.person_id))
-            if extended is not None and extended > close:
-                close = extended
-        contribution.late = contribution.created_at > close
+        contribution.late = is_late(
+            contribution.created_at,
+            prompt.id,
+            contribution.person_id,
+            times.closes,
+            times.extensions,
+        )
