@@ -119,6 +119,20 @@ async def _rows(session: AsyncSession, stmt: Any) -> Sequence[Any]:
     return (await session.execute(stmt)).all()
 
 
+async def _tutorial_rows(
+    session: AsyncSession, table: type[Rsvp] | type[Attendance], column: Any, pid: int
+) -> Sequence[Any]:
+    """(tutorial title, start, ``column``) of someone's rows in a per-occurrence table."""
+    return await _rows(
+        session,
+        select(CalendarEvent.title, EventOccurrence.starts_at, column)
+        .join(EventOccurrence, EventOccurrence.id == table.occurrence_id)
+        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
+        .where(table.person_id == pid)
+        .order_by(EventOccurrence.starts_at),
+    )
+
+
 async def _created_titles(
     session: AsyncSession,
     model: type[DiscussionPrompt] | type[PeerExercise] | type[CalendarEvent],
@@ -334,24 +348,12 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
     ]
     data["tutorial_rsvps"] = [
         {"tutorial": title, "starts_at": _iso(starts), "response": str(resp)}
-        for title, starts, resp in await _rows(
-            session,
-            select(CalendarEvent.title, EventOccurrence.starts_at, Rsvp.response)
-            .join(EventOccurrence, EventOccurrence.id == Rsvp.occurrence_id)
-            .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
-            .where(Rsvp.person_id == pid)
-            .order_by(EventOccurrence.starts_at),
-        )
+        for title, starts, resp in await _tutorial_rows(session, Rsvp, Rsvp.response, pid)
     ]
     data["attendance"] = [
         {"tutorial": title, "starts_at": _iso(starts), "checked_in_at": _iso(at)}
-        for title, starts, at in await _rows(
-            session,
-            select(CalendarEvent.title, EventOccurrence.starts_at, Attendance.checked_in_at)
-            .join(EventOccurrence, EventOccurrence.id == Attendance.occurrence_id)
-            .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
-            .where(Attendance.person_id == pid)
-            .order_by(EventOccurrence.starts_at),
+        for title, starts, at in await _tutorial_rows(
+            session, Attendance, Attendance.checked_in_at, pid
         )
     ]
     data["extensions"] = [
