@@ -262,28 +262,16 @@ def record_batch_sync(
     messages: Sequence[Incoming],
     edits: Sequence[MessageEdit] = (),
     deletes: Sequence[MessageDelete] = (),
-    *,
-    bot_user_id: str | None,
-    now: datetime,
-    people_cache: Mapping[str, int] | None = None,
-    close_times: CloseTimes | None = None,
-    read_through: Collection[str] | None = None,
+    **options: Unpack[BatchOptions],
 ) -> BatchResult:
     """``prepare_batch`` then ``write_batch_sync``, in the caller's transaction."""
-    batch = prepare_batch(
-        threads,
-        messages,
-        edits,
-        deletes,
-        sqlite=is_sqlite(session),
-        bot_user_id=bot_user_id,
-        now=now,
-        people_cache=people_cache,
-        close_times=close_times,
-        read_through=read_through,
-    )
+    batch = prepare_batch(threads, messages, edits, deletes, sqlite=is_sqlite(session), **options)
     return write_batch_sync(
-        session, threads, batch, people_cache=people_cache, close_times=close_times
+        session,
+        threads,
+        batch,
+        people_cache=options.get("people_cache"),
+        close_times=options.get("close_times"),
     )
 
 
