@@ -1,7 +1,8 @@
 """Whether a recorded post is late: the prompt's close and each student's approved extension.
 
-The one place discussions compare a post's time with a close; the recorder, an early close
-and an extension all judge ``late`` here.
+The recorder, an early close and the answer form judge ``late`` here. One comparison is
+still elsewhere: ``extensions.grant_extension`` re-judges the student's posts against the new
+close itself.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -97,3 +98,19 @@ async def rejudge_late(session: AsyncSession, prompt: DiscussionPrompt) -> None:
             times.closes,
             times.extensions,
         )
+
+
+async def student_close(
+    session: AsyncSession, prompt: DiscussionPrompt, person_id: int
+) -> datetime:
+    """When one student's answers stop being on time: the close, or a later approved extension."""
+    extension = (
+        await session.execute(
+            select(func.max(Extension.new_due_at)).where(
+                Extension.prompt_id == prompt.id,
+                Extension.person_id == person_id,
+                Extension.status == ExtensionStatus.APPROVED,
+            )
+        )
+    ).scalar_one_or_none()
+    return max(prompt.closes_at, extension) if extension is not None else prompt.closes_at

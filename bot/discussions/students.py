@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.permissions import Caller, require_student
@@ -13,14 +13,13 @@ from bot.db.models import (
     Cohort,
     Contribution,
     DiscussionPrompt,
-    Extension,
-    ExtensionStatus,
     Module,
     PromptStatus,
     Role,
 )
 from bot.discussions import scoring
 from bot.discussions.answers import ANSWER_MAX_CHARS, format_relayed
+from bot.discussions.lateness import student_close
 from bot.discussions.prompts import MESSAGE_LINK, PromptInfo, find_prompt, prompt_info
 from bot.discussions.render import when
 from bot.discussions.rubric import Rubric
@@ -121,16 +120,7 @@ async def _answer_target(
         raise UserError(f"Prompt #{prompt.id} opens {when(prompt.opens_at)}.")
     if prompt.status == PromptStatus.CANCELLED or prompt.thread_id is None:
         raise UserError(f"Prompt #{prompt.id} is not taking answers.")
-    extension = (
-        await session.execute(
-            select(func.max(Extension.new_due_at)).where(
-                Extension.prompt_id == prompt.id,
-                Extension.person_id == caller.person.id,
-                Extension.status == ExtensionStatus.APPROVED,
-            )
-        )
-    ).scalar_one_or_none()
-    close = max(prompt.closes_at, extension) if extension is not None else prompt.closes_at
+    close = await student_close(session, prompt, caller.person.id)
     late = now > close
     thread_open = prompt.status == PromptStatus.OPEN and now <= prompt.closes_at
     if thread_open and not prompt.private_answers:
