@@ -22,7 +22,7 @@ from discord.ext import commands
 from bot.chat import ChatError, OutgoingMessage
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user, to_chat_message, wire_from_discord
-from bot.discussions import due, service
+from bot.discussions import jobs, service
 from bot.discussions.answers import ANSWER_MAX_CHARS
 from bot.discussions.grades_csv import MAX_CSV_BYTES
 from bot.discussions.recorder import Recorder
@@ -75,7 +75,7 @@ async def _send_long(interaction: discord.Interaction, text: str, **extra: Any) 
 
 class AnswerButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=re.escape(due.ANSWER_PREFIX) + r"(?P<id>\d+)",
+    template=re.escape(jobs.ANSWER_PREFIX) + r"(?P<id>\d+)",
 ):
     """The Answer button under a "post before you see others" prompt; survives restarts."""
 
@@ -84,7 +84,7 @@ class AnswerButton(
             discord.ui.Button(
                 label="Answer",
                 style=discord.ButtonStyle.primary,
-                custom_id=f"{due.ANSWER_PREFIX}{prompt_id}",
+                custom_id=f"{jobs.ANSWER_PREFIX}{prompt_id}",
             )
         )
         self.prompt_id = prompt_id
@@ -242,7 +242,7 @@ class Discussions(commands.Cog):
         async with self._due_lock:
             await self.recorder.flush()
             await self._refresh_watch()
-            report = await due.run_due(
+            report = await jobs.run_due(
                 self.bot.db,
                 self.bot.chat,
                 now=self.bot.clock.now(),
@@ -252,7 +252,7 @@ class Discussions(commands.Cog):
             # Threads it just made: read back whatever was posted before they were watched.
             self.recorder.watch(report.opened)
             await self._read_unread()
-            following = await due.next_due(self.bot.db)
+            following = await jobs.next_due(self.bot.db)
         now = self.bot.clock.now()
         if following is not None and following > now:
             # Closings wake the scheduler as openings do: on time, not at the next tick. (What
@@ -264,7 +264,7 @@ class Discussions(commands.Cog):
 
     async def _thread_read(self, thread_id: str) -> bool:
         """Whether the thread is read whole, reading it now if the gateway is up (a prompt is
-        closed only then: ``due.run_due``)."""
+        closed only then: ``jobs.run_due``)."""
         if not self.recorder.is_read_through(thread_id) and self.recorder.live:
             await self.recorder.backfill(self.bot.chat, [thread_id])
         return self.recorder.is_read_through(thread_id)
