@@ -8,8 +8,8 @@ from discord.ext import commands
 
 from bot.calendar import service
 from bot.discord_app import CohortBot
-from cogs._common import command_context
-from cogs.calendar import reply_long, wake_notices
+from cogs._shared.context import command_context
+from cogs.calendar.cog import reply_long, wake_notices
 
 SETUP = "tests.e2e.test_tutorials:setup_tutorial"
 
@@ -157,8 +157,3 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
                 now=self.bot.clock.now(),
             )
         await reply_long(interaction, result.render())
-
-
-async def setup(bot: commands.Bot) -> None:
-    assert isinstance(bot, CohortBot)
-    await bot.add_cog(Tutorials(bot))

@@ -9,9 +9,9 @@ from discord.ext import commands
 from bot.calendar import service
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
-from cogs._common import command_context
-from cogs._delivery import told_sentence
-from cogs.calendar import deliver_notices_now, reply_long, wake_notices, with_delivery
+from cogs._shared.context import command_context
+from cogs._shared.delivery import told_sentence
+from cogs.calendar.cog import deliver_notices_now, reply_long, wake_notices, with_delivery
 
 MODULE = "MATH70097"
 SETUP_ITEM = "tests.e2e.test_deadlines:setup_deadline"
@@ -210,8 +210,3 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
             )
         wake_notices(self.bot, result.next_due_at)
         await reply_long(interaction, result.render())
-
-
-async def setup(bot: commands.Bot) -> None:
-    assert isinstance(bot, CohortBot)
-    await bot.add_cog(Deadlines(bot))

@@ -27,8 +27,8 @@ from bot.peer import service
 from bot.peer.due import run_due
 from bot.peer.engine import REVIEW_BUTTON, review_custom_id
 from bot.peer.render import status_parts
-from cogs._common import NO_PINGS, CheckedModal, command_context, reply_private
-from cogs._delivery import told_sentence
+from cogs._shared.context import NO_PINGS, CheckedModal, command_context, reply_private
+from cogs._shared.delivery import told_sentence
 
 log = logging.getLogger(__name__)
 
@@ -534,8 +534,3 @@ class Peer(commands.Cog):
             )
         if moved:
             self._wake()
-
-
-async def setup(bot: commands.Bot) -> None:
-    assert isinstance(bot, CohortBot)
-    await bot.add_cog(Peer(bot))

@@ -29,8 +29,8 @@ from bot.discord_app import GENERIC_FAILURE, NO_PINGS, CohortBot, send_ephemeral
 from bot.discord_chat import DiscordChat
 from bot.discussions.text import split_for_discord
 from bot.errors import UserError
-from cogs._common import command_context, reply_private
-from cogs._delivery import told_them
+from cogs._shared.context import command_context, reply_private
+from cogs._shared.delivery import told_them
 
 log = logging.getLogger(__name__)
 
@@ -294,8 +294,3 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
                 ctx.session, ctx.caller, public_url=self.bot.settings.public_url
             )
         await reply_private(interaction, result.text)
-
-
-async def setup(bot: commands.Bot) -> None:
-    assert isinstance(bot, CohortBot)
-    await bot.add_cog(CalendarCog(bot))

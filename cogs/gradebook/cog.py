@@ -23,7 +23,7 @@ from bot.discussions.text import EMBED_LIMITS, split_for_discord
 from bot.gradebook import privacy, service
 from bot.gradebook.export import ExportFile, to_csv
 from bot.gradebook.reader import Exporter, ExportRequest, MarksReader, RenderedView
-from cogs._common import NO_PINGS, command_context, guild_key
+from cogs._shared.context import NO_PINGS, command_context, guild_key
 
 log = logging.getLogger(__name__)
 
@@ -395,8 +395,3 @@ class Gradebook(commands.Cog):
                 ctx.session, ctx.caller, person, reason, now=self.bot.clock.now()
             )
         await _send(interaction, result.text)
-
-
-async def setup(bot: commands.Bot) -> None:
-    assert isinstance(bot, CohortBot)
-    await bot.add_cog(Gradebook(bot))

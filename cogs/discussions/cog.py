@@ -30,8 +30,8 @@ from bot.discussions.recording import GATEWAY_TAG, watched_threads
 from bot.discussions.render import BODY_MAX_CHARS, when
 from bot.discussions.text import split_for_discord
 from bot.errors import UserError
-from cogs._common import NO_PINGS, CheckedModal, command_context, reply_private
-from cogs._delivery import told_sentence
+from cogs._shared.context import NO_PINGS, CheckedModal, command_context, reply_private
+from cogs._shared.delivery import told_sentence
 
 log = logging.getLogger(__name__)
 
@@ -727,8 +727,3 @@ class Discussions(commands.Cog):
         if plan.add_member is not None:
             await self.bot.chat.add_thread_member(plan.thread_id, plan.add_member)
         await interaction.followup.send(plan.note, ephemeral=True, allowed_mentions=NO_PINGS)
-
-
-async def setup(bot: commands.Bot) -> None:
-    assert isinstance(bot, CohortBot)
-    await bot.add_cog(Discussions(bot))
