@@ -1,4 +1,4 @@
-"""What every cog shares: the command context and private replies.
+"""The command context every cog command opens: the caller and cohort, roster-checked.
 
 Cogs stay thin: parse the interaction, open the context (roster check), call one service,
 render the result.
@@ -12,9 +12,10 @@ from contextlib import asynccontextmanager
 import discord
 
 from bot.access.context import CommandContext, open_context
-from bot.discord_app import NO_PINGS, CohortBot, send_ephemeral
+from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
-from bot.input_checks import text_problem
+
+__all__ = ["command_context", "guild_key"]
 
 
 @asynccontextmanager
@@ -29,24 +30,3 @@ async def command_context(
 def guild_key(interaction: discord.Interaction) -> str | None:
     """The server a command came from, as the roster knows it (None in a DM)."""
     return str(interaction.guild_id) if interaction.guild_id is not None else None
-
-
-async def reply_private(interaction: discord.Interaction, text: str) -> None:
-    await send_ephemeral(interaction, text)
-
-
-class CheckedModal(discord.ui.Modal):
-    """A form whose typed text passes the same checks as command options (no NUL or other
-    control characters, something visible) before ``on_submit`` runs."""
-
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        for item in self.children:
-            if isinstance(item, discord.ui.TextInput):
-                problem = text_problem(str(item.label), item.value)
-                if problem is not None:
-                    await send_ephemeral(interaction, problem)
-                    return False
-        return True
-
-
-__all__ = ["NO_PINGS", "CheckedModal", "command_context", "guild_key", "reply_private"]

@@ -11,12 +11,13 @@ from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
 from cogs._shared.context import command_context
 from cogs._shared.delivery import told_sentence
-from cogs.calendar.cog import deliver_notices_now, reply_long, wake_notices, with_delivery
+from cogs._shared.replies import send_long
+from cogs.calendar.notices import deliver_notices_now, wake_notices, with_delivery
 
 MODULE = "MATH70097"
-SETUP_ITEM = "tests.e2e.test_deadlines:setup_deadline"
-SETUP_FEEDBACK = "tests.e2e.test_deadlines:setup_feedback_item"
-SETUP_REQUEST = "tests.e2e.test_deadlines:setup_request"
+SETUP_ITEM = "deadline"
+SETUP_FEEDBACK = "feedback_item"
+SETUP_REQUEST = "extension_request"
 
 
 class Deadlines(commands.GroupCog, group_name="deadline", group_description="Assessment deadlines"):
@@ -73,7 +74,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
                 now=self.bot.clock.now(),
             )
         wake_notices(self.bot, result.next_due_at)
-        await reply_long(interaction, result.render())
+        await send_long(interaction, result.render())
 
     @app_commands.command(
         name="extend",
@@ -112,7 +113,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
             )
         wake_notices(self.bot, result.next_due_at)
         text = await with_delivery(self.bot, result.render(), result.notice_keys)
-        await reply_long(interaction, text)
+        await send_long(interaction, text)
 
     @app_commands.command(
         name="request",
@@ -146,7 +147,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         await deliver_notices_now(self.bot)
         async with self.bot.db.session() as session:
             sent = await service.notices_delivery(session, result.notice_keys)
-        await reply_long(
+        await send_long(
             interaction,
             result.render()
             + "\n"
@@ -164,7 +165,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
             result = await service.pending_requests(
                 ctx.session, ctx.caller, ctx.cohort, module_code=module
             )
-        await reply_long(interaction, result.render())
+        await send_long(interaction, result.render())
 
     @app_commands.command(
         name="decide",
@@ -195,7 +196,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
             )
         wake_notices(self.bot, result.next_due_at)
         text = await with_delivery(self.bot, result.render(), result.notice_keys)
-        await reply_long(interaction, text)
+        await send_long(interaction, text)
 
     @app_commands.command(
         name="feedback-released",
@@ -209,4 +210,4 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
                 ctx.session, ctx.caller, ctx.cohort, event_id=item, now=self.bot.clock.now()
             )
         wake_notices(self.bot, result.next_due_at)
-        await reply_long(interaction, result.render())
+        await send_long(interaction, result.render())

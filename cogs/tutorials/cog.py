@@ -9,9 +9,10 @@ from discord.ext import commands
 from bot.calendar import service
 from bot.discord_app import CohortBot
 from cogs._shared.context import command_context
-from cogs.calendar.cog import reply_long, wake_notices
+from cogs._shared.replies import send_long
+from cogs.calendar.notices import wake_notices
 
-SETUP = "tests.e2e.test_tutorials:setup_tutorial"
+SETUP = "tutorial"
 
 
 class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Live tutorials"):
@@ -77,7 +78,7 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
                 now=self.bot.clock.now(),
             )
         wake_notices(self.bot, result.next_due_at)
-        await reply_long(interaction, result.render())
+        await send_long(interaction, result.render())
 
     @app_commands.command(
         name="move",
@@ -111,7 +112,7 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
                 now=self.bot.clock.now(),
             )
         wake_notices(self.bot, result.next_due_at)
-        await reply_long(interaction, result.render())
+        await send_long(interaction, result.render())
 
     @app_commands.command(
         name="cancel",
@@ -134,7 +135,7 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
                 now=self.bot.clock.now(),
             )
         wake_notices(self.bot, result.next_due_at)
-        await reply_long(interaction, result.render())
+        await send_long(interaction, result.render())
 
     @app_commands.command(
         name="attendance",
@@ -156,4 +157,4 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
                 sequence=session,
                 now=self.bot.clock.now(),
             )
-        await reply_long(interaction, result.render())
+        await send_long(interaction, result.render())
