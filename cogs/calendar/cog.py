@@ -22,7 +22,7 @@ from bot.calendar.engine import EngineConfig, new_worker_id, run_due
 from bot.calendar.timeparse import autocomplete_zones
 from bot.discord_app import CohortBot
 from bot.discord_chat import DiscordChat
-from cogs._shared.context import command_context
+from cogs._shared.context import as_caller, in_context
 from cogs._shared.replies import reply_private, send_long, send_private
 from cogs.calendar.views import CalendarButton
 
@@ -94,8 +94,7 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         extras={"audience": "member", "example": {}},
     )
     async def upcoming(self, interaction: discord.Interaction) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await personal.upcoming(ctx.session, ctx.caller, now=self.bot.clock.now())
+        result = await as_caller(self.bot, interaction, personal.upcoming, now=self.bot.clock.now())
         await send_long(interaction, result.render())
 
     @app_commands.command(
@@ -105,8 +104,7 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
     )
     @app_commands.describe(zone="An IANA time zone such as Europe/London or Asia/Tokyo")
     async def timezone(self, interaction: discord.Interaction, zone: str) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await personal.set_timezone(ctx.session, ctx.caller, zone=zone)
+        result = await as_caller(self.bot, interaction, personal.set_timezone, zone=zone)
         await reply_private(interaction, result.text)
 
     @timezone.autocomplete("zone")
@@ -122,8 +120,7 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
     )
     @app_commands.describe(enabled="True to get DM reminders, False to stop them")
     async def reminders(self, interaction: discord.Interaction, enabled: bool) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await personal.set_reminders(ctx.session, ctx.caller, enabled=enabled)
+        result = await as_caller(self.bot, interaction, personal.set_reminders, enabled=enabled)
         await reply_private(interaction, result.text)
 
     @app_commands.command(
@@ -138,8 +135,9 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         start: str | None = None,
         end: str | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await personal.set_quiet_hours(ctx.session, ctx.caller, start=start, end=end)
+        result = await as_caller(
+            self.bot, interaction, personal.set_quiet_hours, start=start, end=end
+        )
         await reply_private(interaction, result.text)
 
     @app_commands.command(
@@ -148,14 +146,13 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         extras={"audience": "member", "example": {}},
     )
     async def ics(self, interaction: discord.Interaction) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await personal.calendar_file(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                now=self.bot.clock.now(),
-                public_url=self.bot.settings.public_url,
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            personal.calendar_file,
+            now=self.bot.clock.now(),
+            public_url=self.bot.settings.public_url,
+        )
         await send_private(
             interaction,
             content=result.render(),
@@ -168,8 +165,7 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         extras={"audience": "member", "example": {}},
     )
     async def reset_feed(self, interaction: discord.Interaction) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await personal.reset_feed(
-                ctx.session, ctx.caller, public_url=self.bot.settings.public_url
-            )
+        result = await as_caller(
+            self.bot, interaction, personal.reset_feed, public_url=self.bot.settings.public_url
+        )
         await reply_private(interaction, result.text)

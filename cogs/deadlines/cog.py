@@ -9,7 +9,7 @@ from discord.ext import commands
 from bot.calendar import service
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
-from cogs._shared.context import command_context
+from cogs._shared.context import as_caller, in_context
 from cogs._shared.delivery import told_sentence
 from cogs._shared.replies import send_long
 from cogs.calendar.notices import deliver_notices_now, wake_notices, with_delivery
@@ -61,18 +61,17 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         due: str,
         offsets: str | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.add_deadline(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                module_code=module,
-                kind=kind,
-                title=title,
-                due=due,
-                offsets=offsets,
-                now=self.bot.clock.now(),
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.add_deadline,
+            module_code=module,
+            kind=kind,
+            title=title,
+            due=due,
+            offsets=offsets,
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
         await send_long(interaction, result.render())
 
@@ -100,17 +99,16 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         reason: str,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.grant_extension(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                event_id=item,
-                student=chat_user(student),
-                due=due,
-                reason=reason,
-                now=self.bot.clock.now(),
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.grant_extension,
+            event_id=item,
+            student=chat_user(student),
+            due=due,
+            reason=reason,
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
         text = await with_delivery(self.bot, result.render(), result.notice_keys)
         await send_long(interaction, text)
@@ -134,15 +132,15 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         self, interaction: discord.Interaction, item: int, due: str, reason: str
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.request_extension(
-                ctx.session,
-                ctx.caller,
-                event_id=item,
-                due=due,
-                reason=reason,
-                now=self.bot.clock.now(),
-            )
+        result = await as_caller(
+            self.bot,
+            interaction,
+            service.request_extension,
+            event_id=item,
+            due=due,
+            reason=reason,
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
         await deliver_notices_now(self.bot)
         async with self.bot.db.session() as session:
@@ -161,10 +159,9 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
     )
     @app_commands.describe(module="Module code")
     async def requests(self, interaction: discord.Interaction, module: str) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.pending_requests(
-                ctx.session, ctx.caller, ctx.cohort, module_code=module
-            )
+        result = await in_context(
+            self.bot, interaction, service.pending_requests, module_code=module
+        )
         await send_long(interaction, result.render())
 
     @app_commands.command(
@@ -186,14 +183,14 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
     )
     async def decide(self, interaction: discord.Interaction, request: int, decision: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.decide_extension(
-                ctx.session,
-                ctx.caller,
-                extension_id=request,
-                approve=decision == "approve",
-                now=self.bot.clock.now(),
-            )
+        result = await as_caller(
+            self.bot,
+            interaction,
+            service.decide_extension,
+            extension_id=request,
+            approve=decision == "approve",
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
         text = await with_delivery(self.bot, result.render(), result.notice_keys)
         await send_long(interaction, text)
@@ -205,9 +202,12 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
     )
     @app_commands.describe(item="Feedback return item number")
     async def feedback_released(self, interaction: discord.Interaction, item: int) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.feedback_released(
-                ctx.session, ctx.caller, ctx.cohort, event_id=item, now=self.bot.clock.now()
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.feedback_released,
+            event_id=item,
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
         await send_long(interaction, result.render())

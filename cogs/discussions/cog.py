@@ -28,7 +28,7 @@ from bot.discussions.recorded import ContextOpener, RecordedPrompts
 from bot.discussions.recorder import Recorder
 from bot.discussions.recording import GATEWAY_TAG, watched_threads
 from bot.discussions.render import when
-from cogs._shared.context import command_context
+from cogs._shared.context import command_context, in_context
 from cogs._shared.delivery import told_sentence
 from cogs._shared.metadata import extras
 from cogs._shared.replies import reply_private, send_long, send_private
@@ -241,35 +241,33 @@ class Discussions(commands.Cog):
         private_answers: bool = False,
         text: str | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            draft = await service.prepare_prompt(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
+        draft = await in_context(
+            self.bot,
+            interaction,
+            service.prepare_prompt,
+            module_code=module,
+            title=title,
+            opens=opens,
+            closes=closes,
+            rubric=rubric,
+            private_answers=private_answers,
+            now=self.bot.clock.now(),
+        )
+
+        async def finish(target: discord.Interaction, body: str) -> None:
+            info = await in_context(
+                self.bot,
+                target,
+                service.create_prompt,
                 module_code=module,
                 title=title,
+                body=body,
                 opens=opens,
                 closes=closes,
                 rubric=rubric,
                 private_answers=private_answers,
                 now=self.bot.clock.now(),
             )
-
-        async def finish(target: discord.Interaction, body: str) -> None:
-            async with command_context(self.bot, target) as ctx:
-                info = await service.create_prompt(
-                    ctx.session,
-                    ctx.caller,
-                    ctx.cohort,
-                    module_code=module,
-                    title=title,
-                    body=body,
-                    opens=opens,
-                    closes=closes,
-                    rubric=rubric,
-                    private_answers=private_answers,
-                    now=self.bot.clock.now(),
-                )
             self.bot.scheduler.wake("discussions", info.opens_at)
             await reply_private(
                 target,
@@ -294,10 +292,7 @@ class Discussions(commands.Cog):
     )
     @app_commands.describe(module="Module code, e.g. MATH70097")
     async def list_(self, interaction: discord.Interaction, module: str) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            prompts = await service.list_prompts(
-                ctx.session, ctx.caller, ctx.cohort, module_code=module
-            )
+        prompts = await in_context(self.bot, interaction, service.list_prompts, module_code=module)
         if not prompts:
             await reply_private(interaction, f"{module.upper()} has no discussion prompts yet.")
             return
@@ -325,28 +320,26 @@ class Discussions(commands.Cog):
         edit_text: bool = False,
     ) -> None:
         async def apply(target: discord.Interaction, body: str | None) -> None:
-            async with command_context(self.bot, target) as ctx:
-                info = await service.edit_prompt(
-                    ctx.session,
-                    ctx.caller,
-                    ctx.cohort,
-                    prompt,
-                    title=title,
-                    body=body,
-                    opens=opens,
-                    closes=closes,
-                    rubric=rubric,
-                    private_answers=private_answers,
-                    now=self.bot.clock.now(),
-                )
+            info = await in_context(
+                self.bot,
+                target,
+                service.edit_prompt,
+                prompt,
+                title=title,
+                body=body,
+                opens=opens,
+                closes=closes,
+                rubric=rubric,
+                private_answers=private_answers,
+                now=self.bot.clock.now(),
+            )
             self.bot.scheduler.wake("discussions", info.opens_at)
             await reply_private(target, f"Updated: {info.line}")
 
         if not edit_text or text is not None:
             await apply(interaction, text)
             return
-        async with command_context(self.bot, interaction) as ctx:
-            current = await service.prompt_for_edit(ctx.session, ctx.caller, ctx.cohort, prompt)
+        current = await in_context(self.bot, interaction, service.prompt_for_edit, prompt)
         await interaction.response.send_modal(
             PromptTextModal(
                 apply,
@@ -420,17 +413,16 @@ class Discussions(commands.Cog):
         quality: str | None = None,
         feedback: str | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.grade(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                prompt,
-                student=chat_user(student),
-                quality=quality,
-                feedback=feedback,
-                now=self.bot.clock.now(),
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.grade,
+            prompt,
+            student=chat_user(student),
+            quality=quality,
+            feedback=feedback,
+            now=self.bot.clock.now(),
+        )
         after = " The student is told of the change privately." if result.released else ""
         await reply_private(
             interaction,
@@ -452,16 +444,15 @@ class Discussions(commands.Cog):
         async def download() -> bytes | None:
             return await file.read() if file.size <= MAX_CSV_BYTES else None
 
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.grade_csv(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                prompt,
-                data=download,
-                filename=file.filename,
-                now=self.bot.clock.now(),
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.grade_csv,
+            prompt,
+            data=download,
+            filename=file.filename,
+            now=self.bot.clock.now(),
+        )
         after = " Students are told of changes privately." if result.released else ""
         await reply_private(
             interaction,
@@ -552,26 +543,24 @@ class Discussions(commands.Cog):
     async def open_answer_form(self, interaction: discord.Interaction, prompt_id: int) -> None:
         """Refusals are mapped by the command tree (``/prompt answer``) or by the Answer
         button's guard."""
-        async with command_context(self.bot, interaction) as ctx:
-            info = await service.begin_answer(
-                ctx.session, ctx.caller, ctx.cohort, prompt_id, now=self.bot.clock.now()
-            )
+        info = await in_context(
+            self.bot, interaction, service.begin_answer, prompt_id, now=self.bot.clock.now()
+        )
         await interaction.response.send_modal(AnswerModal(prompt_id, info.title, interaction))
 
     async def post_answer(
         self, interaction: discord.Interaction, prompt_id: int, text: str, reply_to: str | None
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with command_context(self.bot, interaction) as ctx:
-            plan = await service.submit_answer(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                prompt_id,
-                text=text,
-                reply_to=reply_to,
-                now=self.bot.clock.now(),
-            )
+        plan = await in_context(
+            self.bot,
+            interaction,
+            service.submit_answer,
+            prompt_id,
+            text=text,
+            reply_to=reply_to,
+            now=self.bot.clock.now(),
+        )
         for message in plan.messages:
             await self.bot.chat.post(plan.thread_id, OutgoingMessage(message))
         if plan.add_member is not None:

@@ -22,7 +22,7 @@ from bot.discussions.text import split_for_discord
 from bot.gradebook import privacy, service
 from bot.gradebook.export import ExportFile, to_csv
 from bot.gradebook.reader import Exporter, ExportRequest, MarksReader
-from cogs._shared.context import command_context, guild_key
+from cogs._shared.context import as_caller, guild_key
 from cogs._shared.metadata import extras
 from cogs._shared.replies import defer_private, send_long
 from cogs.gradebook.replies import send_embeds, send_export
@@ -157,16 +157,16 @@ class Gradebook(commands.Cog):
             "peer_score": peer_score,
             "attendance": attendance,
         }
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.set_weights(
-                ctx.session,
-                ctx.caller,
-                module,
-                changes,
-                participation_share=participation_share,
-                reason=reason,
-                now=self.bot.clock.now(),
-            )
+        result = await as_caller(
+            self.bot,
+            interaction,
+            service.set_weights,
+            module,
+            changes,
+            participation_share=participation_share,
+            reason=reason,
+            now=self.bot.clock.now(),
+        )
         await send_long(interaction, result.text)
 
     @gradebook.command(
@@ -176,10 +176,9 @@ class Gradebook(commands.Cog):
     )
     @app_commands.describe(module="Module code")
     async def release(self, interaction: discord.Interaction, module: str) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.release_participation(
-                ctx.session, ctx.caller, module, now=self.bot.clock.now()
-            )
+        result = await as_caller(
+            self.bot, interaction, service.release_participation, module, now=self.bot.clock.now()
+        )
         await send_long(interaction, result.text)
         if result.channel_id is not None:
             try:
@@ -220,18 +219,18 @@ class Gradebook(commands.Cog):
         points: float,
         reason: str,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.adjust(
-                ctx.session,
-                ctx.caller,
-                module,
-                chat_user(student),
-                component,
-                points,
-                reason,
-                now=self.bot.clock.now(),
-                request_id=str(interaction.id),
-            )
+        result = await as_caller(
+            self.bot,
+            interaction,
+            service.adjust,
+            module,
+            chat_user(student),
+            component,
+            points,
+            reason,
+            now=self.bot.clock.now(),
+            request_id=str(interaction.id),
+        )
         await send_long(interaction, result.text)
 
     @gradebook.command(
@@ -252,14 +251,14 @@ class Gradebook(commands.Cog):
         student: discord.User | None = None,
         item: str | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            trail = await service.audit_trail(
-                ctx.session,
-                ctx.caller,
-                module,
-                student=chat_user(student) if student is not None else None,
-                item=item,
-            )
+        trail = await as_caller(
+            self.bot,
+            interaction,
+            service.audit_trail,
+            module,
+            student=chat_user(student) if student is not None else None,
+            item=item,
+        )
         body = "\n".join(line.text for line in trail.lines) or "No grade changes recorded."
         text = f"**{trail.header}**\n{body}"
         if len(text) <= 1900:
@@ -288,10 +287,14 @@ class Gradebook(commands.Cog):
         async def download() -> bytes | None:
             return await file.read() if file.size <= service.MAX_IMPORT_BYTES else None
 
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.import_components(
-                ctx.session, ctx.caller, module, download, now=self.bot.clock.now()
-            )
+        result = await as_caller(
+            self.bot,
+            interaction,
+            service.import_components,
+            module,
+            download,
+            now=self.bot.clock.now(),
+        )
         await send_long(interaction, result.text)
 
     # ------------------------------------------------------------------ privacy
@@ -303,10 +306,9 @@ class Gradebook(commands.Cog):
     )
     async def privacy_export(self, interaction: discord.Interaction) -> None:
         await defer_private(interaction)
-        async with command_context(self.bot, interaction) as ctx:
-            file = await privacy.export_personal_data(
-                ctx.session, ctx.caller, now=self.bot.clock.now()
-            )
+        file = await as_caller(
+            self.bot, interaction, privacy.export_personal_data, now=self.bot.clock.now()
+        )
         await send_export(interaction, file.summary, file)
 
     @privacy_group.command(
@@ -315,10 +317,9 @@ class Gradebook(commands.Cog):
         extras=extras("member", {}),
     )
     async def privacy_erase(self, interaction: discord.Interaction) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await privacy.request_erasure(
-                ctx.session, ctx.caller, now=self.bot.clock.now()
-            )
+        result = await as_caller(
+            self.bot, interaction, privacy.request_erasure, now=self.bot.clock.now()
+        )
         await send_long(interaction, result.text)
 
     @privacy_group.command(
@@ -333,8 +334,7 @@ class Gradebook(commands.Cog):
     async def privacy_erase_confirm(
         self, interaction: discord.Interaction, person: str, reason: str | None = None
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await privacy.confirm_erasure(
-                ctx.session, ctx.caller, person, reason, now=self.bot.clock.now()
-            )
+        result = await as_caller(
+            self.bot, interaction, privacy.confirm_erasure, person, reason, now=self.bot.clock.now()
+        )
         await send_long(interaction, result.text)

@@ -24,7 +24,7 @@ from bot.errors import UserError
 from bot.peer import service
 from bot.peer.due import run_due
 from bot.peer.render import status_parts
-from cogs._shared.context import command_context
+from cogs._shared.context import as_caller, in_context
 from cogs._shared.delivery import told_sentence
 from cogs._shared.metadata import extras
 from cogs._shared.replies import reply_private, send_long, send_parts, send_private
@@ -130,29 +130,28 @@ class Peer(commands.Cog):
         reminder_hours: int = 24,
         agreement_weighting: bool = False,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            created = await service.create_exercise(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                module_code=module,
-                title=title,
-                brief=brief,
-                submission_deadline=submission_deadline,
-                review_deadline=review_deadline,
-                k=k,
-                rubric=rubric,
-                double_blind=double_blind,
-                reviewers=reviewers,
-                avoid_same_group=avoid_same_group,
-                avoid_repeat_pairs=avoid_repeat_pairs,
-                method=method,
-                late_hours=late_hours,
-                late_penalty=late_penalty,
-                reminder_hours=reminder_hours,
-                agreement_weighting=agreement_weighting,
-                now=self.bot.clock.now(),
-            )
+        created = await in_context(
+            self.bot,
+            interaction,
+            service.create_exercise,
+            module_code=module,
+            title=title,
+            brief=brief,
+            submission_deadline=submission_deadline,
+            review_deadline=review_deadline,
+            k=k,
+            rubric=rubric,
+            double_blind=double_blind,
+            reviewers=reviewers,
+            avoid_same_group=avoid_same_group,
+            avoid_repeat_pairs=avoid_repeat_pairs,
+            method=method,
+            late_hours=late_hours,
+            late_penalty=late_penalty,
+            reminder_hours=reminder_hours,
+            agreement_weighting=agreement_weighting,
+            now=self.bot.clock.now(),
+        )
         self._wake()
         await send_long(interaction, created.summary)
 
@@ -163,10 +162,13 @@ class Peer(commands.Cog):
     )
     @app_commands.describe(exercise="Exercise number (from its announcement)")
     async def status(self, interaction: discord.Interaction, exercise: int) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            report = await service.exercise_status(
-                ctx.session, ctx.caller, ctx.cohort, exercise_id=exercise, now=self.bot.clock.now()
-            )
+        report = await in_context(
+            self.bot,
+            interaction,
+            service.exercise_status,
+            exercise_id=exercise,
+            now=self.bot.clock.now(),
+        )
         await send_parts(interaction, status_parts(report))
 
     @exercise.command(
@@ -176,10 +178,13 @@ class Peer(commands.Cog):
     )
     @app_commands.describe(exercise="Exercise number")
     async def allocate(self, interaction: discord.Interaction, exercise: int) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            summary = await service.allocate_now(
-                ctx.session, ctx.caller, ctx.cohort, exercise_id=exercise, now=self.bot.clock.now()
-            )
+        summary = await in_context(
+            self.bot,
+            interaction,
+            service.allocate_now,
+            exercise_id=exercise,
+            now=self.bot.clock.now(),
+        )
         self._wake()
         text = (
             f"Allocated exercise #{summary.exercise_id}: {summary.submissions} submission(s), "
@@ -209,17 +214,16 @@ class Peer(commands.Cog):
         author: discord.User | None = None,
         to: discord.User | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            text = await service.reassign_reviewer(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                exercise_id=exercise,
-                reviewer=chat_user(reviewer),
-                author=chat_user(author) if author is not None else None,
-                to=chat_user(to) if to is not None else None,
-                now=self.bot.clock.now(),
-            )
+        text = await in_context(
+            self.bot,
+            interaction,
+            service.reassign_reviewer,
+            exercise_id=exercise,
+            reviewer=chat_user(reviewer),
+            author=chat_user(author) if author is not None else None,
+            to=chat_user(to) if to is not None else None,
+            now=self.bot.clock.now(),
+        )
         self._wake()
         await send_long(interaction, text)
 
@@ -238,15 +242,14 @@ class Peer(commands.Cog):
         exercise: int,
         author: discord.User | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            text = await service.top_up(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                exercise_id=exercise,
-                author=chat_user(author) if author is not None else None,
-                now=self.bot.clock.now(),
-            )
+        text = await in_context(
+            self.bot,
+            interaction,
+            service.top_up,
+            exercise_id=exercise,
+            author=chat_user(author) if author is not None else None,
+            now=self.bot.clock.now(),
+        )
         self._wake()
         await send_long(interaction, text)
 
@@ -273,17 +276,16 @@ class Peer(commands.Cog):
         score: float,
         reason: str,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            text = await service.moderate(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                exercise_id=exercise,
-                student=chat_user(student),
-                score=score,
-                reason=reason,
-                now=self.bot.clock.now(),
-            )
+        text = await in_context(
+            self.bot,
+            interaction,
+            service.moderate,
+            exercise_id=exercise,
+            student=chat_user(student),
+            score=score,
+            reason=reason,
+            now=self.bot.clock.now(),
+        )
         self._wake()
         await reply_private(interaction, text)
 
@@ -300,15 +302,14 @@ class Peer(commands.Cog):
         self, interaction: discord.Interaction, exercise: int, accept_flagged: bool = False
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with command_context(self.bot, interaction) as ctx:
-            text = await service.release(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                exercise_id=exercise,
-                accept_flagged=accept_flagged,
-                now=self.bot.clock.now(),
-            )
+        text = await in_context(
+            self.bot,
+            interaction,
+            service.release,
+            exercise_id=exercise,
+            accept_flagged=accept_flagged,
+            now=self.bot.clock.now(),
+        )
         try:
             await self._run_due()
         except Exception:
@@ -354,28 +355,26 @@ class Peer(commands.Cog):
                 content_type=file.content_type,
                 read=file.read,
             )
-        async with command_context(self.bot, interaction) as ctx:
-            receipt = await service.submit(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                exercise_id=exercise,
-                file=upload,
-                link=link,
-                text=text,
-                idempotency_key=f"submit:{interaction.id}",
-                now=self.bot.clock.now(),
-            )
+        receipt = await in_context(
+            self.bot,
+            interaction,
+            service.submit,
+            exercise_id=exercise,
+            file=upload,
+            link=link,
+            text=text,
+            idempotency_key=f"submit:{interaction.id}",
+            now=self.bot.clock.now(),
+        )
         self._wake()
         await reply_private(interaction, receipt.text)
 
     # ----------------------------------------------------------------- reviews
 
     async def open_review(self, interaction: discord.Interaction, assignment_id: int) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            form = await service.review_form(
-                ctx.session, ctx.caller, assignment_id, now=self.bot.clock.now()
-            )
+        form = await as_caller(
+            self.bot, interaction, service.review_form, assignment_id, now=self.bot.clock.now()
+        )
         draft = self.drafts.get((interaction.user.id, assignment_id))
         await interaction.response.send_modal(ReviewModal(form, interaction, draft))
 
@@ -384,15 +383,15 @@ class Peer(commands.Cog):
         scores = {name: box.value for name, box in modal.scores}
         comments = modal.comments.value
         try:
-            async with command_context(self.bot, interaction) as ctx:
-                saved = await service.submit_review(
-                    ctx.session,
-                    ctx.caller,
-                    modal.form.assignment_id,
-                    scores=scores,
-                    comments=comments,
-                    now=self.bot.clock.now(),
-                )
+            saved = await as_caller(
+                self.bot,
+                interaction,
+                service.submit_review,
+                modal.form.assignment_id,
+                scores=scores,
+                comments=comments,
+                now=self.bot.clock.now(),
+            )
         except UserError as exc:
             self.drafts[key] = (scores, comments)
             view = discord.ui.View(timeout=None)

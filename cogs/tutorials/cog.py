@@ -8,7 +8,7 @@ from discord.ext import commands
 
 from bot.calendar import service
 from bot.discord_app import CohortBot
-from cogs._shared.context import command_context
+from cogs._shared.context import in_context
 from cogs._shared.replies import send_long
 from cogs.calendar.notices import wake_notices
 
@@ -62,21 +62,20 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
         until: str | None = None,
         reminders: str | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.add_tutorial(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                module_code=module,
-                title=title,
-                start=start,
-                duration=duration,
-                join_url=join_link,
-                repeat=repeat,
-                until=until,
-                reminders=reminders,
-                now=self.bot.clock.now(),
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.add_tutorial,
+            module_code=module,
+            title=title,
+            start=start,
+            duration=duration,
+            join_url=join_link,
+            repeat=repeat,
+            until=until,
+            reminders=reminders,
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
         await send_long(interaction, result.render())
 
@@ -101,16 +100,15 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
         start: str,
         session: int | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.move_tutorial(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                event_id=tutorial,
-                start=start,
-                sequence=session,
-                now=self.bot.clock.now(),
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.move_tutorial,
+            event_id=tutorial,
+            start=start,
+            sequence=session,
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
         await send_long(interaction, result.render())
 
@@ -125,15 +123,14 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
     async def cancel(
         self, interaction: discord.Interaction, tutorial: int, session: int | None = None
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.cancel_tutorial(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                event_id=tutorial,
-                sequence=session,
-                now=self.bot.clock.now(),
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.cancel_tutorial,
+            event_id=tutorial,
+            sequence=session,
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
         await send_long(interaction, result.render())
 
@@ -148,13 +145,12 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
     async def attendance(
         self, interaction: discord.Interaction, tutorial: int, session: int | None = None
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.attendance(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                event_id=tutorial,
-                sequence=session,
-                now=self.bot.clock.now(),
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.attendance,
+            event_id=tutorial,
+            sequence=session,
+            now=self.bot.clock.now(),
+        )
         await send_long(interaction, result.render())
