@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser, resolve_person
-from bot.access.permissions import Caller, module_by_code, require_staff, require_student
+from bot.access.permissions import Caller, module_by_code, require_staff
 from bot.db.models import (
     Cohort,
     Module,
@@ -333,8 +333,6 @@ async def show(
     """Staff: every team. A student: their own team, its shared hours and thread."""
     module = await module_by_code(session, cohort.id, module_code)
     staff = caller.is_staff_for(module.id)
-    if not staff:
-        require_student(caller, module)
     team_set = await R.require_active(session, module)
     teams = await R.teams_of(session, team_set)
     if staff:

@@ -50,6 +50,7 @@ __all__ = [
     "set_survey",
     "show",
     "survey",
+    "survey_text",
 ]
 
 MAX_QUESTIONS = 5
@@ -198,21 +199,29 @@ async def set_survey(
             )
         )
     await session.flush()
-    result = await survey(session, caller, cohort, module_code=module.code)
+    qs = await questions(session, module)
     return Survey(
-        result.module_code,
-        result.questions,
+        module.code,
+        tuple(Question(q.id, q.text, tuple(q.choices), None) for q in qs),
         note="students answer privately with /teams survey",
     )
+
+
+async def survey_text(
+    session: AsyncSession, caller: Caller, cohort: Cohort, *, module_code: str
+) -> str:
+    """The module's survey as the tutor's form shows it (one question a line)."""
+    module = await module_by_code(session, cohort.id, module_code)
+    require_staff(caller, module)
+    return "\n".join(f"{q.text}: {', '.join(q.choices)}" for q in await questions(session, module))
 
 
 async def survey(
     session: AsyncSession, caller: Caller, cohort: Cohort, *, module_code: str
 ) -> Survey:
-    """The module's questions, with the caller's own answers."""
+    """The module's questions, with the caller's own answers (students of the module)."""
     module = await module_by_code(session, cohort.id, module_code)
-    if not caller.is_staff_for(module.id):
-        require_student(caller, module)
+    require_student(caller, module)
     qs = await questions(session, module)
     mine = {
         a.question_id: a.choice

@@ -25,6 +25,7 @@ from bot.discord_chat import DiscordChat
 from cogs._shared.context import as_caller, in_context
 from cogs._shared.replies import reply_private, send_long, send_private
 from cogs.calendar.views import CalendarButton
+from cogs.teams.views import availability_command
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,23 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return [app_commands.Choice(name=z, value=z) for z in autocomplete_zones(current)]
+
+    @app_commands.command(
+        name="availability",
+        description="When you are free each week for team work, in your own zone (a form).",
+        extras={
+            "audience": "member",
+            "example": {"times": "Mon-Fri 19:00-23:00; Sat 10:00-16:00", "zone": "Asia/Tokyo"},
+        },
+    )
+    @app_commands.describe(
+        times="e.g. Mon-Fri 19:00-23:00; Sat 09:00-17:00 (leave both out for the form)",
+        zone="Your IANA time zone, e.g. Asia/Tokyo",
+    )
+    async def availability(
+        self, interaction: discord.Interaction, times: str | None = None, zone: str | None = None
+    ) -> None:
+        await availability_command(self.bot, interaction, times, zone)  # the teams feature
 
     @app_commands.command(
         name="reminders",
