@@ -280,7 +280,23 @@ async def reform(
         frozenset(together),
         time_limit,
     )
-    result, _ = await _solve(session, cohort, module, req, now)
+    try:
+        result, _ = await _solve(session, cohort, module, req, now)
+    except UserError:
+        if not kept:
+            raise
+        # Whole teams cannot all stay (the leftovers fit nowhere): place everyone again.
+        kept = 0
+        together = set(rules[PairRule.TOGETHER])
+        req = F.Request(
+            req.size_min,
+            req.size_max,
+            req.min_hours,
+            frozenset((rules[PairRule.APART] | previous) - together),
+            frozenset(together),
+            time_limit,
+        )
+        result, _ = await _solve(session, cohort, module, req, now)
     team_set = await _store(session, caller, module, req, result, now)
     return await _proposal(session, module, team_set, result, kept)
 

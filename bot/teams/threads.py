@@ -4,7 +4,8 @@ their own time) and why it was formed.
 
 Sent outside the command's transaction (the set is confirmed first), one team at a time, each
 thread id recorded as soon as it exists: a retry after a failure opens only the missing ones.
-A team whose members include all of a previous team's (a re-formed set) keeps that thread.
+A team holding all the remaining members of a previous team (a re-formed set) keeps its
+thread.
 """
 
 from __future__ import annotations
@@ -138,10 +139,22 @@ async def open_threads(
         report.problems.append(f"{code} has no channel on this server, so no threads")
         return report
     tutors = sorted({*await _tutor_ids(db, module.id), *extra_staff})
+    everyone = set().union(*(m for *_, m in teams)) if teams else set()
+    taken: set[str] = set()
     for team_id, number, thread_id, member_ids in teams:
         if thread_id is not None:
             continue
-        reuse = next((tid for tid, old in before if old and old <= member_ids), None)
+        # An earlier team whose remaining members are all here (a re-form kept it whole).
+        reuse = next(
+            (
+                tid
+                for tid, old in before
+                if tid not in taken and len(old & everyone) >= 2 and old & everyone <= member_ids
+            ),
+            None,
+        )
+        if reuse is not None:
+            taken.add(reuse)
         message, ids = await team_message(db, set_id, team_id, tutors, now)
         try:
             if reuse is None:

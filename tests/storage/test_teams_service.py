@@ -314,10 +314,36 @@ async def test_reform_after_a_dropout_keeps_whole_teams(course: Course) -> None:
     assert leaver.display_name not in members and len(members) == len(STUDENTS) - 1
     old = {frozenset(t.members) for t in proposal.teams}
     assert sum(1 for t in again.teams if frozenset(t.members) in old) >= again.kept - 1
+    await open_threads(course.db, course.chat, proposal.set_id, now=NOW)
+    opened = len(course.chat.threads)
     await course.act(TUTOR, service.confirm, set_id=again.set_id, now=NOW)
     async with course.db.session() as s:
         statuses = [t.status for t in (await s.execute(select(TeamSet))).scalars()]
     assert sorted(statuses) == [TeamSetStatus.ACTIVE, TeamSetStatus.SUPERSEDED]
+    report = await open_threads(course.db, course.chat, again.set_id, now=NOW)
+    assert report.reused >= again.kept >= 1  # whole teams keep their threads
+    assert len(course.chat.threads) == opened + report.opened
+
+
+async def withdraw(course: Course, name: str) -> None:
+    person = next(p for p in course.people.values() if p.display_name == name)
+    async with course.db.session() as s:
+        module = (await s.execute(select(Module).where(Module.code == MODULE))).scalar_one()
+        await s.execute(
+            update(Enrolment)
+            .where(Enrolment.person_id == person.id, Enrolment.module_id == module.id)
+            .values(status=EnrolmentStatus.WITHDRAWN)
+        )
+
+
+async def test_reform_places_everyone_again_when_whole_teams_cannot_stay(course: Course) -> None:
+    proposal = await course.form()  # 11 students in teams of 3-4: 4, 4 and 3
+    await course.act(TUTOR, service.confirm, set_id=proposal.set_id, now=NOW)
+    small = next(t for t in proposal.teams if len(t.members) == 3)
+    await withdraw(course, small.members[0])  # two left over, and both other teams are full
+    again = await course.act(TUTOR, service.reform, module_code=MODULE, now=NOW, time_limit=5.0)
+    assert again.kept == 0
+    assert sorted(len(t.members) for t in again.teams) == [3, 3, 4]
 
 
 async def test_export_and_peer_groups_follow_the_active_teams(course: Course) -> None:
