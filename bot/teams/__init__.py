@@ -8,4 +8,4 @@ exercises who is in the same team.
 """
 
 # Modules other features may import (tests/unit/test_layers.py); the rest is internal.
-PUBLIC_MODULES: tuple[str, ...] = ("groups",)
+PUBLIC_MODULES: tuple[str, ...] = ("groups", "privacy")

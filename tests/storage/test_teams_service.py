@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -363,3 +364,31 @@ async def test_export_and_peer_groups_follow_the_active_teams(course: Course) ->
     first_ids = [p.id for p in course.people.values() if p.display_name in first]
     shared = set.intersection(*(set(groups[i]) for i in first_ids))
     assert any(g < 0 for g in shared)  # teammates are group-mates for peer allocation
+
+
+async def test_the_personal_data_export_holds_team_data_and_erasure_deletes_preferences(
+    course: Course,
+) -> None:
+    from bot.gradebook import privacy
+    from bot.teams import privacy as team_privacy
+
+    await course.free("amara.codes", "Mon 19:00-23:00", zone="Europe/London")
+    proposal = await course.form()
+    await course.act(TUTOR, service.confirm, set_id=proposal.set_id, now=NOW)
+    file = await course.act(
+        "amara.codes", lambda s, caller, cohort: privacy.export_personal_data(s, caller, NOW)
+    )
+    data = json.loads(file.data)["project_teams"]
+    assert data["availability"] == {"zone": "Europe/London", "weekly": "Mon 19:00–23:00"}
+    mine = next(t for t in proposal.teams if course.people["amara.codes"].display_name in t.members)
+    assert data["teams"] == [
+        {"module": MODULE, "set": proposal.set_id, "status": "active", "team": mine.number}
+    ]
+    for other in mine.members:
+        if other != course.people["amara.codes"].display_name:
+            assert other not in file.data.decode()
+    async with course.db.session() as s:
+        await team_privacy.erase(s, course.people["amara.codes"].id)
+    async with course.db.session() as s:
+        after = await team_privacy.personal_data(s, course.people["amara.codes"].id)
+    assert after["availability"] is None and after["teams"] == data["teams"]
