@@ -92,6 +92,10 @@ class Aggregation:
     noise_sd: float
     iterations: int
     converged: bool
+    #: False when the evidence did not support a correction: ``corrected`` is then the median.
+    correction_applied: bool = False
+    #: Why, in words (the evidence check's outcome), for the tutor and the logs.
+    evidence: str = ""
 
 
 def final_score(
@@ -160,7 +164,9 @@ def aggregate(
         by_r[ri].append((ui, z))
 
     if not data:
-        return Aggregation(MappingProxyType({}), MappingProxyType({}), 0.0, 0.0, 0, True)
+        return Aggregation(
+            MappingProxyType({}), MappingProxyType({}), 0.0, 0.0, 0, True, False, "no reviews"
+        )
     fit = _fit(by_u, by_r, span, bias_sd, reliability_strength, max_iterations, tolerance)
 
     submissions: dict[int, SubmissionScore] = {}
@@ -201,6 +207,8 @@ def aggregate(
         noise_sd=fit.noise_sd,
         iterations=fit.iterations,
         converged=fit.converged,
+        correction_applied=fit.applied,
+        evidence=fit.evidence,
     )
 
 
@@ -217,11 +225,32 @@ class _Fit:
     noise_sd: float
     iterations: int
     converged: bool
+    applied: bool
+    evidence: str
 
+
+# Significance level of the evidence checks: a correction is made only when reviewers'
+# differences are this unlikely to be chance. 1% keeps unbiased cohorts on the median in
+# 99 fits out of 100 (the target is at most 1 seed in 20 worse than the median).
+_ALPHA = 0.01
+
+# Residual degrees of freedom (reviews - submissions - reviewers + 1) below which nothing can
+# be said about noise, so nothing about bias either (k = 2 on one exercise has about 1).
+_MIN_DOF = 8
+
+# When reviews vary within each reviewer by less than this share of their total variance,
+# every reviewer gives (nearly) one constant total: generosity and quality cannot be told
+# apart, and a fit would explain everything by generosity and give everyone the same mark.
+_MIN_WITHIN_SHARE = 0.05
 
 # Degrees of freedom of the Student-t prior on biases: 4 is heavy-tailed enough to let a
 # lone outlying marker through, yet close to Gaussian for the bulk.
 _BIAS_DOF = 4.0
+
+# A review further than this many noise SDs from what the fit expects counts as if it were at
+# that distance (Huber's weights): one wild review moves a mark about as little as under the
+# median, ordinary ones are used in full.
+_HUBER = 2.0
 
 # Bounds on the fitted shape of the reliability prior: 2 keeps its variance finite (the
 # method-of-moments formula needs it), 1000 means "every reviewer is equally reliable".
@@ -237,51 +266,96 @@ def _fit(
     max_iterations: int,
     tolerance: float,
 ) -> _Fit:
-    n_r = len(by_r)
+    n_u, n_r = len(by_u), len(by_r)
+    n = sum(len(revs) for revs in by_u)
     floor_var = (1e-3 * span) ** 2  # below this, "no noise" is a rounding artefact
-    s = [statistics.fmean(z for _, z in revs) for revs in by_u]
+    medians = [statistics.median(z for _, z in revs) for revs in by_u]
+    means_u = [statistics.fmean(z for _, z in revs) for revs in by_u]
+    sse_s = sum((z - means_u[ui]) ** 2 for ui, revs in enumerate(by_u) for _, z in revs)
+    dof_s = n - n_u
+    pooled = max(floor_var, sse_s / dof_s) if dof_s > 0 else (0.1 * span) ** 2
 
-    # Starting noise level: the pooled spread of reviews around their submission's mean.
-    ss = sum((z - s[ui]) ** 2 for ui, revs in enumerate(by_u) for _, z in revs)
-    dof = sum(len(revs) - 1 for revs in by_u)
-    noise_var = max(floor_var, ss / dof if dof > 0 else (0.1 * span) ** 2)
+    def fallback(evidence: str) -> _Fit:
+        return _Fit(
+            s=medians,
+            s_var=[math.pi / 2 * pooled / len(revs) for revs in by_u],
+            b=[0.0] * n_r,
+            tau=[1.0 / pooled] * n_r,
+            bias_sd=0.0,
+            noise_sd=math.sqrt(pooled),
+            iterations=0,
+            converged=True,
+            applied=False,
+            evidence=evidence,
+        )
 
+    check = _evidence(by_u, by_r, n, floor_var, max_iterations)
+    if check.reason is not None:
+        return fallback(check.reason)
+
+    # The corrected fit: true scores with a flat prior, biases shrunk toward 0 by a prior
+    # whose spread is fitted (empirical Bayes), reliabilities shrunk toward the cohort's.
+    s = list(check.s)
     b = [0.0] * n_r
     b_var = [0.0] * n_r
     lam = [1.0] * n_r  # per-reviewer scale of the bias prior (Student-t as a Gaussian mixture)
+    noise_var = check.noise_var
     tau = [1.0 / noise_var] * n_r
     s_var = [noise_var / len(revs) for revs in by_u]
-    bias_var = noise_var if fixed_bias_sd is None else max(fixed_bias_sd**2, 1e-12)
+    bias_var = check.bias_var if fixed_bias_sd is None else max(fixed_bias_sd**2, 1e-12)
     alpha = _ALPHA_MAX if fixed_strength is None else max(fixed_strength / 2.0, 1e-3)
     beta = _rate(alpha, noise_var)
+    # Robust weight of each review, in by_u order and mirrored in by_r order.
+    h_u = [[1.0] * len(revs) for revs in by_u]
+    # Each reviewer's reviews in submission order, with where each sits in by_u.
+    by_r = [[] for _ in range(n_r)]
+    pos_r: list[list[int]] = [[] for _ in range(n_r)]
+    for ui, revs in enumerate(by_u):
+        for j, (ri, z) in enumerate(revs):
+            by_r[ri].append((ui, z))
+            pos_r[ri].append(j)
+    effective = float(n_r)
 
     iterations, converged = 0, False
     for iterations in range(1, max_iterations + 1):  # noqa: B007 - reported below
-        # True scores, given biases and precisions: precision-weighted, bias-removed mean.
         moved = 0.0
+        # True scores, given biases and reliabilities: weighted mean of bias-removed reviews.
         for ui, revs in enumerate(by_u):
-            p = sum(tau[ri] for ri, _ in revs)
-            new = sum(tau[ri] * (z - b[ri]) for ri, z in revs) / p
+            hu = h_u[ui]
+            p = sum(tau[ri] * h for (ri, _), h in zip(revs, hu, strict=True))
+            new = sum(tau[ri] * h * (z - b[ri]) for (ri, z), h in zip(revs, hu, strict=True)) / p
             moved = max(moved, abs(new - s[ui]))
             s[ui] = new
             s_var[ui] = 1.0 / p
-        # Biases, given true scores: shrunk toward 0 by the bias prior.
+        # Biases, given true scores: each shrunk toward 0 by tau^2 / (tau^2 + its se^2).
         for ri, revs in enumerate(by_r):
-            q = lam[ri] / bias_var + tau[ri] * len(revs)
-            new = tau[ri] * sum(z - s[ui] for ui, z in revs) / q
+            pr = pos_r[ri]
+            ws = [h_u[ui][j] for (ui, _), j in zip(revs, pr, strict=True)]
+            q = lam[ri] / bias_var + tau[ri] * sum(ws)
+            new = tau[ri] * sum(w * (z - s[ui]) for (ui, z), w in zip(revs, ws, strict=True)) / q
             moved = max(moved, abs(new - b[ri]))
             b[ri] = new
             b_var[ri] = 1.0 / q
-        # Precisions, given both: expected squared residuals, shrunk toward the prior.
+        # How many biases the data really determine: residuals are that much smaller than
+        # the noise, so their squares are scaled up by the lost degrees of freedom.
+        effective = sum(1.0 - v * w / bias_var for v, w in zip(b_var, lam, strict=True))
+        inflate = n / max(1.0, n - n_u - effective + 1.0)
+        scale = math.sqrt(noise_var)
         mean_sq: list[float] = []
         for ri, revs in enumerate(by_r):
-            sq = sum((z - s[ui] - b[ri]) ** 2 + s_var[ui] for ui, z in revs)
-            sq += len(revs) * b_var[ri]
-            new = (alpha + len(revs) / 2.0) / (beta + sq / 2.0)
-            # A precision's change, as the change it makes to a noise SD in points.
+            sq = 0.0
+            for (ui, z), j in zip(revs, pos_r[ri], strict=True):
+                e = z - s[ui] - b[ri]
+                sq += e * e
+                h_u[ui][j] = min(1.0, _HUBER * scale / abs(e)) if e else 1.0
+            mean_sq.append(inflate * sq / len(revs))
+        noise_var = max(floor_var, statistics.fmean(mean_sq))
+        # Reliabilities, given both: each reviewer's mean squared residual, shrunk toward
+        # the cohort's by the prior's strength.
+        for ri, revs in enumerate(by_r):
+            new = (alpha + len(revs) / 2.0) / (beta + len(revs) * mean_sq[ri] / 2.0)
             moved = max(moved, abs(1.0 / math.sqrt(new) - 1.0 / math.sqrt(tau[ri])))
             tau[ri] = new
-            mean_sq.append(sq / len(revs))
         # Empirical Bayes for whatever the tutor did not fix.
         # Heavy tails: a reviewer whose bias stands far out gets a wider prior, so one very
         # generous (or harsh) marker is corrected fully instead of being shrunk to the pack.
@@ -289,10 +363,8 @@ def _fit(
             lam[ri] = (_BIAS_DOF + 1.0) / (_BIAS_DOF + (b[ri] ** 2 + b_var[ri]) / bias_var)
         if fixed_bias_sd is None:
             # MacKay's evidence update: far fewer rounds than plain EM when biases are ~0.
-            well_determined = sum(1.0 - v * w / bias_var for v, w in zip(b_var, lam, strict=True))
             spread = sum(w * x * x for x, w in zip(b, lam, strict=True))
-            bias_var = max(1e-12 * span * span, spread / max(well_determined, 1e-9))
-        noise_var = max(floor_var, statistics.fmean(mean_sq))
+            bias_var = max(1e-12 * span * span, spread / max(effective, 1e-9))
         if fixed_strength is None:
             alpha = _alpha_by_moments(mean_sq, [len(revs) for revs in by_r], noise_var)
         beta = _rate(alpha, noise_var)
@@ -308,7 +380,145 @@ def _fit(
         noise_sd=math.sqrt(noise_var),
         iterations=iterations,
         converged=converged,
+        applied=True,
+        evidence=check.summary,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Evidence:
+    reason: str | None  # why no correction is made; None: make one
+    summary: str
+    s: list[float]
+    noise_var: float
+    bias_var: float
+
+
+def _evidence(
+    by_u: list[list[tuple[int, float]]],
+    by_r: list[list[tuple[int, float]]],
+    n: int,
+    floor_var: float,
+    max_iterations: int,
+) -> _Evidence:
+    """Is there evidence of reviewers' biases, and can it be told apart from quality?
+
+    A two-way analysis of variance (score = quality + bias + noise, no priors): reviewers'
+    biases must explain significantly more than the noise once submissions are allowed for
+    (an F test), and reviews must vary within each reviewer, else bias and quality are
+    confounded.
+    """
+    n_u, n_r = len(by_u), len(by_r)
+    comps = _components(by_u, n_r)
+    dof = n - n_u - n_r + comps
+    if dof < _MIN_DOF or n_r - comps < 1:
+        return _Evidence(
+            "too few reviews per reviewer to tell their generosity from chance", "", [], 0.0, 0.0
+        )
+    grand = statistics.fmean(z for revs in by_u for _, z in revs)
+    sst = sum((z - grand) ** 2 for revs in by_u for _, z in revs)
+    means_r = [statistics.fmean(z for _, z in revs) for revs in by_r]
+    sse_b = sum((z - means_r[ri]) ** 2 for ri, revs in enumerate(by_r) for _, z in revs)
+    if sst <= floor_var * n or sse_b < _MIN_WITHIN_SHARE * sst * (n - n_r) / (n - 1):
+        return _Evidence(
+            "each reviewer gave (nearly) the same total to everything they reviewed, so their"
+            " generosity cannot be told apart from the quality of the work",
+            "",
+            [],
+            0.0,
+            0.0,
+        )
+    # Least squares of the additive model, by alternating means (Gauss-Seidel).
+    s = [statistics.fmean(z for _, z in revs) for revs in by_u]
+    b = [0.0] * n_r
+    for _ in range(max_iterations):
+        moved = 0.0
+        for ri, revs in enumerate(by_r):
+            new = statistics.fmean(z - s[ui] for ui, z in revs)
+            moved = max(moved, abs(new - b[ri]))
+            b[ri] = new
+        for ui, revs in enumerate(by_u):
+            s[ui] = statistics.fmean(z - b[ri] for ri, z in revs)
+        if moved < 1e-6 * math.sqrt(sst / n):
+            break
+    sse = sum((z - s[ui] - b[ri]) ** 2 for ui, revs in enumerate(by_u) for ri, z in revs)
+    means_u = [statistics.fmean(z for _, z in revs) for revs in by_u]
+    sse_s = sum((z - means_u[ui]) ** 2 for ui, revs in enumerate(by_u) for _, z in revs)
+    noise_var = max(floor_var, sse / dof)
+    df_b = n_r - comps
+    f_b = max(0.0, sse_s - sse) / df_b / noise_var
+    p_b = _f_sf(f_b, df_b, dof)
+    summary = f"reviewers' differences F = {f_b:.2f} on ({df_b}, {dof}), p = {p_b:.2g}"
+    if p_b >= _ALPHA:
+        return _Evidence(
+            f"reviewers differ no more than chance allows ({summary})", summary, [], 0.0, 0.0
+        )
+    # Starting spread of biases: what the raw ones spread beyond their sampling noise.
+    spread = statistics.pvariance(b) if n_r > 1 else 0.0
+    chance = statistics.fmean(noise_var / len(revs) for revs in by_r)
+    return _Evidence(None, summary, s, noise_var, max(spread - chance, 0.25 * spread, floor_var))
+
+
+def _components(by_u: list[list[tuple[int, float]]], n_r: int) -> int:
+    """Connected groups of reviewers and submissions (each has its own level of scores)."""
+    parent = list(range(n_r + len(by_u)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for ui, revs in enumerate(by_u):
+        for ri, _ in revs:
+            a, c = find(ri), find(n_r + ui)
+            if a != c:
+                parent[a] = c
+    return sum(1 for x in range(len(parent)) if find(x) == x)
+
+
+def _f_sf(f: float, d1: float, d2: float) -> float:
+    """P(F > f) for F with (d1, d2) degrees of freedom."""
+    if f <= 0.0:
+        return 1.0
+    if math.isinf(f):
+        return 0.0
+    return _beta_inc(d2 / 2.0, d1 / 2.0, d2 / (d2 + d1 * f))
+
+
+def _beta_inc(a: float, b: float, x: float) -> float:
+    """Regularised incomplete beta I_x(a, b), by Lentz's continued fraction."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _beta_cf(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _beta_cf(b, a, 1.0 - x) / b
+
+
+def _beta_cf(a: float, b: float, x: float) -> float:
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        m2 = 2 * m
+        for num in (
+            m * (b - m) * x / ((a - 1.0 + m2) * (a + m2)),
+            -(a + m) * (a + b + m) * x / ((a + m2) * (a + 1.0 + m2)),
+        ):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-14:
+            break
+    return h
 
 
 def _rate(alpha: float, noise_var: float) -> float:
