@@ -18,6 +18,7 @@ Pure standard library (math, statistics): a module's reviews are a few thousand 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import statistics
@@ -225,14 +226,14 @@ class _Fit:
     noise_sd: float
     iterations: int
     converged: bool
-    applied: bool
-    evidence: str
+    applied: bool = False
+    evidence: str = ""
 
 
 # Significance level of the evidence checks: a correction is made only when reviewers'
 # differences are this unlikely to be chance. 1% keeps unbiased cohorts on the median in
 # 99 fits out of 100 (the target is at most 1 seed in 20 worse than the median).
-_ALPHA = 0.01
+_ALPHA = 0.05
 
 # Residual degrees of freedom (reviews - submissions - reviewers + 1) below which nothing can
 # be said about noise, so nothing about bias either (k = 2 on one exercise has about 1).
@@ -250,11 +251,11 @@ _BIAS_DOF = 4.0
 # A review further than this many noise SDs from what the fit expects counts as if it were at
 # that distance (Huber's weights): one wild review moves a mark about as little as under the
 # median, ordinary ones are used in full.
-_HUBER = 2.0
+_HUBER = 3.0
 
 # Bounds on the fitted shape of the reliability prior: 2 keeps its variance finite (the
 # method-of-moments formula needs it), 1000 means "every reviewer is equally reliable".
-_ALPHA_MIN, _ALPHA_MAX = 2.5, 1000.0
+_ALPHA_MIN, _ALPHA_MAX = 10.0, 1000.0
 
 
 def _fit(
@@ -266,56 +267,83 @@ def _fit(
     max_iterations: int,
     tolerance: float,
 ) -> _Fit:
+    """The corrected scores if the evidence supports a correction, else the medians.
+
+    Either way the reviewers' reliabilities are fitted, for their profiles; without a
+    correction their biases are reported as 0 (none was established).
+    """
     n_u, n_r = len(by_u), len(by_r)
     n = sum(len(revs) for revs in by_u)
     floor_var = (1e-3 * span) ** 2  # below this, "no noise" is a rounding artefact
-    medians = [statistics.median(z for _, z in revs) for revs in by_u]
-    means_u = [statistics.fmean(z for _, z in revs) for revs in by_u]
-    sse_s = sum((z - means_u[ui]) ** 2 for ui, revs in enumerate(by_u) for _, z in revs)
-    dof_s = n - n_u
-    pooled = max(floor_var, sse_s / dof_s) if dof_s > 0 else (0.1 * span) ** 2
-
-    def fallback(evidence: str) -> _Fit:
-        return _Fit(
-            s=medians,
-            s_var=[math.pi / 2 * pooled / len(revs) for revs in by_u],
-            b=[0.0] * n_r,
-            tau=[1.0 / pooled] * n_r,
-            bias_sd=0.0,
-            noise_sd=math.sqrt(pooled),
-            iterations=0,
-            converged=True,
-            applied=False,
-            evidence=evidence,
-        )
-
     check = _evidence(by_u, by_r, n, floor_var, max_iterations)
-    if check.reason is not None:
-        return fallback(check.reason)
+    if check.reason is None:
+        fit = _model(
+            by_u,
+            n_r,
+            span,
+            check.s,
+            check.noise_var,
+            check.bias_var if fixed_bias_sd is None else max(fixed_bias_sd**2, 1e-12),
+            fixed_bias_sd is not None,
+            fixed_strength,
+            max_iterations,
+            tolerance,
+        )
+        return dataclasses.replace(fit, applied=True, evidence=check.summary)
+    # No correction: reliabilities from a fit whose biases are held at 0.
+    means = [statistics.fmean(z for _, z in revs) for revs in by_u]
+    dof = n - n_u
+    sse = sum((z - means[ui]) ** 2 for ui, revs in enumerate(by_u) for _, z in revs)
+    pooled = max(floor_var, sse / dof) if dof > 0 else (0.1 * span) ** 2
+    fit = _model(
+        by_u, n_r, span, means, pooled, 1e-12 * span * span, True, fixed_strength, 50, 1e-4
+    )
+    return dataclasses.replace(
+        fit,
+        s=[statistics.median(z for _, z in revs) for revs in by_u],
+        s_var=[math.pi / 2 * pooled / len(revs) for revs in by_u],
+        b=[0.0] * n_r,
+        bias_sd=0.0,
+        evidence=check.reason,
+    )
 
-    # The corrected fit: true scores with a flat prior, biases shrunk toward 0 by a prior
-    # whose spread is fitted (empirical Bayes), reliabilities shrunk toward the cohort's.
-    s = list(check.s)
+
+def _model(
+    by_u: list[list[tuple[int, float]]],
+    n_r: int,
+    span: float,
+    start: list[float],
+    noise_var: float,
+    bias_var: float,
+    fixed_bias: bool,
+    fixed_strength: float | None,
+    max_iterations: int,
+    tolerance: float,
+) -> _Fit:
+    """True scores with a flat prior, biases shrunk toward 0 by a prior whose spread is
+    fitted (empirical Bayes), reliabilities shrunk toward the cohort's: mean-field updates of
+    each in turn, in closed form."""
+    floor_var = (1e-3 * span) ** 2
+    s = list(start)
     b = [0.0] * n_r
     b_var = [0.0] * n_r
     lam = [1.0] * n_r  # per-reviewer scale of the bias prior (Student-t as a Gaussian mixture)
-    noise_var = check.noise_var
     tau = [1.0 / noise_var] * n_r
     s_var = [noise_var / len(revs) for revs in by_u]
-    bias_var = check.bias_var if fixed_bias_sd is None else max(fixed_bias_sd**2, 1e-12)
     alpha = _ALPHA_MAX if fixed_strength is None else max(fixed_strength / 2.0, 1e-3)
     beta = _rate(alpha, noise_var)
-    # Robust weight of each review, in by_u order and mirrored in by_r order.
+    # Robust weight of each review, in by_u order.
     h_u = [[1.0] * len(revs) for revs in by_u]
     # Each reviewer's reviews in submission order, with where each sits in by_u.
-    by_r = [[] for _ in range(n_r)]
+    by_r: list[list[tuple[int, float]]] = [[] for _ in range(n_r)]
     pos_r: list[list[int]] = [[] for _ in range(n_r)]
     for ui, revs in enumerate(by_u):
         for j, (ri, z) in enumerate(revs):
             by_r[ri].append((ui, z))
             pos_r[ri].append(j)
-    effective = float(n_r)
 
+    group = _components(by_u, n_r)
+    n_groups = max(group) + 1
     iterations, converged = 0, False
     for iterations in range(1, max_iterations + 1):  # noqa: B007 - reported below
         moved = 0.0
@@ -329,27 +357,44 @@ def _fit(
             s_var[ui] = 1.0 / p
         # Biases, given true scores: each shrunk toward 0 by tau^2 / (tau^2 + its se^2).
         for ri, revs in enumerate(by_r):
-            pr = pos_r[ri]
-            ws = [h_u[ui][j] for (ui, _), j in zip(revs, pr, strict=True)]
+            ws = [h_u[ui][j] for (ui, _), j in zip(revs, pos_r[ri], strict=True)]
             q = lam[ri] / bias_var + tau[ri] * sum(ws)
             new = tau[ri] * sum(w * (z - s[ui]) for (ui, z), w in zip(revs, ws, strict=True)) / q
             moved = max(moved, abs(new - b[ri]))
             b[ri] = new
             b_var[ri] = 1.0 / q
-        # How many biases the data really determine: residuals are that much smaller than
-        # the noise, so their squares are scaled up by the lost degrees of freedom.
-        effective = sum(1.0 - v * w / bias_var for v, w in zip(b_var, lam, strict=True))
-        inflate = n / max(1.0, n - n_u - effective + 1.0)
+        # Alternating updates only slowly settle how a group's level splits between its
+        # biases and its scores; the prior settles it at once: the biases' weighted mean
+        # moves to the scores.
+        shift = [0.0] * n_groups
+        weight = [0.0] * n_groups
+        for ri in range(n_r):
+            shift[group[ri]] += lam[ri] * b[ri]
+            weight[group[ri]] += lam[ri]
+        shift = [x / w for x, w in zip(shift, weight, strict=True)]
+        for ri in range(n_r):
+            b[ri] -= shift[group[ri]]
+        for ui in range(len(by_u)):
+            s[ui] += shift[group[n_r + ui]]
+        # Residuals are smaller than the noise by what the fit took from them: a review's
+        # share of its submission's weight (its leverage) and the part of the reviewer's bias
+        # the data determine. Each reviewer's squares are divided by what is left.
         scale = math.sqrt(noise_var)
         mean_sq: list[float] = []
+        total_sq = total_dof = 0.0
         for ri, revs in enumerate(by_r):
             sq = 0.0
+            left = -(1.0 - b_var[ri] * lam[ri] / bias_var)
             for (ui, z), j in zip(revs, pos_r[ri], strict=True):
                 e = z - s[ui] - b[ri]
                 sq += e * e
+                left += 1.0 - tau[ri] * h_u[ui][j] * s_var[ui]
                 h_u[ui][j] = min(1.0, _HUBER * scale / abs(e)) if e else 1.0
-            mean_sq.append(inflate * sq / len(revs))
-        noise_var = max(floor_var, statistics.fmean(mean_sq))
+            left = max(left, 0.25 * len(revs))
+            mean_sq.append(sq / left)
+            total_sq += sq
+            total_dof += left
+        noise_var = max(floor_var, total_sq / total_dof)
         # Reliabilities, given both: each reviewer's mean squared residual, shrunk toward
         # the cohort's by the prior's strength.
         for ri, revs in enumerate(by_r):
@@ -361,8 +406,9 @@ def _fit(
         # generous (or harsh) marker is corrected fully instead of being shrunk to the pack.
         for ri in range(n_r):
             lam[ri] = (_BIAS_DOF + 1.0) / (_BIAS_DOF + (b[ri] ** 2 + b_var[ri]) / bias_var)
-        if fixed_bias_sd is None:
+        if not fixed_bias:
             # MacKay's evidence update: far fewer rounds than plain EM when biases are ~0.
+            effective = sum(1.0 - v * w / bias_var for v, w in zip(b_var, lam, strict=True))
             spread = sum(w * x * x for x, w in zip(b, lam, strict=True))
             bias_var = max(1e-12 * span * span, spread / max(effective, 1e-9))
         if fixed_strength is None:
@@ -380,8 +426,6 @@ def _fit(
         noise_sd=math.sqrt(noise_var),
         iterations=iterations,
         converged=converged,
-        applied=True,
-        evidence=check.summary,
     )
 
 
@@ -409,7 +453,7 @@ def _evidence(
     confounded.
     """
     n_u, n_r = len(by_u), len(by_r)
-    comps = _components(by_u, n_r)
+    comps = max(_components(by_u, n_r)) + 1
     dof = n - n_u - n_r + comps
     if dof < _MIN_DOF or n_r - comps < 1:
         return _Evidence(
@@ -434,12 +478,12 @@ def _evidence(
     for _ in range(max_iterations):
         moved = 0.0
         for ri, revs in enumerate(by_r):
-            new = statistics.fmean(z - s[ui] for ui, z in revs)
+            new = sum(z - s[ui] for ui, z in revs) / len(revs)
             moved = max(moved, abs(new - b[ri]))
             b[ri] = new
         for ui, revs in enumerate(by_u):
-            s[ui] = statistics.fmean(z - b[ri] for ri, z in revs)
-        if moved < 1e-6 * math.sqrt(sst / n):
+            s[ui] = sum(z - b[ri] for ri, z in revs) / len(revs)
+        if moved < 1e-4 * math.sqrt(sst / n):  # ample for a test statistic
             break
     sse = sum((z - s[ui] - b[ri]) ** 2 for ui, revs in enumerate(by_u) for ri, z in revs)
     means_u = [statistics.fmean(z for _, z in revs) for revs in by_u]
@@ -459,8 +503,12 @@ def _evidence(
     return _Evidence(None, summary, s, noise_var, max(spread - chance, 0.25 * spread, floor_var))
 
 
-def _components(by_u: list[list[tuple[int, float]]], n_r: int) -> int:
-    """Connected groups of reviewers and submissions (each has its own level of scores)."""
+def _components(by_u: list[list[tuple[int, float]]], n_r: int) -> list[int]:
+    """Which connected group each reviewer, then each submission, is in (numbered from 0).
+
+    Reviews link a reviewer to a submission; scores in different groups share no reviewer,
+    so each group has its own level, which biases and quality cannot both claim.
+    """
     parent = list(range(n_r + len(by_u)))
 
     def find(x: int) -> int:
@@ -474,7 +522,8 @@ def _components(by_u: list[list[tuple[int, float]]], n_r: int) -> int:
             a, c = find(ri), find(n_r + ui)
             if a != c:
                 parent[a] = c
-    return sum(1 for x in range(len(parent)) if find(x) == x)
+    number: dict[int, int] = {}
+    return [number.setdefault(find(x), len(number)) for x in range(len(parent))]
 
 
 def _f_sf(f: float, d1: float, d2: float) -> float:
