@@ -61,7 +61,7 @@ VARIANTS = [
     Variant("small, unbiased", 30, 3, 1, 0.0, (3.0, 12.0)),
     Variant("small, unbiased, equal noise", 30, 3, 1, 0.0, (7.5, 7.5)),
     Variant("small, biased", 30, 3, 1, 7.0, (3.0, 12.0), gap_target=0.40),
-    Variant("small, biased, pooled x3", 30, 3, 3, 7.0, (3.0, 12.0)),
+    Variant("small, biased, pooled x3", 30, 3, 3, 7.0, (3.0, 12.0), gap_target=0.65),
     Variant("small, mild bias", 30, 3, 1, 3.0, (3.0, 12.0)),
     Variant("k=2, biased", 60, 2, 1, 7.0, (3.0, 12.0)),
     Variant("k=2, biased, pooled x3", 60, 2, 3, 7.0, (3.0, 12.0)),

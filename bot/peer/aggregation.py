@@ -38,11 +38,22 @@ __all__ = [
 
 
 class Method(enum.StrEnum):
-    """How a submission's final peer score is chosen; the tutor picks one per exercise."""
+    """How a submission's final peer score is chosen; the tutor picks one per exercise.
+
+    ``corrected`` learns reviewers' generosity from the reviews of all the module's exercises
+    that allow it (pooling: more evidence per reviewer); ``corrected_alone`` from this
+    exercise's reviews only, and keeps them out of the other exercises' fits.
+    """
 
     MEDIAN = "median"
     MEAN = "mean"
     CORRECTED = "corrected"
+    CORRECTED_ALONE = "corrected_alone"
+
+    @property
+    def pools(self) -> bool:
+        """Whether this exercise's reviews are fitted together with the module's others."""
+        return self is not Method.CORRECTED_ALONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +124,7 @@ def final_score(
             return score.median
         case Method.MEAN:
             return score.mean
-        case Method.CORRECTED:
+        case Method.CORRECTED | Method.CORRECTED_ALONE:
             return score.corrected
 
 

@@ -36,7 +36,7 @@ from bot.db.models import (
     StudyGroup,
 )
 from bot.peer import render
-from bot.peer.aggregation import Review, aggregate
+from bot.peer.aggregation import Method, Review, aggregate
 from bot.peer.allocation import Assignment, Shortfall, reassign
 from bot.peer.outbox import Outgoing, enqueue
 from bot.peer.rubric import Rubric, label_for
@@ -533,10 +533,13 @@ async def recompute(
                 select(PeerExercise.id).where(
                     PeerExercise.module_id == exercise.module_id,
                     PeerExercise.status != ExerciseStatus.CANCELLED,
+                    PeerExercise.aggregation != Method.CORRECTED_ALONE.value,
                 )
             )
         ).scalars()
     )
+    if not Method(exercise.aggregation).pools:
+        ex_ids = [exercise.id]
     rows = (
         await session.execute(
             select(
@@ -612,9 +615,12 @@ def final_mark(exercise: PeerExercise, result: PeerResult) -> Decimal | None:
     """A tutor's moderated mark as is; else the exercise's method, less any late penalty."""
     if result.moderated is not None:
         return tenth(result.moderated)
-    chosen = {"median": result.median, "mean": result.mean, "corrected": result.corrected}.get(
-        exercise.aggregation, result.median
-    )
+    chosen = {
+        "median": result.median,
+        "mean": result.mean,
+        "corrected": result.corrected,
+        "corrected_alone": result.corrected,
+    }.get(exercise.aggregation, result.median)
     if chosen is None:
         return None
     return tenth(chosen * (Decimal(100) - result.penalty) / Decimal(100))

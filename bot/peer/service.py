@@ -197,7 +197,8 @@ async def create_exercise(
         chosen = Method(method)
     except ValueError:
         raise UserError(
-            "The aggregation method must be one of median, mean or corrected."
+            "The aggregation method must be one of median, mean or corrected"
+            " (corrected_alone: corrected from this exercise's reviews only)."
         ) from None
     _check_late_window(sub_due, rev_due, late_hours)
     if not 0 <= late_penalty <= 100:
@@ -1242,7 +1243,7 @@ async def _enqueue_feedback(
             title=exercise.title,
             rubric=rubric,
             mark=result.final,
-            method=exercise.aggregation,
+            method=render.shown_method(exercise.aggregation, result.median, result.corrected),
             moderated=result.moderated is not None,
             penalty=result.penalty,
             reviews=[
