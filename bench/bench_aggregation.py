@@ -100,7 +100,9 @@ def simulate(v: Variant, seed: int) -> Cohort:
     bias = {p: rng.gauss(0.0, v.bias_sd) if v.bias_sd else 0.0 for p in people}
     noise = {p: rng.uniform(*v.noise) for p in people}
     special = rng.sample(people, v.constant_high + v.adversarial)
-    constant = {p: round(rng.uniform(90.0, 100.0)) for p in special[: v.constant_high]}
+    constant: dict[int, float] = {
+        p: float(round(rng.uniform(90.0, 100.0))) for p in special[: v.constant_high]
+    }
     adversarial = set(special[v.constant_high :])
     if v.all_constant:
         constant = {p: _clip(rng.gauss(75.0, 10.0)) for p in people}

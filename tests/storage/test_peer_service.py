@@ -752,7 +752,7 @@ async def test_corrected_alone_fits_its_own_reviews_and_pooling_fits_the_modules
     for author, (corrected, final) in alone.items():
         expected = alone_fit.submissions[exercises[1] * 10_000 + author].corrected
         assert corrected == pytest.approx(Decimal(str(expected)), abs=Decimal("0.001"))
-        assert final == corrected.quantize(Decimal("0.1"))  # type: ignore[union-attr]
+        assert final == corrected.quantize(Decimal("0.1"))
     assert any(pooled[a] != alone[a][0] for a in alone)
 
     async def release(s: Any, caller: Caller, cohort: Cohort) -> str:
