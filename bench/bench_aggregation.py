@@ -229,7 +229,7 @@ def main() -> None:
         "estim.: corrected estimate (pooled over the exercises); alone: fitted per exercise;"
         " gap %: share of the median -> oracle gap closed; worse: seeds worse than the median"
         " by > 2%; fixed: fits that applied a correction (the rest fell back to the median);"
-        " * has a gap target"
+        " ms: one pooled fit's mean time; * has a gap target"
     )
     print(HEADER)
     failures: list[str] = []
