@@ -112,7 +112,7 @@ class Aggregation:
     converged: bool
     #: False when the evidence did not support a correction: ``corrected`` is then the median.
     correction_applied: bool = False
-    #: Why, in words (the evidence check's outcome), for the tutor and the logs.
+    #: Why, in words (the evidence check's outcome), for tests, benches and logs.
     evidence: str = ""
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.peer.aggregation import Method, Review, aggregate, final_score
+from bot.peer.aggregation import Method, Review, _f_sf, aggregate, final_score
 
 
 def simulate(
@@ -397,3 +397,13 @@ def test_without_bias_the_correction_stays_within_the_noise_of_the_median(seed: 
     gaps = [abs(s.corrected - s.median) for s in result.submissions.values()]
     # A review's noise is 4 points: the two estimates of one mark differ by far less.
     assert statistics.fmean(gaps) < 2.0
+
+
+@pytest.mark.parametrize(
+    ("f", "d1", "d2", "p"),
+    [(4.965, 1, 10, 0.05), (2.711, 5, 20, 0.05), (1.0, 2, 2, 0.5), (0.0, 3, 7, 1.0)],
+)
+def test_the_evidence_checks_f_test_has_the_textbook_tail(
+    f: float, d1: int, d2: int, p: float
+) -> None:
+    assert _f_sf(f, d1, d2) == pytest.approx(p, abs=2e-4)
