@@ -432,9 +432,14 @@ def _model(
             lam[ri] = (_BIAS_DOF + 1.0) / (_BIAS_DOF + (b[ri] ** 2 + b_var[ri]) / bias_var)
         if not fixed_bias:
             # MacKay's evidence update: far fewer rounds than plain EM when biases are ~0.
+            # Less one degree of freedom per connected group, spent on its level (the biases
+            # are centred on it), as REML does: otherwise the spread comes out too small on
+            # a small cohort and every bias is shrunk too far.
             effective = sum(1.0 - v * w / bias_var for v, w in zip(b_var, lam, strict=True))
             spread = sum(w * x * x for x, w in zip(b, lam, strict=True))
-            bias_var = max(1e-12 * span * span, spread / max(effective, 1e-9))
+            bias_var = max(
+                1e-12 * span * span, spread / max(effective - n_groups, 0.5 * effective, 1e-9)
+            )
         if fixed_strength is None:
             alpha = _alpha_by_moments(mean_sq, [len(revs) for revs in by_r], noise_var)
         beta = _rate(alpha, noise_var)
