@@ -25,9 +25,9 @@ from bot.db.models import (
     PromptStatus,
 )
 from bot.gradebook import ledger
-from bot.localdiscord.models import Message
-from bot.localdiscord.scripting import Actor, ApiError
-from bot.sandbox import Sandbox, World
+from cohortlab.localdiscord.models import Message
+from cohortlab.localdiscord.scripting import Actor, ApiError
+from cohortlab.sandbox import Sandbox, World
 
 pytestmark = pytest.mark.e2e
 
@@ -360,6 +360,12 @@ async def test_post_before_you_see_others(sandbox: Sandbox, world: World) -> Non
     refused = await (await outsider.click(post, button)).reply()
     assert refused.content == f"You are not enrolled as a student in {MODULE}."
 
+    # A form's text is checked like a command option; the refusal names the field's label.
+    await (await amara.click(post, button)).modal()
+    bad = await (await amara.submit_modal(answer="my answer\x00")).reply()
+    assert bad.content.startswith("`Your answer` contains a control character (U+0000)")
+    assert not state.can_view(amara.id, thread_id)
+
     # Amara answers through the form; the bot posts it and only then lets her in.
     await (await amara.click(post, button)).modal()
     answer = "@everyone " + words(150, "careful") + f" <@&{world.module_roles[MODULE].id}>"
@@ -571,7 +577,7 @@ async def test_echoed_text_never_pings_and_long_text_is_split(
 async def _restart(sandbox: Sandbox) -> None:
     """A fresh Application on the same database and server: the bot coming back up."""
     from bot.discord_app import Application
-    from bot.sandbox import _no_identify_wait
+    from cohortlab.sandbox import _no_identify_wait
 
     settings = sandbox.app.settings
     app = Application(settings, clock=sandbox.clock, db=sandbox.db)

@@ -1,0 +1,568 @@
+"""Graded discussion prompts on Discord: the /prompt commands, the Answer form, and recording.
+
+Thin adapter: every command opens the roster-checked context, calls one service function in
+``bot.discussions`` and renders what it returns. Thread messages, edits and deletions go to the
+group-commit recorder; scheduled opening, closing and mark messages run as due work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import logging
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.chat import ChatError, OutgoingMessage
+from bot.discord_app import CohortBot
+from bot.discord_chat import chat_user, to_chat_message, wire_from_discord
+from bot.discussions import jobs, service
+from bot.discussions.grades_csv import MAX_CSV_BYTES
+from bot.discussions.recorded import ContextOpener, RecordedPrompts
+from bot.discussions.recorder import Recorder
+from bot.discussions.recording import GATEWAY_TAG, watched_threads
+from bot.discussions.render import when
+from cogs._shared.context import command_context, in_context
+from cogs._shared.delivery import told_sentence
+from cogs._shared.metadata import extras
+from cogs._shared.replies import reply_private, send_long, send_private
+from cogs.discussions.views import AnswerButton, AnswerModal, PromptTextModal
+
+log = logging.getLogger(__name__)
+
+
+class Discussions(commands.Cog):
+    """Graded discussion prompts."""
+
+    prompt = app_commands.Group(name="prompt", description="Graded discussion prompts")
+
+    def __init__(self, bot: CohortBot) -> None:
+        self.bot = bot
+        self.recorder = Recorder(
+            bot.db,
+            bot.clock,
+            bot_user_id=self._bot_user_id,
+            writer=bot.settings.recorder_writer,
+        )
+        # The service calls that depend on the recorder's queue or close-time cache.
+        self.prompts = RecordedPrompts(self.recorder)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._due_lock = asyncio.Lock()
+        self._closing = False
+
+    def _context(self, interaction: discord.Interaction) -> ContextOpener:
+        return functools.partial(command_context, self.bot, interaction)
+
+    def _bot_user_id(self) -> str | None:
+        return str(self.bot.user.id) if self.bot.user is not None else None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def cog_load(self) -> None:
+        async with self.bot.db.session() as session:
+            self.recorder.watch(await watched_threads(session, now=self.bot.clock.now()))
+        await self.recorder.prime()
+        self.bot.add_dynamic_items(AnswerButton)
+        self.bot.add_message_tap(self._tap)
+        self.bot.scheduler.register("discussions", self._run_due)
+
+    async def cog_unload(self) -> None:
+        """The clean-shutdown path (bot.close unloads cogs): finish the due work under way
+        (a mark message half sent would otherwise wait for its claim to go stale), then write
+        what is queued."""
+        self._closing = True
+        self.bot.remove_message_tap(self._tap)
+        try:
+            await asyncio.wait_for(self._due_lock.acquire(), timeout=15)
+            self._due_lock.release()
+        except TimeoutError:
+            log.warning("stopping while discussion due work is still running")
+        # A history read under way stops here (the HTTP session is closing); what it queued is
+        # written below, and a cut-short read infers no deletion. The next start reads again.
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.recorder.close()
+        self.bot.remove_dynamic_items(AnswerButton)
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        async def run() -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("%s failed", name)
+
+        task = asyncio.get_running_loop().create_task(run(), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settled(self) -> None:
+        """Wait for the history reads started on connecting (benchmarks measure after them)."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _run_due(self) -> None:
+        if self._closing:
+            return
+        async with self._due_lock:
+            await self.recorder.flush()
+            await self._refresh_watch()
+            report = await jobs.run_due(
+                self.bot.db,
+                self.bot.chat,
+                now=self.bot.clock.now(),
+                thread_read=self._thread_read,
+                ledger_lock=self.recorder.ledger_lock,
+            )
+            # Threads it just made: read back whatever was posted before they were watched.
+            self.recorder.watch(report.opened)
+            await self._read_unread()
+            following = await jobs.next_due(self.bot.db)
+        now = self.bot.clock.now()
+        if following is not None and following > now:
+            # Closings wake the scheduler as openings do: on time, not at the next tick. (What
+            # is overdue, e.g. a close that failed, waits for the tick: no busy retry.) The
+            # scheduler keeps real time; the bot's clock may be a demo's, hence the offset.
+            self.bot.scheduler.wake(
+                "discussions", datetime.now(UTC) + (following - now), key="next"
+            )
+
+    async def _thread_read(self, thread_id: str) -> bool:
+        """Whether the thread is read whole, reading it now if the gateway is up (a prompt is
+        closed only then: ``jobs.run_due``)."""
+        if not self.recorder.is_read_through(thread_id) and self.recorder.live:
+            await self.recorder.backfill(self.bot.chat, [thread_id])
+        return self.recorder.is_read_through(thread_id)
+
+    async def _refresh_watch(self) -> None:
+        """Pick up threads opened by another process, and read those not read through."""
+        async with self.bot.db.session() as session:
+            threads = await watched_threads(session, now=self.bot.clock.now())
+        self.recorder.replace_watched(threads)
+        await self._read_unread()
+
+    async def _read_unread(self) -> None:
+        """Every watched thread gets a history read once the gateway delivers (new threads,
+        threads whose start-up read failed); until then its live posts leave the cursor."""
+        unread = self.recorder.unread() if self.recorder.live else []
+        if unread:
+            await self.recorder.backfill(self.bot.chat, unread)
+
+    async def backfill(self) -> int:
+        return await self.recorder.backfill(self.bot.chat)
+
+    async def _read_then_wake(self, read: Awaitable[int]) -> None:
+        """A start-up or reconnect read, then the due work: a close it held back can go on."""
+        await read
+        self.bot.scheduler.wake("discussions")
+
+    # ------------------------------------------------------------ gateway events
+
+    def _tap(self, message: discord.Message) -> None:
+        """Every new message, synchronously from the gateway (``CohortBot.add_message_tap``)."""
+        if str(message.channel.id) in self.recorder.threads:
+            self.recorder.add_wired(wire_from_discord(message, GATEWAY_TAG))
+
+    @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        if str(payload.channel_id) in self.recorder.threads and "content" in payload.data:
+            before = payload.cached_message.content if payload.cached_message else None
+            self.recorder.add_edit(to_chat_message(payload.message), before)
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        self.recorder.add_delete(
+            str(payload.message_id), str(payload.channel_id), self.bot.clock.now()
+        )
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        now = self.bot.clock.now()
+        for message_id in payload.message_ids:
+            self.recorder.add_delete(str(message_id), str(payload.channel_id), now)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        # A new session (start-up, or a session the gateway could not resume): nothing was
+        # replayed, so read every open thread whole, edits and deletions included.
+        self.recorder.gateway_up()
+        self._spawn(
+            self._read_then_wake(self.recorder.reconcile(self.bot.chat)), "discussions-reconcile"
+        )
+
+    @commands.Cog.listener()
+    async def on_resumed(self) -> None:
+        self.recorder.gateway_up()
+        self._spawn(self._read_then_wake(self.backfill()), "discussions-backfill")
+
+    @commands.Cog.listener()
+    async def on_disconnect(self) -> None:
+        # Until the next session's history read, live posts must not move the cursors.
+        self.recorder.gateway_down()
+
+    # ------------------------------------------------------------ tutor commands
+
+    @prompt.command(
+        name="create",
+        description="Schedule a graded discussion prompt (the text is asked for in a form).",
+        extras=extras(
+            "staff",
+            {
+                "module": "MATH70097",
+                "title": "Week 1: bias and variance",
+                "opens": "2030-01-19 09:00",
+                "closes": "2030-01-23 17:00",
+                "text": "Where have you met the bias-variance trade-off in your own work?",
+            },
+        ),
+    )
+    @app_commands.describe(
+        module="Module code, e.g. MATH70097",
+        title="Short title (names the answers thread)",
+        opens="When it is posted, e.g. 2026-01-19 09:00 (cohort time) or 2026-01-19T09:00Z",
+        closes="Deadline, e.g. 2026-01-23 17:00",
+        rubric="Preset (standard, light, reflective) and changes, e.g. 'light replies_required=2'",
+        private_answers="Post before you see others: answers go through a form first",
+        text="The prompt text; leave empty to type a long text in a form",
+    )
+    async def create(
+        self,
+        interaction: discord.Interaction,
+        module: str,
+        title: str,
+        opens: str,
+        closes: str,
+        rubric: str = "standard",
+        private_answers: bool = False,
+        text: str | None = None,
+    ) -> None:
+        draft = await in_context(
+            self.bot,
+            interaction,
+            service.prepare_prompt,
+            module_code=module,
+            title=title,
+            opens=opens,
+            closes=closes,
+            rubric=rubric,
+            private_answers=private_answers,
+            now=self.bot.clock.now(),
+        )
+
+        async def finish(target: discord.Interaction, body: str) -> None:
+            info = await in_context(
+                self.bot,
+                target,
+                service.create_prompt,
+                module_code=module,
+                title=title,
+                body=body,
+                opens=opens,
+                closes=closes,
+                rubric=rubric,
+                private_answers=private_answers,
+                now=self.bot.clock.now(),
+            )
+            self.bot.scheduler.wake("discussions", info.opens_at)
+            await reply_private(
+                target,
+                f"Scheduled prompt #{info.id} “{info.title}” for {info.module_code}: it is "
+                f"posted {when(info.opens_at)} and closes {when(info.closes_at)} "
+                f"({info.rubric_name} rubric, {info.max_score.normalize():f} points).",
+            )
+
+        if text is not None:
+            await finish(interaction, text)
+        else:
+            await interaction.response.send_modal(
+                PromptTextModal(
+                    finish, opened_by=interaction, title=f"{draft.module.code}: {draft.title}"
+                )
+            )
+
+    @prompt.command(
+        name="list",
+        description="A module's discussion prompts and where each stands.",
+        extras=extras("staff", {"module": "MATH70097"}),
+    )
+    @app_commands.describe(module="Module code, e.g. MATH70097")
+    async def list_(self, interaction: discord.Interaction, module: str) -> None:
+        prompts = await in_context(self.bot, interaction, service.list_prompts, module_code=module)
+        if not prompts:
+            await reply_private(interaction, f"{module.upper()} has no discussion prompts yet.")
+            return
+        await send_long(interaction, "\n".join(p.line for p in prompts))
+
+    @prompt.command(
+        name="edit",
+        description="Change a prompt that has not opened yet.",
+        extras=extras("staff", {"title": "Week 1 (revised)"}, setup="scheduled_prompt"),
+    )
+    @app_commands.describe(
+        prompt="Prompt number (see /prompt list)",
+        edit_text="Open a form to change the prompt's text",
+    )
+    async def edit(
+        self,
+        interaction: discord.Interaction,
+        prompt: int,
+        title: str | None = None,
+        opens: str | None = None,
+        closes: str | None = None,
+        rubric: str | None = None,
+        private_answers: bool | None = None,
+        text: str | None = None,
+        edit_text: bool = False,
+    ) -> None:
+        async def apply(target: discord.Interaction, body: str | None) -> None:
+            info = await in_context(
+                self.bot,
+                target,
+                service.edit_prompt,
+                prompt,
+                title=title,
+                body=body,
+                opens=opens,
+                closes=closes,
+                rubric=rubric,
+                private_answers=private_answers,
+                now=self.bot.clock.now(),
+            )
+            self.bot.scheduler.wake("discussions", info.opens_at)
+            await reply_private(target, f"Updated: {info.line}")
+
+        if not edit_text or text is not None:
+            await apply(interaction, text)
+            return
+        current = await in_context(self.bot, interaction, service.prompt_for_edit, prompt)
+        await interaction.response.send_modal(
+            PromptTextModal(
+                apply,
+                opened_by=interaction,
+                default=current.body,
+                title=f"Edit prompt #{current.id}",
+            )
+        )
+
+    @prompt.command(
+        name="close",
+        description="Close a prompt now (locks its thread and posts the summary).",
+        extras=extras("staff", {}, setup="open_prompt"),
+    )
+    async def close(self, interaction: discord.Interaction, prompt: int) -> None:
+        info = await self.prompts.close_early(
+            self._context(interaction), prompt, now=self.bot.clock.now()
+        )
+        await reply_private(
+            interaction, f"Prompt #{info.id} “{info.title}” closes now; its thread is locked."
+        )
+        try:
+            await self._run_due()
+        except Exception:
+            log.exception("closing prompt %s early: the due work failed; it retries", info.id)
+
+    @prompt.command(
+        name="extend",
+        description="Reopen a prompt for one student until a new time (an extension).",
+        extras=extras("staff", {"student": "amara.codes"}, setup="open_prompt"),
+    )
+    @app_commands.describe(until="Their new deadline, e.g. 2026-01-30 17:00", reason="Reference")
+    async def extend(
+        self,
+        interaction: discord.Interaction,
+        prompt: int,
+        student: discord.User,
+        until: str,
+        reason: str | None = None,
+    ) -> None:
+        result = await self.prompts.grant_extension(
+            self._context(interaction),
+            prompt,
+            student=chat_user(student),
+            until=until,
+            reason=reason,
+            now=self.bot.clock.now(),
+        )
+        told = "They were told privately."
+        try:
+            await self.bot.chat.dm(str(student.id), OutgoingMessage(result.notice))
+        except ChatError as exc:
+            told = f"They could not be told by DM ({exc.kind.value}); please tell them."
+        await reply_private(
+            interaction,
+            f"{result.student_name} has until {when(result.until)} for prompt "
+            f"#{result.prompt.id}. {told}",
+        )
+
+    @prompt.command(
+        name="grade",
+        description="Give one student quality points and/or feedback on a prompt.",
+        extras=extras("staff", {"student": "amara.codes", "quality": "3"}, setup="closed_prompt"),
+    )
+    @app_commands.describe(quality="Quality points, e.g. 3 or 2.5", feedback="Feedback they see")
+    async def grade(
+        self,
+        interaction: discord.Interaction,
+        prompt: int,
+        student: discord.User,
+        quality: str | None = None,
+        feedback: str | None = None,
+    ) -> None:
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.grade,
+            prompt,
+            student=chat_user(student),
+            quality=quality,
+            feedback=feedback,
+            now=self.bot.clock.now(),
+        )
+        after = " The student is told of the change privately." if result.released else ""
+        await reply_private(
+            interaction,
+            f"{result.student_name} on prompt #{result.prompt.id}: {result.summary}." + after,
+        )
+        if result.released:
+            self.bot.scheduler.wake("discussions")
+
+    @prompt.command(
+        name="grade-csv",
+        description="Quality points and feedback for many students from a CSV file.",
+        extras=extras("staff", {}, setup="grades_csv"),
+    )
+    @app_commands.describe(file="CSV with student_number (or discord), quality_points, feedback")
+    async def grade_csv(
+        self, interaction: discord.Interaction, prompt: int, file: discord.Attachment
+    ) -> None:
+
+        async def download() -> bytes | None:
+            return await file.read() if file.size <= MAX_CSV_BYTES else None
+
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.grade_csv,
+            prompt,
+            data=download,
+            filename=file.filename,
+            now=self.bot.clock.now(),
+        )
+        after = " Students are told of changes privately." if result.released else ""
+        await reply_private(
+            interaction,
+            f"Saved quality marks and feedback for prompt #{result.prompt.id}: "
+            f"{result.changed} changed, {result.unchanged} unchanged.{after}",
+        )
+        if result.released and result.changed:
+            self.bot.scheduler.wake("discussions")
+
+    @prompt.command(
+        name="scores",
+        description="Every student's provisional score on a prompt, with a CSV to grade from.",
+        extras=extras("staff", {}, setup="closed_prompt"),
+    )
+    async def scores(self, interaction: discord.Interaction, prompt: int) -> None:
+        table = await self.prompts.score_table(
+            self._context(interaction), prompt, now=self.bot.clock.now()
+        )
+        state = "released" if table.prompt.released_at else "provisional, not released"
+        head = f"Prompt #{table.prompt.id} “{table.prompt.title}” ({state}):"
+        lines = [head] + [
+            row.line + (f" [{row.notified}]" if row.notified else "") for row in table.rows
+        ]
+        await send_long(
+            interaction,
+            "\n".join(lines),
+            file=discord.File(io.BytesIO(table.csv_data), filename=table.csv_name),
+        )
+
+    @prompt.command(
+        name="release",
+        description="Release a closed prompt's marks; each student is told privately.",
+        extras=extras("staff", {}, setup="closed_prompt"),
+    )
+    async def release(self, interaction: discord.Interaction, prompt: int) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        result = await self.prompts.release(
+            self._context(interaction), prompt, now=self.bot.clock.now()
+        )
+        try:
+            await self._run_due()
+        except Exception:
+            log.exception("releasing prompt %s: sending the marks failed; it retries", prompt)
+            self.bot.scheduler.wake("discussions")
+        async with self.bot.db.session() as session:
+            told = await service.release_delivery(session, result.prompt.id)
+        await reply_private(
+            interaction,
+            f"Released the marks of prompt #{result.prompt.id} “{result.prompt.title}” for "
+            f"{result.students} students: "
+            + told_sentence(told, "student", "students", "told privately"),
+        )
+
+    # ---------------------------------------------------------- student commands
+
+    @prompt.command(
+        name="mine",
+        description="Your provisional score on each discussion prompt, and why.",
+        extras=extras("member", {}),
+    )
+    async def mine(self, interaction: discord.Interaction, prompt: int | None = None) -> None:
+        mine = await self.prompts.my_scores(
+            self._context(interaction), prompt, now=self.bot.clock.now()
+        )
+        if not mine.rows:
+            await reply_private(interaction, mine.note or "Nothing to show.")
+            return
+        lines = []
+        for row in mine.rows:
+            state = "released" if row.released else "provisional"
+            line = f"#{row.prompt.id} **{row.prompt.title}** ({row.prompt.module_code}, {state}): "
+            line += row.summary
+            if row.extension_until is not None:
+                line += f"; your extension runs to {when(row.extension_until)}"
+            if row.feedback:
+                line += f"\n> Feedback: {row.feedback}"
+            lines.append(line)
+        await send_long(interaction, "\n".join(lines))
+
+    @prompt.command(
+        name="answer",
+        description="Answer a prompt through a form (private-answer prompts, extensions).",
+        extras=extras("student", {}, setup="private_prompt"),
+    )
+    async def answer(self, interaction: discord.Interaction, prompt: int) -> None:
+        await self.open_answer_form(interaction, prompt)
+
+    async def open_answer_form(self, interaction: discord.Interaction, prompt_id: int) -> None:
+        """Refusals are mapped by the command tree (``/prompt answer``) or by the Answer
+        button's guard."""
+        info = await in_context(
+            self.bot, interaction, service.begin_answer, prompt_id, now=self.bot.clock.now()
+        )
+        await interaction.response.send_modal(AnswerModal(prompt_id, info.title, interaction))
+
+    async def post_answer(
+        self, interaction: discord.Interaction, prompt_id: int, text: str, reply_to: str | None
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        plan = await in_context(
+            self.bot,
+            interaction,
+            service.submit_answer,
+            prompt_id,
+            text=text,
+            reply_to=reply_to,
+            now=self.bot.clock.now(),
+        )
+        for message in plan.messages:
+            await self.bot.chat.post(plan.thread_id, OutgoingMessage(message))
+        if plan.add_member is not None:
+            await self.bot.chat.add_thread_member(plan.thread_id, plan.add_member)
+        await send_private(interaction, content=plan.note)
