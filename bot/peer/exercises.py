@@ -102,7 +102,8 @@ async def create_exercise(
         chosen = Method(method)
     except ValueError:
         raise UserError(
-            "The aggregation method must be one of median, mean or corrected."
+            "The aggregation method must be one of median, mean or corrected"
+            " (corrected_alone: corrected from this exercise's reviews only)."
         ) from None
     _check_late_window(sub_due, rev_due, late_hours)
     if not 0 <= late_penalty <= 100:

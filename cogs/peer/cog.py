@@ -124,7 +124,7 @@ class Peer(commands.Cog):
         reviewers: Literal["submitters", "enrolled"] = "submitters",
         avoid_same_group: bool = False,
         avoid_repeat_pairs: bool = True,
-        method: Literal["median", "mean", "corrected"] = "median",
+        method: Literal["median", "mean", "corrected", "corrected_alone"] = "median",
         late_hours: int = 0,
         late_penalty: int = 0,
         reminder_hours: int = 24,
