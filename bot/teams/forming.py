@@ -565,10 +565,12 @@ async def export(
         ]
     )
     rows = 0
-    for team, members in await R.teams_of(session, team_set):
+    teams = await R.teams_of(session, team_set)
+    frees = await R.free_times(session, [p for _, members in teams for p in members], cohort)
+    for team, members in teams:
         mask = R.mask_of(team)
         for p in members:
-            free = await R.free_time(session, p, cohort)
+            free = frees[p.id]
             writer.writerow(
                 [
                     module.code,
