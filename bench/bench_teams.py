@@ -94,7 +94,8 @@ def row(name: str, teams: Sequence[Sequence[Student]], need: int, seconds: float
     return (
         f"| {name:<13} | {min(runs):>13.1f} | {min(t.shared_hours for t in built):>13.1f} "
         f"| {short:>13} | {min(t.balance for t in built):>13} "
-        f"| {sum(t.balance for t in built) / len(built):>12.2f} | {seconds:>7.2f} |"
+        f"| {sum(t.balance for t in built) / len(built):>12.2f} "
+        f"| {sum(t.shared_hours for t in built) / len(built):>12.2f} | {seconds:>7.2f} |"
     )
 
 
@@ -139,18 +140,19 @@ def main() -> None:
     print()
     print(
         "| assignment    | worst block h | worst total h | teams < block "
-        "| worst balance | mean balance | seconds |"
+        "| worst balance | mean balance | mean total h | seconds |"
     )
     print(
         "|---------------|--------------:|--------------:|--------------:"
-        "|--------------:|-------------:|--------:|"
+        "|--------------:|-------------:|-------------:|--------:|"
     )
     need = req.need_slots
     print(row("CP-SAT", solved, need, solve))
     print(row("random", rnd, need, t_rnd))
     print(row("greedy", grd, need, t_grd))
     print()
-    print("balance = distinct survey answers a team covers (3 questions, 10 answers in all)")
+    print("balance = distinct survey answers a team covers (3 questions, 10 answers in all);")
+    print("block = consecutive shared hours; total = all hours a week every member is free")
 
 
 if __name__ == "__main__":

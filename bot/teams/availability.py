@@ -211,14 +211,17 @@ def longest_run(mask: int) -> int:
     """The longest block of consecutive slots, the week wrapping Sunday night into Monday."""
     if mask == ALL_SLOTS:
         return SLOTS_PER_WEEK
-    best = run = 0
-    for k in range(2 * SLOTS_PER_WEEK):
-        if mask >> (k % SLOTS_PER_WEEK) & 1:
-            run += 1
-            best = max(best, run)
-        else:
-            run = 0
-    return min(best, SLOTS_PER_WEEK)
+    if mask == 0:
+        return 0
+    gaps = ~mask & ALL_SLOTS
+    first_gap = (gaps & -gaps).bit_length() - 1
+    # Rotate the week to begin on a gap, so no run is cut by the week's end.
+    rotated = ((mask >> first_gap) | (mask << (SLOTS_PER_WEEK - first_gap))) & ALL_SLOTS
+    length = 0
+    while rotated:  # each step shortens every run by one: as many steps as the longest run
+        rotated &= rotated >> 1
+        length += 1
+    return length
 
 
 def blocks(mask: int) -> list[tuple[int, int]]:

@@ -42,6 +42,8 @@ from bot.teams.availability import (
 )
 
 Pair = tuple[int, int]
+#: At most this long (within the time limit) is spent lifting the worst team's shared hours.
+WIDEN_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
@@ -361,16 +363,82 @@ def form(students: Sequence[Student], req: Request) -> Formation | Refusal:
             why = f" with the {' and '.join(rules)} pairs" if rules else ""
             return Refusal({}, f"No teams of {req.size_min}–{req.size_max} can be formed{why}.")
         return Refusal({}, "No arrangement was found within the time limit; try again.")
-    teams = []
-    for t, members in by_team.items():
-        chosen = [by_id[sid] for sid in members if s2.boolean_value(x[sid, t])]
-        teams.append(make_team(chosen))
-    teams.sort(key=lambda tm: tm.members)
+    groups = [
+        [by_id[sid] for sid in members if s2.boolean_value(x[sid, t])]
+        for t, members in by_team.items()
+    ]
+    floor = min(balance_score(s.answers for s in g) for g in groups)
+    budget = min(WIDEN_SECONDS, req.time_limit - (time.monotonic() - began))
+    teams = sorted(
+        (make_team(g) for g in widen_overlap(groups, req, floor, budget)), key=lambda tm: tm.members
+    )
     return Formation(
         teams=tuple(teams),
         optimal=status == cp_model.OPTIMAL,
         seconds=time.monotonic() - began,
     )
+
+
+def widen_overlap(
+    teams: list[list[Student]], req: Request, floor_balance: int, budget: float
+) -> list[list[Student]]:
+    """Raise the least shared hours of any team by swapping members between teams.
+
+    The solver guarantees the ``min_hours`` block and the best worst-team balance; this hill
+    climb then lifts the worst team's total shared time, accepting a swap only if both teams
+    end above the current worst, every hard rule still holds and neither team's balance falls
+    below ``floor_balance`` (so the max-min balance is kept). Students with a kept-together
+    partner stay where they are. Stops when the worst team cannot be lifted, or at ``budget``.
+    """
+    deadline = time.monotonic() + max(0.0, budget)
+    apart_of: dict[int, set[int]] = {}
+    for a, b in _norm(req.apart):
+        apart_of.setdefault(a, set()).add(b)
+        apart_of.setdefault(b, set()).add(a)
+    tied = {p for pair in _norm(req.together) for p in pair}
+    teams = [list(t) for t in teams]
+
+    def slots(members: Sequence[Student]) -> int:
+        return shared_slots(m.slots for m in members).bit_count()
+
+    def fits(members: Sequence[Student]) -> bool:
+        ids = {m.id for m in members}
+        return (
+            longest_run(shared_slots(m.slots for m in members)) >= req.need_slots
+            and not any(apart_of.get(i, set()) & ids for i in ids)
+            and balance_score(m.answers for m in members) >= floor_balance
+        )
+
+    def lift(w: int, worst: int) -> bool:
+        for mi, m in enumerate(teams[w]):
+            if m.id in tied:
+                continue
+            for t, other in enumerate(teams):
+                if t == w:
+                    continue
+                for oi, o in enumerate(other):
+                    if o.id in tied:
+                        continue
+                    new_w = [*teams[w][:mi], o, *teams[w][mi + 1 :]]
+                    hw = slots(new_w)
+                    if hw <= worst:
+                        continue
+                    new_t = [*other[:oi], m, *other[oi + 1 :]]
+                    ht = slots(new_t)
+                    if ht <= worst or not (fits(new_w) and fits(new_t)):
+                        continue
+                    teams[w], teams[t] = new_w, new_t
+                    return True
+                if time.monotonic() > deadline:
+                    return False
+        return False
+
+    while time.monotonic() < deadline:
+        order = sorted(range(len(teams)), key=lambda i: slots(teams[i]))
+        worst = slots(teams[order[0]])
+        if not any(lift(w, worst) for w in order if slots(teams[w]) == worst):
+            break
+    return teams
 
 
 def can_join(members: Sequence[Student], newcomer: Student, req: Request) -> str | None:

@@ -20,6 +20,7 @@ from bot.teams.formation import (
     form,
     shared_slots,
     violations,
+    widen_overlap,
 )
 
 # --------------------------------------------------------------------------- availability
@@ -208,3 +209,34 @@ def test_a_move_that_breaks_the_overlap_is_explained() -> None:
     assert can_join(team, Student(4, PATTERNS[4]), req) == (
         "the team would share only 2 hours in a row a week (at least 3 are needed)"
     )
+
+
+def _slow_longest_run(mask: int) -> int:
+    if mask == av.ALL_SLOTS:
+        return av.SLOTS_PER_WEEK
+    best = run = 0
+    for k in range(2 * av.SLOTS_PER_WEEK):
+        run = run + 1 if mask >> (k % av.SLOTS_PER_WEEK) & 1 else 0
+        best = max(best, run)
+    return min(best, av.SLOTS_PER_WEEK)
+
+
+@given(st.lists(st.tuples(st.integers(0, av.SLOTS_PER_WEEK - 1), st.integers(1, 60)), max_size=6))
+def test_longest_run_matches_a_walk_round_the_week(spans: list[tuple[int, int]]) -> None:
+    mask = 0
+    for start, length in spans:
+        mask |= av.window(start, length)
+    assert av.longest_run(mask) == _slow_longest_run(mask)
+
+
+def test_widening_lifts_the_worst_team_without_breaking_a_rule() -> None:
+    a = Student(1, block(0, 18, 4))
+    d = Student(4, block(0, 18, 4))
+    b = Student(2, block(0, 18, 2) | block(2, 18, 4))
+    c = Student(3, block(0, 18, 2) | block(2, 18, 4))
+    req = Request(2, 2, 2)
+    widened = widen_overlap([[a, b], [c, d]], req, floor_balance=0, budget=1.0)
+    assert sorted(sorted(s.id for s in t) for t in widened) == [[1, 4], [2, 3]]
+    assert min(av.hours(shared_slots(s.slots for s in t)) for t in widened) == 4.0
+    kept = widen_overlap([[a, b], [c, d]], Request(2, 2, 2, apart=frozenset({(1, 4)})), 0, 1.0)
+    assert sorted(sorted(s.id for s in t) for t in kept) == [[1, 2], [3, 4]]
