@@ -225,23 +225,34 @@ async def form(
     min_hours: float,
     now: datetime,
     time_limit: float = DEFAULT_TIME_LIMIT,
+    avoid_previous: bool = True,
 ) -> Proposal:
     """Propose teams for a module's active students (stored as a dry run to confirm).
 
     Hard rules: ``min_hours`` in a row shared by every team each week of the term, sizes in
-    range, tutor pairs, and previous teammates (any confirmed team in the cohort) kept apart
-    unless a tutor put them together. Refused in one sentence naming who cannot be placed.
+    range, tutor pairs, and (``avoid_previous``) previous teammates from any confirmed team in
+    the cohort kept apart unless a tutor put them together. Refused in one sentence naming
+    who cannot be placed.
     """
     module = await module_by_code(session, cohort.id, module_code)
     require_staff(caller, module)
     _check_rules(size_min, size_max, min_hours)
     rules = await R.pair_rules(session, module)
     together = rules[PairRule.TOGETHER]
-    apart = (rules[PairRule.APART] | await R.previous_teammates(session, cohort)) - together
+    previous = await R.previous_teammates(session, cohort) if avoid_previous else set()
+    apart = (rules[PairRule.APART] | previous) - together
     req = F.Request(
         size_min, size_max, min_hours, frozenset(apart), frozenset(together), time_limit
     )
-    result, _ = await _solve(session, cohort, module, req, now)
+    try:
+        result, _ = await _solve(session, cohort, module, req, now)
+    except UserError as exc:
+        if previous and "kept-apart" in exc.sentence:
+            raise UserError(
+                exc.sentence.removesuffix(".") + " (previous teammates count as kept apart; "
+                "form with avoid_previous:False to allow them together again)."
+            ) from exc
+        raise
     team_set = await _store(session, caller, module, req, result, now)
     return await _proposal(session, module, team_set, result)
 

@@ -88,6 +88,7 @@ class Teams(commands.Cog):
         size_max="Largest team",
         min_hours="Hours in a row every team must share each week, e.g. 3",
         dry_run="Show the teams to you first (default); False creates them at once",
+        avoid_previous="Keep apart students who were teammates before (default True)",
     )
     async def form(
         self,
@@ -97,6 +98,7 @@ class Teams(commands.Cog):
         size_max: app_commands.Range[int, 1, 12],
         min_hours: app_commands.Range[float, 0.0, 40.0],
         dry_run: bool = True,
+        avoid_previous: bool = True,
     ) -> None:
         await defer_private(interaction)
         proposal = await in_context(
@@ -108,6 +110,7 @@ class Teams(commands.Cog):
             size_max=size_max,
             min_hours=min_hours,
             now=self.bot.clock.now(),
+            avoid_previous=avoid_previous,
         )
         await self._propose(interaction, proposal, dry_run)
 

@@ -392,3 +392,15 @@ async def test_the_personal_data_export_holds_team_data_and_erasure_deletes_pref
     async with course.db.session() as s:
         after = await team_privacy.personal_data(s, course.people["amara.codes"].id)
     assert after["availability"] is None and after["teams"] == data["teams"]
+
+
+async def test_previous_teammates_are_kept_apart_unless_the_tutor_allows_it(
+    course: Course,
+) -> None:
+    first = await course.form(size_min=5, size_max=6)  # 11 students: teams of 5 and 6
+    await course.act(TUTOR, service.confirm, set_id=first.set_id, now=NOW)
+    with pytest.raises(UserError) as err:
+        await course.form(size_min=5, size_max=6)  # two teams again: someone meets a teammate
+    assert "previous teammates count as kept apart" in err.value.sentence
+    again = await course.form(size_min=5, size_max=6, avoid_previous=False)
+    assert len(again.teams) == 2
