@@ -204,3 +204,47 @@ async def test_a_move_that_breaks_the_shared_hours_is_refused(
         )
     ).reply()
     assert student_refused.content == f"Only tutors of {MODULE} and programme admins can do that."
+
+
+async def test_a_dropout_is_reformed_keeping_whole_teams_and_threads_then_exported(
+    sandbox: Sandbox, world: World
+) -> None:
+    channel = world.channel(MODULE)
+    tutor = world.tutors(MODULE)[0]
+    ask = await form(tutor, world, size_min=2, size_max=4)
+    await (await tutor.click(ask, custom_ids(ask, "cb:teams:confirm:")[0])).reply(
+        contains="Created", timeout=20
+    )
+    threads_before = {t.id for t in team_threads(sandbox, world)}
+    leaver = world.students(MODULE)[0]
+    async with sandbox.db.session() as s:
+        await s.execute(
+            text(
+                "UPDATE enrolments SET status = 'withdrawn' WHERE person_id = "
+                "(SELECT id FROM persons WHERE platform_user_id = :uid) AND module_id = "
+                "(SELECT id FROM modules WHERE code = :code)"
+            ),
+            {"uid": str(leaver.id), "code": MODULE},
+        )
+
+    handle = await tutor.command("teams reform", where=channel, options={"module": MODULE})
+    proposal = await handle.reply(contains="Proposed teams", timeout=30)
+    assert "kept as they were" in proposal.content
+    assert shown_name(leaver) not in proposal.content
+    ask = await handle.reply(contains="Create these teams?", timeout=10)
+    created = await (await tutor.click(ask, custom_ids(ask, "cb:teams:confirm:")[0])).reply(
+        contains="Created", timeout=20
+    )
+    kept = int(proposal.content.split(" team(s) are kept as they were", 1)[0].rsplit("\n", 1)[1])
+    teams = proposal.content.count("\nTeam ")
+    assert f"{teams - kept} team thread(s) opened, {kept} kept from before" in created.content
+    assert len({t.id for t in team_threads(sandbox, world)} - threads_before) == teams - kept
+
+    exported = await (
+        await tutor.command("teams export", where=channel, options={"module": MODULE})
+    ).reply(contains="student(s) in the teams")
+    assert exported.attachments[0].filename == f"teams-{MODULE}.csv"
+    body = exported.attachments[0].data.decode()
+    assert body.startswith("module,team,name,username,student_number,zone,availability")
+    assert len(body.strip().splitlines()) == len(world.students(MODULE))  # header + all but one
+    assert shown_name(leaver) not in body
