@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 SNAPSHOT = Path(__file__).with_name("command_tree.json")
 
 
-def _dump(sandbox: Sandbox) -> list[dict[str, Any]]:
+def _dump(sandbox: Sandbox) -> Any:
     tree = sandbox.app.bot.tree
     payload = sorted((c.to_dict(tree) for c in tree.get_commands()), key=lambda c: c["name"])
     extras = {
