@@ -24,6 +24,7 @@ from bot.discord_app import CohortBot
 from bot.discord_chat import DiscordChat
 from cogs._shared.context import as_caller, in_context
 from cogs._shared.declare import slash
+from cogs._shared.metadata import extras
 from cogs._shared.replies import reply_private, send_long, send_private
 from cogs.calendar.views import CalendarButton
 
@@ -93,7 +94,7 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         None,
         "upcoming",
         "Your deadlines (extensions applied) and tutorials for the next four weeks.",
-        {"audience": "member", "example": {}},
+        extras("member", {}),
     )
     async def upcoming(self, interaction: discord.Interaction) -> None:
         result = await as_caller(self.bot, interaction, personal.upcoming, now=self.bot.clock.now())
@@ -103,7 +104,7 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         None,
         "timezone",
         "Set your time zone (IANA name) for DMs and calendar files.",
-        {"audience": "member", "example": {"zone": "Asia/Tokyo"}},
+        extras("member", {"zone": "Asia/Tokyo"}),
         zone="An IANA time zone such as Europe/London or Asia/Tokyo",
     )
     async def timezone(self, interaction: discord.Interaction, zone: str) -> None:
@@ -120,7 +121,7 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         None,
         "reminders",
         "Turn DM reminders on or off.",
-        {"audience": "member", "example": {"enabled": False}},
+        extras("member", {"enabled": False}),
         enabled="True to get DM reminders, False to stop them",
     )
     async def reminders(self, interaction: discord.Interaction, enabled: bool) -> None:
@@ -131,7 +132,7 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         None,
         "quiet-hours",
         "DM reminders due in this window wait until it ends; leave both out to clear.",
-        {"audience": "member", "example": {"start": "22:00", "end": "07:00"}},
+        extras("member", {"start": "22:00", "end": "07:00"}),
         start="Start, 24-hour HH:MM in your zone",
         end="End, HH:MM",
     )
@@ -150,7 +151,7 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         None,
         "ics",
         "Your personal calendar: an .ics file and a private feed address.",
-        {"audience": "member", "example": {}},
+        extras("member", {}),
     )
     async def ics(self, interaction: discord.Interaction) -> None:
         result = await in_context(
@@ -170,7 +171,7 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         None,
         "reset-feed",
         "Revoke your calendar feed address and get a new one.",
-        {"audience": "member", "example": {}},
+        extras("member", {}),
     )
     async def reset_feed(self, interaction: discord.Interaction) -> None:
         result = await as_caller(

@@ -4,19 +4,21 @@ scheduled, or send what is due now and say whether the person concerned was told
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
+import discord
 from discord.ext import commands
 
 from bot.calendar import service
 from bot.discord_app import CohortBot
+from cogs._shared.context import as_caller, in_context
 from cogs._shared.delivery import told_them
 
 log = logging.getLogger(__name__)
 
-__all__ = ["deliver_notices_now", "wake_notices", "with_delivery"]
+__all__ = ["calendar_change", "deliver_notices_now", "wake_notices", "with_delivery"]
 
 
 @runtime_checkable
@@ -57,3 +59,30 @@ async def with_delivery(bot: commands.Bot, text: str, keys: Sequence[str]) -> st
     async with bot.db.session() as session:
         sent = await service.notices_delivery(session, keys)
     return f"{text} {told_them(sent)}"
+
+
+class Planned(Protocol):
+    """A calendar service result that may have scheduled notices."""
+
+    @property
+    def next_due_at(self) -> datetime | None: ...
+
+
+R = TypeVar("R", bound=Planned)
+
+
+async def calendar_change(
+    bot: CohortBot,
+    interaction: discord.Interaction,
+    func: Callable[..., Awaitable[R]],
+    /,
+    *,
+    cohort: bool = True,
+    **options: Any,
+) -> R:
+    """One calendar service call at the bot's ``now`` (in the cohort context, or as the caller
+    alone with ``cohort=False``), then wake the dispatcher for the notices it planned."""
+    call = in_context if cohort else as_caller
+    result: R = await call(bot, interaction, func, now=bot.clock.now(), **options)
+    wake_notices(bot, result.next_due_at)
+    return result

@@ -13,6 +13,7 @@ from bot.access.identity import ChannelInfo, link_guild, link_members
 from bot.discord_app import NO_PINGS, CohortBot
 from bot.discord_chat import chat_user
 from cogs._shared.declare import slash
+from cogs._shared.metadata import extras
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class Core(commands.Cog):
         None,
         "about",
         "What cohortbot is and which version runs here.",
-        {"audience": "member", "example": {}},
+        extras("member", {}),
     )
     async def about(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(

@@ -9,11 +9,12 @@ from discord.ext import commands
 from bot.calendar import service
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
-from cogs._shared.context import as_caller, in_context
+from cogs._shared.context import in_context
 from cogs._shared.declare import slash
 from cogs._shared.delivery import told_sentence
+from cogs._shared.metadata import extras
 from cogs._shared.replies import send_long
-from cogs.calendar.notices import deliver_notices_now, wake_notices, with_delivery
+from cogs.calendar.notices import calendar_change, deliver_notices_now, with_delivery
 
 MODULE = "MATH70097"
 SETUP_ITEM = "deadline"
@@ -30,15 +31,15 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         None,
         "add",
         "Add a submission deadline, marking period end or feedback return date.",
-        {
-            "audience": "staff",
-            "example": {
+        extras(
+            "staff",
+            {
                 "module": MODULE,
                 "kind": "submission_deadline",
                 "title": "Coursework 1",
                 "due": "2030-03-01 AoE",
             },
-        },
+        ),
         module="Module code, e.g. MATH70097",
         kind="What kind of date this is",
         title="The assessment item, e.g. Coursework 1",
@@ -61,7 +62,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         due: str,
         offsets: str | None = None,
     ) -> None:
-        result = await in_context(
+        result = await calendar_change(
             self.bot,
             interaction,
             service.add_deadline,
@@ -70,20 +71,18 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
             title=title,
             due=due,
             offsets=offsets,
-            now=self.bot.clock.now(),
         )
-        wake_notices(self.bot, result.next_due_at)
         await send_long(interaction, result.render())
 
     @slash(
         None,
         "extend",
         "Grant one student an extension (they are told privately).",
-        {
-            "audience": "staff",
-            "example": {"student": "amara.codes", "due": "2030-03-08 AoE", "reason": "MC-1"},
-            "setup": SETUP_ITEM,
-        },
+        extras(
+            "staff",
+            {"student": "amara.codes", "due": "2030-03-08 AoE", "reason": "MC-1"},
+            setup=SETUP_ITEM,
+        ),
         item="Deadline number",
         student="The student",
         due="Their new deadline",
@@ -98,7 +97,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         reason: str,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await in_context(
+        result = await calendar_change(
             self.bot,
             interaction,
             service.grant_extension,
@@ -106,9 +105,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
             student=chat_user(student),
             due=due,
             reason=reason,
-            now=self.bot.clock.now(),
         )
-        wake_notices(self.bot, result.next_due_at)
         text = await with_delivery(self.bot, result.render(), result.notice_keys)
         await send_long(interaction, text)
 
@@ -116,12 +113,9 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         None,
         "request",
         "Ask the module's tutors for an extension.",
-        {
-            "audience": "student",
-            "module": MODULE,
-            "example": {"due": "2030-03-08 AoE", "reason": "MC-2"},
-            "setup": SETUP_ITEM,
-        },
+        extras(
+            "student", {"due": "2030-03-08 AoE", "reason": "MC-2"}, module=MODULE, setup=SETUP_ITEM
+        ),
         item="Deadline number (see /calendar upcoming)",
         due="The deadline you ask for",
         reason="Reason reference, e.g. your mitigating circumstances case number",
@@ -130,16 +124,15 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         self, interaction: discord.Interaction, item: int, due: str, reason: str
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await as_caller(
+        result = await calendar_change(
             self.bot,
             interaction,
             service.request_extension,
             event_id=item,
             due=due,
             reason=reason,
-            now=self.bot.clock.now(),
+            cohort=False,
         )
-        wake_notices(self.bot, result.next_due_at)
         await deliver_notices_now(self.bot)
         async with self.bot.db.session() as session:
             sent = await service.notices_delivery(session, result.notice_keys)
@@ -154,7 +147,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         None,
         "requests",
         "Pending extension requests in a module.",
-        {"audience": "staff", "example": {"module": MODULE}},
+        extras("staff", {"module": MODULE}),
         module="Module code",
     )
     async def requests(self, interaction: discord.Interaction, module: str) -> None:
@@ -167,12 +160,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         None,
         "decide",
         "Approve or deny an extension request.",
-        {
-            "audience": "staff",
-            "module": MODULE,
-            "example": {"decision": "approve"},
-            "setup": SETUP_REQUEST,
-        },
+        extras("staff", {"decision": "approve"}, module=MODULE, setup=SETUP_REQUEST),
         request="Request number",
         decision="approve or deny",
     )
@@ -184,15 +172,14 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
     )
     async def decide(self, interaction: discord.Interaction, request: int, decision: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await as_caller(
+        result = await calendar_change(
             self.bot,
             interaction,
             service.decide_extension,
             extension_id=request,
             approve=decision == "approve",
-            now=self.bot.clock.now(),
+            cohort=False,
         )
-        wake_notices(self.bot, result.next_due_at)
         text = await with_delivery(self.bot, result.render(), result.notice_keys)
         await send_long(interaction, text)
 
@@ -200,16 +187,14 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         None,
         "feedback-released",
         "Tell the module's students that feedback on an item is out.",
-        {"audience": "staff", "module": MODULE, "example": {}, "setup": SETUP_FEEDBACK},
+        extras("staff", {}, module=MODULE, setup=SETUP_FEEDBACK),
         item="Feedback return item number",
     )
     async def feedback_released(self, interaction: discord.Interaction, item: int) -> None:
-        result = await in_context(
+        result = await calendar_change(
             self.bot,
             interaction,
             service.feedback_released,
             event_id=item,
-            now=self.bot.clock.now(),
         )
-        wake_notices(self.bot, result.next_due_at)
         await send_long(interaction, result.render())

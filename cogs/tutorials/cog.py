@@ -10,8 +10,9 @@ from bot.calendar import service
 from bot.discord_app import CohortBot
 from cogs._shared.context import in_context
 from cogs._shared.declare import slash
+from cogs._shared.metadata import extras
 from cogs._shared.replies import send_long
-from cogs.calendar.notices import wake_notices
+from cogs.calendar.notices import calendar_change
 
 SETUP = "tutorial"
 
@@ -25,15 +26,15 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
         None,
         "add",
         "Schedule a tutorial (optionally weekly or fortnightly until a date).",
-        {
-            "audience": "staff",
-            "example": {
+        extras(
+            "staff",
+            {
                 "module": "MATH70097",
                 "title": "Week 1 live session",
                 "start": "2030-01-15 18:00",
                 "duration": "1h",
             },
-        },
+        ),
         module="Module code, e.g. MATH70097",
         title="What the session is about",
         start="First session, e.g. 2026-03-02 18:00 (cohort time) or 2026-03-02T18:00Z",
@@ -62,7 +63,7 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
         until: str | None = None,
         reminders: str | None = None,
     ) -> None:
-        result = await in_context(
+        result = await calendar_change(
             self.bot,
             interaction,
             service.add_tutorial,
@@ -74,20 +75,14 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
             repeat=repeat,
             until=until,
             reminders=reminders,
-            now=self.bot.clock.now(),
         )
-        wake_notices(self.bot, result.next_due_at)
         await send_long(interaction, result.render())
 
     @slash(
         None,
         "move",
         "Move one session, or every upcoming session of the series.",
-        {
-            "audience": "staff",
-            "example": {"start": "2030-01-16 18:00"},
-            "setup": SETUP,
-        },
+        extras("staff", {"start": "2030-01-16 18:00"}, setup=SETUP),
         tutorial="Tutorial number (shown when it was scheduled and in /calendar upcoming)",
         start="New start of that session (or of the next session, for the series)",
         session="Session number to move; leave out to move the whole series",
@@ -99,45 +94,41 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
         start: str,
         session: int | None = None,
     ) -> None:
-        result = await in_context(
+        result = await calendar_change(
             self.bot,
             interaction,
             service.move_tutorial,
             event_id=tutorial,
             start=start,
             sequence=session,
-            now=self.bot.clock.now(),
         )
-        wake_notices(self.bot, result.next_due_at)
         await send_long(interaction, result.render())
 
     @slash(
         None,
         "cancel",
         "Cancel one session, or every upcoming session of the series.",
-        {"audience": "staff", "example": {}, "setup": SETUP},
+        extras("staff", {}, setup=SETUP),
         tutorial="Tutorial number",
         session="Session number; leave out to cancel the series",
     )
     async def cancel(
         self, interaction: discord.Interaction, tutorial: int, session: int | None = None
     ) -> None:
-        result = await in_context(
+        result = await calendar_change(
             self.bot,
             interaction,
             service.cancel_tutorial,
             event_id=tutorial,
             sequence=session,
-            now=self.bot.clock.now(),
         )
-        wake_notices(self.bot, result.next_due_at)
         await send_long(interaction, result.render())
 
     @slash(
         None,
         "attendance",
         "Who checked in and who answered going / maybe / not going, per session.",
-        {"audience": "staff", "example": {}, "setup": SETUP},
+        extras("staff", {}, setup=SETUP),
         tutorial="Tutorial number",
         session="Session number (default: the latest one started)",
     )
