@@ -13,7 +13,6 @@ from bot.access.permissions import Caller, require_staff, require_student
 from bot.calendar import messages as M
 from bot.calendar import planning as P
 from bot.calendar.lookups import _event, _occurrence, _occurrences
-from bot.calendar.timeparse import discord_timestamp
 from bot.db.models import (
     Attendance,
     Cohort,
@@ -27,6 +26,7 @@ from bot.db.models import (
 from bot.db.ops import insert_ignore
 from bot.errors import NotFound, UserError
 from bot.gradebook.ledger import Credit, credit
+from bot.timeparse import discord_timestamp
 
 #: Check-in opens this long before a session starts (people join early) and closes at its end.
 CHECKIN_EARLY = timedelta(minutes=10)

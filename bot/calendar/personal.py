@@ -22,7 +22,6 @@ from bot.calendar.extensions import effective_due
 from bot.calendar.ics import IcsDeadline, IcsOccurrence, IcsTutorial, build_calendar
 from bot.calendar.inputs import user_input
 from bot.calendar.messages import KIND_LABELS
-from bot.calendar.timeparse import discord_timestamp, get_zone
 from bot.db.models import (
     CalendarEvent,
     Cohort,
@@ -37,6 +36,7 @@ from bot.db.models import (
     Rsvp,
 )
 from bot.errors import UserError, shown
+from bot.timeparse import discord_timestamp, get_zone
 
 UPCOMING_DAYS = 28
 UPCOMING_LIMIT = 12

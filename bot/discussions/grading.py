@@ -28,8 +28,8 @@ from bot.discussions import scoring
 from bot.discussions.grades_csv import MAX_CSV_BYTES, MAX_FEEDBACK_CHARS, parse_grades_csv
 from bot.discussions.prompts import PromptInfo, audit_prompt, prompt_info, staff_prompt, student_of
 from bot.discussions.rubric import Rubric, RubricError, check_quality_points, format_points
-from bot.discussions.text import DISCORD_MESSAGE_LIMIT
 from bot.errors import UserError, shown
+from bot.text import DISCORD_MESSAGE_LIMIT
 
 # --------------------------------------------------------------------------- grading
 

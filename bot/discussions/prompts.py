@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser, resolve_person
 from bot.access.permissions import Caller, module_by_code, require_staff
-from bot.calendar.timeparse import CalendarInputError, parse_instant, require_order
 from bot.db.models import Cohort, DiscussionPrompt, Enrolment, Module, Person, PromptStatus, Role
 from bot.discussions import scoring
 from bot.discussions.lateness import rejudge_late
@@ -26,6 +25,7 @@ from bot.discussions.render import BODY_MAX_CHARS, TITLE_MAX_CHARS, when
 from bot.discussions.rubric import Rubric, format_points, parse_rubric_spec
 from bot.errors import NotFound, UserError
 from bot.gradebook import audit
+from bot.timeparse import CalendarInputError, parse_instant, require_order
 
 MAX_OPEN_DAYS = 366
 MESSAGE_LINK = re.compile(r"(?:/channels/\d+/\d+/)?(\d{5,25})/?\s*$")

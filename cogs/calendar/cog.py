@@ -19,9 +19,9 @@ from discord.ext import commands
 
 from bot.calendar import personal
 from bot.calendar.engine import EngineConfig, new_worker_id, run_due
-from bot.calendar.timeparse import autocomplete_zones
 from bot.discord_app import CohortBot
 from bot.discord_chat import DiscordChat
+from bot.timeparse import autocomplete_zones
 from cogs._shared.context import as_caller, in_context
 from cogs._shared.declare import slash
 from cogs._shared.metadata import extras

@@ -18,10 +18,10 @@ from discord.ext import commands
 from bot.chat import ChatError, OutgoingMessage
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
-from bot.discussions.text import split_for_discord
 from bot.gradebook import privacy, service
 from bot.gradebook.export import ExportFile, to_csv
 from bot.gradebook.reader import Exporter, ExportRequest, MarksReader
+from bot.text import split_for_discord
 from cogs._shared.context import as_caller, guild_key
 from cogs._shared.declare import slash
 from cogs._shared.metadata import extras
