@@ -249,14 +249,12 @@ async def grade_csv(
 async def _module_students(session: AsyncSession, module: Module) -> list[Person]:
     return list(
         (
-            await session.execute(
+            await session.scalars(
                 select(Person)
                 .join(Enrolment, Enrolment.person_id == Person.id)
                 .where(Enrolment.module_id == module.id, Enrolment.role == Role.STUDENT)
             )
-        )
-        .scalars()
-        .all()
+        ).all()
     )
 
 

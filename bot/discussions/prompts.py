@@ -300,16 +300,12 @@ async def list_prompts(
     module = await module_by_code(session, cohort.id, module_code)
     require_staff(caller, module)
     prompts = (
-        (
-            await session.execute(
-                select(DiscussionPrompt)
-                .where(DiscussionPrompt.module_id == module.id)
-                .order_by(DiscussionPrompt.opens_at, DiscussionPrompt.id)
-            )
+        await session.scalars(
+            select(DiscussionPrompt)
+            .where(DiscussionPrompt.module_id == module.id)
+            .order_by(DiscussionPrompt.opens_at, DiscussionPrompt.id)
         )
-        .scalars()
-        .all()
-    )
+    ).all()
     return [prompt_info(p, module) for p in prompts]
 
 
