@@ -25,6 +25,7 @@ from bot.discussions.render import BODY_MAX_CHARS, TITLE_MAX_CHARS, when
 from bot.discussions.rubric import Rubric, format_points, parse_rubric_spec
 from bot.errors import NotFound, UserError
 from bot.gradebook import audit
+from bot.input_checks import require_length
 from bot.timeparse import CalendarInputError, parse_instant, require_order
 
 MAX_OPEN_DAYS = 366
@@ -149,23 +150,21 @@ def instant(text: str, what: str, zone: str, now: datetime) -> datetime:
 
 
 def _check_text(title: str, body: str | None) -> tuple[str, str | None]:
-    title = " ".join(title.split())
-    if not title:
-        raise UserError("Give the prompt a title.")
-    if len(title) > TITLE_MAX_CHARS:
-        raise UserError(
-            f"The title is {len(title)} characters; the limit is {TITLE_MAX_CHARS} "
-            "(it names the answers thread)."
-        )
+    title = require_length(
+        " ".join(title.split()),
+        TITLE_MAX_CHARS,
+        empty="Give the prompt a title.",
+        what="The title",
+        why=" (it names the answers thread)",
+    )
     if body is not None:
-        body = body.strip()
-        if not body:
-            raise UserError("The prompt text is empty; write the question students answer.")
-        if len(body) > BODY_MAX_CHARS:
-            raise UserError(
-                f"The prompt text is {len(body)} characters; the limit is {BODY_MAX_CHARS:,} "
-                "(it is posted over at most three messages). Shorten it or link to a document."
-            )
+        body = require_length(
+            body.strip(),
+            BODY_MAX_CHARS,
+            empty="The prompt text is empty; write the question students answer.",
+            what="The prompt text",
+            why=" (it is posted over at most three messages). Shorten it or link to a document",
+        )
     return title, body
 
 
