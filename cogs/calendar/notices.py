@@ -6,14 +6,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 import discord
 from discord.ext import commands
 
+from bot.access.permissions import Caller
 from bot.calendar import service
+from bot.db.models import Cohort
 from bot.discord_app import CohortBot
-from cogs._shared.context import as_caller, in_context
+from cogs._shared.context import in_context
 from cogs._shared.delivery import told_them
 
 log = logging.getLogger(__name__)
@@ -69,20 +71,19 @@ class Planned(Protocol):
 
 
 R = TypeVar("R", bound=Planned)
+P = ParamSpec("P")
 
 
 async def calendar_change(
     bot: CohortBot,
     interaction: discord.Interaction,
-    func: Callable[..., Awaitable[R]],
+    func: Callable[Concatenate[Any, Caller, Cohort, P], Awaitable[R]],
     /,
-    *,
-    cohort: bool = True,
-    **options: Any,
+    *args: P.args,
+    **kwargs: P.kwargs,
 ) -> R:
-    """One calendar service call at the bot's ``now`` (in the cohort context, or as the caller
-    alone with ``cohort=False``), then wake the dispatcher for the notices it planned."""
-    call = in_context if cohort else as_caller
-    result: R = await call(bot, interaction, func, now=bot.clock.now(), **options)
+    """One calendar service call in the command context (``in_context``), then wake the
+    dispatcher for the notices it planned."""
+    result = await in_context(bot, interaction, func, *args, **kwargs)
     wake_notices(bot, result.next_due_at)
     return result

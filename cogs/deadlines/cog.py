@@ -9,12 +9,17 @@ from discord.ext import commands
 from bot.calendar import service
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
-from cogs._shared.context import in_context
+from cogs._shared.context import as_caller, in_context
 from cogs._shared.declare import slash
 from cogs._shared.delivery import told_sentence
 from cogs._shared.metadata import extras
 from cogs._shared.replies import send_long
-from cogs.calendar.notices import calendar_change, deliver_notices_now, with_delivery
+from cogs.calendar.notices import (
+    calendar_change,
+    deliver_notices_now,
+    wake_notices,
+    with_delivery,
+)
 
 MODULE = "MATH70097"
 SETUP_ITEM = "deadline"
@@ -71,6 +76,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
             title=title,
             due=due,
             offsets=offsets,
+            now=self.bot.clock.now(),
         )
         await send_long(interaction, result.render())
 
@@ -105,6 +111,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
             student=chat_user(student),
             due=due,
             reason=reason,
+            now=self.bot.clock.now(),
         )
         text = await with_delivery(self.bot, result.render(), result.notice_keys)
         await send_long(interaction, text)
@@ -124,15 +131,16 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         self, interaction: discord.Interaction, item: int, due: str, reason: str
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await calendar_change(
+        result = await as_caller(
             self.bot,
             interaction,
             service.request_extension,
             event_id=item,
             due=due,
             reason=reason,
-            cohort=False,
+            now=self.bot.clock.now(),
         )
+        wake_notices(self.bot, result.next_due_at)
         await deliver_notices_now(self.bot)
         async with self.bot.db.session() as session:
             sent = await service.notices_delivery(session, result.notice_keys)
@@ -172,14 +180,15 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
     )
     async def decide(self, interaction: discord.Interaction, request: int, decision: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await calendar_change(
+        result = await as_caller(
             self.bot,
             interaction,
             service.decide_extension,
             extension_id=request,
             approve=decision == "approve",
-            cohort=False,
+            now=self.bot.clock.now(),
         )
+        wake_notices(self.bot, result.next_due_at)
         text = await with_delivery(self.bot, result.render(), result.notice_keys)
         await send_long(interaction, text)
 
@@ -196,5 +205,6 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
             interaction,
             service.feedback_released,
             event_id=item,
+            now=self.bot.clock.now(),
         )
         await send_long(interaction, result.render())

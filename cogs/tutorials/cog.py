@@ -75,6 +75,7 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
             repeat=repeat,
             until=until,
             reminders=reminders,
+            now=self.bot.clock.now(),
         )
         await send_long(interaction, result.render())
 
@@ -101,6 +102,7 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
             event_id=tutorial,
             start=start,
             sequence=session,
+            now=self.bot.clock.now(),
         )
         await send_long(interaction, result.render())
 
@@ -121,6 +123,7 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
             service.cancel_tutorial,
             event_id=tutorial,
             sequence=session,
+            now=self.bot.clock.now(),
         )
         await send_long(interaction, result.render())
 
