@@ -38,23 +38,6 @@ from cogs.discussions.views import AnswerButton, AnswerModal, PromptTextModal
 log = logging.getLogger(__name__)
 
 
-def _prompt_fields(
-    title: str | None,
-    opens: str | None,
-    closes: str | None,
-    rubric: str | None,
-    private_answers: bool | None,
-) -> dict[str, Any]:
-    """The prompt options /prompt create and /prompt edit share, as the service takes them."""
-    return {
-        "title": title,
-        "opens": opens,
-        "closes": closes,
-        "rubric": rubric,
-        "private_answers": private_answers,
-    }
-
-
 class Discussions(commands.Cog):
     """Graded discussion prompts."""
 
@@ -258,14 +241,17 @@ class Discussions(commands.Cog):
         private_answers: bool = False,
         text: str | None = None,
     ) -> None:
-        fields = _prompt_fields(title, opens, closes, rubric, private_answers)
         draft = await in_context(
             self.bot,
             interaction,
             service.prepare_prompt,
             module_code=module,
+            title=title,
+            opens=opens,
+            closes=closes,
+            rubric=rubric,
+            private_answers=private_answers,
             now=self.bot.clock.now(),
-            **fields,
         )
 
         async def finish(target: discord.Interaction, body: str) -> None:
@@ -274,9 +260,13 @@ class Discussions(commands.Cog):
                 target,
                 service.create_prompt,
                 module_code=module,
+                title=title,
                 body=body,
+                opens=opens,
+                closes=closes,
+                rubric=rubric,
+                private_answers=private_answers,
                 now=self.bot.clock.now(),
-                **fields,
             )
             self.bot.scheduler.wake("discussions", info.opens_at)
             await reply_private(
@@ -335,9 +325,13 @@ class Discussions(commands.Cog):
                 target,
                 service.edit_prompt,
                 prompt,
+                title=title,
                 body=body,
+                opens=opens,
+                closes=closes,
+                rubric=rubric,
+                private_answers=private_answers,
                 now=self.bot.clock.now(),
-                **_prompt_fields(title, opens, closes, rubric, private_answers),
             )
             self.bot.scheduler.wake("discussions", info.opens_at)
             await reply_private(target, f"Updated: {info.line}")
