@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.permissions import Caller, module_by_code, require_staff
-from bot.calendar.timeparse import CalendarInputError, parse_instant
 from bot.db.models import Cohort, ExerciseStatus, Module, PeerExercise, Role
 from bot.errors import UserError
 from bot.peer import render
@@ -21,6 +20,7 @@ from bot.peer.notices import post_to_channel
 from bot.peer.reads import groups_of, module_people
 from bot.peer.rubric import RubricError, parse_rubric
 from bot.teams.groups import team_groups, with_teams
+from bot.timeparse import CalendarInputError, parse_instant
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from bot.calendar.timeparse import discord_timestamp
 from bot.discussions.render import MARKER_ROOM
-from bot.discussions.text import DISCORD_MESSAGE_LIMIT, split_for_discord
 from bot.peer.rubric import Rubric, format_score
+from bot.text import DISCORD_MESSAGE_LIMIT, split_for_discord
+from bot.timeparse import discord_timestamp
 
 if TYPE_CHECKING:
     from bot.peer.tutor import StatusReport

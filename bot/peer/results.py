@@ -40,15 +40,13 @@ async def recompute(
     their agreement with the others (for agreement-weighted credit) and pooled bias.
     """
     ex_ids = list(
-        (
-            await session.execute(
-                select(PeerExercise.id).where(
-                    PeerExercise.module_id == exercise.module_id,
-                    PeerExercise.status != ExerciseStatus.CANCELLED,
-                    PeerExercise.aggregation != Method.CORRECTED_ALONE.value,
-                )
+        await session.scalars(
+            select(PeerExercise.id).where(
+                PeerExercise.module_id == exercise.module_id,
+                PeerExercise.status != ExerciseStatus.CANCELLED,
+                PeerExercise.aggregation != Method.CORRECTED_ALONE.value,
             )
-        ).scalars()
+        )
     )
     if not Method(exercise.aggregation).pools:
         ex_ids = [exercise.id]
@@ -90,8 +88,8 @@ async def recompute(
     existing = {
         r.person_id: r
         for r in (
-            await session.execute(select(PeerResult).where(PeerResult.exercise_id == exercise.id))
-        ).scalars()
+            await session.scalars(select(PeerResult).where(PeerResult.exercise_id == exercise.id))
+        )
     }
     penalty_pct = Decimal(str(exercise.late_policy.get("penalty", 0)))
     results: dict[int, PeerResult] = {}

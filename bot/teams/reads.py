@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.calendar.timeparse import CalendarInputError, get_zone
 from bot.db.models import (
     Cohort,
     Enrolment,
@@ -30,6 +29,7 @@ from bot.db.models import (
 from bot.errors import NotFound, UserError
 from bot.teams import availability as av
 from bot.teams.formation import Student
+from bot.timeparse import CalendarInputError, get_zone
 
 #: How far ahead shared hours must hold: a term of twelve weeks from the week teams are formed.
 TERM_WEEKS = 12

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from bot.calendar.timeparse import discord_timestamp
 from bot.teams import availability as av
+from bot.timeparse import discord_timestamp
 
 MAX_BLOCKS = 8
 

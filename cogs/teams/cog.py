@@ -20,6 +20,7 @@ from bot.discord_chat import chat_user
 from bot.teams import service
 from bot.teams.threads import add_to_thread, open_threads
 from cogs._shared.context import in_context
+from cogs._shared.declare import slash
 from cogs._shared.metadata import extras
 from cogs._shared.replies import defer_private, reply_private, send_long, send_private
 from cogs.teams.views import ConfirmTeams, SurveyForm, SurveyMenus, confirm_view
@@ -48,12 +49,13 @@ class Teams(commands.Cog):
 
     # ------------------------------------------------------------------ survey
 
-    @teams.command(
-        name="survey",
-        description="Answer your module's team survey privately (skills, background, role).",
-        extras=extras("student", _example()),
+    @slash(
+        teams,
+        "survey",
+        "Answer your module's team survey privately (skills, background, role).",
+        extras("student", _example()),
+        module="Module code, e.g. MATH70097",
     )
-    @app_commands.describe(module="Module code, e.g. MATH70097")
     async def survey(self, interaction: discord.Interaction, module: str) -> None:
         result = await in_context(self.bot, interaction, service.survey, module_code=module)
         if not result.questions:
@@ -65,24 +67,24 @@ class Teams(commands.Cog):
             view=SurveyMenus(result),
         )
 
-    @teams.command(
-        name="survey-set",
-        description="Set the module's team survey (tutors): a form, one question a line.",
-        extras=extras("staff", _example()),
+    @slash(
+        teams,
+        "survey-set",
+        "Set the module's team survey (tutors): a form, one question a line.",
+        extras("staff", _example()),
+        module="Module code",
     )
-    @app_commands.describe(module="Module code")
     async def survey_set(self, interaction: discord.Interaction, module: str) -> None:
         current = await in_context(self.bot, interaction, service.survey_text, module_code=module)
         await interaction.response.send_modal(SurveyForm(module.upper(), current, interaction))
 
     # ------------------------------------------------------------------ forming
 
-    @teams.command(
-        name="form",
-        description="Form teams sharing enough hours each week (tutors); a dry run first.",
-        extras=extras("staff", _example(size_min=3, size_max=4, min_hours=2.0, dry_run=True)),
-    )
-    @app_commands.describe(
+    @slash(
+        teams,
+        "form",
+        "Form teams sharing enough hours each week (tutors); a dry run first.",
+        extras("staff", _example(size_min=3, size_max=4, min_hours=2.0, dry_run=True)),
         module="Module code",
         size_min="Smallest team",
         size_max="Largest team",
@@ -114,12 +116,14 @@ class Teams(commands.Cog):
         )
         await self._propose(interaction, proposal, dry_run)
 
-    @teams.command(
-        name="reform",
-        description="After a dropout: keep whole teams, place the rest again (tutors).",
-        extras=extras("staff", _example(dry_run=True)),
+    @slash(
+        teams,
+        "reform",
+        "After a dropout: keep whole teams, place the rest again (tutors).",
+        extras("staff", _example(dry_run=True)),
+        module="Module code",
+        dry_run="Show the teams to you first",
     )
-    @app_commands.describe(module="Module code", dry_run="Show the teams to you first")
     async def reform(
         self, interaction: discord.Interaction, module: str, dry_run: bool = True
     ) -> None:
@@ -154,24 +158,28 @@ class Teams(commands.Cog):
 
     # ------------------------------------------------------------------ after forming
 
-    @teams.command(
-        name="show",
-        description="Your team and when you can all meet (tutors: every team).",
-        extras=extras("member", _example()),
+    @slash(
+        teams,
+        "show",
+        "Your team and when you can all meet (tutors: every team).",
+        extras("member", _example()),
+        module="Module code",
     )
-    @app_commands.describe(module="Module code")
     async def show(self, interaction: discord.Interaction, module: str) -> None:
         text = await in_context(
             self.bot, interaction, service.show, module_code=module, now=self.bot.clock.now()
         )
         await send_long(interaction, text)
 
-    @teams.command(
-        name="move",
-        description="Move a student to another team; refused if it breaks the shared hours.",
-        extras=extras("staff", _example(student="lukasb_92", team=1)),
+    @slash(
+        teams,
+        "move",
+        "Move a student to another team; refused if it breaks the shared hours.",
+        extras("staff", _example(student="lukasb_92", team=1)),
+        module="Module code",
+        student="The student",
+        team="Team number",
     )
-    @app_commands.describe(module="Module code", student="The student", team="Team number")
     async def move(
         self,
         interaction: discord.Interaction,
@@ -196,12 +204,11 @@ class Teams(commands.Cog):
             text += " " + (problem or "They were added to the team's thread.")
         await reply_private(interaction, text)
 
-    @teams.command(
-        name="pair",
-        description="Keep two students apart or together when teams are formed (tutors).",
-        extras=extras("staff", _example(student="lukasb_92", other="meilin.tan", keep="apart")),
-    )
-    @app_commands.describe(
+    @slash(
+        teams,
+        "pair",
+        "Keep two students apart or together when teams are formed (tutors).",
+        extras("staff", _example(student="lukasb_92", other="meilin.tan", keep="apart")),
         module="Module code",
         student="A student",
         other="Another student",
@@ -226,12 +233,13 @@ class Teams(commands.Cog):
         )
         await reply_private(interaction, text)
 
-    @teams.command(
-        name="export",
-        description="The module's teams as a CSV file (tutors).",
-        extras=extras("staff", _example()),
+    @slash(
+        teams,
+        "export",
+        "The module's teams as a CSV file (tutors).",
+        extras("staff", _example()),
+        module="Module code",
     )
-    @app_commands.describe(module="Module code")
     async def export(self, interaction: discord.Interaction, module: str) -> None:
         result = await in_context(self.bot, interaction, service.export, module_code=module)
         await send_private(
