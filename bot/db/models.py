@@ -938,6 +938,8 @@ class Team(Base):
     shared: Mapped[str] = mapped_column(String(96))
     balance: Mapped[int] = mapped_column(Integer, default=0)
     thread_id: Mapped[str | None] = mapped_column(PlatformId)
+    #: When the team's message was posted in its thread (a retry opens nothing twice).
+    announced_at: Mapped[datetime | None]
 
 
 class TeamMember(Base):

@@ -110,7 +110,7 @@ async def open_threads(
         module = await s.get(Module, team_set.module_id)
         assert module is not None
         teams = [
-            (t.id, t.number, t.thread_id, {p.id for p in m})
+            (t.id, t.number, t.thread_id, t.announced_at is not None, {p.id for p in m})
             for t, m in await R.teams_of(s, team_set)
         ]
         earlier = (
@@ -139,45 +139,64 @@ async def open_threads(
         report.problems.append(f"{code} has no channel on this server, so no threads")
         return report
     tutors = sorted({*await _tutor_ids(db, module.id), *extra_staff})
-    everyone = set().union(*(m for *_, m in teams)) if teams else set()
-    taken: set[str] = set()
-    for team_id, number, thread_id, member_ids in teams:
-        if thread_id is not None:
+    everyone: set[int] = set().union(*(m for *_, m in teams)) if teams else set()
+    taken = {thread_id for _, _, thread_id, _, _ in teams if thread_id}
+    for team_id, number, thread_id, announced, member_ids in teams:
+        if announced:
             continue
-        # An earlier team whose remaining members are all here (a re-form kept it whole).
-        reuse = next(
-            (
-                tid
-                for tid, old in before
-                if tid not in taken and len(old & everyone) >= 2 and old & everyone <= member_ids
-            ),
-            None,
-        )
-        if reuse is not None:
-            taken.add(reuse)
-        message, ids = await team_message(db, set_id, team_id, tutors, now)
         try:
-            if reuse is None:
-                thread_id = await chat.create_thread(
-                    channel_id, f"{code} team {number}", private=True
-                )
+            if thread_id is None:
+                thread_id = _earlier_thread(before, everyone, member_ids, taken)
+                reused = thread_id is not None
+                if thread_id is None:
+                    thread_id = await chat.create_thread(
+                        channel_id, f"{code} team {number}", private=True
+                    )
+                await _record(db, team_id, thread_id=thread_id)  # a retry never opens it twice
             else:
-                thread_id = reuse
+                reused = thread_id in {tid for tid, _ in before}
+            message, ids = await team_message(db, set_id, team_id, tutors, now)
             for user_id in [*ids, *tutors]:
                 await chat.add_thread_member(thread_id, user_id)
-            async with db.session() as s:
-                row = await s.get(Team, team_id)
-                assert row is not None
-                row.thread_id = thread_id
             await chat.post(thread_id, message)
+            await _record(db, team_id, announced_at=now)
         except ChatError as exc:
             report.problems.append(f"team {number}: {exc.kind.value}")
             continue
-        if reuse is None:
-            report.opened += 1
-        else:
+        if reused:
             report.reused += 1
+        else:
+            report.opened += 1
     return report
+
+
+def _earlier_thread(
+    before: list[tuple[str, set[int]]], everyone: set[int], members: set[int], taken: set[str]
+) -> str | None:
+    """The thread of an earlier team whose remaining members are all in this one (a re-form
+    kept it whole); each earlier thread goes to one team at most."""
+    for thread_id, old in before:
+        staying = old & everyone
+        if thread_id not in taken and len(staying) >= 2 and staying <= members:
+            taken.add(thread_id)
+            return thread_id
+    return None
+
+
+async def _record(
+    db: Database,
+    team_id: int,
+    *,
+    thread_id: str | None = None,
+    announced_at: datetime | None = None,
+) -> None:
+    async with db.session() as s:
+        row = await s.get(Team, team_id)
+        assert row is not None
+        if thread_id is not None:
+            row.thread_id = thread_id
+        if announced_at is not None:
+            row.announced_at = announced_at
 
 
 async def add_to_thread(chat: ChatPort, thread_id: str, user_id: str, note: str) -> str | None:

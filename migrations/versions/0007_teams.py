@@ -181,6 +181,7 @@ def upgrade() -> None:
         sa.Column("shared", sa.String(length=96), nullable=False),
         sa.Column("balance", sa.Integer(), nullable=False),
         sa.Column("thread_id", sa.String(length=32), nullable=True),
+        sa.Column("announced_at", bot.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["set_id"], ["team_sets.id"], name=op.f("fk_teams_set_id_team_sets"), ondelete="CASCADE"
         ),

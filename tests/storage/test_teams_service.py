@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller, load_caller
-from bot.chat import ChatMessage, OutgoingMessage, Posted
+from bot.chat import ChatError, ChatErrorKind, ChatMessage, OutgoingMessage, Posted
 from bot.db.engine import Database
 from bot.db.models import (
     Cohort,
@@ -62,8 +62,13 @@ class ThreadChat:
     threads: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
     members: dict[str, list[str]] = field(default_factory=dict)
     posts: list[tuple[str, OutgoingMessage]] = field(default_factory=list)
+    #: How many of the next posts Discord refuses (as unavailable).
+    failing_posts: int = 0
 
     async def post(self, channel_id: str, message: OutgoingMessage) -> Posted:
+        if self.failing_posts:
+            self.failing_posts -= 1
+            raise ChatError(ChatErrorKind.UNAVAILABLE, "HTTP 503")
         self.posts.append((channel_id, message))
         return Posted(channel_id, str(len(self.posts)))
 
@@ -404,3 +409,16 @@ async def test_previous_teammates_are_kept_apart_unless_the_tutor_allows_it(
     assert "previous teammates count as kept apart" in err.value.sentence
     again = await course.form(size_min=5, size_max=6, avoid_previous=False)
     assert len(again.teams) == 2
+
+
+async def test_a_failed_team_message_is_posted_on_retry_in_the_same_thread(course: Course) -> None:
+    proposal = await course.form()
+    await course.act(TUTOR, service.confirm, set_id=proposal.set_id, now=NOW)
+    course.chat.failing_posts = 1
+    first = await open_threads(course.db, course.chat, proposal.set_id, now=NOW)
+    assert first.problems == ["team 1: unavailable"]
+    assert len(course.chat.threads) == len(proposal.teams)
+    retry = await open_threads(course.db, course.chat, proposal.set_id, now=NOW)
+    assert retry.problems == [] and retry.opened == 1
+    assert len(course.chat.threads) == len(proposal.teams)  # no second thread for team 1
+    assert len(course.chat.posts) == len(proposal.teams)
