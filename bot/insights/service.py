@@ -47,8 +47,12 @@ from bot.insights.warning import Flag, Missed, StudentActivity, assess
 
 __all__ = [
     "HISTORY_WEEKS",
+    "SOURCES",
+    "ModuleInsights",
     "StudentFlag",
+    "WeeklyActivity",
     "module_flags",
+    "module_insights",
     "module_students",
     "save_thresholds",
     "thresholds_for",
@@ -110,8 +114,12 @@ async def module_students(session: AsyncSession, module_id: int) -> list[tuple[i
     return [(pid, name) for pid, name in rows.all()]
 
 
+#: The kinds of activity, as the dashboard's participation plot names them.
+SOURCES = ("Discussion posts", "Peer submissions", "Peer reviews", "Check-ins", "RSVPs")
+
+
 def _activity_sources(module_id: int) -> list[Any]:
-    """(person id, when) of every kind of activity in a module, as selects to union."""
+    """(person id, when) of every kind of activity in a module, one select per ``SOURCES``."""
     return [
         select(Contribution.person_id.label("pid"), Contribution.created_at.label("at"))
         .join(DiscussionPrompt, DiscussionPrompt.id == Contribution.prompt_id)
@@ -134,15 +142,26 @@ def _activity_sources(module_id: int) -> list[Any]:
     ]
 
 
+@dataclass(frozen=True)
+class WeeklyActivity:
+    """Activity counts per week, oldest first, the last week ending at the moment asked."""
+
+    per_student: dict[int, list[int]]
+    last_seen: dict[int, datetime]
+    #: name in ``SOURCES`` -> counts per week over all students
+    per_source: dict[str, list[int]]
+
+
 async def weekly_activity(
     session: AsyncSession, module_id: int, now: datetime, weeks: int
-) -> tuple[dict[int, list[int]], dict[int, datetime]]:
-    """Per student: activity counts per week (oldest first, the last ending at ``now``), and
-    the last activity of any kind before ``now``."""
+) -> WeeklyActivity:
+    """Per student and per kind of activity: counts per week (the last ending at ``now``), and
+    each student's last activity of any kind before ``now``."""
     start = now - weeks * WEEK
     counts: dict[int, list[int]] = defaultdict(lambda: [0] * weeks)
     last: dict[int, datetime] = {}
-    for source in _activity_sources(module_id):
+    per_source: dict[str, list[int]] = {name: [0] * weeks for name in SOURCES}
+    for name, source in zip(SOURCES, _activity_sources(module_id), strict=True):
         cols = source.selected_columns
         pid_col, at_col = cols[0], cols[1]
         rows = await session.execute(
@@ -154,6 +173,7 @@ async def weekly_activity(
             index = weeks - 1 - int((now - at) / WEEK)
             if 0 <= index < weeks:
                 counts[pid][index] += 1
+                per_source[name][index] += 1
         latest = await session.execute(
             source.with_only_columns(pid_col, func.max(at_col))
             .where(at_col <= now)
@@ -162,7 +182,7 @@ async def weekly_activity(
         for pid, at in latest.all():
             if pid is not None and at is not None and (pid not in last or at > last[pid]):
                 last[pid] = at
-    return dict(counts), last
+    return WeeklyActivity(dict(counts), last, per_source)
 
 
 async def _extended(session: AsyncSession, now: datetime, **item: Iterable[int]) -> set[Any]:
@@ -297,6 +317,13 @@ async def _module_start(session: AsyncSession, module_id: int) -> datetime | Non
     return min(found) if found else None
 
 
+@dataclass(frozen=True)
+class ModuleInsights:
+    flags: list[StudentFlag]
+    activity: WeeklyActivity
+    thresholds: Thresholds
+
+
 async def module_flags(
     session: AsyncSession,
     module: Module,
@@ -305,6 +332,17 @@ async def module_flags(
     students: Sequence[tuple[int, str]] | None = None,
 ) -> list[StudentFlag]:
     """Every student's flag in ``module`` as of ``now``, flagged first (highest score first)."""
+    return (await module_insights(session, module, now, thresholds, students)).flags
+
+
+async def module_insights(
+    session: AsyncSession,
+    module: Module,
+    now: datetime,
+    thresholds: Thresholds | None = None,
+    students: Sequence[tuple[int, str]] | None = None,
+) -> ModuleInsights:
+    """The flags and the weekly activity behind them (the dashboard plots both)."""
     t = thresholds or await thresholds_for(session, module.cohort_id)
     people = list(students) if students is not None else await module_students(session, module.id)
     ids = {pid for pid, _ in people}
@@ -312,7 +350,8 @@ async def module_flags(
     weeks_open = HISTORY_WEEKS
     if start is not None:
         weeks_open = max(1, min(HISTORY_WEEKS, int((now - start) / WEEK) + 1))
-    counts, last = await weekly_activity(session, module.id, now, HISTORY_WEEKS)
+    activity = await weekly_activity(session, module.id, now, HISTORY_WEEKS)
+    counts, last = activity.per_student, activity.last_seen
     since = now - t.recent_weeks * WEEK
     missed, reviews, absent = await _missed_work(session, module.id, ids, now, since)
     activities = [
@@ -334,4 +373,4 @@ async def module_flags(
         for a, f in zip(activities, flags, strict=True)
     ]
     result.sort(key=lambda s: (not s.flag.flagged, -s.flag.score, s.name))
-    return result
+    return ModuleInsights(result, activity, t)
