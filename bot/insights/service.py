@@ -347,8 +347,8 @@ async def module_insights(
     people = list(students) if students is not None else await module_students(session, module.id)
     ids = {pid for pid, _ in people}
     start = await _module_start(session, module.id)
-    weeks_open = HISTORY_WEEKS
-    if start is not None:
+    weeks_open = 0  # nothing has happened in the module yet: nobody can be inactive
+    if start is not None and start <= now:
         weeks_open = max(1, min(HISTORY_WEEKS, int((now - start) / WEEK) + 1))
     activity = await weekly_activity(session, module.id, now, HISTORY_WEEKS)
     counts, last = activity.per_student, activity.last_seen

@@ -82,7 +82,7 @@ def bar_chart(
                 base += value
         out.append(
             f'<text class="axis" x="{LEFT + group_w * (i + 0.5):.1f}" y="{TOP + plot_h + 16}" '
-            f'text-anchor="middle">{escape(_short(label))}</text>'
+            f'text-anchor="middle">{escape(_short(label, max(4, int(group_w / 6.5))))}</text>'
         )
     x = LEFT
     for j, (name, _) in enumerate(series):
