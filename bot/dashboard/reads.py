@@ -430,6 +430,19 @@ async def module_page(
     )
 
 
+async def _late_counts(session: AsyncSession, per_person: Any) -> dict[int, Counter[str]]:
+    """Per item: how many people handed in on time, and how many only late."""
+    rows = await session.execute(
+        select(per_person.c.item, per_person.c.all_late, func.count()).group_by(
+            per_person.c.item, per_person.c.all_late
+        )
+    )
+    counts: dict[int, Counter[str]] = defaultdict(Counter)
+    for item, late, n in rows.all():
+        counts[item]["late" if late else "on_time"] += n
+    return counts
+
+
 async def _timeliness(
     session: AsyncSession, module_id: int, students: set[int], now: datetime
 ) -> list[Timeliness]:
@@ -447,16 +460,17 @@ async def _timeliness(
         )
     ).all()
     if prompts:
-        on_time_col = func.min(case((Contribution.late.is_(True), 1), else_=0))
-        rows = await session.execute(
-            select(Contribution.prompt_id, Contribution.person_id, on_time_col)
-            .where(Contribution.prompt_id.in_([p.id for p in prompts]))
+        all_late = func.min(case((Contribution.late.is_(True), 1), else_=0)).label("all_late")
+        per_person = (
+            select(Contribution.prompt_id.label("item"), all_late)
+            .where(
+                Contribution.prompt_id.in_([p.id for p in prompts]),
+                Contribution.person_id.in_(sorted(students)),
+            )
             .group_by(Contribution.prompt_id, Contribution.person_id)
+            .subquery()
         )
-        state: dict[int, Counter[str]] = defaultdict(Counter)
-        for pid, person, all_late in rows.all():
-            if person in students:
-                state[pid]["late" if all_late else "on_time"] += 1
+        state = await _late_counts(session, per_person)
         for pid, title, closes in prompts:
             c = state[pid]
             missing = len(students) - c["on_time"] - c["late"]
@@ -473,16 +487,17 @@ async def _timeliness(
         )
     ).all()
     if exercises:
-        late_col = func.min(case((PeerSubmission.late.is_(True), 1), else_=0))
-        rows = await session.execute(
-            select(PeerSubmission.exercise_id, PeerSubmission.person_id, late_col)
-            .where(PeerSubmission.exercise_id.in_([e.id for e in exercises]))
+        all_late = func.min(case((PeerSubmission.late.is_(True), 1), else_=0)).label("all_late")
+        per_person = (
+            select(PeerSubmission.exercise_id.label("item"), all_late)
+            .where(
+                PeerSubmission.exercise_id.in_([e.id for e in exercises]),
+                PeerSubmission.person_id.in_(sorted(students)),
+            )
             .group_by(PeerSubmission.exercise_id, PeerSubmission.person_id)
+            .subquery()
         )
-        subs: dict[int, Counter[str]] = defaultdict(Counter)
-        for eid, person, all_late in rows.all():
-            if person in students:
-                subs[eid]["late" if all_late else "on_time"] += 1
+        subs = await _late_counts(session, per_person)
         for eid, title, due in exercises:
             c = subs[eid]
             missing = len(students) - c["on_time"] - c["late"]
@@ -510,31 +525,40 @@ async def _turnout(session: AsyncSession, module_id: int, now: datetime) -> list
     if not occurrences:
         return []
     ids = [o.id for o in occurrences]
-    going: dict[int, set[int]] = defaultdict(set)
-    for occ, person in (
-        await session.execute(
-            select(Rsvp.occurrence_id, Rsvp.person_id).where(
-                Rsvp.occurrence_id.in_(ids), Rsvp.response == RsvpResponse.GOING
+    going = _counts(
+        (
+            await session.execute(
+                select(Rsvp.occurrence_id, func.count())
+                .where(Rsvp.occurrence_id.in_(ids), Rsvp.response == RsvpResponse.GOING)
+                .group_by(Rsvp.occurrence_id)
             )
-        )
-    ).all():
-        going[occ].add(person)
-    came: dict[int, set[int]] = defaultdict(set)
-    for occ, person in (
-        await session.execute(
-            select(Attendance.occurrence_id, Attendance.person_id).where(
-                Attendance.occurrence_id.in_(ids)
+        ).all()
+    )
+    came = _counts(
+        (
+            await session.execute(
+                select(Attendance.occurrence_id, func.count())
+                .where(Attendance.occurrence_id.in_(ids))
+                .group_by(Attendance.occurrence_id)
             )
-        )
-    ).all():
-        came[occ].add(person)
+        ).all()
+    )
+    both = _counts(
+        (
+            await session.execute(
+                select(Attendance.occurrence_id, func.count())
+                .join(
+                    Rsvp,
+                    (Rsvp.occurrence_id == Attendance.occurrence_id)
+                    & (Rsvp.person_id == Attendance.person_id),
+                )
+                .where(Attendance.occurrence_id.in_(ids), Rsvp.response == RsvpResponse.GOING)
+                .group_by(Attendance.occurrence_id)
+            )
+        ).all()
+    )
     return [
-        TutorialTurnout(
-            f"{starts:%d %b}",
-            len(going[oid]),
-            len(came[oid]),
-            len(going[oid] & came[oid]),
-        )
+        TutorialTurnout(f"{starts:%d %b}", going.get(oid, 0), came.get(oid, 0), both.get(oid, 0))
         for oid, _title, starts in occurrences
     ]
 
