@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import random
 import re
 import statistics
@@ -228,6 +229,8 @@ async def main() -> None:
             finally:
                 await tutor.close()
                 await admin.close()
+            load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+            print(f"machine: {os.cpu_count()} cores, load average {load} (other work shares it)")
             report(f"module page, {args.students} students", module_times, 300, "p95")
             report(f"cohort overview, {args.cohort} students", overview_times, 1000, "max")
         finally:
