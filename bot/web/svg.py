@@ -37,8 +37,15 @@ def bar_chart(
     *,
     stacked: bool = False,
     slug: str = "plot",
+    colours: Sequence[int] | None = None,
 ) -> str:
-    """Grouped (or stacked) bars: one group per label, one bar per series."""
+    """Grouped (or stacked) bars: one group per label, one bar per series; ``colours`` picks
+    the palette entry of each series (on time green, missing red...)."""
+    palette = (
+        [*(colours or ()), *range(len(series))][: len(series)]
+        if colours
+        else list(range(len(series)))
+    )
     n = max(len(labels), 1)
     if stacked:
         top = max((sum(s[1][i] for s in series) for i in range(len(labels))), default=0)
@@ -74,7 +81,8 @@ def bar_chart(
             if value > 0:
                 drawn += 1
                 out.append(
-                    f'<rect class="bar s{j % 6}" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" '
+                    f'<rect class="bar s{palette[j] % 6}" x="{x:.1f}" y="{y:.1f}" '
+                    f'width="{bar_w:.1f}" '
                     f'height="{h:.1f}" data-value="{value:g}">'
                     f"<title>{escape(label)}, {escape(name)}: {value:g}</title></rect>"
                 )
@@ -87,7 +95,8 @@ def bar_chart(
     x = LEFT
     for j, (name, _) in enumerate(series):
         out.append(
-            f'<rect class="s{j % 6}" x="{x}" y="{HEIGHT + 6}" width="10" height="10"/>'
+            f'<rect class="s{palette[j] % 6}" x="{x}" y="{HEIGHT + 6}" '
+            'width="10" height="10"/>'
             f'<text class="axis" x="{x + 14}" y="{HEIGHT + 15}">{escape(name)}</text>'
         )
         x += 24 + 7 * len(name)
