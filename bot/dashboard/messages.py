@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.permissions import Caller
 from bot.chat import ChatError, ChatPort, OutgoingMessage, Posted
-from bot.dashboard.reads import Viewer, module_export
+from bot.dashboard.reads import Viewer, module_export, programme_export
 from bot.dashboard.signin import create_link, signing_key
 from bot.db.engine import Database
 from bot.db.models import Cohort, Enrolment, EnrolmentStatus, Person, Role, TutorMessage
@@ -176,11 +176,15 @@ async def send_tutor_message(
 
 
 async def download_export(
-    db: Database, viewer: Viewer, *, module_id: int, fmt: str, now: datetime
+    db: Database, viewer: Viewer, *, module_id: int | None, fmt: str, now: datetime
 ) -> ExportFile:
-    """A module's gradebook file from the dashboard; audited like ``/gradebook export``."""
+    """A module's gradebook file (``module_id`` None: the whole cohort's, admins only) from the
+    dashboard; audited like ``/gradebook export``."""
     async with db.session() as session:
-        file = await module_export(session, viewer, module_id, fmt, now)
+        if module_id is None:
+            file = await programme_export(session, viewer, fmt, now)
+        else:
+            file = await module_export(session, viewer, module_id, fmt, now)
         await audit.record(
             session,
             actor=await session.get(Person, viewer.person_id),

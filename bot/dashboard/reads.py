@@ -49,7 +49,7 @@ from bot.db.models import (
 )
 from bot.errors import NotFound, PermissionDenied
 from bot.gradebook.export import ExportFile
-from bot.gradebook.exporting import build_module_export, check_format
+from bot.gradebook.exporting import build_module_export, build_programme_export, check_format
 from bot.gradebook.loading import load_module_book
 from bot.insights.service import HISTORY_WEEKS, SOURCES, StudentFlag, module_insights
 
@@ -64,6 +64,7 @@ __all__ = [
     "module_export",
     "module_page",
     "overview",
+    "programme_export",
     "student_page",
 ]
 
@@ -914,3 +915,14 @@ async def module_export(
     """The module's gradebook file, as ``/gradebook export`` makes it."""
     module = await _staff_module(session, viewer, module_id)
     return await build_module_export(session, module, check_format(fmt), now)
+
+
+async def programme_export(
+    session: AsyncSession, viewer: Viewer, fmt: str, now: datetime
+) -> ExportFile:
+    """The whole cohort's gradebook (programme admins only), as ``cohortbot export`` makes it."""
+    if not viewer.is_admin:
+        raise PermissionDenied("Only programme admins can do that.")
+    cohort = await session.get(Cohort, viewer.cohort_id)
+    assert cohort is not None
+    return await build_programme_export(session, cohort, check_format(fmt), now)

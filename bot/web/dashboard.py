@@ -255,7 +255,7 @@ def add_dashboard_routes(app: web.Application, src: DashboardSources) -> None:
         file = await messages.download_export(
             src.db,
             viewer,
-            module_id=_int(request, "module_id"),
+            module_id=_int(request, "module_id") if "module_id" in request.match_info else None,
             fmt=request.match_info["fmt"],
             now=src.clock(),
         )
@@ -309,5 +309,6 @@ def add_dashboard_routes(app: web.Application, src: DashboardSources) -> None:
     app.router.add_get("/dashboard/module/{module_id}", module)
     app.router.add_get("/dashboard/module/{module_id}/gradebook.{fmt}", export)
     app.router.add_post("/dashboard/module/{module_id}/message", message)
+    app.router.add_get("/dashboard/cohort/gradebook.{fmt}", export)
     app.router.add_get("/dashboard/student/{person_id}", student)
     app.router.add_get("/dashboard/exercise/{exercise_id}", exercise)

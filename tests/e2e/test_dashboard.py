@@ -148,3 +148,23 @@ async def test_sign_out_everywhere_ends_every_session(sandbox: Sandbox, world: W
     finally:
         await first.close()
         await second.close()
+
+
+async def test_the_admin_sees_every_module_and_downloads_the_programme_gradebook(
+    sandbox: Sandbox, world: World
+) -> None:
+    await seed_module(sandbox)
+    admin = world.admins()[0]
+    base = sandbox.app.web.url
+    async with browser() as client:
+        _, html = await signed_in(client, await sign_in_link(sandbox, world, admin))
+        assert MODULE in html and OTHER_MODULE in html
+        async with client.get(f"{base}/dashboard/cohort/gradebook.xlsx") as r:
+            assert r.status == 200
+            assert (await r.read())[:2] == b"PK"
+    async with browser() as client:
+        tutor = world.person("tomaszz_stats")
+        await signed_in(client, await sign_in_link(sandbox, world, tutor))
+        async with client.get(f"{base}/dashboard/cohort/gradebook.csv") as r:
+            assert r.status == 403
+            assert "Only programme admins can do that." in await r.text()
