@@ -88,6 +88,10 @@ class Viewer:
         return Role.ADMIN in self.roles.values()
 
     @property
+    def is_student(self) -> bool:
+        return Role.STUDENT in self.roles.values()
+
+    @property
     def is_staff(self) -> bool:
         return self.is_admin or Role.TUTOR in self.roles.values()
 
