@@ -11,4 +11,4 @@ time, grants, requests), all re-exported by the facade ``service``, with ``input
 """
 
 # Modules other features may import (tests/unit/test_layers.py); the rest is internal.
-PUBLIC_MODULES: tuple[str, ...] = ("timeparse",)
+PUBLIC_MODULES: tuple[str, ...] = ("notices", "planning", "timeparse")

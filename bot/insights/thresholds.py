@@ -31,6 +31,11 @@ class Thresholds:
     falling_min_baseline: float = 2.0
     #: Points needed for a flag; each reason adds its points (see ``warning``).
     flag_score: float = 2.0
+    #: A weekly digest DM of the flags to each module's tutors (respecting their quiet hours).
+    digest: bool = False
+    #: When it is sent: ISO weekday (1 = Monday) and hour, in the cohort's time zone.
+    digest_weekday: int = 1
+    digest_hour: int = 8
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,7 +57,10 @@ _LIMITS: dict[str, tuple[float, float, bool]] = {
     "falling_ratio": (0, 1, False),
     "falling_min_baseline": (0, 1000, False),
     "flag_score": (0.5, 20, False),
+    "digest_weekday": (1, 7, True),
+    "digest_hour": (0, 23, True),
 }
+_BOOLEANS = ("digest",)
 
 
 def parse_thresholds(data: Mapping[str, Any] | None) -> Thresholds:
@@ -63,6 +71,12 @@ def parse_thresholds(data: Mapping[str, Any] | None) -> Thresholds:
     values: dict[str, Any] = {}
     known = [f.name for f in fields(Thresholds)]
     for key, raw in data.items():
+        if key in _BOOLEANS:
+            if not isinstance(raw, bool):
+                errors.append(f"early_warning.{key}: must be true or false, got {raw!r}")
+            else:
+                values[key] = raw
+            continue
         if key not in _LIMITS:
             errors.append(f"early_warning.{key}: unknown key (expected one of {', '.join(known)})")
             continue

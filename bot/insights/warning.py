@@ -164,7 +164,13 @@ def assess_one(student: StudentActivity, t: Thresholds, cohort_cut: float) -> Fl
     if len(earlier) >= 2:
         baseline = sum(earlier) / len(earlier)
         last = student.weekly[-1]
-        if baseline >= t.falling_min_baseline and last <= t.falling_ratio * baseline:
+        # A fall is below the student's own level (strictly: steady is never falling, even
+        # with falling_ratio = 1) and at most falling_ratio of it.
+        if (
+            baseline >= t.falling_min_baseline
+            and last < baseline
+            and last <= t.falling_ratio * baseline
+        ):
             reasons.append(
                 Reason(
                     "falling",

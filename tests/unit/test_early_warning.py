@@ -131,9 +131,11 @@ def test_thresholds_from_the_programme_file() -> None:
         parse_thresholds({"inactive_day": 3, "recent_weeks": 1.5, "falling_ratio": 2, "x": True})
     assert caught.value.errors == [
         "early_warning.inactive_day: unknown key (expected one of inactive_days, recent_weeks, "
-        "low_percentile, falling_ratio, falling_min_baseline, flag_score)",
+        "low_percentile, falling_ratio, falling_min_baseline, flag_score, digest, digest_weekday, "
+        "digest_hour)",
         "early_warning.recent_weeks: must be a whole number, got 1.5",
         "early_warning.falling_ratio: must be from 0 to 1, got 2",
         "early_warning.x: unknown key (expected one of inactive_days, recent_weeks, "
-        "low_percentile, falling_ratio, falling_min_baseline, flag_score)",
+        "low_percentile, falling_ratio, falling_min_baseline, flag_score, digest, digest_weekday, "
+        "digest_hour)",
     ]
