@@ -1,4 +1,5 @@
-"""``/dashboard``: a sign-in link to the web dashboard, by direct message, for anyone on the roster.
+"""``/dashboard``: a sign-in link to the web dashboard, by direct message, for anyone on the roster;
+and the weekly early-warning digest job (``bot.dashboard.digest``).
 
 Tutors see their modules, admins the whole cohort, students their own page: the web pages
 check that, so the command is the same for everyone.
@@ -13,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.chat import ChatError
+from bot.dashboard.digest import send_digests
 from bot.dashboard.messages import request_link, send_dm
 from bot.discord_app import CohortBot
 from cogs._shared.context import in_context
@@ -22,9 +24,25 @@ from cogs._shared.replies import reply_private
 log = logging.getLogger(__name__)
 
 
+JOB = "early-warning-digest"
+
+
 class Dashboard(commands.Cog):
     def __init__(self, bot: CohortBot) -> None:
         self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.scheduler.register(JOB, self.run_digests)
+
+    async def run_digests(self) -> None:
+        """The weekly digest (opt-in per cohort); cheap when no cohort asked for one."""
+        try:
+            sent = await send_digests(self.bot.db, self.bot.chat, self.bot.clock.now())
+        except Exception:
+            log.exception("early-warning digest run failed")
+            return
+        if sent:
+            log.info("sent %d early-warning digest(s)", sent)
 
     @app_commands.command(
         name="dashboard",
