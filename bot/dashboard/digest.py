@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.calendar.notices import quiet_period_end
 from bot.calendar.planning import quiet_hours_of
-from bot.calendar.timeparse import get_zone
 from bot.chat import ChatError, ChatPort
 from bot.dashboard.messages import send_dm
 from bot.db.claims import claim_once
@@ -36,6 +35,7 @@ from bot.db.models import (
 )
 from bot.insights.service import module_flags
 from bot.insights.thresholds import Thresholds, parse_thresholds
+from bot.timeparse import get_zone
 
 __all__ = ["DIGEST_WINDOW", "digest_moment", "digest_text", "send_digests"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 
 import discord
-from discord import app_commands
 from discord.ext import commands
 
 from bot.chat import ChatError
@@ -18,6 +17,7 @@ from bot.dashboard.digest import send_digests
 from bot.dashboard.messages import request_link, send_dm
 from bot.discord_app import CohortBot
 from cogs._shared.context import in_context
+from cogs._shared.declare import slash
 from cogs._shared.metadata import extras
 from cogs._shared.replies import reply_private
 
@@ -44,10 +44,11 @@ class Dashboard(commands.Cog):
         if sent:
             log.info("sent %d early-warning digest(s)", sent)
 
-    @app_commands.command(
-        name="dashboard",
-        description="Get a sign-in link to the web dashboard (by direct message, works once).",
-        extras=extras("member", {}),
+    @slash(
+        None,
+        "dashboard",
+        "Get a sign-in link to the web dashboard (by direct message, works once).",
+        extras("member", {}),
     )
     async def dashboard(self, interaction: discord.Interaction) -> None:
         settings = self.bot.settings
