@@ -823,3 +823,70 @@ class ChannelCursor(Base):
     channel_id: Mapped[str] = mapped_column(PlatformId, primary_key=True)
     last_message_id: Mapped[str] = mapped_column(PlatformId)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- outbox
+
+
+class OutboxState(enum.StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class OutboxMessage(Base):
+    """A message the bot owes, enqueued in the transaction that decided it (``bot.outbox``).
+
+    ``key`` makes enqueueing idempotent. The target is a person (a DM), a channel, or a module
+    (its channel as linked when the message is sent). ``feature``/``kind``/``scope_id``/
+    ``ref_id`` are the sender's own labels, so it can count or cancel its messages and react
+    when one is sent or given up on; the outbox itself never reads them.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_state_id", "state", "id"),
+        Index("ix_outbox_feature_scope_id", "feature", "scope_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    feature: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    scope_id: Mapped[int | None] = mapped_column(Integer)
+    ref_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
+    channel_id: Mapped[str | None] = mapped_column(PlatformId)
+    module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: What the marker line names (``-# cohortbot <marker>`` on Discord); None: "out <id>".
+    marker: Mapped[str | None] = mapped_column(String(120))
+    state: Mapped[OutboxState] = mapped_column(
+        _enum(OutboxState, "outbox_state"), default=OutboxState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: An earlier attempt may have arrived (a timeout, a 5xx): read the history before sending.
+    verify: Mapped[bool] = mapped_column(Boolean, default=False)
+    not_before: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    sent_channel_id: Mapped[str | None] = mapped_column(PlatformId)
+    sent_message_id: Mapped[str | None] = mapped_column(PlatformId)
+    #: "channel", "dm", or "fallback" (a mention in the module channel when DMs are closed).
+    delivered_via: Mapped[str | None] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DmChannel(Base):
+    """The DM channel of a chat user, so a direct message costs one request, not two."""
+
+    __tablename__ = "dm_channels"
+
+    platform_user_id: Mapped[str] = mapped_column(PlatformId, primary_key=True)
+    channel_id: Mapped[str] = mapped_column(PlatformId)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
