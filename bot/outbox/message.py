@@ -164,6 +164,8 @@ class Outcome:
     ref_id: int | None
     person_id: int | None
     state: OutboxState  # SENT or FAILED
+    #: The sending run's time (the feature's reaction is dated by it).
+    at: datetime
     channel_id: str | None = None
     message_id: str | None = None
     via: str | None = None

@@ -531,7 +531,7 @@ async def record(
                     "verify": False,
                 }
             )
-            outcomes.append(_outcome(job, OutboxState.SENT, r))
+            outcomes.append(_outcome(job, OutboxState.SENT, r, now))
         elif r.what == "release":
             changes.append(
                 base
@@ -570,7 +570,7 @@ async def record(
                 changes.append(base | {"state": OutboxState.FAILED, "last_error": error})
                 log.error("outbox message %s failed for good: %s", job.id, error)
                 outcomes.append(
-                    _outcome(job, OutboxState.FAILED, r, error=error, refused=not r.retryable)
+                    _outcome(job, OutboxState.FAILED, r, now, error=error, refused=not r.retryable)
                 )
     if changes:
         # One statement per shape of change, by primary key: a batch costs a few round trips.
@@ -585,7 +585,13 @@ async def record(
 
 
 def _outcome(
-    job: Job, state: OutboxState, r: Result, *, error: str | None = None, refused: bool = False
+    job: Job,
+    state: OutboxState,
+    r: Result,
+    now: datetime,
+    *,
+    error: str | None = None,
+    refused: bool = False,
 ) -> Outcome:
     return Outcome(
         id=job.id,
@@ -596,6 +602,7 @@ def _outcome(
         ref_id=job.ref_id,
         person_id=job.person_id,
         state=state,
+        at=now,
         channel_id=r.channel_id,
         message_id=r.message_id,
         via=r.via,
@@ -638,3 +645,17 @@ async def forget_dm_channel(session: AsyncSession, user_id: str) -> None:
     existing = await session.get(DmChannel, user_id)
     if existing is not None:
         await session.delete(existing)
+
+
+async def states(
+    session: AsyncSession, keys: Sequence[str]
+) -> dict[str, tuple[OutboxState, str | None]]:
+    """Where these messages are (state and last error), for a reply that must say it truly."""
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(OutboxMessage.key, OutboxMessage.state, OutboxMessage.last_error).where(
+            OutboxMessage.key.in_(list(keys))
+        )
+    )
+    return {key: (state, error) for key, state, error in rows.all()}
