@@ -518,36 +518,6 @@ class PeerResult(Base):
     ledger_key: Mapped[str | None] = mapped_column(String(200))
 
 
-class PeerOutbox(Base):
-    """Messages the peer service owes people, written in the transaction that decided them.
-
-    Delivery claims a row (pending -> claimed), sends, then records the message id, so two
-    processes never both send it and a crash mid-send is reported instead of repeated.
-    """
-
-    __tablename__ = "peer_outbox"
-    __table_args__ = (Index("ix_peer_outbox_status_id", "status", "id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
-    exercise_id: Mapped[int] = mapped_column(ForeignKey("peer_exercises.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(32))
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
-    channel_id: Mapped[str | None] = mapped_column(PlatformId)
-    assignment_id: Mapped[int | None] = mapped_column(
-        ForeignKey("review_assignments.id", ondelete="CASCADE")
-    )
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    not_before: Mapped[datetime | None]
-    claimed_at: Mapped[datetime | None]
-    sent_at: Mapped[datetime | None]
-    platform_message_id: Mapped[str | None] = mapped_column(PlatformId)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 # --------------------------------------------------------------------------- calendar
 
 

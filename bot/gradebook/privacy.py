@@ -56,7 +56,6 @@ from bot.db.models import (
     OutboxMessage,
     OutboxState,
     PeerExercise,
-    PeerOutbox,
     PeerResult,
     PeerReview,
     PeerSubmission,
@@ -90,7 +89,6 @@ PRIVACY_COVERAGE: dict[str, str] = {
     "peer_results": "exported once the exercise is released",
     "calendar_events": "exported: events the person created (staff)",
     "notices": "exported: notices addressed to the person",
-    "peer_outbox": "exported: peer-review messages owed to the person (kind and state only)",
     "outbox": "exported: messages owed to the person (feature, kind and state only)",
     "rsvps": "exported",
     "attendance": "exported",
@@ -370,15 +368,6 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
         )
         .scalars()
         .all()
-    ]
-    data["peer_messages"] = [
-        {"kind": kind, "status": status, "created_at": _iso(created), "sent_at": _iso(sent)}
-        for kind, status, created, sent in await _rows(
-            session,
-            select(PeerOutbox.kind, PeerOutbox.status, PeerOutbox.created_at, PeerOutbox.sent_at)
-            .where(PeerOutbox.person_id == pid)
-            .order_by(PeerOutbox.id),
-        )
     ]
     data["messages"] = [
         {

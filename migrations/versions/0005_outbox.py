@@ -5,12 +5,19 @@ posts): claimed with a lease, verified against the target's history after a cras
 with one policy (``bot.outbox``). ``dm_channels`` keeps each user's DM channel so a DM costs
 one request.
 
+Every row of ``peer_outbox`` moves into ``outbox`` (sent ones too: delivery counts and the
+verification bound read them) with its old marker ``peer <id>``, so a message sent before the
+upgrade is still recognised in the history; then ``peer_outbox`` goes.
+
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-07
 """
 
+import json
 from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -66,9 +73,107 @@ def upgrade() -> None:
     op.create_index(op.f('ix_outbox_ref_id'), 'outbox', ['ref_id'], unique=False)
     op.create_index('ix_outbox_state_id', 'outbox', ['state', 'id'], unique=False)
     # ### end Alembic commands ###
+    _move_peer_outbox()
+    op.drop_index('ix_peer_outbox_status_id', table_name='peer_outbox')
+    op.drop_table('peer_outbox')
+
+
+LEASE = timedelta(minutes=2)
+
+
+def _move_peer_outbox() -> None:
+    """Copy the peer outbox's rows, translated to the outbox's columns (in Python: the
+    payload's JSON is reshaped, portably across SQLite and PostgreSQL)."""
+    bind = op.get_bind()
+    meta = sa.MetaData()
+    old = sa.Table("peer_outbox", meta, autoload_with=bind)
+    exercises = sa.Table("peer_exercises", meta, autoload_with=bind)
+    new = sa.Table("outbox", meta, autoload_with=bind)
+    modules = dict(bind.execute(sa.select(exercises.c.id, exercises.c.module_id)).all())
+    rows = []
+    for r in bind.execute(sa.select(old).order_by(old.c.id)).mappings():
+        payload = r["payload"] or {}
+        if isinstance(payload, str):
+            payload = json.loads(payload)
+        content: dict[str, Any] = {"text": payload.get("text", "")}
+        if "button" in payload:
+            b = payload["button"]
+            content["buttons"] = [
+                {
+                    "label": b["label"],
+                    "custom_id": b["custom_id"],
+                    "style": "primary",
+                    "url": None,
+                    "disabled": False,
+                }
+            ]
+        if "file" in payload:
+            f = payload["file"]
+            content["files"] = [
+                {"source": "peer_submission", "ref": f["submission_id"], "filename": f["filename"]}
+            ]
+        dm = r["person_id"] is not None
+        sent = r["status"] == "sent"
+        claimed_at = r["claimed_at"]
+        rows.append(
+            {
+                "key": f"peer:{r['dedupe_key']}",
+                "feature": "peer",
+                "kind": r["kind"],
+                "scope_id": r["exercise_id"],
+                "ref_id": r["assignment_id"],
+                "person_id": r["person_id"],
+                "channel_id": None if dm else r["channel_id"],
+                "module_id": None if dm or r["channel_id"] else modules.get(r["exercise_id"]),
+                "content": content,
+                "marker": f"peer {r['id']}",
+                "state": r["status"],
+                "attempts": r["attempts"],
+                "verify": False,
+                "not_before": r["not_before"],
+                "claimed_by": "peer-outbox" if r["status"] == "claimed" else None,
+                "claimed_at": claimed_at,
+                "lease_until": (
+                    claimed_at + LEASE if r["status"] == "claimed" and claimed_at else None
+                ),
+                "sent_at": r["sent_at"],
+                "sent_channel_id": None if dm or not sent else r["channel_id"],
+                "sent_message_id": r["platform_message_id"],
+                "delivered_via": ("dm" if dm else "channel") if sent else None,
+                "last_error": r["last_error"],
+                "created_at": r["created_at"],
+            }
+        )
+    for lo in range(0, len(rows), 500):
+        bind.execute(sa.insert(new), rows[lo : lo + 500])
 
 
 def downgrade() -> None:
+    # The peer outbox comes back empty: what it owed is in ``outbox``, which goes.
+    op.create_table('peer_outbox',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dedupe_key', sa.String(length=200), nullable=False),
+    sa.Column('exercise_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=True),
+    sa.Column('channel_id', sa.String(length=32), nullable=True),
+    sa.Column('assignment_id', sa.Integer(), nullable=True),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('not_before', bot.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_at', bot.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', bot.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('platform_message_id', sa.String(length=32), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', bot.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['assignment_id'], ['review_assignments.id'], name=op.f('fk_peer_outbox_assignment_id_review_assignments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['exercise_id'], ['peer_exercises.id'], name=op.f('fk_peer_outbox_exercise_id_peer_exercises'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_peer_outbox_person_id_persons')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_peer_outbox')),
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_peer_outbox_dedupe_key'))
+    )
+    op.create_index('ix_peer_outbox_status_id', 'peer_outbox', ['status', 'id'], unique=False)
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_index('ix_outbox_state_id', table_name='outbox')
     op.drop_index(op.f('ix_outbox_ref_id'), table_name='outbox')

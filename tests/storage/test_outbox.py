@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -514,3 +515,85 @@ async def test_an_edit_replaces_the_message_and_is_never_verified(db: Database) 
     await outbox.deliver(db, chat, NOW)
     assert chat.texts(CHANNEL) == ["card, cancelled"]
     assert chat.deliveries() == Counter({f"out {card.id}": 1})
+
+
+async def test_the_upgrade_moves_the_peer_outbox_and_its_old_markers_still_count(
+    empty_db: Database,
+) -> None:
+    """A review request claimed by a process running the old version, whose DM had arrived,
+    and one still pending: after the upgrade the first is recognised by its old marker and
+    recorded, the second is sent once, with its button and the submission's file."""
+    from sqlalchemy import JSON, bindparam, text
+
+    from bot.db.migrate import upgrade
+    from bot.db.models import PeerExercise
+    from bot.db.types import UTCDateTime
+
+    db = empty_db
+    await upgrade(db, "0004")
+    world = await _world(db)
+    async with db.session() as s:
+        s.add(
+            PeerExercise(
+                id=1,
+                module_id=world.module_id,
+                title="E",
+                brief="b",
+                submission_due_at=NOW,
+                review_due_at=NOW + timedelta(days=1),
+                rubric={},
+            )
+        )
+        await s.flush()
+        for row_id, status, payload in (
+            (7, "claimed", '{"text": "Please review A"}'),
+            (
+                8,
+                "pending",
+                '{"text": "Please review B", "button": {"label": "Review", "custom_id": '
+                '"cb:r:1"}, "file": {"submission_id": 1, "filename": "B.pdf"}}',
+            ),
+        ):
+            await s.execute(
+                text(
+                    "INSERT INTO peer_outbox (id, dedupe_key, exercise_id, kind, person_id, "
+                    "payload, status, attempts, claimed_at, created_at) VALUES "
+                    "(:id, :k, 1, 'assignment-part', :p, :payload, :st, :n, :c, :t)"
+                ).bindparams(
+                    bindparam("c", type_=UTCDateTime()),
+                    bindparam("t", type_=UTCDateTime()),
+                    bindparam("payload", type_=JSON()),
+                ),
+                {
+                    "id": row_id,
+                    "k": f"assign:{row_id}:0",
+                    "p": world.people[0],
+                    "payload": json.loads(payload),
+                    "st": status,
+                    "n": 1 if status == "claimed" else 0,
+                    "c": NOW if status == "claimed" else None,
+                    "t": NOW,
+                },
+            )
+    chat = FakeChat()
+    # The old version sent row 7 and died before recording it.
+    await chat.post("dm-300", OutgoingMessage("Please review A", marker="peer 7"))
+    await upgrade(db)
+    async with db.session() as s:
+        tables = await s.run_sync(
+            lambda sync: sync.connection().dialect.get_table_names(sync.connection())
+        )
+    assert "peer_outbox" not in tables
+    rows = await _rows(db)
+    assert set(rows) == {"peer:assign:7:0", "peer:assign:8:0"}
+    assert rows["peer:assign:7:0"].marker == "peer 7"
+
+    async def submission(session: AsyncSession, ref: int) -> bytes | None:
+        return b"pdf" if ref == 1 else None
+
+    outbox.register_files("peer_submission", submission)
+    await outbox.deliver(db, chat, NOW + LEASE + timedelta(seconds=1))
+    assert chat.texts("dm-300") == ["Please review A", "Please review B"]
+    rows = await _rows(db)
+    assert {r.state for r in rows.values()} == {OutboxState.SENT}
+    assert rows["peer:assign:7:0"].last_error == "recovered"
