@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from bot.chat import ChatError, ChatErrorKind, ChatPort, marker_of
 from bot.db.engine import Database
 from bot.db.models import OutboxState
+from bot.delivery import Delivery, Missed, reason_of
 from bot.outbox import policy, store
 from bot.outbox.message import Outcome
 
@@ -152,6 +153,40 @@ class Outbox:
     async def next_due(self) -> datetime | None:
         async with self.db.session() as session:
             return await store.next_due(session)
+
+    async def settle(
+        self, keys: list[str], within: float
+    ) -> dict[str, tuple[OutboxState, str | None]]:
+        """Wait (at most ``within`` seconds) for these messages to be sent or given up, so a
+        reply can say what happened; their states then (a command's commit already woke the
+        sender). One still pending after ``within`` is reported pending."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            async with self.db.session() as session:
+                found = await store.states(session, keys)
+            settled = all(
+                state not in (OutboxState.PENDING, OutboxState.CLAIMED)
+                for state, _ in found.values()
+            )
+            if settled or loop.time() >= deadline or self._closing:
+                return found
+            await asyncio.sleep(0.05)
+
+    async def delivery(self, keys: list[str], within: float = 1.5) -> Delivery:
+        """``settle``, counted as a reply shows it (``bot.delivery``): told, missed, pending."""
+        found = await self.settle(keys, within)
+        told = pending = 0
+        missed: list[Missed] = []
+        for key in keys:
+            state, error = found.get(key, (OutboxState.PENDING, None))
+            if state is OutboxState.SENT:
+                told += 1
+            elif state in (OutboxState.FAILED, OutboxState.CANCELLED):
+                missed.append(Missed("", reason_of(error or "")))
+            else:
+                pending += 1
+        return Delivery(told, tuple(missed), pending)
 
     async def drain(self, within: float = 15.0) -> bool:
         """Stop claiming; wait for sends under way to be recorded. False if time ran out
