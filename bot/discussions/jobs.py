@@ -9,10 +9,10 @@ the log.
 
 Whether the first attempt reached the platform is then read from the platform itself: every
 message this work posts ends with a marker line (``render``), and before posting a prompt or
-its closing summary the bot looks for it in the channel since the prompt opened (or closed), and
-before retrying a mark message, in the student's DMs since the earlier attempt. What is found
-is recorded, not posted again; when the history cannot be read nothing is posted and the work
-waits for the next run. A message may come late, never twice.
+its closing summary the bot looks for it in the channel since the prompt opened (or closed).
+What is found is recorded, not posted again; when the history cannot be read nothing is posted
+and the work waits for the next run. A message may come late, never twice. The students' mark
+messages are handed to the outbox (``mark_messages``), which sends them the same way.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,7 +31,6 @@ from bot.chat import Button, ButtonStyle, ChatError, ChatErrorKind, ChatPort, Ou
 from bot.db.engine import Database
 from bot.db.models import (
     DiscussionPrompt,
-    DiscussionScore,
     Enrolment,
     EnrolmentStatus,
     Module,
@@ -40,8 +38,8 @@ from bot.db.models import (
     PromptStatus,
     Role,
 )
-from bot.discussions import render, scoring
-from bot.discussions.rubric import Rubric, format_points
+from bot.discussions import mark_messages, render, scoring
+from bot.discussions.rubric import Rubric
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +88,7 @@ async def run_due(
     report = DueReport()
     await _open_due(db, chat, now, report)
     await _close_due(db, chat, now, report, thread_read, ledger_lock)
-    await _notify_released(db, chat, now, report)
+    await _notify_released(db, now, report)
     return report
 
 
@@ -431,115 +429,6 @@ async def _close_due(
 # --------------------------------------------------------------------------- release DMs
 
 
-async def _dm_arrived(chat: ChatPort, user_id: str, since: datetime, mark: str) -> bool:
-    """Whether an earlier attempt at this mark message reached the student's DMs."""
-    log.warning("mark message %s: retrying an earlier attempt; checking the DMs first", mark)
-    return bool(await _posted(chat, await chat.dm_channel_id(user_id), since, {mark}))
-
-
-def mark_message(
-    *,
-    module_code: str,
-    prompt_id: int,
-    title: str,
-    score: str,
-    max_score: str,
-    explanation: str,
-    feedback: str | None,
-    updated: bool,
-) -> str:
-    verb = "was updated" if updated else "is released"
-    text = (
-        f"Your mark for {module_code} prompt #{prompt_id} “{title}” {verb}: "
-        f"**{score}/{max_score}** ({explanation})."
-    )
-    if feedback:
-        text += f"\nFeedback from your tutor: {feedback}"
-    text += "\nMarks are provisional until the exam board confirms them."
-    return text
-
-
-async def _notify_released(db: Database, chat: ChatPort, now: datetime, report: DueReport) -> None:
-    waiting = and_(
-        DiscussionScore.notified_at.is_(None),
-        or_(
-            DiscussionScore.notify_claimed_at.is_(None),
-            DiscussionScore.notify_claimed_at < _stale(now),
-        ),
-    )
-    async with db.session() as session:
-        ids = (
-            await session.execute(
-                select(DiscussionScore.id, DiscussionScore.notify_claimed_at)
-                .join(DiscussionPrompt, DiscussionPrompt.id == DiscussionScore.prompt_id)
-                .where(DiscussionPrompt.released_at.is_not(None), waiting)
-                .order_by(DiscussionScore.id)
-            )
-        ).all()
-    for score_id, previous_claim in ids:
-        async with db.session() as session:
-            claimed = await session.execute(
-                update(DiscussionScore)
-                .where(DiscussionScore.id == score_id, waiting)
-                .values(notify_claimed_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if int(getattr(claimed, "rowcount", 0) or 0) != 1:
-                continue
-            row = await session.get(DiscussionScore, score_id)
-            assert row is not None
-            prompt = await session.get(DiscussionPrompt, row.prompt_id)
-            person = await session.get(Person, row.person_id)
-            assert prompt is not None and person is not None
-            module = await session.get(Module, prompt.module_id)
-            assert module is not None and prompt.released_at is not None
-            text = mark_message(
-                module_code=module.code,
-                prompt_id=prompt.id,
-                title=prompt.title,
-                score=format_points(row.score if row.score is not None else Decimal(0)),
-                max_score=format_points(Rubric.from_dict(prompt.rubric).max_score),
-                explanation=row.explanation or "",
-                feedback=row.feedback,
-                updated=row.notices_sent > 0,
-            )
-            mark = render.mark_marker(score_id, row.notices_sent + 1)
-            text = f"{text}\n{mark}"
-            user_id = person.platform_user_id
-        error: str | None = None
-        if user_id is None:
-            error = "not linked to a Discord account yet"
-        else:
-            try:
-                if previous_claim is not None and await _dm_arrived(
-                    chat, user_id, previous_claim, mark
-                ):
-                    log.warning("mark message %s: an earlier attempt did arrive", score_id)
-                else:
-                    await chat.dm(user_id, OutgoingMessage(text))
-            except ChatError as exc:
-                if exc.retryable:
-                    log.warning("mark message %s not sent, will retry: %s", score_id, exc)
-                    async with db.session() as session:
-                        await session.execute(
-                            update(DiscussionScore)
-                            .where(DiscussionScore.id == score_id)
-                            # stale at once: the next run retries, after looking for this one
-                            .values(notify_claimed_at=now - STALE_CLAIM)
-                        )
-                    continue
-                error = exc.kind.value
-        async with db.session() as session:
-            await session.execute(
-                update(DiscussionScore)
-                .where(DiscussionScore.id == score_id)
-                .values(
-                    notified_at=now,
-                    notify_error=error,
-                    notices_sent=DiscussionScore.notices_sent + (1 if error is None else 0),
-                )
-            )
-        if error is None:
-            report.notified += 1
-        else:
-            report.failed.append(f"mark message {score_id}: {error}")
+async def _notify_released(db: Database, now: datetime, report: DueReport) -> None:
+    """Mark messages owed go to the outbox (``mark_messages``), which sends them."""
+    report.notified += await mark_messages.enqueue_owed(db, now)

@@ -72,6 +72,9 @@ class Message:
     fallback_text: str | None = None
     fallback_buttons: tuple[Button, ...] = ()
     edit_of: str | None = None
+    #: It may already have been sent under this marker (work handed over from an older
+    #: sender): the first attempt reads the history before sending.
+    verify: bool = False
 
     def __post_init__(self) -> None:
         if self.person_id is None and self.channel_id is None and self.module_id is None:

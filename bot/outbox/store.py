@@ -56,7 +56,7 @@ async def enqueue(session: AsyncSession, messages: Sequence[Message], now: datet
             "marker": m.marker,
             "state": OutboxState.PENDING,
             "attempts": 0,
-            "verify": False,
+            "verify": m.verify,
             "not_before": m.not_before,
             "created_at": now,
         }

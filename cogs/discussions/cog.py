@@ -482,6 +482,7 @@ class Discussions(commands.Cog):
         )
         try:
             await self._run_due()
+            await self.bot.outbox.run()  # the mark messages it handed over, sent now
         except Exception:
             log.exception("releasing prompt %s: sending the marks failed; it retries", prompt)
             self.bot.scheduler.wake("discussions")
