@@ -177,6 +177,8 @@ class Outcome:
     refused: bool = False
     #: Found already delivered by an earlier, interrupted attempt (nothing was sent now).
     recovered: bool = False
+    #: Attempts made (a takeover after a crash counts as one).
+    attempts: int = 1
 
 
 OnOutcome = Callable[[AsyncSession, Outcome], Awaitable[None]]

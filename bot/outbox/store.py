@@ -609,6 +609,7 @@ def _outcome(
         error=error,
         refused=refused,
         recovered=r.recovered,
+        attempts=job.attempts,
     )
 
 

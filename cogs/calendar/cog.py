@@ -58,6 +58,7 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
             config=self.config,
             clock=self.bot.clock.now,
             on_outcome=lambda outcome: self.bot.metrics.notices.labels(outcome=outcome).inc(),
+            sender=self.bot.outbox,
         )
         self.wake(report.next_due_at)
 

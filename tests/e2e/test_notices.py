@@ -23,6 +23,7 @@ from bot.calendar import messages as M
 from bot.calendar import planning as P
 from bot.db.engine import Database
 from bot.db.models import Module, Notice, NoticeAudience, NoticeStatus, Person
+from bot.outbox import sender
 from cohortlab.localdiscord.scripting import message_text
 from cohortlab.sandbox import Sandbox, _no_identify_wait
 from tests.e2e.test_calendar_support import (
@@ -330,7 +331,9 @@ async def test_killed_at_random_points_every_notice_is_sent_exactly_once(box: Sa
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         # What had left the dying process lands (or fails) now, as it would on the wire.
-        await box.server.script.wait_for(lambda: not engine._inflight, what="in-flight calls")
+        await box.server.script.wait_for(
+            lambda: not engine._inflight and not sender._inflight, what="in-flight calls"
+        )
         if round_no % 5 == 4:
             # ...and the whole process with it: a fresh application on the same DB and server.
             await restart(box)
