@@ -13,7 +13,7 @@ import logging
 import pkgutil
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -219,7 +219,11 @@ class CohortBot(commands.Bot):
         await self.outbox.run()
         due = await self.outbox.next_due()
         if due is not None and not self.outbox.closing:
-            self.scheduler.wake(OUTBOX_JOB, max(due, self.clock.now()), key="next")
+            # The scheduler keeps real time; the bot's clock may be a demo's: wake after the
+            # same span. (What is overdue waits for the tick: no busy retry.)
+            wait = due - self.clock.now()
+            if wait > timedelta(0):
+                self.scheduler.wake(OUTBOX_JOB, datetime.now(UTC) + wait, key="next")
 
     def wake_outbox(self) -> None:
         """Something was enqueued (and committed): send it now, not at the next tick."""
@@ -228,10 +232,11 @@ class CohortBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.scheduler.register("interaction-claims", self._prune_claims)
-        self.scheduler.register(OUTBOX_JOB, self.send_owed)
-        add_waker(self.wake_outbox)
         for extension in discover_cogs():
             await self.load_extension(extension)
+        # Last, so a run of every job (the demo's clock) sends what the features' jobs owe.
+        self.scheduler.register(OUTBOX_JOB, self.send_owed)
+        add_waker(self.wake_outbox)
         if self.settings.guild_id:
             guild = discord.Object(id=int(self.settings.guild_id))
             self.tree.copy_global_to(guild=guild)

@@ -22,7 +22,15 @@ from bot.calendar import engine
 from bot.calendar import messages as M
 from bot.calendar import planning as P
 from bot.db.engine import Database
-from bot.db.models import Module, Notice, NoticeAudience, NoticeStatus, Person
+from bot.db.models import (
+    Module,
+    Notice,
+    NoticeAudience,
+    NoticeStatus,
+    OutboxMessage,
+    OutboxState,
+    Person,
+)
 from bot.outbox import sender
 from cohortlab.localdiscord.scripting import message_text
 from cohortlab.sandbox import Sandbox, _no_identify_wait
@@ -155,10 +163,20 @@ async def test_failed_delivery_is_retried_with_backoff_without_blocking_others(
         lambda: len(bot_texts(box, channel, "due in 15 minutes")) == 2, what="two posts"
     )
     rows = await notices(box, kind="deadline_notice")
-    assert Counter(n.status for n in rows) == {NoticeStatus.SENT: 2, NoticeStatus.PENDING: 1}
-    failed = next(n for n in rows if n.status is NoticeStatus.PENDING)
-    assert failed.retry_at == box.clock.now() + timedelta(seconds=30)
-    assert "HTTP 400" in (failed.last_error or "")
+    # The failed one is the outbox's (claimed by it), its message waiting for its retry.
+    assert Counter(n.status for n in rows) == {NoticeStatus.SENT: 2, NoticeStatus.CLAIMED: 1}
+    failed = next(n for n in rows if n.status is NoticeStatus.CLAIMED)
+    async with box.db.session() as s:
+        message = (
+            await s.execute(
+                select(OutboxMessage).where(
+                    OutboxMessage.feature == "calendar", OutboxMessage.ref_id == failed.id
+                )
+            )
+        ).scalar_one()
+    assert message.state is OutboxState.PENDING
+    assert message.not_before == box.clock.now() + timedelta(seconds=30)
+    assert "HTTP 400" in (message.last_error or "")
 
     await box.advance(timedelta(seconds=29))
     assert len(bot_texts(box, channel, "due in 15 minutes")) == 2
