@@ -8,11 +8,12 @@ process that died mid-way goes stale after ``STALE_CLAIM`` and is taken again, w
 the log.
 
 Whether the first attempt reached the platform is then read from the platform itself: every
-message this work posts ends with a marker line (``render``), and before posting a prompt or
-its closing summary the bot looks for it in the channel since the prompt opened (or closed).
-What is found is recorded, not posted again; when the history cannot be read nothing is posted
-and the work waits for the next run. A message may come late, never twice. The students' mark
-messages are handed to the outbox (``mark_messages``), which sends them the same way.
+message this work posts ends with a marker line (``render``), and before posting a prompt the
+bot looks for it in the channel since the prompt opened. What is found is recorded, not posted
+again; when the history cannot be read nothing is posted and the work waits for the next run.
+A message may come late, never twice. The closing summary is enqueued in the outbox with the
+close, and the students' mark messages are handed to it (``mark_messages``): the outbox sends
+them the same way.
 """
 
 from __future__ import annotations
@@ -27,7 +28,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.chat import Button, ButtonStyle, ChatError, ChatErrorKind, ChatPort, OutgoingMessage
+from bot import outbox
+from bot.chat import (
+    Button,
+    ButtonStyle,
+    ChatError,
+    ChatErrorKind,
+    ChatPort,
+    OutgoingMessage,
+    marker_of,
+)
 from bot.db.engine import Database
 from bot.db.models import (
     DiscussionPrompt,
@@ -40,6 +50,7 @@ from bot.db.models import (
 )
 from bot.discussions import mark_messages, render, scoring
 from bot.discussions.rubric import Rubric
+from bot.outbox import Message
 
 log = logging.getLogger(__name__)
 
@@ -407,9 +418,6 @@ async def _close_due(
         try:
             if prompt.thread_id is not None:
                 await chat.set_thread_state(prompt.thread_id, locked=True)
-                mark = render.closing_marker(prompt_id)
-                if not await _posted(chat, prompt.thread_id, prompt.closes_at, {mark}):
-                    await chat.post(prompt.thread_id, OutgoingMessage(summary))
         except ChatError as exc:
             log.error("prompt %s could not be closed: %s", prompt_id, exc)
             report.failed.append(f"close #{prompt_id}: {exc}")
@@ -422,8 +430,31 @@ async def _close_due(
             prompt.claimed_at = None
             await session.flush()
             await scoring.follow_evidence(session, prompt_id, now=now)
+            if prompt.thread_id is not None:
+                # Posted by the outbox once this commits; a close an older version posted
+                # before dying is found by its marker instead (``verify``).
+                retry = status == PromptStatus.CLOSING
+                await outbox.enqueue(
+                    session, [_summary(prompt_id, prompt.thread_id, summary, retry)], now
+                )
         report.closed.append(prompt_id)
         log.info("prompt %s closed", prompt_id)
+
+
+def _summary(prompt_id: int, thread_id: str, summary: str, retry: bool) -> Message:
+    """The closing summary as an outbox message (its marker is the one it always carried);
+    a retried close looks for it in the thread first."""
+    text, _, mark = summary.rpartition("\n")
+    return Message(
+        key=f"discussions:summary:{prompt_id}",
+        feature="discussions",
+        kind="summary",
+        text=text,
+        channel_id=thread_id,
+        marker=marker_of(mark),
+        scope_id=prompt_id,
+        verify=retry,
+    )
 
 
 # --------------------------------------------------------------------------- release DMs
