@@ -44,13 +44,16 @@ from bot.db.models import (
     Enrolment,
     EnrolmentStatus,
     Module,
+    OutboxState,
     Person,
     PromptStatus,
     Role,
 )
+from bot.delivery import reason_of
 from bot.discussions import mark_messages, render, scoring
 from bot.discussions.rubric import Rubric
 from bot.outbox import Message
+from bot.outbox import store as outbox_store
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +62,13 @@ __all__ = ["ANSWER_PREFIX", "STALE_CLAIM", "DueReport", "run_due"]
 #: A claim older than this belongs to a process that died (the calendar engine's lease too);
 #: the retry reads the channel first and posts only what is missing, so it can be short.
 STALE_CLAIM = timedelta(minutes=2)
-#: How far before the earliest moment a message could have been posted its search starts (the
-#: host's clock and the platform's may differ a little).
-CLOCK_MARGIN = timedelta(minutes=2)
 ANSWER_PREFIX = "cb:discussions:answer:"
 
 
 #: Asked before a prompt is closed: has its thread been read whole (see ``run_due``)?
 ThreadRead = Callable[[str], Awaitable[bool]]
+#: Has the outbox send what is owed now (the application's sender, or one for this run).
+Send = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -88,6 +90,7 @@ async def run_due(
     now: datetime,
     thread_read: ThreadRead | None = None,
     ledger_lock: asyncio.Lock | None = None,
+    sender: outbox.Outbox | None = None,
 ) -> DueReport:
     """Do whatever is due at ``now``; safe to run in several processes at once.
 
@@ -97,8 +100,14 @@ async def run_due(
     close credits the ledger (the recorder credits late posts under it too).
     """
     report = DueReport()
-    await _open_due(db, chat, now, report)
+
+    async def send() -> None:
+        await (sender.run(now) if sender is not None else outbox.deliver(db, chat, now))
+
+    await _open_due(db, chat, now, report, send)
     await _close_due(db, chat, now, report, thread_read, ledger_lock)
+    if report.closed:
+        await send()  # the summaries, now
     await _notify_released(db, now, report)
     return report
 
@@ -168,7 +177,9 @@ async def _set_prompt(db: Database, prompt_id: int, **values: object) -> None:
 # --------------------------------------------------------------------------- opening
 
 
-async def _open_due(db: Database, chat: ChatPort, now: datetime, report: DueReport) -> None:
+async def _open_due(
+    db: Database, chat: ChatPort, now: datetime, report: DueReport, send: Send
+) -> None:
     def ready() -> object:
         return and_(
             DiscussionPrompt.status == PromptStatus.SCHEDULED, DiscussionPrompt.opens_at <= now
@@ -207,11 +218,24 @@ async def _open_due(db: Database, chat: ChatPort, now: datetime, report: DueRepo
         if status == PromptStatus.OPENING:
             log.warning(
                 "prompt %s: a previous opening attempt did not finish; trying again "
-                "(its post may appear twice)",
+                "(what it posted is found, not posted twice)",
                 prompt_id,
             )
         try:
-            thread_id = await _post_prompt(db, chat, prompt, module, staff)
+            thread_id = await _post_prompt(
+                db,
+                chat,
+                prompt,
+                module,
+                staff,
+                send=send,
+                now=now,
+                retry=status == PromptStatus.OPENING,
+            )
+        except _Waiting:
+            log.info("prompt %s: its posts are still being sent; it opens once they are", prompt_id)
+            await _set_prompt(db, prompt_id, status=PromptStatus.SCHEDULED, claimed_at=None)
+            continue
         except ChatError as exc:
             if exc.kind == ChatErrorKind.NOT_FOUND and prompt.thread_id is None:
                 # The channel is gone (deleted on the server): blocked, not an error each run.
@@ -274,19 +298,6 @@ async def _block(
         log.warning("prompt %s: its creator could not be told by DM: %s", prompt.id, exc)
 
 
-async def _posted(
-    chat: ChatPort, channel_id: str, since: datetime, markers: set[str]
-) -> dict[str, str]:
-    """Which of these marked messages the bot already posted there: marker -> message id."""
-    found: dict[str, str] = {}
-    async for message in chat.history(channel_id, since=since - CLOCK_MARGIN):
-        if message.author_is_bot:
-            mark = render.marker_of(message.content)
-            if mark in markers and mark not in found:
-                found[mark] = message.id
-    return found
-
-
 async def _staff_ids(session: AsyncSession, module_id: int) -> list[str]:
     rows = await session.execute(
         select(Person.platform_user_id)
@@ -302,45 +313,53 @@ async def _staff_ids(session: AsyncSession, module_id: int) -> list[str]:
 
 
 async def _post_prompt(
-    db: Database, chat: ChatPort, prompt: DiscussionPrompt, module: Module, staff: list[str]
+    db: Database,
+    chat: ChatPort,
+    prompt: DiscussionPrompt,
+    module: Module,
+    staff: list[str],
+    *,
+    send: Send,
+    now: datetime,
+    retry: bool,
 ) -> str | None:
-    """Post the prompt and make its thread, saving each id as soon as it exists."""
+    """Post the prompt (through the outbox, sent now) and make its thread from its last part,
+    saving each id as soon as it exists."""
     if module.channel_id is None:
         return None  # blocked (``_block``): the caller marks it and tells the tutor once
     channel_id = module.channel_id
     anchor = prompt.message_id
     if anchor is None:
-        parts = render.prompt_messages(
-            prompt_id=prompt.id,
-            module_code=module.code,
-            module_title=module.title,
-            title=prompt.title,
-            body=prompt.body,
-            closes_at=prompt.closes_at,
-            rubric=Rubric.from_dict(prompt.rubric),
-            private_answers=prompt.private_answers,
-        )
-        markers = [render.marker_of(text) or "" for text in parts]
-        found = await _posted(chat, channel_id, prompt.opens_at, set(markers))
-        if found:
-            log.warning("prompt %s: %d of its messages were already posted", prompt.id, len(found))
-        for index, text in enumerate(parts):
-            if markers[index] in found:
-                anchor = found[markers[index]]
+        parts = _prompt_parts(prompt, module, channel_id, retry)
+        keys = [m.key for m in parts]
+        async with db.session() as session:
+            # Parts refused by an earlier attempt (a permission hiccup) go again: this job's
+            # own schedule retries an opening. A deleted channel is not retried (the prompt is
+            # blocked; a new channel has new keys).
+            earlier = await outbox_store.results(session, keys)
+            await outbox_store.retry_now(
+                session,
+                [
+                    k
+                    for k, (state, _, error) in earlier.items()
+                    if state is OutboxState.FAILED
+                    and reason_of(error or "") != ChatErrorKind.NOT_FOUND.value
+                ],
+            )
+            await outbox.enqueue(session, parts, now)
+        await send()
+        async with db.session() as session:
+            sent = await outbox_store.results(session, keys)
+        for key in keys:
+            state, message_id, error = sent.get(key, (OutboxState.PENDING, None, None))
+            if state is OutboxState.SENT and message_id is not None:
+                anchor = message_id
                 continue
-            last = index == len(parts) - 1
-            buttons = (
-                (Button("Answer", f"{ANSWER_PREFIX}{prompt.id}", ButtonStyle.PRIMARY),)
-                if prompt.private_answers and last
-                else ()
-            )
-            posted = await chat.post(
-                channel_id,
-                OutgoingMessage(
-                    text, buttons=buttons, mention_role_id=module.role_id if index == 0 else None
-                ),
-            )
-            anchor = posted.message_id
+            if state is OutboxState.FAILED:
+                reason = reason_of(error or "")
+                kinds = {k.value: k for k in ChatErrorKind}
+                raise ChatError(kinds.get(reason, ChatErrorKind.UNAVAILABLE), error or "refused")
+            raise _Waiting
         await _set_prompt(db, prompt.id, message_id=anchor, channel_id=channel_id)
     thread_id = prompt.thread_id
     if thread_id is None:
@@ -357,6 +376,51 @@ async def _post_prompt(
                 except ChatError as exc:
                     log.warning("cannot add staff %s to thread %s: %s", user_id, thread_id, exc)
     return thread_id
+
+
+class _Waiting(Exception):
+    """The prompt's posts are not all sent yet (a retry waits for its backoff)."""
+
+
+def _prompt_parts(
+    prompt: DiscussionPrompt, module: Module, channel_id: str, retry: bool
+) -> list[Message]:
+    """The prompt's posts as outbox messages, keyed by the channel (a recreated channel gets
+    the prompt afresh); a retried opening looks for each in the channel first."""
+    texts = render.prompt_messages(
+        prompt_id=prompt.id,
+        module_code=module.code,
+        module_title=module.title,
+        title=prompt.title,
+        body=prompt.body,
+        closes_at=prompt.closes_at,
+        rubric=Rubric.from_dict(prompt.rubric),
+        private_answers=prompt.private_answers,
+    )
+    out: list[Message] = []
+    for index, part in enumerate(texts):
+        text, _, mark = part.rpartition("\n")
+        last = index == len(texts) - 1
+        out.append(
+            Message(
+                key=f"discussions:prompt:{prompt.id}:{channel_id}:{index}",
+                feature="discussions",
+                kind="prompt",
+                text=text,
+                channel_id=channel_id,
+                buttons=(
+                    (Button("Answer", f"{ANSWER_PREFIX}{prompt.id}", ButtonStyle.PRIMARY),)
+                    if prompt.private_answers and last
+                    else ()
+                ),
+                mention_role_id=module.role_id if index == 0 else None,
+                marker=marker_of(mark),
+                scope_id=prompt.id,
+                ref_id=index,
+                verify=retry,
+            )
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- closing

@@ -355,7 +355,14 @@ class _Run:
         seconds = policy.send_timeout(o.lease)
         try:
             if job.verify and job.edit_of is None:
-                found = await self._find(job, seconds)
+                try:
+                    found = await self._find(job, seconds)
+                except ChatError as exc:
+                    # Whatever the refusal, unread is unknown: nothing is sent, it is tried
+                    # again later (and given up on only after the attempts).
+                    return store.Result(
+                        job, "error", error=f"cannot verify: {exc}", retryable=True, unread=True
+                    )
                 if found is not None:
                     channel_id, message_id, via = found
                     log.info("outbox message %s: found already sent as %s", job.id, message_id)

@@ -469,6 +469,8 @@ class Result:
     error: str | None = None
     retryable: bool = False
     recovered: bool = False
+    #: The history could not be read to verify it (nothing was sent): tried again soon.
+    unread: bool = False
 
 
 async def record(
@@ -547,6 +549,8 @@ async def record(
             )
             error = (r.error or "unknown error")[:1000]
             if step.next is policy.Next.RETRY:
+                if r.unread:
+                    step = policy.AfterFailure(policy.Next.RETRY, policy.backoff(1))
                 changes.append(
                     base
                     | {
@@ -568,7 +572,11 @@ async def record(
                 if r.retryable:
                     error = f"gave up after {job.attempts} attempts: {error}"[:1000]
                 changes.append(base | {"state": OutboxState.FAILED, "last_error": error})
-                log.error("outbox message %s failed for good: %s", job.id, error)
+                # A refusal (closed DMs, a deleted channel) is the platform's answer, not a
+                # fault of the bot's: the feature's hook reacts to it.
+                (log.warning if not r.retryable else log.error)(
+                    "outbox message %s failed for good: %s", job.id, error
+                )
                 outcomes.append(
                     _outcome(job, OutboxState.FAILED, r, now, error=error, refused=not r.retryable)
                 )
@@ -660,3 +668,41 @@ async def states(
         )
     )
     return {key: (state, error) for key, state, error in rows.all()}
+
+
+async def results(
+    session: AsyncSession, keys: Sequence[str]
+) -> dict[str, tuple[OutboxState, str | None, str | None]]:
+    """State, sent message id and last error of these messages (a feature that needs the id
+    of what it sent, e.g. to start a thread from it)."""
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(
+            OutboxMessage.key,
+            OutboxMessage.state,
+            OutboxMessage.sent_message_id,
+            OutboxMessage.last_error,
+        ).where(OutboxMessage.key.in_(list(keys)))
+    )
+    return {key: (state, mid, error) for key, state, mid, error in rows.all()}
+
+
+async def retry_now(session: AsyncSession, keys: Sequence[str]) -> int:
+    """The feature tries these again: failed ones (a refusal it knows may pass, e.g. a
+    permission fixed since) go back to pending at once, verified first. Others are left alone
+    (one waiting for its backoff keeps it)."""
+    if not keys:
+        return 0
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.key.in_(list(keys)), OutboxMessage.state == OutboxState.FAILED)
+        .values(
+            state=OutboxState.PENDING,
+            attempts=0,
+            not_before=None,
+            verify=True,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

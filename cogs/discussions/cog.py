@@ -110,6 +110,7 @@ class Discussions(commands.Cog):
             now=self.bot.clock.now(),
             thread_read=self._thread_read,
             ledger_lock=self.recorder.ledger_lock,
+            sender=self.bot.outbox,
         )
         # Threads it just made: read back whatever was posted before they were watched.
         self.recorder.watch(report.opened)

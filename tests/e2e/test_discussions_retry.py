@@ -68,6 +68,19 @@ async def crashed_after_opening(sandbox: Sandbox, prompt_id: int) -> DiscussionP
         message_id=None,
         thread_id=None,
     )
+    async with sandbox.db.session() as s:  # the outbox had not recorded its posts either
+        await s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.kind == "prompt", OutboxMessage.scope_id == prompt_id)
+            .values(
+                state=OutboxState.CLAIMED,
+                claimed_by="dead",
+                claimed_at=before.opens_at,
+                lease_until=before.opens_at + STALE_CLAIM,
+                sent_at=None,
+                sent_message_id=None,
+            )
+        )
     return before
 
 
