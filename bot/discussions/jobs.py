@@ -35,8 +35,8 @@ from bot.chat import (
     ChatError,
     ChatErrorKind,
     ChatPort,
-    OutgoingMessage,
     marker_of,
+    to_micros,
 )
 from bot.db.engine import Database
 from bot.db.models import (
@@ -263,39 +263,47 @@ def _missing_channel(module: Module) -> str:
 async def _block(
     db: Database, chat: ChatPort, prompt: DiscussionPrompt, module: Module, report: DueReport
 ) -> None:
-    """The prompt cannot open for want of a channel: mark it so and tell its creator, once.
+    """The prompt cannot open for want of a channel: mark it so and tell its creator, once
+    (a DM through the outbox, enqueued with the mark).
 
     It stays scheduled and opens as soon as the module has a channel again.
     """
     reason = _missing_channel(module)
     first = prompt.blocked_reason is None
-    await _set_prompt(
-        db, prompt.id, status=PromptStatus.SCHEDULED, claimed_at=None, blocked_reason=reason
-    )
     report.blocked.append(prompt.id)
-    if not first:
-        return
-    log.warning("prompt %s cannot open: %s; its creator is told", prompt.id, reason)
-    async with db.session() as session:
-        creator = (
-            await session.get(Person, prompt.created_by_id)
-            if prompt.created_by_id is not None
-            else None
-        )
-        user_id = creator.platform_user_id if creator is not None else None
-    if user_id is None:
-        log.warning("prompt %s: its creator cannot be told (no Discord account linked)", prompt.id)
-        return
     text = (
         f"Your discussion prompt #{prompt.id} “{prompt.title}” could not be posted: {reason}. "
         f"Create the channel (or fix the module's channel in the programme file); the prompt "
         f"is posted as soon as the bot sees it. `/prompt list module:{module.code}` shows it "
         "as blocked until then."
     )
-    try:
-        await chat.dm(str(user_id), OutgoingMessage(text))
-    except ChatError as exc:
-        log.warning("prompt %s: its creator could not be told by DM: %s", prompt.id, exc)
+    async with db.session() as session:
+        await session.execute(
+            update(DiscussionPrompt)
+            .where(DiscussionPrompt.id == prompt.id)
+            .values(status=PromptStatus.SCHEDULED, claimed_at=None, blocked_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        if not first:
+            return
+        log.warning("prompt %s cannot open: %s; its creator is told", prompt.id, reason)
+        if prompt.created_by_id is None:
+            return
+        at = prompt.claimed_at or prompt.opens_at
+        await outbox.enqueue(
+            session,
+            [
+                Message(
+                    key=f"discussions:blocked:{prompt.id}:{to_micros(at)}",
+                    feature="discussions",
+                    kind="blocked",
+                    text=text,
+                    person_id=prompt.created_by_id,
+                    scope_id=prompt.id,
+                )
+            ],
+            at,
+        )
 
 
 async def _staff_ids(session: AsyncSession, module_id: int) -> list[str]:

@@ -64,12 +64,17 @@ class Report:
     outcomes: list[Outcome] = field(default_factory=list)
 
 
+#: The share of the platform's limit the pacer uses: requests arrive with some jitter, and
+#: commands' replies and history reads share the limit too.
+PACE = 0.95
+
+
 class Pacer:
     """Requests spaced to a rate (evenly: Discord's global limit is a fixed one-second window,
     so a burst at the start of one would meet a 429)."""
 
     def __init__(self, per_second: float | None) -> None:
-        self.interval = 1.0 / per_second if per_second else 0.0
+        self.interval = 1.0 / (per_second * PACE) if per_second else 0.0
         self._next = 0.0
 
     async def wait(self) -> None:

@@ -142,5 +142,5 @@ async def test_a_mass_send_keeps_to_the_rate_limit_without_429s(db: Database) ->
         limited = [c for c in server.rest.calls if c.status == 429]
         assert limited == []
         rate = n / elapsed
-        # At the limit (50/s) within a tenth: not held back, never over.
-        assert 45 <= rate <= 52, rate
+        # At 0.9 of the limit (50/s) or better: not held back, never over.
+        assert 45 <= rate <= 50, rate
