@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
 from bot.access.permissions import Caller
-from bot.calendar.timeparse import discord_timestamp
 from bot.db.models import MarkRelease
 from bot.db.models import MarkScheme as MarkSchemeRow
 from bot.errors import UserError, shown
@@ -22,6 +21,7 @@ from bot.gradebook.loading import PARTICIPATION, load_module_book, load_release,
 from bot.gradebook.marks import MarkScheme, format_mark
 from bot.gradebook.scope import cohort_zone, staff_module
 from bot.outbox import Message
+from bot.timeparse import discord_timestamp
 
 # --------------------------------------------------------------------------- weights
 
