@@ -524,6 +524,7 @@ async def record(
             changes.append(
                 base
                 | {
+                    "claimed_by": worker,  # kept: which sender it was
                     "state": OutboxState.SENT,
                     "sent_at": now,
                     "sent_channel_id": r.channel_id,
