@@ -117,12 +117,17 @@ async def test_dms_due_at_once_are_sent_concurrently_once_each_and_cheaper_when_
         first = await _send(db, server)
         assert _dm_calls(server) == {"open": n, "post": n}
         sequential = 2 * n * LATENCY
+        print(
+            f"{n} first-time DMs, {LATENCY * 1000:.0f} ms per request: {first:.2f} s "
+            f"(one at a time: {sequential:.0f} s)"
+        )
         assert first < sequential / 4, (first, sequential)
 
         server.rest.calls.clear()
         await _enqueue(db, people, "second")
         second = await _send(db, server)
         assert _dm_calls(server) == {"post": n}  # a known DM channel: one request
+        print(f"{n} DMs to known channels: {second:.2f} s (one at a time: {n * LATENCY:.0f} s)")
         assert second < n * LATENCY / 4, (second, n * LATENCY)
         for user in server.state.users.values():
             if user.username.startswith("student"):
@@ -142,5 +147,6 @@ async def test_a_mass_send_keeps_to_the_rate_limit_without_429s(db: Database) ->
         limited = [c for c in server.rest.calls if c.status == 429]
         assert limited == []
         rate = n / elapsed
+        print(f"{n} DMs paced to 50 requests/s: {elapsed:.2f} s, {rate:.1f}/s, no 429")
         # At 0.9 of the limit (50/s) or better: not held back, never over.
         assert 45 <= rate <= 50, rate
