@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import func, select, update
@@ -325,12 +325,20 @@ async def test_a_prompt_closes_at_its_time_not_at_the_next_tick(tmp_path: Path) 
 
             prompt = await _until(closed, "the prompt closed well before the next tick", 90)
             assert prompt.thread_id is not None
-            summaries = [
-                m
-                for m in server.script.messages(int(prompt.thread_id))
-                if closing_marker(prompt_id) in m.content
-            ]
-            assert len(summaries) == 1
+            thread_id = int(prompt.thread_id)
+
+            async def summarised() -> list[Any] | None:
+                found = [
+                    m
+                    for m in server.script.messages(thread_id)
+                    if closing_marker(prompt_id) in m.content
+                ]
+                return found or None
+
+            # Posted by the outbox right after the close is recorded.
+            summaries = await _until(summarised, "the closing summary", 10)
+            await asyncio.sleep(1)
+            assert len(summaries) == 1 and len(await summarised() or []) == 1
         finally:
             await _stop(bot)
             await db.dispose()

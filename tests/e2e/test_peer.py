@@ -459,6 +459,7 @@ async def test_bad_exercise_settings_get_one_sentence_and_change_nothing(
 ) -> None:
     now = sandbox.clock.now()
     await create(sandbox, world, title="warm-up")  # links the tutor's account
+    await sandbox.run_due()  # and its announcement is sent (the outbox) before the snapshot
     before = await dump(sandbox)
     cases: list[tuple[dict[str, Any], str]] = [
         ({"submission_deadline": at(now - timedelta(days=1))}, "is in the past"),
