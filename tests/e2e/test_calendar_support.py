@@ -28,11 +28,13 @@ MODULE = "MATH70097"
 @asynccontextmanager
 async def calendar_sandbox(
     storage: Backends,
+    backend: str,
     *,
     start: datetime = START,
-    backend: str = "sqlite",
 ) -> AsyncIterator[Sandbox]:
-    url = await storage.fresh_url(backend, migrated=False)
+    """A started sandbox on the fixed term clock, on ``backend`` (the tests' ``backend``
+    fixture: each calendar test runs on every configured database)."""
+    url = await storage.fresh_url(backend)
     db = Database(url)
     box = Sandbox(db, start=start)
     await box.start()

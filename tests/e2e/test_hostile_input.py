@@ -401,7 +401,7 @@ def _text_inputs(components: list[Any]) -> list[dict[str, Any]]:
 
 
 async def _sandbox_on(storage: Backends, backend: str) -> tuple[Sandbox, Database, str]:
-    url = await storage.fresh_url(backend, migrated=False)
+    url = await storage.fresh_url(backend)
     db = Database(url)
     box = Sandbox(db)
     await box.start()
