@@ -19,6 +19,7 @@ import pytest
 
 from bot.db.engine import Database
 from cohortlab.sandbox import Sandbox, World
+from tests.e2e.quiet import first_runs_done
 from tests.storage_backends import Backends
 
 
@@ -45,6 +46,7 @@ async def sandbox(e2e_url: str) -> AsyncIterator[Sandbox]:
     box = Sandbox(db)
     await box.start()
     try:
+        await first_runs_done(box)
         yield box
     finally:
         await box.stop()

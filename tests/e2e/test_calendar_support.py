@@ -19,6 +19,7 @@ from bot.db.models import Notice
 from cohortlab.localdiscord.models import Message
 from cohortlab.localdiscord.scripting import Actor, message_text
 from cohortlab.sandbox import Sandbox, World, _no_identify_wait
+from tests.e2e.quiet import first_runs_done
 from tests.storage_backends import Backends
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -39,6 +40,7 @@ async def calendar_sandbox(
     box = Sandbox(db, start=start)
     await box.start()
     try:
+        await first_runs_done(box)
         yield box
     finally:
         await box.stop()

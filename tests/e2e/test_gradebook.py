@@ -25,6 +25,7 @@ from cohortlab.localdiscord.models import Message
 from cohortlab.localdiscord.scripting import Actor, Upload, message_text
 from cohortlab.sample import SeedReport, seed_term
 from cohortlab.sandbox import Sandbox, World
+from tests.e2e.quiet import first_runs_done
 from tests.processes import gone
 from tests.storage_backends import Backends, backends
 
@@ -537,6 +538,7 @@ async def _sandbox(storage: Backends, backend: str, reader: str) -> Sandbox:
         Database(await storage.fresh_url(backend)), settings={"gradebook_workers": reader}
     )
     await box.start()
+    await first_runs_done(box)
     return box
 
 
