@@ -52,8 +52,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def box(storage: Backends) -> AsyncIterator[Sandbox]:
-    async with calendar_sandbox(storage) as sandbox:
+async def box(storage: Backends, backend: str) -> AsyncIterator[Sandbox]:
+    async with calendar_sandbox(storage, backend) as sandbox:
         yield sandbox
 
 
@@ -374,7 +374,7 @@ async def test_killed_at_random_points_every_notice_is_sent_exactly_once(box: Sa
 async def test_two_bot_processes_sharing_postgres_never_send_twice(storage: Backends) -> None:
     from bot.discord_app import Application
 
-    async with calendar_sandbox(storage, backend="postgres") as first:
+    async with calendar_sandbox(storage, "postgres") as first:
         second_db = Database(first.db.url)
         second = Application(first.app.settings, clock=first.clock, db=second_db)
         second.bot.before_identify_hook = _no_identify_wait  # type: ignore[method-assign]
