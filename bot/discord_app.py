@@ -378,7 +378,7 @@ class Application:
                 DashboardSources(
                     db=self.db,
                     clock=self.clock.now,
-                    chat=self.bot.chat,
+                    outbox=self.bot.outbox,
                     public_url=settings.public_url,
                     secret=(
                         settings.dashboard_secret.get_secret_value()

@@ -7,7 +7,8 @@ What an erasure does (documented in docs/gradebook.md):
   checked first (for example, marks not yet confirmed).
 - The person's name becomes "Erased person <id>"; their Discord id and username, email, time
   zone, quiet hours, calendar token and reminder preferences are removed; pending notices to
-  them are cancelled. They are no longer recognised by the bot.
+  them are cancelled, and so are tutor messages not delivered yet; their dashboard sign-ins
+  end. They are no longer recognised by the bot.
 - Kept, because the exam board requires the mark records: the student number (the registry's
   key, so marks stay traceable to the student's official record), enrolments, the ledger,
   component marks, releases and the audit trail (append-only: it names people only by id, and
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.permissions import Caller, require_admin
 from bot.calendar.timeparse import discord_timestamp
+from bot.dashboard import privacy as dashboard_privacy
 from bot.db.models import (
     Attendance,
     AuditEntry,
@@ -100,6 +102,7 @@ PRIVACY_COVERAGE: dict[str, str] = {
     "mark_releases": "exported: releases the person made (staff)",
     "audit_log": "exported: entries about the person or by them (reviewer ids removed)",
     **team_privacy.COVERAGE,
+    **dashboard_privacy.COVERAGE,
 }
 
 
@@ -496,6 +499,7 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
         ],
     }
     data["project_teams"] = await team_privacy.personal_data(session, pid)
+    data["dashboard"] = await dashboard_privacy.personal_data(session, pid)
     return data
 
 
@@ -665,6 +669,7 @@ async def confirm_erasure(
     person.dm_reminders = False
     person.erased_at = now
     await team_privacy.erase(session, person.id)
+    await dashboard_privacy.erase(session, person.id)
     cancelled = await session.execute(
         update(Notice)
         .where(

@@ -65,6 +65,8 @@ class Message:
     buttons: tuple[Button, ...] = ()
     files: tuple[FileRef, ...] = ()
     mention_role_id: str | None = None
+    #: Users the text mentions who are to be notified (as ``OutgoingMessage``).
+    mention_user_ids: tuple[str, ...] = ()
     marker: str | None = None
     scope_id: int | None = None
     ref_id: int | None = None
@@ -122,6 +124,8 @@ def content_of(message: Message) -> dict[str, Any]:
         ]
     if message.mention_role_id:
         content["mention_role_id"] = message.mention_role_id
+    if message.mention_user_ids:
+        content["mention_user_ids"] = list(message.mention_user_ids)
     if message.fallback_text is not None:
         content["fallback"] = {
             "text": message.fallback_text,
@@ -148,6 +152,7 @@ def message_of(
         text=str(content.get("text", "")),
         buttons=_buttons(content.get("buttons")),
         mention_role_id=content.get("mention_role_id"),
+        mention_user_ids=tuple(str(u) for u in content.get("mention_user_ids") or ()),
         marker=marker,
     )
 
