@@ -14,6 +14,7 @@ this process: no Discord, no database.
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import statistics
 import time
@@ -110,10 +111,11 @@ def main() -> None:
     )
     for size in sizes:
         people, groups, history = setup(size, args.group_size)
-        t_bare, _ = rounds_of(lambda: bare_cycle(people, k, 2), runs)
-        t_free, _ = rounds_of(lambda: allocate(people, k=k, seed=2), runs)
+        t_bare, _ = rounds_of(functools.partial(bare_cycle, people, k, 2), runs)
+        t_free, _ = rounds_of(functools.partial(allocate, people, k=k, seed=2), runs)
         t_full, result = rounds_of(
-            lambda: allocate(people, k=k, groups=groups, history=history, seed=2), runs
+            functools.partial(allocate, people, k=k, groups=groups, history=history, seed=2),
+            runs,
         )
         violations = sum(audit(result, groups, history).values())
         each = " ".join(f"{t * 1000:.0f}" for t in t_full)

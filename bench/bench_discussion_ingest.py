@@ -28,14 +28,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
-
-from bot.db.engine import Database
-from bot.db.models import Contribution, DiscussionPrompt, Module
-from bot.discussions.rubric import Rubric
-from cohortlab.localdiscord.models import PUBLIC_THREAD, BotApp, Channel
-from cohortlab.localdiscord.server import LocalDiscordServer
-from cohortlab.sandbox import World, build_world, example_texts
 from harness import (
     BareClient,
     BotProcess,
@@ -48,6 +40,14 @@ from harness import (
     load,
     workdir,
 )
+from sqlalchemy import func, select
+
+from bot.db.engine import Database
+from bot.db.models import Contribution, DiscussionPrompt, Module
+from bot.discussions.rubric import Rubric
+from cohortlab.localdiscord.models import PUBLIC_THREAD, BotApp, Channel
+from cohortlab.localdiscord.server import LocalDiscordServer
+from cohortlab.sandbox import World, build_world, example_texts
 
 MODULE = "MATH70097"
 ANSWER = (

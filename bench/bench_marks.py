@@ -29,13 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from bench_gradebook import _roster, bulk_seed
-from bot.db.engine import Database
-from bot.db.models import Enrolment, Module, Role
-from cohortlab.localdiscord.server import LocalDiscordServer
-from cohortlab.sandbox import World, build_world, example_texts
 from harness import (
     BotProcess,
     Series,
@@ -47,6 +41,12 @@ from harness import (
     pct,
     workdir,
 )
+from sqlalchemy import select
+
+from bot.db.engine import Database
+from bot.db.models import Enrolment, Module, Role
+from cohortlab.localdiscord.server import LocalDiscordServer
+from cohortlab.sandbox import World, build_world, example_texts
 
 DEADLINE = 3.0
 

@@ -34,15 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
-
 from bench_gradebook import _roster
-from bot.calendar import messages as M
-from bot.db.engine import Database
-from bot.db.models import Module, Notice, NoticeAudience, NoticeStatus, Person
-from cohortlab.localdiscord.models import DM
-from cohortlab.localdiscord.server import LocalDiscordServer
-from cohortlab.sandbox import World, build_world, example_texts
 from harness import (
     BotProcess,
     Series,
@@ -54,6 +46,14 @@ from harness import (
     pct,
     workdir,
 )
+from sqlalchemy import delete, insert, select, update
+
+from bot.calendar import messages as M
+from bot.db.engine import Database
+from bot.db.models import Module, Notice, NoticeAudience, NoticeStatus, Person
+from cohortlab.localdiscord.models import DM
+from cohortlab.localdiscord.server import LocalDiscordServer
+from cohortlab.sandbox import World, build_world, example_texts
 
 MODULE = "MATH70097"
 GLOBAL_LIMIT = 50.0
@@ -160,7 +160,10 @@ async def startups(
 ) -> tuple[Series, Series]:
     """Start-up to ready, none vs ``pending`` pending notices, same database, alternating."""
     db = Database(url)
-    none, many = Series("start-up, none pending", " s"), Series(f"start-up, {pending:,} pending", " s")
+    none, many = (
+        Series("start-up, none pending", " s"),
+        Series(f"start-up, {pending:,} pending", " s"),
+    )
     warm = BotProcess(server, url, wd)
     await warm.start()  # warm-up: imports, the database file, the server's caches
     await warm.stop()

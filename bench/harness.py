@@ -120,7 +120,9 @@ def _pg(database: str, *, driver: str = "postgresql+asyncpg") -> str:
 
 
 async def _pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(_pg(make_url(POSTGRES_URL).database or "postgres", driver="postgresql"))
+    conn = await asyncpg.connect(
+        _pg(make_url(POSTGRES_URL).database or "postgres", driver="postgresql")
+    )
     try:
         await conn.execute(sql)
     finally:
@@ -218,8 +220,12 @@ class BotProcess:
         """Start and wait until ready; the seconds that took (spawn to /healthz 200)."""
         self._log = self.log_path.open("ab")
         began = time.perf_counter()
+        # BENCH_PROFILE=<dir>: the bot runs under cProfile and writes <dir>/bot_<n>.prof on exit.
+        profile = os.environ.get("BENCH_PROFILE")
+        wrap = ["-m", "cProfile", "-o", f"{profile}/{self.log_path.stem}.prof"] if profile else []
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
+            *wrap,
             "-m",
             "bot",
             "run",
@@ -300,7 +306,7 @@ class BareClient:
         assert self.proc is not None and self.proc.stdout is not None
         return (await asyncio.to_thread(self.proc.stdout.readline)).strip()
 
-    async def count(self, channel: Channel, n: int, start: Callable[[], None]) -> float:
+    async def count(self, channel: Channel, n: int, start: Callable[[], object]) -> float:
         """Tell it what to wait for, call ``start`` (which queues the frames), time until done."""
         assert self.proc is not None and self.proc.stdin is not None
         self.proc.stdin.write(f"wait {channel.id} {n}\n")
