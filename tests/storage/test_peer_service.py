@@ -36,7 +36,7 @@ from bot.db.models import (
 )
 from bot.errors import PermissionDenied, UserError
 from bot.peer import engine, outbox, service
-from bot.peer.due import run_due
+from bot.peer.jobs import run_due
 from bot.roster.service import import_roster, load_programme
 from cohortlab.sandbox import example_texts
 
