@@ -190,11 +190,18 @@ async def run(backend: str, args: argparse.Namespace, wd: Path) -> bool:
                 f"discussion ingest, {backend}: {n} answer messages per client per round, "
                 f"{args.latency_ms:.0f} ms per REST request, Discord's rate limits ({load()})"
             )
-            for number in range(1, args.rounds + 1):
+
+            bare_sent = [0]
+
+            async def bare_round() -> float:
+                bare_sent[0] += n
                 seconds = await bare.count(
-                    bare_thread, number * n, lambda: inject(server, authors, bare_thread, n)
+                    bare_thread, bare_sent[0], lambda: inject(server, authors, bare_thread, n)
                 )
-                bare_rate.add(n / seconds)
+                return n / seconds
+
+            before = await bare_round()
+            for number in range(1, args.rounds + 1):
                 target = number * n
                 batch = inject(server, authors, thread, n)
                 ids += batch
@@ -206,12 +213,16 @@ async def run(backend: str, args: argparse.Namespace, wd: Path) -> bool:
                     if time.perf_counter() - began > 900:
                         raise SystemExit("gave up waiting for the bot to record everything")
                 bot_rate.add(n / (time.perf_counter() - began))
+                after = await bare_round()
+                # The bot's phase is bracketed by two bare phases: the machine's load drifts.
+                bare_rate.add((before + after) / 2)
                 ratio.add(bot_rate.values[-1] / bare_rate.values[-1])
                 print(
-                    f"  round {number}: bare discord.py {bare_rate.values[-1]:7.0f} msg/s | "
+                    f"  round {number}: bare discord.py {before:7.0f} then {after:7.0f} msg/s | "
                     f"cohortbot recorded+committed {bot_rate.values[-1]:7.0f} msg/s | "
-                    f"ratio {ratio.values[-1]:.2f} ({load()})"
+                    f"ratio to their mean {ratio.values[-1]:.2f} ({load()})"
                 )
+                before = after
             missing, twice, unexpected = await verify(db, ids, thread_id)
         finally:
             await bare.stop()
