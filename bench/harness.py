@@ -53,6 +53,8 @@ POSTGRES_URL = os.environ.get(
     "COHORTBOT_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 _counter = itertools.count()
+#: Seconds the bare client may take to see one round's messages before the bench gives up.
+BARE_TIMEOUT = 900.0
 
 
 # ------------------------------------------------------------------ options
@@ -314,7 +316,10 @@ class BareClient:
         reader = asyncio.create_task(self._read())
         start()
         began = time.perf_counter()
-        line = await reader
+        try:
+            line = await asyncio.wait_for(reader, BARE_TIMEOUT)
+        except TimeoutError:
+            raise SystemExit(f"the bare client saw fewer than {n} messages in time") from None
         if line != "done":
             raise SystemExit(f"bare client: {line!r}")
         return time.perf_counter() - began
