@@ -29,12 +29,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cohortbot demo
 
-# Two workers: the end-to-end tests spend most of their time waiting on real time (scheduled
-# work, killed and restarted bot processes), so two run side by side on a 2-core machine.
-TEST_WORKERS ?= 2
+# Four workers on a 2-core machine: the end-to-end tests spend most of their time waiting on
+# real time (scheduled work, killed and restarted bot processes, the chaos term), so four run
+# side by side without running out of CPU. Tests are handed out one at a time, the longest first
+# (tests/conftest.py), so no worker ends the run with a queue of long ones.
+TEST_WORKERS ?= 4
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxschedchunk 1
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not e2e"

@@ -518,36 +518,6 @@ class PeerResult(Base):
     ledger_key: Mapped[str | None] = mapped_column(String(200))
 
 
-class PeerOutbox(Base):
-    """Messages the peer service owes people, written in the transaction that decided them.
-
-    Delivery claims a row (pending -> claimed), sends, then records the message id, so two
-    processes never both send it and a crash mid-send is reported instead of repeated.
-    """
-
-    __tablename__ = "peer_outbox"
-    __table_args__ = (Index("ix_peer_outbox_status_id", "status", "id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
-    exercise_id: Mapped[int] = mapped_column(ForeignKey("peer_exercises.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(32))
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
-    channel_id: Mapped[str | None] = mapped_column(PlatformId)
-    assignment_id: Mapped[int | None] = mapped_column(
-        ForeignKey("review_assignments.id", ondelete="CASCADE")
-    )
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    not_before: Mapped[datetime | None]
-    claimed_at: Mapped[datetime | None]
-    sent_at: Mapped[datetime | None]
-    platform_message_id: Mapped[str | None] = mapped_column(PlatformId)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 # --------------------------------------------------------------------------- calendar
 
 
@@ -822,4 +792,276 @@ class ChannelCursor(Base):
 
     channel_id: Mapped[str] = mapped_column(PlatformId, primary_key=True)
     last_message_id: Mapped[str] = mapped_column(PlatformId)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- teams
+
+
+class TeamSetStatus(enum.StrEnum):
+    PROPOSED = "proposed"  # a dry run the tutor has not confirmed
+    ACTIVE = "active"  # the module's current teams
+    SUPERSEDED = "superseded"  # replaced by a later confirmed set (kept: previous teammates)
+    DISCARDED = "discarded"  # a proposal replaced by a newer one before it was confirmed
+
+
+class PairRule(enum.StrEnum):
+    APART = "apart"
+    TOGETHER = "together"
+
+
+class TeamAvailability(Base):
+    """When a person is free each week, in their own zone: ``intervals`` is a list of
+    [weekday, start minute, end minute] (see ``bot.teams.availability``)."""
+
+    __tablename__ = "team_availability"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
+    )
+    zone: Mapped[str] = mapped_column(String(64))
+    intervals: Mapped[list[Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TeamSurveyQuestion(Base):
+    """A tutor's survey question for a module's teams (skills, background, preferred role)."""
+
+    __tablename__ = "team_survey_questions"
+    __table_args__ = (UniqueConstraint("module_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(String(200))
+    choices: Mapped[list[Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TeamSurveyAnswer(Base):
+    __tablename__ = "team_survey_answers"
+    __table_args__ = (UniqueConstraint("question_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(
+        ForeignKey("team_survey_questions.id", ondelete="CASCADE")
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    choice: Mapped[str] = mapped_column(String(100))
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TeamPair(Base):
+    """A tutor's rule for two students of a module: always apart, or always together."""
+
+    __tablename__ = "team_pairs"
+    __table_args__ = (
+        UniqueConstraint("module_id", "first_id", "second_id"),
+        CheckConstraint("first_id < second_id", name="ordered_pair"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    first_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    second_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    rule: Mapped[PairRule] = mapped_column(_enum(PairRule, "pair_rule"))
+
+
+class TeamSet(Base):
+    """One formation of a module's teams, with the rules it was formed under.
+
+    ``reference_week`` is the Monday (00:00 UTC) the shared slots are shown for; the slots
+    hold in every one of the ``weeks`` weeks from it.
+    """
+
+    __tablename__ = "team_sets"
+    __table_args__ = (
+        CheckConstraint("size_min >= 1 AND size_max >= size_min", name="size_range"),
+        Index("ix_team_sets_module_status", "module_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    status: Mapped[TeamSetStatus] = mapped_column(_enum(TeamSetStatus, "team_set_status"))
+    size_min: Mapped[int] = mapped_column(Integer)
+    size_max: Mapped[int] = mapped_column(Integer)
+    min_minutes: Mapped[int] = mapped_column(Integer)
+    reference_week: Mapped[datetime]
+    weeks: Mapped[int] = mapped_column(Integer)
+    optimal: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+
+
+class Team(Base):
+    """One team of a set: ``shared`` is the hex bitmask of the UTC half-hour slots of the
+    week every member is free in (a snapshot, so a later availability change does not
+    rewrite why the team was formed)."""
+
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("set_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    set_id: Mapped[int] = mapped_column(ForeignKey("team_sets.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    shared: Mapped[str] = mapped_column(String(96))
+    balance: Mapped[int] = mapped_column(Integer, default=0)
+    thread_id: Mapped[str | None] = mapped_column(PlatformId)
+    #: When the team's message was posted in its thread (a retry opens nothing twice).
+    announced_at: Mapped[datetime | None]
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+    __table_args__ = (UniqueConstraint("set_id", "person_id"),)
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
+    )
+    set_id: Mapped[int] = mapped_column(ForeignKey("team_sets.id", ondelete="CASCADE"))
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+class DashboardSecret(Base):
+    """The key sign-in links are signed with, when the operator set none (one row, made once)."""
+
+    __tablename__ = "dashboard_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DashboardSignInLink(Base):
+    """A single-use sign-in link sent by DM: only its nonce's hash is kept; used once."""
+
+    __tablename__ = "dashboard_sign_in_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class DashboardSession(Base):
+    """A signed-in browser: the cookie's hash, its CSRF token, and when it ends or was revoked."""
+
+    __tablename__ = "dashboard_sessions"
+    __table_args__ = (Index("ix_dashboard_sessions_person", "person_id", "revoked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dashboard_sign_in_links.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class TutorMessage(Base):
+    """A message a tutor sent a student from the dashboard, and whether it was delivered."""
+
+    __tablename__ = "tutor_messages"
+    __table_args__ = (Index("ix_tutor_messages_recipient", "recipient_id", "module_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    platform_message_id: Mapped[str | None] = mapped_column(PlatformId)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class EarlyWarningSettings(Base):
+    """The programme file's ``[early_warning]`` thresholds for a cohort (absent: defaults)."""
+
+    __tablename__ = "early_warning_settings"
+
+    cohort_id: Mapped[int] = mapped_column(
+        ForeignKey("cohorts.id", ondelete="CASCADE"), primary_key=True
+    )
+    thresholds: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- outbox
+
+
+class OutboxState(enum.StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class OutboxMessage(Base):
+    """A message the bot owes, enqueued in the transaction that decided it (``bot.outbox``).
+
+    ``key`` makes enqueueing idempotent. The target is a person (a DM), a channel, or a module
+    (its channel as linked when the message is sent). ``feature``/``kind``/``scope_id``/
+    ``ref_id`` are the sender's own labels, so it can count or cancel its messages and react
+    when one is sent or given up on; the outbox itself never reads them.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_state_id", "state", "id"),
+        Index("ix_outbox_feature_scope_id", "feature", "scope_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    feature: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    scope_id: Mapped[int | None] = mapped_column(Integer)
+    ref_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
+    channel_id: Mapped[str | None] = mapped_column(PlatformId)
+    module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: What the marker line names (``-# cohortbot <marker>`` on Discord); None: "out <id>".
+    marker: Mapped[str | None] = mapped_column(String(120))
+    state: Mapped[OutboxState] = mapped_column(
+        _enum(OutboxState, "outbox_state"), default=OutboxState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: An earlier attempt may have arrived (a timeout, a 5xx): read the history before sending.
+    verify: Mapped[bool] = mapped_column(Boolean, default=False)
+    not_before: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    sent_channel_id: Mapped[str | None] = mapped_column(PlatformId)
+    sent_message_id: Mapped[str | None] = mapped_column(PlatformId)
+    #: "channel", "dm", or "fallback" (a mention in the module channel when DMs are closed).
+    delivered_via: Mapped[str | None] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DmChannel(Base):
+    """The DM channel of a chat user, so a direct message costs one request, not two."""
+
+    __tablename__ = "dm_channels"
+
+    platform_user_id: Mapped[str] = mapped_column(PlatformId, primary_key=True)
+    channel_id: Mapped[str] = mapped_column(PlatformId)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

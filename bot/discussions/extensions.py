@@ -1,6 +1,7 @@
 """Per-student extensions of a discussion prompt (tutor command).
 
-The notice text is returned for the adapter to send; nothing is sent from here.
+The student's notice is put in the outbox with the extension (one transaction): the adapter
+only reports whether it arrived (``ExtensionResult.message_key``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import outbox
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller
 from bot.db.models import Cohort, Contribution, Extension, ExtensionStatus, PromptStatus
@@ -24,6 +26,7 @@ from bot.discussions.prompts import (
 )
 from bot.discussions.render import when
 from bot.errors import UserError
+from bot.outbox import Message
 
 # --------------------------------------------------------------------------- extensions
 
@@ -35,6 +38,8 @@ class ExtensionResult:
     student_platform_id: str | None
     until: datetime
     notice: str
+    #: The outbox message carrying ``notice`` to the student.
+    message_key: str
 
 
 async def grant_extension(
@@ -79,18 +84,17 @@ async def grant_extension(
     before = {"new_due_at": max((e.new_due_at for e in previous), default=None)}
     for old in previous:
         old.status = ExtensionStatus.DENIED  # superseded: one approved extension at a time
-    session.add(
-        Extension(
-            person_id=person.id,
-            prompt_id=prompt.id,
-            new_due_at=new_due,
-            reason_ref=f"{reason_text} (by {caller.person.display_name})"[:200],
-            status=ExtensionStatus.APPROVED,
-            requested_at=now,
-            decided_by_id=caller.person.id,
-            decided_at=now,
-        )
+    extension = Extension(
+        person_id=person.id,
+        prompt_id=prompt.id,
+        new_due_at=new_due,
+        reason_ref=f"{reason_text} (by {caller.person.display_name})"[:200],
+        status=ExtensionStatus.APPROVED,
+        requested_at=now,
+        decided_by_id=caller.person.id,
+        decided_at=now,
     )
+    session.add(extension)
     # Posts already recorded are judged again against the new close.
     contributions = (
         (
@@ -128,6 +132,27 @@ async def grant_extension(
         f"You have an extension on {module.code} prompt #{prompt.id} “{prompt.title}”: "
         f"your posts until {when(new_due)} count as on time. To answer, {where}."
     )
+    key = f"discussions:extension:{extension.id}"
+    await outbox.enqueue(
+        session,
+        [
+            Message(
+                key=key,
+                feature="discussions",
+                kind="extension",
+                text=notice,
+                person_id=person.id,
+                scope_id=prompt.id,
+                ref_id=extension.id,
+            )
+        ],
+        now,
+    )
     return ExtensionResult(
-        prompt_info(prompt, module), person.display_name, person.platform_user_id, new_due, notice
+        prompt_info(prompt, module),
+        person.display_name,
+        person.platform_user_id,
+        new_due,
+        notice,
+        key,
     )

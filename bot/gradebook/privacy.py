@@ -28,7 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.permissions import Caller, require_admin
@@ -42,6 +42,7 @@ from bot.db.models import (
     ContributionRevision,
     DiscussionPrompt,
     DiscussionScore,
+    DmChannel,
     Enrolment,
     EventOccurrence,
     ExerciseStatus,
@@ -52,8 +53,9 @@ from bot.db.models import (
     Module,
     Notice,
     NoticeStatus,
+    OutboxMessage,
+    OutboxState,
     PeerExercise,
-    PeerOutbox,
     PeerResult,
     PeerReview,
     PeerSubmission,
@@ -66,6 +68,7 @@ from bot.db.models import MarkScheme as MarkSchemeRow
 from bot.errors import NotFound, UserError, shown
 from bot.gradebook import audit
 from bot.gradebook.export import ExportFile
+from bot.teams import privacy as team_privacy
 
 ERASURE_REQUESTED = "erasure_requested"
 ERASED = "erased"
@@ -87,7 +90,7 @@ PRIVACY_COVERAGE: dict[str, str] = {
     "peer_results": "exported once the exercise is released",
     "calendar_events": "exported: events the person created (staff)",
     "notices": "exported: notices addressed to the person",
-    "peer_outbox": "exported: peer-review messages owed to the person (kind and state only)",
+    "outbox": "exported: messages owed to the person (feature, kind and state only)",
     "rsvps": "exported",
     "attendance": "exported",
     "extensions": "exported",
@@ -96,6 +99,7 @@ PRIVACY_COVERAGE: dict[str, str] = {
     "component_marks": "exported",
     "mark_releases": "exported: releases the person made (staff)",
     "audit_log": "exported: entries about the person or by them (reviewer ids removed)",
+    **team_privacy.COVERAGE,
 }
 
 
@@ -379,13 +383,25 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
         .scalars()
         .all()
     ]
-    data["peer_messages"] = [
-        {"kind": kind, "status": status, "created_at": _iso(created), "sent_at": _iso(sent)}
-        for kind, status, created, sent in await _rows(
+    data["messages"] = [
+        {
+            "feature": feature,
+            "kind": kind,
+            "status": str(state),
+            "created_at": _iso(created),
+            "sent_at": _iso(sent),
+        }
+        for feature, kind, state, created, sent in await _rows(
             session,
-            select(PeerOutbox.kind, PeerOutbox.status, PeerOutbox.created_at, PeerOutbox.sent_at)
-            .where(PeerOutbox.person_id == pid)
-            .order_by(PeerOutbox.id),
+            select(
+                OutboxMessage.feature,
+                OutboxMessage.kind,
+                OutboxMessage.state,
+                OutboxMessage.created_at,
+                OutboxMessage.sent_at,
+            )
+            .where(OutboxMessage.person_id == pid)
+            .order_by(OutboxMessage.id),
         )
     ]
     data["notices"] = [
@@ -479,6 +495,7 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             )
         ],
     }
+    data["project_teams"] = await team_privacy.personal_data(session, pid)
     return data
 
 
@@ -628,6 +645,15 @@ async def confirm_erasure(
         "discord": "set" if person.platform_user_id or person.platform_username else "not set",
     }
     pseudonym = f"Erased person {person.id}"
+    if person.platform_user_id is not None:
+        await session.execute(
+            delete(DmChannel).where(DmChannel.platform_user_id == person.platform_user_id)
+        )
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.person_id == person.id, OutboxMessage.state == OutboxState.PENDING)
+        .values(state=OutboxState.CANCELLED)
+    )
     person.display_name = pseudonym
     person.email = None
     person.platform_user_id = None
@@ -638,6 +664,7 @@ async def confirm_erasure(
     person.calendar_token = None
     person.dm_reminders = False
     person.erased_at = now
+    await team_privacy.erase(session, person.id)
     cancelled = await session.execute(
         update(Notice)
         .where(

@@ -7,8 +7,6 @@ The buttons are in ``views.py``; what other cogs ask of the dispatcher in ``noti
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import io
 import logging
 from datetime import UTC, datetime, timedelta
@@ -19,12 +17,15 @@ from discord.ext import commands
 
 from bot.calendar import personal
 from bot.calendar.engine import EngineConfig, new_worker_id, run_due
-from bot.calendar.timeparse import autocomplete_zones
 from bot.discord_app import CohortBot
 from bot.discord_chat import DiscordChat
+from bot.timeparse import autocomplete_zones
 from cogs._shared.context import as_caller, in_context
+from cogs._shared.declare import slash
+from cogs._shared.metadata import extras
 from cogs._shared.replies import reply_private, send_long, send_private
 from cogs.calendar.views import CalendarButton
+from cogs.teams.views import availability_command
 
 log = logging.getLogger(__name__)
 
@@ -39,41 +40,29 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         self.chat = DiscordChat(bot)
         self.config = EngineConfig(worker_id=new_worker_id())
         self._wake_at: datetime | None = None
-        self._idle = asyncio.Event()
-        # One run at a time in this process: a command that sends before replying waits for a
-        # scheduled run already sending, so what it reads back is what was really sent.
-        self._run_lock = asyncio.Lock()
-        self._idle.set()
         super().__init__()
 
     async def cog_load(self) -> None:
-        self.bot.scheduler.register(JOB, self.run_due)
+        self.bot.scheduler.register(JOB, self._run_due_once)
         self.bot.add_dynamic_items(CalendarButton)
 
-    async def cog_unload(self) -> None:
-        """On shutdown, let a dispatch in progress finish recording what it sent."""
-        if not self._idle.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), timeout=10)
-
     async def run_due(self) -> None:
-        """Send what is due (one run at a time in this process)."""
-        async with self._run_lock:
-            await self._run_due_once()
+        """Send what is due. One run at a time in this process (the scheduler's job lock): a
+        command that sends before replying waits for a scheduled run already sending, so what
+        it reads back is what was really sent. None once stopping (``Application.stop``
+        waits for the run under way)."""
+        await self.bot.scheduler.run_now(JOB)
 
     async def _run_due_once(self) -> None:
-        self._idle.clear()
-        try:
-            report = await run_due(
-                self.bot.db,
-                self.chat,
-                now=self.bot.clock.now(),
-                config=self.config,
-                clock=self.bot.clock.now,
-                on_outcome=lambda outcome: self.bot.metrics.notices.labels(outcome=outcome).inc(),
-            )
-        finally:
-            self._idle.set()
+        report = await run_due(
+            self.bot.db,
+            self.chat,
+            now=self.bot.clock.now(),
+            config=self.config,
+            clock=self.bot.clock.now,
+            on_outcome=lambda outcome: self.bot.metrics.notices.labels(outcome=outcome).inc(),
+            sender=self.bot.outbox,
+        )
         self.wake(report.next_due_at)
 
     def wake(self, at: datetime | None) -> None:
@@ -88,21 +77,23 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         # APScheduler runs on real time; the bot's clock may be the demo's.
         self.bot.scheduler.wake(JOB, at=datetime.now(UTC) + timedelta(seconds=delay))
 
-    @app_commands.command(
-        name="upcoming",
-        description="Your deadlines (extensions applied) and tutorials for the next four weeks.",
-        extras={"audience": "member", "example": {}},
+    @slash(
+        None,
+        "upcoming",
+        "Your deadlines (extensions applied) and tutorials for the next four weeks.",
+        extras("member", {}),
     )
     async def upcoming(self, interaction: discord.Interaction) -> None:
         result = await as_caller(self.bot, interaction, personal.upcoming, now=self.bot.clock.now())
         await send_long(interaction, result.render())
 
-    @app_commands.command(
-        name="timezone",
-        description="Set your time zone (IANA name) for DMs and calendar files.",
-        extras={"audience": "member", "example": {"zone": "Asia/Tokyo"}},
+    @slash(
+        None,
+        "timezone",
+        "Set your time zone (IANA name) for DMs and calendar files.",
+        extras("member", {"zone": "Asia/Tokyo"}),
+        zone="An IANA time zone such as Europe/London or Asia/Tokyo",
     )
-    @app_commands.describe(zone="An IANA time zone such as Europe/London or Asia/Tokyo")
     async def timezone(self, interaction: discord.Interaction, zone: str) -> None:
         result = await as_caller(self.bot, interaction, personal.set_timezone, zone=zone)
         await reply_private(interaction, result.text)
@@ -113,22 +104,44 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
     ) -> list[app_commands.Choice[str]]:
         return [app_commands.Choice(name=z, value=z) for z in autocomplete_zones(current)]
 
-    @app_commands.command(
-        name="reminders",
-        description="Turn DM reminders on or off.",
-        extras={"audience": "member", "example": {"enabled": False}},
+    @slash(
+        None,
+        "availability",
+        "When you are free each week for team work, in your own zone (a form).",
+        extras("member", {"times": "Mon-Fri 19:00-23:00; Sat 10:00-16:00", "zone": "Asia/Tokyo"}),
+        times="e.g. Mon-Fri 19:00-23:00; Sat 09:00-17:00 (leave both out for the form)",
+        zone="Your IANA time zone, e.g. Asia/Tokyo",
     )
-    @app_commands.describe(enabled="True to get DM reminders, False to stop them")
+    async def availability(
+        self, interaction: discord.Interaction, times: str | None = None, zone: str | None = None
+    ) -> None:
+        await availability_command(self.bot, interaction, times, zone)  # the teams feature
+
+    @availability.autocomplete("zone")
+    async def _availability_zones(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=z, value=z) for z in autocomplete_zones(current)]
+
+    @slash(
+        None,
+        "reminders",
+        "Turn DM reminders on or off.",
+        extras("member", {"enabled": False}),
+        enabled="True to get DM reminders, False to stop them",
+    )
     async def reminders(self, interaction: discord.Interaction, enabled: bool) -> None:
         result = await as_caller(self.bot, interaction, personal.set_reminders, enabled=enabled)
         await reply_private(interaction, result.text)
 
-    @app_commands.command(
-        name="quiet-hours",
-        description="DM reminders due in this window wait until it ends; leave both out to clear.",
-        extras={"audience": "member", "example": {"start": "22:00", "end": "07:00"}},
+    @slash(
+        None,
+        "quiet-hours",
+        "DM reminders due in this window wait until it ends; leave both out to clear.",
+        extras("member", {"start": "22:00", "end": "07:00"}),
+        start="Start, 24-hour HH:MM in your zone",
+        end="End, HH:MM",
     )
-    @app_commands.describe(start="Start, 24-hour HH:MM in your zone", end="End, HH:MM")
     async def quiet_hours(
         self,
         interaction: discord.Interaction,
@@ -140,10 +153,11 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         )
         await reply_private(interaction, result.text)
 
-    @app_commands.command(
-        name="ics",
-        description="Your personal calendar: an .ics file and a private feed address.",
-        extras={"audience": "member", "example": {}},
+    @slash(
+        None,
+        "ics",
+        "Your personal calendar: an .ics file and a private feed address.",
+        extras("member", {}),
     )
     async def ics(self, interaction: discord.Interaction) -> None:
         result = await in_context(
@@ -159,10 +173,11 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
             file=discord.File(io.BytesIO(result.data), filename=result.filename),
         )
 
-    @app_commands.command(
-        name="reset-feed",
-        description="Revoke your calendar feed address and get a new one.",
-        extras={"audience": "member", "example": {}},
+    @slash(
+        None,
+        "reset-feed",
+        "Revoke your calendar feed address and get a new one.",
+        extras("member", {}),
     )
     async def reset_feed(self, interaction: discord.Interaction) -> None:
         result = await as_caller(

@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.chat import ChatError, OutgoingMessage
+from bot.chat import OutgoingMessage
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user, to_chat_message, wire_from_discord
 from bot.discussions import jobs, service
@@ -29,7 +29,8 @@ from bot.discussions.recorder import Recorder
 from bot.discussions.recording import GATEWAY_TAG, watched_threads
 from bot.discussions.render import when
 from cogs._shared.context import command_context, in_context
-from cogs._shared.delivery import told_sentence
+from cogs._shared.declare import slash
+from cogs._shared.delivery import told_sentence, told_them
 from cogs._shared.metadata import extras
 from cogs._shared.replies import reply_private, send_long, send_private
 from cogs.discussions.views import AnswerButton, AnswerModal, PromptTextModal
@@ -53,8 +54,6 @@ class Discussions(commands.Cog):
         # The service calls that depend on the recorder's queue or close-time cache.
         self.prompts = RecordedPrompts(self.recorder)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._due_lock = asyncio.Lock()
-        self._closing = False
 
     def _context(self, interaction: discord.Interaction) -> ContextOpener:
         return functools.partial(command_context, self.bot, interaction)
@@ -70,19 +69,12 @@ class Discussions(commands.Cog):
         await self.recorder.prime()
         self.bot.add_dynamic_items(AnswerButton)
         self.bot.add_message_tap(self._tap)
-        self.bot.scheduler.register("discussions", self._run_due)
+        self.bot.scheduler.register("discussions", self._due_work)
 
     async def cog_unload(self) -> None:
-        """The clean-shutdown path (bot.close unloads cogs): finish the due work under way
-        (a mark message half sent would otherwise wait for its claim to go stale), then write
-        what is queued."""
-        self._closing = True
+        """The clean-shutdown path (bot.close unloads cogs; ``Application.stop`` has already
+        let the due work under way finish): write what the recorder has queued."""
         self.bot.remove_message_tap(self._tap)
-        try:
-            await asyncio.wait_for(self._due_lock.acquire(), timeout=15)
-            self._due_lock.release()
-        except TimeoutError:
-            log.warning("stopping while discussion due work is still running")
         # A history read under way stops here (the HTTP session is closing); what it queued is
         # written below, and a cut-short read infers no deletion. The next start reads again.
         for task in list(self._tasks):
@@ -107,22 +99,24 @@ class Discussions(commands.Cog):
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _run_due(self) -> None:
-        if self._closing:
-            return
-        async with self._due_lock:
-            await self.recorder.flush()
-            await self._refresh_watch()
-            report = await jobs.run_due(
-                self.bot.db,
-                self.bot.chat,
-                now=self.bot.clock.now(),
-                thread_read=self._thread_read,
-                ledger_lock=self.recorder.ledger_lock,
-            )
-            # Threads it just made: read back whatever was posted before they were watched.
-            self.recorder.watch(report.opened)
-            await self._read_unread()
-            following = await jobs.next_due(self.bot.db)
+        """Do the due work now (one run at a time: the scheduler's job lock)."""
+        await self.bot.scheduler.run_now("discussions")
+
+    async def _due_work(self) -> None:
+        await self.recorder.flush()
+        await self._refresh_watch()
+        report = await jobs.run_due(
+            self.bot.db,
+            self.bot.chat,
+            now=self.bot.clock.now(),
+            thread_read=self._thread_read,
+            ledger_lock=self.recorder.ledger_lock,
+            sender=self.bot.outbox,
+        )
+        # Threads it just made: read back whatever was posted before they were watched.
+        self.recorder.watch(report.opened)
+        await self._read_unread()
+        following = await jobs.next_due(self.bot.db)
         now = self.bot.clock.now()
         if following is not None and following > now:
             # Closings wake the scheduler as openings do: on time, not at the next tick. (What
@@ -207,10 +201,11 @@ class Discussions(commands.Cog):
 
     # ------------------------------------------------------------ tutor commands
 
-    @prompt.command(
-        name="create",
-        description="Schedule a graded discussion prompt (the text is asked for in a form).",
-        extras=extras(
+    @slash(
+        prompt,
+        "create",
+        "Schedule a graded discussion prompt (the text is asked for in a form).",
+        extras(
             "staff",
             {
                 "module": "MATH70097",
@@ -220,8 +215,6 @@ class Discussions(commands.Cog):
                 "text": "Where have you met the bias-variance trade-off in your own work?",
             },
         ),
-    )
-    @app_commands.describe(
         module="Module code, e.g. MATH70097",
         title="Short title (names the answers thread)",
         opens="When it is posted, e.g. 2026-01-19 09:00 (cohort time) or 2026-01-19T09:00Z",
@@ -285,12 +278,13 @@ class Discussions(commands.Cog):
                 )
             )
 
-    @prompt.command(
-        name="list",
-        description="A module's discussion prompts and where each stands.",
-        extras=extras("staff", {"module": "MATH70097"}),
+    @slash(
+        prompt,
+        "list",
+        "A module's discussion prompts and where each stands.",
+        extras("staff", {"module": "MATH70097"}),
+        module="Module code, e.g. MATH70097",
     )
-    @app_commands.describe(module="Module code, e.g. MATH70097")
     async def list_(self, interaction: discord.Interaction, module: str) -> None:
         prompts = await in_context(self.bot, interaction, service.list_prompts, module_code=module)
         if not prompts:
@@ -298,12 +292,11 @@ class Discussions(commands.Cog):
             return
         await send_long(interaction, "\n".join(p.line for p in prompts))
 
-    @prompt.command(
-        name="edit",
-        description="Change a prompt that has not opened yet.",
-        extras=extras("staff", {"title": "Week 1 (revised)"}, setup="scheduled_prompt"),
-    )
-    @app_commands.describe(
+    @slash(
+        prompt,
+        "edit",
+        "Change a prompt that has not opened yet.",
+        extras("staff", {"title": "Week 1 (revised)"}, setup="scheduled_prompt"),
         prompt="Prompt number (see /prompt list)",
         edit_text="Open a form to change the prompt's text",
     )
@@ -349,10 +342,11 @@ class Discussions(commands.Cog):
             )
         )
 
-    @prompt.command(
-        name="close",
-        description="Close a prompt now (locks its thread and posts the summary).",
-        extras=extras("staff", {}, setup="open_prompt"),
+    @slash(
+        prompt,
+        "close",
+        "Close a prompt now (locks its thread and posts the summary).",
+        extras("staff", {}, setup="open_prompt"),
     )
     async def close(self, interaction: discord.Interaction, prompt: int) -> None:
         info = await self.prompts.close_early(
@@ -366,12 +360,14 @@ class Discussions(commands.Cog):
         except Exception:
             log.exception("closing prompt %s early: the due work failed; it retries", info.id)
 
-    @prompt.command(
-        name="extend",
-        description="Reopen a prompt for one student until a new time (an extension).",
-        extras=extras("staff", {"student": "amara.codes"}, setup="open_prompt"),
+    @slash(
+        prompt,
+        "extend",
+        "Reopen a prompt for one student until a new time (an extension).",
+        extras("staff", {"student": "amara.codes"}, setup="open_prompt"),
+        until="Their new deadline, e.g. 2026-01-30 17:00",
+        reason="Reference",
     )
-    @app_commands.describe(until="Their new deadline, e.g. 2026-01-30 17:00", reason="Reference")
     async def extend(
         self,
         interaction: discord.Interaction,
@@ -388,23 +384,21 @@ class Discussions(commands.Cog):
             reason=reason,
             now=self.bot.clock.now(),
         )
-        told = "They were told privately."
-        try:
-            await self.bot.chat.dm(str(student.id), OutgoingMessage(result.notice))
-        except ChatError as exc:
-            told = f"They could not be told by DM ({exc.kind.value}); please tell them."
+        told = told_them(await self.bot.outbox.delivery([result.message_key]))
         await reply_private(
             interaction,
             f"{result.student_name} has until {when(result.until)} for prompt "
             f"#{result.prompt.id}. {told}",
         )
 
-    @prompt.command(
-        name="grade",
-        description="Give one student quality points and/or feedback on a prompt.",
-        extras=extras("staff", {"student": "amara.codes", "quality": "3"}, setup="closed_prompt"),
+    @slash(
+        prompt,
+        "grade",
+        "Give one student quality points and/or feedback on a prompt.",
+        extras("staff", {"student": "amara.codes", "quality": "3"}, setup="closed_prompt"),
+        quality="Quality points, e.g. 3 or 2.5",
+        feedback="Feedback they see",
     )
-    @app_commands.describe(quality="Quality points, e.g. 3 or 2.5", feedback="Feedback they see")
     async def grade(
         self,
         interaction: discord.Interaction,
@@ -431,12 +425,13 @@ class Discussions(commands.Cog):
         if result.released:
             self.bot.scheduler.wake("discussions")
 
-    @prompt.command(
-        name="grade-csv",
-        description="Quality points and feedback for many students from a CSV file.",
-        extras=extras("staff", {}, setup="grades_csv"),
+    @slash(
+        prompt,
+        "grade-csv",
+        "Quality points and feedback for many students from a CSV file.",
+        extras("staff", {}, setup="grades_csv"),
+        file="CSV with student_number (or discord), quality_points, feedback",
     )
-    @app_commands.describe(file="CSV with student_number (or discord), quality_points, feedback")
     async def grade_csv(
         self, interaction: discord.Interaction, prompt: int, file: discord.Attachment
     ) -> None:
@@ -462,10 +457,11 @@ class Discussions(commands.Cog):
         if result.released and result.changed:
             self.bot.scheduler.wake("discussions")
 
-    @prompt.command(
-        name="scores",
-        description="Every student's provisional score on a prompt, with a CSV to grade from.",
-        extras=extras("staff", {}, setup="closed_prompt"),
+    @slash(
+        prompt,
+        "scores",
+        "Every student's provisional score on a prompt, with a CSV to grade from.",
+        extras("staff", {}, setup="closed_prompt"),
     )
     async def scores(self, interaction: discord.Interaction, prompt: int) -> None:
         table = await self.prompts.score_table(
@@ -482,10 +478,11 @@ class Discussions(commands.Cog):
             file=discord.File(io.BytesIO(table.csv_data), filename=table.csv_name),
         )
 
-    @prompt.command(
-        name="release",
-        description="Release a closed prompt's marks; each student is told privately.",
-        extras=extras("staff", {}, setup="closed_prompt"),
+    @slash(
+        prompt,
+        "release",
+        "Release a closed prompt's marks; each student is told privately.",
+        extras("staff", {}, setup="closed_prompt"),
     )
     async def release(self, interaction: discord.Interaction, prompt: int) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -494,6 +491,7 @@ class Discussions(commands.Cog):
         )
         try:
             await self._run_due()
+            await self.bot.outbox.run()  # the mark messages it handed over, sent now
         except Exception:
             log.exception("releasing prompt %s: sending the marks failed; it retries", prompt)
             self.bot.scheduler.wake("discussions")
@@ -508,10 +506,11 @@ class Discussions(commands.Cog):
 
     # ---------------------------------------------------------- student commands
 
-    @prompt.command(
-        name="mine",
-        description="Your provisional score on each discussion prompt, and why.",
-        extras=extras("member", {}),
+    @slash(
+        prompt,
+        "mine",
+        "Your provisional score on each discussion prompt, and why.",
+        extras("member", {}),
     )
     async def mine(self, interaction: discord.Interaction, prompt: int | None = None) -> None:
         mine = await self.prompts.my_scores(
@@ -532,10 +531,11 @@ class Discussions(commands.Cog):
             lines.append(line)
         await send_long(interaction, "\n".join(lines))
 
-    @prompt.command(
-        name="answer",
-        description="Answer a prompt through a form (private-answer prompts, extensions).",
-        extras=extras("student", {}, setup="private_prompt"),
+    @slash(
+        prompt,
+        "answer",
+        "Answer a prompt through a form (private-answer prompts, extensions).",
+        extras("student", {}, setup="private_prompt"),
     )
     async def answer(self, interaction: discord.Interaction, prompt: int) -> None:
         await self.open_answer_form(interaction, prompt)

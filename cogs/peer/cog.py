@@ -3,13 +3,13 @@
 Thin adapter: each command opens the roster-checked context, calls one function of
 ``bot.peer.service`` and renders its answer privately. Review requests arrive by DM with a
 "Write review" button (custom id ``cb:peer:review:<assignment>``, a ``DynamicItem`` so it works
-after restarts) that opens the rubric form. Messages the service decides are delivered by the
-scheduled ``peer`` job, which each command wakes.
+after restarts) that opens the rubric form. Messages the service decides go through the
+outbox (``bot.outbox``), sent by the scheduled ``peer`` job (which each command wakes) or the
+outbox's own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from typing import Literal
@@ -25,6 +25,7 @@ from bot.peer import service
 from bot.peer.jobs import run_due
 from bot.peer.render import status_parts
 from cogs._shared.context import as_caller, in_context
+from cogs._shared.declare import slash
 from cogs._shared.delivery import told_sentence
 from cogs._shared.metadata import extras
 from cogs._shared.replies import reply_private, send_long, send_parts, send_private
@@ -48,28 +49,17 @@ class Peer(commands.Cog):
         # Answers of a refused review form, offered again by "Try again" (lost on restart:
         # only a convenience, the reviewer can type them again).
         self.drafts: dict[tuple[int, int], tuple[dict[str, str], str]] = {}
-        self._due_lock = asyncio.Lock()
-        self._closing = False
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(ReviewButton)
         self.bot.scheduler.register(JOB, self._run_due)
 
     async def cog_unload(self) -> None:
-        """Clean shutdown (bot.close unloads cogs): let a delivery under way finish, so no
-        message is left claimed-but-unsent, and start no new run."""
-        self._closing = True
-        try:
-            await asyncio.wait_for(self._due_lock.acquire(), timeout=15)
-        except TimeoutError:
-            log.warning("stopping while peer due work is still running")
+        # Scheduled work and the outbox are drained by ``Application.stop`` before this.
         self.bot.remove_dynamic_items(ReviewButton)
 
     async def _run_due(self) -> None:
-        if self._closing:
-            return
-        async with self._due_lock:
-            await run_due(self.bot.db, self.bot.chat, self.bot.clock.now())
+        await run_due(self.bot.db, self.bot.chat, self.bot.clock.now(), sender=self.bot.outbox)
 
     def _wake(self) -> None:
         """Deliver what the command decided now rather than at the next tick."""
@@ -77,10 +67,11 @@ class Peer(commands.Cog):
 
     # ------------------------------------------------------------------ tutors
 
-    @exercise.command(
-        name="create",
-        description="Set up a peer-assessed exercise: brief, deadlines, rubric, rules.",
-        extras=_extras(
+    @slash(
+        exercise,
+        "create",
+        "Set up a peer-assessed exercise: brief, deadlines, rubric, rules.",
+        _extras(
             "staff",
             {
                 "module": MODULE,
@@ -91,8 +82,6 @@ class Peer(commands.Cog):
             },
             setup="settled",
         ),
-    )
-    @app_commands.describe(
         module="Module code, e.g. MATH70097",
         title="Short title shown to students",
         brief="What to submit (link to a longer document if needed)",
@@ -124,7 +113,7 @@ class Peer(commands.Cog):
         reviewers: Literal["submitters", "enrolled"] = "submitters",
         avoid_same_group: bool = False,
         avoid_repeat_pairs: bool = True,
-        method: Literal["median", "mean", "corrected"] = "median",
+        method: Literal["median", "mean", "corrected", "corrected_alone"] = "median",
         late_hours: int = 0,
         late_penalty: int = 0,
         reminder_hours: int = 24,
@@ -155,12 +144,13 @@ class Peer(commands.Cog):
         self._wake()
         await send_long(interaction, created.summary)
 
-    @exercise.command(
-        name="status",
-        description="Submissions, allocation, and reviews done or pending per student.",
-        extras=_extras("staff", {}, setup="open_exercise"),
+    @slash(
+        exercise,
+        "status",
+        "Submissions, allocation, and reviews done or pending per student.",
+        _extras("staff", {}, setup="open_exercise"),
+        exercise="Exercise number (from its announcement)",
     )
-    @app_commands.describe(exercise="Exercise number (from its announcement)")
     async def status(self, interaction: discord.Interaction, exercise: int) -> None:
         report = await in_context(
             self.bot,
@@ -171,12 +161,13 @@ class Peer(commands.Cog):
         )
         await send_parts(interaction, status_parts(report))
 
-    @exercise.command(
-        name="allocate",
-        description="Allocate reviewers now instead of at the submission deadline.",
-        extras=_extras("staff", {}, setup="submitted_exercise"),
+    @slash(
+        exercise,
+        "allocate",
+        "Allocate reviewers now instead of at the submission deadline.",
+        _extras("staff", {}, setup="submitted_exercise"),
+        exercise="Exercise number",
     )
-    @app_commands.describe(exercise="Exercise number")
     async def allocate(self, interaction: discord.Interaction, exercise: int) -> None:
         summary = await in_context(
             self.bot,
@@ -195,12 +186,11 @@ class Peer(commands.Cog):
             text += "\nCould not satisfy everything:\n" + "\n".join(f"• {n}" for n in summary.notes)
         await send_long(interaction, text)
 
-    @exercise.command(
-        name="reassign",
-        description="Move a reviewer's pending reviews to spare capacity (or to someone).",
-        extras=_extras("staff", {}, setup="reassignable_exercise"),
-    )
-    @app_commands.describe(
+    @slash(
+        exercise,
+        "reassign",
+        "Move a reviewer's pending reviews to spare capacity (or to someone).",
+        _extras("staff", {}, setup="reassignable_exercise"),
         exercise="Exercise number",
         reviewer="Whose pending reviews to move",
         author="Only their review of this student's submission",
@@ -227,12 +217,11 @@ class Peer(commands.Cog):
         self._wake()
         await send_long(interaction, text)
 
-    @exercise.command(
-        name="topup",
-        description="Give submissions with fewer than k reviews the missing ones.",
-        extras=_extras("staff", {}, setup="allocated_exercise"),
-    )
-    @app_commands.describe(
+    @slash(
+        exercise,
+        "topup",
+        "Give submissions with fewer than k reviews the missing ones.",
+        _extras("staff", {}, setup="allocated_exercise"),
         exercise="Exercise number",
         author="Only this student's submission (default: every short one)",
     )
@@ -253,16 +242,15 @@ class Peer(commands.Cog):
         self._wake()
         await send_long(interaction, text)
 
-    @exercise.command(
-        name="moderate",
-        description="Override a student's peer mark (0-100), with a reason; audited.",
-        extras=_extras(
+    @slash(
+        exercise,
+        "moderate",
+        "Override a student's peer mark (0-100), with a reason; audited.",
+        _extras(
             "staff",
             {"score": 68, "reason": "Reviewers disagreed; marked against the rubric."},
             setup="moderatable_exercise",
         ),
-    )
-    @app_commands.describe(
         exercise="Exercise number",
         student="Whose mark",
         score="The mark out of 100",
@@ -289,12 +277,11 @@ class Peer(commands.Cog):
         self._wake()
         await reply_private(interaction, text)
 
-    @exercise.command(
-        name="release",
-        description="Release the marks: each author gets their anonymous feedback by DM.",
-        extras=_extras("staff", {"accept_flagged": True}, setup="reviewed_exercise"),
-    )
-    @app_commands.describe(
+    @slash(
+        exercise,
+        "release",
+        "Release the marks: each author gets their anonymous feedback by DM.",
+        _extras("staff", {"accept_flagged": True}, setup="reviewed_exercise"),
         exercise="Exercise number",
         accept_flagged="Release even with submissions still flagged for moderation",
     )
@@ -324,16 +311,15 @@ class Peer(commands.Cog):
 
     # ---------------------------------------------------------------- students
 
-    @app_commands.command(
-        name="submit",
-        description="Submit your work to a peer-assessed exercise: a file, a link or text.",
-        extras=_extras(
+    @slash(
+        None,
+        "submit",
+        "Submit your work to a peer-assessed exercise: a file, a link or text.",
+        _extras(
             "student",
             {"text": "My lasso path flattens after lambda = 0.3; see the plot notes."},
             setup="open_exercise",
         ),
-    )
-    @app_commands.describe(
         exercise="Exercise number (from its announcement)",
         file="Your work as a file (up to 8 MB)",
         link="Or a link to it",

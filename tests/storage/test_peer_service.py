@@ -11,11 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller, load_caller
-from bot.chat import ChatError, ChatErrorKind, ChatMessage, OutgoingMessage, Posted
+from bot.chat import ChatError, ChatErrorKind, ChatMessage, OutgoingMessage, Posted, with_marker
 from bot.db.engine import Database
 from bot.db.models import (
     AssignmentStatus,
@@ -26,8 +26,8 @@ from bot.db.models import (
     LedgerEntry,
     LedgerSource,
     MarkRelease,
+    OutboxMessage,
     PeerExercise,
-    PeerOutbox,
     PeerResult,
     PeerReview,
     PeerSubmission,
@@ -36,6 +36,7 @@ from bot.db.models import (
 )
 from bot.errors import PermissionDenied, UserError
 from bot.peer import engine, outbox, service
+from bot.peer.aggregation import Review, aggregate
 from bot.peer.jobs import run_due
 from bot.roster.service import import_roster, load_programme
 from cohortlab.sandbox import example_texts
@@ -64,11 +65,17 @@ class FakeChat:
         self._next += 1
         bot = ChatUser("1", "cohortbot", "cohortbot")
         self.channels.setdefault(channel, []).append(
-            ChatMessage(str(self._next), channel, None, bot, True, message.text, T0)
+            ChatMessage(str(self._next), channel, None, bot, True, with_marker(message), T0)
         )
         return Posted(channel, str(self._next))
 
     async def post(self, channel_id: str, message: OutgoingMessage) -> Posted:
+        if channel_id.startswith("dm-"):  # a DM channel (``dm_channel_id``)
+            user_id = channel_id.removeprefix("dm-")
+            if user_id in self.closed:
+                raise ChatError(ChatErrorKind.DM_CLOSED, "Cannot send messages to this user")
+            self.dms.append((user_id, message))
+            return self._posted(channel_id, message)
         self.posts.append((channel_id, message))
         return self._posted(channel_id, message)
 
@@ -247,7 +254,7 @@ class Course:
             ReviewAssignment,
             PeerReview,
             PeerResult,
-            PeerOutbox,
+            OutboxMessage,
             LedgerEntry,
             AuditEntry,
             MarkRelease,
@@ -447,8 +454,8 @@ async def test_allocation_at_the_deadline_happens_once_even_when_two_runs_race(
         for name, p in course.people.items():
             if p.id in labels:
                 assert p.display_name not in msg.text and name not in msg.text
-    sent = await course.rows(PeerOutbox, PeerOutbox.kind == "assignment")
-    assert len(sent) == 33 and all(r.status == "sent" for r in sent)
+    sent = await course.rows(OutboxMessage, OutboxMessage.kind == "assignment")
+    assert len(sent) == 33 and all(r.state == "sent" for r in sent)
     assert all(a.dm_message_id for a in await course.assignments(ex))
 
 
@@ -692,20 +699,99 @@ async def test_the_corrected_mark_learns_a_harsh_reviewer_across_the_module(
     assert info[harsh.id].bias < -10
 
 
+async def test_corrected_alone_fits_its_own_reviews_and_pooling_fits_the_modules(
+    course: Course,
+) -> None:
+    """A reviewer harsh in both weeks; week 1 is ``corrected_alone``: its marks come from a
+    fit of its own reviews only, and week 0's pooled fit leaves week 1's reviews out. Marked
+    ``corrected``, week 1 is fitted on both weeks. The released feedback says what was done."""
+    harsh = course.person("amara.codes")
+    exercises = []
+    for week, method in enumerate(("corrected", "corrected_alone")):
+        shift = timedelta(days=10 * week)
+        course.now = T0 + shift
+        ex = await course.create(
+            title=f"Week {week}",
+            method=method,
+            submission_deadline=(SUB_DUE + shift).strftime("%Y-%m-%dT%H:%MZ"),
+            review_deadline=(REVIEW_DUE + shift).strftime("%Y-%m-%dT%H:%MZ"),
+        )
+        await submit_all(course, ex)
+        course.now = SUB_DUE + shift + timedelta(minutes=1)
+        await course.due()
+        for i, a in enumerate(await course.assignments(ex)):
+            score = "4" if a.reviewer_id == harsh.id else str(8 + (i % 3) - 1)
+            await course.review(who(course, a.reviewer_id), a.id, method=score)
+        exercises.append(ex)
+
+    async def reviews_of(ex: int) -> list[Review]:
+        done = {a.id: a for a in await course.assignments(ex, AssignmentStatus.DONE)}
+        rows = await course.rows(PeerReview, PeerReview.assignment_id.in_(done))
+        return [
+            Review(
+                done[r.assignment_id].reviewer_id,
+                ex * 10_000 + done[r.assignment_id].author_id,
+                float(r.total),
+            )
+            for r in rows
+        ]
+
+    week0, week1 = await reviews_of(exercises[0]), await reviews_of(exercises[1])
+    alone_fit, pooled_fit = aggregate(week1), aggregate(week0 + week1)
+    async with course.db.session() as s:
+        ex0 = await s.get(PeerExercise, exercises[0])
+        ex1 = await s.get(PeerExercise, exercises[1])
+        assert ex0 is not None and ex1 is not None
+        _, week0_info = await engine.recompute(s, ex0, course.now)
+        results, alone_info = await engine.recompute(s, ex1, course.now)
+        alone = {a: (r.corrected, r.final) for a, r in results.items()}
+        ex1.aggregation = "corrected"
+        results, pooled_info = await engine.recompute(s, ex1, course.now)
+        pooled = {a: r.corrected for a, r in results.items()}
+        ex1.aggregation = "corrected_alone"
+        await engine.recompute(s, ex1, course.now)
+        await s.commit()
+    assert alone_info[harsh.id].bias == pytest.approx(alone_fit.reviewers[harsh.id].bias)
+    assert pooled_info[harsh.id].bias == pytest.approx(pooled_fit.reviewers[harsh.id].bias)
+    assert week0_info[harsh.id].bias == pytest.approx(aggregate(week0).reviewers[harsh.id].bias)
+    assert alone_fit.reviewers[harsh.id].bias != pytest.approx(pooled_fit.reviewers[harsh.id].bias)
+    for author, (corrected, final) in alone.items():
+        expected = alone_fit.submissions[exercises[1] * 10_000 + author].corrected
+        assert corrected == pytest.approx(Decimal(str(expected)), abs=Decimal("0.001"))
+        assert final == corrected.quantize(Decimal("0.1"))
+    assert any(pooled[a] != alone[a][0] for a in alone)
+
+    async def release(s: Any, caller: Caller, cohort: Cohort) -> str:
+        return await service.release(
+            s, caller, cohort, exercise_id=exercises[1], now=course.now, accept_flagged=True
+        )
+
+    course.now = REVIEW_DUE + timedelta(days=10, minutes=1)
+    await course.act(course.tutor, release)
+    await course.due()
+    victim = next(
+        a.author_id for a in await course.assignments(exercises[1]) if a.reviewer_id == harsh.id
+    )
+    feedback = "\n".join(course.chat.to(course.people[who(course, victim)]))
+    assert alone_fit.correction_applied
+    assert "usual generosity or harshness allowed for" in feedback
+    assert "this exercise's peer reviews" in feedback
+
+
 async def test_the_outbox_retries_an_outage(course: Course) -> None:
     ex = await course.create()
     await course.due()  # the announcement goes out
     flaky = FakeChat()
     calls = {"n": 0}
-    real_dm = flaky.dm
+    real_post = flaky.post
 
-    async def dm_once_down(user_id: str, message: OutgoingMessage) -> Posted:
+    async def post_once_down(channel_id: str, message: OutgoingMessage) -> Posted:
         calls["n"] += 1
         if calls["n"] == 1:
             raise ChatError(ChatErrorKind.UNAVAILABLE, "HTTP 503")
-        return await real_dm(user_id, message)
+        return await real_post(channel_id, message)
 
-    flaky.dm = dm_once_down  # type: ignore[method-assign]
+    flaky.post = post_once_down  # type: ignore[method-assign]
     async with course.db.session() as s:
         await engine.tell_tutors(s, (await s.get(PeerExercise, ex)), "note", "Hello", course.now)  # type: ignore[arg-type]
     first = await run_due(course.db, flaky, course.now)
@@ -730,37 +816,49 @@ async def test_a_send_interrupted_by_a_crash_is_verified_then_recorded_or_sent_o
         assert exercise is not None
         await engine.tell_tutors(s, exercise, "one", "Sent before the crash", course.now)
         await engine.tell_tutors(s, exercise, "two", "Never sent", course.now)
-    rows = await course.rows(PeerOutbox, PeerOutbox.status == "pending")
+    rows = await course.rows(OutboxMessage, OutboxMessage.state == "pending")
     ids = sorted(r.id for r in rows)
     assert len(ids) == 2
-    # The crash: both claimed, the first sent, neither recorded.
-    jobs = dict(await outbox._claim(course.db, ids, course.now))
-    job = jobs[ids[0]]
-    assert not isinstance(job, str)
-    target, message = job
-    posted = await course.chat.dm(target[1], message)
-    assert message.text.splitlines()[-1] == f"-# cohortbot peer {ids[0]}"  # the row id only
+    # The crash: both claimed by a sender that sent the first and died.
+    async with course.db.session() as s:
+        await s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(
+                state="claimed",
+                claimed_by="dead",
+                claimed_at=course.now,
+                lease_until=course.now + outbox.STALE_CLAIM,
+                attempts=1,
+            )
+        )
+    posted = await course.chat.post(
+        f"dm-{tutor.platform_user_id}",
+        OutgoingMessage("Sent before the crash", marker=f"out {ids[0]}"),
+    )
 
     # After the lease, with the history unreadable: nothing is sent, nothing given up.
     course.now += outbox.STALE_CLAIM + timedelta(minutes=1)
     course.chat.unreadable = True
     await outbox.deliver(course.db, course.chat, course.now)
     assert [t.splitlines()[0] for t in course.chat.to(tutor)].count("Never sent") == 0
-    assert {r.status for r in await course.rows(PeerOutbox, PeerOutbox.id.in_(ids))} == {"claimed"}
+    assert {r.state for r in await course.rows(OutboxMessage, OutboxMessage.id.in_(ids))} == {
+        "pending"
+    }
 
-    # Readable again, a lease later: recorded once and sent once.
+    # Readable again, after the backoff: recorded once and sent once.
     course.chat.unreadable = False
-    course.now += outbox.STALE_CLAIM + timedelta(minutes=1)
+    course.now += timedelta(minutes=5)
     await outbox.deliver(course.db, course.chat, course.now)
     await outbox.deliver(course.db, course.chat, course.now + timedelta(minutes=5))
     texts = [t.splitlines()[0] for t in course.chat.to(tutor)]
     assert texts.count("Sent before the crash") == 1
     assert texts.count("Never sent") == 1
     first, second = sorted(
-        await course.rows(PeerOutbox, PeerOutbox.id.in_(ids)), key=lambda r: r.id
+        await course.rows(OutboxMessage, OutboxMessage.id.in_(ids)), key=lambda r: r.id
     )
-    assert (first.status, first.platform_message_id) == ("sent", posted.message_id)
-    assert second.status == "sent" and second.platform_message_id != posted.message_id
+    assert (first.state, first.sent_message_id) == ("sent", posted.message_id)
+    assert second.state == "sent" and second.sent_message_id != posted.message_id
 
 
 async def test_requests_not_yet_sent_to_a_departed_reviewer_are_never_sent(
@@ -776,7 +874,7 @@ async def test_requests_not_yet_sent_to_a_departed_reviewer_are_never_sent(
         assert await service.member_left(s, str(sofia.platform_user_id), course.now) == 3
     await course.due()
     assert course.chat.to(sofia) == []
-    cancelled = await course.rows(PeerOutbox, PeerOutbox.status == "cancelled")
+    cancelled = await course.rows(OutboxMessage, OutboxMessage.state == "cancelled")
     assert len(cancelled) == 3
     assert len(await course.assignments(ex, AssignmentStatus.PENDING)) == 33
 
