@@ -34,7 +34,6 @@ from sqlalchemy.orm import Session
 from bot.access.context import KNOWN_CALLER, known_caller_from, known_caller_params, open_context
 from bot.access.identity import ChatUser
 from bot.db.engine import Database
-from bot.text import EMBED_LIMITS, split_for_discord
 from bot.gradebook import service, snapshot
 from bot.gradebook.export import ExportFile
 from bot.gradebook.service import SummaryView
@@ -46,6 +45,7 @@ from bot.sqlite_offload.childproc import (
     sqlite_file,
     sqlite_file_engine,
 )
+from bot.text import EMBED_LIMITS, split_for_discord
 
 log = logging.getLogger(__name__)
 
