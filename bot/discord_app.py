@@ -24,7 +24,7 @@ from discord.ext import commands
 from bot import __version__
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.db.claims import claim_once, prune_claims
+from bot.db.claims import ClaimBatcher, prune_claims
 from bot.db.engine import Database
 from bot.db.migrate import schema_state
 from bot.discord_chat import DiscordChat
@@ -143,6 +143,7 @@ class CohortBot(commands.Bot):
             requests_per_second=DiscordChat.requests_per_second,
         )
         self._claiming: set[asyncio.Task[None]] = set()
+        self._claims = ClaimBatcher(db)
         self._linked: dict[int, asyncio.Event] = {}
         self._pruned_at: datetime | None = None
         parse = self._connection.parsers["INTERACTION_CREATE"]
@@ -188,8 +189,7 @@ class CohortBot(commands.Bot):
             parse(data)  # discord.py discards it (at DEBUG)
             return
         try:
-            async with self.db.session() as session:
-                won = await claim_once(session, f"interaction:{data['id']}", self.clock.now())
+            won = await self._claims.claim(f"interaction:{data['id']}", self.clock.now())
         except Exception as exc:  # the database is down: answering beats silence
             log.warning(
                 "could not claim interaction %s (%s); handling it here", data.get("id"), exc
