@@ -1,0 +1,246 @@
+"""The student page: one student's evidence, ledger, extensions and notices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.dashboard.viewer import NOT_YOURS, STUDENT_ONLY_OWN, Viewer
+from bot.db.models import (
+    Attendance,
+    CalendarEvent,
+    Contribution,
+    DiscussionPrompt,
+    Enrolment,
+    EventOccurrence,
+    Extension,
+    LedgerEntry,
+    Module,
+    Notice,
+    NoticeStatus,
+    PeerExercise,
+    PeerReview,
+    PeerSubmission,
+    Person,
+    ReviewAssignment,
+    Role,
+    Rsvp,
+    TutorMessage,
+)
+from bot.errors import NotFound, PermissionDenied
+
+
+@dataclass(frozen=True)
+class Evidence:
+    at: datetime
+    module_code: str
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    at: datetime
+    module_code: str
+    source: str
+    points: Decimal
+    ref: str
+
+
+@dataclass(frozen=True)
+class ExtensionLine:
+    item: str
+    new_due_at: datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class NoticeLine:
+    at: datetime
+    kind: str
+    text: str
+
+
+@dataclass
+class StudentPage:
+    person_id: int
+    name: str
+    student_number: str | None
+    modules: list[str]
+    timeline: list[Evidence]
+    ledger: list[LedgerLine]
+    extensions: list[ExtensionLine]
+    notices: list[NoticeLine]
+    own: bool
+    message_module_id: int | None = None
+
+
+async def student_page(
+    session: AsyncSession, viewer: Viewer, person_id: int, now: datetime
+) -> StudentPage:
+    """A student's evidence, ledger, extensions and notices, limited to modules the viewer may
+    see (their own page: all their modules)."""
+    own = viewer.person_id == person_id
+    if not own and not viewer.is_staff:
+        raise PermissionDenied(STUDENT_ONLY_OWN)
+    person = await session.get(Person, person_id)
+    if person is None or person.erased_at is not None:
+        raise NotFound("There is no such student.")
+    enrolled = {
+        mid: code
+        for mid, code in (
+            await session.execute(
+                select(Module.id, Module.code)
+                .join(Enrolment, Enrolment.module_id == Module.id)
+                .where(
+                    Enrolment.person_id == person_id,
+                    Enrolment.role == Role.STUDENT,
+                    Module.cohort_id == viewer.cohort_id,
+                )
+            )
+        ).all()
+    }
+    visible = enrolled if own else {m: c for m, c in enrolled.items() if viewer.may_see_module(m)}
+    if not visible:
+        if own:
+            raise PermissionDenied(STUDENT_ONLY_OWN if not viewer.is_staff else NOT_YOURS)
+        raise PermissionDenied(NOT_YOURS)
+    ids = list(visible)
+    timeline: list[Evidence] = []
+    for at, mid, title, words, late in (
+        await session.execute(
+            select(
+                Contribution.created_at,
+                DiscussionPrompt.module_id,
+                DiscussionPrompt.title,
+                Contribution.words,
+                Contribution.late,
+            )
+            .join(DiscussionPrompt, DiscussionPrompt.id == Contribution.prompt_id)
+            .where(Contribution.person_id == person_id, DiscussionPrompt.module_id.in_(ids))
+        )
+    ).all():
+        extra = ", late" if late else ""
+        timeline.append(Evidence(at, visible[mid], "post", f"{title} ({words} words{extra})"))
+    for at, mid, title, late in (
+        await session.execute(
+            select(
+                PeerSubmission.submitted_at,
+                PeerExercise.module_id,
+                PeerExercise.title,
+                PeerSubmission.late,
+            )
+            .join(PeerExercise, PeerExercise.id == PeerSubmission.exercise_id)
+            .where(PeerSubmission.person_id == person_id, PeerExercise.module_id.in_(ids))
+        )
+    ).all():
+        timeline.append(
+            Evidence(at, visible[mid], "submission", title + (" (late)" if late else ""))
+        )
+    for at, mid, title in (
+        await session.execute(
+            select(PeerReview.submitted_at, PeerExercise.module_id, PeerExercise.title)
+            .join(ReviewAssignment, ReviewAssignment.id == PeerReview.assignment_id)
+            .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id)
+            .where(ReviewAssignment.reviewer_id == person_id, PeerExercise.module_id.in_(ids))
+        )
+    ).all():
+        timeline.append(Evidence(at, visible[mid], "review", f"reviewed a peer's {title}"))
+    for at, mid, title in (
+        await session.execute(
+            select(Attendance.checked_in_at, CalendarEvent.module_id, CalendarEvent.title)
+            .join(EventOccurrence, EventOccurrence.id == Attendance.occurrence_id)
+            .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
+            .where(Attendance.person_id == person_id, CalendarEvent.module_id.in_(ids))
+        )
+    ).all():
+        timeline.append(Evidence(at, visible[mid], "check-in", title))
+    for at, mid, title, response, starts in (
+        await session.execute(
+            select(
+                Rsvp.updated_at,
+                CalendarEvent.module_id,
+                CalendarEvent.title,
+                Rsvp.response,
+                EventOccurrence.starts_at,
+            )
+            .join(EventOccurrence, EventOccurrence.id == Rsvp.occurrence_id)
+            .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
+            .where(Rsvp.person_id == person_id, CalendarEvent.module_id.in_(ids))
+        )
+    ).all():
+        answer = str(response).replace("_", " ")
+        timeline.append(Evidence(at, visible[mid], "RSVP", f"{answer}: {title} {starts:%d %b}"))
+    timeline.sort(key=lambda e: e.at, reverse=True)
+    ledger = [
+        LedgerLine(at, visible[mid], str(source).replace("_", " "), points, ref)
+        for at, mid, source, points, ref in (
+            await session.execute(
+                select(
+                    LedgerEntry.occurred_at,
+                    LedgerEntry.module_id,
+                    LedgerEntry.source,
+                    LedgerEntry.points,
+                    LedgerEntry.source_ref,
+                )
+                .where(LedgerEntry.person_id == person_id, LedgerEntry.module_id.in_(ids))
+                .order_by(LedgerEntry.occurred_at.desc(), LedgerEntry.id.desc())
+            )
+        ).all()
+    ]
+    extensions: list[ExtensionLine] = []
+    ext_rows = await session.execute(
+        select(Extension, DiscussionPrompt.title, PeerExercise.title, CalendarEvent.title)
+        .outerjoin(DiscussionPrompt, DiscussionPrompt.id == Extension.prompt_id)
+        .outerjoin(PeerExercise, PeerExercise.id == Extension.exercise_id)
+        .outerjoin(CalendarEvent, CalendarEvent.id == Extension.event_id)
+        .where(
+            Extension.person_id == person_id,
+            func.coalesce(
+                DiscussionPrompt.module_id, PeerExercise.module_id, CalendarEvent.module_id
+            ).in_(ids),
+        )
+        .order_by(Extension.requested_at.desc())
+    )
+    for ext, p_title, e_title, c_title in ext_rows.all():
+        item = p_title or e_title or c_title or "an item"
+        extensions.append(ExtensionLine(item, ext.new_due_at, str(ext.status)))
+    notices: list[NoticeLine] = []
+    for at, kind, payload in (
+        await session.execute(
+            select(Notice.sent_at, Notice.kind, Notice.payload).where(
+                Notice.person_id == person_id,
+                Notice.status == NoticeStatus.SENT,
+                Notice.module_id.in_(ids),
+            )
+        )
+    ).all():
+        text = str(payload.get("title") or payload.get("text") or "") if payload else ""
+        notices.append(NoticeLine(at, kind.replace("_", " "), text))
+    for at, text, error in (
+        await session.execute(
+            select(TutorMessage.created_at, TutorMessage.text, TutorMessage.error).where(
+                TutorMessage.recipient_id == person_id, TutorMessage.module_id.in_(ids)
+            )
+        )
+    ).all():
+        kind = "message from a tutor" + (" (not delivered)" if error else "")
+        notices.append(NoticeLine(at, kind, text))
+    notices.sort(key=lambda n: n.at or now, reverse=True)
+    staff_module = next((m for m in ids if viewer.may_see_module(m)), None)
+    return StudentPage(
+        person.id,
+        person.display_name,
+        person.student_number,
+        sorted(visible.values()),
+        timeline,
+        ledger,
+        extensions,
+        notices,
+        own,
+        staff_module if not own else None,
+    )
