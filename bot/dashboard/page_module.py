@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Row, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dashboard.shared import Upcoming, _counts, _upcoming
@@ -133,6 +134,33 @@ async def _late_counts(session: AsyncSession, per_person: Any) -> dict[int, Coun
     return counts
 
 
+async def _item_timeliness(
+    session: AsyncSession,
+    items: Sequence[Row[tuple[int, str, datetime]]],
+    columns: tuple[Any, Any, Any],
+    students: set[int],
+    kind: str,
+) -> list[tuple[datetime, Timeliness]]:
+    """On time / late / missing for each (id, title, due) item, from its hand-in table's
+    (item, person, late) columns: one rule for prompts and peer submissions alike, so a student
+    counts as late only when every one of their hand-ins for the item was late."""
+    item_col, person_col, late_col = columns
+    all_late = func.min(case((late_col.is_(True), 1), else_=0)).label("all_late")
+    per_person = (
+        select(item_col.label("item"), all_late)
+        .where(item_col.in_([i.id for i in items]), person_col.in_(sorted(students)))
+        .group_by(item_col, person_col)
+        .subquery()
+    )
+    state = await _late_counts(session, per_person)
+    found: list[tuple[datetime, Timeliness]] = []
+    for iid, title, due in items:
+        c = state[iid]
+        missing = len(students) - c["on_time"] - c["late"]
+        found.append((due, Timeliness(title, kind, c["on_time"], c["late"], missing)))
+    return found
+
+
 async def _timeliness(
     session: AsyncSession, module_id: int, students: set[int], now: datetime
 ) -> list[Timeliness]:
@@ -150,23 +178,13 @@ async def _timeliness(
         )
     ).all()
     if prompts:
-        all_late = func.min(case((Contribution.late.is_(True), 1), else_=0)).label("all_late")
-        per_person = (
-            select(Contribution.prompt_id.label("item"), all_late)
-            .where(
-                Contribution.prompt_id.in_([p.id for p in prompts]),
-                Contribution.person_id.in_(sorted(students)),
-            )
-            .group_by(Contribution.prompt_id, Contribution.person_id)
-            .subquery()
+        result += await _item_timeliness(
+            session,
+            prompts,
+            (Contribution.prompt_id, Contribution.person_id, Contribution.late),
+            students,
+            "discussion",
         )
-        state = await _late_counts(session, per_person)
-        for pid, title, closes in prompts:
-            c = state[pid]
-            missing = len(students) - c["on_time"] - c["late"]
-            result.append(
-                (closes, Timeliness(title, "discussion", c["on_time"], c["late"], missing))
-            )
     exercises = (
         await session.execute(
             select(PeerExercise.id, PeerExercise.title, PeerExercise.submission_due_at).where(
@@ -177,23 +195,13 @@ async def _timeliness(
         )
     ).all()
     if exercises:
-        all_late = func.min(case((PeerSubmission.late.is_(True), 1), else_=0)).label("all_late")
-        per_person = (
-            select(PeerSubmission.exercise_id.label("item"), all_late)
-            .where(
-                PeerSubmission.exercise_id.in_([e.id for e in exercises]),
-                PeerSubmission.person_id.in_(sorted(students)),
-            )
-            .group_by(PeerSubmission.exercise_id, PeerSubmission.person_id)
-            .subquery()
+        result += await _item_timeliness(
+            session,
+            exercises,
+            (PeerSubmission.exercise_id, PeerSubmission.person_id, PeerSubmission.late),
+            students,
+            "peer submission",
         )
-        subs = await _late_counts(session, per_person)
-        for eid, title, due in exercises:
-            c = subs[eid]
-            missing = len(students) - c["on_time"] - c["late"]
-            result.append(
-                (due, Timeliness(title, "peer submission", c["on_time"], c["late"], missing))
-            )
     result.sort(key=lambda pair: pair[0])
     return [t for _, t in result]
 
