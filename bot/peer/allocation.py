@@ -633,8 +633,15 @@ class _Allocator:
         return end is not None
 
     def _reduce_repeats(self) -> None:
-        """Swap repeated pairs out through chains that leave every load as even as before."""
+        """Swap repeated pairs out through chains that leave every load as even as before.
+
+        The list is taken once, but each chain may move later repeats out of the way: a pair
+        already gone is skipped, else "putting it back" after a failed search would add a
+        review the author never lost (k+1 reviewers, one reviewer a review heavier).
+        """
         for r, a in sorted(self.added & self.history):
+            if (r, a) not in self.added:
+                continue
             level = self.load(r)
             self._remove(r, a)
             self.need[a] += 1

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.peer.allocation import (
@@ -207,8 +207,20 @@ def _loads_possible(c: Cohort, lo: int, hi: int) -> bool:
     return _max_flow(cap, ss, tt) == need
 
 
+# Found by this property: a repeat swapped out early moved a later one away, which was then
+# "put back" as an extra review (k+1 reviewers, spread 2).
+_MOVED_REPEAT = Cohort(
+    authors=[100, 101, 102],
+    k=4,
+    extra_reviewers=[1, 2, 3, 4],
+    history=[(101, 100), (102, 100), (1, 100), (1, 101), (3, 101)],
+    seed=13817,
+)
+
+
 @settings(max_examples=150, deadline=None)
 @given(cohorts(max_n=10))
+@example(_MOVED_REPEAT)
 def test_load_spread_is_the_least_any_allocation_could_achieve(c: Cohort) -> None:
     result = c.run()
     total = sum(min(c.k, c.eligible(a)) for a in c.authors)
@@ -336,6 +348,15 @@ def test_reassignment_replaces_a_departed_reviewer_and_keeps_the_rest(c: Cohort,
 
 
 # --------------------------------------------------------------------------- edge cases
+
+
+@pytest.mark.parametrize("seed", [13817, 2, 22])
+def test_swapping_out_repeats_never_adds_a_review(seed: int) -> None:
+    c = replace(_MOVED_REPEAT, seed=seed)
+    result = c.run()
+    assert counts(result) == {100: 4, 101: 4, 102: 4}
+    assert sorted(result.loads.values()) == [1, 1, 2, 2, 2, 2, 2]
+    assert result.balanced
 
 
 def test_a_single_submitter_gets_nobody_and_is_told_why() -> None:
