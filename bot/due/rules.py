@@ -94,6 +94,15 @@ def effective_due(base: datetime, grants: Iterable[Grant]) -> datetime:
     return grant.new_due_at if grant is not None else base
 
 
+def extended_due(base: datetime, until: datetime | None) -> datetime:
+    """The due time given the end of the person's latest grant (None: no grant).
+
+    For callers that carry that one time instead of the grants: the same rule as
+    ``effective_due`` (a grant ending before the base changes nothing).
+    """
+    return until if until is not None and until > base else base
+
+
 def is_late(at: datetime, due: datetime) -> bool:
     """Work made at ``at`` is late: strictly after ``due`` (the very instant is on time)."""
     return at > due

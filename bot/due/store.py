@@ -26,7 +26,16 @@ from bot.db.models import (
     PeerExercise,
     ReviewAssignment,
 )
-from bot.due.rules import Due, Grant, Item, ItemKind, due, reviewer_due_at, superseded
+from bot.due.rules import (
+    Due,
+    Grant,
+    Item,
+    ItemKind,
+    applying,
+    due,
+    reviewer_due_at,
+    superseded,
+)
 
 #: The column of ``extensions`` naming each kind of extendable item.
 COLUMN: Mapping[ItemKind, InstrumentedAttribute[int | None]] = {
@@ -67,15 +76,38 @@ def tutorial_item(occurrence: EventOccurrence) -> Item:
 
 @dataclass(frozen=True)
 class Grants:
-    """Approved grants by item and person, loaded at once; answers ``due`` for any of them."""
+    """Approved grants by item and person, loaded at once, with each item's base due time.
+
+    ``due`` answers for an item the caller holds; ``until`` and ``extensions`` answer from the
+    base time read with the grants (for callers that only carry ids).
+    """
 
     by_key: Mapping[tuple[ItemKind, int, int], tuple[Grant, ...]] = field(default_factory=dict)
+    bases: Mapping[tuple[ItemKind, int], datetime] = field(default_factory=dict)
 
     def of(self, kind: ItemKind, item_id: int, person_id: int) -> tuple[Grant, ...]:
         return self.by_key.get((kind, item_id, person_id), ())
 
     def due(self, item: Item, person_id: int) -> Due:
         return due(item, person_id, self.of(item.kind, item.id, person_id))
+
+    def until(self, kind: ItemKind, item_id: int, person_id: int) -> datetime | None:
+        """The end of the extension that applies to this person on this item, if any."""
+        base = self.bases.get((kind, item_id))
+        if base is None:
+            return None
+        grant = applying(base, self.of(kind, item_id, person_id))
+        return grant.new_due_at if grant is not None else None
+
+    def extensions(self, kind: ItemKind | None = None) -> dict[tuple[ItemKind, int, int], datetime]:
+        """Every extension that applies (of one kind of item, or all): key -> its end."""
+        found: dict[tuple[ItemKind, int, int], datetime] = {}
+        for key in self.by_key:
+            if kind is None or key[0] is kind:
+                until = self.until(*key)
+                if until is not None:
+                    found[key] = until
+        return found
 
     def extended(self, item: Item) -> dict[int, Due]:
         """Everyone with an extension that applies on this item: person -> their answer."""
@@ -89,37 +121,54 @@ class Grants:
 
     @classmethod
     def from_rows(cls, rows: Iterable[Sequence[Any]]) -> Grants:
-        """Rows of ``grants_query``: (id, person, prompt, exercise, event, new due, decided)."""
+        """Rows of ``grants_query``: (id, person, prompt, exercise, event, new due, decided,
+        the item's base due time)."""
         found: dict[tuple[ItemKind, int, int], list[Grant]] = defaultdict(list)
-        for gid, person_id, prompt_id, exercise_id, event_id, new_due, decided in rows:
+        bases: dict[tuple[ItemKind, int], datetime] = {}
+        for gid, person_id, prompt_id, exercise_id, event_id, new_due, decided, base in rows:
             if prompt_id is not None:
-                key = (ItemKind.PROMPT, int(prompt_id), int(person_id))
+                kind, item_id = ItemKind.PROMPT, int(prompt_id)
             elif exercise_id is not None:
-                key = (ItemKind.SUBMISSION, int(exercise_id), int(person_id))
+                kind, item_id = ItemKind.SUBMISSION, int(exercise_id)
             else:
-                key = (ItemKind.DEADLINE, int(event_id), int(person_id))
-            found[key].append(Grant(int(gid), int(person_id), new_due, decided))
-        return cls({k: tuple(v) for k, v in found.items()})
+                kind, item_id = ItemKind.DEADLINE, int(event_id)
+            found[(kind, item_id, int(person_id))].append(
+                Grant(int(gid), int(person_id), new_due, decided)
+            )
+            bases[(kind, item_id)] = base
+        return cls({k: tuple(v) for k, v in found.items()}, bases)
 
 
 def grants_query(
     items: Mapping[ItemKind, Collection[int]], person_ids: Collection[int] | None = None
 ) -> Select[Any] | None:
-    """One SELECT of the approved grants on these items (of these people); None: no item."""
+    """One SELECT of the approved grants on these items (of these people), each with its
+    item's base due time; None when no item can have grants."""
     wanted = [
         COLUMN[kind].in_(sorted(ids)) for kind, ids in items.items() if ids and kind.extendable
     ]
     if not wanted:
         return None
-    stmt = select(
-        Extension.id,
-        Extension.person_id,
-        Extension.prompt_id,
-        Extension.exercise_id,
-        Extension.event_id,
-        Extension.new_due_at,
-        func.coalesce(Extension.decided_at, Extension.requested_at),
-    ).where(Extension.status == ExtensionStatus.APPROVED, or_(*wanted))
+    stmt = (
+        select(
+            Extension.id,
+            Extension.person_id,
+            Extension.prompt_id,
+            Extension.exercise_id,
+            Extension.event_id,
+            Extension.new_due_at,
+            func.coalesce(Extension.decided_at, Extension.requested_at),
+            func.coalesce(
+                DiscussionPrompt.closes_at,
+                PeerExercise.submission_due_at,
+                CalendarEvent.starts_at,
+            ),
+        )
+        .outerjoin(DiscussionPrompt, DiscussionPrompt.id == Extension.prompt_id)
+        .outerjoin(PeerExercise, PeerExercise.id == Extension.exercise_id)
+        .outerjoin(CalendarEvent, CalendarEvent.id == Extension.event_id)
+        .where(Extension.status == ExtensionStatus.APPROVED, or_(*wanted))
+    )
     if person_ids is not None:
         stmt = stmt.where(Extension.person_id.in_(sorted(set(person_ids))))
     return stmt

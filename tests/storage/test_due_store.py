@@ -161,6 +161,12 @@ async def test_a_whole_module_is_one_query_and_the_sync_read_agrees(db: Database
     assert table[(due.ItemKind.DEADLINE, cy)] == CLOSE + 3 * DAY
     assert sum(1 for when in table.values() if when == CLOSE) == 6
     assert set(grants.extended(exercise)) == {bo}
+    assert grants.extensions() == {
+        (due.ItemKind.PROMPT, prompt.id, ada): CLOSE + DAY,
+        (due.ItemKind.SUBMISSION, exercise.id, bo): CLOSE + 2 * DAY,
+        (due.ItemKind.DEADLINE, deadline.id, cy): CLOSE + 3 * DAY,
+    }
+    assert grants.until(due.ItemKind.PROMPT, prompt.id, bo) is None
 
     async with db.session() as s:
         only_bo = await due.load_grants(s, [prompt, exercise, deadline], [bo])
@@ -169,3 +175,19 @@ async def test_a_whole_module_is_one_query_and_the_sync_read_agrees(db: Database
     assert synced.by_key == {
         k: v for k, v in grants.by_key.items() if k[0] is not due.ItemKind.DEADLINE
     }
+
+
+async def test_a_grant_the_item_has_moved_past_no_longer_applies(db: Database) -> None:
+    prompt, _exercise, _deadline, (ada, _bo, _cy) = await _world(db)
+    async with db.session() as s:
+        await due.grant(s, prompt, ada, CLOSE + DAY, reason_ref="a", decided_by_id=None, now=T0)
+        row = await s.get(DiscussionPrompt, prompt.id)
+        assert row is not None
+        row.closes_at = CLOSE + 2 * DAY
+    async with db.session() as s:
+        grants = await due.load_grants(s, [prompt])
+        moved = due.prompt_item(row)
+        assert grants.until(due.ItemKind.PROMPT, prompt.id, ada) is None
+        assert grants.extensions() == {}
+        assert grants.due(moved, ada).due_at == CLOSE + 2 * DAY
+        assert (await due.due_for(s, moved, ada)).extension is None

@@ -15,6 +15,7 @@ from bot.due import (
     applying,
     due,
     effective_due,
+    extended_due,
     extends,
     is_late,
     reached,
@@ -135,6 +136,13 @@ def test_a_new_grant_decides_alone(grants: list[Grant], due_m: int) -> None:
     newest = Grant(99, 7, BASE + timedelta(minutes=due_m), BASE + timedelta(days=365))
     assert effective_due(BASE, [*grants, newest]) == max(BASE, newest.new_due_at)
     assert superseded([*grants, newest]) == {x.id for x in grants}
+
+
+@given(grant_lists)
+def test_the_latest_grants_end_alone_gives_the_same_answer(grants: list[Grant]) -> None:
+    last = max(grants, key=lambda x: (x.decided_at, x.id), default=None)
+    until = last.new_due_at if last is not None else None
+    assert extended_due(BASE, until) == effective_due(BASE, grants)
 
 
 @given(grant_lists)
