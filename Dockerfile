@@ -14,6 +14,7 @@ WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
 COPY bot ./bot
 COPY cogs ./cogs
+COPY cohortlab ./cohortlab
 COPY migrations ./migrations
 COPY examples ./examples
 RUN python -m pip install --upgrade pip && python -m pip install .

@@ -49,8 +49,8 @@ from sqlalchemy import func, select
 from bot.db.engine import Database
 from bot.db.models import Contribution, DiscussionPrompt
 from bot.discord_app import Application, build_intents
-from bot.localdiscord.models import PUBLIC_THREAD, Channel
-from bot.sandbox import Sandbox, _no_identify_wait
+from cohortlab.localdiscord.models import PUBLIC_THREAD, Channel
+from cohortlab.sandbox import Sandbox, _no_identify_wait
 
 MODULE = "MATH70097"
 ANSWER = (

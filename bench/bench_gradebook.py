@@ -48,9 +48,9 @@ from bot.db.models import (
     Role,
 )
 from bot.discussions.rubric import Rubric
-from bot.gradebook.sample import sample_cohort
 from bot.gradebook.service import build_module_export
-from bot.sandbox import Sandbox, example_texts
+from cohortlab.sample import sample_cohort
+from cohortlab.sandbox import Sandbox, example_texts
 
 NOW = datetime(2026, 4, 20, 8, 0, tzinfo=UTC)
 

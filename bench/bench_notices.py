@@ -32,8 +32,8 @@ from bot.db.engine import Database
 from bot.db.migrate import upgrade
 from bot.db.models import Module, Notice, NoticeAudience, NoticeStatus
 from bot.discord_app import Application
-from bot.localdiscord.server import LocalDiscordServer
-from bot.sandbox import _no_identify_wait, build_world, example_texts
+from cohortlab.localdiscord.server import LocalDiscordServer
+from cohortlab.sandbox import _no_identify_wait, build_world, example_texts
 
 
 async def _cohort(workdir: Path, name: str) -> tuple[LocalDiscordServer, Database]:

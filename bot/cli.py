@@ -11,6 +11,7 @@ import errno
 import socket
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -346,10 +347,46 @@ async def cmd_export_gradebook(args: argparse.Namespace, settings: Settings) -> 
     return EXIT_OK
 
 
-async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.demo import run_demo
+PLUGIN_GROUP = "cohortbot.commands"
+# Commands that plug-ins of the same distribution provide; if one is missing, the command still
+# exists and says so in one line instead of argparse's "invalid choice".
+PLUGIN_COMMANDS = {
+    "demo": "play a scripted term against a built-in local Discord server (no account needed)",
+}
 
-    return await run_demo(args, settings)
+Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+def _not_installed(name: str) -> Handler:
+    async def handler(args: argparse.Namespace, settings: Settings) -> int:
+        return _fail(
+            f"the {name} command is not installed (its package, cohortlab, ships with the "
+            "source checkout: run `make install` there)"
+        )
+
+    return handler
+
+
+def _add_plugins(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Subcommands from the entry-point group ``cohortbot.commands``.
+
+    The demo lives in ``cohortlab``, which ``bot/`` never imports (tests/unit/test_layers.py);
+    the installed distribution's metadata is the only link.
+    """
+    loaded: set[str] = set()
+    for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        try:
+            register: Register = ep.load()
+        except ImportError:  # metadata left behind by a package that is gone
+            continue
+        register(sub)
+        loaded.add(ep.name)
+    for name, help_text in PLUGIN_COMMANDS.items():
+        if name not in loaded:
+            # No options of its own: whatever follows (even --help) reaches the one-line answer.
+            p = sub.add_parser(name, help=help_text, prefix_chars="\0", add_help=False)
+            p.add_argument("rest", nargs="*")
+            p.set_defaults(handler=_not_installed(name))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -387,16 +424,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="only report whether a migration is due")
     p.set_defaults(handler=cmd_migrate)
 
-    p = sub.add_parser(
-        "demo",
-        help="play a scripted term against a built-in local Discord server (no account needed)",
-        description="Start a local Discord-compatible server with a demo cohort, run the bot "
-        "against it, play a scripted term and print what tutors and students saw.",
-        epilog="Example:\n  cohortbot demo --out demo-output",
-        formatter_class=fmt,
-    )
-    p.add_argument("--out", type=Path, default=Path("demo-output"), help="folder for exports")
-    p.set_defaults(handler=cmd_demo)
+    _add_plugins(sub)
 
     p = sub.add_parser(
         "programme",

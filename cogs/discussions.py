@@ -36,7 +36,7 @@ from cogs._delivery import told_sentence
 log = logging.getLogger(__name__)
 
 GENERIC_FAILURE = "Something went wrong on our side; it has been logged. Please try again later."
-_SETUP = "bot.demo_steps.s20_discussions"
+_SETUP = "cohortlab.demo.steps.s20_discussions"
 
 
 def _extras(audience: str, example: dict[str, Any], setup: str | None = None) -> dict[str, Any]:

@@ -24,8 +24,8 @@ from bot.discord_chat import chat_user
 from bot.discussions.text import split_for_discord
 from bot.errors import UserError
 from bot.peer import service
-from bot.peer.due import run_due
 from bot.peer.engine import REVIEW_BUTTON, review_custom_id
+from bot.peer.jobs import run_due
 from bot.peer.render import status_parts
 from cogs._common import NO_PINGS, CheckedModal, command_context, reply_private
 from cogs._delivery import told_sentence
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 GENERIC_FAILURE = "Something went wrong on our side; it has been logged. Please try again later."
 JOB = "peer"
 MODULE = "MATH70097"
-_SETUP = "bot.demo_steps.s30_peer"
+_SETUP = "cohortlab.demo.steps.s30_peer"
 
 
 def _extras(audience: str, example: dict[str, Any], setup: str | None = None) -> dict[str, Any]:

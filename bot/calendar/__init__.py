@@ -6,3 +6,6 @@ hours), ``messages`` (what a notice says) and ``ics`` (calendar files). Services
 ``service`` (tutorials, deadlines, extensions), ``personal`` (a person's view and settings) and
 ``planning`` (notice rows). ``engine`` delivers due notices exactly once.
 """
+
+# Modules other features may import (tests/unit/test_layers.py); the rest is internal.
+PUBLIC_MODULES: tuple[str, ...] = ("timeparse",)

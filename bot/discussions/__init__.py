@@ -6,3 +6,6 @@ Storage and services: ``recording`` (count-once evidence, edits, deletions, curs
 ``recorder`` (group commit and history backfill), ``scoring`` (scores from stored rows and the
 ledger), ``service`` (what tutors and students ask), ``due`` (opening, closing, mark messages).
 """
+
+# Modules other features may import (tests/unit/test_layers.py); the rest is internal.
+PUBLIC_MODULES: tuple[str, ...] = ("render", "rubric", "text")

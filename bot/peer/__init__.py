@@ -5,3 +5,6 @@ fairness rules (never self, never the same study group, even workloads, no repea
 the statistics can be checked exhaustively with property-based tests and benchmarked on their
 own; the peer service only moves rows in and out.
 """
+
+# Modules other features may import (tests/unit/test_layers.py); the rest is internal.
+PUBLIC_MODULES: tuple[str, ...] = ()

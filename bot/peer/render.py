@@ -19,7 +19,7 @@ from bot.discussions.text import DISCORD_MESSAGE_LIMIT, split_for_discord
 from bot.peer.rubric import Rubric, format_score
 
 if TYPE_CHECKING:
-    from bot.peer.service import StatusReport
+    from bot.peer.tutor import StatusReport
 
 __all__ = [
     "FeedbackReview",

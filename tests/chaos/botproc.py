@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from bot.localdiscord.server import LocalDiscordServer
+from cohortlab.localdiscord.server import LocalDiscordServer
 
 
 def free_port() -> int:

@@ -39,16 +39,16 @@ from bot.db.models import (
     PromptStatus,
     ReviewAssignment,
 )
-from bot.demo_steps.s30_peer import review_button, review_requests, write_review
 from bot.discussions import render
 from bot.discussions.answers import parse_relayed
 from bot.discussions.due import STALE_CLAIM
 from bot.gradebook import ledger
 from bot.gradebook.reconcile import reconcile
-from bot.localdiscord.models import Channel, Message
-from bot.localdiscord.scripting import Actor, ApiError
-from bot.localdiscord.server import LocalDiscordServer
-from bot.sandbox import World, build_world, example_texts
+from cohortlab.demo.steps.s30_peer import review_button, review_requests, write_review
+from cohortlab.localdiscord.models import Channel, Message
+from cohortlab.localdiscord.scripting import Actor, ApiError
+from cohortlab.localdiscord.server import LocalDiscordServer
+from cohortlab.sandbox import World, build_world, example_texts
 from tests.chaos.botproc import BotProcess
 
 MODULE = "MATH70097"

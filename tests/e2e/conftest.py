@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.db.engine import Database
-from bot.sandbox import Sandbox, World
+from cohortlab.sandbox import Sandbox, World
 from tests.storage_backends import Backends
 
 

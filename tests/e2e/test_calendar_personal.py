@@ -13,8 +13,8 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from bot.db.models import NoticeStatus, Person
-from bot.localdiscord.scripting import Actor
-from bot.sandbox import Sandbox
+from cohortlab.localdiscord.scripting import Actor
+from cohortlab.sandbox import Sandbox
 from tests.e2e.test_calendar_support import (
     MODULE,
     button,

@@ -16,9 +16,9 @@ from sqlalchemy import select
 
 from bot.db.engine import Database
 from bot.db.models import Notice
-from bot.localdiscord.models import Message
-from bot.localdiscord.scripting import Actor, message_text
-from bot.sandbox import Sandbox, World, _no_identify_wait
+from cohortlab.localdiscord.models import Message
+from cohortlab.localdiscord.scripting import Actor, message_text
+from cohortlab.sandbox import Sandbox, World, _no_identify_wait
 from tests.storage_backends import Backends
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

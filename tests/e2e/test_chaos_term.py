@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from bot.db.engine import Database
-from bot.localdiscord.server import LocalDiscordServer
+from cohortlab.localdiscord.server import LocalDiscordServer
 from tests.chaos.term import ChaosTerm, make_plan
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

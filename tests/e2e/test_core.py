@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from bot.sandbox import Sandbox, World
+from cohortlab.sandbox import Sandbox, World
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from bot.access.identity import ChatUser
 from bot.access.permissions import load_caller
 from bot.calendar import service
 from bot.db.models import AuditEntry, CalendarEvent, Cohort, Extension, ExtensionStatus, Person
-from bot.sandbox import Sandbox
+from cohortlab.sandbox import Sandbox
 from tests.e2e.test_calendar_support import (
     MODULE,
     bot_texts,

@@ -25,9 +25,9 @@ from bot.db.models import (
     PromptStatus,
 )
 from bot.gradebook import ledger
-from bot.localdiscord.models import Message
-from bot.localdiscord.scripting import Actor, ApiError
-from bot.sandbox import Sandbox, World
+from cohortlab.localdiscord.models import Message
+from cohortlab.localdiscord.scripting import Actor, ApiError
+from cohortlab.sandbox import Sandbox, World
 
 pytestmark = pytest.mark.e2e
 
@@ -571,7 +571,7 @@ async def test_echoed_text_never_pings_and_long_text_is_split(
 async def _restart(sandbox: Sandbox) -> None:
     """A fresh Application on the same database and server: the bot coming back up."""
     from bot.discord_app import Application
-    from bot.sandbox import _no_identify_wait
+    from cohortlab.sandbox import _no_identify_wait
 
     settings = sandbox.app.settings
     app = Application(settings, clock=sandbox.clock, db=sandbox.db)

@@ -22,9 +22,9 @@ from bot.db.engine import Database
 from bot.db.migrate import upgrade
 from bot.db.models import Contribution, ContributionVia, DiscussionPrompt, Module, PromptStatus
 from bot.discussions.rubric import preset
-from bot.localdiscord.models import PUBLIC_THREAD
-from bot.localdiscord.server import LocalDiscordServer
-from bot.sandbox import build_world, example_texts
+from cohortlab.localdiscord.models import PUBLIC_THREAD
+from cohortlab.localdiscord.server import LocalDiscordServer
+from cohortlab.sandbox import build_world, example_texts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

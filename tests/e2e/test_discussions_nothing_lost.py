@@ -35,9 +35,9 @@ from bot.db.models import (
 from bot.discussions.render import closing_marker
 from bot.discussions.rubric import preset
 from bot.gradebook.reconcile import reconcile
-from bot.localdiscord.models import PUBLIC_THREAD, Channel
-from bot.localdiscord.server import LocalDiscordServer
-from bot.sandbox import Sandbox, World, build_world, example_texts
+from cohortlab.localdiscord.models import PUBLIC_THREAD, Channel
+from cohortlab.localdiscord.server import LocalDiscordServer
+from cohortlab.sandbox import Sandbox, World, build_world, example_texts
 from tests.e2e.test_discussions import (
     MODULE,
     at,

@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 
 from bot.db.models import DiscussionPrompt, DiscussionScore, Person, PromptStatus
 from bot.discussions.due import STALE_CLAIM
-from bot.localdiscord.models import Message
-from bot.sandbox import Sandbox, World
+from cohortlab.localdiscord.models import Message
+from cohortlab.sandbox import Sandbox, World
 from tests.e2e.test_discussions import MODULE, open_prompt, schedule, tutor, words
 
 pytestmark = pytest.mark.e2e

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.sandbox import Sandbox, World
+from cohortlab.sandbox import Sandbox, World
 
 pytestmark = pytest.mark.e2e
 

@@ -21,10 +21,10 @@ from bot.db.engine import Database
 from bot.db.models import AuditEntry, LedgerEntry, MarkRelease, MarkScheme, Module, Person
 from bot.gradebook import service
 from bot.gradebook.reader import Exporter, MarksReader, render
-from bot.gradebook.sample import SeedReport, seed_term
-from bot.localdiscord.models import Message
-from bot.localdiscord.scripting import Actor, Upload, message_text
-from bot.sandbox import Sandbox, World
+from cohortlab.localdiscord.models import Message
+from cohortlab.localdiscord.scripting import Actor, Upload, message_text
+from cohortlab.sample import SeedReport, seed_term
+from cohortlab.sandbox import Sandbox, World
 from tests.processes import gone
 from tests.storage_backends import Backends
 

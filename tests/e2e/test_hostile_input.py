@@ -30,8 +30,8 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from bot.db.engine import Database
-from bot.localdiscord.scripting import Actor, InvalidInput, Upload
-from bot.sandbox import Sandbox, World
+from cohortlab.localdiscord.scripting import Actor, InvalidInput, Upload
+from cohortlab.sandbox import Sandbox, World
 from tests.e2e.test_permission_matrix import (
     DEFAULT_MODULE,
     GENERIC_FAILURE,

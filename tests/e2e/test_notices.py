@@ -23,8 +23,8 @@ from bot.calendar import messages as M
 from bot.calendar import planning as P
 from bot.db.engine import Database
 from bot.db.models import Module, Notice, NoticeAudience, NoticeStatus, Person
-from bot.localdiscord.scripting import message_text
-from bot.sandbox import Sandbox, _no_identify_wait
+from cohortlab.localdiscord.scripting import message_text
+from cohortlab.sandbox import Sandbox, _no_identify_wait
 from tests.e2e.test_calendar_support import (
     MODULE,
     bot_texts,

@@ -31,12 +31,12 @@ from bot.db.models import (
     Person,
     ReviewAssignment,
 )
-from bot.demo_steps.s30_peer import at, review_button, review_requests, write_review
-from bot.localdiscord.models import DM, Message
-from bot.localdiscord.scripting import Actor, Upload, message_text
 from bot.peer import render
 from bot.peer.service import MAX_FILE_BYTES
-from bot.sandbox import Sandbox, World
+from cohortlab.demo.steps.s30_peer import at, review_button, review_requests, write_review
+from cohortlab.localdiscord.models import DM, Message
+from cohortlab.localdiscord.scripting import Actor, Upload, message_text
+from cohortlab.sandbox import Sandbox, World
 
 pytestmark = pytest.mark.e2e
 

@@ -33,9 +33,9 @@ from sqlalchemy import select, text
 
 from bot.access.permissions import NOT_ON_ROSTER
 from bot.db.models import Base, Enrolment, Module, Person, Role
-from bot.localdiscord.models import Message
-from bot.localdiscord.scripting import Actor, InvalidInput, Upload
-from bot.sandbox import Sandbox, World
+from cohortlab.localdiscord.models import Message
+from cohortlab.localdiscord.scripting import Actor, InvalidInput, Upload
+from cohortlab.sandbox import Sandbox, World
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ import pytest
 
 from bot.db.engine import Database
 from bot.db.migrate import upgrade
-from bot.localdiscord.server import LocalDiscordServer
-from bot.sandbox import build_world, example_texts
+from cohortlab.localdiscord.server import LocalDiscordServer
+from cohortlab.sandbox import build_world, example_texts
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from bot.access.identity import ChatUser
 from bot.access.permissions import load_caller
 from bot.calendar import service
 from bot.db.models import Cohort, Enrolment, Module, PeerSubmission, Person, Role
-from bot.sandbox import Sandbox, World
+from cohortlab.sandbox import Sandbox, World
 from tests.e2e.test_calendar_support import calendar_sandbox, number
 from tests.storage_backends import Backends
 
@@ -174,8 +174,8 @@ async def _deadline(session: AsyncSession, cohort: Cohort, now: datetime) -> int
 async def test_peer_release_counts_the_authors_who_got_their_feedback(
     sandbox: Sandbox, world: World
 ) -> None:
-    from bot.demo_steps.s30_peer import MODULE as PEER_MODULE
-    from bot.demo_steps.s30_peer import setup_reviewed_exercise
+    from cohortlab.demo.steps.s30_peer import MODULE as PEER_MODULE
+    from cohortlab.demo.steps.s30_peer import setup_reviewed_exercise
 
     options = await setup_reviewed_exercise(sandbox)
     async with sandbox.db.session() as s:

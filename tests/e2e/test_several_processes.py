@@ -34,9 +34,9 @@ from bot.db.models import (
     NoticeStatus,
     PromptStatus,
 )
-from bot.localdiscord.scripting import InteractionHandle
-from bot.localdiscord.server import LocalDiscordServer
-from bot.sandbox import build_world, example_texts
+from cohortlab.localdiscord.scripting import InteractionHandle
+from cohortlab.localdiscord.server import LocalDiscordServer
+from cohortlab.sandbox import build_world, example_texts
 from tests.storage_backends import Backends, backends
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -13,7 +13,7 @@ from bot.access.identity import ChatUser
 from bot.access.permissions import load_caller
 from bot.calendar import service
 from bot.db.models import Cohort, LedgerEntry, LedgerSource
-from bot.sandbox import Sandbox
+from cohortlab.sandbox import Sandbox
 from tests.e2e.test_calendar_support import (
     MODULE,
     advance_through,

@@ -10,7 +10,7 @@ import discord
 import pytest
 
 from bot.discord_endpoints import configure_endpoints
-from bot.localdiscord import Cohort, LocalDiscordServer
+from cohortlab.localdiscord import Cohort, LocalDiscordServer
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from bot.localdiscord import Cohort, LocalDiscordServer, Upload
-from bot.localdiscord.interactions import InvalidInput
+from cohortlab.localdiscord import Cohort, LocalDiscordServer, Upload
+from cohortlab.localdiscord.interactions import InvalidInput
 from tests.localdiscord.conftest import default_intents, running
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ import discord
 import pytest
 
 from bot.discord_endpoints import configure_endpoints
-from bot.localdiscord import BucketRule, Cohort, LocalDiscordServer, RateLimiter
+from cohortlab.localdiscord import BucketRule, Cohort, LocalDiscordServer, RateLimiter
 from tests.localdiscord.conftest import default_intents, running
 
 pytestmark = pytest.mark.e2e

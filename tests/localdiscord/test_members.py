@@ -7,7 +7,7 @@ import asyncio
 import discord
 import pytest
 
-from bot.localdiscord import Cohort, LocalDiscordServer
+from cohortlab.localdiscord import Cohort, LocalDiscordServer
 from tests.localdiscord.conftest import default_intents, running
 
 pytestmark = pytest.mark.e2e

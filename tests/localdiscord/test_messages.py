@@ -8,7 +8,7 @@ import io
 import discord
 import pytest
 
-from bot.localdiscord import Cohort, LocalDiscordServer, Upload
+from cohortlab.localdiscord import Cohort, LocalDiscordServer, Upload
 from tests.localdiscord.conftest import default_intents, running
 
 pytestmark = pytest.mark.e2e

@@ -6,17 +6,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.localdiscord import permissions as P
-from bot.localdiscord.interactions import InvalidInput, Resolver, build_command_data
-from bot.localdiscord.models import AppCommand
-from bot.localdiscord.ratelimit import BucketRule, Decision, RateLimiter
-from bot.localdiscord.snowflake import (
+from cohortlab.localdiscord import permissions as P
+from cohortlab.localdiscord.interactions import InvalidInput, Resolver, build_command_data
+from cohortlab.localdiscord.models import AppCommand
+from cohortlab.localdiscord.ratelimit import BucketRule, Decision, RateLimiter
+from cohortlab.localdiscord.snowflake import (
     DISCORD_EPOCH_MS,
     SnowflakeGenerator,
     snowflake_at,
     snowflake_time,
 )
-from bot.localdiscord.state import ApiError, DiscordState
+from cohortlab.localdiscord.state import ApiError, DiscordState
 
 
 def test_snowflakes_encode_time_and_stay_increasing_when_the_clock_stalls_or_steps_back() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.localdiscord import ApiError, Cohort, LocalDiscordServer
-from bot.localdiscord import permissions as P
+from cohortlab.localdiscord import ApiError, Cohort, LocalDiscordServer
+from cohortlab.localdiscord import permissions as P
 
 
 async def test_a_timed_out_wait_lists_what_was_seen(

@@ -7,9 +7,9 @@ import asyncio
 import discord
 import pytest
 
-from bot.localdiscord import Cohort, LocalDiscordServer
-from bot.localdiscord import permissions as P
-from bot.localdiscord.scripting import BOT_PERMISSIONS
+from cohortlab.localdiscord import Cohort, LocalDiscordServer
+from cohortlab.localdiscord import permissions as P
+from cohortlab.localdiscord.scripting import BOT_PERMISSIONS
 from tests.localdiscord.conftest import default_intents, running
 
 pytestmark = pytest.mark.e2e

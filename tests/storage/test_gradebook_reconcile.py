@@ -13,7 +13,7 @@ from bot.db.models import Attendance, LedgerSource
 from bot.db.types import utcnow
 from bot.gradebook import ledger
 from bot.gradebook.reconcile import reconcile
-from bot.gradebook.sample import sample_cohort, seed_term
+from cohortlab.sample import sample_cohort, seed_term
 
 
 @pytest.mark.parametrize("seed", range(10))

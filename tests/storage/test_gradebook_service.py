@@ -33,8 +33,8 @@ from bot.db.models import MarkScheme as MarkSchemeRow
 from bot.errors import PermissionDenied, UserError
 from bot.gradebook import ledger, privacy, service, snapshot
 from bot.gradebook.book import ledger_component
-from bot.gradebook.sample import SampleCohort, sample_cohort, seed_term
 from bot.gradebook.view import StudentView
+from cohortlab.sample import SampleCohort, sample_cohort, seed_term
 from tests.storage_backends import Backends, backends
 
 NOW = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)

@@ -36,9 +36,9 @@ from bot.db.models import (
 )
 from bot.errors import PermissionDenied, UserError
 from bot.peer import engine, outbox, service
-from bot.peer.due import run_due
+from bot.peer.jobs import run_due
 from bot.roster.service import import_roster, load_programme
-from bot.sandbox import example_texts
+from cohortlab.sandbox import example_texts
 
 MODULE = "MATH70097"
 T0 = datetime(2026, 1, 12, 8, 0, tzinfo=UTC)

@@ -226,3 +226,39 @@ def test_run_with_the_web_port_taken_names_the_setting(tmp_path: Path) -> None:
     line = one_line(out.stderr)
     assert f"127.0.0.1:{port}" in line and "already in use" in line
     assert "set COHORTBOT_WEB_PORT" in line
+
+
+class _BrokenEntryPoint:
+    """An entry point whose package is gone (metadata left behind by an old install)."""
+
+    name = "demo"
+
+    def load(self) -> object:
+        raise ModuleNotFoundError("No module named 'cohortlab'")
+
+
+@pytest.mark.parametrize("installed", [[], [_BrokenEntryPoint()]], ids=["absent", "stale"])
+def test_demo_without_its_plug_in_says_so_in_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    installed: list[object],
+) -> None:
+    import bot.cli
+
+    for key in [k for k in os.environ if k.startswith("COHORTBOT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bot.cli, "entry_points", lambda group: installed)
+    assert bot.cli.main(["demo", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0
+    assert "demo command is not installed" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_demo_comes_from_the_installed_plug_in() -> None:
+    from importlib.metadata import entry_points
+
+    (demo,) = [ep for ep in entry_points(group="cohortbot.commands") if ep.name == "demo"]
+    assert demo.value == "cohortlab.demo.cli:register"

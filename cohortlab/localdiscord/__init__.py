@@ -17,11 +17,11 @@ scripting (people acting, waits), interactions (what the Discord client sends), 
 faults, permissions, snowflake, server (wiring).
 """
 
-from bot.localdiscord.faults import RouteFault
-from bot.localdiscord.models import Channel, Message, Role, User
-from bot.localdiscord.ratelimit import BucketRule, RateLimiter
-from bot.localdiscord.rest import RestCall
-from bot.localdiscord.scripting import (
+from cohortlab.localdiscord.faults import RouteFault
+from cohortlab.localdiscord.models import Channel, Message, Role, User
+from cohortlab.localdiscord.ratelimit import BucketRule, RateLimiter
+from cohortlab.localdiscord.rest import RestCall
+from cohortlab.localdiscord.scripting import (
     BOT_PERMISSIONS,
     Actor,
     Cohort,
@@ -29,8 +29,8 @@ from bot.localdiscord.scripting import (
     Script,
     message_text,
 )
-from bot.localdiscord.server import DEFAULT_TOKEN, LocalDiscordServer
-from bot.localdiscord.state import ApiError, Upload
+from cohortlab.localdiscord.server import DEFAULT_TOKEN, LocalDiscordServer
+from cohortlab.localdiscord.state import ApiError, Upload
 
 __all__ = [
     "BOT_PERMISSIONS",

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from bot.db.models import LedgerEntry, Module
-from bot.gradebook.sample import seed_term
-from bot.localdiscord.models import Message
-from bot.localdiscord.scripting import Actor, Upload, message_text
+from cohortlab.localdiscord.models import Message
+from cohortlab.localdiscord.scripting import Actor, Upload, message_text
+from cohortlab.sample import seed_term
 
 if TYPE_CHECKING:
-    from bot.demo import Transcript
-    from bot.sandbox import Sandbox
+    from cohortlab.demo import Transcript
+    from cohortlab.sandbox import Sandbox
 
 MODULE = "MATH70097"
 SHOWN_COLUMNS = 12

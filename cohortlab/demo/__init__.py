@@ -2,7 +2,7 @@
 
 The demo builds the example cohort (examples/mlds-2025.toml and the example roster) on a local
 Discord-compatible server, runs the real bot against it on a fresh SQLite database, then plays
-each step in ``bot/demo_steps`` in order on a controllable clock, printing what tutors and
+each step in ``cohortlab/demo/steps`` in order on a controllable clock, printing what tutors and
 students saw.
 """
 
@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 from bot.config import Settings
 from bot.db.engine import Database
-from bot.sandbox import Sandbox
+from cohortlab.sandbox import Sandbox
 
 # Monday of week 1 of the Spring term: a fixed start makes the transcript the same every run.
 TERM_START = datetime(2026, 1, 12, 8, 0, tzinfo=UTC)
@@ -61,11 +61,11 @@ class Transcript:
 
 
 def discover_steps() -> list[tuple[str, Step]]:
-    import bot.demo_steps as package
+    import cohortlab.demo.steps as package
 
     steps: list[tuple[str, Step]] = []
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        module: Any = importlib.import_module(f"bot.demo_steps.{info.name}")
+        module: Any = importlib.import_module(f"cohortlab.demo.steps.{info.name}")
         play = getattr(module, "play", None)
         if play is not None:
             steps.append((info.name, play))

@@ -22,13 +22,13 @@ from bot.config import Settings
 from bot.db.engine import Database
 from bot.db.migrate import upgrade
 from bot.db.models import Cohort, Enrolment, EnrolmentStatus, Module, Person, Role
-from bot.localdiscord import permissions as P
-from bot.localdiscord.models import GUILD_CATEGORY, Channel, Guild
-from bot.localdiscord.models import Role as GuildRole
-from bot.localdiscord.permissions import ROLE_TARGET, Overwrite
-from bot.localdiscord.scripting import BOT_PERMISSIONS, Actor
-from bot.localdiscord.server import LocalDiscordServer
 from bot.roster.service import import_roster, load_programme
+from cohortlab.localdiscord import permissions as P
+from cohortlab.localdiscord.models import GUILD_CATEGORY, Channel, Guild
+from cohortlab.localdiscord.models import Role as GuildRole
+from cohortlab.localdiscord.permissions import ROLE_TARGET, Overwrite
+from cohortlab.localdiscord.scripting import BOT_PERMISSIONS, Actor
+from cohortlab.localdiscord.server import LocalDiscordServer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TUTOR_PERMISSIONS = P.VIEW_CHANNEL | P.SEND_MESSAGES | P.READ_MESSAGE_HISTORY | P.MANAGE_MESSAGES

@@ -16,13 +16,13 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from bot.localdiscord.faults import FaultPlan, RouteFault
-from bot.localdiscord.gateway import GatewayHub
-from bot.localdiscord.models import BotApp
-from bot.localdiscord.ratelimit import RateLimiter
-from bot.localdiscord.rest import API_PREFIX, RestApi, RestCall, json_response
-from bot.localdiscord.scripting import Script
-from bot.localdiscord.state import DiscordState, Event
+from cohortlab.localdiscord.faults import FaultPlan, RouteFault
+from cohortlab.localdiscord.gateway import GatewayHub
+from cohortlab.localdiscord.models import BotApp
+from cohortlab.localdiscord.ratelimit import RateLimiter
+from cohortlab.localdiscord.rest import API_PREFIX, RestApi, RestCall, json_response
+from cohortlab.localdiscord.scripting import Script
+from cohortlab.localdiscord.state import DiscordState, Event
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,14 @@ from sqlalchemy import select
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller, load_caller
 from bot.db.models import AssignmentStatus, Cohort, PeerResult, Person, ReviewAssignment
-from bot.localdiscord.interactions import walk_components
-from bot.localdiscord.models import Message
-from bot.localdiscord.scripting import Actor, Upload, message_text
 from bot.peer import service
+from cohortlab.localdiscord.interactions import walk_components
+from cohortlab.localdiscord.models import Message
+from cohortlab.localdiscord.scripting import Actor, Upload, message_text
 
 if TYPE_CHECKING:
-    from bot.demo import Transcript
-    from bot.sandbox import Sandbox
+    from cohortlab.demo import Transcript
+    from cohortlab.sandbox import Sandbox
 
 MODULE = "MATH70097"
 REVIEW_PREFIX = "cb:peer:review:"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.demo import Transcript
-    from bot.sandbox import Sandbox
+    from cohortlab.demo import Transcript
+    from cohortlab.sandbox import Sandbox
 
 
 async def play(sandbox: Sandbox, transcript: Transcript) -> None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.localdiscord import permissions as P
-from bot.localdiscord.models import (
+from cohortlab.localdiscord import permissions as P
+from cohortlab.localdiscord.models import (
     DM,
     EPHEMERAL,
     GUILD_ANNOUNCEMENT,
@@ -44,8 +44,8 @@ from bot.localdiscord.models import (
     User,
     iso,
 )
-from bot.localdiscord.permissions import Overwrite
-from bot.localdiscord.snowflake import SnowflakeGenerator
+from cohortlab.localdiscord.permissions import Overwrite
+from cohortlab.localdiscord.snowflake import SnowflakeGenerator
 
 # Gateway intents (https://discord.com/developers/docs/events/gateway#gateway-intents)
 GUILDS = 1 << 0

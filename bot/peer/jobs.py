@@ -6,24 +6,31 @@ atomic claim (an exercise's status or a column set only where it is still empty)
 happens once, and a step that found nothing to do costs one query.
 
 A review's due time is stored on it when it is given out, computed by the one rule
-``engine.reviewer_due_at`` (the announced review deadline; extra time only for late and
+``reviewer_due_at`` (the announced review deadline; extra time only for late and
 reassigned work); reminders and the missed-review step read that stored time.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat import ChatPort
 from bot.db.engine import Database
 from bot.db.models import AssignmentStatus, ExerciseStatus, PeerExercise, ReviewAssignment
-from bot.peer import engine, render
-from bot.peer.outbox import Delivery, Outgoing, deliver, enqueue
+from bot.peer import render
+from bot.peer.allocating import allocate_exercise, lock_exercise
+from bot.peer.assigning import describe_reassignment, reassign_reviews
+from bot.peer.notices import direct, tell_tutors
+from bot.peer.outbox import Delivery, deliver, enqueue
+from bot.peer.policy import REASSIGNABLE_ORIGINS
+from bot.peer.reads import assignments, module_of, names_of
+from bot.peer.results import recompute
 
 log = logging.getLogger(__name__)
 
@@ -38,58 +45,36 @@ class DueReport:
 
 
 async def run_due(db: Database, chat: ChatPort, now: datetime) -> DueReport:
-    allocated = missed = closed = 0
-    async with db.session() as s:
-        due_ids = list(
-            (
-                await s.execute(
-                    select(PeerExercise.id).where(
-                        PeerExercise.status == ExerciseStatus.OPEN,
-                        PeerExercise.submission_due_at <= now,
-                    )
-                )
-            ).scalars()
-        )
-    for exercise_id in due_ids:
-        async with db.session() as s:
-            if await engine.allocate_exercise(s, exercise_id, now, on_demand=False):
-                allocated += 1
-    async with db.session() as s:
-        late_ids = sorted(
-            set(
-                (
-                    await s.execute(
-                        select(ReviewAssignment.exercise_id)
-                        .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id)
-                        .where(
-                            PeerExercise.status == ExerciseStatus.ALLOCATED,
-                            ReviewAssignment.status == AssignmentStatus.PENDING,
-                            ReviewAssignment.due_at <= now,
-                        )
-                    )
-                ).scalars()
-            )
-        )
-    for exercise_id in late_ids:
-        async with db.session() as s:
-            missed += await _missed(s, exercise_id, now)
+    due_ids = await _exercise_ids(
+        db,
+        select(PeerExercise.id).where(
+            PeerExercise.status == ExerciseStatus.OPEN,
+            PeerExercise.submission_due_at <= now,
+        ),
+    )
+    allocated = await _each(db, due_ids, now, _allocate)
+    late_ids = await _exercise_ids(
+        db,
+        select(ReviewAssignment.exercise_id)
+        .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id)
+        .where(
+            PeerExercise.status == ExerciseStatus.ALLOCATED,
+            ReviewAssignment.status == AssignmentStatus.PENDING,
+            ReviewAssignment.due_at <= now,
+        ),
+    )
+    missed = await _each(db, late_ids, now, _missed)
     async with db.session() as s:
         reminded = await _reminders(s, now)
-    async with db.session() as s:
-        closing = list(
-            (
-                await s.execute(
-                    select(PeerExercise.id).where(
-                        PeerExercise.status == ExerciseStatus.ALLOCATED,
-                        PeerExercise.review_due_at <= now,
-                        PeerExercise.review_closed_at.is_(None),
-                    )
-                )
-            ).scalars()
-        )
-    for exercise_id in closing:
-        async with db.session() as s:
-            closed += await _close_reviews(s, exercise_id, now)
+    closing = await _exercise_ids(
+        db,
+        select(PeerExercise.id).where(
+            PeerExercise.status == ExerciseStatus.ALLOCATED,
+            PeerExercise.review_due_at <= now,
+            PeerExercise.review_closed_at.is_(None),
+        ),
+    )
+    closed = await _each(db, closing, now, _close_reviews)
     delivery = await deliver(db, chat, now, on_undeliverable=undeliverable)
     if allocated or reminded or missed or closed:
         log.info(
@@ -102,21 +87,45 @@ async def run_due(db: Database, chat: ChatPort, now: datetime) -> DueReport:
     return DueReport(allocated, reminded, missed, closed, delivery)
 
 
+async def _exercise_ids(db: Database, stmt: Select[tuple[int]]) -> list[int]:
+    """The exercises a step must visit, read in a short transaction of their own."""
+    async with db.session() as s:
+        return sorted(set((await s.execute(stmt)).scalars()))
+
+
+async def _each(
+    db: Database,
+    exercise_ids: list[int],
+    now: datetime,
+    step: Callable[[AsyncSession, int, datetime], Awaitable[int]],
+) -> int:
+    """One short transaction per exercise: its row lock is held only while it is handled."""
+    done = 0
+    for exercise_id in exercise_ids:
+        async with db.session() as s:
+            done += await step(s, exercise_id, now)
+    return done
+
+
+async def _allocate(s: AsyncSession, exercise_id: int, now: datetime) -> int:
+    return 1 if await allocate_exercise(s, exercise_id, now, on_demand=False) else 0
+
+
 async def _missed(s: AsyncSession, exercise_id: int, now: datetime) -> int:
     """Reviews past their deadline: first-round ones go to spare capacity, others are closed;
     either way the tutor hears what is still missing."""
-    exercise = await engine.lock_exercise(s, exercise_id)
+    exercise = await lock_exercise(s, exercise_id)
     if exercise is None or exercise.status != ExerciseStatus.ALLOCATED:
         return 0
     overdue = [
         a
-        for a in await engine.assignments(s, exercise.id, [AssignmentStatus.PENDING])
+        for a in await assignments(s, exercise.id, [AssignmentStatus.PENDING])
         if a.due_at is not None and a.due_at <= now
     ]
     if not overdue:
         return 0
-    again = [a for a in overdue if a.origin in engine.REASSIGNABLE_ORIGINS]
-    final = [a for a in overdue if a.origin not in engine.REASSIGNABLE_ORIGINS]
+    again = [a for a in overdue if a.origin in REASSIGNABLE_ORIGINS]
+    final = [a for a in overdue if a.origin not in REASSIGNABLE_ORIGINS]
     for a in final:
         a.status = AssignmentStatus.CANCELLED
         a.end_reason = "missed"
@@ -126,7 +135,7 @@ async def _missed(s: AsyncSession, exercise_id: int, now: datetime) -> int:
         f"{len(overdue)} review(s) were not done."
     ]
     if again:
-        outcome = await engine.reassign_reviews(
+        outcome = await reassign_reviews(
             s, exercise, again, reason="missed", now=now, notify_dropped=True
         )
         due = max((a.due_at for a in outcome.added if a.due_at), default=None)
@@ -135,17 +144,17 @@ async def _missed(s: AsyncSession, exercise_id: int, now: datetime) -> int:
             + (f" (due {render.when(due)})" if due else "")
             + ":"
         )
-        lines.append(await engine.describe_reassignment(s, outcome))
+        lines.append(await describe_reassignment(s, outcome))
     if final:
         people = [a.reviewer_id for a in final] + [a.author_id for a in final]
-        names = await engine.names_of(s, people)
+        names = await names_of(s, people)
         lines.append("Still missing (already reassigned once, so left to you):")
         lines.extend(
             f"• {names.get(a.reviewer_id, '?')}'s review of {names.get(a.author_id, '?')} "
             f"(Submission {a.anonymous_label})"
             for a in final
         )
-    await engine.tell_tutors(
+    await tell_tutors(
         s, exercise, f"missed:{exercise.id}:{min(a.id for a in overdue)}", "\n".join(lines), now
     )
     return len(overdue)
@@ -193,22 +202,22 @@ async def _reminders(s: AsyncSession, now: datetime) -> int:
         if not mine:
             continue
         exercise = exercises[exercise_id]
-        module = await engine.module_of(s, exercise)
+        module = await module_of(s, exercise)
         due = min(a.due_at for a in mine if a.due_at is not None)
         await enqueue(
             s,
             [
-                Outgoing(
-                    dedupe_key=f"remind:{exercise_id}:{reviewer}:{min(claimed)}",
-                    exercise_id=exercise_id,
-                    kind="reminder",
-                    text=render.reminder_dm(
+                direct(
+                    exercise_id,
+                    reviewer,
+                    "reminder",
+                    f"remind:{exercise_id}:{reviewer}:{min(claimed)}",
+                    render.reminder_dm(
                         module_code=module.code,
                         title=exercise.title,
                         labels=sorted(a.anonymous_label for a in mine),
                         due_at=due,
                     ),
-                    person_id=reviewer,
                 )
             ],
             now,
@@ -231,15 +240,15 @@ async def _close_reviews(s: AsyncSession, exercise_id: int, now: datetime) -> in
     )
     if claimed.scalar_one_or_none() is None:
         return 0
-    exercise = await engine.lock_exercise(s, exercise_id)
+    exercise = await lock_exercise(s, exercise_id)
     assert exercise is not None
-    module = await engine.module_of(s, exercise)
-    results, _ = await engine.recompute(s, exercise, now)
-    rows = await engine.assignments(s, exercise.id)
+    module = await module_of(s, exercise)
+    results, _ = await recompute(s, exercise, now)
+    rows = await assignments(s, exercise.id)
     done = sum(1 for a in rows if a.status == AssignmentStatus.DONE)
     pending = [a for a in rows if a.status == AssignmentStatus.PENDING]
     flagged = [r for r in results.values() if r.flagged and r.moderated is None]
-    names = await engine.names_of(s, [r.person_id for r in flagged])
+    names = await names_of(s, [r.person_id for r in flagged])
     lines = [
         f"Reviews closed for peer exercise #{exercise.id} “{exercise.title}” ({module.code}): "
         f"{done} review(s) done for {len(results)} submission(s)."
@@ -256,7 +265,7 @@ async def _close_reviews(s: AsyncSession, exercise_id: int, now: datetime) -> in
         f"See `/exercise status exercise:{exercise.id}`; moderate with `/exercise moderate`, then "
         f"`/exercise release exercise:{exercise.id}`."
     )
-    await engine.tell_tutors(s, exercise, f"closed:{exercise.id}", "\n".join(lines), now)
+    await tell_tutors(s, exercise, f"closed:{exercise.id}", "\n".join(lines), now)
     return 1
 
 
@@ -265,19 +274,17 @@ async def undeliverable(s: AsyncSession, assignment_id: int, now: datetime) -> N
     a = await s.get(ReviewAssignment, assignment_id)
     if a is None:
         return
-    exercise = await engine.lock_exercise(s, a.exercise_id)
+    exercise = await lock_exercise(s, a.exercise_id)
     if exercise is None or exercise.status != ExerciseStatus.ALLOCATED:
         return
-    pending = {
-        x.id: x for x in await engine.assignments(s, exercise.id, [AssignmentStatus.PENDING])
-    }
+    pending = {x.id: x for x in await assignments(s, exercise.id, [AssignmentStatus.PENDING])}
     if assignment_id not in pending:
         return
-    outcome = await engine.reassign_reviews(
+    outcome = await reassign_reviews(
         s, exercise, [pending[assignment_id]], reason="undeliverable", now=now
     )
-    detail = await engine.describe_reassignment(s, outcome)
-    await engine.tell_tutors(
+    detail = await describe_reassignment(s, outcome)
+    await tell_tutors(
         s,
         exercise,
         f"undeliverable:{assignment_id}",

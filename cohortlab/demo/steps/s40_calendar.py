@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.calendar.timeparse import AOE, end_of_local_day
-from bot.localdiscord.scripting import Actor, message_text
+from cohortlab.localdiscord.scripting import Actor, message_text
 
 if TYPE_CHECKING:
-    from bot.demo import Transcript
-    from bot.localdiscord.models import Message
-    from bot.sandbox import Sandbox
+    from cohortlab.demo import Transcript
+    from cohortlab.localdiscord.models import Message
+    from cohortlab.sandbox import Sandbox
 
 MODULE = "MATH70097"
 LONDON = ZoneInfo("Europe/London")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.localdiscord.permissions import Overwrite
+from cohortlab.localdiscord.permissions import Overwrite
 
 JSON = dict[str, Any]
 

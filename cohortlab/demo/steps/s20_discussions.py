@@ -19,11 +19,11 @@ from bot.access.identity import ChatUser
 from bot.access.permissions import load_caller
 from bot.db.models import Cohort
 from bot.discussions import service
-from bot.localdiscord.scripting import Actor, Upload, message_text
+from cohortlab.localdiscord.scripting import Actor, Upload, message_text
 
 if TYPE_CHECKING:
-    from bot.demo import Transcript
-    from bot.sandbox import Sandbox
+    from cohortlab.demo import Transcript
+    from cohortlab.sandbox import Sandbox
 
 MODULE = "MATH70097"
 

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.localdiscord import permissions as P
-from bot.localdiscord.interactions import (
+from cohortlab.localdiscord import permissions as P
+from cohortlab.localdiscord.interactions import (
     InvalidInput,
     Resolver,
     as_upload,
@@ -21,7 +21,7 @@ from bot.localdiscord.interactions import (
     find_component,
     modal_submit_data,
 )
-from bot.localdiscord.models import (
+from cohortlab.localdiscord.models import (
     DM,
     EPHEMERAL,
     GUILD_CATEGORY,
@@ -36,11 +36,11 @@ from bot.localdiscord.models import (
     Role,
     User,
 )
-from bot.localdiscord.permissions import MEMBER_TARGET, ROLE_TARGET, Overwrite
-from bot.localdiscord.state import ApiError, Upload
+from cohortlab.localdiscord.permissions import MEMBER_TARGET, ROLE_TARGET, Overwrite
+from cohortlab.localdiscord.state import ApiError, Upload
 
 if TYPE_CHECKING:
-    from bot.localdiscord.server import LocalDiscordServer
+    from cohortlab.localdiscord.server import LocalDiscordServer
 
 ChannelRef = Channel | int | str
 MessageRef = Message | int

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from multidict import MultiMapping
 
-from bot.localdiscord.faults import FaultPlan
-from bot.localdiscord.models import JSON, BotApp, Channel, Message
-from bot.localdiscord.ratelimit import RateLimiter
-from bot.localdiscord.state import ApiError, DiscordState, Upload, invalid_form
+from cohortlab.localdiscord.faults import FaultPlan
+from cohortlab.localdiscord.models import JSON, BotApp, Channel, Message
+from cohortlab.localdiscord.ratelimit import RateLimiter
+from cohortlab.localdiscord.state import ApiError, DiscordState, Upload, invalid_form
 
 if TYPE_CHECKING:
-    from bot.localdiscord.server import LocalDiscordServer
+    from cohortlab.localdiscord.server import LocalDiscordServer
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bot.localdiscord.models import JSON, THREAD_TYPES, AppCommand, Channel, Role, User
-from bot.localdiscord.state import DiscordState, ModalShown, Upload
+from cohortlab.localdiscord.models import JSON, THREAD_TYPES, AppCommand, Channel, Role, User
+from cohortlab.localdiscord.state import DiscordState, ModalShown, Upload
 
 SUB_COMMAND = 1
 SUB_COMMAND_GROUP = 2

@@ -20,8 +20,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from bot.localdiscord.models import JSON, BotApp
-from bot.localdiscord.state import PRIVILEGED_INTENTS, DiscordState, Event
+from cohortlab.localdiscord.models import JSON, BotApp
+from cohortlab.localdiscord.state import PRIVILEGED_INTENTS, DiscordState, Event
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,32 @@
+"""``cohortbot demo`` as a plug-in: registered under the entry-point group ``cohortbot.commands``.
+
+``bot/cli.py`` finds this through the installed distribution's metadata, so the core never
+imports ``cohortlab`` and still offers the demo whenever this package is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bot.config import Settings
+
+
+async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from cohortlab.demo import run_demo
+
+    return await run_demo(args, settings)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``demo`` subcommand to ``cohortbot``'s parser."""
+    p = sub.add_parser(
+        "demo",
+        help="play a scripted term against a built-in local Discord server (no account needed)",
+        description="Start a local Discord-compatible server with a demo cohort, run the bot "
+        "against it, play a scripted term and print what tutors and students saw.",
+        epilog="Example:\n  cohortbot demo --out demo-output",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--out", type=Path, default=Path("demo-output"), help="folder for exports")
+    p.set_defaults(handler=cmd_demo)
