@@ -3,7 +3,7 @@
 The grant itself is ``bot.due.grant`` (the latest approved grant applies; earlier ones are
 superseded). What it changes here:
 
-- ``/submit`` accepts their work until the new time as on time (``service._lateness`` asks
+- ``/submit`` accepts their work until the new time as on time (``lateness`` asks
   ``bot.due``), and a submission they already made is judged again (its late flag, and so
   the late penalty and the gradebook, follow the new time);
 - work that comes in after reviewers were allocated is given reviewers from spare capacity
@@ -24,7 +24,6 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import due
 from bot.access.identity import ChatUser, resolve_person
 from bot.access.permissions import Caller, require_staff
 from bot.calendar.timeparse import CalendarInputError, parse_instant
@@ -40,6 +39,7 @@ from bot.db.models import (
     Role,
 )
 from bot.delivery import Delivery, Missed, reason_of
+from bot.due import extends, grant, submission_item
 from bot.due import text as due_text
 from bot.errors import NotFound, UserError
 from bot.gradebook import audit
@@ -134,14 +134,14 @@ async def grant_extension(
         new_due = parse_instant(until, cohort.timezone, now=now)
     except CalendarInputError as exc:
         raise UserError(f"Until: {exc}") from None
-    item = due.submission_item(exercise)
-    if not due.extends(item.due_at, new_due):
+    item = submission_item(exercise)
+    if not extends(item.due_at, new_due):
         raise UserError(
             "The extension must end after the submission deadline "
             f"({render.when(exercise.submission_due_at)})."
         )
     reason_ref = " ".join(reason.split())[:150] or "extension"
-    granted = await due.grant(
+    granted = await grant(
         session,
         item,
         person.id,
