@@ -389,6 +389,25 @@ def _add_plugins(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
             p.set_defaults(handler=_not_installed(name))
 
 
+def _command_group(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    *,
+    help: str,
+    epilog: str,
+    fmt: type[argparse.HelpFormatter],
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """A command whose actions come after it (``cohortbot roster import``): one shape for all."""
+    p = sub.add_parser(
+        name,
+        help=help,
+        description=f"{name.capitalize()} commands.",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
+    return p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+
 def _parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -426,14 +445,13 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_plugins(sub)
 
-    p = sub.add_parser(
+    psub = _command_group(
+        sub,
         "programme",
         help="load a programme (cohort and modules) from a TOML file",
-        description="Programme commands.",
         epilog="Example:\n  cohortbot programme load examples/mlds-2025.toml",
-        formatter_class=fmt,
+        fmt=fmt,
     )
-    psub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     pl = psub.add_parser(
         "load",
         help="create or update the cohort and its modules",
@@ -445,14 +463,13 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("file", type=Path)
     pl.set_defaults(handler=cmd_programme_load)
 
-    p = sub.add_parser(
+    rsub = _command_group(
+        sub,
         "roster",
         help="import students and tutors from a CSV file",
-        description="Roster commands.",
         epilog=ROSTER_EXAMPLE,
-        formatter_class=fmt,
+        fmt=fmt,
     )
-    rsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     ri = rsub.add_parser(
         "import",
         help="enrol students and tutors (adds and updates; --sync also withdraws)",
@@ -490,14 +507,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     ri.set_defaults(handler=cmd_roster_import)
 
-    p = sub.add_parser(
+    esub = _command_group(
+        sub,
         "export",
         help="export records for the programme office (the gradebook)",
-        description="Export commands.",
         epilog=EXPORT_EXAMPLE,
-        formatter_class=fmt,
+        fmt=fmt,
     )
-    esub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     eg = esub.add_parser(
         "gradebook",
         help="a module's gradebook, or the whole programme's, as CSV or XLSX",

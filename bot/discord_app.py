@@ -50,7 +50,8 @@ class BotCrashed(Exception):
 
 
 def discover_cogs() -> list[str]:
-    """Every module in ``cogs/`` with a ``setup`` function; helpers start with an underscore."""
+    """Every feature package in ``cogs/`` (its ``__init__`` has ``setup``); shared code starts
+    with an underscore."""
     import cogs
 
     return sorted(

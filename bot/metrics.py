@@ -8,23 +8,16 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.events = Counter(
-            "cohortbot_events_handled",
-            "Gateway events handled, by type.",
-            ["event"],
-            registry=self.registry,
+        self.events = self._counter(
+            "cohortbot_events_handled", "Gateway events handled, by type.", ["event"]
         )
-        self.commands = Counter(
-            "cohortbot_commands",
-            "Commands invoked, by name and outcome.",
-            ["command", "outcome"],
-            registry=self.registry,
+        self.commands = self._counter(
+            "cohortbot_commands", "Commands invoked, by name and outcome.", ["command", "outcome"]
         )
-        self.notices = Counter(
+        self.notices = self._counter(
             "cohortbot_notices",
             "Notices delivered, by outcome (sent, late, skipped, failed).",
             ["outcome"],
-            registry=self.registry,
         )
         self.db_latency = Histogram(
             "cohortbot_database_latency_seconds",
@@ -32,6 +25,10 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
         )
+
+    def _counter(self, name: str, documentation: str, labels: list[str]) -> Counter:
+        """A labelled counter in this app's registry."""
+        return Counter(name, documentation, labels, registry=self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

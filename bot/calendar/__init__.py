@@ -3,8 +3,11 @@
 Pure modules (no I/O), tested exhaustively on their own: ``timeparse`` (reading times, zones,
 AoE), ``recurrence`` (DST-safe series), ``notices`` (what is owed when; catch-up and quiet
 hours), ``messages`` (what a notice says) and ``ics`` (calendar files). Services take a session:
-``service`` (tutorials, deadlines, extensions), ``personal`` (a person's view and settings) and
-``planning`` (notice rows). ``engine`` delivers due notices exactly once.
+``tutorials``, ``attendance`` (RSVP, check-in), ``deadlines``, ``extensions`` (the effective due
+time, grants, requests), all re-exported by the facade ``service``, with ``inputs`` and
+``lookups`` shared among them; ``personal`` (a person's view and settings) and ``planning``
+(notice rows). ``engine`` delivers due notices exactly once: ``engine_claims`` claims them,
+``engine_sending`` sends and verifies, ``engine_outcomes`` records, ``engine_state`` is shared.
 """
 
 # Modules other features may import (tests/unit/test_layers.py); the rest is internal.

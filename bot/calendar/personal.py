@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.permissions import Caller
 from bot.calendar import planning as P
+from bot.calendar.extensions import effective_due
 from bot.calendar.ics import IcsDeadline, IcsOccurrence, IcsTutorial, build_calendar
+from bot.calendar.inputs import user_input
 from bot.calendar.messages import KIND_LABELS
-from bot.calendar.service import effective_due, user_input
 from bot.calendar.timeparse import discord_timestamp, get_zone
 from bot.db.models import (
     CalendarEvent,

@@ -175,6 +175,28 @@ def _from_plan(
     )
 
 
+def _rows(
+    plans: Sequence[PlannedNotice],
+    audience: NoticeAudience,
+    module: Module,
+    occ: EventOccurrence,
+    person: Person | None,
+    payload: dict[str, Any],
+) -> list[NoticeRow]:
+    """One row per planned notice about one occurrence, for one audience."""
+    return [
+        _from_plan(
+            p,
+            audience=audience,
+            module_id=module.id,
+            occurrence_id=occ.id,
+            person_id=person.id if person is not None else None,
+            payload=payload,
+        )
+        for p in plans
+    ]
+
+
 def offsets_of(event: CalendarEvent) -> list[timedelta]:
     return [timedelta(seconds=int(s)) for s in event.notice_offsets]
 
@@ -219,17 +241,7 @@ def plan_channel_reminders(
         not_before=now,
     )
     payload = tutorial_payload(event, module, occ)
-    return [
-        _from_plan(
-            p,
-            audience=NoticeAudience.CHANNEL,
-            module_id=module.id,
-            occurrence_id=occ.id,
-            person_id=None,
-            payload=payload,
-        )
-        for p in plans
-    ]
+    return _rows(plans, NoticeAudience.CHANNEL, module, occ, None, payload)
 
 
 def plan_personal_reminders(
@@ -250,17 +262,7 @@ def plan_personal_reminders(
         not_before=now,
     )
     payload = tutorial_payload(event, module, occ)
-    return [
-        _from_plan(
-            p,
-            audience=NoticeAudience.PERSON,
-            module_id=module.id,
-            occurrence_id=occ.id,
-            person_id=person.id,
-            payload=payload,
-        )
-        for p in plans
-    ]
+    return _rows(plans, NoticeAudience.PERSON, module, occ, person, payload)
 
 
 def deadline_payload(event: CalendarEvent, module: Module) -> dict[str, Any]:
@@ -283,17 +285,7 @@ def plan_deadline_channel(
         not_before=now,
     )
     payload = deadline_payload(event, module)
-    return [
-        _from_plan(
-            p,
-            audience=NoticeAudience.CHANNEL,
-            module_id=module.id,
-            occurrence_id=occ.id,
-            person_id=None,
-            payload=payload,
-        )
-        for p in plans
-    ]
+    return _rows(plans, NoticeAudience.CHANNEL, module, occ, None, payload)
 
 
 def plan_deadline_person(
@@ -316,17 +308,7 @@ def plan_deadline_person(
         not_before=now,
     )
     payload = {**deadline_payload(event, module), "extended": extended_due_at is not None}
-    return [
-        _from_plan(
-            p,
-            audience=audience,
-            module_id=module.id,
-            occurrence_id=occ.id,
-            person_id=person.id,
-            payload=payload,
-        )
-        for p in plans
-    ]
+    return _rows(plans, audience, module, occ, person, payload)
 
 
 def immediate(

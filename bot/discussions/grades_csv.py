@@ -14,6 +14,7 @@ import io
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from bot.csv_input import csv_records
 from bot.errors import shown
 
 __all__ = ["MAX_CSV_BYTES", "MAX_FEEDBACK_CHARS", "GradeRow", "GradesFile", "parse_grades_csv"]
@@ -75,17 +76,8 @@ def parse_grades_csv(data: bytes) -> GradesFile:
         return GradesFile([], errors)
     assert id_column is not None
     seen: dict[str, int] = {}
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            errors.append(f"line {reader.line_num}: cannot read CSV ({exc})")
-            break
+    for _, record in csv_records(reader, errors):
         line = reader.line_num
-        if not any(cell.strip() for cell in record):
-            continue
 
         def cell(name: str | None, record: list[str] = record) -> str:
             if name is None or columns[name] >= len(record):

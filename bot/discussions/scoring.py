@@ -228,6 +228,35 @@ def score_all(
     return result
 
 
+def released_scores(evidence: PromptEvidence) -> dict[int, StudentScore]:
+    """The scores a release holds: every active student's, and anyone's who posted."""
+    posted = {c.person_id for c in evidence.contributions if c.person_id is not None}
+    wanted = [pid for pid, s in evidence.students.items() if s.active or pid in posted]
+    return score_all(evidence, with_quality=True, person_ids=wanted)
+
+
+def store_score(
+    session: AsyncSession,
+    evidence: PromptEvidence,
+    prompt_id: int,
+    person_id: int,
+    score: StudentScore,
+    *,
+    now: datetime,
+) -> None:
+    """Write one released score; its DM is owed again (a changed score is announced anew)."""
+    row = evidence.scores.get(person_id)
+    if row is None:
+        row = DiscussionScore(prompt_id=prompt_id, person_id=person_id)
+        session.add(row)
+    row.score = score.score
+    row.explanation = score.explanation
+    row.updated_at = now
+    row.notify_claimed_at = None
+    row.notified_at = None
+    row.notify_error = None
+
+
 def _replace_explanation(score: StudentScore, old: str, new: str) -> StudentScore:
     return replace(score, explanation=score.explanation.replace(old, new))
 
@@ -335,22 +364,12 @@ async def follow_evidence(session: AsyncSession, prompt_id: int, *, now: datetim
         return await sync_ledger(
             session, prompt, score_all(evidence, with_quality=False), kinds=POST_KINDS, now=now
         )
-    posted = {c.person_id for c in evidence.contributions if c.person_id is not None}
-    wanted = [pid for pid, s in evidence.students.items() if s.active or pid in posted]
-    scores = score_all(evidence, with_quality=True, person_ids=wanted)
+    scores = released_scores(evidence)
     for person_id, score in scores.items():
         row = evidence.scores.get(person_id)
         if row is not None and row.score == score.score and row.explanation == score.explanation:
             continue
-        if row is None:
-            row = DiscussionScore(prompt_id=prompt.id, person_id=person_id)
-            session.add(row)
-        row.score = score.score
-        row.explanation = score.explanation
-        row.updated_at = now
-        row.notify_claimed_at = None
-        row.notified_at = None
-        row.notify_error = None
+        store_score(session, evidence, prompt.id, person_id, score, now=now)
     added = await sync_ledger(session, prompt, scores, now=now)
     await session.flush()
     return added

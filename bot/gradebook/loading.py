@@ -423,35 +423,35 @@ async def load_late(
     prompt_ids = [i.item_id for i in items if i.item_type is ItemType.PROMPT]
     exercise_ids = [i.item_id for i in items if i.item_type is ItemType.EXERCISE]
     late: dict[int, set[tuple[str, int]]] = defaultdict(set)
-    if prompt_ids:
-        stmt = (
-            select(Contribution.person_id, Contribution.prompt_id)
-            .where(
-                Contribution.prompt_id.in_(prompt_ids),
+    # (kind, ids, person column, item column, what makes a row count as late work)
+    sources: tuple[tuple[str, list[int], Any, Any, tuple[Any, ...]], ...] = (
+        (
+            "prompt",
+            prompt_ids,
+            Contribution.person_id,
+            Contribution.prompt_id,
+            (
                 Contribution.late.is_(True),
                 Contribution.deleted_at.is_(None),
                 Contribution.person_id.is_not(None),
-            )
-            .distinct()
-        )
+            ),
+        ),
+        (
+            "exercise",
+            exercise_ids,
+            PeerSubmission.person_id,
+            PeerSubmission.exercise_id,
+            (PeerSubmission.late.is_(True), PeerSubmission.is_current.is_(True)),
+        ),
+    )
+    for kind, ids, person_column, item_column, conditions in sources:
+        if not ids:
+            continue
+        stmt = select(person_column, item_column).where(item_column.in_(ids), *conditions)
         if person_ids is not None:
-            stmt = stmt.where(Contribution.person_id.in_(sorted(person_ids)))
-        for person_id, prompt_id in (await session.execute(stmt)).all():
-            late[person_id].add(("prompt", prompt_id))
-    if exercise_ids:
-        sub = (
-            select(PeerSubmission.person_id, PeerSubmission.exercise_id)
-            .where(
-                PeerSubmission.exercise_id.in_(exercise_ids),
-                PeerSubmission.late.is_(True),
-                PeerSubmission.is_current.is_(True),
-            )
-            .distinct()
-        )
-        if person_ids is not None:
-            sub = sub.where(PeerSubmission.person_id.in_(sorted(person_ids)))
-        for person_id, exercise_id in (await session.execute(sub)).all():
-            late[person_id].add(("exercise", exercise_id))
+            stmt = stmt.where(person_column.in_(sorted(person_ids)))
+        for person_id, item_id in (await session.execute(stmt.distinct())).all():
+            late[person_id].add((kind, item_id))
     return late
 
 

@@ -119,6 +119,30 @@ async def _rows(session: AsyncSession, stmt: Any) -> Sequence[Any]:
     return (await session.execute(stmt)).all()
 
 
+async def _tutorial_rows(
+    session: AsyncSession, table: type[Rsvp] | type[Attendance], column: Any, pid: int
+) -> Sequence[Any]:
+    """(tutorial title, start, ``column``) of someone's rows in a per-occurrence table."""
+    return await _rows(
+        session,
+        select(CalendarEvent.title, EventOccurrence.starts_at, column)
+        .join(EventOccurrence, EventOccurrence.id == table.occurrence_id)
+        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
+        .where(table.person_id == pid)
+        .order_by(EventOccurrence.starts_at),
+    )
+
+
+async def _created_titles(
+    session: AsyncSession,
+    model: type[DiscussionPrompt] | type[PeerExercise] | type[CalendarEvent],
+    pid: int,
+) -> list[str]:
+    """Titles of what someone created as staff, oldest first."""
+    stmt = select(model.title).where(model.created_by_id == pid).order_by(model.id)
+    return [t for (t,) in await _rows(session, stmt)]
+
+
 async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]:
     """Everything cohortbot holds about one person, as JSON-safe data."""
     pid = person.id
@@ -324,24 +348,12 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
     ]
     data["tutorial_rsvps"] = [
         {"tutorial": title, "starts_at": _iso(starts), "response": str(resp)}
-        for title, starts, resp in await _rows(
-            session,
-            select(CalendarEvent.title, EventOccurrence.starts_at, Rsvp.response)
-            .join(EventOccurrence, EventOccurrence.id == Rsvp.occurrence_id)
-            .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
-            .where(Rsvp.person_id == pid)
-            .order_by(EventOccurrence.starts_at),
-        )
+        for title, starts, resp in await _tutorial_rows(session, Rsvp, Rsvp.response, pid)
     ]
     data["attendance"] = [
         {"tutorial": title, "starts_at": _iso(starts), "checked_in_at": _iso(at)}
-        for title, starts, at in await _rows(
-            session,
-            select(CalendarEvent.title, EventOccurrence.starts_at, Attendance.checked_in_at)
-            .join(EventOccurrence, EventOccurrence.id == Attendance.occurrence_id)
-            .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
-            .where(Attendance.person_id == pid)
-            .order_by(EventOccurrence.starts_at),
+        for title, starts, at in await _tutorial_rows(
+            session, Attendance, Attendance.checked_in_at, pid
         )
     ]
     data["extensions"] = [
@@ -447,33 +459,9 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
         if not e.entity_type.lower().startswith(("review", "assignment"))
     ]
     data["created_as_staff"] = {
-        "prompts": [
-            t
-            for (t,) in await _rows(
-                session,
-                select(DiscussionPrompt.title)
-                .where(DiscussionPrompt.created_by_id == pid)
-                .order_by(DiscussionPrompt.id),
-            )
-        ],
-        "peer_exercises": [
-            t
-            for (t,) in await _rows(
-                session,
-                select(PeerExercise.title)
-                .where(PeerExercise.created_by_id == pid)
-                .order_by(PeerExercise.id),
-            )
-        ],
-        "calendar_events": [
-            t
-            for (t,) in await _rows(
-                session,
-                select(CalendarEvent.title)
-                .where(CalendarEvent.created_by_id == pid)
-                .order_by(CalendarEvent.id),
-            )
-        ],
+        "prompts": await _created_titles(session, DiscussionPrompt, pid),
+        "peer_exercises": await _created_titles(session, PeerExercise, pid),
+        "calendar_events": await _created_titles(session, CalendarEvent, pid),
         "mark_schemes_changed": [
             module_codes.get(m)
             for (m,) in await _rows(

@@ -95,6 +95,15 @@ _DISCUSSION, _PEER_REVIEW, _PEER_SCORE = (
 _ATTENDANCE = Component.ATTENDANCE
 
 
+def _section(lines: list[str], title: str, items: Sequence[Item]) -> list[Item]:
+    """The items a student sees (not the scheduled ones), after a heading if there are any."""
+    shown = [i for i in items if i.status != "scheduled"]
+    if shown:
+        lines.append("")
+        lines.append(title)
+    return shown
+
+
 def _cell(book: StudentBook, item: Item, component: Component) -> Cell:
     """One cell, read straight from the student's record (the view's hot path)."""
     part = (
@@ -135,11 +144,7 @@ def render_student_view(view: StudentView) -> str:
     tutorials = [i for i in view.items if i.item_type is _OCCURRENCE]
     others = [i for i in view.items if i.item_type is _ADJUSTMENT or i.item_type is _OTHER]
 
-    shown = [i for i in discussions if i.status != "scheduled"]
-    if shown:
-        lines.append("")
-        lines.append("__Discussions__")
-    for item in shown:
+    for item in _section(lines, "__Discussions__", discussions):
         cell = _cell(book, item, _DISCUSSION)
         detail = view.details.get(item.key, _NO_DETAIL)
         head = f"• {item.code} {item.title}"
@@ -157,11 +162,7 @@ def render_student_view(view: StudentView) -> str:
         if detail.why:
             lines.append(f"  why: {detail.why}")
 
-    shown = [i for i in exercises if i.status != "scheduled"]
-    if shown:
-        lines.append("")
-        lines.append("__Peer assessment__")
-    for item in shown:
+    for item in _section(lines, "__Peer assessment__", exercises):
         review = _cell(book, item, _PEER_REVIEW)
         score = _cell(book, item, _PEER_SCORE)
         text = (

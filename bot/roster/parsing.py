@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.csv_input import csv_records
 from bot.db.models import Designation, Role
 
 __all__ = [
@@ -512,19 +513,7 @@ def parse_roster(source: str | Iterable[str], module_codes: Iterable[str]) -> Ro
     columns: dict[str, int] = {}
     entries: list[RosterEntry] = []
     seen: dict[str, int] = {}  # student numbers and Discord handles -> first line
-    last_line = 0
-    while True:
-        start = last_line + 1
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            errors.append(f"line {reader.line_num}: cannot read CSV ({exc})")
-            break
-        last_line = reader.line_num
-        if not any(field.strip() for field in record):
-            continue
+    for start, record in csv_records(reader, errors):
         if header is None:
             header = record
             columns = _read_header(record, start, errors)

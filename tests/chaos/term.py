@@ -41,7 +41,7 @@ from bot.db.models import (
 )
 from bot.discussions import render
 from bot.discussions.answers import parse_relayed
-from bot.discussions.due import STALE_CLAIM
+from bot.discussions.jobs import STALE_CLAIM
 from bot.gradebook import ledger
 from bot.gradebook.reconcile import reconcile
 from cohortlab.demo.steps.s30_peer import review_button, review_requests, write_review

@@ -360,6 +360,12 @@ async def test_post_before_you_see_others(sandbox: Sandbox, world: World) -> Non
     refused = await (await outsider.click(post, button)).reply()
     assert refused.content == f"You are not enrolled as a student in {MODULE}."
 
+    # A form's text is checked like a command option; the refusal names the field's label.
+    await (await amara.click(post, button)).modal()
+    bad = await (await amara.submit_modal(answer="my answer\x00")).reply()
+    assert bad.content.startswith("`Your answer` contains a control character (U+0000)")
+    assert not state.can_view(amara.id, thread_id)
+
     # Amara answers through the form; the bot posts it and only then lets her in.
     await (await amara.click(post, button)).modal()
     answer = "@everyone " + words(150, "careful") + f" <@&{world.module_roles[MODULE].id}>"

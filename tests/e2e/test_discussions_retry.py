@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.db.models import DiscussionPrompt, DiscussionScore, Person, PromptStatus
-from bot.discussions.due import STALE_CLAIM
+from bot.discussions.jobs import STALE_CLAIM
 from cohortlab.localdiscord.models import Message
 from cohortlab.sandbox import Sandbox, World
 from tests.e2e.test_discussions import MODULE, open_prompt, schedule, tutor, words

@@ -1,7 +1,7 @@
 """Every slash command, invoked as four people: allowed or refused, and a refusal changes nothing.
 
 Each command declares who may use it in its extras (``extras={"audience": ..., "example":
-{...}, "setup": "module:function"}``):
+{...}, "setup": "<name>"}``, ``cogs._shared.metadata.extras``):
 
 - ``member``: anyone on the roster;
 - ``student``: students of the module named in the options;
@@ -11,18 +11,19 @@ Each command declares who may use it in its extras (``extras={"audience": ..., "
 The module is the example's ``module`` option, else ``extras["module"]`` (for commands that
 name an object, e.g. a prompt id, created by the setup in that module), else MATH70097.
 
-The test invokes each command, with its example options (plus what its setup function
-returns), as a student of the module, a tutor of another module, the module's tutor and an
-admin, and checks the bot's own answer: a refusal must be one of the roster's permission
-sentences and leave every table exactly as it was; an allowed call must not be refused for
-its role (it may still be refused for another reason, e.g. "already released"). A command
-without this metadata fails the test: that is how new commands get covered.
+A setup is a neutral name (commands name no test module); ``SETUPS`` below maps each to the
+function that creates what the command needs. The test invokes each command, with its example
+options (plus what its setup function returns), as a student of the module, a tutor of
+another module, the module's tutor and an admin, and checks the bot's own answer: a refusal
+must be one of the roster's permission sentences and leave every table exactly as it was; an
+allowed call must not be refused for its role (it may still be refused for another reason,
+e.g. "already released"). A command without this metadata fails the test: that is how new
+commands get covered.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,9 +34,11 @@ from sqlalchemy import select, text
 
 from bot.access.permissions import NOT_ON_ROSTER
 from bot.db.models import Base, Enrolment, Module, Person, Role
+from cohortlab.demo.steps import s20_discussions, s30_peer
 from cohortlab.localdiscord.models import Message
 from cohortlab.localdiscord.scripting import Actor, InvalidInput, Upload
 from cohortlab.sandbox import Sandbox, World
+from tests.e2e import test_deadlines, test_tutorials
 
 pytestmark = pytest.mark.e2e
 
@@ -73,12 +76,15 @@ def is_role_refusal(text_: str) -> bool:
     return any(p.fullmatch(text_.strip()) for p in ROLE_REFUSALS)
 
 
-def resolve_setup(path: str) -> Callable[[Sandbox], Awaitable[dict[str, Any]]]:
-    module_name, _, function = path.partition(":")
-    func = getattr(importlib.import_module(module_name), function, None)
+Setup = Callable[[Sandbox], Awaitable[dict[str, Any]]]
+
+
+def resolve_setup(name: str) -> Setup:
+    """The function behind a command's ``extras["setup"]`` name."""
+    func = SETUPS.get(name)
     if func is None:
-        raise AssertionError(f"setup {path!r} does not name a function")
-    return func  # type: ignore[no-any-return]
+        raise AssertionError(f"setup {name!r} is not one of {sorted(SETUPS)}")
+    return func
 
 
 def metadata_problems(command: app_commands.Command[Any, ..., Any]) -> list[str]:
@@ -100,8 +106,8 @@ def metadata_problems(command: app_commands.Command[Any, ..., Any]) -> list[str]
     if setup is not None:
         try:
             resolve_setup(setup)
-        except (ImportError, AssertionError) as exc:
-            problems.append(f"{name}: setup {setup!r} cannot be imported ({exc})")
+        except AssertionError as exc:
+            problems.append(f"{name}: {exc}")
     else:
         missing = [p for p, param in params.items() if param.required and p not in example]
         if missing:
@@ -297,3 +303,30 @@ async def person_to_erase(sandbox: Sandbox) -> dict[str, Any]:
         await s.flush()
         s.add(Enrolment(module_id=module.id, person_id=person.id, role=Role.STUDENT))
     return {"person": number}
+
+
+#: Every ``extras["setup"]`` name a command may give, and what creates it.
+SETUPS: dict[str, Setup] = {
+    # /deadline and /tutorial
+    "deadline": test_deadlines.setup_deadline,
+    "feedback_item": test_deadlines.setup_feedback_item,
+    "extension_request": test_deadlines.setup_request,
+    "tutorial": test_tutorials.setup_tutorial,
+    # /prompt
+    "scheduled_prompt": s20_discussions.setup_scheduled_prompt,
+    "open_prompt": s20_discussions.setup_open_prompt,
+    "private_prompt": s20_discussions.setup_private_prompt,
+    "closed_prompt": s20_discussions.setup_closed_prompt,
+    "grades_csv": s20_discussions.setup_grades_csv,
+    # /exercise and /submit
+    "settled": s30_peer.setup_settled,
+    "open_exercise": s30_peer.setup_open_exercise,
+    "submitted_exercise": s30_peer.setup_submitted_exercise,
+    "reassignable_exercise": s30_peer.setup_reassignable_exercise,
+    "allocated_exercise": s30_peer.setup_allocated_exercise,
+    "reviewed_exercise": s30_peer.setup_reviewed_exercise,
+    "moderatable_exercise": s30_peer.setup_moderatable_exercise,
+    # /gradebook and /privacy
+    "components_file": components_file,
+    "person_to_erase": person_to_erase,
+}

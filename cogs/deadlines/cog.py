@@ -9,14 +9,15 @@ from discord.ext import commands
 from bot.calendar import service
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
-from cogs._common import command_context
-from cogs._delivery import told_sentence
-from cogs.calendar import deliver_notices_now, reply_long, wake_notices, with_delivery
+from cogs._shared.context import as_caller, in_context
+from cogs._shared.delivery import told_sentence
+from cogs._shared.replies import send_long
+from cogs.calendar.notices import deliver_notices_now, wake_notices, with_delivery
 
 MODULE = "MATH70097"
-SETUP_ITEM = "tests.e2e.test_deadlines:setup_deadline"
-SETUP_FEEDBACK = "tests.e2e.test_deadlines:setup_feedback_item"
-SETUP_REQUEST = "tests.e2e.test_deadlines:setup_request"
+SETUP_ITEM = "deadline"
+SETUP_FEEDBACK = "feedback_item"
+SETUP_REQUEST = "extension_request"
 
 
 class Deadlines(commands.GroupCog, group_name="deadline", group_description="Assessment deadlines"):
@@ -60,20 +61,19 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         due: str,
         offsets: str | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.add_deadline(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                module_code=module,
-                kind=kind,
-                title=title,
-                due=due,
-                offsets=offsets,
-                now=self.bot.clock.now(),
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.add_deadline,
+            module_code=module,
+            kind=kind,
+            title=title,
+            due=due,
+            offsets=offsets,
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
-        await reply_long(interaction, result.render())
+        await send_long(interaction, result.render())
 
     @app_commands.command(
         name="extend",
@@ -99,20 +99,19 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         reason: str,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.grant_extension(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                event_id=item,
-                student=chat_user(student),
-                due=due,
-                reason=reason,
-                now=self.bot.clock.now(),
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.grant_extension,
+            event_id=item,
+            student=chat_user(student),
+            due=due,
+            reason=reason,
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
         text = await with_delivery(self.bot, result.render(), result.notice_keys)
-        await reply_long(interaction, text)
+        await send_long(interaction, text)
 
     @app_commands.command(
         name="request",
@@ -133,20 +132,20 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         self, interaction: discord.Interaction, item: int, due: str, reason: str
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.request_extension(
-                ctx.session,
-                ctx.caller,
-                event_id=item,
-                due=due,
-                reason=reason,
-                now=self.bot.clock.now(),
-            )
+        result = await as_caller(
+            self.bot,
+            interaction,
+            service.request_extension,
+            event_id=item,
+            due=due,
+            reason=reason,
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
         await deliver_notices_now(self.bot)
         async with self.bot.db.session() as session:
             sent = await service.notices_delivery(session, result.notice_keys)
-        await reply_long(
+        await send_long(
             interaction,
             result.render()
             + "\n"
@@ -160,11 +159,10 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
     )
     @app_commands.describe(module="Module code")
     async def requests(self, interaction: discord.Interaction, module: str) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.pending_requests(
-                ctx.session, ctx.caller, ctx.cohort, module_code=module
-            )
-        await reply_long(interaction, result.render())
+        result = await in_context(
+            self.bot, interaction, service.pending_requests, module_code=module
+        )
+        await send_long(interaction, result.render())
 
     @app_commands.command(
         name="decide",
@@ -185,17 +183,17 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
     )
     async def decide(self, interaction: discord.Interaction, request: int, decision: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.decide_extension(
-                ctx.session,
-                ctx.caller,
-                extension_id=request,
-                approve=decision == "approve",
-                now=self.bot.clock.now(),
-            )
+        result = await as_caller(
+            self.bot,
+            interaction,
+            service.decide_extension,
+            extension_id=request,
+            approve=decision == "approve",
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
         text = await with_delivery(self.bot, result.render(), result.notice_keys)
-        await reply_long(interaction, text)
+        await send_long(interaction, text)
 
     @app_commands.command(
         name="feedback-released",
@@ -204,14 +202,12 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
     )
     @app_commands.describe(item="Feedback return item number")
     async def feedback_released(self, interaction: discord.Interaction, item: int) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.feedback_released(
-                ctx.session, ctx.caller, ctx.cohort, event_id=item, now=self.bot.clock.now()
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.feedback_released,
+            event_id=item,
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
-        await reply_long(interaction, result.render())
-
-
-async def setup(bot: commands.Bot) -> None:
-    assert isinstance(bot, CohortBot)
-    await bot.add_cog(Deadlines(bot))
+        await send_long(interaction, result.render())

@@ -108,8 +108,3 @@ class Core(commands.Cog):
             ephemeral=True,
             allowed_mentions=NO_PINGS,
         )
-
-
-async def setup(bot: commands.Bot) -> None:
-    assert isinstance(bot, CohortBot)
-    await bot.add_cog(Core(bot))

@@ -8,10 +8,10 @@ group-commit recorder; scheduled opening, closing and mark messages run as due w
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
-import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,154 +22,19 @@ from discord.ext import commands
 from bot.chat import ChatError, OutgoingMessage
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user, to_chat_message, wire_from_discord
-from bot.discussions import due, service
-from bot.discussions.answers import ANSWER_MAX_CHARS
+from bot.discussions import jobs, service
 from bot.discussions.grades_csv import MAX_CSV_BYTES
+from bot.discussions.recorded import ContextOpener, RecordedPrompts
 from bot.discussions.recorder import Recorder
 from bot.discussions.recording import GATEWAY_TAG, watched_threads
-from bot.discussions.render import BODY_MAX_CHARS, when
-from bot.discussions.text import split_for_discord
-from bot.errors import UserError
-from cogs._common import NO_PINGS, CheckedModal, command_context, reply_private
-from cogs._delivery import told_sentence
+from bot.discussions.render import when
+from cogs._shared.context import command_context, in_context
+from cogs._shared.delivery import told_sentence
+from cogs._shared.metadata import extras
+from cogs._shared.replies import reply_private, send_long, send_private
+from cogs.discussions.views import AnswerButton, AnswerModal, PromptTextModal
 
 log = logging.getLogger(__name__)
-
-GENERIC_FAILURE = "Something went wrong on our side; it has been logged. Please try again later."
-_SETUP = "cohortlab.demo.steps.s20_discussions"
-
-
-def _extras(audience: str, example: dict[str, Any], setup: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {"audience": audience, "example": example}
-    if setup is not None:
-        data["setup"] = f"{_SETUP}:{setup}"
-    return data
-
-
-async def _guard(interaction: discord.Interaction, work: Callable[[], Awaitable[None]]) -> None:
-    """Modals and buttons are not app commands: map refusals to one private sentence here."""
-    try:
-        await work()
-    except UserError as exc:
-        await reply_private(interaction, exc.sentence)
-    except Exception:
-        log.exception("discussion interaction failed")
-        await reply_private(interaction, GENERIC_FAILURE)
-
-
-async def _send_long(interaction: discord.Interaction, text: str, **extra: Any) -> None:
-    """A private answer of any length: split at paragraph breaks into several messages."""
-    chunks = split_for_discord(text) or ["(nothing)"]
-    for index, chunk in enumerate(chunks):
-        last = index == len(chunks) - 1
-        kwargs = extra if last else {}
-        if interaction.response.is_done():
-            await interaction.followup.send(
-                chunk, ephemeral=True, allowed_mentions=NO_PINGS, **kwargs
-            )
-        else:
-            await interaction.response.send_message(
-                chunk, ephemeral=True, allowed_mentions=NO_PINGS, **kwargs
-            )
-
-
-class AnswerButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=re.escape(due.ANSWER_PREFIX) + r"(?P<id>\d+)",
-):
-    """The Answer button under a "post before you see others" prompt; survives restarts."""
-
-    def __init__(self, prompt_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Answer",
-                style=discord.ButtonStyle.primary,
-                custom_id=f"{due.ANSWER_PREFIX}{prompt_id}",
-            )
-        )
-        self.prompt_id = prompt_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> AnswerButton:
-        return cls(int(match["id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        cog = interaction.client.get_cog("Discussions")  # type: ignore[attr-defined]
-        assert isinstance(cog, Discussions)
-        await cog.open_answer_form(interaction, self.prompt_id)
-
-
-class PromptTextModal(CheckedModal):
-    """The prompt's long text, typed in a form (a command option holds one line)."""
-
-    def __init__(
-        self,
-        submit: Callable[[discord.Interaction, str], Awaitable[None]],
-        *,
-        opened_by: discord.Interaction,
-        default: str = "",
-        title: str = "Discussion prompt text",
-    ) -> None:
-        # discord.py keys open modals by custom_id alone: make it unique per opening.
-        super().__init__(
-            title=title[:45], custom_id=f"cb:discussions:text:{opened_by.id}", timeout=1800
-        )
-        self._submit = submit
-        self.text: discord.ui.TextInput[PromptTextModal] = discord.ui.TextInput(
-            label="Prompt text (what students answer)",
-            style=discord.TextStyle.paragraph,
-            custom_id="text",
-            max_length=BODY_MAX_CHARS,
-            default=default or None,
-        )
-        self.add_item(self.text)
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        await _guard(interaction, lambda: self._submit(interaction, self.text.value))
-
-
-class AnswerModal(CheckedModal):
-    """A student's answer; the bot posts it for them (private-answer prompts, late answers)."""
-
-    def __init__(
-        self, cog: Discussions, prompt_id: int, title: str, opened_by: discord.Interaction
-    ) -> None:
-        super().__init__(
-            title=f"Answer: {title}"[:45],
-            custom_id=f"cb:discussions:answer-form:{prompt_id}:{opened_by.id}",
-            timeout=3600,
-        )
-        self.cog = cog
-        self.prompt_id = prompt_id
-        self.answer: discord.ui.TextInput[AnswerModal] = discord.ui.TextInput(
-            label="Your answer",
-            style=discord.TextStyle.paragraph,
-            custom_id="answer",
-            max_length=ANSWER_MAX_CHARS,
-        )
-        self.reply_to: discord.ui.TextInput[AnswerModal] = discord.ui.TextInput(
-            label="Replying to (link of a classmate's post)",
-            style=discord.TextStyle.short,
-            custom_id="reply_to",
-            required=False,
-            max_length=200,
-        )
-        self.add_item(self.answer)
-        self.add_item(self.reply_to)
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        await _guard(
-            interaction,
-            lambda: self.cog.post_answer(
-                interaction, self.prompt_id, self.answer.value, self.reply_to.value or None
-            ),
-        )
 
 
 class Discussions(commands.Cog):
@@ -185,9 +50,14 @@ class Discussions(commands.Cog):
             bot_user_id=self._bot_user_id,
             writer=bot.settings.recorder_writer,
         )
+        # The service calls that depend on the recorder's queue or close-time cache.
+        self.prompts = RecordedPrompts(self.recorder)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._due_lock = asyncio.Lock()
         self._closing = False
+
+    def _context(self, interaction: discord.Interaction) -> ContextOpener:
+        return functools.partial(command_context, self.bot, interaction)
 
     def _bot_user_id(self) -> str | None:
         return str(self.bot.user.id) if self.bot.user is not None else None
@@ -242,7 +112,7 @@ class Discussions(commands.Cog):
         async with self._due_lock:
             await self.recorder.flush()
             await self._refresh_watch()
-            report = await due.run_due(
+            report = await jobs.run_due(
                 self.bot.db,
                 self.bot.chat,
                 now=self.bot.clock.now(),
@@ -252,7 +122,7 @@ class Discussions(commands.Cog):
             # Threads it just made: read back whatever was posted before they were watched.
             self.recorder.watch(report.opened)
             await self._read_unread()
-            following = await due.next_due(self.bot.db)
+            following = await jobs.next_due(self.bot.db)
         now = self.bot.clock.now()
         if following is not None and following > now:
             # Closings wake the scheduler as openings do: on time, not at the next tick. (What
@@ -264,7 +134,7 @@ class Discussions(commands.Cog):
 
     async def _thread_read(self, thread_id: str) -> bool:
         """Whether the thread is read whole, reading it now if the gateway is up (a prompt is
-        closed only then: ``due.run_due``)."""
+        closed only then: ``jobs.run_due``)."""
         if not self.recorder.is_read_through(thread_id) and self.recorder.live:
             await self.recorder.backfill(self.bot.chat, [thread_id])
         return self.recorder.is_read_through(thread_id)
@@ -340,7 +210,7 @@ class Discussions(commands.Cog):
     @prompt.command(
         name="create",
         description="Schedule a graded discussion prompt (the text is asked for in a form).",
-        extras=_extras(
+        extras=extras(
             "staff",
             {
                 "module": "MATH70097",
@@ -371,35 +241,33 @@ class Discussions(commands.Cog):
         private_answers: bool = False,
         text: str | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            draft = await service.prepare_prompt(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
+        draft = await in_context(
+            self.bot,
+            interaction,
+            service.prepare_prompt,
+            module_code=module,
+            title=title,
+            opens=opens,
+            closes=closes,
+            rubric=rubric,
+            private_answers=private_answers,
+            now=self.bot.clock.now(),
+        )
+
+        async def finish(target: discord.Interaction, body: str) -> None:
+            info = await in_context(
+                self.bot,
+                target,
+                service.create_prompt,
                 module_code=module,
                 title=title,
+                body=body,
                 opens=opens,
                 closes=closes,
                 rubric=rubric,
                 private_answers=private_answers,
                 now=self.bot.clock.now(),
             )
-
-        async def finish(target: discord.Interaction, body: str) -> None:
-            async with command_context(self.bot, target) as ctx:
-                info = await service.create_prompt(
-                    ctx.session,
-                    ctx.caller,
-                    ctx.cohort,
-                    module_code=module,
-                    title=title,
-                    body=body,
-                    opens=opens,
-                    closes=closes,
-                    rubric=rubric,
-                    private_answers=private_answers,
-                    now=self.bot.clock.now(),
-                )
             self.bot.scheduler.wake("discussions", info.opens_at)
             await reply_private(
                 target,
@@ -420,23 +288,20 @@ class Discussions(commands.Cog):
     @prompt.command(
         name="list",
         description="A module's discussion prompts and where each stands.",
-        extras=_extras("staff", {"module": "MATH70097"}),
+        extras=extras("staff", {"module": "MATH70097"}),
     )
     @app_commands.describe(module="Module code, e.g. MATH70097")
     async def list_(self, interaction: discord.Interaction, module: str) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            prompts = await service.list_prompts(
-                ctx.session, ctx.caller, ctx.cohort, module_code=module
-            )
+        prompts = await in_context(self.bot, interaction, service.list_prompts, module_code=module)
         if not prompts:
             await reply_private(interaction, f"{module.upper()} has no discussion prompts yet.")
             return
-        await _send_long(interaction, "\n".join(p.line for p in prompts))
+        await send_long(interaction, "\n".join(p.line for p in prompts))
 
     @prompt.command(
         name="edit",
         description="Change a prompt that has not opened yet.",
-        extras=_extras("staff", {"title": "Week 1 (revised)"}, setup="setup_scheduled_prompt"),
+        extras=extras("staff", {"title": "Week 1 (revised)"}, setup="scheduled_prompt"),
     )
     @app_commands.describe(
         prompt="Prompt number (see /prompt list)",
@@ -455,28 +320,26 @@ class Discussions(commands.Cog):
         edit_text: bool = False,
     ) -> None:
         async def apply(target: discord.Interaction, body: str | None) -> None:
-            async with command_context(self.bot, target) as ctx:
-                info = await service.edit_prompt(
-                    ctx.session,
-                    ctx.caller,
-                    ctx.cohort,
-                    prompt,
-                    title=title,
-                    body=body,
-                    opens=opens,
-                    closes=closes,
-                    rubric=rubric,
-                    private_answers=private_answers,
-                    now=self.bot.clock.now(),
-                )
+            info = await in_context(
+                self.bot,
+                target,
+                service.edit_prompt,
+                prompt,
+                title=title,
+                body=body,
+                opens=opens,
+                closes=closes,
+                rubric=rubric,
+                private_answers=private_answers,
+                now=self.bot.clock.now(),
+            )
             self.bot.scheduler.wake("discussions", info.opens_at)
             await reply_private(target, f"Updated: {info.line}")
 
         if not edit_text or text is not None:
             await apply(interaction, text)
             return
-        async with command_context(self.bot, interaction) as ctx:
-            current = await service.prompt_for_edit(ctx.session, ctx.caller, ctx.cohort, prompt)
+        current = await in_context(self.bot, interaction, service.prompt_for_edit, prompt)
         await interaction.response.send_modal(
             PromptTextModal(
                 apply,
@@ -489,14 +352,12 @@ class Discussions(commands.Cog):
     @prompt.command(
         name="close",
         description="Close a prompt now (locks its thread and posts the summary).",
-        extras=_extras("staff", {}, setup="setup_open_prompt"),
+        extras=extras("staff", {}, setup="open_prompt"),
     )
     async def close(self, interaction: discord.Interaction, prompt: int) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            info = await service.close_early(
-                ctx.session, ctx.caller, ctx.cohort, prompt, now=self.bot.clock.now()
-            )
-        self.recorder.forget_close_times()
+        info = await self.prompts.close_early(
+            self._context(interaction), prompt, now=self.bot.clock.now()
+        )
         await reply_private(
             interaction, f"Prompt #{info.id} “{info.title}” closes now; its thread is locked."
         )
@@ -508,7 +369,7 @@ class Discussions(commands.Cog):
     @prompt.command(
         name="extend",
         description="Reopen a prompt for one student until a new time (an extension).",
-        extras=_extras("staff", {"student": "amara.codes"}, setup="setup_open_prompt"),
+        extras=extras("staff", {"student": "amara.codes"}, setup="open_prompt"),
     )
     @app_commands.describe(until="Their new deadline, e.g. 2026-01-30 17:00", reason="Reference")
     async def extend(
@@ -519,18 +380,14 @@ class Discussions(commands.Cog):
         until: str,
         reason: str | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.grant_extension(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                prompt,
-                student=chat_user(student),
-                until=until,
-                reason=reason,
-                now=self.bot.clock.now(),
-            )
-        self.recorder.forget_close_times()
+        result = await self.prompts.grant_extension(
+            self._context(interaction),
+            prompt,
+            student=chat_user(student),
+            until=until,
+            reason=reason,
+            now=self.bot.clock.now(),
+        )
         told = "They were told privately."
         try:
             await self.bot.chat.dm(str(student.id), OutgoingMessage(result.notice))
@@ -545,9 +402,7 @@ class Discussions(commands.Cog):
     @prompt.command(
         name="grade",
         description="Give one student quality points and/or feedback on a prompt.",
-        extras=_extras(
-            "staff", {"student": "amara.codes", "quality": "3"}, setup="setup_closed_prompt"
-        ),
+        extras=extras("staff", {"student": "amara.codes", "quality": "3"}, setup="closed_prompt"),
     )
     @app_commands.describe(quality="Quality points, e.g. 3 or 2.5", feedback="Feedback they see")
     async def grade(
@@ -558,17 +413,16 @@ class Discussions(commands.Cog):
         quality: str | None = None,
         feedback: str | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.grade(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                prompt,
-                student=chat_user(student),
-                quality=quality,
-                feedback=feedback,
-                now=self.bot.clock.now(),
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.grade,
+            prompt,
+            student=chat_user(student),
+            quality=quality,
+            feedback=feedback,
+            now=self.bot.clock.now(),
+        )
         after = " The student is told of the change privately." if result.released else ""
         await reply_private(
             interaction,
@@ -580,7 +434,7 @@ class Discussions(commands.Cog):
     @prompt.command(
         name="grade-csv",
         description="Quality points and feedback for many students from a CSV file.",
-        extras=_extras("staff", {}, setup="setup_grades_csv"),
+        extras=extras("staff", {}, setup="grades_csv"),
     )
     @app_commands.describe(file="CSV with student_number (or discord), quality_points, feedback")
     async def grade_csv(
@@ -590,16 +444,15 @@ class Discussions(commands.Cog):
         async def download() -> bytes | None:
             return await file.read() if file.size <= MAX_CSV_BYTES else None
 
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.grade_csv(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                prompt,
-                data=download,
-                filename=file.filename,
-                now=self.bot.clock.now(),
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.grade_csv,
+            prompt,
+            data=download,
+            filename=file.filename,
+            now=self.bot.clock.now(),
+        )
         after = " Students are told of changes privately." if result.released else ""
         await reply_private(
             interaction,
@@ -612,20 +465,18 @@ class Discussions(commands.Cog):
     @prompt.command(
         name="scores",
         description="Every student's provisional score on a prompt, with a CSV to grade from.",
-        extras=_extras("staff", {}, setup="setup_closed_prompt"),
+        extras=extras("staff", {}, setup="closed_prompt"),
     )
     async def scores(self, interaction: discord.Interaction, prompt: int) -> None:
-        await self.recorder.flush()
-        async with command_context(self.bot, interaction) as ctx:
-            table = await service.score_table(
-                ctx.session, ctx.caller, ctx.cohort, prompt, now=self.bot.clock.now()
-            )
+        table = await self.prompts.score_table(
+            self._context(interaction), prompt, now=self.bot.clock.now()
+        )
         state = "released" if table.prompt.released_at else "provisional, not released"
         head = f"Prompt #{table.prompt.id} “{table.prompt.title}” ({state}):"
         lines = [head] + [
             row.line + (f" [{row.notified}]" if row.notified else "") for row in table.rows
         ]
-        await _send_long(
+        await send_long(
             interaction,
             "\n".join(lines),
             file=discord.File(io.BytesIO(table.csv_data), filename=table.csv_name),
@@ -634,15 +485,13 @@ class Discussions(commands.Cog):
     @prompt.command(
         name="release",
         description="Release a closed prompt's marks; each student is told privately.",
-        extras=_extras("staff", {}, setup="setup_closed_prompt"),
+        extras=extras("staff", {}, setup="closed_prompt"),
     )
     async def release(self, interaction: discord.Interaction, prompt: int) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self.recorder.flush()
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.release(
-                ctx.session, ctx.caller, ctx.cohort, prompt, now=self.bot.clock.now()
-            )
+        result = await self.prompts.release(
+            self._context(interaction), prompt, now=self.bot.clock.now()
+        )
         try:
             await self._run_due()
         except Exception:
@@ -662,14 +511,12 @@ class Discussions(commands.Cog):
     @prompt.command(
         name="mine",
         description="Your provisional score on each discussion prompt, and why.",
-        extras=_extras("member", {}),
+        extras=extras("member", {}),
     )
     async def mine(self, interaction: discord.Interaction, prompt: int | None = None) -> None:
-        await self.recorder.flush()
-        async with command_context(self.bot, interaction) as ctx:
-            mine = await service.my_scores(
-                ctx.session, ctx.caller, ctx.cohort, prompt_id=prompt, now=self.bot.clock.now()
-            )
+        mine = await self.prompts.my_scores(
+            self._context(interaction), prompt, now=self.bot.clock.now()
+        )
         if not mine.rows:
             await reply_private(interaction, mine.note or "Nothing to show.")
             return
@@ -683,52 +530,39 @@ class Discussions(commands.Cog):
             if row.feedback:
                 line += f"\n> Feedback: {row.feedback}"
             lines.append(line)
-        await _send_long(interaction, "\n".join(lines))
+        await send_long(interaction, "\n".join(lines))
 
     @prompt.command(
         name="answer",
         description="Answer a prompt through a form (private-answer prompts, extensions).",
-        extras=_extras("student", {}, setup="setup_private_prompt"),
+        extras=extras("student", {}, setup="private_prompt"),
     )
     async def answer(self, interaction: discord.Interaction, prompt: int) -> None:
         await self.open_answer_form(interaction, prompt)
 
     async def open_answer_form(self, interaction: discord.Interaction, prompt_id: int) -> None:
-        async def work() -> None:
-            async with command_context(self.bot, interaction) as ctx:
-                info = await service.begin_answer(
-                    ctx.session, ctx.caller, ctx.cohort, prompt_id, now=self.bot.clock.now()
-                )
-            await interaction.response.send_modal(
-                AnswerModal(self, prompt_id, info.title, interaction)
-            )
-
-        if interaction.type == discord.InteractionType.application_command:
-            await work()  # the command tree's handler maps refusals
-        else:
-            await _guard(interaction, work)
+        """Refusals are mapped by the command tree (``/prompt answer``) or by the Answer
+        button's guard."""
+        info = await in_context(
+            self.bot, interaction, service.begin_answer, prompt_id, now=self.bot.clock.now()
+        )
+        await interaction.response.send_modal(AnswerModal(prompt_id, info.title, interaction))
 
     async def post_answer(
         self, interaction: discord.Interaction, prompt_id: int, text: str, reply_to: str | None
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with command_context(self.bot, interaction) as ctx:
-            plan = await service.submit_answer(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                prompt_id,
-                text=text,
-                reply_to=reply_to,
-                now=self.bot.clock.now(),
-            )
+        plan = await in_context(
+            self.bot,
+            interaction,
+            service.submit_answer,
+            prompt_id,
+            text=text,
+            reply_to=reply_to,
+            now=self.bot.clock.now(),
+        )
         for message in plan.messages:
             await self.bot.chat.post(plan.thread_id, OutgoingMessage(message))
         if plan.add_member is not None:
             await self.bot.chat.add_thread_member(plan.thread_id, plan.add_member)
-        await interaction.followup.send(plan.note, ephemeral=True, allowed_mentions=NO_PINGS)
-
-
-async def setup(bot: commands.Bot) -> None:
-    assert isinstance(bot, CohortBot)
-    await bot.add_cog(Discussions(bot))
+        await send_private(interaction, content=plan.note)

@@ -8,9 +8,8 @@ exports hand the same work to ``bot.gradebook.reader``'s worker processes instea
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
-from typing import Any, Literal
+from typing import Literal
 
 import discord
 from discord import app_commands
@@ -19,72 +18,16 @@ from discord.ext import commands
 from bot.chat import ChatError, OutgoingMessage
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
-from bot.discussions.text import EMBED_LIMITS, split_for_discord
+from bot.discussions.text import split_for_discord
 from bot.gradebook import privacy, service
 from bot.gradebook.export import ExportFile, to_csv
-from bot.gradebook.reader import Exporter, ExportRequest, MarksReader, RenderedView
-from cogs._common import NO_PINGS, command_context, guild_key
+from bot.gradebook.reader import Exporter, ExportRequest, MarksReader
+from cogs._shared.context import as_caller, guild_key
+from cogs._shared.metadata import extras
+from cogs._shared.replies import defer_private, send_long
+from cogs.gradebook.replies import send_embeds, send_export
 
 log = logging.getLogger(__name__)
-
-_SETUP = "tests.e2e.test_permission_matrix"
-
-
-def _extras(audience: str, example: dict[str, Any], setup: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {"audience": audience, "example": example}
-    if setup is not None:
-        data["setup"] = f"{_SETUP}:{setup}"
-    return data
-
-
-async def _send(
-    interaction: discord.Interaction, text: str, *, file: ExportFile | None = None
-) -> None:
-    """A private answer of any length (split at paragraph breaks), the file on the last part."""
-    chunks = split_for_discord(text) or ["(nothing)"]
-    for index, chunk in enumerate(chunks):
-        extra: dict[str, Any] = {}
-        if file is not None and index == len(chunks) - 1:
-            extra["file"] = discord.File(io.BytesIO(file.data), filename=file.filename)
-        if interaction.response.is_done():
-            await interaction.followup.send(
-                chunk, ephemeral=True, allowed_mentions=NO_PINGS, **extra
-            )
-        else:
-            await interaction.response.send_message(
-                chunk, ephemeral=True, allowed_mentions=NO_PINGS, **extra
-            )
-
-
-async def _send_embeds(interaction: discord.Interaction, view: RenderedView) -> None:
-    """A long private answer as embeds: one message up to 6,000 characters (the student view
-    for a whole module fits), more messages only beyond that."""
-    title, chunks = view.title, view.parts or ("(nothing)",)
-    messages: list[list[discord.Embed]] = [[]]
-    used = len(title)
-    for index, chunk in enumerate(chunks):
-        if messages[-1] and (used + len(chunk) > EMBED_LIMITS.total or len(messages[-1]) == 10):
-            messages.append([])
-            used = 0
-        embed = discord.Embed(title=title if index == 0 else None, description=chunk)
-        messages[-1].append(embed)
-        used += len(chunk)
-    for embeds in messages:
-        if interaction.response.is_done():
-            await interaction.followup.send(
-                embeds=embeds, ephemeral=True, allowed_mentions=NO_PINGS
-            )
-        else:
-            await interaction.response.send_message(
-                embeds=embeds, ephemeral=True, allowed_mentions=NO_PINGS
-            )
-
-
-async def _defer(interaction: discord.Interaction) -> None:
-    """Exports can take a few seconds: say "thinking" privately first."""
-    if not interaction.response.is_done():
-        await interaction.response.defer(ephemeral=True, thinking=True)
-
 
 Component = Literal["discussion", "peer_review", "peer_score", "attendance"]
 Format = Literal["csv", "xlsx"]
@@ -131,7 +74,7 @@ class Gradebook(commands.Cog):
     @app_commands.command(
         name="marks",
         description="Your participation marks: what counted and why (only you see it).",
-        extras=_extras("student", {"module": "MATH70097"}),
+        extras=extras("student", {"module": "MATH70097"}),
     )
     @app_commands.describe(module="Module code, e.g. MATH70097 (leave out for a summary)")
     async def marks(self, interaction: discord.Interaction, module: str | None = None) -> None:
@@ -149,41 +92,41 @@ class Gradebook(commands.Cog):
                 asyncio.shield(answer), min(self.defer_after, max(0.0, self.defer_after - waited))
             )
         except TimeoutError:  # a crowd at the end of term: say "thinking" before Discord gives up
-            await _defer(interaction)
+            await defer_private(interaction)
             view = await answer
-        await _send_embeds(interaction, view)
+        await send_embeds(interaction, view)
 
     # ------------------------------------------------------------------ tutors
 
     @gradebook.command(
         name="export",
         description="The module's gradebook as a file (one row per student, one column per item).",
-        extras=_extras("staff", {"module": "MATH70097", "format": "csv"}),
+        extras=extras("staff", {"module": "MATH70097", "format": "csv"}),
     )
     @app_commands.describe(module="Module code", format="csv (default) or xlsx")
     async def export(
         self, interaction: discord.Interaction, module: str, format: Format = "csv"
     ) -> None:
-        await _defer(interaction)
+        await defer_private(interaction)
         file = await self.exporter.export(self._export_request(interaction, module, format))
-        await _send(interaction, f"{file.summary}. Columns: see docs/gradebook.md.", file=file)
+        await send_export(interaction, f"{file.summary}. Columns: see docs/gradebook.md.", file)
 
     @gradebook.command(
         name="programme",
         description="Every student of the cohort: marks per module and a provisional "
         "classification (admins).",
-        extras=_extras("admin", {"format": "csv"}),
+        extras=extras("admin", {"format": "csv"}),
     )
     @app_commands.describe(format="csv (default) or xlsx")
     async def programme(self, interaction: discord.Interaction, format: Format = "csv") -> None:
-        await _defer(interaction)
+        await defer_private(interaction)
         file = await self.exporter.export(self._export_request(interaction, None, format))
-        await _send(interaction, f"{file.summary}.", file=file)
+        await send_export(interaction, f"{file.summary}.", file)
 
     @gradebook.command(
         name="weights",
         description="Show or set the weights of the participation components of a module.",
-        extras=_extras(
+        extras=extras(
             "staff",
             {"module": "MATH70097", "discussion": 50, "reason": "more weight on discussion"},
         ),
@@ -214,30 +157,29 @@ class Gradebook(commands.Cog):
             "peer_score": peer_score,
             "attendance": attendance,
         }
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.set_weights(
-                ctx.session,
-                ctx.caller,
-                module,
-                changes,
-                participation_share=participation_share,
-                reason=reason,
-                now=self.bot.clock.now(),
-            )
-        await _send(interaction, result.text)
+        result = await as_caller(
+            self.bot,
+            interaction,
+            service.set_weights,
+            module,
+            changes,
+            participation_share=participation_share,
+            reason=reason,
+            now=self.bot.clock.now(),
+        )
+        await send_long(interaction, result.text)
 
     @gradebook.command(
         name="release",
         description="Release the module's participation marks to its students.",
-        extras=_extras("staff", {"module": "MATH70097"}),
+        extras=extras("staff", {"module": "MATH70097"}),
     )
     @app_commands.describe(module="Module code")
     async def release(self, interaction: discord.Interaction, module: str) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.release_participation(
-                ctx.session, ctx.caller, module, now=self.bot.clock.now()
-            )
-        await _send(interaction, result.text)
+        result = await as_caller(
+            self.bot, interaction, service.release_participation, module, now=self.bot.clock.now()
+        )
+        await send_long(interaction, result.text)
         if result.channel_id is not None:
             try:
                 await self.bot.chat.post(
@@ -250,7 +192,7 @@ class Gradebook(commands.Cog):
     @gradebook.command(
         name="adjust",
         description="Correct a student's participation points (a new ledger row, audited).",
-        extras=_extras(
+        extras=extras(
             "staff",
             {
                 "module": "MATH70097",
@@ -277,24 +219,24 @@ class Gradebook(commands.Cog):
         points: float,
         reason: str,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.adjust(
-                ctx.session,
-                ctx.caller,
-                module,
-                chat_user(student),
-                component,
-                points,
-                reason,
-                now=self.bot.clock.now(),
-                request_id=str(interaction.id),
-            )
-        await _send(interaction, result.text)
+        result = await as_caller(
+            self.bot,
+            interaction,
+            service.adjust,
+            module,
+            chat_user(student),
+            component,
+            points,
+            reason,
+            now=self.bot.clock.now(),
+            request_id=str(interaction.id),
+        )
+        await send_long(interaction, result.text)
 
     @gradebook.command(
         name="audit",
         description="The trail of grade changes of a module: for a student, an item, or all.",
-        extras=_extras("staff", {"module": "MATH70097", "student": "amara.codes"}),
+        extras=extras("staff", {"module": "MATH70097", "student": "amara.codes"}),
     )
     @app_commands.describe(
         module="Module code",
@@ -309,79 +251,81 @@ class Gradebook(commands.Cog):
         student: discord.User | None = None,
         item: str | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            trail = await service.audit_trail(
-                ctx.session,
-                ctx.caller,
-                module,
-                student=chat_user(student) if student is not None else None,
-                item=item,
-            )
+        trail = await as_caller(
+            self.bot,
+            interaction,
+            service.audit_trail,
+            module,
+            student=chat_user(student) if student is not None else None,
+            item=item,
+        )
         body = "\n".join(line.text for line in trail.lines) or "No grade changes recorded."
         text = f"**{trail.header}**\n{body}"
         if len(text) <= 1900:
-            await _send(interaction, text)
+            await send_long(interaction, text)
             return
         data = to_csv(trail.csv_rows())
         name = f"audit-{trail.module_code}.csv"
         shown = split_for_discord(text, 1800)[0]
-        await _send(
+        await send_export(
             interaction,
             f"{shown}\n… the whole trail is in the attached {name}.",
-            file=ExportFile(name, data, len(trail.lines), 8, trail.header),
+            ExportFile(name, data, len(trail.lines), 8, trail.header),
         )
 
     @gradebook.command(
         name="components-import",
         description="Import other component marks (CSV: student, component, weight, mark).",
-        extras=_extras("staff", {"module": "MATH70097"}, setup="components_file"),
+        extras=extras("staff", {"module": "MATH70097"}, setup="components_file"),
     )
     @app_commands.describe(module="Module code", file="CSV with student, component, weight, mark")
     async def components_import(
         self, interaction: discord.Interaction, module: str, file: discord.Attachment
     ) -> None:
-        await _defer(interaction)
+        await defer_private(interaction)
 
         async def download() -> bytes | None:
             return await file.read() if file.size <= service.MAX_IMPORT_BYTES else None
 
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.import_components(
-                ctx.session, ctx.caller, module, download, now=self.bot.clock.now()
-            )
-        await _send(interaction, result.text)
+        result = await as_caller(
+            self.bot,
+            interaction,
+            service.import_components,
+            module,
+            download,
+            now=self.bot.clock.now(),
+        )
+        await send_long(interaction, result.text)
 
     # ------------------------------------------------------------------ privacy
 
     @privacy_group.command(
         name="export",
         description="Everything cohortbot holds about you, as a JSON file (only you see it).",
-        extras=_extras("member", {}),
+        extras=extras("member", {}),
     )
     async def privacy_export(self, interaction: discord.Interaction) -> None:
-        await _defer(interaction)
-        async with command_context(self.bot, interaction) as ctx:
-            file = await privacy.export_personal_data(
-                ctx.session, ctx.caller, now=self.bot.clock.now()
-            )
-        await _send(interaction, file.summary, file=file)
+        await defer_private(interaction)
+        file = await as_caller(
+            self.bot, interaction, privacy.export_personal_data, now=self.bot.clock.now()
+        )
+        await send_export(interaction, file.summary, file)
 
     @privacy_group.command(
         name="erase",
         description="Ask for your personal data to be erased (marks records are kept).",
-        extras=_extras("member", {}),
+        extras=extras("member", {}),
     )
     async def privacy_erase(self, interaction: discord.Interaction) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await privacy.request_erasure(
-                ctx.session, ctx.caller, now=self.bot.clock.now()
-            )
-        await _send(interaction, result.text)
+        result = await as_caller(
+            self.bot, interaction, privacy.request_erasure, now=self.bot.clock.now()
+        )
+        await send_long(interaction, result.text)
 
     @privacy_group.command(
         name="erase-confirm",
         description="Carry out an erasure: pseudonymise a person, keep the marks (admins).",
-        extras=_extras("admin", {}, setup="person_to_erase"),
+        extras=extras("admin", {}, setup="person_to_erase"),
     )
     @app_commands.describe(
         person="Student number, Discord username or Discord id",
@@ -390,13 +334,7 @@ class Gradebook(commands.Cog):
     async def privacy_erase_confirm(
         self, interaction: discord.Interaction, person: str, reason: str | None = None
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await privacy.confirm_erasure(
-                ctx.session, ctx.caller, person, reason, now=self.bot.clock.now()
-            )
-        await _send(interaction, result.text)
-
-
-async def setup(bot: commands.Bot) -> None:
-    assert isinstance(bot, CohortBot)
-    await bot.add_cog(Gradebook(bot))
+        result = await as_caller(
+            self.bot, interaction, privacy.confirm_erasure, person, reason, now=self.bot.clock.now()
+        )
+        await send_long(interaction, result.text)

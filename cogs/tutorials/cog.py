@@ -8,10 +8,11 @@ from discord.ext import commands
 
 from bot.calendar import service
 from bot.discord_app import CohortBot
-from cogs._common import command_context
-from cogs.calendar import reply_long, wake_notices
+from cogs._shared.context import in_context
+from cogs._shared.replies import send_long
+from cogs.calendar.notices import wake_notices
 
-SETUP = "tests.e2e.test_tutorials:setup_tutorial"
+SETUP = "tutorial"
 
 
 class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Live tutorials"):
@@ -61,23 +62,22 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
         until: str | None = None,
         reminders: str | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.add_tutorial(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                module_code=module,
-                title=title,
-                start=start,
-                duration=duration,
-                join_url=join_link,
-                repeat=repeat,
-                until=until,
-                reminders=reminders,
-                now=self.bot.clock.now(),
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.add_tutorial,
+            module_code=module,
+            title=title,
+            start=start,
+            duration=duration,
+            join_url=join_link,
+            repeat=repeat,
+            until=until,
+            reminders=reminders,
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
-        await reply_long(interaction, result.render())
+        await send_long(interaction, result.render())
 
     @app_commands.command(
         name="move",
@@ -100,18 +100,17 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
         start: str,
         session: int | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.move_tutorial(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                event_id=tutorial,
-                start=start,
-                sequence=session,
-                now=self.bot.clock.now(),
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.move_tutorial,
+            event_id=tutorial,
+            start=start,
+            sequence=session,
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
-        await reply_long(interaction, result.render())
+        await send_long(interaction, result.render())
 
     @app_commands.command(
         name="cancel",
@@ -124,17 +123,16 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
     async def cancel(
         self, interaction: discord.Interaction, tutorial: int, session: int | None = None
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.cancel_tutorial(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                event_id=tutorial,
-                sequence=session,
-                now=self.bot.clock.now(),
-            )
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.cancel_tutorial,
+            event_id=tutorial,
+            sequence=session,
+            now=self.bot.clock.now(),
+        )
         wake_notices(self.bot, result.next_due_at)
-        await reply_long(interaction, result.render())
+        await send_long(interaction, result.render())
 
     @app_commands.command(
         name="attendance",
@@ -147,18 +145,12 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
     async def attendance(
         self, interaction: discord.Interaction, tutorial: int, session: int | None = None
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            result = await service.attendance(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                event_id=tutorial,
-                sequence=session,
-                now=self.bot.clock.now(),
-            )
-        await reply_long(interaction, result.render())
-
-
-async def setup(bot: commands.Bot) -> None:
-    assert isinstance(bot, CohortBot)
-    await bot.add_cog(Tutorials(bot))
+        result = await in_context(
+            self.bot,
+            interaction,
+            service.attendance,
+            event_id=tutorial,
+            sequence=session,
+            now=self.bot.clock.now(),
+        )
+        await send_long(interaction, result.render())

@@ -10,10 +10,9 @@ scheduled ``peer`` job, which each command wakes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import re
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Literal
 
 import discord
 from discord import app_commands
@@ -21,124 +20,22 @@ from discord.ext import commands
 
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
-from bot.discussions.text import split_for_discord
 from bot.errors import UserError
 from bot.peer import service
-from bot.peer.engine import REVIEW_BUTTON, review_custom_id
 from bot.peer.jobs import run_due
 from bot.peer.render import status_parts
-from cogs._common import NO_PINGS, CheckedModal, command_context, reply_private
-from cogs._delivery import told_sentence
+from cogs._shared.context import as_caller, in_context
+from cogs._shared.delivery import told_sentence
+from cogs._shared.metadata import extras
+from cogs._shared.replies import reply_private, send_long, send_parts, send_private
+from cogs.peer.views import ReviewButton, ReviewModal
 
 log = logging.getLogger(__name__)
 
-GENERIC_FAILURE = "Something went wrong on our side; it has been logged. Please try again later."
 JOB = "peer"
 MODULE = "MATH70097"
-_SETUP = "cohortlab.demo.steps.s30_peer"
-
-
-def _extras(audience: str, example: dict[str, Any], setup: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {"audience": audience, "example": example, "module": MODULE}
-    if setup is not None:
-        data["setup"] = f"{_SETUP}:{setup}"
-    return data
-
-
-async def _guard(interaction: discord.Interaction, work: Callable[[], Awaitable[None]]) -> None:
-    """Buttons and forms are not app commands: map refusals to one private sentence here."""
-    try:
-        await work()
-    except UserError as exc:
-        await reply_private(interaction, exc.sentence)
-    except Exception:
-        log.exception("peer interaction failed")
-        await reply_private(interaction, GENERIC_FAILURE)
-
-
-async def _send_parts(interaction: discord.Interaction, parts: list[str]) -> None:
-    """A private answer in as many messages as it needs."""
-    for part in parts or ["(nothing)"]:
-        if interaction.response.is_done():
-            await interaction.followup.send(part, ephemeral=True, allowed_mentions=NO_PINGS)
-        else:
-            await interaction.response.send_message(part, ephemeral=True, allowed_mentions=NO_PINGS)
-
-
-class ReviewButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"cb:peer:review:(?P<id>\d+)",
-):
-    """Opens the review form of one assignment; survives restarts."""
-
-    def __init__(self, assignment_id: int, label: str = REVIEW_BUTTON) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                style=discord.ButtonStyle.primary,
-                custom_id=review_custom_id(assignment_id),
-            )
-        )
-        self.assignment_id = assignment_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction,
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> ReviewButton:
-        return cls(int(match["id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        cog = interaction.client.get_cog("Peer")  # type: ignore[attr-defined]
-        assert isinstance(cog, Peer)
-        await _guard(interaction, lambda: cog.open_review(interaction, self.assignment_id))
-
-
-class ReviewModal(CheckedModal):
-    """The rubric as a form: one score box per criterion and the comment."""
-
-    def __init__(
-        self,
-        cog: Peer,
-        form: service.ReviewForm,
-        opened_by: discord.Interaction,
-        draft: tuple[dict[str, str], str] | None,
-    ) -> None:
-        # discord.py keys open modals by custom_id alone: unique per opening.
-        super().__init__(
-            title=f"Review of Submission {form.label}"[:45],
-            custom_id=f"cb:peer:form:{form.assignment_id}:{opened_by.id}",
-            timeout=3600,
-        )
-        self.cog = cog
-        self.form = form
-        scores, comments = draft if draft is not None else (form.scores, form.comments)
-        self.scores: list[tuple[str, discord.ui.TextInput[ReviewModal]]] = []
-        for i, c in enumerate(form.criteria):
-            box: discord.ui.TextInput[ReviewModal] = discord.ui.TextInput(
-                label=c.label()[:45],
-                custom_id=f"score{i}",
-                placeholder=(c.descriptor or f"a number from {c.low} to {c.high}")[:100],
-                default=scores.get(c.name) or None,
-                max_length=12,
-            )
-            self.add_item(box)
-            self.scores.append((c.name, box))
-        self.comments: discord.ui.TextInput[ReviewModal] = discord.ui.TextInput(
-            label="Comments for the author",
-            style=discord.TextStyle.paragraph,
-            custom_id="comments",
-            placeholder="What works well, and what would make it better?",
-            default=comments or None,
-            max_length=service.MAX_COMMENT,
-        )
-        self.add_item(self.comments)
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        await _guard(interaction, lambda: self.cog.save_review(interaction, self))
+#: Every /exercise command acts in the module of the exercise its setup creates.
+_extras = functools.partial(extras, module=MODULE)
 
 
 class Peer(commands.Cog):
@@ -192,7 +89,7 @@ class Peer(commands.Cog):
                 "submission_deadline": "2099-01-26 17:00",
                 "review_deadline": "2099-02-02 17:00",
             },
-            setup="setup_settled",
+            setup="settled",
         ),
     )
     @app_commands.describe(
@@ -233,56 +130,61 @@ class Peer(commands.Cog):
         reminder_hours: int = 24,
         agreement_weighting: bool = False,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            created = await service.create_exercise(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                module_code=module,
-                title=title,
-                brief=brief,
-                submission_deadline=submission_deadline,
-                review_deadline=review_deadline,
-                k=k,
-                rubric=rubric,
-                double_blind=double_blind,
-                reviewers=reviewers,
-                avoid_same_group=avoid_same_group,
-                avoid_repeat_pairs=avoid_repeat_pairs,
-                method=method,
-                late_hours=late_hours,
-                late_penalty=late_penalty,
-                reminder_hours=reminder_hours,
-                agreement_weighting=agreement_weighting,
-                now=self.bot.clock.now(),
-            )
+        created = await in_context(
+            self.bot,
+            interaction,
+            service.create_exercise,
+            module_code=module,
+            title=title,
+            brief=brief,
+            submission_deadline=submission_deadline,
+            review_deadline=review_deadline,
+            k=k,
+            rubric=rubric,
+            double_blind=double_blind,
+            reviewers=reviewers,
+            avoid_same_group=avoid_same_group,
+            avoid_repeat_pairs=avoid_repeat_pairs,
+            method=method,
+            late_hours=late_hours,
+            late_penalty=late_penalty,
+            reminder_hours=reminder_hours,
+            agreement_weighting=agreement_weighting,
+            now=self.bot.clock.now(),
+        )
         self._wake()
-        await _send_parts(interaction, split_for_discord(created.summary))
+        await send_long(interaction, created.summary)
 
     @exercise.command(
         name="status",
         description="Submissions, allocation, and reviews done or pending per student.",
-        extras=_extras("staff", {}, setup="setup_open_exercise"),
+        extras=_extras("staff", {}, setup="open_exercise"),
     )
     @app_commands.describe(exercise="Exercise number (from its announcement)")
     async def status(self, interaction: discord.Interaction, exercise: int) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            report = await service.exercise_status(
-                ctx.session, ctx.caller, ctx.cohort, exercise_id=exercise, now=self.bot.clock.now()
-            )
-        await _send_parts(interaction, status_parts(report))
+        report = await in_context(
+            self.bot,
+            interaction,
+            service.exercise_status,
+            exercise_id=exercise,
+            now=self.bot.clock.now(),
+        )
+        await send_parts(interaction, status_parts(report))
 
     @exercise.command(
         name="allocate",
         description="Allocate reviewers now instead of at the submission deadline.",
-        extras=_extras("staff", {}, setup="setup_submitted_exercise"),
+        extras=_extras("staff", {}, setup="submitted_exercise"),
     )
     @app_commands.describe(exercise="Exercise number")
     async def allocate(self, interaction: discord.Interaction, exercise: int) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            summary = await service.allocate_now(
-                ctx.session, ctx.caller, ctx.cohort, exercise_id=exercise, now=self.bot.clock.now()
-            )
+        summary = await in_context(
+            self.bot,
+            interaction,
+            service.allocate_now,
+            exercise_id=exercise,
+            now=self.bot.clock.now(),
+        )
         self._wake()
         text = (
             f"Allocated exercise #{summary.exercise_id}: {summary.submissions} submission(s), "
@@ -291,12 +193,12 @@ class Peer(commands.Cog):
         )
         if summary.notes:
             text += "\nCould not satisfy everything:\n" + "\n".join(f"• {n}" for n in summary.notes)
-        await _send_parts(interaction, split_for_discord(text))
+        await send_long(interaction, text)
 
     @exercise.command(
         name="reassign",
         description="Move a reviewer's pending reviews to spare capacity (or to someone).",
-        extras=_extras("staff", {}, setup="setup_reassignable_exercise"),
+        extras=_extras("staff", {}, setup="reassignable_exercise"),
     )
     @app_commands.describe(
         exercise="Exercise number",
@@ -312,24 +214,23 @@ class Peer(commands.Cog):
         author: discord.User | None = None,
         to: discord.User | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            text = await service.reassign_reviewer(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                exercise_id=exercise,
-                reviewer=chat_user(reviewer),
-                author=chat_user(author) if author is not None else None,
-                to=chat_user(to) if to is not None else None,
-                now=self.bot.clock.now(),
-            )
+        text = await in_context(
+            self.bot,
+            interaction,
+            service.reassign_reviewer,
+            exercise_id=exercise,
+            reviewer=chat_user(reviewer),
+            author=chat_user(author) if author is not None else None,
+            to=chat_user(to) if to is not None else None,
+            now=self.bot.clock.now(),
+        )
         self._wake()
-        await _send_parts(interaction, split_for_discord(text))
+        await send_long(interaction, text)
 
     @exercise.command(
         name="topup",
         description="Give submissions with fewer than k reviews the missing ones.",
-        extras=_extras("staff", {}, setup="setup_allocated_exercise"),
+        extras=_extras("staff", {}, setup="allocated_exercise"),
     )
     @app_commands.describe(
         exercise="Exercise number",
@@ -341,17 +242,16 @@ class Peer(commands.Cog):
         exercise: int,
         author: discord.User | None = None,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            text = await service.top_up(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                exercise_id=exercise,
-                author=chat_user(author) if author is not None else None,
-                now=self.bot.clock.now(),
-            )
+        text = await in_context(
+            self.bot,
+            interaction,
+            service.top_up,
+            exercise_id=exercise,
+            author=chat_user(author) if author is not None else None,
+            now=self.bot.clock.now(),
+        )
         self._wake()
-        await _send_parts(interaction, split_for_discord(text))
+        await send_long(interaction, text)
 
     @exercise.command(
         name="moderate",
@@ -359,7 +259,7 @@ class Peer(commands.Cog):
         extras=_extras(
             "staff",
             {"score": 68, "reason": "Reviewers disagreed; marked against the rubric."},
-            setup="setup_moderatable_exercise",
+            setup="moderatable_exercise",
         ),
     )
     @app_commands.describe(
@@ -376,24 +276,23 @@ class Peer(commands.Cog):
         score: float,
         reason: str,
     ) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            text = await service.moderate(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                exercise_id=exercise,
-                student=chat_user(student),
-                score=score,
-                reason=reason,
-                now=self.bot.clock.now(),
-            )
+        text = await in_context(
+            self.bot,
+            interaction,
+            service.moderate,
+            exercise_id=exercise,
+            student=chat_user(student),
+            score=score,
+            reason=reason,
+            now=self.bot.clock.now(),
+        )
         self._wake()
         await reply_private(interaction, text)
 
     @exercise.command(
         name="release",
         description="Release the marks: each author gets their anonymous feedback by DM.",
-        extras=_extras("staff", {"accept_flagged": True}, setup="setup_reviewed_exercise"),
+        extras=_extras("staff", {"accept_flagged": True}, setup="reviewed_exercise"),
     )
     @app_commands.describe(
         exercise="Exercise number",
@@ -403,15 +302,14 @@ class Peer(commands.Cog):
         self, interaction: discord.Interaction, exercise: int, accept_flagged: bool = False
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with command_context(self.bot, interaction) as ctx:
-            text = await service.release(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                exercise_id=exercise,
-                accept_flagged=accept_flagged,
-                now=self.bot.clock.now(),
-            )
+        text = await in_context(
+            self.bot,
+            interaction,
+            service.release,
+            exercise_id=exercise,
+            accept_flagged=accept_flagged,
+            now=self.bot.clock.now(),
+        )
         try:
             await self._run_due()
         except Exception:
@@ -432,7 +330,7 @@ class Peer(commands.Cog):
         extras=_extras(
             "student",
             {"text": "My lasso path flattens after lambda = 0.3; see the plot notes."},
-            setup="setup_open_exercise",
+            setup="open_exercise",
         ),
     )
     @app_commands.describe(
@@ -457,54 +355,51 @@ class Peer(commands.Cog):
                 content_type=file.content_type,
                 read=file.read,
             )
-        async with command_context(self.bot, interaction) as ctx:
-            receipt = await service.submit(
-                ctx.session,
-                ctx.caller,
-                ctx.cohort,
-                exercise_id=exercise,
-                file=upload,
-                link=link,
-                text=text,
-                idempotency_key=f"submit:{interaction.id}",
-                now=self.bot.clock.now(),
-            )
+        receipt = await in_context(
+            self.bot,
+            interaction,
+            service.submit,
+            exercise_id=exercise,
+            file=upload,
+            link=link,
+            text=text,
+            idempotency_key=f"submit:{interaction.id}",
+            now=self.bot.clock.now(),
+        )
         self._wake()
         await reply_private(interaction, receipt.text)
 
     # ----------------------------------------------------------------- reviews
 
     async def open_review(self, interaction: discord.Interaction, assignment_id: int) -> None:
-        async with command_context(self.bot, interaction) as ctx:
-            form = await service.review_form(
-                ctx.session, ctx.caller, assignment_id, now=self.bot.clock.now()
-            )
+        form = await as_caller(
+            self.bot, interaction, service.review_form, assignment_id, now=self.bot.clock.now()
+        )
         draft = self.drafts.get((interaction.user.id, assignment_id))
-        await interaction.response.send_modal(ReviewModal(self, form, interaction, draft))
+        await interaction.response.send_modal(ReviewModal(form, interaction, draft))
 
     async def save_review(self, interaction: discord.Interaction, modal: ReviewModal) -> None:
         key = (interaction.user.id, modal.form.assignment_id)
         scores = {name: box.value for name, box in modal.scores}
         comments = modal.comments.value
         try:
-            async with command_context(self.bot, interaction) as ctx:
-                saved = await service.submit_review(
-                    ctx.session,
-                    ctx.caller,
-                    modal.form.assignment_id,
-                    scores=scores,
-                    comments=comments,
-                    now=self.bot.clock.now(),
-                )
+            saved = await as_caller(
+                self.bot,
+                interaction,
+                service.submit_review,
+                modal.form.assignment_id,
+                scores=scores,
+                comments=comments,
+                now=self.bot.clock.now(),
+            )
         except UserError as exc:
             self.drafts[key] = (scores, comments)
             view = discord.ui.View(timeout=None)
             view.add_item(ReviewButton(modal.form.assignment_id, label="Try again"))
-            await interaction.response.send_message(
-                f"{exc.sentence} Press **Try again**: your answers are kept.",
-                ephemeral=True,
+            await send_private(
+                interaction,
+                content=f"{exc.sentence} Press **Try again**: your answers are kept.",
                 view=view,
-                allowed_mentions=NO_PINGS,
             )
             return
         self.drafts.pop(key, None)
@@ -534,8 +429,3 @@ class Peer(commands.Cog):
             )
         if moved:
             self._wake()
-
-
-async def setup(bot: commands.Bot) -> None:
-    assert isinstance(bot, CohortBot)
-    await bot.add_cog(Peer(bot))

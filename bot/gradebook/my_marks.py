@@ -1,0 +1,208 @@
+"""The student's own view of their marks (``/marks``), in the bot and in the reader process."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.access.permissions import Caller, module_by_code, require_student
+from bot.db.models import LedgerSource, Module
+from bot.errors import NotFound, PermissionDenied, shown
+from bot.gradebook import snapshot
+from bot.gradebook.book import (
+    CellKey,
+    Layout,
+    StudentRecord,
+    build_student_book,
+    format_milli,
+    from_milli,
+    ledger_key,
+    to_milli,
+    unlisted_items,
+)
+from bot.gradebook.loading import raw_rows
+from bot.gradebook.view import (
+    SUMMARY_TITLE,
+    ItemDetail,
+    ModuleSummary,
+    StudentView,
+    render_summaries,
+)
+
+# --------------------------------------------------------------------------- student view
+
+
+@dataclass(frozen=True)
+class SummaryView:
+    summaries: tuple[ModuleSummary, ...]
+    title: str = SUMMARY_TITLE
+
+    @property
+    def body(self) -> str:
+        return render_summaries(self.summaries)
+
+    @property
+    def text(self) -> str:
+        return f"**{self.title}**\n{self.body}"
+
+
+async def student_marks(
+    session: AsyncSession, caller: Caller, module_code: str | None, now: datetime
+) -> StudentView | SummaryView:
+    """The caller's own participation: one module in detail, or a line per module.
+
+    The hot path of the end of term: module-wide data comes from a short-lived snapshot
+    (``bot.gradebook.snapshot``); the student's own ledger rows are read fresh each time.
+    """
+    modules, zone = await snapshot.cohort_modules(session, caller.cohort_id)
+    person_id = caller.person.id
+    if module_code is None:
+        summaries = []
+        for info in _my_modules(caller, modules):
+            snap = await snapshot.module_snapshot(session, info, zone, now)
+            rows = await raw_rows(session, _MY_ENTRIES, (info.id, person_id))
+            summaries.append(_summary(_student_view(snap, caller, rows, now)))
+        return SummaryView(tuple(summaries))
+    found = modules.get(module_code.strip().upper())
+    if found is None:
+        await module_by_code(session, caller.cohort_id, module_code)  # names the valid codes
+        raise NotFound(f"There is no module {shown(module_code)} in this cohort.")
+    require_student(caller, Module(id=found.id, code=found.code))
+    snap = await snapshot.module_snapshot(session, found, zone, now)
+    rows = await raw_rows(session, _MY_ENTRIES, (found.id, person_id))
+    return _student_view(snap, caller, rows, now)
+
+
+RowReader = Callable[[str, tuple[Any, ...]], Sequence[Sequence[Any]]]
+
+
+def held_student_marks(
+    db_key: str, caller: Caller, module_code: str | None, now: datetime, read: RowReader
+) -> StudentView | SummaryView | None:
+    """What ``student_marks`` answers, from snapshots this process already holds, reading only
+    the student's own rows (``read``, synchronously); None where it would load or refuse
+    something (then call ``student_marks``). The reader process's fast path."""
+    held = snapshot.held_modules(db_key, caller.cohort_id)
+    if held is None:
+        return None
+    person_id = caller.person.id
+    if module_code is None:  # a refusal (no module of theirs) is left to student_marks
+        snaps: list[snapshot.ModuleSnapshot] = []
+        for info in sorted(held.values(), key=lambda m: m.code):
+            if caller.is_student_in(info.id):
+                snap = snapshot.held(db_key, info.id, now)
+                if snap is None:
+                    return None
+                snaps.append(snap)
+        if not snaps:
+            return None
+        return SummaryView(
+            tuple(
+                _summary(_student_view(s, caller, read(_MY_ENTRIES, (s.module.id, person_id)), now))
+                for s in snaps
+            )
+        )
+    found = held.get(module_code.strip().upper())
+    if found is None or not caller.is_student_in(found.id):
+        return None
+    snap = snapshot.held(db_key, found.id, now)
+    if snap is None:
+        return None
+    return _student_view(snap, caller, read(_MY_ENTRIES, (found.id, person_id)), now)
+
+
+def _my_modules(
+    caller: Caller, modules: Mapping[str, snapshot.ModuleInfo]
+) -> list[snapshot.ModuleInfo]:
+    mine = sorted((m for m in modules.values() if caller.is_student_in(m.id)), key=lambda m: m.code)
+    if not mine:
+        raise PermissionDenied("You are not enrolled as a student in any module.")
+    return mine
+
+
+def _summary(view: StudentView) -> ModuleSummary:
+    return ModuleSummary(
+        view.module_code, view.module_title, view.book.mark.mark, view.released_at is not None
+    )
+
+
+#: The student's own credits: read on every /marks, so straight from the driver.
+_MY_ENTRIES = (
+    "SELECT source, item_type, item_id, points, note FROM ledger_entries "
+    "WHERE module_id = ? AND person_id = ? ORDER BY id"
+)
+
+
+_ADJUSTMENT_SOURCE = LedgerSource.ADJUSTMENT.value
+
+
+def _milli(raw: object) -> int:
+    """A ledger amount as the driver returns it (SQLite: int or float; PostgreSQL: Decimal),
+    in exact thousandths (the column keeps 3 decimals)."""
+    if isinstance(raw, int):
+        return raw * 1000
+    if isinstance(raw, float):
+        return round(raw * 1000)
+    return to_milli(Decimal(str(raw)))
+
+
+def _student_view(
+    snap: snapshot.ModuleSnapshot,
+    caller: Caller,
+    rows: Sequence[Sequence[Any]],
+    now: datetime,
+) -> StudentView:
+    """One module's view from its snapshot and the student's ledger rows (no I/O)."""
+    info = snap.module
+    person_id = caller.person.id
+    earned: dict[CellKey, int] = {}
+    by_item: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
+    notes: dict[tuple[str, int], list[str]] = defaultdict(list)
+    for source, item_type, item_id, raw_points, note in rows:
+        key = ledger_key(source, item_type, item_id)
+        if key is None:
+            continue
+        milli = _milli(raw_points)
+        earned[key] = earned.get(key, 0) + milli
+        item = (key[0], key[1])
+        sources = by_item[item]
+        sources[source] = sources.get(source, 0) + milli
+        if source == _ADJUSTMENT_SOURCE and note:
+            notes[item].append(f"{format_milli(milli)}: {note}")
+    items, layout = snap.layout_at(now)
+    extra = unlisted_items(items, earned)
+    if extra:
+        items = items + extra
+        layout = Layout(items)
+    record = StudentRecord(
+        person_id=person_id,
+        earned=earned,
+        extensions=snap.extensions.get(person_id, {}),
+        late=frozenset(snap.late.get(person_id, ())),
+    )
+    book = build_student_book(layout, record, snap.scheme.scheme, now)
+    why = snap.explanations.get(person_id, {})
+    details = {
+        k: ItemDetail(
+            by_source={src: from_milli(m) for src, m in by_item.get(k, {}).items()},
+            why=why.get(k),
+            notes=tuple(notes.get(k, ())),
+        )
+        for k in set(by_item) | set(why) | set(notes)
+    }
+    return StudentView(
+        module_code=info.code,
+        module_title=info.title,
+        student_name=caller.person.display_name,
+        scheme=snap.scheme.scheme,
+        items=items,
+        book=book,
+        details=details,
+        released_at=snap.release.released_at if snap.release else None,
+    )

@@ -1,0 +1,89 @@
+"""Buttons and forms are not app commands, so the command tree's error handler never sees
+what they raise: ``guarded`` maps a refusal to its private sentence and anything else to the
+generic failure text, and counts the outcome like a command."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, Self
+
+import discord
+
+from bot.discord_app import CohortBot
+from bot.errors import UserError
+from cogs._shared.replies import GENERIC_FAILURE, reply_private
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PersistentButton", "guarded"]
+
+
+async def guarded(
+    interaction: discord.Interaction, work: Callable[[], Awaitable[None]], *, name: str
+) -> None:
+    """Run a button's or form's work; a refusal or a failure becomes one private sentence."""
+    bot = interaction.client
+    try:
+        await work()
+    except UserError as exc:
+        _count(bot, name, "refused")
+        await reply_private(interaction, exc.sentence)
+        return
+    except Exception:
+        _count(bot, name, "error")
+        log.exception("%s failed", name)
+        await reply_private(interaction, GENERIC_FAILURE)
+        return
+    _count(bot, name, "ok")
+
+
+def _count(bot: Any, name: str, outcome: str) -> None:
+    if isinstance(bot, CohortBot):
+        bot.metrics.commands.labels(command=name, outcome=outcome).inc()
+
+
+class PersistentButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    # The base matches no custom id; each subclass gives its own template.
+    template=r"(?!)",
+):
+    """A button routed by its custom id, so it works on messages posted before a restart.
+
+    Subclasses give ``template`` (with an ``id`` group), ``from_match`` and ``act``; the click
+    runs ``act`` under ``guarded``.
+    """
+
+    def __init__(
+        self,
+        custom_id: str,
+        label: str,
+        style: discord.ButtonStyle = discord.ButtonStyle.secondary,
+    ) -> None:
+        super().__init__(discord.ui.Button(label=label, style=style, custom_id=custom_id))
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> Self:
+        return cls.from_match(match)
+
+    @classmethod
+    def from_match(cls, match: re.Match[str]) -> Self:
+        raise NotImplementedError
+
+    @property
+    def metric_name(self) -> str:
+        """``button:<action>`` from ``cb:<feature>:<action>:<id>``."""
+        return f"button:{self.custom_id.split(':')[2]}"
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await guarded(interaction, lambda: self.act(interaction), name=self.metric_name)
+
+    async def act(self, interaction: discord.Interaction) -> None:
+        raise NotImplementedError

@@ -1,0 +1,171 @@
+"""The calendar cog: the notice dispatcher and ``/calendar`` for everyone.
+
+The dispatcher is one registered due-work job (``calendar``); after each run it asks the
+scheduler to wake it when the next notice is due, so start-up never builds one job per notice.
+The buttons are in ``views.py``; what other cogs ask of the dispatcher in ``notices.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+from datetime import UTC, datetime, timedelta
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.calendar import personal
+from bot.calendar.engine import EngineConfig, new_worker_id, run_due
+from bot.calendar.timeparse import autocomplete_zones
+from bot.discord_app import CohortBot
+from bot.discord_chat import DiscordChat
+from cogs._shared.context import as_caller, in_context
+from cogs._shared.replies import reply_private, send_long, send_private
+from cogs.calendar.views import CalendarButton
+
+log = logging.getLogger(__name__)
+
+JOB = "calendar"
+
+
+class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Your calendar"):
+    """Upcoming deadlines and tutorials, your time zone, reminders and calendar feed."""
+
+    def __init__(self, bot: CohortBot) -> None:
+        self.bot = bot
+        self.chat = DiscordChat(bot)
+        self.config = EngineConfig(worker_id=new_worker_id())
+        self._wake_at: datetime | None = None
+        self._idle = asyncio.Event()
+        # One run at a time in this process: a command that sends before replying waits for a
+        # scheduled run already sending, so what it reads back is what was really sent.
+        self._run_lock = asyncio.Lock()
+        self._idle.set()
+        super().__init__()
+
+    async def cog_load(self) -> None:
+        self.bot.scheduler.register(JOB, self.run_due)
+        self.bot.add_dynamic_items(CalendarButton)
+
+    async def cog_unload(self) -> None:
+        """On shutdown, let a dispatch in progress finish recording what it sent."""
+        if not self._idle.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout=10)
+
+    async def run_due(self) -> None:
+        """Send what is due (one run at a time in this process)."""
+        async with self._run_lock:
+            await self._run_due_once()
+
+    async def _run_due_once(self) -> None:
+        self._idle.clear()
+        try:
+            report = await run_due(
+                self.bot.db,
+                self.chat,
+                now=self.bot.clock.now(),
+                config=self.config,
+                clock=self.bot.clock.now,
+                on_outcome=lambda outcome: self.bot.metrics.notices.labels(outcome=outcome).inc(),
+            )
+        finally:
+            self._idle.set()
+        self.wake(report.next_due_at)
+
+    def wake(self, at: datetime | None) -> None:
+        """One pending wake at a time: the earliest moment anything is due."""
+        if at is None:
+            return
+        now = self.bot.clock.now()
+        if self._wake_at is not None and now < self._wake_at <= at:
+            return
+        self._wake_at = at
+        delay = max(0.0, (at - now).total_seconds())
+        # APScheduler runs on real time; the bot's clock may be the demo's.
+        self.bot.scheduler.wake(JOB, at=datetime.now(UTC) + timedelta(seconds=delay))
+
+    @app_commands.command(
+        name="upcoming",
+        description="Your deadlines (extensions applied) and tutorials for the next four weeks.",
+        extras={"audience": "member", "example": {}},
+    )
+    async def upcoming(self, interaction: discord.Interaction) -> None:
+        result = await as_caller(self.bot, interaction, personal.upcoming, now=self.bot.clock.now())
+        await send_long(interaction, result.render())
+
+    @app_commands.command(
+        name="timezone",
+        description="Set your time zone (IANA name) for DMs and calendar files.",
+        extras={"audience": "member", "example": {"zone": "Asia/Tokyo"}},
+    )
+    @app_commands.describe(zone="An IANA time zone such as Europe/London or Asia/Tokyo")
+    async def timezone(self, interaction: discord.Interaction, zone: str) -> None:
+        result = await as_caller(self.bot, interaction, personal.set_timezone, zone=zone)
+        await reply_private(interaction, result.text)
+
+    @timezone.autocomplete("zone")
+    async def _zone_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=z, value=z) for z in autocomplete_zones(current)]
+
+    @app_commands.command(
+        name="reminders",
+        description="Turn DM reminders on or off.",
+        extras={"audience": "member", "example": {"enabled": False}},
+    )
+    @app_commands.describe(enabled="True to get DM reminders, False to stop them")
+    async def reminders(self, interaction: discord.Interaction, enabled: bool) -> None:
+        result = await as_caller(self.bot, interaction, personal.set_reminders, enabled=enabled)
+        await reply_private(interaction, result.text)
+
+    @app_commands.command(
+        name="quiet-hours",
+        description="DM reminders due in this window wait until it ends; leave both out to clear.",
+        extras={"audience": "member", "example": {"start": "22:00", "end": "07:00"}},
+    )
+    @app_commands.describe(start="Start, 24-hour HH:MM in your zone", end="End, HH:MM")
+    async def quiet_hours(
+        self,
+        interaction: discord.Interaction,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> None:
+        result = await as_caller(
+            self.bot, interaction, personal.set_quiet_hours, start=start, end=end
+        )
+        await reply_private(interaction, result.text)
+
+    @app_commands.command(
+        name="ics",
+        description="Your personal calendar: an .ics file and a private feed address.",
+        extras={"audience": "member", "example": {}},
+    )
+    async def ics(self, interaction: discord.Interaction) -> None:
+        result = await in_context(
+            self.bot,
+            interaction,
+            personal.calendar_file,
+            now=self.bot.clock.now(),
+            public_url=self.bot.settings.public_url,
+        )
+        await send_private(
+            interaction,
+            content=result.render(),
+            file=discord.File(io.BytesIO(result.data), filename=result.filename),
+        )
+
+    @app_commands.command(
+        name="reset-feed",
+        description="Revoke your calendar feed address and get a new one.",
+        extras={"audience": "member", "example": {}},
+    )
+    async def reset_feed(self, interaction: discord.Interaction) -> None:
+        result = await as_caller(
+            self.bot, interaction, personal.reset_feed, public_url=self.bot.settings.public_url
+        )
+        await reply_private(interaction, result.text)
