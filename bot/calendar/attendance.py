@@ -25,6 +25,7 @@ from bot.db.models import (
     RsvpResponse,
 )
 from bot.db.ops import insert_ignore
+from bot.due import is_late, reached
 from bot.errors import NotFound, UserError
 from bot.gradebook.ledger import Credit, credit
 
@@ -64,7 +65,7 @@ async def rsvp(
     require_student(caller, module)
     if occ.status is OccurrenceStatus.CANCELLED:
         raise UserError("This session was cancelled, so there is nothing to answer.")
-    if occ.ends_at <= now:
+    if reached(occ.ends_at, now):
         raise UserError("This session is over; answers are for upcoming sessions.")
     person = caller.person
     added = await insert_ignore(
@@ -133,12 +134,12 @@ async def check_in(
     if occ.status is OccurrenceStatus.CANCELLED:
         raise UserError("This session was cancelled, so there is nothing to check in to.")
     opens = occ.starts_at - CHECKIN_EARLY
-    if now < opens:
+    if not reached(opens, now):
         raise UserError(
             f"Check-in opens {discord_timestamp(opens)} ({discord_timestamp(opens, 'R')}), "
             "10 minutes before the session starts."
         )
-    if now > occ.ends_at:
+    if is_late(now, occ.ends_at):
         raise UserError(
             f"Check-in closed when the session ended at {discord_timestamp(occ.ends_at)}."
         )
@@ -219,7 +220,7 @@ async def attendance(
     require_staff(caller, module)
     occurrences = await _occurrences(session, event.id)
     if sequence is None:
-        started = [o for o in occurrences if o.starts_at <= now]
+        started = [o for o in occurrences if reached(o.starts_at, now)]
         occ = started[-1] if started else occurrences[0]
     else:
         found = next((o for o in occurrences if o.sequence == sequence), None)

@@ -36,6 +36,7 @@ from bot.db.models import (
     Role,
     Rsvp,
 )
+from bot.due import is_late
 from bot.errors import UserError, shown
 
 UPCOMING_DAYS = 28
@@ -153,7 +154,7 @@ async def upcoming(
         if not staff and event.kind not in STUDENT_DEADLINES:
             continue
         due_at, extension = await effective_due(session, event, person.id)
-        if now <= due_at <= horizon:
+        if not is_late(now, due_at) and due_at <= horizon:
             deadlines.append(
                 UpcomingDeadline(
                     event.id,

@@ -20,6 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.chat import ChatError, OutgoingMessage
+from bot.delivery import Delivery, Missed
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user, to_chat_message, wire_from_discord
 from bot.discussions import jobs, service
@@ -29,7 +30,7 @@ from bot.discussions.recorder import Recorder
 from bot.discussions.recording import GATEWAY_TAG, watched_threads
 from bot.discussions.render import when
 from cogs._shared.context import command_context, in_context
-from cogs._shared.delivery import told_sentence
+from cogs._shared.delivery import told_sentence, told_them
 from cogs._shared.metadata import extras
 from cogs._shared.replies import reply_private, send_long, send_private
 from cogs.discussions.views import AnswerButton, AnswerModal, PromptTextModal
@@ -388,16 +389,12 @@ class Discussions(commands.Cog):
             reason=reason,
             now=self.bot.clock.now(),
         )
-        told = "They were told privately."
+        sent = Delivery(1)
         try:
             await self.bot.chat.dm(str(student.id), OutgoingMessage(result.notice))
         except ChatError as exc:
-            told = f"They could not be told by DM ({exc.kind.value}); please tell them."
-        await reply_private(
-            interaction,
-            f"{result.student_name} has until {when(result.until)} for prompt "
-            f"#{result.prompt.id}. {told}",
-        )
+            sent = Delivery(0, (Missed(result.student_name, exc.kind.value),))
+        await reply_private(interaction, f"{result.render()} {told_them(sent)}")
 
     @prompt.command(
         name="grade",

@@ -13,8 +13,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 #: Attributes holding an item's close/due time: prompts, exercises, reviews, deadlines and
 #: tutorial sessions (a deadline's time is its ``starts_at``), extensions.
@@ -32,6 +30,13 @@ DUE_ATTRIBUTES = frozenset(
 _ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 #: The one module allowed to compare.
 RULE_HOME = "bot/due"
+#: Expressions that use an item's time for something other than lateness, and why.
+NOT_LATENESS = {
+    (
+        "bot/calendar/tutorials.py",
+        "max(occ.ends_at, old_start)",
+    ): "a moved session's change notice stays useful until its end or its old start",
+}
 
 
 def _is_item_time(node: ast.expr) -> bool:
@@ -63,7 +68,11 @@ def offenders() -> list[str]:
         relative = path.relative_to(ROOT).as_posix()
         if relative.startswith(f"{RULE_HOME}/") or relative == f"{RULE_HOME}.py":
             continue
-        found += violations(path.read_text(encoding="utf-8"), relative)
+        found += [
+            v
+            for v in violations(path.read_text(encoding="utf-8"), relative)
+            if (relative, v.split(": ", 1)[1]) not in NOT_LATENESS
+        ]
     return found
 
 
@@ -92,8 +101,10 @@ def test_the_checker_reads_every_module_of_bot() -> None:
     checked = [p for p in (ROOT / "bot").rglob("*.py") if RULE_HOME not in p.as_posix()]
     assert len(checked) > 50
     assert violations("x = a.closes_at\n") == []
+    for relative, expression in NOT_LATENESS:  # an allowance outlives nothing it allowed
+        found = violations((ROOT / relative).read_text(encoding="utf-8"), relative)
+        assert expression in [v.split(": ", 1)[1] for v in found], (relative, expression)
 
 
-@pytest.mark.xfail(strict=True, reason="callers move onto bot.due after the split lands")
 def test_no_module_but_bot_due_compares_a_time_with_a_due_time() -> None:
     assert offenders() == []
