@@ -21,11 +21,11 @@ from discord.ext import commands
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
 from bot.errors import UserError
-from bot.peer import service
+from bot.peer import extensions, service
 from bot.peer.jobs import run_due
 from bot.peer.render import status_parts
 from cogs._shared.context import as_caller, in_context
-from cogs._shared.delivery import told_sentence
+from cogs._shared.delivery import told_sentence, told_them
 from cogs._shared.metadata import extras
 from cogs._shared.replies import reply_private, send_long, send_parts, send_private
 from cogs.peer.views import ReviewButton, ReviewModal
@@ -252,6 +252,49 @@ class Peer(commands.Cog):
         )
         self._wake()
         await send_long(interaction, text)
+
+    @exercise.command(
+        name="extend",
+        description="Give one student more time to submit (they are told privately).",
+        extras=_extras(
+            "staff",
+            {"student": "amara.codes", "until": "2030-03-08 17:00", "reason": "MC-1"},
+            setup="open_exercise",
+        ),
+    )
+    @app_commands.describe(
+        exercise="Exercise number",
+        student="The student",
+        until="Their new submission deadline, e.g. 2026-02-04 17:00",
+        reason="Reason reference, e.g. the mitigating circumstances case number",
+    )
+    async def extend(
+        self,
+        interaction: discord.Interaction,
+        exercise: int,
+        student: discord.User,
+        until: str,
+        reason: str,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        granted = await in_context(
+            self.bot,
+            interaction,
+            extensions.grant_extension,
+            exercise_id=exercise,
+            student=chat_user(student),
+            until=until,
+            reason=reason,
+            now=self.bot.clock.now(),
+        )
+        try:
+            await self._run_due()  # the DM, so the reply can say whether it arrived
+        except Exception:
+            log.exception("extending exercise %s: sending the DM failed; it retries", exercise)
+            self._wake()
+        async with self.bot.db.session() as session:
+            sent = await extensions.delivery(session, granted.dedupe_key)
+        await reply_private(interaction, f"{granted.render()} {told_them(sent)}")
 
     @exercise.command(
         name="moderate",
