@@ -62,6 +62,16 @@ def text_problem(name: str, value: str) -> str | None:
     return None
 
 
+def require_length(value: str, limit: int, *, empty: str, what: str, why: str = "") -> str:
+    """``value`` (already normalised) if it is neither empty nor over ``limit`` characters;
+    otherwise ``empty``, or "<what> is N characters; the limit is L<why>.", as a refusal."""
+    if not value:
+        raise UserError(empty)
+    if len(value) > limit:
+        raise UserError(f"{what} is {len(value)} characters; the limit is {limit:,}{why}.")
+    return value
+
+
 def check_text(name: str, value: str) -> str:
     """``value`` if it can be stored; otherwise a refusal (form fields use this)."""
     problem = text_problem(name, value)

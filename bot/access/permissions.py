@@ -71,14 +71,10 @@ async def module_by_code(session: AsyncSession, cohort_id: int, code: str) -> Mo
     """Find a module by code, or say which codes exist."""
     wanted = code.strip().upper()
     modules = (
-        (
-            await session.execute(
-                select(Module).where(Module.cohort_id == cohort_id).order_by(Module.code)
-            )
+        await session.scalars(
+            select(Module).where(Module.cohort_id == cohort_id).order_by(Module.code)
         )
-        .scalars()
-        .all()
-    )
+    ).all()
     for module in modules:
         if module.code.upper() == wanted:
             return module

@@ -1,8 +1,9 @@
 """Calendar: tutorials, assessment deadlines, extensions, and the notices that go with them.
 
-Pure modules (no I/O), tested exhaustively on their own: ``timeparse`` (reading times, zones,
-AoE), ``recurrence`` (DST-safe series), ``notices`` (what is owed when; catch-up and quiet
-hours), ``messages`` (what a notice says) and ``ics`` (calendar files). Services take a session:
+Pure modules (no I/O), tested exhaustively on their own (time parsing is ``bot.timeparse``,
+shared by every feature): ``recurrence`` (DST-safe series), ``notices`` (what is owed when;
+catch-up and quiet hours), ``messages`` (what a notice says) and ``ics`` (calendar files).
+Services take a session:
 ``tutorials``, ``attendance`` (RSVP, check-in), ``deadlines``, ``extensions`` (the effective due
 time, grants, requests), all re-exported by the facade ``service``, with ``inputs`` and
 ``lookups`` shared among them; ``personal`` (a person's view and settings) and ``planning``
@@ -11,4 +12,6 @@ time, grants, requests), all re-exported by the facade ``service``, with ``input
 """
 
 # Modules other features may import (tests/unit/test_layers.py); the rest is internal.
+#: ``timeparse`` only re-exports ``bot.timeparse``; it stays listed until gradebook/privacy.py
+#: imports ``bot.timeparse`` itself.
 PUBLIC_MODULES: tuple[str, ...] = ("timeparse",)

@@ -13,12 +13,14 @@ from bot.access.permissions import Caller, require_staff, require_student
 from bot.calendar import messages as M
 from bot.calendar import planning as P
 from bot.calendar.lookups import _event, _occurrence, _occurrences
-from bot.calendar.timeparse import discord_timestamp
 from bot.db.models import (
     Attendance,
+    CalendarEvent,
     Cohort,
     EventKind,
+    EventOccurrence,
     LedgerSource,
+    Module,
     OccurrenceStatus,
     Person,
     Rsvp,
@@ -28,6 +30,7 @@ from bot.db.ops import insert_ignore
 from bot.due import is_late, reached
 from bot.errors import NotFound, UserError
 from bot.gradebook.ledger import Credit, credit
+from bot.timeparse import discord_timestamp
 
 #: Check-in opens this long before a session starts (people join early) and closes at its end.
 CHECKIN_EARLY = timedelta(minutes=10)
@@ -53,6 +56,30 @@ class RsvpResult:
         return text + f" {self.going} going so far."
 
 
+async def _student_session(
+    session: AsyncSession, caller: Caller, occurrence_id: int, act: str
+) -> tuple[EventOccurrence, CalendarEvent, Module]:
+    """The session a student answers or checks in to: in their module and not cancelled."""
+    occ, event, module = await _occurrence(session, caller.cohort_id, occurrence_id)
+    require_student(caller, module)
+    if occ.status is OccurrenceStatus.CANCELLED:
+        raise UserError(f"This session was cancelled, so there is nothing to {act}.")
+    return occ, event, module
+
+
+async def _add_once(
+    session: AsyncSession,
+    model: type[Rsvp] | type[Attendance],
+    occ: EventOccurrence,
+    person: Person,
+    conflict: list[str],
+    **values: object,
+) -> int:
+    """This person's row at this session, unless ``conflict`` finds one (then 0: not added)."""
+    row = {"occurrence_id": occ.id, "person_id": person.id, **values}
+    return await insert_ignore(session, model, [row], conflict=conflict)
+
+
 async def rsvp(
     session: AsyncSession,
     caller: Caller,
@@ -61,25 +88,18 @@ async def rsvp(
     response: RsvpResponse,
     now: datetime,
 ) -> RsvpResult:
-    occ, event, module = await _occurrence(session, caller.cohort_id, occurrence_id)
-    require_student(caller, module)
-    if occ.status is OccurrenceStatus.CANCELLED:
-        raise UserError("This session was cancelled, so there is nothing to answer.")
+    occ, event, module = await _student_session(session, caller, occurrence_id, "answer")
     if reached(occ.ends_at, now):
         raise UserError("This session is over; answers are for upcoming sessions.")
     person = caller.person
-    added = await insert_ignore(
+    added = await _add_once(
         session,
         Rsvp,
-        [
-            {
-                "occurrence_id": occ.id,
-                "person_id": person.id,
-                "response": response,
-                "updated_at": now,
-            }
-        ],
-        conflict=["occurrence_id", "person_id"],
+        occ,
+        person,
+        ["occurrence_id", "person_id"],
+        response=response,
+        updated_at=now,
     )
     if not added:
         await session.execute(
@@ -129,10 +149,7 @@ async def check_in(
     source_ref: str,
 ) -> CheckInResult:
     """Attendance while the session runs (from 10 minutes before), credited to the ledger once."""
-    occ, event, module = await _occurrence(session, caller.cohort_id, occurrence_id)
-    require_student(caller, module)
-    if occ.status is OccurrenceStatus.CANCELLED:
-        raise UserError("This session was cancelled, so there is nothing to check in to.")
+    occ, event, module = await _student_session(session, caller, occurrence_id, "check in to")
     opens = occ.starts_at - CHECKIN_EARLY
     if not reached(opens, now):
         raise UserError(
@@ -144,18 +161,14 @@ async def check_in(
             f"Check-in closed when the session ended at {discord_timestamp(occ.ends_at)}."
         )
     person = caller.person
-    added = await insert_ignore(
+    added = await _add_once(
         session,
         Attendance,
-        [
-            {
-                "occurrence_id": occ.id,
-                "person_id": person.id,
-                "checked_in_at": now,
-                "idempotency_key": f"attendance:occ{occ.id}:p{person.id}",
-            }
-        ],
-        conflict=["idempotency_key"],
+        occ,
+        person,
+        ["idempotency_key"],
+        checked_in_at=now,
+        idempotency_key=f"attendance:occ{occ.id}:p{person.id}",
     )
     await credit(
         session,

@@ -18,7 +18,6 @@ from bot.calendar import planning as P
 from bot.calendar.inputs import _offsets_in_words, _title, user_input
 from bot.calendar.lookups import _deadline_occurrence, _event
 from bot.calendar.notices import DEADLINE_OFFSETS
-from bot.calendar.timeparse import discord_timestamp, parse_instant, parse_offsets
 from bot.db.models import (
     CalendarEvent,
     Cohort,
@@ -29,6 +28,7 @@ from bot.db.models import (
     NoticeAudience,
 )
 from bot.errors import UserError
+from bot.timeparse import discord_timestamp, parse_instant, parse_offsets
 
 DEADLINE_KINDS = {
     "submission_deadline": EventKind.SUBMISSION_DEADLINE,

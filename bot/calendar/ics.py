@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from icalendar import STATUS, TRANSP, Alarm, Calendar, Event, vDuration
 
-from bot.calendar.timeparse import ZoneLike, get_zone
+from bot.timeparse import ZoneLike, get_zone
 
 __all__ = ["IcsDeadline", "IcsOccurrence", "IcsTutorial", "build_calendar"]
 

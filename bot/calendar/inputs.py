@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 
 from bot.calendar import messages as M
-from bot.calendar.timeparse import CalendarInputError
 from bot.errors import UserError, shown
+from bot.timeparse import CalendarInputError
 
 _URL = re.compile(r"^https?://[^\s<>]+$")
 _DATE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*$")

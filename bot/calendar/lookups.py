@@ -36,14 +36,12 @@ async def _event(
 async def _occurrences(session: AsyncSession, event_id: int) -> list[EventOccurrence]:
     return list(
         (
-            await session.execute(
+            await session.scalars(
                 select(EventOccurrence)
                 .where(EventOccurrence.event_id == event_id)
                 .order_by(EventOccurrence.sequence)
             )
-        )
-        .scalars()
-        .all()
+        ).all()
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.calendar.notices import DEADLINE_NOTICE, TUTORIAL_REMINDER
-from bot.calendar.timeparse import discord_timestamp, get_zone
+from bot.timeparse import discord_timestamp, get_zone
 
 __all__ = [
     "CARD_KINDS",

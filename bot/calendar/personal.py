@@ -22,7 +22,6 @@ from bot.calendar.extensions import effective_due
 from bot.calendar.ics import IcsDeadline, IcsOccurrence, IcsTutorial, build_calendar
 from bot.calendar.inputs import user_input
 from bot.calendar.messages import KIND_LABELS
-from bot.calendar.timeparse import discord_timestamp, get_zone
 from bot.db.models import (
     CalendarEvent,
     Cohort,
@@ -38,6 +37,7 @@ from bot.db.models import (
 )
 from bot.due import is_late
 from bot.errors import UserError, shown
+from bot.timeparse import discord_timestamp, get_zone
 
 UPCOMING_DAYS = 28
 UPCOMING_LIMIT = 12
@@ -135,19 +135,15 @@ async def upcoming(
     person = caller.person
     deadlines: list[UpcomingDeadline] = []
     events = (
-        (
-            await session.execute(
-                select(CalendarEvent)
-                .where(
-                    CalendarEvent.module_id.in_(sorted(modules)),
-                    CalendarEvent.kind.in_(list(STAFF_DEADLINES)),
-                )
-                .order_by(CalendarEvent.starts_at)
+        await session.scalars(
+            select(CalendarEvent)
+            .where(
+                CalendarEvent.module_id.in_(sorted(modules)),
+                CalendarEvent.kind.in_(list(STAFF_DEADLINES)),
             )
+            .order_by(CalendarEvent.starts_at)
         )
-        .scalars()
-        .all()
-    )
+    ).all()
     for event in events:
         module, role = modules[event.module_id]
         staff = role in (Role.TUTOR, Role.ADMIN)
@@ -334,30 +330,22 @@ async def _ics_for(
     ).all()
     modules = {m.id: (m, role) for m, role in rows}
     events = (
-        (
-            await session.execute(
-                select(CalendarEvent)
-                .where(CalendarEvent.module_id.in_(sorted(modules)))
-                .order_by(CalendarEvent.id)
-            )
+        await session.scalars(
+            select(CalendarEvent)
+            .where(CalendarEvent.module_id.in_(sorted(modules)))
+            .order_by(CalendarEvent.id)
         )
-        .scalars()
-        .all()
-    )
+    ).all()
     tutorial_ids = [e.id for e in events if e.kind is EventKind.TUTORIAL]
     occurrences: dict[int, list[EventOccurrence]] = {}
     if tutorial_ids:
         for occ in (
-            (
-                await session.execute(
-                    select(EventOccurrence)
-                    .where(EventOccurrence.event_id.in_(tutorial_ids))
-                    .order_by(EventOccurrence.sequence)
-                )
+            await session.scalars(
+                select(EventOccurrence)
+                .where(EventOccurrence.event_id.in_(tutorial_ids))
+                .order_by(EventOccurrence.sequence)
             )
-            .scalars()
-            .all()
-        ):
+        ).all():
             occurrences.setdefault(occ.event_id, []).append(occ)
     tutorials: list[IcsTutorial] = []
     deadlines: list[IcsDeadline] = []

@@ -111,17 +111,13 @@ async def insert_notices(session: AsyncSession, rows: Sequence[NoticeRow]) -> in
     if added < len(rows):
         by_key = {r.dedupe_key: r for r in rows}
         revived = (
-            (
-                await session.execute(
-                    select(Notice).where(
-                        Notice.dedupe_key.in_(sorted(by_key)),
-                        Notice.status == NoticeStatus.CANCELLED,
-                    )
+            await session.scalars(
+                select(Notice).where(
+                    Notice.dedupe_key.in_(sorted(by_key)),
+                    Notice.status == NoticeStatus.CANCELLED,
                 )
             )
-            .scalars()
-            .all()
-        )
+        ).all()
         for notice in revived:
             row = by_key[notice.dedupe_key]
             notice.status = NoticeStatus.PENDING
@@ -367,7 +363,7 @@ async def module_tutors(session: AsyncSession, module_id: int) -> list[Person]:
     """The module's tutors (programme admins are not sent every module's notices)."""
     return list(
         (
-            await session.execute(
+            await session.scalars(
                 select(Person)
                 .join(Enrolment, Enrolment.person_id == Person.id)
                 .where(
@@ -378,24 +374,20 @@ async def module_tutors(session: AsyncSession, module_id: int) -> list[Person]:
                 )
                 .order_by(Person.id)
             )
-        )
-        .scalars()
-        .all()
+        ).all()
     )
 
 
 async def going_people(session: AsyncSession, occurrence_id: int) -> list[Person]:
     return list(
         (
-            await session.execute(
+            await session.scalars(
                 select(Person)
                 .join(Rsvp, Rsvp.person_id == Person.id)
                 .where(Rsvp.occurrence_id == occurrence_id, Rsvp.response == RsvpResponse.GOING)
                 .order_by(Person.id)
             )
-        )
-        .scalars()
-        .all()
+        ).all()
     )
 
 
@@ -403,18 +395,14 @@ async def reshift_personal(session: AsyncSession, person: Person, cohort_zone: s
     """After a change of zone or quiet hours: move the person's pending DMs accordingly."""
     quiet = quiet_hours_of(person, cohort_zone)
     rows = (
-        (
-            await session.execute(
-                select(Notice).where(
-                    Notice.person_id == person.id,
-                    Notice.status == NoticeStatus.PENDING,
-                    Notice.kind.in_(sorted(M.REMINDER_KINDS)),
-                )
+        await session.scalars(
+            select(Notice).where(
+                Notice.person_id == person.id,
+                Notice.status == NoticeStatus.PENDING,
+                Notice.kind.in_(sorted(M.REMINDER_KINDS)),
             )
         )
-        .scalars()
-        .all()
-    )
+    ).all()
     moved = 0
     for notice in rows:
         nominal = notice.payload.get("nominal_due_at")

@@ -5,7 +5,7 @@ tutorial at 18:00 Europe/London is at 18:00 for the people in London in both GMT
 it moves by an hour in UTC across the March and October changes. Steps are therefore taken in
 local calendar days and each local time is converted to UTC on its own.
 
-Clock-change edge cases follow the RFC 5545 rule documented in ``bot.calendar.timeparse``:
+Clock-change edge cases follow the RFC 5545 rule documented in ``bot.timeparse``:
 
 - a wall time inside the spring-forward gap (01:30 in London on the last Sunday of March) is
   moved forward by the gap (to 02:30 BST) and the occurrence is flagged ``wall_time_shifted``
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from bot.calendar.timeparse import (
+from bot.timeparse import (
     CalendarInputError,
     WallTime,
     ZoneLike,

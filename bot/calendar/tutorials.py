@@ -21,16 +21,6 @@ from bot.calendar.inputs import (
 from bot.calendar.lookups import _event, _occurrences
 from bot.calendar.notices import TUTORIAL_OFFSETS
 from bot.calendar.recurrence import expand_occurrences, in_gap
-from bot.calendar.timeparse import (
-    discord_timestamp,
-    end_of_local_day,
-    get_zone,
-    localize,
-    parse_instant,
-    parse_offsets,
-    parse_span,
-    typed_wall_time,
-)
 from bot.db.models import (
     CalendarEvent,
     Cohort,
@@ -45,6 +35,16 @@ from bot.db.models import (
 )
 from bot.due import reached
 from bot.errors import NotFound, UserError
+from bot.timeparse import (
+    discord_timestamp,
+    end_of_local_day,
+    get_zone,
+    localize,
+    parse_instant,
+    parse_offsets,
+    parse_span,
+    typed_wall_time,
+)
 
 MAX_TUTORIAL_LENGTH = timedelta(hours=12)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.discussions.text import DISCORD_MESSAGE_LIMIT, split_for_discord
+from bot.text import DISCORD_MESSAGE_LIMIT, split_for_discord
 
 __all__ = [
     "ANSWER_MAX_CHARS",

@@ -28,8 +28,8 @@ from bot.discussions import scoring
 from bot.discussions.grades_csv import MAX_CSV_BYTES, MAX_FEEDBACK_CHARS, parse_grades_csv
 from bot.discussions.prompts import PromptInfo, audit_prompt, prompt_info, staff_prompt, student_of
 from bot.discussions.rubric import Rubric, RubricError, check_quality_points, format_points
-from bot.discussions.text import DISCORD_MESSAGE_LIMIT
 from bot.errors import UserError, shown
+from bot.text import DISCORD_MESSAGE_LIMIT
 
 # --------------------------------------------------------------------------- grading
 
@@ -249,14 +249,12 @@ async def grade_csv(
 async def _module_students(session: AsyncSession, module: Module) -> list[Person]:
     return list(
         (
-            await session.execute(
+            await session.scalars(
                 select(Person)
                 .join(Enrolment, Enrolment.person_id == Person.id)
                 .where(Enrolment.module_id == module.id, Enrolment.role == Role.STUDENT)
             )
-        )
-        .scalars()
-        .all()
+        ).all()
     )
 
 

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser, resolve_person
 from bot.access.permissions import Caller, module_by_code, require_staff
-from bot.calendar.timeparse import CalendarInputError, parse_instant, require_order
 from bot.db.models import Cohort, DiscussionPrompt, Enrolment, Module, Person, PromptStatus, Role
 from bot.discussions import scoring
 from bot.discussions.lateness import rejudge_late
@@ -27,6 +26,8 @@ from bot.discussions.rubric import Rubric, format_points, parse_rubric_spec
 from bot.due import reached
 from bot.errors import NotFound, UserError
 from bot.gradebook import audit
+from bot.input_checks import require_length
+from bot.timeparse import CalendarInputError, parse_instant, require_order
 
 MAX_OPEN_DAYS = 366
 MESSAGE_LINK = re.compile(r"(?:/channels/\d+/\d+/)?(\d{5,25})/?\s*$")
@@ -150,23 +151,21 @@ def instant(text: str, what: str, zone: str, now: datetime) -> datetime:
 
 
 def _check_text(title: str, body: str | None) -> tuple[str, str | None]:
-    title = " ".join(title.split())
-    if not title:
-        raise UserError("Give the prompt a title.")
-    if len(title) > TITLE_MAX_CHARS:
-        raise UserError(
-            f"The title is {len(title)} characters; the limit is {TITLE_MAX_CHARS} "
-            "(it names the answers thread)."
-        )
+    title = require_length(
+        " ".join(title.split()),
+        TITLE_MAX_CHARS,
+        empty="Give the prompt a title.",
+        what="The title",
+        why=" (it names the answers thread)",
+    )
     if body is not None:
-        body = body.strip()
-        if not body:
-            raise UserError("The prompt text is empty; write the question students answer.")
-        if len(body) > BODY_MAX_CHARS:
-            raise UserError(
-                f"The prompt text is {len(body)} characters; the limit is {BODY_MAX_CHARS:,} "
-                "(it is posted over at most three messages). Shorten it or link to a document."
-            )
+        body = require_length(
+            body.strip(),
+            BODY_MAX_CHARS,
+            empty="The prompt text is empty; write the question students answer.",
+            what="The prompt text",
+            why=" (it is posted over at most three messages). Shorten it or link to a document",
+        )
     return title, body
 
 
@@ -301,16 +300,12 @@ async def list_prompts(
     module = await module_by_code(session, cohort.id, module_code)
     require_staff(caller, module)
     prompts = (
-        (
-            await session.execute(
-                select(DiscussionPrompt)
-                .where(DiscussionPrompt.module_id == module.id)
-                .order_by(DiscussionPrompt.opens_at, DiscussionPrompt.id)
-            )
+        await session.scalars(
+            select(DiscussionPrompt)
+            .where(DiscussionPrompt.module_id == module.id)
+            .order_by(DiscussionPrompt.opens_at, DiscussionPrompt.id)
         )
-        .scalars()
-        .all()
-    )
+    ).all()
     return [prompt_info(p, module) for p in prompts]
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.calendar.timeparse import discord_timestamp
 from bot.discussions.rubric import Rubric, render_rubric
-from bot.discussions.text import DISCORD_MESSAGE_LIMIT, split_for_discord
+from bot.text import DISCORD_MESSAGE_LIMIT, split_for_discord
+from bot.timeparse import discord_timestamp
 
 __all__ = [
     "closing_marker",

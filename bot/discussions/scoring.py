@@ -98,29 +98,23 @@ async def load_evidence(session: AsyncSession, prompt: DiscussionPrompt) -> Prom
     }
     contributions = list(
         (
-            await session.execute(
+            await session.scalars(
                 select(Contribution)
                 .where(Contribution.prompt_id == prompt.id)
                 .order_by(Contribution.created_at, Contribution.id)
             )
-        )
-        .scalars()
-        .all()
+        ).all()
     )
     revisions: dict[int, list[ContributionRevision]] = defaultdict(list)
     edited = [c.id for c in contributions if c.edited_at is not None]
     for chunk in _chunks(edited, 500):
         for revision in (
-            (
-                await session.execute(
-                    select(ContributionRevision)
-                    .where(ContributionRevision.contribution_id.in_(chunk))
-                    .order_by(ContributionRevision.revision)
-                )
+            await session.scalars(
+                select(ContributionRevision)
+                .where(ContributionRevision.contribution_id.in_(chunk))
+                .order_by(ContributionRevision.revision)
             )
-            .scalars()
-            .all()
-        ):
+        ).all():
             revisions[revision.contribution_id].append(revision)
     item = prompt_item(prompt)
     grants = await load_grants(session, [item])
@@ -128,12 +122,10 @@ async def load_evidence(session: AsyncSession, prompt: DiscussionPrompt) -> Prom
     scores = {
         s.person_id: s
         for s in (
-            await session.execute(
+            await session.scalars(
                 select(DiscussionScore).where(DiscussionScore.prompt_id == prompt.id)
             )
-        )
-        .scalars()
-        .all()
+        ).all()
     }
     mentioned = {str(uid) for c in contributions for uid in c.mentions}
     person_by_platform: dict[str, int] = {
@@ -271,18 +263,14 @@ async def sync_ledger(
     if not scores:
         return 0
     entries = (
-        (
-            await session.execute(
-                select(LedgerEntry).where(
-                    LedgerEntry.item_type == ITEM_TYPE,
-                    LedgerEntry.item_id == prompt.id,
-                    LedgerEntry.person_id.in_(list(scores)),
-                )
+        await session.scalars(
+            select(LedgerEntry).where(
+                LedgerEntry.item_type == ITEM_TYPE,
+                LedgerEntry.item_id == prompt.id,
+                LedgerEntry.person_id.in_(list(scores)),
             )
         )
-        .scalars()
-        .all()
-    )
+    ).all()
     keys = {e.idempotency_key for e in entries}
     live: dict[int, list[LedgerEntry]] = defaultdict(list)
     for entry in entries:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.calendar.timeparse import discord_timestamp
+from bot.timeparse import discord_timestamp
 
 
 def granted(

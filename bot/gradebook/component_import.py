@@ -86,10 +86,8 @@ async def import_components(
     existing = {
         (m.person_id, m.component.lower()): m
         for m in (
-            await session.execute(select(ComponentMark).where(ComponentMark.module_id == module.id))
-        )
-        .scalars()
-        .all()
+            await session.scalars(select(ComponentMark).where(ComponentMark.module_id == module.id))
+        ).all()
     }
     changed = added = 0
     people: set[int] = set()

@@ -75,9 +75,7 @@ async def build_programme_export(
     """Every student of the cohort: participation and module mark per module, classification."""
     fmt = check_format(fmt)
     modules = sorted(
-        (await session.execute(select(Module).where(Module.cohort_id == cohort.id)))
-        .scalars()
-        .all(),
+        (await session.scalars(select(Module).where(Module.cohort_id == cohort.id))).all(),
         key=_module_order,
     )
     people: dict[int, tuple[str | None, str, str | None]] = {}

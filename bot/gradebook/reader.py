@@ -35,11 +35,11 @@ from bot.access.context import KNOWN_CALLER, known_caller_from, known_caller_par
 from bot.access.identity import ChatUser
 from bot.childproc import BrokenProcessPool, Child, child_started, sqlite_file, sqlite_file_engine
 from bot.db.engine import Database
-from bot.discussions.text import EMBED_LIMITS, split_for_discord
 from bot.gradebook import service, snapshot
 from bot.gradebook.export import ExportFile
 from bot.gradebook.service import SummaryView
 from bot.gradebook.view import StudentView
+from bot.text import EMBED_LIMITS, split_for_discord
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller
-from bot.calendar.timeparse import discord_timestamp
 from bot.db.models import AuditEntry, Person
 from bot.errors import UserError, shown
 from bot.gradebook import audit
 from bot.gradebook.book import ITEM_TYPE_ALIASES, ItemType, canonical_item_type
 from bot.gradebook.loading import PARTICIPATION
 from bot.gradebook.scope import staff_module, student_in_module
+from bot.timeparse import discord_timestamp
 
 # --------------------------------------------------------------------------- audit trail
 

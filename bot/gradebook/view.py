@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from bot.calendar.timeparse import discord_timestamp
 from bot.gradebook.book import (
     ZERO,
     Cell,
@@ -24,6 +23,7 @@ from bot.gradebook.book import (
     from_milli,
 )
 from bot.gradebook.marks import COMPONENT_LABELS, Component, MarkScheme, format_mark
+from bot.timeparse import discord_timestamp
 
 SOURCE_LABELS = {
     "discussion_post": "initial post",

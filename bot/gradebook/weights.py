@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.permissions import Caller
-from bot.calendar.timeparse import discord_timestamp
 from bot.db.models import MarkRelease
 from bot.db.models import MarkScheme as MarkSchemeRow
 from bot.errors import UserError, shown
@@ -20,6 +19,7 @@ from bot.gradebook.book import format_points
 from bot.gradebook.loading import PARTICIPATION, load_module_book, load_release, load_scheme
 from bot.gradebook.marks import MarkScheme, format_mark
 from bot.gradebook.scope import cohort_zone, staff_module
+from bot.timeparse import discord_timestamp
 
 # --------------------------------------------------------------------------- weights
 

@@ -429,7 +429,15 @@ class _Allocator:
     def _initial(self, authors: list[int]) -> None:
         spare = [(r, self.cap[r] - len(self.auth_of[r])) for r in self.pool]
         depth = max((n for _, n in spare), default=0)
-        slots = [r for j in range(depth) for r, n in spare if n > j]
+        # Each round of the round-robin in its own seeded order: a submission's reviewers are
+        # then a fresh mix each time, and the exercise's reviews form one connected web. With
+        # one order for every round, k reviewers would share the same k submissions in closed
+        # blocks, where a reviewer's generosity cannot be told from the work's quality.
+        slots: list[int] = []
+        for j in range(depth):
+            row = [r for r, n in spare if n > j]
+            self.rng.shuffle(row)
+            slots += row
         i = 0
         for a in authors:
             for _ in range(self.need[a]):

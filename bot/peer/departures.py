@@ -31,18 +31,16 @@ async def member_left(session: AsyncSession, platform_user_id: str, now: datetim
     ).scalar_one_or_none()
     if person is None:
         return 0
-    rows = (
-        await session.execute(
-            select(ReviewAssignment)
-            .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id)
-            .where(
-                ReviewAssignment.reviewer_id == person.id,
-                ReviewAssignment.status == AssignmentStatus.PENDING,
-                PeerExercise.status == ExerciseStatus.ALLOCATED,
-            )
-            .order_by(ReviewAssignment.id)
+    rows = await session.scalars(
+        select(ReviewAssignment)
+        .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id)
+        .where(
+            ReviewAssignment.reviewer_id == person.id,
+            ReviewAssignment.status == AssignmentStatus.PENDING,
+            PeerExercise.status == ExerciseStatus.ALLOCATED,
         )
-    ).scalars()
+        .order_by(ReviewAssignment.id)
+    )
     by_exercise: dict[int, list[ReviewAssignment]] = {}
     for a in rows:
         by_exercise.setdefault(a.exercise_id, []).append(a)

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.permissions import Caller, module_by_code, require_staff
-from bot.calendar.timeparse import CalendarInputError, parse_instant
 from bot.db.models import Cohort, ExerciseStatus, Module, PeerExercise, Role
 from bot.errors import UserError
 from bot.peer import render
@@ -20,6 +19,7 @@ from bot.peer.common import MAX_BRIEF, MAX_TITLE, user_error
 from bot.peer.notices import post_to_channel
 from bot.peer.reads import groups_of, module_people
 from bot.peer.rubric import RubricError, parse_rubric
+from bot.timeparse import CalendarInputError, parse_instant
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,8 @@ async def create_exercise(
         chosen = Method(method)
     except ValueError:
         raise UserError(
-            "The aggregation method must be one of median, mean or corrected."
+            "The aggregation method must be one of median, mean or corrected"
+            " (corrected_alone: corrected from this exercise's reviews only)."
         ) from None
     _check_late_window(sub_due, rev_due, late_hours)
     if not 0 <= late_penalty <= 100:

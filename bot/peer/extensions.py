@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser, resolve_person
 from bot.access.permissions import Caller, require_staff
-from bot.calendar.timeparse import CalendarInputError, parse_instant
 from bot.db.models import (
     Cohort,
     Enrolment,
@@ -45,6 +44,7 @@ from bot.errors import NotFound, UserError
 from bot.gradebook import audit
 from bot.peer import render
 from bot.peer.outbox import Outgoing, enqueue
+from bot.timeparse import CalendarInputError, parse_instant
 
 #: ``PeerOutbox.kind`` of the student's DM.
 KIND = "extension"

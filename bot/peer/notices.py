@@ -254,7 +254,7 @@ async def enqueue_feedback(
             title=exercise.title,
             rubric=rubric,
             mark=result.final,
-            method=exercise.aggregation,
+            method=render.shown_method(exercise.aggregation, result.median, result.corrected),
             moderated=result.moderated is not None,
             penalty=result.penalty,
             reviews=[

@@ -13,10 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from bot.calendar.timeparse import discord_timestamp
 from bot.discussions.render import MARKER_ROOM
-from bot.discussions.text import DISCORD_MESSAGE_LIMIT, split_for_discord
 from bot.peer.rubric import Rubric, format_score
+from bot.text import DISCORD_MESSAGE_LIMIT, split_for_discord
+from bot.timeparse import discord_timestamp
 
 if TYPE_CHECKING:
     from bot.peer.tutor import StatusReport
@@ -50,14 +50,28 @@ def size_text(n: int) -> str:
 
 
 def method_text(method: str) -> str:
+    generosity = (
+        "your peer scores with each reviewer's usual generosity or harshness allowed for, and"
+        " the more consistent reviewers counting for more, as learned from {}"
+    )
     return {
         "median": "the median of the peer scores",
         "mean": "the mean of the peer scores",
-        "corrected": (
-            "a bias- and reliability-corrected estimate (each reviewer's leniency and "
-            "consistency learned from all the module's peer reviews)"
+        "corrected": generosity.format("all the module's peer reviews"),
+        "corrected_alone": generosity.format("this exercise's peer reviews"),
+        "corrected_median": (
+            "the median of your peer scores: the reviews gave too little evidence of your"
+            " reviewers' usual generosity or harshness to correct for it"
         ),
     }.get(method, method)
+
+
+def shown_method(method: str, median: Decimal | None, corrected: Decimal | None) -> str:
+    """The explanation that is true for this mark: a corrected method whose correction was
+    not made (too little evidence, so the corrected figure is the median) says so."""
+    if method.startswith("corrected") and corrected is not None and corrected == median:
+        return "corrected_median"
+    return method
 
 
 def announcement(

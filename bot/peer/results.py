@@ -17,7 +17,7 @@ from bot.db.models import (
     PeerReview,
     ReviewAssignment,
 )
-from bot.peer.aggregation import Review, aggregate
+from bot.peer.aggregation import Method, Review, aggregate
 from bot.peer.policy import dec, tenth
 from bot.peer.reads import current_submissions
 
@@ -40,15 +40,16 @@ async def recompute(
     their agreement with the others (for agreement-weighted credit) and pooled bias.
     """
     ex_ids = list(
-        (
-            await session.execute(
-                select(PeerExercise.id).where(
-                    PeerExercise.module_id == exercise.module_id,
-                    PeerExercise.status != ExerciseStatus.CANCELLED,
-                )
+        await session.scalars(
+            select(PeerExercise.id).where(
+                PeerExercise.module_id == exercise.module_id,
+                PeerExercise.status != ExerciseStatus.CANCELLED,
+                PeerExercise.aggregation != Method.CORRECTED_ALONE.value,
             )
-        ).scalars()
+        )
     )
+    if not Method(exercise.aggregation).pools:
+        ex_ids = [exercise.id]
     rows = (
         await session.execute(
             select(
@@ -87,8 +88,8 @@ async def recompute(
     existing = {
         r.person_id: r
         for r in (
-            await session.execute(select(PeerResult).where(PeerResult.exercise_id == exercise.id))
-        ).scalars()
+            await session.scalars(select(PeerResult).where(PeerResult.exercise_id == exercise.id))
+        )
     }
     penalty_pct = Decimal(str(exercise.late_policy.get("penalty", 0)))
     results: dict[int, PeerResult] = {}
@@ -124,9 +125,12 @@ def final_mark(exercise: PeerExercise, result: PeerResult) -> Decimal | None:
     """A tutor's moderated mark as is; else the exercise's method, less any late penalty."""
     if result.moderated is not None:
         return tenth(result.moderated)
-    chosen = {"median": result.median, "mean": result.mean, "corrected": result.corrected}.get(
-        exercise.aggregation, result.median
-    )
+    chosen = {
+        "median": result.median,
+        "mean": result.mean,
+        "corrected": result.corrected,
+        "corrected_alone": result.corrected,
+    }.get(exercise.aggregation, result.median)
     if chosen is None:
         return None
     return tenth(chosen * (Decimal(100) - result.penalty) / Decimal(100))

@@ -7,9 +7,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, Self
+from typing import Any, Self, TypeVar, cast
 
 import discord
+from discord.ext import commands
 
 from bot.discord_app import CohortBot
 from bot.errors import UserError
@@ -17,7 +18,9 @@ from cogs._shared.replies import GENERIC_FAILURE, reply_private
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PersistentButton", "guarded"]
+__all__ = ["PersistentButton", "cog_of", "guarded"]
+
+C = TypeVar("C", bound=commands.Cog)
 
 
 async def guarded(
@@ -39,6 +42,15 @@ async def guarded(
     _count(bot, name, "ok")
 
 
+def cog_of(interaction: discord.Interaction, kind: type[C]) -> C:
+    """The loaded cog of class ``kind``: where a button or form hands its work."""
+    bot = interaction.client
+    assert isinstance(bot, commands.Bot)
+    cog = bot.get_cog(kind.__cog_name__)
+    assert isinstance(cog, kind)
+    return cog
+
+
 def _count(bot: Any, name: str, outcome: str) -> None:
     if isinstance(bot, CohortBot):
         bot.metrics.commands.labels(command=name, outcome=outcome).inc()
@@ -51,8 +63,8 @@ class PersistentButton(
 ):
     """A button routed by its custom id, so it works on messages posted before a restart.
 
-    Subclasses give ``template`` (with an ``id`` group), ``from_match`` and ``act``; the click
-    runs ``act`` under ``guarded``.
+    Subclasses give ``template`` (with an ``id`` group) and ``act``; the click runs ``act``
+    under ``guarded``. A subclass built from more than the id overrides ``from_match``.
     """
 
     def __init__(
@@ -75,7 +87,8 @@ class PersistentButton(
 
     @classmethod
     def from_match(cls, match: re.Match[str]) -> Self:
-        raise NotImplementedError
+        """The button again from its custom id: ``cls(<id>)``."""
+        return cast(Self, cast(Any, cls)(int(match["id"])))
 
     @property
     def metric_name(self) -> str:

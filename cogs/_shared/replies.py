@@ -1,7 +1,7 @@
 """Private answers: any length, in as many messages as it takes; one text for "we failed".
 
 Every cog answers through here so a long answer is split the same way everywhere (at paragraph
-breaks, ``bot.discussions.text.split_for_discord``) and nobody is pinged by an echo.
+breaks, ``bot.text.split_for_discord``) and nobody is pinged by an echo.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import discord
 
 from bot.discord_app import GENERIC_FAILURE, NO_PINGS, send_ephemeral
-from bot.discussions.text import split_for_discord
+from bot.text import split_for_discord
 
 __all__ = [
     "GENERIC_FAILURE",

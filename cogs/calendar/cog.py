@@ -19,10 +19,12 @@ from discord.ext import commands
 
 from bot.calendar import personal
 from bot.calendar.engine import EngineConfig, new_worker_id, run_due
-from bot.calendar.timeparse import autocomplete_zones
 from bot.discord_app import CohortBot
 from bot.discord_chat import DiscordChat
+from bot.timeparse import autocomplete_zones
 from cogs._shared.context import as_caller, in_context
+from cogs._shared.declare import slash
+from cogs._shared.metadata import extras
 from cogs._shared.replies import reply_private, send_long, send_private
 from cogs.calendar.views import CalendarButton
 
@@ -88,21 +90,23 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         # APScheduler runs on real time; the bot's clock may be the demo's.
         self.bot.scheduler.wake(JOB, at=datetime.now(UTC) + timedelta(seconds=delay))
 
-    @app_commands.command(
-        name="upcoming",
-        description="Your deadlines (extensions applied) and tutorials for the next four weeks.",
-        extras={"audience": "member", "example": {}},
+    @slash(
+        None,
+        "upcoming",
+        "Your deadlines (extensions applied) and tutorials for the next four weeks.",
+        extras("member", {}),
     )
     async def upcoming(self, interaction: discord.Interaction) -> None:
         result = await as_caller(self.bot, interaction, personal.upcoming, now=self.bot.clock.now())
         await send_long(interaction, result.render())
 
-    @app_commands.command(
-        name="timezone",
-        description="Set your time zone (IANA name) for DMs and calendar files.",
-        extras={"audience": "member", "example": {"zone": "Asia/Tokyo"}},
+    @slash(
+        None,
+        "timezone",
+        "Set your time zone (IANA name) for DMs and calendar files.",
+        extras("member", {"zone": "Asia/Tokyo"}),
+        zone="An IANA time zone such as Europe/London or Asia/Tokyo",
     )
-    @app_commands.describe(zone="An IANA time zone such as Europe/London or Asia/Tokyo")
     async def timezone(self, interaction: discord.Interaction, zone: str) -> None:
         result = await as_caller(self.bot, interaction, personal.set_timezone, zone=zone)
         await reply_private(interaction, result.text)
@@ -113,22 +117,25 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
     ) -> list[app_commands.Choice[str]]:
         return [app_commands.Choice(name=z, value=z) for z in autocomplete_zones(current)]
 
-    @app_commands.command(
-        name="reminders",
-        description="Turn DM reminders on or off.",
-        extras={"audience": "member", "example": {"enabled": False}},
+    @slash(
+        None,
+        "reminders",
+        "Turn DM reminders on or off.",
+        extras("member", {"enabled": False}),
+        enabled="True to get DM reminders, False to stop them",
     )
-    @app_commands.describe(enabled="True to get DM reminders, False to stop them")
     async def reminders(self, interaction: discord.Interaction, enabled: bool) -> None:
         result = await as_caller(self.bot, interaction, personal.set_reminders, enabled=enabled)
         await reply_private(interaction, result.text)
 
-    @app_commands.command(
-        name="quiet-hours",
-        description="DM reminders due in this window wait until it ends; leave both out to clear.",
-        extras={"audience": "member", "example": {"start": "22:00", "end": "07:00"}},
+    @slash(
+        None,
+        "quiet-hours",
+        "DM reminders due in this window wait until it ends; leave both out to clear.",
+        extras("member", {"start": "22:00", "end": "07:00"}),
+        start="Start, 24-hour HH:MM in your zone",
+        end="End, HH:MM",
     )
-    @app_commands.describe(start="Start, 24-hour HH:MM in your zone", end="End, HH:MM")
     async def quiet_hours(
         self,
         interaction: discord.Interaction,
@@ -140,10 +147,11 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         )
         await reply_private(interaction, result.text)
 
-    @app_commands.command(
-        name="ics",
-        description="Your personal calendar: an .ics file and a private feed address.",
-        extras={"audience": "member", "example": {}},
+    @slash(
+        None,
+        "ics",
+        "Your personal calendar: an .ics file and a private feed address.",
+        extras("member", {}),
     )
     async def ics(self, interaction: discord.Interaction) -> None:
         result = await in_context(
@@ -159,10 +167,11 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
             file=discord.File(io.BytesIO(result.data), filename=result.filename),
         )
 
-    @app_commands.command(
-        name="reset-feed",
-        description="Revoke your calendar feed address and get a new one.",
-        extras={"audience": "member", "example": {}},
+    @slash(
+        None,
+        "reset-feed",
+        "Revoke your calendar feed address and get a new one.",
+        extras("member", {}),
     )
     async def reset_feed(self, interaction: discord.Interaction) -> None:
         result = await as_caller(

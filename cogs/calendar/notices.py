@@ -4,19 +4,23 @@ scheduled, or send what is due now and say whether the person concerned was told
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
 
+import discord
 from discord.ext import commands
 
+from bot.access.permissions import Caller
 from bot.calendar import service
+from bot.db.models import Cohort
 from bot.discord_app import CohortBot
+from cogs._shared.context import in_context
 from cogs._shared.delivery import told_them
 
 log = logging.getLogger(__name__)
 
-__all__ = ["deliver_notices_now", "wake_notices", "with_delivery"]
+__all__ = ["calendar_change", "deliver_notices_now", "wake_notices", "with_delivery"]
 
 
 @runtime_checkable
@@ -57,3 +61,29 @@ async def with_delivery(bot: commands.Bot, text: str, keys: Sequence[str]) -> st
     async with bot.db.session() as session:
         sent = await service.notices_delivery(session, keys)
     return f"{text} {told_them(sent)}"
+
+
+class Planned(Protocol):
+    """A calendar service result that may have scheduled notices."""
+
+    @property
+    def next_due_at(self) -> datetime | None: ...
+
+
+R = TypeVar("R", bound=Planned)
+P = ParamSpec("P")
+
+
+async def calendar_change(
+    bot: CohortBot,
+    interaction: discord.Interaction,
+    func: Callable[Concatenate[Any, Caller, Cohort, P], Awaitable[R]],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> R:
+    """One calendar service call in the command context (``in_context``), then wake the
+    dispatcher for the notices it planned."""
+    result = await in_context(bot, interaction, func, *args, **kwargs)
+    wake_notices(bot, result.next_due_at)
+    return result

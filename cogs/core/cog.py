@@ -7,12 +7,13 @@ import logging
 from collections.abc import Sequence
 
 import discord
-from discord import app_commands
 from discord.ext import commands
 
 from bot.access.identity import ChannelInfo, link_guild, link_members
 from bot.discord_app import NO_PINGS, CohortBot
 from bot.discord_chat import chat_user
+from cogs._shared.declare import slash
+from cogs._shared.metadata import extras
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,11 @@ class Core(commands.Cog):
                 ", ".join(link.unbound_modules),
             )
 
-    @app_commands.command(
-        name="about",
-        description="What cohortbot is and which version runs here.",
-        extras={"audience": "member", "example": {}},
+    @slash(
+        None,
+        "about",
+        "What cohortbot is and which version runs here.",
+        extras("member", {}),
     )
     async def about(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(

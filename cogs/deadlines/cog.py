@@ -10,9 +10,16 @@ from bot.calendar import service
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
 from cogs._shared.context import as_caller, in_context
+from cogs._shared.declare import slash
 from cogs._shared.delivery import told_sentence
+from cogs._shared.metadata import extras
 from cogs._shared.replies import send_long
-from cogs.calendar.notices import deliver_notices_now, wake_notices, with_delivery
+from cogs.calendar.notices import (
+    calendar_change,
+    deliver_notices_now,
+    wake_notices,
+    with_delivery,
+)
 
 MODULE = "MATH70097"
 SETUP_ITEM = "deadline"
@@ -25,20 +32,19 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         self.bot = bot
         super().__init__()
 
-    @app_commands.command(
-        name="add",
-        description="Add a submission deadline, marking period end or feedback return date.",
-        extras={
-            "audience": "staff",
-            "example": {
+    @slash(
+        None,
+        "add",
+        "Add a submission deadline, marking period end or feedback return date.",
+        extras(
+            "staff",
+            {
                 "module": MODULE,
                 "kind": "submission_deadline",
                 "title": "Coursework 1",
                 "due": "2030-03-01 AoE",
             },
-        },
-    )
-    @app_commands.describe(
+        ),
         module="Module code, e.g. MATH70097",
         kind="What kind of date this is",
         title="The assessment item, e.g. Coursework 1",
@@ -61,7 +67,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         due: str,
         offsets: str | None = None,
     ) -> None:
-        result = await in_context(
+        result = await calendar_change(
             self.bot,
             interaction,
             service.add_deadline,
@@ -72,19 +78,17 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
             offsets=offsets,
             now=self.bot.clock.now(),
         )
-        wake_notices(self.bot, result.next_due_at)
         await send_long(interaction, result.render())
 
-    @app_commands.command(
-        name="extend",
-        description="Grant one student an extension (they are told privately).",
-        extras={
-            "audience": "staff",
-            "example": {"student": "amara.codes", "due": "2030-03-08 AoE", "reason": "MC-1"},
-            "setup": SETUP_ITEM,
-        },
-    )
-    @app_commands.describe(
+    @slash(
+        None,
+        "extend",
+        "Grant one student an extension (they are told privately).",
+        extras(
+            "staff",
+            {"student": "amara.codes", "due": "2030-03-08 AoE", "reason": "MC-1"},
+            setup=SETUP_ITEM,
+        ),
         item="Deadline number",
         student="The student",
         due="Their new deadline",
@@ -99,7 +103,7 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         reason: str,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await in_context(
+        result = await calendar_change(
             self.bot,
             interaction,
             service.grant_extension,
@@ -109,21 +113,16 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
             reason=reason,
             now=self.bot.clock.now(),
         )
-        wake_notices(self.bot, result.next_due_at)
         text = await with_delivery(self.bot, result.render(), result.notice_keys)
         await send_long(interaction, text)
 
-    @app_commands.command(
-        name="request",
-        description="Ask the module's tutors for an extension.",
-        extras={
-            "audience": "student",
-            "module": MODULE,
-            "example": {"due": "2030-03-08 AoE", "reason": "MC-2"},
-            "setup": SETUP_ITEM,
-        },
-    )
-    @app_commands.describe(
+    @slash(
+        None,
+        "request",
+        "Ask the module's tutors for an extension.",
+        extras(
+            "student", {"due": "2030-03-08 AoE", "reason": "MC-2"}, module=MODULE, setup=SETUP_ITEM
+        ),
         item="Deadline number (see /calendar upcoming)",
         due="The deadline you ask for",
         reason="Reason reference, e.g. your mitigating circumstances case number",
@@ -152,29 +151,27 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
             + told_sentence(sent, "tutor", "tutors", "sent the request by DM"),
         )
 
-    @app_commands.command(
-        name="requests",
-        description="Pending extension requests in a module.",
-        extras={"audience": "staff", "example": {"module": MODULE}},
+    @slash(
+        None,
+        "requests",
+        "Pending extension requests in a module.",
+        extras("staff", {"module": MODULE}),
+        module="Module code",
     )
-    @app_commands.describe(module="Module code")
     async def requests(self, interaction: discord.Interaction, module: str) -> None:
         result = await in_context(
             self.bot, interaction, service.pending_requests, module_code=module
         )
         await send_long(interaction, result.render())
 
-    @app_commands.command(
-        name="decide",
-        description="Approve or deny an extension request.",
-        extras={
-            "audience": "staff",
-            "module": MODULE,
-            "example": {"decision": "approve"},
-            "setup": SETUP_REQUEST,
-        },
+    @slash(
+        None,
+        "decide",
+        "Approve or deny an extension request.",
+        extras("staff", {"decision": "approve"}, module=MODULE, setup=SETUP_REQUEST),
+        request="Request number",
+        decision="approve or deny",
     )
-    @app_commands.describe(request="Request number", decision="approve or deny")
     @app_commands.choices(
         decision=[
             app_commands.Choice(name="approve", value="approve"),
@@ -195,19 +192,19 @@ class Deadlines(commands.GroupCog, group_name="deadline", group_description="Ass
         text = await with_delivery(self.bot, result.render(), result.notice_keys)
         await send_long(interaction, text)
 
-    @app_commands.command(
-        name="feedback-released",
-        description="Tell the module's students that feedback on an item is out.",
-        extras={"audience": "staff", "module": MODULE, "example": {}, "setup": SETUP_FEEDBACK},
+    @slash(
+        None,
+        "feedback-released",
+        "Tell the module's students that feedback on an item is out.",
+        extras("staff", {}, module=MODULE, setup=SETUP_FEEDBACK),
+        item="Feedback return item number",
     )
-    @app_commands.describe(item="Feedback return item number")
     async def feedback_released(self, interaction: discord.Interaction, item: int) -> None:
-        result = await in_context(
+        result = await calendar_change(
             self.bot,
             interaction,
             service.feedback_released,
             event_id=item,
             now=self.bot.clock.now(),
         )
-        wake_notices(self.bot, result.next_due_at)
         await send_long(interaction, result.render())

@@ -30,6 +30,7 @@ from bot.discussions.recorder import Recorder
 from bot.discussions.recording import GATEWAY_TAG, watched_threads
 from bot.discussions.render import when
 from cogs._shared.context import command_context, in_context
+from cogs._shared.declare import slash
 from cogs._shared.delivery import told_sentence, told_them
 from cogs._shared.metadata import extras
 from cogs._shared.replies import reply_private, send_long, send_private
@@ -208,10 +209,11 @@ class Discussions(commands.Cog):
 
     # ------------------------------------------------------------ tutor commands
 
-    @prompt.command(
-        name="create",
-        description="Schedule a graded discussion prompt (the text is asked for in a form).",
-        extras=extras(
+    @slash(
+        prompt,
+        "create",
+        "Schedule a graded discussion prompt (the text is asked for in a form).",
+        extras(
             "staff",
             {
                 "module": "MATH70097",
@@ -221,8 +223,6 @@ class Discussions(commands.Cog):
                 "text": "Where have you met the bias-variance trade-off in your own work?",
             },
         ),
-    )
-    @app_commands.describe(
         module="Module code, e.g. MATH70097",
         title="Short title (names the answers thread)",
         opens="When it is posted, e.g. 2026-01-19 09:00 (cohort time) or 2026-01-19T09:00Z",
@@ -286,12 +286,13 @@ class Discussions(commands.Cog):
                 )
             )
 
-    @prompt.command(
-        name="list",
-        description="A module's discussion prompts and where each stands.",
-        extras=extras("staff", {"module": "MATH70097"}),
+    @slash(
+        prompt,
+        "list",
+        "A module's discussion prompts and where each stands.",
+        extras("staff", {"module": "MATH70097"}),
+        module="Module code, e.g. MATH70097",
     )
-    @app_commands.describe(module="Module code, e.g. MATH70097")
     async def list_(self, interaction: discord.Interaction, module: str) -> None:
         prompts = await in_context(self.bot, interaction, service.list_prompts, module_code=module)
         if not prompts:
@@ -299,12 +300,11 @@ class Discussions(commands.Cog):
             return
         await send_long(interaction, "\n".join(p.line for p in prompts))
 
-    @prompt.command(
-        name="edit",
-        description="Change a prompt that has not opened yet.",
-        extras=extras("staff", {"title": "Week 1 (revised)"}, setup="scheduled_prompt"),
-    )
-    @app_commands.describe(
+    @slash(
+        prompt,
+        "edit",
+        "Change a prompt that has not opened yet.",
+        extras("staff", {"title": "Week 1 (revised)"}, setup="scheduled_prompt"),
         prompt="Prompt number (see /prompt list)",
         edit_text="Open a form to change the prompt's text",
     )
@@ -350,10 +350,11 @@ class Discussions(commands.Cog):
             )
         )
 
-    @prompt.command(
-        name="close",
-        description="Close a prompt now (locks its thread and posts the summary).",
-        extras=extras("staff", {}, setup="open_prompt"),
+    @slash(
+        prompt,
+        "close",
+        "Close a prompt now (locks its thread and posts the summary).",
+        extras("staff", {}, setup="open_prompt"),
     )
     async def close(self, interaction: discord.Interaction, prompt: int) -> None:
         info = await self.prompts.close_early(
@@ -367,12 +368,14 @@ class Discussions(commands.Cog):
         except Exception:
             log.exception("closing prompt %s early: the due work failed; it retries", info.id)
 
-    @prompt.command(
-        name="extend",
-        description="Reopen a prompt for one student until a new time (an extension).",
-        extras=extras("staff", {"student": "amara.codes"}, setup="open_prompt"),
+    @slash(
+        prompt,
+        "extend",
+        "Reopen a prompt for one student until a new time (an extension).",
+        extras("staff", {"student": "amara.codes"}, setup="open_prompt"),
+        until="Their new deadline, e.g. 2026-01-30 17:00",
+        reason="Reference",
     )
-    @app_commands.describe(until="Their new deadline, e.g. 2026-01-30 17:00", reason="Reference")
     async def extend(
         self,
         interaction: discord.Interaction,
@@ -396,12 +399,14 @@ class Discussions(commands.Cog):
             sent = Delivery(0, (Missed(result.student_name, exc.kind.value),))
         await reply_private(interaction, f"{result.render()} {told_them(sent)}")
 
-    @prompt.command(
-        name="grade",
-        description="Give one student quality points and/or feedback on a prompt.",
-        extras=extras("staff", {"student": "amara.codes", "quality": "3"}, setup="closed_prompt"),
+    @slash(
+        prompt,
+        "grade",
+        "Give one student quality points and/or feedback on a prompt.",
+        extras("staff", {"student": "amara.codes", "quality": "3"}, setup="closed_prompt"),
+        quality="Quality points, e.g. 3 or 2.5",
+        feedback="Feedback they see",
     )
-    @app_commands.describe(quality="Quality points, e.g. 3 or 2.5", feedback="Feedback they see")
     async def grade(
         self,
         interaction: discord.Interaction,
@@ -428,12 +433,13 @@ class Discussions(commands.Cog):
         if result.released:
             self.bot.scheduler.wake("discussions")
 
-    @prompt.command(
-        name="grade-csv",
-        description="Quality points and feedback for many students from a CSV file.",
-        extras=extras("staff", {}, setup="grades_csv"),
+    @slash(
+        prompt,
+        "grade-csv",
+        "Quality points and feedback for many students from a CSV file.",
+        extras("staff", {}, setup="grades_csv"),
+        file="CSV with student_number (or discord), quality_points, feedback",
     )
-    @app_commands.describe(file="CSV with student_number (or discord), quality_points, feedback")
     async def grade_csv(
         self, interaction: discord.Interaction, prompt: int, file: discord.Attachment
     ) -> None:
@@ -459,10 +465,11 @@ class Discussions(commands.Cog):
         if result.released and result.changed:
             self.bot.scheduler.wake("discussions")
 
-    @prompt.command(
-        name="scores",
-        description="Every student's provisional score on a prompt, with a CSV to grade from.",
-        extras=extras("staff", {}, setup="closed_prompt"),
+    @slash(
+        prompt,
+        "scores",
+        "Every student's provisional score on a prompt, with a CSV to grade from.",
+        extras("staff", {}, setup="closed_prompt"),
     )
     async def scores(self, interaction: discord.Interaction, prompt: int) -> None:
         table = await self.prompts.score_table(
@@ -479,10 +486,11 @@ class Discussions(commands.Cog):
             file=discord.File(io.BytesIO(table.csv_data), filename=table.csv_name),
         )
 
-    @prompt.command(
-        name="release",
-        description="Release a closed prompt's marks; each student is told privately.",
-        extras=extras("staff", {}, setup="closed_prompt"),
+    @slash(
+        prompt,
+        "release",
+        "Release a closed prompt's marks; each student is told privately.",
+        extras("staff", {}, setup="closed_prompt"),
     )
     async def release(self, interaction: discord.Interaction, prompt: int) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -505,10 +513,11 @@ class Discussions(commands.Cog):
 
     # ---------------------------------------------------------- student commands
 
-    @prompt.command(
-        name="mine",
-        description="Your provisional score on each discussion prompt, and why.",
-        extras=extras("member", {}),
+    @slash(
+        prompt,
+        "mine",
+        "Your provisional score on each discussion prompt, and why.",
+        extras("member", {}),
     )
     async def mine(self, interaction: discord.Interaction, prompt: int | None = None) -> None:
         mine = await self.prompts.my_scores(
@@ -529,10 +538,11 @@ class Discussions(commands.Cog):
             lines.append(line)
         await send_long(interaction, "\n".join(lines))
 
-    @prompt.command(
-        name="answer",
-        description="Answer a prompt through a form (private-answer prompts, extensions).",
-        extras=extras("student", {}, setup="private_prompt"),
+    @slash(
+        prompt,
+        "answer",
+        "Answer a prompt through a form (private-answer prompts, extensions).",
+        extras("student", {}, setup="private_prompt"),
     )
     async def answer(self, interaction: discord.Interaction, prompt: int) -> None:
         await self.open_answer_form(interaction, prompt)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -16,7 +16,7 @@ from bot.discussions import jobs
 from bot.discussions.answers import ANSWER_MAX_CHARS
 from bot.discussions.render import BODY_MAX_CHARS
 from cogs._shared.forms import CheckedModal
-from cogs._shared.guards import PersistentButton, guarded
+from cogs._shared.guards import PersistentButton, cog_of, guarded
 
 if TYPE_CHECKING:
     from cogs.discussions.cog import Discussions
@@ -27,9 +27,7 @@ __all__ = ["AnswerButton", "AnswerModal", "PromptTextModal"]
 def _cog(interaction: discord.Interaction) -> Discussions:
     from cogs.discussions.cog import Discussions
 
-    cog = interaction.client.get_cog("Discussions")  # type: ignore[attr-defined]
-    assert isinstance(cog, Discussions)
-    return cog
+    return cog_of(interaction, Discussions)
 
 
 class AnswerButton(PersistentButton, template=re.escape(jobs.ANSWER_PREFIX) + r"(?P<id>\d+)"):
@@ -40,10 +38,6 @@ class AnswerButton(PersistentButton, template=re.escape(jobs.ANSWER_PREFIX) + r"
             f"{jobs.ANSWER_PREFIX}{prompt_id}", label="Answer", style=discord.ButtonStyle.primary
         )
         self.prompt_id = prompt_id
-
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> Self:
-        return cls(int(match["id"]))
 
     async def act(self, interaction: discord.Interaction) -> None:
         await _cog(interaction).open_answer_form(interaction, self.prompt_id)

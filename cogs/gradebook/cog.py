@@ -18,11 +18,12 @@ from discord.ext import commands
 from bot.chat import ChatError, OutgoingMessage
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
-from bot.discussions.text import split_for_discord
 from bot.gradebook import privacy, service
 from bot.gradebook.export import ExportFile, to_csv
 from bot.gradebook.reader import Exporter, ExportRequest, MarksReader
+from bot.text import split_for_discord
 from cogs._shared.context import as_caller, guild_key
+from cogs._shared.declare import slash
 from cogs._shared.metadata import extras
 from cogs._shared.replies import defer_private, send_long
 from cogs.gradebook.replies import send_embeds, send_export
@@ -71,12 +72,13 @@ class Gradebook(commands.Cog):
 
     # ------------------------------------------------------------------ students
 
-    @app_commands.command(
-        name="marks",
-        description="Your participation marks: what counted and why (only you see it).",
-        extras=extras("student", {"module": "MATH70097"}),
+    @slash(
+        None,
+        "marks",
+        "Your participation marks: what counted and why (only you see it).",
+        extras("student", {"module": "MATH70097"}),
+        module="Module code, e.g. MATH70097 (leave out for a summary)",
     )
-    @app_commands.describe(module="Module code, e.g. MATH70097 (leave out for a summary)")
     async def marks(self, interaction: discord.Interaction, module: str | None = None) -> None:
         answer = asyncio.ensure_future(
             self.reader.student_marks(
@@ -98,12 +100,14 @@ class Gradebook(commands.Cog):
 
     # ------------------------------------------------------------------ tutors
 
-    @gradebook.command(
-        name="export",
-        description="The module's gradebook as a file (one row per student, one column per item).",
-        extras=extras("staff", {"module": "MATH70097", "format": "csv"}),
+    @slash(
+        gradebook,
+        "export",
+        "The module's gradebook as a file (one row per student, one column per item).",
+        extras("staff", {"module": "MATH70097", "format": "csv"}),
+        module="Module code",
+        format="csv (default) or xlsx",
     )
-    @app_commands.describe(module="Module code", format="csv (default) or xlsx")
     async def export(
         self, interaction: discord.Interaction, module: str, format: Format = "csv"
     ) -> None:
@@ -111,27 +115,26 @@ class Gradebook(commands.Cog):
         file = await self.exporter.export(self._export_request(interaction, module, format))
         await send_export(interaction, f"{file.summary}. Columns: see docs/gradebook.md.", file)
 
-    @gradebook.command(
-        name="programme",
-        description="Every student of the cohort: marks per module and a provisional "
-        "classification (admins).",
-        extras=extras("admin", {"format": "csv"}),
+    @slash(
+        gradebook,
+        "programme",
+        "Every student of the cohort: marks per module and a provisional classification (admins).",
+        extras("admin", {"format": "csv"}),
+        format="csv (default) or xlsx",
     )
-    @app_commands.describe(format="csv (default) or xlsx")
     async def programme(self, interaction: discord.Interaction, format: Format = "csv") -> None:
         await defer_private(interaction)
         file = await self.exporter.export(self._export_request(interaction, None, format))
         await send_export(interaction, f"{file.summary}.", file)
 
-    @gradebook.command(
-        name="weights",
-        description="Show or set the weights of the participation components of a module.",
-        extras=extras(
+    @slash(
+        gradebook,
+        "weights",
+        "Show or set the weights of the participation components of a module.",
+        extras(
             "staff",
             {"module": "MATH70097", "discussion": 50, "reason": "more weight on discussion"},
         ),
-    )
-    @app_commands.describe(
         module="Module code",
         discussion="Weight of discussion prompts",
         peer_review="Weight of peer reviews completed",
@@ -169,12 +172,13 @@ class Gradebook(commands.Cog):
         )
         await send_long(interaction, result.text)
 
-    @gradebook.command(
-        name="release",
-        description="Release the module's participation marks to its students.",
-        extras=extras("staff", {"module": "MATH70097"}),
+    @slash(
+        gradebook,
+        "release",
+        "Release the module's participation marks to its students.",
+        extras("staff", {"module": "MATH70097"}),
+        module="Module code",
     )
-    @app_commands.describe(module="Module code")
     async def release(self, interaction: discord.Interaction, module: str) -> None:
         result = await as_caller(
             self.bot, interaction, service.release_participation, module, now=self.bot.clock.now()
@@ -189,10 +193,11 @@ class Gradebook(commands.Cog):
             except ChatError as exc:
                 log.warning("release of %s not announced: %s", result.module_code, exc)
 
-    @gradebook.command(
-        name="adjust",
-        description="Correct a student's participation points (a new ledger row, audited).",
-        extras=extras(
+    @slash(
+        gradebook,
+        "adjust",
+        "Correct a student's participation points (a new ledger row, audited).",
+        extras(
             "staff",
             {
                 "module": "MATH70097",
@@ -202,8 +207,6 @@ class Gradebook(commands.Cog):
                 "reason": "reply posted in the wrong thread",
             },
         ),
-    )
-    @app_commands.describe(
         module="Module code",
         student="The student",
         component="Which participation component",
@@ -233,12 +236,11 @@ class Gradebook(commands.Cog):
         )
         await send_long(interaction, result.text)
 
-    @gradebook.command(
-        name="audit",
-        description="The trail of grade changes of a module: for a student, an item, or all.",
-        extras=extras("staff", {"module": "MATH70097", "student": "amara.codes"}),
-    )
-    @app_commands.describe(
+    @slash(
+        gradebook,
+        "audit",
+        "The trail of grade changes of a module: for a student, an item, or all.",
+        extras("staff", {"module": "MATH70097", "student": "amara.codes"}),
         module="Module code",
         student="Only this student's entries",
         item="Only this item: D3 (prompt), X2 (exercise), T5 (tutorial), weights, "
@@ -273,12 +275,14 @@ class Gradebook(commands.Cog):
             ExportFile(name, data, len(trail.lines), 8, trail.header),
         )
 
-    @gradebook.command(
-        name="components-import",
-        description="Import other component marks (CSV: student, component, weight, mark).",
-        extras=extras("staff", {"module": "MATH70097"}, setup="components_file"),
+    @slash(
+        gradebook,
+        "components-import",
+        "Import other component marks (CSV: student, component, weight, mark).",
+        extras("staff", {"module": "MATH70097"}, setup="components_file"),
+        module="Module code",
+        file="CSV with student, component, weight, mark",
     )
-    @app_commands.describe(module="Module code", file="CSV with student, component, weight, mark")
     async def components_import(
         self, interaction: discord.Interaction, module: str, file: discord.Attachment
     ) -> None:
@@ -299,10 +303,11 @@ class Gradebook(commands.Cog):
 
     # ------------------------------------------------------------------ privacy
 
-    @privacy_group.command(
-        name="export",
-        description="Everything cohortbot holds about you, as a JSON file (only you see it).",
-        extras=extras("member", {}),
+    @slash(
+        privacy_group,
+        "export",
+        "Everything cohortbot holds about you, as a JSON file (only you see it).",
+        extras("member", {}),
     )
     async def privacy_export(self, interaction: discord.Interaction) -> None:
         await defer_private(interaction)
@@ -311,10 +316,11 @@ class Gradebook(commands.Cog):
         )
         await send_export(interaction, file.summary, file)
 
-    @privacy_group.command(
-        name="erase",
-        description="Ask for your personal data to be erased (marks records are kept).",
-        extras=extras("member", {}),
+    @slash(
+        privacy_group,
+        "erase",
+        "Ask for your personal data to be erased (marks records are kept).",
+        extras("member", {}),
     )
     async def privacy_erase(self, interaction: discord.Interaction) -> None:
         result = await as_caller(
@@ -322,12 +328,11 @@ class Gradebook(commands.Cog):
         )
         await send_long(interaction, result.text)
 
-    @privacy_group.command(
-        name="erase-confirm",
-        description="Carry out an erasure: pseudonymise a person, keep the marks (admins).",
-        extras=extras("admin", {}, setup="person_to_erase"),
-    )
-    @app_commands.describe(
+    @slash(
+        privacy_group,
+        "erase-confirm",
+        "Carry out an erasure: pseudonymise a person, keep the marks (admins).",
+        extras("admin", {}, setup="person_to_erase"),
         person="Student number, Discord username or Discord id",
         reason="Why (kept in the audit trail)",
     )

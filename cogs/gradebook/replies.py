@@ -6,9 +6,9 @@ import io
 
 import discord
 
-from bot.discussions.text import EMBED_LIMITS
 from bot.gradebook.export import ExportFile
 from bot.gradebook.reader import RenderedView
+from bot.text import EMBED_LIMITS
 from cogs._shared.replies import send_long, send_private
 
 __all__ = ["send_embeds", "send_export"]

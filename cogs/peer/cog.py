@@ -25,6 +25,7 @@ from bot.peer import extensions, service
 from bot.peer.jobs import run_due
 from bot.peer.render import status_parts
 from cogs._shared.context import as_caller, in_context
+from cogs._shared.declare import slash
 from cogs._shared.delivery import told_sentence, told_them
 from cogs._shared.metadata import extras
 from cogs._shared.replies import reply_private, send_long, send_parts, send_private
@@ -77,10 +78,11 @@ class Peer(commands.Cog):
 
     # ------------------------------------------------------------------ tutors
 
-    @exercise.command(
-        name="create",
-        description="Set up a peer-assessed exercise: brief, deadlines, rubric, rules.",
-        extras=_extras(
+    @slash(
+        exercise,
+        "create",
+        "Set up a peer-assessed exercise: brief, deadlines, rubric, rules.",
+        _extras(
             "staff",
             {
                 "module": MODULE,
@@ -91,8 +93,6 @@ class Peer(commands.Cog):
             },
             setup="settled",
         ),
-    )
-    @app_commands.describe(
         module="Module code, e.g. MATH70097",
         title="Short title shown to students",
         brief="What to submit (link to a longer document if needed)",
@@ -124,7 +124,7 @@ class Peer(commands.Cog):
         reviewers: Literal["submitters", "enrolled"] = "submitters",
         avoid_same_group: bool = False,
         avoid_repeat_pairs: bool = True,
-        method: Literal["median", "mean", "corrected"] = "median",
+        method: Literal["median", "mean", "corrected", "corrected_alone"] = "median",
         late_hours: int = 0,
         late_penalty: int = 0,
         reminder_hours: int = 24,
@@ -155,12 +155,13 @@ class Peer(commands.Cog):
         self._wake()
         await send_long(interaction, created.summary)
 
-    @exercise.command(
-        name="status",
-        description="Submissions, allocation, and reviews done or pending per student.",
-        extras=_extras("staff", {}, setup="open_exercise"),
+    @slash(
+        exercise,
+        "status",
+        "Submissions, allocation, and reviews done or pending per student.",
+        _extras("staff", {}, setup="open_exercise"),
+        exercise="Exercise number (from its announcement)",
     )
-    @app_commands.describe(exercise="Exercise number (from its announcement)")
     async def status(self, interaction: discord.Interaction, exercise: int) -> None:
         report = await in_context(
             self.bot,
@@ -171,12 +172,13 @@ class Peer(commands.Cog):
         )
         await send_parts(interaction, status_parts(report))
 
-    @exercise.command(
-        name="allocate",
-        description="Allocate reviewers now instead of at the submission deadline.",
-        extras=_extras("staff", {}, setup="submitted_exercise"),
+    @slash(
+        exercise,
+        "allocate",
+        "Allocate reviewers now instead of at the submission deadline.",
+        _extras("staff", {}, setup="submitted_exercise"),
+        exercise="Exercise number",
     )
-    @app_commands.describe(exercise="Exercise number")
     async def allocate(self, interaction: discord.Interaction, exercise: int) -> None:
         summary = await in_context(
             self.bot,
@@ -195,12 +197,11 @@ class Peer(commands.Cog):
             text += "\nCould not satisfy everything:\n" + "\n".join(f"• {n}" for n in summary.notes)
         await send_long(interaction, text)
 
-    @exercise.command(
-        name="reassign",
-        description="Move a reviewer's pending reviews to spare capacity (or to someone).",
-        extras=_extras("staff", {}, setup="reassignable_exercise"),
-    )
-    @app_commands.describe(
+    @slash(
+        exercise,
+        "reassign",
+        "Move a reviewer's pending reviews to spare capacity (or to someone).",
+        _extras("staff", {}, setup="reassignable_exercise"),
         exercise="Exercise number",
         reviewer="Whose pending reviews to move",
         author="Only their review of this student's submission",
@@ -227,12 +228,11 @@ class Peer(commands.Cog):
         self._wake()
         await send_long(interaction, text)
 
-    @exercise.command(
-        name="topup",
-        description="Give submissions with fewer than k reviews the missing ones.",
-        extras=_extras("staff", {}, setup="allocated_exercise"),
-    )
-    @app_commands.describe(
+    @slash(
+        exercise,
+        "topup",
+        "Give submissions with fewer than k reviews the missing ones.",
+        _extras("staff", {}, setup="allocated_exercise"),
         exercise="Exercise number",
         author="Only this student's submission (default: every short one)",
     )
@@ -253,16 +253,15 @@ class Peer(commands.Cog):
         self._wake()
         await send_long(interaction, text)
 
-    @exercise.command(
-        name="extend",
-        description="Give one student more time to submit (they are told privately).",
-        extras=_extras(
+    @slash(
+        exercise,
+        "extend",
+        "Give one student more time to submit (they are told privately).",
+        _extras(
             "staff",
             {"student": "amara.codes", "until": "2030-03-08 17:00", "reason": "MC-1"},
             setup="open_exercise",
         ),
-    )
-    @app_commands.describe(
         exercise="Exercise number",
         student="The student",
         until="Their new submission deadline, e.g. 2026-02-04 17:00",
@@ -296,16 +295,15 @@ class Peer(commands.Cog):
             sent = await extensions.delivery(session, granted.dedupe_key)
         await reply_private(interaction, f"{granted.render()} {told_them(sent)}")
 
-    @exercise.command(
-        name="moderate",
-        description="Override a student's peer mark (0-100), with a reason; audited.",
-        extras=_extras(
+    @slash(
+        exercise,
+        "moderate",
+        "Override a student's peer mark (0-100), with a reason; audited.",
+        _extras(
             "staff",
             {"score": 68, "reason": "Reviewers disagreed; marked against the rubric."},
             setup="moderatable_exercise",
         ),
-    )
-    @app_commands.describe(
         exercise="Exercise number",
         student="Whose mark",
         score="The mark out of 100",
@@ -332,12 +330,11 @@ class Peer(commands.Cog):
         self._wake()
         await reply_private(interaction, text)
 
-    @exercise.command(
-        name="release",
-        description="Release the marks: each author gets their anonymous feedback by DM.",
-        extras=_extras("staff", {"accept_flagged": True}, setup="reviewed_exercise"),
-    )
-    @app_commands.describe(
+    @slash(
+        exercise,
+        "release",
+        "Release the marks: each author gets their anonymous feedback by DM.",
+        _extras("staff", {"accept_flagged": True}, setup="reviewed_exercise"),
         exercise="Exercise number",
         accept_flagged="Release even with submissions still flagged for moderation",
     )
@@ -367,16 +364,15 @@ class Peer(commands.Cog):
 
     # ---------------------------------------------------------------- students
 
-    @app_commands.command(
-        name="submit",
-        description="Submit your work to a peer-assessed exercise: a file, a link or text.",
-        extras=_extras(
+    @slash(
+        None,
+        "submit",
+        "Submit your work to a peer-assessed exercise: a file, a link or text.",
+        _extras(
             "student",
             {"text": "My lasso path flattens after lambda = 0.3; see the plot notes."},
             setup="open_exercise",
         ),
-    )
-    @app_commands.describe(
         exercise="Exercise number (from its announcement)",
         file="Your work as a file (up to 8 MB)",
         link="Or a link to it",

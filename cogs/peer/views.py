@@ -6,15 +6,14 @@ restarts.
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 import discord
 
 from bot.peer import service
 from bot.peer.engine import REVIEW_BUTTON, review_custom_id
 from cogs._shared.forms import CheckedModal
-from cogs._shared.guards import PersistentButton, guarded
+from cogs._shared.guards import PersistentButton, cog_of, guarded
 
 if TYPE_CHECKING:
     from cogs.peer.cog import Peer
@@ -25,9 +24,7 @@ __all__ = ["ReviewButton", "ReviewModal"]
 def _cog(interaction: discord.Interaction) -> Peer:
     from cogs.peer.cog import Peer
 
-    cog = interaction.client.get_cog("Peer")  # type: ignore[attr-defined]
-    assert isinstance(cog, Peer)
-    return cog
+    return cog_of(interaction, Peer)
 
 
 class ReviewButton(PersistentButton, template=r"cb:peer:review:(?P<id>\d+)"):
@@ -38,10 +35,6 @@ class ReviewButton(PersistentButton, template=r"cb:peer:review:(?P<id>\d+)"):
             review_custom_id(assignment_id), label=label, style=discord.ButtonStyle.primary
         )
         self.assignment_id = assignment_id
-
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> Self:
-        return cls(int(match["id"]))
 
     async def act(self, interaction: discord.Interaction) -> None:
         await _cog(interaction).open_review(interaction, self.assignment_id)

@@ -9,8 +9,10 @@ from discord.ext import commands
 from bot.calendar import service
 from bot.discord_app import CohortBot
 from cogs._shared.context import in_context
+from cogs._shared.declare import slash
+from cogs._shared.metadata import extras
 from cogs._shared.replies import send_long
-from cogs.calendar.notices import wake_notices
+from cogs.calendar.notices import calendar_change
 
 SETUP = "tutorial"
 
@@ -20,20 +22,19 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
         self.bot = bot
         super().__init__()
 
-    @app_commands.command(
-        name="add",
-        description="Schedule a tutorial (optionally weekly or fortnightly until a date).",
-        extras={
-            "audience": "staff",
-            "example": {
+    @slash(
+        None,
+        "add",
+        "Schedule a tutorial (optionally weekly or fortnightly until a date).",
+        extras(
+            "staff",
+            {
                 "module": "MATH70097",
                 "title": "Week 1 live session",
                 "start": "2030-01-15 18:00",
                 "duration": "1h",
             },
-        },
-    )
-    @app_commands.describe(
+        ),
         module="Module code, e.g. MATH70097",
         title="What the session is about",
         start="First session, e.g. 2026-03-02 18:00 (cohort time) or 2026-03-02T18:00Z",
@@ -62,7 +63,7 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
         until: str | None = None,
         reminders: str | None = None,
     ) -> None:
-        result = await in_context(
+        result = await calendar_change(
             self.bot,
             interaction,
             service.add_tutorial,
@@ -76,19 +77,13 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
             reminders=reminders,
             now=self.bot.clock.now(),
         )
-        wake_notices(self.bot, result.next_due_at)
         await send_long(interaction, result.render())
 
-    @app_commands.command(
-        name="move",
-        description="Move one session, or every upcoming session of the series.",
-        extras={
-            "audience": "staff",
-            "example": {"start": "2030-01-16 18:00"},
-            "setup": SETUP,
-        },
-    )
-    @app_commands.describe(
+    @slash(
+        None,
+        "move",
+        "Move one session, or every upcoming session of the series.",
+        extras("staff", {"start": "2030-01-16 18:00"}, setup=SETUP),
         tutorial="Tutorial number (shown when it was scheduled and in /calendar upcoming)",
         start="New start of that session (or of the next session, for the series)",
         session="Session number to move; leave out to move the whole series",
@@ -100,7 +95,7 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
         start: str,
         session: int | None = None,
     ) -> None:
-        result = await in_context(
+        result = await calendar_change(
             self.bot,
             interaction,
             service.move_tutorial,
@@ -109,21 +104,20 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
             sequence=session,
             now=self.bot.clock.now(),
         )
-        wake_notices(self.bot, result.next_due_at)
         await send_long(interaction, result.render())
 
-    @app_commands.command(
-        name="cancel",
-        description="Cancel one session, or every upcoming session of the series.",
-        extras={"audience": "staff", "example": {}, "setup": SETUP},
-    )
-    @app_commands.describe(
-        tutorial="Tutorial number", session="Session number; leave out to cancel the series"
+    @slash(
+        None,
+        "cancel",
+        "Cancel one session, or every upcoming session of the series.",
+        extras("staff", {}, setup=SETUP),
+        tutorial="Tutorial number",
+        session="Session number; leave out to cancel the series",
     )
     async def cancel(
         self, interaction: discord.Interaction, tutorial: int, session: int | None = None
     ) -> None:
-        result = await in_context(
+        result = await calendar_change(
             self.bot,
             interaction,
             service.cancel_tutorial,
@@ -131,16 +125,15 @@ class Tutorials(commands.GroupCog, group_name="tutorial", group_description="Liv
             sequence=session,
             now=self.bot.clock.now(),
         )
-        wake_notices(self.bot, result.next_due_at)
         await send_long(interaction, result.render())
 
-    @app_commands.command(
-        name="attendance",
-        description="Who checked in and who answered going / maybe / not going, per session.",
-        extras={"audience": "staff", "example": {}, "setup": SETUP},
-    )
-    @app_commands.describe(
-        tutorial="Tutorial number", session="Session number (default: the latest one started)"
+    @slash(
+        None,
+        "attendance",
+        "Who checked in and who answered going / maybe / not going, per session.",
+        extras("staff", {}, setup=SETUP),
+        tutorial="Tutorial number",
+        session="Session number (default: the latest one started)",
     )
     async def attendance(
         self, interaction: discord.Interaction, tutorial: int, session: int | None = None

@@ -36,6 +36,7 @@ from bot.db.models import (
 )
 from bot.errors import PermissionDenied, UserError
 from bot.peer import engine, outbox, service
+from bot.peer.aggregation import Review, aggregate
 from bot.peer.jobs import run_due
 from bot.roster.service import import_roster, load_programme
 from cohortlab.sandbox import example_texts
@@ -690,6 +691,85 @@ async def test_the_corrected_mark_learns_a_harsh_reviewer_across_the_module(
         assert r.corrected > r.mean + 5, (r.corrected, r.mean, r.median)
         assert r.final == r.corrected.quantize(Decimal("0.1"))
     assert info[harsh.id].bias < -10
+
+
+async def test_corrected_alone_fits_its_own_reviews_and_pooling_fits_the_modules(
+    course: Course,
+) -> None:
+    """A reviewer harsh in both weeks; week 1 is ``corrected_alone``: its marks come from a
+    fit of its own reviews only, and week 0's pooled fit leaves week 1's reviews out. Marked
+    ``corrected``, week 1 is fitted on both weeks. The released feedback says what was done."""
+    harsh = course.person("amara.codes")
+    exercises = []
+    for week, method in enumerate(("corrected", "corrected_alone")):
+        shift = timedelta(days=10 * week)
+        course.now = T0 + shift
+        ex = await course.create(
+            title=f"Week {week}",
+            method=method,
+            submission_deadline=(SUB_DUE + shift).strftime("%Y-%m-%dT%H:%MZ"),
+            review_deadline=(REVIEW_DUE + shift).strftime("%Y-%m-%dT%H:%MZ"),
+        )
+        await submit_all(course, ex)
+        course.now = SUB_DUE + shift + timedelta(minutes=1)
+        await course.due()
+        for i, a in enumerate(await course.assignments(ex)):
+            score = "4" if a.reviewer_id == harsh.id else str(8 + (i % 3) - 1)
+            await course.review(who(course, a.reviewer_id), a.id, method=score)
+        exercises.append(ex)
+
+    async def reviews_of(ex: int) -> list[Review]:
+        done = {a.id: a for a in await course.assignments(ex, AssignmentStatus.DONE)}
+        rows = await course.rows(PeerReview, PeerReview.assignment_id.in_(done))
+        return [
+            Review(
+                done[r.assignment_id].reviewer_id,
+                ex * 10_000 + done[r.assignment_id].author_id,
+                float(r.total),
+            )
+            for r in rows
+        ]
+
+    week0, week1 = await reviews_of(exercises[0]), await reviews_of(exercises[1])
+    alone_fit, pooled_fit = aggregate(week1), aggregate(week0 + week1)
+    async with course.db.session() as s:
+        ex0 = await s.get(PeerExercise, exercises[0])
+        ex1 = await s.get(PeerExercise, exercises[1])
+        assert ex0 is not None and ex1 is not None
+        _, week0_info = await engine.recompute(s, ex0, course.now)
+        results, alone_info = await engine.recompute(s, ex1, course.now)
+        alone = {a: (r.corrected, r.final) for a, r in results.items()}
+        ex1.aggregation = "corrected"
+        results, pooled_info = await engine.recompute(s, ex1, course.now)
+        pooled = {a: r.corrected for a, r in results.items()}
+        ex1.aggregation = "corrected_alone"
+        await engine.recompute(s, ex1, course.now)
+        await s.commit()
+    assert alone_info[harsh.id].bias == pytest.approx(alone_fit.reviewers[harsh.id].bias)
+    assert pooled_info[harsh.id].bias == pytest.approx(pooled_fit.reviewers[harsh.id].bias)
+    assert week0_info[harsh.id].bias == pytest.approx(aggregate(week0).reviewers[harsh.id].bias)
+    assert alone_fit.reviewers[harsh.id].bias != pytest.approx(pooled_fit.reviewers[harsh.id].bias)
+    for author, (corrected, final) in alone.items():
+        expected = alone_fit.submissions[exercises[1] * 10_000 + author].corrected
+        assert corrected == pytest.approx(Decimal(str(expected)), abs=Decimal("0.001"))
+        assert final == corrected.quantize(Decimal("0.1"))
+    assert any(pooled[a] != alone[a][0] for a in alone)
+
+    async def release(s: Any, caller: Caller, cohort: Cohort) -> str:
+        return await service.release(
+            s, caller, cohort, exercise_id=exercises[1], now=course.now, accept_flagged=True
+        )
+
+    course.now = REVIEW_DUE + timedelta(days=10, minutes=1)
+    await course.act(course.tutor, release)
+    await course.due()
+    victim = next(
+        a.author_id for a in await course.assignments(exercises[1]) if a.reviewer_id == harsh.id
+    )
+    feedback = "\n".join(course.chat.to(course.people[who(course, victim)]))
+    assert alone_fit.correction_applied
+    assert "usual generosity or harshness allowed for" in feedback
+    assert "this exercise's peer reviews" in feedback
 
 
 async def test_the_outbox_retries_an_outage(course: Course) -> None:

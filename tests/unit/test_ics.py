@@ -10,7 +10,7 @@ from icalendar import Calendar, Event
 
 from bot.calendar.ics import IcsDeadline, IcsOccurrence, IcsTutorial, build_calendar
 from bot.calendar.recurrence import expand_occurrences
-from bot.calendar.timeparse import CalendarInputError
+from bot.timeparse import CalendarInputError
 
 LONDON = "Europe/London"
 STAMP = datetime(2026, 9, 1, tzinfo=UTC)

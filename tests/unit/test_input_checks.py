@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import shown
-from bot.input_checks import INT_MAX, INT_MIN, cap_message, options_problem, text_problem
+from bot.errors import UserError, shown
+from bot.input_checks import (
+    INT_MAX,
+    INT_MIN,
+    cap_message,
+    options_problem,
+    require_length,
+    text_problem,
+)
 
 
 def options(*leaf: dict[str, object], sub: str | None = None) -> dict[str, object]:
@@ -51,3 +59,12 @@ def test_an_echo_is_short_and_one_line_whatever_the_text(text: str) -> None:
 def test_a_capped_message_fits_discord(text: str) -> None:
     capped = cap_message("There is no module " + text + " in this cohort.")
     assert len(capped) <= 2000
+
+
+def test_require_length_refuses_empty_and_long_text_with_the_given_sentence() -> None:
+    assert require_length("abc", 3, empty="Empty.", what="The text") == "abc"
+    with pytest.raises(UserError, match=r"^Empty\.$"):
+        require_length("", 3, empty="Empty.", what="The text")
+    with pytest.raises(UserError) as caught:
+        require_length("x" * 1001, 1000, empty="Empty.", what="The text", why=" (one post)")
+    assert str(caught.value) == "The text is 1001 characters; the limit is 1,000 (one post)."

@@ -245,3 +245,28 @@ def test_the_feature_check_catches_an_internal_import() -> None:
     assert check("from bot.peer import allocation") == []
     assert check("from bot.db.models import Person") == []
     assert check("from bot.gradebook import reconcile", module="bot.cli") == []
+
+
+# --- the shared core utilities belong to no feature ----------------------------------------------
+
+#: What every feature may use: chat text and time parsing. They import no feature, so using them
+#: never couples two features.
+CORE_UTILITIES = ("bot/text.py", "bot/timeparse.py", "bot/input_checks.py")
+
+
+def test_core_utilities_import_no_feature() -> None:
+    offenders = sorted(
+        f"{path} imports {name}"
+        for path in CORE_UTILITIES
+        for name in imported_modules((ROOT / path).read_text(encoding="utf-8"))
+        if feature_of(name) is not None
+    )
+    assert offenders == []
+
+
+def test_the_core_utility_check_sees_a_feature_import() -> None:
+    assert feature_of("bot.calendar.timeparse") == "calendar"
+    assert any(
+        feature_of(name) is not None
+        for name in imported_modules("from bot.discussions.text import count_words")
+    )

@@ -24,7 +24,7 @@ from bot.calendar.notices import (
     quiet_period_end,
     shift_for_quiet_hours,
 )
-from bot.calendar.timeparse import CalendarInputError
+from bot.timeparse import CalendarInputError
 
 LONDON = "Europe/London"
 NIGHT = time(22), time(7)

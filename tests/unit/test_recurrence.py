@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.calendar.recurrence import expand_occurrences
-from bot.calendar.timeparse import CalendarInputError, WallTime, classify_wall_time
+from bot.timeparse import CalendarInputError, WallTime, classify_wall_time
 
 LONDON = "Europe/London"
 HOUR = timedelta(hours=1)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.calendar.timeparse import (
+from bot.timeparse import (
     CalendarInputError,
     WallTime,
     autocomplete_zones,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.calendar.timeparse import AOE, end_of_local_day
+from bot.timeparse import AOE, end_of_local_day
 from cohortlab.localdiscord.scripting import Actor, message_text
 
 if TYPE_CHECKING:
