@@ -825,3 +825,133 @@ class ChannelCursor(Base):
     channel_id: Mapped[str] = mapped_column(PlatformId, primary_key=True)
     last_message_id: Mapped[str] = mapped_column(PlatformId)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- teams
+
+
+class TeamSetStatus(enum.StrEnum):
+    PROPOSED = "proposed"  # a dry run the tutor has not confirmed
+    ACTIVE = "active"  # the module's current teams
+    SUPERSEDED = "superseded"  # replaced by a later confirmed set (kept: previous teammates)
+    DISCARDED = "discarded"  # a proposal replaced by a newer one before it was confirmed
+
+
+class PairRule(enum.StrEnum):
+    APART = "apart"
+    TOGETHER = "together"
+
+
+class TeamAvailability(Base):
+    """When a person is free each week, in their own zone: ``intervals`` is a list of
+    [weekday, start minute, end minute] (see ``bot.teams.availability``)."""
+
+    __tablename__ = "team_availability"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
+    )
+    zone: Mapped[str] = mapped_column(String(64))
+    intervals: Mapped[list[Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TeamSurveyQuestion(Base):
+    """A tutor's survey question for a module's teams (skills, background, preferred role)."""
+
+    __tablename__ = "team_survey_questions"
+    __table_args__ = (UniqueConstraint("module_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(String(200))
+    choices: Mapped[list[Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TeamSurveyAnswer(Base):
+    __tablename__ = "team_survey_answers"
+    __table_args__ = (UniqueConstraint("question_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(
+        ForeignKey("team_survey_questions.id", ondelete="CASCADE")
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    choice: Mapped[str] = mapped_column(String(100))
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TeamPair(Base):
+    """A tutor's rule for two students of a module: always apart, or always together."""
+
+    __tablename__ = "team_pairs"
+    __table_args__ = (
+        UniqueConstraint("module_id", "first_id", "second_id"),
+        CheckConstraint("first_id < second_id", name="ordered_pair"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    first_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    second_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    rule: Mapped[PairRule] = mapped_column(_enum(PairRule, "pair_rule"))
+
+
+class TeamSet(Base):
+    """One formation of a module's teams, with the rules it was formed under.
+
+    ``reference_week`` is the Monday (00:00 UTC) the shared slots are shown for; the slots
+    hold in every one of the ``weeks`` weeks from it.
+    """
+
+    __tablename__ = "team_sets"
+    __table_args__ = (
+        CheckConstraint("size_min >= 1 AND size_max >= size_min", name="size_range"),
+        Index("ix_team_sets_module_status", "module_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    status: Mapped[TeamSetStatus] = mapped_column(_enum(TeamSetStatus, "team_set_status"))
+    size_min: Mapped[int] = mapped_column(Integer)
+    size_max: Mapped[int] = mapped_column(Integer)
+    min_minutes: Mapped[int] = mapped_column(Integer)
+    reference_week: Mapped[datetime]
+    weeks: Mapped[int] = mapped_column(Integer)
+    optimal: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+
+
+class Team(Base):
+    """One team of a set: ``shared`` is the hex bitmask of the UTC half-hour slots of the
+    week every member is free in (a snapshot, so a later availability change does not
+    rewrite why the team was formed)."""
+
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("set_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    set_id: Mapped[int] = mapped_column(ForeignKey("team_sets.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    shared: Mapped[str] = mapped_column(String(96))
+    balance: Mapped[int] = mapped_column(Integer, default=0)
+    thread_id: Mapped[str | None] = mapped_column(PlatformId)
+    #: When the team's message was posted in its thread (a retry opens nothing twice).
+    announced_at: Mapped[datetime | None]
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+    __table_args__ = (UniqueConstraint("set_id", "person_id"),)
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
+    )
+    set_id: Mapped[int] = mapped_column(ForeignKey("team_sets.id", ondelete="CASCADE"))

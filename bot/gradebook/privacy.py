@@ -66,6 +66,7 @@ from bot.db.models import MarkScheme as MarkSchemeRow
 from bot.errors import NotFound, UserError, shown
 from bot.gradebook import audit
 from bot.gradebook.export import ExportFile
+from bot.teams import privacy as team_privacy
 
 ERASURE_REQUESTED = "erasure_requested"
 ERASED = "erased"
@@ -96,6 +97,7 @@ PRIVACY_COVERAGE: dict[str, str] = {
     "component_marks": "exported",
     "mark_releases": "exported: releases the person made (staff)",
     "audit_log": "exported: entries about the person or by them (reviewer ids removed)",
+    **team_privacy.COVERAGE,
 }
 
 
@@ -479,6 +481,7 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             )
         ],
     }
+    data["project_teams"] = await team_privacy.personal_data(session, pid)
     return data
 
 
@@ -638,6 +641,7 @@ async def confirm_erasure(
     person.calendar_token = None
     person.dm_reminders = False
     person.erased_at = now
+    await team_privacy.erase(session, person.id)
     cancelled = await session.execute(
         update(Notice)
         .where(

@@ -26,6 +26,7 @@ from bot.db.models import (
     StudyGroup,
 )
 from bot.peer.policy import ACTIVE, GONE
+from bot.teams.groups import team_groups, with_teams
 
 # --------------------------------------------------------------------------- reads
 
@@ -138,11 +139,12 @@ async def rules_for(
     else:
         pool = await module_people(session, module.id, Role.STUDENT) | subs
     pool -= await gone_reviewers(session, exercise.id)
-    groups = (
-        await groups_of(session, module.cohort_id, pool | subs)
-        if exercise.avoid_same_group
-        else None
-    )
+    groups = None
+    if exercise.avoid_same_group:  # study groups, and the module's teams (bot.teams)
+        groups = with_teams(
+            await groups_of(session, module.cohort_id, pool | subs),
+            await team_groups(session, module.id, pool | subs),
+        )
     history = await history_pairs(session, exercise) if exercise.avoid_repeat_pairs else set()
     return Rules(
         pool=pool, groups=groups, history=history, ended=await ended_pairs(session, exercise.id)

@@ -27,6 +27,7 @@ from cogs._shared.declare import slash
 from cogs._shared.metadata import extras
 from cogs._shared.replies import reply_private, send_long, send_private
 from cogs.calendar.views import CalendarButton
+from cogs.teams.views import availability_command
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,25 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
 
     @timezone.autocomplete("zone")
     async def _zone_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=z, value=z) for z in autocomplete_zones(current)]
+
+    @slash(
+        None,
+        "availability",
+        "When you are free each week for team work, in your own zone (a form).",
+        extras("member", {"times": "Mon-Fri 19:00-23:00; Sat 10:00-16:00", "zone": "Asia/Tokyo"}),
+        times="e.g. Mon-Fri 19:00-23:00; Sat 09:00-17:00 (leave both out for the form)",
+        zone="Your IANA time zone, e.g. Asia/Tokyo",
+    )
+    async def availability(
+        self, interaction: discord.Interaction, times: str | None = None, zone: str | None = None
+    ) -> None:
+        await availability_command(self.bot, interaction, times, zone)  # the teams feature
+
+    @availability.autocomplete("zone")
+    async def _availability_zones(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return [app_commands.Choice(name=z, value=z) for z in autocomplete_zones(current)]
