@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = "http://127.0.0.1:8080"
+    # Signs the dashboard's sign-in links; unset: one is generated once and kept in the database.
+    dashboard_secret: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
     db_echo: bool = False
@@ -102,6 +104,7 @@ class Settings(BaseSettings):
         """Settings safe to log: the token never leaves this object in clear."""
         data = self.model_dump()
         data["discord_token"] = "***" if self.discord_token else None
+        data["dashboard_secret"] = "***" if self.dashboard_secret else None
         return data
 
 

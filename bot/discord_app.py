@@ -33,6 +33,7 @@ from bot.errors import UserError
 from bot.input_checks import cap_message, options_problem
 from bot.metrics import Metrics
 from bot.scheduler import Scheduler
+from bot.web.dashboard import DashboardSources
 from bot.web.server import HealthSources, WebServer, build_web_app
 
 log = logging.getLogger(__name__)
@@ -342,7 +343,18 @@ class Application:
                     gateway_connected=lambda: self.bot.gateway_connected,
                     scheduler_alive=lambda: self.scheduler.alive,
                     clock=self.clock.now,
-                )
+                ),
+                DashboardSources(
+                    db=self.db,
+                    clock=self.clock.now,
+                    chat=self.bot.chat,
+                    public_url=settings.public_url,
+                    secret=(
+                        settings.dashboard_secret.get_secret_value()
+                        if settings.dashboard_secret
+                        else None
+                    ),
+                ),
             ),
             settings.web_host,
             settings.web_port,

@@ -203,16 +203,16 @@ class Sandbox:
             programme_text=programme_text or default_programme,
             roster_text=roster_text or default_roster,
         )
-        settings = Settings(
-            discord_token=self.server.token,  # type: ignore[arg-type]
-            database_url=self.db.url,
-            discord_api_base=self.server.api_base,
-            discord_gateway_url=self.server.gateway_url,
-            web_port=0,
-            guild_ready_timeout=0.1,
-            scheduler_tick_seconds=3600,
-            **self.extra_settings,
-        )
+        values: dict[str, Any] = {
+            "discord_token": self.server.token,
+            "database_url": self.db.url,
+            "discord_api_base": self.server.api_base,
+            "discord_gateway_url": self.server.gateway_url,
+            "web_port": 0,
+            "guild_ready_timeout": 0.1,
+            "scheduler_tick_seconds": 3600,
+        }
+        settings = Settings(**{**values, **self.extra_settings})  # extra settings win
         self.app = Application(settings, clock=self.clock, db=self.db, http_trace=self._tracer())
         self.app.bot.before_identify_hook = _no_identify_wait
         await self.app.start()

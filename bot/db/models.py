@@ -955,3 +955,78 @@ class TeamMember(Base):
         ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
     )
     set_id: Mapped[int] = mapped_column(ForeignKey("team_sets.id", ondelete="CASCADE"))
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+class DashboardSecret(Base):
+    """The key sign-in links are signed with, when the operator set none (one row, made once)."""
+
+    __tablename__ = "dashboard_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DashboardSignInLink(Base):
+    """A single-use sign-in link sent by DM: only its nonce's hash is kept; used once."""
+
+    __tablename__ = "dashboard_sign_in_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class DashboardSession(Base):
+    """A signed-in browser: the cookie's hash, its CSRF token, and when it ends or was revoked."""
+
+    __tablename__ = "dashboard_sessions"
+    __table_args__ = (Index("ix_dashboard_sessions_person", "person_id", "revoked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dashboard_sign_in_links.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class TutorMessage(Base):
+    """A message a tutor sent a student from the dashboard, and whether it was delivered."""
+
+    __tablename__ = "tutor_messages"
+    __table_args__ = (Index("ix_tutor_messages_recipient", "recipient_id", "module_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    platform_message_id: Mapped[str | None] = mapped_column(PlatformId)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class EarlyWarningSettings(Base):
+    """The programme file's ``[early_warning]`` thresholds for a cohort (absent: defaults)."""
+
+    __tablename__ = "early_warning_settings"
+
+    cohort_id: Mapped[int] = mapped_column(
+        ForeignKey("cohorts.id", ondelete="CASCADE"), primary_key=True
+    )
+    thresholds: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

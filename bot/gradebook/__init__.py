@@ -5,4 +5,4 @@ is reproducible byte for byte; every result is provisional until the board confi
 """
 
 # Modules other features may import (tests/unit/test_layers.py); the rest is internal.
-PUBLIC_MODULES: tuple[str, ...] = ("audit", "ledger")
+PUBLIC_MODULES: tuple[str, ...] = ("audit", "export", "exporting", "ledger", "loading")

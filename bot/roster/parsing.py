@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.csv_input import csv_records
 from bot.db.models import Designation, Role
+from bot.insights.thresholds import ThresholdsError, parse_thresholds
 
 __all__ = [
     "CohortSpec",
@@ -130,6 +131,8 @@ class ModuleSpec:
 class ProgrammeSpec:
     cohort: CohortSpec
     modules: tuple[ModuleSpec, ...]
+    #: The ``[early_warning]`` table as written (checked), None when the file has none.
+    early_warning: dict[str, Any] | None = None
 
     @property
     def total_ects(self) -> Decimal:
@@ -150,7 +153,7 @@ _MODULE_KEYS = (
     "channel",
     "channel_id",
 )
-_TOP_KEYS = ("cohort", "modules")
+_TOP_KEYS = ("cohort", "modules", "early_warning")
 
 _HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_\-\"'. ]+?)\s*\]\]?")
 _KEY_RE = re.compile(r"^(\s*)([\"']?)([A-Za-z0-9_\-]+)\2\s*=")
@@ -411,7 +414,9 @@ def parse_programme(text: str) -> ProgrammeSpec:
     problems = _Problems(text.lstrip("\ufeff"))
     for key in data:
         if key not in _TOP_KEYS:
-            problems.add("", None, key, "unknown table (expected [cohort] and [[modules]])")
+            problems.add(
+                "", None, key, "unknown table (expected [cohort], [[modules]] and [early_warning])"
+            )
     cohort = None
     if "cohort" not in data:
         problems.add("", None, "cohort", "required: a [cohort] table with code, name, timezone")
@@ -448,10 +453,27 @@ def parse_programme(text: str) -> ProgrammeSpec:
             f"the modules add up to {spec_total.normalize():f} ECTS, "
             f"not {cohort.total_ects.normalize():f}",
         )
+    early_warning = data.get("early_warning")
+    if early_warning is not None:
+        if not isinstance(early_warning, dict):
+            problems.add("", None, "early_warning", "must be a table: [early_warning]")
+        else:
+            try:
+                parse_thresholds(early_warning)
+            except ThresholdsError as exc:
+                problems.errors.extend(exc.errors)
     if problems.errors:
         raise RosterError(problems.errors)
     assert cohort is not None
-    return ProgrammeSpec(cohort=cohort, modules=tuple(modules))
+    return ProgrammeSpec(
+        cohort=cohort,
+        modules=tuple(modules),
+        early_warning={
+            k: float(v) if isinstance(v, Decimal) else v for k, v in early_warning.items()
+        }
+        if isinstance(early_warning, dict)
+        else None,
+    )
 
 
 # --------------------------------------------------------------------------- roster (CSV)

@@ -31,6 +31,8 @@ from bot.db.models import (
     Role,
     StudyGroup,
 )
+from bot.db.types import utcnow
+from bot.insights.service import save_thresholds
 from bot.roster.parsing import (
     ModuleSpec,
     RosterEntry,
@@ -223,6 +225,7 @@ async def load_programme(session: AsyncSession, text: str) -> ProgrammeReport:
             updated += 1
         else:
             unchanged += 1
+    await save_thresholds(session, cohort.id, spec.early_warning, utcnow())
     await session.flush()
     return ProgrammeReport(
         cohort_code=cohort.code,

@@ -1,1 +1,1 @@
-"""aiohttp endpoints served while the bot runs: health, metrics (later: calendar feeds, exports)."""
+"""aiohttp endpoints served while the bot runs: health, metrics, calendar feeds, dashboard."""

@@ -1,4 +1,4 @@
-"""The operator-facing web server: ``/healthz`` and ``/metrics``.
+"""The bot's web server: ``/healthz`` and ``/metrics``, calendar feeds, the tutor dashboard.
 
 Health names the failing part (gateway, database, scheduler) so an orchestrator's probe log
 says what is wrong, not just that something is.
@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from bot.db.engine import Database
 from bot.metrics import Metrics
 from bot.web.calendar_feed import add_calendar_routes
+from bot.web.dashboard import DashboardSources, add_dashboard_routes, security_headers
 
 DB_TIMEOUT_SECONDS = 3.0
 
@@ -65,8 +66,10 @@ async def check_health(sources: HealthSources) -> tuple[bool, dict[str, object]]
     return not failing, parts
 
 
-def build_web_app(sources: HealthSources) -> web.Application:
-    app = web.Application()
+def build_web_app(
+    sources: HealthSources, dashboard: DashboardSources | None = None
+) -> web.Application:
+    app = web.Application(middlewares=[security_headers])
 
     async def healthz(_request: web.Request) -> web.Response:
         ok, parts = await check_health(sources)
@@ -84,6 +87,8 @@ def build_web_app(sources: HealthSources) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     add_calendar_routes(app, sources.database, sources.clock)
+    if dashboard is not None:
+        add_dashboard_routes(app, dashboard)
     return app
 
 

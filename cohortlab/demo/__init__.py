@@ -80,7 +80,10 @@ async def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}")
-        box = Sandbox(db, start=TERM_START)
+        serve = bool(getattr(args, "serve", False))
+        port = int(getattr(args, "port", 8080))
+        web = {"web_port": port, "public_url": f"http://127.0.0.1:{port}"} if serve else {}
+        box = Sandbox(db, start=TERM_START, settings=web)
         print(
             "cohortbot demo: building the MSc Machine Learning and Data Science cohort on a "
             "local Discord-compatible server and starting the bot against it..."
@@ -103,6 +106,10 @@ async def run_demo(args: argparse.Namespace, settings: Settings) -> int:
                     logging.getLogger(__name__).exception("demo step %s failed", name)
                     print(f"!! demo step {name} failed: {exc}", file=sys.stderr)
                     break
+            if serve and not failed:
+                from cohortlab.demo.serve import serve_dashboard
+
+                await serve_dashboard(box, world)
         finally:
             await box.stop()
             await db.dispose()

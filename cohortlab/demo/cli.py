@@ -25,8 +25,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="play a scripted term against a built-in local Discord server (no account needed)",
         description="Start a local Discord-compatible server with a demo cohort, run the bot "
         "against it, play a scripted term and print what tutors and students saw.",
-        epilog="Example:\n  cohortbot demo --out demo-output",
+        epilog="Examples:\n  cohortbot demo --out demo-output\n"
+        "  cohortbot demo --serve --port 8080",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="folder for exports")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="after the term, keep the bot's web server up to browse the demo cohort's "
+        "dashboard (sign-in links are printed); Ctrl-C stops it",
+    )
+    p.add_argument("--port", type=int, default=8080, help="web server port with --serve")
     p.set_defaults(handler=cmd_demo)

@@ -121,7 +121,17 @@ def test_the_cohortlab_check_catches_every_spelling_of_an_import() -> None:
 
 # --- features do not import each other's internals ---------------------------------------------
 
-FEATURES = ("access", "roster", "discussions", "peer", "calendar", "gradebook", "teams")
+FEATURES = (
+    "access",
+    "roster",
+    "discussions",
+    "peer",
+    "calendar",
+    "gradebook",
+    "insights",
+    "dashboard",
+    "teams",
+)
 
 
 def public_modules(init_source: str) -> tuple[str, ...]:

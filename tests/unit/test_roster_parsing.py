@@ -368,3 +368,19 @@ def test_roster_parser_refuses_garbage_politely(text: str) -> None:
 def test_programme_parser_refuses_garbage_politely(text: str) -> None:
     with pytest.raises(RosterError):
         parse_programme(text)
+
+
+def test_early_warning_thresholds_are_read_and_checked_with_the_rest() -> None:
+    assert parse_programme(MINIMAL).early_warning is None
+    spec = parse_programme(MINIMAL + "\n[early_warning]\ninactive_days = 10\nfalling_ratio = 0.4\n")
+    assert spec.early_warning == {"inactive_days": 10, "falling_ratio": 0.4}
+    assert parse_programme((EXAMPLES / "mlds-2025.toml").read_text()).early_warning is not None
+    with pytest.raises(RosterError) as caught:
+        parse_programme(
+            MINIMAL.replace('code = "M1"', 'code = "bad code"')
+            + "\n[early_warning]\ninactive_dayz = 3\nflag_score = 0\n"
+        )
+    errors = caught.value.errors
+    assert any("bad code" in e for e in errors)
+    assert any(e.startswith("early_warning.inactive_dayz: unknown key") for e in errors)
+    assert "early_warning.flag_score: must be from 0.5 to 20, got 0" in errors

@@ -1,0 +1,390 @@
+"""The early warning for one module, as of a moment: facts gathered here, judged by ``warning``.
+
+Activity of any kind counts (posts, peer submissions and reviews, tutorial check-ins, RSVPs);
+missed work is what was due in the last ``recent_weeks`` weeks and is still not handed in
+(an approved extension that has not run out yet is not missed). Read-only: nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import (
+    AssignmentStatus,
+    Attendance,
+    CalendarEvent,
+    Contribution,
+    DiscussionPrompt,
+    EarlyWarningSettings,
+    Enrolment,
+    EnrolmentStatus,
+    EventKind,
+    EventOccurrence,
+    ExerciseStatus,
+    Extension,
+    ExtensionStatus,
+    Module,
+    OccurrenceStatus,
+    PeerExercise,
+    PeerReview,
+    PeerSubmission,
+    Person,
+    PromptStatus,
+    ReviewAssignment,
+    Role,
+    Rsvp,
+    RsvpResponse,
+)
+from bot.insights.thresholds import Thresholds, parse_thresholds
+from bot.insights.warning import Flag, Missed, StudentActivity, assess
+
+__all__ = [
+    "HISTORY_WEEKS",
+    "SOURCES",
+    "ModuleInsights",
+    "StudentFlag",
+    "WeeklyActivity",
+    "module_flags",
+    "module_insights",
+    "module_students",
+    "save_thresholds",
+    "thresholds_for",
+    "weekly_activity",
+]
+
+#: Weeks of activity looked at for each student's own trend.
+HISTORY_WEEKS = 6
+DAY = timedelta(days=1)
+WEEK = timedelta(weeks=1)
+
+
+@dataclass(frozen=True)
+class StudentFlag:
+    person_id: int
+    name: str
+    flag: Flag
+    activity: StudentActivity
+
+
+async def thresholds_for(session: AsyncSession, cohort_id: int) -> Thresholds:
+    row = await session.get(EarlyWarningSettings, cohort_id)
+    return parse_thresholds(row.thresholds) if row is not None else Thresholds()
+
+
+async def save_thresholds(
+    session: AsyncSession, cohort_id: int, data: dict[str, Any] | None, now: datetime
+) -> Thresholds:
+    """Store a programme file's ``[early_warning]`` table (``None``: back to the defaults)."""
+    thresholds = parse_thresholds(data)
+    row = await session.get(EarlyWarningSettings, cohort_id)
+    if data is None:
+        if row is not None:
+            await session.delete(row)
+        return thresholds
+    if row is None:
+        session.add(
+            EarlyWarningSettings(cohort_id=cohort_id, thresholds=dict(data), updated_at=now)
+        )
+    else:
+        row.thresholds = dict(data)
+        row.updated_at = now
+    return thresholds
+
+
+async def module_students(session: AsyncSession, module_id: int) -> list[tuple[int, str]]:
+    """Active students of a module (not erased), by name."""
+    rows = await session.execute(
+        select(Person.id, Person.display_name)
+        .join(Enrolment, Enrolment.person_id == Person.id)
+        .where(
+            Enrolment.module_id == module_id,
+            Enrolment.role == Role.STUDENT,
+            Enrolment.status == EnrolmentStatus.ACTIVE,
+            Person.erased_at.is_(None),
+        )
+        .order_by(Person.display_name, Person.id)
+    )
+    return [(pid, name) for pid, name in rows.all()]
+
+
+#: The kinds of activity, as the dashboard's participation plot names them.
+SOURCES = ("Discussion posts", "Peer submissions", "Peer reviews", "Check-ins", "RSVPs")
+
+
+def _activity_sources(module_id: int) -> list[Any]:
+    """(person id, when) of every kind of activity in a module, one select per ``SOURCES``."""
+    return [
+        select(Contribution.person_id.label("pid"), Contribution.created_at.label("at"))
+        .join(DiscussionPrompt, DiscussionPrompt.id == Contribution.prompt_id)
+        .where(DiscussionPrompt.module_id == module_id),
+        select(PeerSubmission.person_id, PeerSubmission.submitted_at)
+        .join(PeerExercise, PeerExercise.id == PeerSubmission.exercise_id)
+        .where(PeerExercise.module_id == module_id),
+        select(ReviewAssignment.reviewer_id, PeerReview.submitted_at)
+        .join(ReviewAssignment, ReviewAssignment.id == PeerReview.assignment_id)
+        .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id)
+        .where(PeerExercise.module_id == module_id),
+        select(Attendance.person_id, Attendance.checked_in_at)
+        .join(EventOccurrence, EventOccurrence.id == Attendance.occurrence_id)
+        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
+        .where(CalendarEvent.module_id == module_id),
+        select(Rsvp.person_id, Rsvp.updated_at)
+        .join(EventOccurrence, EventOccurrence.id == Rsvp.occurrence_id)
+        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
+        .where(CalendarEvent.module_id == module_id),
+    ]
+
+
+@dataclass(frozen=True)
+class WeeklyActivity:
+    """Activity counts per week, oldest first, the last week ending at the moment asked."""
+
+    per_student: dict[int, list[int]]
+    last_seen: dict[int, datetime]
+    #: name in ``SOURCES`` -> counts per week over all students
+    per_source: dict[str, list[int]]
+
+
+async def weekly_activity(
+    session: AsyncSession,
+    module_id: int,
+    now: datetime,
+    weeks: int,
+    students: Iterable[int] | None = None,
+) -> WeeklyActivity:
+    """Per student and per kind of activity: counts per week (the last ending at ``now``), and
+    each student's last activity of any kind before ``now``."""
+    start = now - weeks * WEEK
+    wanted = set(students) if students is not None else None
+    counts: dict[int, list[int]] = defaultdict(lambda: [0] * weeks)
+    last: dict[int, datetime] = {}
+    per_source: dict[str, list[int]] = {name: [0] * weeks for name in SOURCES}
+    sources = list(zip(SOURCES, _activity_sources(module_id), strict=True))
+    for name, source in sources:
+        pid_col, at_col = source.selected_columns[0], source.selected_columns[1]
+        # Weeks counted by the database (a CASE over the week boundaries: portable, and a few
+        # hundred rows back instead of one per post).
+        bucket = case(
+            *((at_col > now - (k + 1) * WEEK, weeks - 1 - k) for k in range(weeks)), else_=-1
+        )
+        rows = await session.execute(
+            source.with_only_columns(pid_col, bucket, func.count(), func.max(at_col))
+            .where(at_col > start, at_col <= now)
+            .group_by(pid_col, bucket)
+        )
+        for pid, index, n, latest in rows.all():
+            if pid is None or not 0 <= index < weeks:
+                continue
+            counts[pid][index] += n
+            per_source[name][index] += n
+            if pid not in last or latest > last[pid]:
+                last[pid] = latest
+    if wanted is None or any(pid not in last for pid in wanted):
+        # Last seen before the window, for students quiet all through it.
+        for _name, source in sources:
+            pid_col, at_col = source.selected_columns[0], source.selected_columns[1]
+            stmt = source.with_only_columns(pid_col, func.max(at_col)).where(at_col <= start)
+            if wanted is not None:
+                stmt = stmt.where(pid_col.in_(sorted(p for p in wanted if p not in last)))
+            for pid, at in (await session.execute(stmt.group_by(pid_col))).all():
+                if pid is not None and at is not None and pid not in last:
+                    last[pid] = at
+    return WeeklyActivity(dict(counts), last, per_source)
+
+
+async def _extended(session: AsyncSession, now: datetime, **item: Iterable[int]) -> set[Any]:
+    """(person, item id) pairs with an approved extension still running."""
+    ((column, ids),) = item.items()
+    ids = list(ids)
+    if not ids:
+        return set()
+    col = getattr(Extension, column)
+    rows = await session.execute(
+        select(Extension.person_id, col).where(
+            col.in_(ids),
+            Extension.status == ExtensionStatus.APPROVED,
+            Extension.new_due_at > now,
+        )
+    )
+    return {(pid, iid) for pid, iid in rows.all()}
+
+
+async def _missed_work(
+    session: AsyncSession, module_id: int, students: set[int], now: datetime, since: datetime
+) -> tuple[dict[int, list[Missed]], dict[int, list[Missed]], dict[int, list[Missed]]]:
+    missed: dict[int, list[Missed]] = defaultdict(list)
+    reviews: dict[int, list[Missed]] = defaultdict(list)
+    absent: dict[int, list[Missed]] = defaultdict(list)
+
+    def days_ago(when: datetime) -> float:
+        return (now - when) / DAY
+
+    prompts = (
+        await session.execute(
+            select(DiscussionPrompt.id, DiscussionPrompt.title, DiscussionPrompt.closes_at).where(
+                DiscussionPrompt.module_id == module_id,
+                DiscussionPrompt.status != PromptStatus.CANCELLED,
+                DiscussionPrompt.closes_at > since,
+                DiscussionPrompt.closes_at <= now,
+            )
+        )
+    ).all()
+    if prompts:
+        posted = {
+            (pid, prompt)
+            for pid, prompt in (
+                await session.execute(
+                    select(Contribution.person_id, Contribution.prompt_id)
+                    .where(Contribution.prompt_id.in_([p.id for p in prompts]))
+                    .distinct()
+                )
+            ).all()
+        }
+        extended = await _extended(session, now, prompt_id=[p.id for p in prompts])
+        for prompt_id, title, closes_at in prompts:
+            for pid in students:
+                if (pid, prompt_id) not in posted and (pid, prompt_id) not in extended:
+                    missed[pid].append(Missed(title, days_ago(closes_at)))
+    exercises = (
+        await session.execute(
+            select(PeerExercise.id, PeerExercise.title, PeerExercise.submission_due_at).where(
+                PeerExercise.module_id == module_id,
+                PeerExercise.status != ExerciseStatus.CANCELLED,
+                PeerExercise.submission_due_at > since,
+                PeerExercise.submission_due_at <= now,
+            )
+        )
+    ).all()
+    if exercises:
+        submitted = {
+            (pid, eid)
+            for pid, eid in (
+                await session.execute(
+                    select(PeerSubmission.person_id, PeerSubmission.exercise_id)
+                    .where(PeerSubmission.exercise_id.in_([e.id for e in exercises]))
+                    .distinct()
+                )
+            ).all()
+        }
+        extended = await _extended(session, now, exercise_id=[e.id for e in exercises])
+        for eid, title, due in exercises:
+            for pid in students:
+                if (pid, eid) not in submitted and (pid, eid) not in extended:
+                    missed[pid].append(Missed(title, days_ago(due)))
+    due = func.coalesce(ReviewAssignment.due_at, PeerExercise.review_due_at)
+    review_rows = await session.execute(
+        select(ReviewAssignment.reviewer_id, PeerExercise.title, due)
+        .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id)
+        .where(
+            PeerExercise.module_id == module_id,
+            due > since,
+            due <= now,
+            (ReviewAssignment.status == AssignmentStatus.PENDING)
+            | (ReviewAssignment.end_reason == "missed"),
+        )
+    )
+    for pid, title, when in review_rows.all():
+        if pid in students:
+            reviews[pid].append(Missed(f"review for {title}", days_ago(when)))
+    rsvp_rows = await session.execute(
+        select(Rsvp.person_id, CalendarEvent.title, EventOccurrence.starts_at)
+        .join(EventOccurrence, EventOccurrence.id == Rsvp.occurrence_id)
+        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
+        .outerjoin(
+            Attendance,
+            (Attendance.occurrence_id == Rsvp.occurrence_id)
+            & (Attendance.person_id == Rsvp.person_id),
+        )
+        .where(
+            CalendarEvent.module_id == module_id,
+            CalendarEvent.kind == EventKind.TUTORIAL,
+            EventOccurrence.status == OccurrenceStatus.SCHEDULED,
+            Rsvp.response == RsvpResponse.GOING,
+            EventOccurrence.ends_at > since,
+            EventOccurrence.ends_at <= now,
+            Attendance.id.is_(None),
+        )
+    )
+    for pid, title, starts in rsvp_rows.all():
+        if pid in students:
+            absent[pid].append(Missed(f"{title} {starts:%d %b}", days_ago(starts)))
+    return missed, reviews, absent
+
+
+async def _module_start(session: AsyncSession, module_id: int) -> datetime | None:
+    """When the module's first item opened: weeks before it are not "no activity"."""
+    candidates = [
+        select(func.min(DiscussionPrompt.opens_at)).where(DiscussionPrompt.module_id == module_id),
+        select(func.min(PeerExercise.created_at)).where(PeerExercise.module_id == module_id),
+        select(func.min(EventOccurrence.starts_at))
+        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
+        .where(CalendarEvent.module_id == module_id),
+    ]
+    found = [v for c in candidates if (v := (await session.execute(c)).scalar()) is not None]
+    return min(found) if found else None
+
+
+@dataclass(frozen=True)
+class ModuleInsights:
+    flags: list[StudentFlag]
+    activity: WeeklyActivity
+    thresholds: Thresholds
+
+
+async def module_flags(
+    session: AsyncSession,
+    module: Module,
+    now: datetime,
+    thresholds: Thresholds | None = None,
+    students: Sequence[tuple[int, str]] | None = None,
+) -> list[StudentFlag]:
+    """Every student's flag in ``module`` as of ``now``, flagged first (highest score first)."""
+    return (await module_insights(session, module, now, thresholds, students)).flags
+
+
+async def module_insights(
+    session: AsyncSession,
+    module: Module,
+    now: datetime,
+    thresholds: Thresholds | None = None,
+    students: Sequence[tuple[int, str]] | None = None,
+) -> ModuleInsights:
+    """The flags and the weekly activity behind them (the dashboard plots both)."""
+    t = thresholds or await thresholds_for(session, module.cohort_id)
+    people = list(students) if students is not None else await module_students(session, module.id)
+    ids = {pid for pid, _ in people}
+    start = await _module_start(session, module.id)
+    weeks_open = 0  # nothing has happened in the module yet: nobody can be inactive
+    if start is not None and start <= now:
+        weeks_open = max(1, min(HISTORY_WEEKS, int((now - start) / WEEK) + 1))
+    activity = await weekly_activity(session, module.id, now, HISTORY_WEEKS, ids)
+    counts, last = activity.per_student, activity.last_seen
+    since = now - t.recent_weeks * WEEK
+    missed, reviews, absent = await _missed_work(session, module.id, ids, now, since)
+    activities = [
+        StudentActivity(
+            person_id=pid,
+            weekly=tuple(counts.get(pid, [0] * HISTORY_WEEKS)),
+            days_since_last=(now - last[pid]) / DAY if pid in last else None,
+            missed_deadlines=tuple(missed.get(pid, ())),
+            reviews_not_done=tuple(reviews.get(pid, ())),
+            going_but_absent=tuple(absent.get(pid, ())),
+            weeks_observed=weeks_open,
+        )
+        for pid, _ in people
+    ]
+    flags = assess(activities, t)
+    names = dict(people)
+    result = [
+        StudentFlag(a.person_id, names[a.person_id], f, a)
+        for a, f in zip(activities, flags, strict=True)
+    ]
+    result.sort(key=lambda s: (not s.flag.flagged, -s.flag.score, s.name))
+    return ModuleInsights(result, activity, t)

@@ -1,0 +1,79 @@
+"""``/dashboard``: a sign-in link to the web dashboard, by direct message, for anyone on the roster;
+and the weekly early-warning digest job (``bot.dashboard.digest``).
+
+Tutors see their modules, admins the whole cohort, students their own page: the web pages
+check that, so the command is the same for everyone.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands
+
+from bot.chat import ChatError
+from bot.dashboard.digest import send_digests
+from bot.dashboard.messages import request_link, send_dm
+from bot.discord_app import CohortBot
+from cogs._shared.context import in_context
+from cogs._shared.declare import slash
+from cogs._shared.metadata import extras
+from cogs._shared.replies import reply_private
+
+log = logging.getLogger(__name__)
+
+
+JOB = "early-warning-digest"
+
+
+class Dashboard(commands.Cog):
+    def __init__(self, bot: CohortBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.scheduler.register(JOB, self.run_digests)
+
+    async def run_digests(self) -> None:
+        """The weekly digest (opt-in per cohort); cheap when no cohort asked for one."""
+        try:
+            sent = await send_digests(self.bot.db, self.bot.chat, self.bot.clock.now())
+        except Exception:
+            log.exception("early-warning digest run failed")
+            return
+        if sent:
+            log.info("sent %d early-warning digest(s)", sent)
+
+    @slash(
+        None,
+        "dashboard",
+        "Get a sign-in link to the web dashboard (by direct message, works once).",
+        extras("member", {}),
+    )
+    async def dashboard(self, interaction: discord.Interaction) -> None:
+        settings = self.bot.settings
+        link = await in_context(
+            self.bot,
+            interaction,
+            request_link,
+            now=self.bot.clock.now(),
+            secret=(
+                settings.dashboard_secret.get_secret_value() if settings.dashboard_secret else None
+            ),
+            public_url=settings.public_url,
+        )
+        try:
+            await send_dm(self.bot.chat, str(interaction.user.id), link.text())
+        except ChatError as exc:
+            log.info("dashboard link DM to %s failed: %s", interaction.user.id, exc)
+            # Only the caller sees an ephemeral reply, so the link can go there instead.
+            await reply_private(
+                interaction,
+                "I could not send you a direct message, so here is your link (works once, "
+                f"for 10 minutes; do not share it):\n{link.url}",
+            )
+            return
+        await reply_private(
+            interaction,
+            "I sent you a sign-in link by direct message. It works once, within 10 minutes.",
+        )
