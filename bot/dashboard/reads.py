@@ -47,6 +47,7 @@ from bot.db.models import (
     RsvpResponse,
     TutorMessage,
 )
+from bot.due import reached
 from bot.errors import NotFound, PermissionDenied
 from bot.gradebook.export import ExportFile
 from bot.gradebook.exporting import build_module_export, build_programme_export, check_format
@@ -319,7 +320,7 @@ async def _upcoming(
             )
         )
     ).all():
-        if sub > now:
+        if not reached(sub, now):
             found.append(Upcoming(codes[mid], title, "submission due", sub))
         if rev <= until:
             found.append(Upcoming(codes[mid], title, "reviews due", rev))
