@@ -29,8 +29,8 @@ from bot.db.models import (
     Enrolment,
     ExerciseStatus,
     Module,
+    OutboxMessage,
     PeerExercise,
-    PeerOutbox,
     PeerSubmission,
     Person,
     ProcessedEvent,
@@ -175,8 +175,8 @@ async def run(n: int, k: int) -> None:
             pending = (
                 await s.execute(
                     select(func.count())
-                    .select_from(PeerOutbox)
-                    .where(PeerOutbox.status == "pending")
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.state == "pending")
                 )
             ).scalar_one()
         await db.dispose()

@@ -49,6 +49,29 @@ class OutgoingMessage:
     files: tuple[FileAttachment, ...] = ()
     mention_role_id: str | None = None
     mention_user_ids: tuple[str, ...] = ()
+    #: Names the message so a retry can find it in the history (``bot.outbox``); the adapter
+    #: renders it (``with_marker``) and ``marker_of`` reads it back.
+    marker: str | None = None
+
+
+#: The marker convention: a last subtext line ``-# cohortbot <marker>``. Small and grey on
+#: Discord; an adapter for a platform without subtext may render it otherwise, as long as
+#: ``marker_of`` reads back what it wrote.
+MARKER_PREFIX = "-# cohortbot "
+
+
+def with_marker(message: OutgoingMessage) -> str:
+    """The text as sent: the message's own text, then its marker line if it has one."""
+    if message.marker is None:
+        return message.text
+    return f"{message.text}\n{MARKER_PREFIX}{message.marker}"
+
+
+def marker_of(content: str) -> str | None:
+    """The marker a sent message ends with, if any (compared whole: "peer 4" is not "peer 42")."""
+    lines = content.rstrip().splitlines()
+    last = lines[-1].strip() if lines else ""
+    return last[len(MARKER_PREFIX) :].strip() if last.startswith(MARKER_PREFIX) else None
 
 
 @dataclass(frozen=True)
@@ -201,5 +224,6 @@ class ChatPort(Protocol):
         ...
 
     async def dm_channel_id(self, user_id: str) -> str:
-        """Where the bot's direct messages with this user are (to read them back)."""
+        """Where the bot's direct messages with this user are, opened if need be: ``post``
+        there is a direct message (the outbox stores it, so a DM costs one request)."""
         ...

@@ -13,7 +13,7 @@ import logging
 import pkgutil
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -24,7 +24,7 @@ from discord.ext import commands
 from bot import __version__
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.db.claims import claim_once, prune_claims
+from bot.db.claims import ClaimBatcher, prune_claims
 from bot.db.engine import Database
 from bot.db.migrate import schema_state
 from bot.discord_chat import DiscordChat
@@ -32,12 +32,17 @@ from bot.discord_endpoints import configure_endpoints
 from bot.errors import UserError
 from bot.input_checks import cap_message, options_problem
 from bot.metrics import Metrics
+from bot.outbox import Outbox, add_waker, remove_waker
 from bot.scheduler import Scheduler
 from bot.web.dashboard import DashboardSources
 from bot.web.server import HealthSources, WebServer, build_web_app
 
 log = logging.getLogger(__name__)
 
+#: The scheduled job that sends what the outbox holds.
+OUTBOX_JOB = "outbox"
+#: How long a clean stop waits for sends and scheduled work under way.
+DRAIN_SECONDS = 15.0
 GENERIC_FAILURE = "Something went wrong on our side; it has been logged. Please try again later."
 NO_PINGS = discord.AllowedMentions.none()
 
@@ -130,7 +135,15 @@ class CohortBot(commands.Bot):
         self._event_counters: dict[str, Any] = {}
         self._message_taps: list[Callable[[discord.Message], None]] = []
         self.chat = DiscordChat(self)
+        #: Everything the bot sends on its own goes through it (``bot.outbox``); drained on stop.
+        self.outbox = Outbox(
+            db,
+            self.chat,
+            clock=clock.now,
+            requests_per_second=DiscordChat.requests_per_second,
+        )
         self._claiming: set[asyncio.Task[None]] = set()
+        self._claims = ClaimBatcher(db)
         self._linked: dict[int, asyncio.Event] = {}
         self._pruned_at: datetime | None = None
         parse = self._connection.parsers["INTERACTION_CREATE"]
@@ -176,8 +189,7 @@ class CohortBot(commands.Bot):
             parse(data)  # discord.py discards it (at DEBUG)
             return
         try:
-            async with self.db.session() as session:
-                won = await claim_once(session, f"interaction:{data['id']}", self.clock.now())
+            won = await self._claims.claim(f"interaction:{data['id']}", self.clock.now())
         except Exception as exc:  # the database is down: answering beats silence
             log.warning(
                 "could not claim interaction %s (%s); handling it here", data.get("id"), exc
@@ -203,10 +215,29 @@ class CohortBot(commands.Bot):
             await prune_claims(session, "interaction:", now)
         self._pruned_at = now
 
+    async def send_owed(self) -> None:
+        """The outbox's scheduled run; then a wake for the next retry or lease ending."""
+        await self.outbox.run()
+        due = await self.outbox.next_due()
+        if due is not None and not self.outbox.closing:
+            # The scheduler keeps real time; the bot's clock may be a demo's: wake after the
+            # same span. (What is overdue waits for the tick: no busy retry.)
+            wait = due - self.clock.now()
+            if wait > timedelta(0):
+                self.scheduler.wake(OUTBOX_JOB, datetime.now(UTC) + wait, key="next")
+
+    def wake_outbox(self) -> None:
+        """Something was enqueued (and committed): send it now, not at the next tick."""
+        if not self.outbox.closing:
+            self.scheduler.wake(OUTBOX_JOB)
+
     async def setup_hook(self) -> None:
         self.scheduler.register("interaction-claims", self._prune_claims)
         for extension in discover_cogs():
             await self.load_extension(extension)
+        # Last, so a run of every job (the demo's clock) sends what the features' jobs owe.
+        self.scheduler.register(OUTBOX_JOB, self.send_owed)
+        add_waker(self.wake_outbox)
         if self.settings.guild_id:
             guild = discord.Object(id=int(self.settings.guild_id))
             self.tree.copy_global_to(guild=guild)
@@ -347,7 +378,7 @@ class Application:
                 DashboardSources(
                     db=self.db,
                     clock=self.clock.now,
-                    chat=self.bot.chat,
+                    outbox=self.bot.outbox,
                     public_url=settings.public_url,
                     secret=(
                         settings.dashboard_secret.get_secret_value()
@@ -419,8 +450,15 @@ class Application:
             raise StartupError(f"the bot stopped: {self._bot_task.exception()}")
 
     async def stop(self) -> None:
-        """Clean shutdown: gateway closed, pending writes flushed, scheduler and web stopped."""
+        """Clean shutdown: scheduled work and the outbox drained, gateway closed, pending
+        writes flushed, scheduler and web stopped."""
         self._stopping = True
+        # Scheduled work first, while the gateway and HTTP session still work: nothing new
+        # starts, sends under way are recorded (nothing left claimed), then the connection goes.
+        self.scheduler.pause()
+        remove_waker(self.bot.wake_outbox)
+        await self.bot.outbox.drain(DRAIN_SECONDS)
+        await self.scheduler.idle(DRAIN_SECONDS)
         if not self.bot.is_closed():
             await self.bot.close()
         if self._bot_task is not None:

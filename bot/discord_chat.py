@@ -19,6 +19,7 @@ from bot.chat import (
     Posted,
     WireMessage,
     to_micros,
+    with_marker,
 )
 
 CANNOT_DM = 50007
@@ -125,7 +126,7 @@ def build_view(message: OutgoingMessage) -> discord.ui.View | None:
 
 def send_kwargs(message: OutgoingMessage) -> dict[str, Any]:
     """Content plus the only mentions the bot itself chose (a module role, named users)."""
-    text = message.text
+    text = with_marker(message)
     roles: list[discord.Object] = []
     users: list[discord.Object] = []
     if message.mention_role_id:
@@ -161,8 +162,19 @@ def _translate(exc: discord.HTTPException) -> ChatError:
 class DiscordChat:
     """ChatPort over a connected discord.py client."""
 
+    #: Discord's global limit (requests per second per bot): the outbox paces itself to it
+    #: rather than running into 429s (discord.py still waits out any that come).
+    requests_per_second = 50.0
+
     def __init__(self, client: discord.Client) -> None:
         self.client = client
+
+    def _sendable(self, channel_id: str) -> Any:
+        """Where to send or read: the cached channel, else a partial one (no extra request;
+        a DM channel the bot stored is not in discord.py's cache of 128)."""
+        return self.client.get_channel(int(channel_id)) or self.client.get_partial_messageable(
+            int(channel_id)
+        )
 
     async def _messageable(self, channel_id: str) -> Any:
         channel = self.client.get_channel(int(channel_id))
@@ -174,12 +186,12 @@ class DiscordChat:
         return channel
 
     async def post(self, channel_id: str, message: OutgoingMessage) -> Posted:
-        channel = await self._messageable(channel_id)
+        channel = self._sendable(channel_id)
         try:
             sent = await channel.send(**send_kwargs(message))
         except discord.HTTPException as exc:
             raise _translate(exc) from exc
-        return Posted(channel_id=str(sent.channel.id), message_id=str(sent.id))
+        return Posted(channel_id=channel_id, message_id=str(sent.id))
 
     async def edit(self, channel_id: str, message_id: str, message: OutgoingMessage) -> None:
         channel = await self._messageable(channel_id)
@@ -229,11 +241,11 @@ class DiscordChat:
         return str(thread.id)
 
     async def dm_channel_id(self, user_id: str) -> str:
+        """One request at most (``POST /users/@me/channels``), none when discord.py knows it."""
         try:
-            user = self.client.get_user(int(user_id)) or await self.client.fetch_user(int(user_id))
-            channel = user.dm_channel or await user.create_dm()
+            channel = await self.client.create_dm(discord.Object(int(user_id)))
         except discord.HTTPException as exc:
-            raise ChatError(ChatErrorKind.UNAVAILABLE, f"HTTP {exc.status}: {exc.text}") from exc
+            raise _translate(exc) from exc
         return str(channel.id)
 
     async def add_thread_member(self, thread_id: str, user_id: str) -> None:
@@ -260,7 +272,7 @@ class DiscordChat:
     async def history(
         self, channel_id: str, *, after_id: str | None = None, since: datetime | None = None
     ) -> AsyncIterator[ChatMessage]:
-        channel = await self._messageable(channel_id)
+        channel = self._sendable(channel_id)
         after: discord.abc.Snowflake | datetime | None = (
             discord.Object(int(after_id)) if after_id else since
         )

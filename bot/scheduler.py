@@ -27,6 +27,10 @@ class Scheduler:
         self._scheduler.add_listener(self._on_error, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
         self._work: dict[str, DueWork] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._paused = False
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def register(self, name: str, work: DueWork) -> None:
         """Run ``work`` every tick and whenever someone calls ``wake(name)``."""
@@ -45,8 +49,38 @@ class Scheduler:
         )
 
     async def _run(self, name: str) -> None:
-        async with self._locks[name]:
-            await self._work[name]()
+        if self._paused:
+            return
+        self._running += 1
+        self._idle.clear()
+        try:
+            async with self._locks[name]:
+                if not self._paused:
+                    await self._work[name]()
+        finally:
+            self._running -= 1
+            if not self._running:
+                self._idle.set()
+
+    async def run_now(self, name: str) -> None:
+        """Run a job at once and wait for it (a command that must see it done): under the
+        job's lock, so it never overlaps a scheduled run, and nothing once paused."""
+        if name in self._work:
+            await self._run(name)
+
+    def pause(self) -> None:
+        """Start no more runs (shutdown): ticks and wakes from now on do nothing."""
+        self._paused = True
+
+    async def idle(self, within: float) -> bool:
+        """Wait for the runs under way to finish, at most ``within`` seconds (False: they did
+        not; what they claimed is verified by the next process after its lease)."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), within)
+        except TimeoutError:
+            log.warning("stopping while scheduled work is still running")
+            return False
+        return True
 
     def wake(self, name: str, at: datetime | None = None, *, key: str | None = None) -> None:
         """Ask for an extra run (e.g. a notice was scheduled sooner than the next tick).

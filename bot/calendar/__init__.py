@@ -8,7 +8,7 @@ Services take a session:
 time, grants, requests), all re-exported by the facade ``service``, with ``inputs`` and
 ``lookups`` shared among them; ``personal`` (a person's view and settings) and ``planning``
 (notice rows). ``engine`` delivers due notices exactly once: ``engine_claims`` claims them,
-``engine_sending`` sends and verifies, ``engine_outcomes`` records, ``engine_state`` is shared.
+``engine_handover`` hands them to the outbox and records its outcomes, ``engine_state`` is shared.
 """
 
 # Modules other features may import (tests/unit/test_layers.py); the rest is internal.

@@ -39,7 +39,12 @@ async def _reclaim_stale(db: Database, now: datetime, config: EngineConfig) -> l
     async def reclaim(session: AsyncSession) -> Any:
         stmt = (
             select(Notice.id, Notice.claimed_by, Notice.claimed_at)
-            .where(Notice.status == NoticeStatus.CLAIMED, Notice.claimed_at < cutoff)
+            .where(
+                Notice.status == NoticeStatus.CLAIMED,
+                Notice.claimed_at < cutoff,
+                # The outbox's own (handed over): its lease and verification are its own.
+                Notice.claimed_by != "outbox",
+            )
             .order_by(Notice.claimed_at, Notice.id)
             .limit(config.batch_size)
         )

@@ -5,4 +5,4 @@ signed in; it never queries the database itself.
 """
 
 # Modules other features may import (tests/unit/test_layers.py); the rest is internal.
-PUBLIC_MODULES: tuple[str, ...] = ("messages", "reads", "signin")
+PUBLIC_MODULES: tuple[str, ...] = ("messages", "privacy", "reads", "signin")

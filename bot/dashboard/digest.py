@@ -3,24 +3,23 @@
 Opt-in per cohort (``digest = true`` in the programme file's ``[early_warning]``), sent at
 ``digest_weekday``/``digest_hour`` in the cohort's zone, or later that day when a tutor's quiet
 hours end; a digest more than a day late is not sent. Tutors who turned DM reminders off get
-none. Each (module, tutor, week) is claimed once in ``processed_events`` before sending, so two
-processes never both send it (a crash mid-send loses that week's digest: the outbox, when it
-lands, makes this exactly once).
+none. Each (module, tutor, week) is claimed in ``processed_events`` and enqueued in the outbox
+(same key) in one transaction, so it is sent exactly once, whichever process decides it and
+even if one dies while sending.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import outbox
 from bot.calendar.notices import quiet_period_end
 from bot.calendar.planning import quiet_hours_of
-from bot.chat import ChatError, ChatPort
-from bot.dashboard.messages import send_dm
+from bot.dashboard.messages import DIGEST, FEATURE
 from bot.db.claims import claim_once
 from bot.db.engine import Database
 from bot.db.models import (
@@ -67,15 +66,8 @@ def digest_text(module: Module, flagged: list[tuple[str, str]], students: int) -
     return "\n".join(lines)[:1900]
 
 
-@dataclass(frozen=True)
-class _Due:
-    key: str
-    user_id: str
-    text: str
-
-
-async def _due_digests(session: AsyncSession, now: datetime) -> list[_Due]:
-    due: list[_Due] = []
+async def _due_digests(session: AsyncSession, now: datetime) -> list[outbox.Message]:
+    due: list[outbox.Message] = []
     for row, cohort in (
         await session.execute(
             select(EarlyWarningSettings, Cohort).join(
@@ -129,20 +121,22 @@ async def _due_digests(session: AsyncSession, now: datetime) -> list[_Due]:
             if not await claim_once(session, key, now):
                 continue
             text = texts[module.id]
-            if text is not None and tutor.platform_user_id is not None:
-                due.append(_Due(key, tutor.platform_user_id, text))
+            if text is not None:
+                due.append(
+                    outbox.Message(
+                        key=key,
+                        feature=FEATURE,
+                        kind=DIGEST,
+                        text=text,
+                        person_id=tutor.id,
+                        scope_id=module.id,
+                    )
+                )
     return due
 
 
-async def send_digests(db: Database, chat: ChatPort, now: datetime) -> int:
-    """Send every digest due now; returns how many went out."""
+async def send_digests(db: Database, now: datetime) -> int:
+    """Enqueue every digest due now (the outbox sends them); returns how many."""
     async with db.session() as session:
         due = await _due_digests(session, now)
-    sent = 0
-    for item in due:
-        try:
-            await send_dm(chat, item.user_id, item.text)
-            sent += 1
-        except ChatError as exc:
-            log.warning("early-warning digest %s not delivered: %s", item.key, exc)
-    return sent
+        return await outbox.enqueue(session, due, now) if due else 0

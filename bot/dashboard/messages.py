@@ -1,8 +1,11 @@
-"""What the dashboard sends: a sign-in link to whoever asked, a tutor's message to a student.
+"""What the dashboard sends: a sign-in link to whoever asked, a tutor's message to a student,
+the weekly digest (``digest``).
 
-Both go out as direct messages through ``send_dm``, the one place the dashboard talks to the
-chat platform (the outbox replaces it later). A tutor's message is written and audited in one
-transaction before it is sent, and its delivery (or why it failed) recorded after.
+Everything goes out through the outbox (``bot.outbox``), enqueued in the transaction that
+decided it: a tutor's message is written, audited and enqueued together (key: its row id), so
+it is sent once even if the process dies, and the outbox's hooks record its delivery (or why
+it failed) on the row. A sign-in link's DM carries a live credential: once sent (or given up)
+the outbox keeps only a placeholder of its text.
 """
 
 from __future__ import annotations
@@ -10,41 +13,63 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import outbox
 from bot.access.permissions import Caller
-from bot.chat import ChatError, ChatPort, OutgoingMessage, Posted
+from bot.chat import ChatErrorKind
 from bot.dashboard.reads import Viewer, module_export, programme_export
-from bot.dashboard.signin import create_link, signing_key
+from bot.dashboard.signin import create_link, link_id_of, signing_key
 from bot.db.engine import Database
-from bot.db.models import Cohort, Enrolment, EnrolmentStatus, Person, Role, TutorMessage
+from bot.db.models import (
+    Cohort,
+    Enrolment,
+    EnrolmentStatus,
+    OutboxMessage,
+    Person,
+    Role,
+    TutorMessage,
+)
+from bot.delivery import NOT_LINKED, OTHER, reason_of
 from bot.errors import NotFound, PermissionDenied, UserError
 from bot.gradebook import audit
 from bot.gradebook.export import ExportFile
+from bot.outbox import Message, Outcome
 
 __all__ = [
+    "FEATURE",
     "MAX_MESSAGE",
     "MessageOutcome",
+    "QueuedMessage",
     "SignInLink",
     "download_export",
+    "message_outcome",
     "request_link",
-    "send_dm",
     "send_tutor_message",
+    "tutor_message_key",
 ]
 
 MAX_MESSAGE = 1500
+#: The outbox feature of everything the dashboard sends; kinds below.
+FEATURE = "dashboard"
+SIGN_IN_LINK = "sign_in_link"
+TUTOR_MESSAGE = "tutor_message"
+DIGEST = "digest"
+#: What the outbox keeps of a sign-in link's DM once it is sent or given up.
+LINK_REMOVED = "(a dashboard sign-in link; removed once sent)"
 
 
-async def send_dm(chat: ChatPort, platform_user_id: str, text: str) -> Posted:
-    """The dashboard's only way out to the chat platform (to be replaced by the outbox)."""
-    return await chat.dm(platform_user_id, OutgoingMessage(text=text))
+def tutor_message_key(message_id: int) -> str:
+    return f"dashboard:message:{message_id}"
 
 
 @dataclass(frozen=True)
 class SignInLink:
     url: str
     expires_at: datetime
+    #: The outbox message carrying it to the caller by DM.
+    message_key: str
 
     def text(self) -> str:
         return (
@@ -62,10 +87,8 @@ async def request_link(
     secret: str | None,
     public_url: str,
 ) -> SignInLink:
-    """``/dashboard``: a single-use link for the caller (anyone on the roster)."""
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    assert isinstance(session, AsyncSession)
+    """``/dashboard``: a single-use link for the caller (anyone on the roster), enqueued to
+    them by DM in the transaction that creates it."""
     key = await signing_key(session, secret)
     url, expires = await create_link(
         session,
@@ -75,7 +98,23 @@ async def request_link(
         now=now,
         public_url=public_url,
     )
-    return SignInLink(url, expires)
+    link_id = link_id_of(url)
+    link = SignInLink(url, expires, f"dashboard:link:{link_id}")
+    await outbox.enqueue(
+        session,
+        [
+            Message(
+                key=link.message_key,
+                feature=FEATURE,
+                kind=SIGN_IN_LINK,
+                text=link.text(),
+                person_id=caller.person.id,
+                ref_id=link_id,
+            )
+        ],
+        now,
+    )
+    return link
 
 
 @dataclass(frozen=True)
@@ -83,19 +122,30 @@ class MessageOutcome:
     recipient: str
     delivered: bool
     detail: str
+    #: Not sent yet (the chat platform is slow or retrying): it goes out, once.
+    pending: bool = False
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """A tutor message written and enqueued; ``message_outcome`` says what became of it."""
+
+    message_id: int
+    key: str
+    recipient: str
 
 
 async def send_tutor_message(
     db: Database,
-    chat: ChatPort,
     viewer: Viewer,
     *,
     module_id: int,
     recipient_id: int,
     text: str,
     now: datetime,
-) -> MessageOutcome:
-    """A tutor's message to one of their module's students, from the at-risk list; audited."""
+) -> QueuedMessage:
+    """A tutor's message to one of their module's students, from the at-risk list; written,
+    audited and enqueued in one transaction, so it is sent exactly once."""
     body = text.strip()
     if not body:
         raise UserError("Write a message first.")
@@ -143,36 +193,96 @@ async def send_tutor_message(
             after={"text": body},
             at=now,
         )
-        message_id = message.id
-        name, platform_id = student.display_name, student.platform_user_id
         sender_name = sender.display_name if sender else "Your tutor"
-    outcome: MessageOutcome
-    posted: Posted | None = None
-    error: str | None = None
-    if platform_id is None:
-        error = "they have not linked a chat account yet"
-    else:
-        try:
-            posted = await send_dm(chat, platform_id, f"Message from {sender_name}:\n{body}")
-        except ChatError as exc:
-            error = (
-                "they do not accept direct messages"
-                if exc.kind.value == "dm_closed"
-                else f"the chat platform refused it ({exc.kind.value})"
-            )
+        key = tutor_message_key(message.id)
+        await outbox.enqueue(
+            session,
+            [
+                Message(
+                    key=key,
+                    feature=FEATURE,
+                    kind=TUTOR_MESSAGE,
+                    text=f"Message from {sender_name}:\n{body}",
+                    person_id=student.id,
+                    module_id=module_id,
+                    ref_id=message.id,
+                )
+            ],
+            now,
+        )
+        return QueuedMessage(message.id, key, student.display_name)
+
+
+def _why(error: str | None) -> str:
+    """A stored send error as the tutor reads it."""
+    reason = reason_of(error or "")
+    if reason == NOT_LINKED:
+        return "they have not linked a chat account yet"
+    if reason == ChatErrorKind.DM_CLOSED.value:
+        return "they do not accept direct messages"
+    if reason == OTHER:
+        return "the chat platform did not take it"
+    return f"the chat platform refused it ({reason})"
+
+
+async def message_outcome(db: Database, queued: QueuedMessage) -> MessageOutcome:
+    """What became of a tutor message, as its row records it (the outbox's hooks write it)."""
+    name = queued.recipient
     async with db.session() as session:
-        stored = await session.get(TutorMessage, message_id)
+        stored = await session.get(TutorMessage, queued.message_id)
         assert stored is not None
-        if posted is not None:
-            stored.sent_at = now
-            stored.platform_message_id = posted.message_id
-        else:
-            stored.error = error
-    if posted is not None:
-        outcome = MessageOutcome(name, True, f"Message sent to {name}.")
-    else:
-        outcome = MessageOutcome(name, False, f"The message to {name} was not delivered: {error}.")
-    return outcome
+        sent_at, error = stored.sent_at, stored.error
+    if sent_at is not None:
+        return MessageOutcome(name, True, f"Message sent to {name}.")
+    if error is not None:
+        return MessageOutcome(name, False, f"The message to {name} was not delivered: {error}.")
+    return MessageOutcome(
+        name,
+        False,
+        f"The message to {name} is on its way: it is delivered as soon as the chat platform "
+        "takes it (this page does not update).",
+        pending=True,
+    )
+
+
+# --------------------------------------------------------------------------- outbox hooks
+
+
+async def _sent(session: AsyncSession, outcome: Outcome) -> None:
+    if outcome.kind == TUTOR_MESSAGE and outcome.ref_id is not None:
+        await session.execute(
+            update(TutorMessage)
+            .where(TutorMessage.id == outcome.ref_id)
+            .values(sent_at=outcome.at, platform_message_id=outcome.message_id, error=None)
+            .execution_options(synchronize_session=False)
+        )
+    elif outcome.kind == SIGN_IN_LINK:
+        await _forget_link(session, outcome)
+
+
+async def _failed(session: AsyncSession, outcome: Outcome) -> None:
+    if outcome.kind == TUTOR_MESSAGE and outcome.ref_id is not None:
+        await session.execute(
+            update(TutorMessage)
+            .where(TutorMessage.id == outcome.ref_id, TutorMessage.sent_at.is_(None))
+            .values(error=_why(outcome.error))
+            .execution_options(synchronize_session=False)
+        )
+    elif outcome.kind == SIGN_IN_LINK:
+        await _forget_link(session, outcome)
+
+
+async def _forget_link(session: AsyncSession, outcome: Outcome) -> None:
+    """Keep no usable sign-in link in the outbox (the database keeps only hashes of links)."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outcome.id)
+        .values(content={"text": LINK_REMOVED})
+        .execution_options(synchronize_session=False)
+    )
+
+
+outbox.register(FEATURE, sent=_sent, failed=_failed)
 
 
 async def download_export(

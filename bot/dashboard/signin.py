@@ -32,6 +32,7 @@ __all__ = [
     "consume_link",
     "create_link",
     "csrf_ok",
+    "link_id_of",
     "revoke",
     "revoke_everywhere",
     "session_for",
@@ -100,6 +101,11 @@ async def create_link(
     payload = f"{link.id}.{person_id}.{int(expires.timestamp())}.{nonce}"
     token = f"{payload}.{_sign(key, payload)}"
     return f"{public_url.rstrip('/')}/dashboard/signin?token={token}", expires
+
+
+def link_id_of(url: str) -> int:
+    """The link row's id inside a URL ``create_link`` made (the token's first part)."""
+    return int(url.rsplit("token=", 1)[1].split(".", 1)[0])
 
 
 @dataclass(frozen=True)

@@ -520,36 +520,6 @@ class PeerResult(Base):
     ledger_key: Mapped[str | None] = mapped_column(String(200))
 
 
-class PeerOutbox(Base):
-    """Messages the peer service owes people, written in the transaction that decided them.
-
-    Delivery claims a row (pending -> claimed), sends, then records the message id, so two
-    processes never both send it and a crash mid-send is reported instead of repeated.
-    """
-
-    __tablename__ = "peer_outbox"
-    __table_args__ = (Index("ix_peer_outbox_status_id", "status", "id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
-    exercise_id: Mapped[int] = mapped_column(ForeignKey("peer_exercises.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(32))
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
-    channel_id: Mapped[str | None] = mapped_column(PlatformId)
-    assignment_id: Mapped[int | None] = mapped_column(
-        ForeignKey("review_assignments.id", ondelete="CASCADE")
-    )
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    not_before: Mapped[datetime | None]
-    claimed_at: Mapped[datetime | None]
-    sent_at: Mapped[datetime | None]
-    platform_message_id: Mapped[str | None] = mapped_column(PlatformId)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 # --------------------------------------------------------------------------- calendar
 
 
@@ -1029,4 +999,71 @@ class EarlyWarningSettings(Base):
         ForeignKey("cohorts.id", ondelete="CASCADE"), primary_key=True
     )
     thresholds: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- outbox
+
+
+class OutboxState(enum.StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class OutboxMessage(Base):
+    """A message the bot owes, enqueued in the transaction that decided it (``bot.outbox``).
+
+    ``key`` makes enqueueing idempotent. The target is a person (a DM), a channel, or a module
+    (its channel as linked when the message is sent). ``feature``/``kind``/``scope_id``/
+    ``ref_id`` are the sender's own labels, so it can count or cancel its messages and react
+    when one is sent or given up on; the outbox itself never reads them.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_state_id", "state", "id"),
+        Index("ix_outbox_feature_scope_id", "feature", "scope_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    feature: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    scope_id: Mapped[int | None] = mapped_column(Integer)
+    ref_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
+    channel_id: Mapped[str | None] = mapped_column(PlatformId)
+    module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: What the marker line names (``-# cohortbot <marker>`` on Discord); None: "out <id>".
+    marker: Mapped[str | None] = mapped_column(String(120))
+    state: Mapped[OutboxState] = mapped_column(
+        _enum(OutboxState, "outbox_state"), default=OutboxState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: An earlier attempt may have arrived (a timeout, a 5xx): read the history before sending.
+    verify: Mapped[bool] = mapped_column(Boolean, default=False)
+    not_before: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    sent_channel_id: Mapped[str | None] = mapped_column(PlatformId)
+    sent_message_id: Mapped[str | None] = mapped_column(PlatformId)
+    #: "channel", "dm", or "fallback" (a mention in the module channel when DMs are closed).
+    delivered_via: Mapped[str | None] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DmChannel(Base):
+    """The DM channel of a chat user, so a direct message costs one request, not two."""
+
+    __tablename__ = "dm_channels"
+
+    platform_user_id: Mapped[str] = mapped_column(PlatformId, primary_key=True)
+    channel_id: Mapped[str] = mapped_column(PlatformId)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -41,7 +41,7 @@ class PreparedBatch:
     ``prepare_batch`` builds every row whose author and prompt the caches know, and
     ``write_batch_sync`` builds the rest (``pending``: a newcomer's first messages, or all of
     them once the cached close times have expired) after asking the database. Both run in the
-    recorder's writer (``bot.discussions.writer``), off the event loop.
+    recorder's writer (``bot.sqlite_offload.discussion_writer``), off the event loop.
     """
 
     sqlite: bool

@@ -1,6 +1,7 @@
 """Per-student extensions of a discussion prompt (tutor command).
 
-The notice text is returned for the adapter to send; nothing is sent from here.
+The student's notice is put in the outbox with the extension (one transaction): the adapter
+only reports whether it arrived (``ExtensionResult.message_key``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import due
+from bot import due, outbox
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller
 from bot.db.models import Cohort, PromptStatus
@@ -26,6 +27,7 @@ from bot.discussions.prompts import (
 from bot.discussions.render import when
 from bot.due import text as due_text
 from bot.errors import UserError
+from bot.outbox import Message
 
 # --------------------------------------------------------------------------- extensions
 
@@ -39,6 +41,8 @@ class ExtensionResult:
     notice: str
     extension_id: int
     was: datetime
+    #: The outbox message carrying ``notice`` to the student.
+    message_key: str
 
     def render(self) -> str:
         """The grant in the shape every extension command answers with (``bot.due.text``)."""
@@ -118,6 +122,22 @@ async def grant_extension(
         f"You have an extension on {module.code} prompt #{prompt.id} “{prompt.title}”: "
         f"your posts until {when(new_due)} count as on time. To answer, {where}."
     )
+    key = f"discussions:extension:{granted.extension.id}"
+    await outbox.enqueue(
+        session,
+        [
+            Message(
+                key=key,
+                feature="discussions",
+                kind="extension",
+                text=notice,
+                person_id=person.id,
+                scope_id=prompt.id,
+                ref_id=granted.extension.id,
+            )
+        ],
+        now,
+    )
     return ExtensionResult(
         prompt_info(prompt, module),
         person.display_name,
@@ -126,4 +146,5 @@ async def grant_extension(
         notice,
         granted.extension.id,
         granted.was.due_at,
+        key,
     )

@@ -8,11 +8,12 @@ process that died mid-way goes stale after ``STALE_CLAIM`` and is taken again, w
 the log.
 
 Whether the first attempt reached the platform is then read from the platform itself: every
-message this work posts ends with a marker line (``render``), and before posting a prompt or
-its closing summary the bot looks for it in the channel since the prompt opened (or closed), and
-before retrying a mark message, in the student's DMs since the earlier attempt. What is found
-is recorded, not posted again; when the history cannot be read nothing is posted and the work
-waits for the next run. A message may come late, never twice.
+message this work posts ends with a marker line (``render``), and before posting a prompt the
+bot looks for it in the channel since the prompt opened. What is found is recorded, not posted
+again; when the history cannot be read nothing is posted and the work waits for the next run.
+A message may come late, never twice. The closing summary is enqueued in the outbox with the
+close, and the students' mark messages are handed to it (``mark_messages``): the outbox sends
+them the same way.
 """
 
 from __future__ import annotations
@@ -23,25 +24,36 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.chat import Button, ButtonStyle, ChatError, ChatErrorKind, ChatPort, OutgoingMessage
+from bot import outbox
+from bot.chat import (
+    Button,
+    ButtonStyle,
+    ChatError,
+    ChatErrorKind,
+    ChatPort,
+    marker_of,
+    to_micros,
+)
 from bot.db.engine import Database
 from bot.db.models import (
     DiscussionPrompt,
-    DiscussionScore,
     Enrolment,
     EnrolmentStatus,
     Module,
+    OutboxState,
     Person,
     PromptStatus,
     Role,
 )
-from bot.discussions import render, scoring
-from bot.discussions.rubric import Rubric, format_points
+from bot.delivery import reason_of
+from bot.discussions import mark_messages, render, scoring
+from bot.discussions.rubric import Rubric
+from bot.outbox import Message
+from bot.outbox import store as outbox_store
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +62,13 @@ __all__ = ["ANSWER_PREFIX", "STALE_CLAIM", "DueReport", "run_due"]
 #: A claim older than this belongs to a process that died (the calendar engine's lease too);
 #: the retry reads the channel first and posts only what is missing, so it can be short.
 STALE_CLAIM = timedelta(minutes=2)
-#: How far before the earliest moment a message could have been posted its search starts (the
-#: host's clock and the platform's may differ a little).
-CLOCK_MARGIN = timedelta(minutes=2)
 ANSWER_PREFIX = "cb:discussions:answer:"
 
 
 #: Asked before a prompt is closed: has its thread been read whole (see ``run_due``)?
 ThreadRead = Callable[[str], Awaitable[bool]]
+#: Has the outbox send what is owed now (the application's sender, or one for this run).
+Send = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -79,6 +90,7 @@ async def run_due(
     now: datetime,
     thread_read: ThreadRead | None = None,
     ledger_lock: asyncio.Lock | None = None,
+    sender: outbox.Outbox | None = None,
 ) -> DueReport:
     """Do whatever is due at ``now``; safe to run in several processes at once.
 
@@ -88,9 +100,15 @@ async def run_due(
     close credits the ledger (the recorder credits late posts under it too).
     """
     report = DueReport()
-    await _open_due(db, chat, now, report)
+
+    async def send() -> None:
+        await (sender.run(now) if sender is not None else outbox.deliver(db, chat, now))
+
+    await _open_due(db, chat, now, report, send)
     await _close_due(db, chat, now, report, thread_read, ledger_lock)
-    await _notify_released(db, chat, now, report)
+    if report.closed:
+        await send()  # the summaries, now
+    await _notify_released(db, now, report)
     return report
 
 
@@ -159,7 +177,9 @@ async def _set_prompt(db: Database, prompt_id: int, **values: object) -> None:
 # --------------------------------------------------------------------------- opening
 
 
-async def _open_due(db: Database, chat: ChatPort, now: datetime, report: DueReport) -> None:
+async def _open_due(
+    db: Database, chat: ChatPort, now: datetime, report: DueReport, send: Send
+) -> None:
     def ready() -> object:
         return and_(
             DiscussionPrompt.status == PromptStatus.SCHEDULED, DiscussionPrompt.opens_at <= now
@@ -198,11 +218,24 @@ async def _open_due(db: Database, chat: ChatPort, now: datetime, report: DueRepo
         if status == PromptStatus.OPENING:
             log.warning(
                 "prompt %s: a previous opening attempt did not finish; trying again "
-                "(its post may appear twice)",
+                "(what it posted is found, not posted twice)",
                 prompt_id,
             )
         try:
-            thread_id = await _post_prompt(db, chat, prompt, module, staff)
+            thread_id = await _post_prompt(
+                db,
+                chat,
+                prompt,
+                module,
+                staff,
+                send=send,
+                now=now,
+                retry=status == PromptStatus.OPENING,
+            )
+        except _Waiting:
+            log.info("prompt %s: its posts are still being sent; it opens once they are", prompt_id)
+            await _set_prompt(db, prompt_id, status=PromptStatus.SCHEDULED, claimed_at=None)
+            continue
         except ChatError as exc:
             if exc.kind == ChatErrorKind.NOT_FOUND and prompt.thread_id is None:
                 # The channel is gone (deleted on the server): blocked, not an error each run.
@@ -230,52 +263,47 @@ def _missing_channel(module: Module) -> str:
 async def _block(
     db: Database, chat: ChatPort, prompt: DiscussionPrompt, module: Module, report: DueReport
 ) -> None:
-    """The prompt cannot open for want of a channel: mark it so and tell its creator, once.
+    """The prompt cannot open for want of a channel: mark it so and tell its creator, once
+    (a DM through the outbox, enqueued with the mark).
 
     It stays scheduled and opens as soon as the module has a channel again.
     """
     reason = _missing_channel(module)
     first = prompt.blocked_reason is None
-    await _set_prompt(
-        db, prompt.id, status=PromptStatus.SCHEDULED, claimed_at=None, blocked_reason=reason
-    )
     report.blocked.append(prompt.id)
-    if not first:
-        return
-    log.warning("prompt %s cannot open: %s; its creator is told", prompt.id, reason)
-    async with db.session() as session:
-        creator = (
-            await session.get(Person, prompt.created_by_id)
-            if prompt.created_by_id is not None
-            else None
-        )
-        user_id = creator.platform_user_id if creator is not None else None
-    if user_id is None:
-        log.warning("prompt %s: its creator cannot be told (no Discord account linked)", prompt.id)
-        return
     text = (
         f"Your discussion prompt #{prompt.id} “{prompt.title}” could not be posted: {reason}. "
         f"Create the channel (or fix the module's channel in the programme file); the prompt "
         f"is posted as soon as the bot sees it. `/prompt list module:{module.code}` shows it "
         "as blocked until then."
     )
-    try:
-        await chat.dm(str(user_id), OutgoingMessage(text))
-    except ChatError as exc:
-        log.warning("prompt %s: its creator could not be told by DM: %s", prompt.id, exc)
-
-
-async def _posted(
-    chat: ChatPort, channel_id: str, since: datetime, markers: set[str]
-) -> dict[str, str]:
-    """Which of these marked messages the bot already posted there: marker -> message id."""
-    found: dict[str, str] = {}
-    async for message in chat.history(channel_id, since=since - CLOCK_MARGIN):
-        if message.author_is_bot:
-            mark = render.marker_of(message.content)
-            if mark in markers and mark not in found:
-                found[mark] = message.id
-    return found
+    async with db.session() as session:
+        await session.execute(
+            update(DiscussionPrompt)
+            .where(DiscussionPrompt.id == prompt.id)
+            .values(status=PromptStatus.SCHEDULED, claimed_at=None, blocked_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        if not first:
+            return
+        log.warning("prompt %s cannot open: %s; its creator is told", prompt.id, reason)
+        if prompt.created_by_id is None:
+            return
+        at = prompt.claimed_at or prompt.opens_at
+        await outbox.enqueue(
+            session,
+            [
+                Message(
+                    key=f"discussions:blocked:{prompt.id}:{to_micros(at)}",
+                    feature="discussions",
+                    kind="blocked",
+                    text=text,
+                    person_id=prompt.created_by_id,
+                    scope_id=prompt.id,
+                )
+            ],
+            at,
+        )
 
 
 async def _staff_ids(session: AsyncSession, module_id: int) -> list[str]:
@@ -293,45 +321,53 @@ async def _staff_ids(session: AsyncSession, module_id: int) -> list[str]:
 
 
 async def _post_prompt(
-    db: Database, chat: ChatPort, prompt: DiscussionPrompt, module: Module, staff: list[str]
+    db: Database,
+    chat: ChatPort,
+    prompt: DiscussionPrompt,
+    module: Module,
+    staff: list[str],
+    *,
+    send: Send,
+    now: datetime,
+    retry: bool,
 ) -> str | None:
-    """Post the prompt and make its thread, saving each id as soon as it exists."""
+    """Post the prompt (through the outbox, sent now) and make its thread from its last part,
+    saving each id as soon as it exists."""
     if module.channel_id is None:
         return None  # blocked (``_block``): the caller marks it and tells the tutor once
     channel_id = module.channel_id
     anchor = prompt.message_id
     if anchor is None:
-        parts = render.prompt_messages(
-            prompt_id=prompt.id,
-            module_code=module.code,
-            module_title=module.title,
-            title=prompt.title,
-            body=prompt.body,
-            closes_at=prompt.closes_at,
-            rubric=Rubric.from_dict(prompt.rubric),
-            private_answers=prompt.private_answers,
-        )
-        markers = [render.marker_of(text) or "" for text in parts]
-        found = await _posted(chat, channel_id, prompt.opens_at, set(markers))
-        if found:
-            log.warning("prompt %s: %d of its messages were already posted", prompt.id, len(found))
-        for index, text in enumerate(parts):
-            if markers[index] in found:
-                anchor = found[markers[index]]
+        parts = _prompt_parts(prompt, module, channel_id, retry)
+        keys = [m.key for m in parts]
+        async with db.session() as session:
+            # Parts refused by an earlier attempt (a permission hiccup) go again: this job's
+            # own schedule retries an opening. A deleted channel is not retried (the prompt is
+            # blocked; a new channel has new keys).
+            earlier = await outbox_store.results(session, keys)
+            await outbox_store.retry_now(
+                session,
+                [
+                    k
+                    for k, (state, _, error) in earlier.items()
+                    if state is OutboxState.FAILED
+                    and reason_of(error or "") != ChatErrorKind.NOT_FOUND.value
+                ],
+            )
+            await outbox.enqueue(session, parts, now)
+        await send()
+        async with db.session() as session:
+            sent = await outbox_store.results(session, keys)
+        for key in keys:
+            state, message_id, error = sent.get(key, (OutboxState.PENDING, None, None))
+            if state is OutboxState.SENT and message_id is not None:
+                anchor = message_id
                 continue
-            last = index == len(parts) - 1
-            buttons = (
-                (Button("Answer", f"{ANSWER_PREFIX}{prompt.id}", ButtonStyle.PRIMARY),)
-                if prompt.private_answers and last
-                else ()
-            )
-            posted = await chat.post(
-                channel_id,
-                OutgoingMessage(
-                    text, buttons=buttons, mention_role_id=module.role_id if index == 0 else None
-                ),
-            )
-            anchor = posted.message_id
+            if state is OutboxState.FAILED:
+                reason = reason_of(error or "")
+                kinds = {k.value: k for k in ChatErrorKind}
+                raise ChatError(kinds.get(reason, ChatErrorKind.UNAVAILABLE), error or "refused")
+            raise _Waiting
         await _set_prompt(db, prompt.id, message_id=anchor, channel_id=channel_id)
     thread_id = prompt.thread_id
     if thread_id is None:
@@ -348,6 +384,51 @@ async def _post_prompt(
                 except ChatError as exc:
                     log.warning("cannot add staff %s to thread %s: %s", user_id, thread_id, exc)
     return thread_id
+
+
+class _Waiting(Exception):
+    """The prompt's posts are not all sent yet (a retry waits for its backoff)."""
+
+
+def _prompt_parts(
+    prompt: DiscussionPrompt, module: Module, channel_id: str, retry: bool
+) -> list[Message]:
+    """The prompt's posts as outbox messages, keyed by the channel (a recreated channel gets
+    the prompt afresh); a retried opening looks for each in the channel first."""
+    texts = render.prompt_messages(
+        prompt_id=prompt.id,
+        module_code=module.code,
+        module_title=module.title,
+        title=prompt.title,
+        body=prompt.body,
+        closes_at=prompt.closes_at,
+        rubric=Rubric.from_dict(prompt.rubric),
+        private_answers=prompt.private_answers,
+    )
+    out: list[Message] = []
+    for index, part in enumerate(texts):
+        text, _, mark = part.rpartition("\n")
+        last = index == len(texts) - 1
+        out.append(
+            Message(
+                key=f"discussions:prompt:{prompt.id}:{channel_id}:{index}",
+                feature="discussions",
+                kind="prompt",
+                text=text,
+                channel_id=channel_id,
+                buttons=(
+                    (Button("Answer", f"{ANSWER_PREFIX}{prompt.id}", ButtonStyle.PRIMARY),)
+                    if prompt.private_answers and last
+                    else ()
+                ),
+                mention_role_id=module.role_id if index == 0 else None,
+                marker=marker_of(mark),
+                scope_id=prompt.id,
+                ref_id=index,
+                verify=retry,
+            )
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- closing
@@ -409,9 +490,6 @@ async def _close_due(
         try:
             if prompt.thread_id is not None:
                 await chat.set_thread_state(prompt.thread_id, locked=True)
-                mark = render.closing_marker(prompt_id)
-                if not await _posted(chat, prompt.thread_id, prompt.closes_at, {mark}):
-                    await chat.post(prompt.thread_id, OutgoingMessage(summary))
         except ChatError as exc:
             log.error("prompt %s could not be closed: %s", prompt_id, exc)
             report.failed.append(f"close #{prompt_id}: {exc}")
@@ -424,122 +502,36 @@ async def _close_due(
             prompt.claimed_at = None
             await session.flush()
             await scoring.follow_evidence(session, prompt_id, now=now)
+            if prompt.thread_id is not None:
+                # Posted by the outbox once this commits; a close an older version posted
+                # before dying is found by its marker instead (``verify``).
+                retry = status == PromptStatus.CLOSING
+                await outbox.enqueue(
+                    session, [_summary(prompt_id, prompt.thread_id, summary, retry)], now
+                )
         report.closed.append(prompt_id)
         log.info("prompt %s closed", prompt_id)
+
+
+def _summary(prompt_id: int, thread_id: str, summary: str, retry: bool) -> Message:
+    """The closing summary as an outbox message (its marker is the one it always carried);
+    a retried close looks for it in the thread first."""
+    text, _, mark = summary.rpartition("\n")
+    return Message(
+        key=f"discussions:summary:{prompt_id}",
+        feature="discussions",
+        kind="summary",
+        text=text,
+        channel_id=thread_id,
+        marker=marker_of(mark),
+        scope_id=prompt_id,
+        verify=retry,
+    )
 
 
 # --------------------------------------------------------------------------- release DMs
 
 
-async def _dm_arrived(chat: ChatPort, user_id: str, since: datetime, mark: str) -> bool:
-    """Whether an earlier attempt at this mark message reached the student's DMs."""
-    log.warning("mark message %s: retrying an earlier attempt; checking the DMs first", mark)
-    return bool(await _posted(chat, await chat.dm_channel_id(user_id), since, {mark}))
-
-
-def mark_message(
-    *,
-    module_code: str,
-    prompt_id: int,
-    title: str,
-    score: str,
-    max_score: str,
-    explanation: str,
-    feedback: str | None,
-    updated: bool,
-) -> str:
-    verb = "was updated" if updated else "is released"
-    text = (
-        f"Your mark for {module_code} prompt #{prompt_id} “{title}” {verb}: "
-        f"**{score}/{max_score}** ({explanation})."
-    )
-    if feedback:
-        text += f"\nFeedback from your tutor: {feedback}"
-    text += "\nMarks are provisional until the exam board confirms them."
-    return text
-
-
-async def _notify_released(db: Database, chat: ChatPort, now: datetime, report: DueReport) -> None:
-    waiting = and_(
-        DiscussionScore.notified_at.is_(None),
-        or_(
-            DiscussionScore.notify_claimed_at.is_(None),
-            DiscussionScore.notify_claimed_at < _stale(now),
-        ),
-    )
-    async with db.session() as session:
-        ids = (
-            await session.execute(
-                select(DiscussionScore.id, DiscussionScore.notify_claimed_at)
-                .join(DiscussionPrompt, DiscussionPrompt.id == DiscussionScore.prompt_id)
-                .where(DiscussionPrompt.released_at.is_not(None), waiting)
-                .order_by(DiscussionScore.id)
-            )
-        ).all()
-    for score_id, previous_claim in ids:
-        async with db.session() as session:
-            claimed = await session.execute(
-                update(DiscussionScore)
-                .where(DiscussionScore.id == score_id, waiting)
-                .values(notify_claimed_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if int(getattr(claimed, "rowcount", 0) or 0) != 1:
-                continue
-            row = await session.get(DiscussionScore, score_id)
-            assert row is not None
-            prompt = await session.get(DiscussionPrompt, row.prompt_id)
-            person = await session.get(Person, row.person_id)
-            assert prompt is not None and person is not None
-            module = await session.get(Module, prompt.module_id)
-            assert module is not None and prompt.released_at is not None
-            text = mark_message(
-                module_code=module.code,
-                prompt_id=prompt.id,
-                title=prompt.title,
-                score=format_points(row.score if row.score is not None else Decimal(0)),
-                max_score=format_points(Rubric.from_dict(prompt.rubric).max_score),
-                explanation=row.explanation or "",
-                feedback=row.feedback,
-                updated=row.notices_sent > 0,
-            )
-            mark = render.mark_marker(score_id, row.notices_sent + 1)
-            text = f"{text}\n{mark}"
-            user_id = person.platform_user_id
-        error: str | None = None
-        if user_id is None:
-            error = "not linked to a Discord account yet"
-        else:
-            try:
-                if previous_claim is not None and await _dm_arrived(
-                    chat, user_id, previous_claim, mark
-                ):
-                    log.warning("mark message %s: an earlier attempt did arrive", score_id)
-                else:
-                    await chat.dm(user_id, OutgoingMessage(text))
-            except ChatError as exc:
-                if exc.retryable:
-                    log.warning("mark message %s not sent, will retry: %s", score_id, exc)
-                    async with db.session() as session:
-                        await session.execute(
-                            update(DiscussionScore)
-                            .where(DiscussionScore.id == score_id)
-                            # stale at once: the next run retries, after looking for this one
-                            .values(notify_claimed_at=now - STALE_CLAIM)
-                        )
-                    continue
-                error = exc.kind.value
-        async with db.session() as session:
-            await session.execute(
-                update(DiscussionScore)
-                .where(DiscussionScore.id == score_id)
-                .values(
-                    notified_at=now,
-                    notify_error=error,
-                    notices_sent=DiscussionScore.notices_sent + (1 if error is None else 0),
-                )
-            )
-        if error is None:
-            report.notified += 1
-        else:
-            report.failed.append(f"mark message {score_id}: {error}")
+async def _notify_released(db: Database, now: datetime, report: DueReport) -> None:
+    """Mark messages owed go to the outbox (``mark_messages``), which sends them."""
+    report.notified += await mark_messages.enqueue_owed(db, now)

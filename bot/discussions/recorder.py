@@ -4,8 +4,8 @@ One SQLite commit per message manages about 250 messages a second; a busy cohort
 reconnect replaying a backlog) delivers far more. The recorder queues what the gateway delivers
 and writes it in one transaction every ``max_delay`` seconds or every ``max_rows`` rows,
 whichever comes first. The gateway tap only appends a flat tuple (``bot.chat.WireMessage``) to
-a list, and everything after the queue runs in the writer (``bot.discussions.writer``: a child
-process on a SQLite file), so the event loop keeps parsing.
+a list, and everything after the queue runs in the writer (on a SQLite file a child process,
+``bot.sqlite_offload.discussion_writer``), so the event loop keeps parsing.
 
 What a crash loses is the unflushed tail of the queue. The thread cursors advance only with
 the rows they cover, so the history backfill at start-up and on reconnect picks that tail up
@@ -37,7 +37,7 @@ from bot.db.engine import Database, DatabaseFileMissing
 from bot.db.models import ContributionVia
 from bot.discussions import recording, scoring
 from bot.discussions.recording import MessageDelete, MessageEdit, WireMessage
-from bot.discussions.writer import BatchWriter, WriterKind
+from bot.sqlite_offload.discussion_writer import BatchWriter, WriterKind
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ What an erasure does (documented in docs/gradebook.md):
   checked first (for example, marks not yet confirmed).
 - The person's name becomes "Erased person <id>"; their Discord id and username, email, time
   zone, quiet hours, calendar token and reminder preferences are removed; pending notices to
-  them are cancelled. They are no longer recognised by the bot.
+  them are cancelled, and so are tutor messages not delivered yet; their dashboard sign-ins
+  end. They are no longer recognised by the bot.
 - Kept, because the exam board requires the mark records: the student number (the registry's
   key, so marks stay traceable to the student's official record), enrolments, the ledger,
   component marks, releases and the audit trail (append-only: it names people only by id, and
@@ -28,11 +29,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.permissions import Caller, require_admin
 from bot.calendar.timeparse import discord_timestamp
+from bot.dashboard import privacy as dashboard_privacy
 from bot.db.models import (
     Attendance,
     AuditEntry,
@@ -42,6 +44,7 @@ from bot.db.models import (
     ContributionRevision,
     DiscussionPrompt,
     DiscussionScore,
+    DmChannel,
     Enrolment,
     EventOccurrence,
     ExerciseStatus,
@@ -52,8 +55,9 @@ from bot.db.models import (
     Module,
     Notice,
     NoticeStatus,
+    OutboxMessage,
+    OutboxState,
     PeerExercise,
-    PeerOutbox,
     PeerResult,
     PeerReview,
     PeerSubmission,
@@ -88,7 +92,7 @@ PRIVACY_COVERAGE: dict[str, str] = {
     "peer_results": "exported once the exercise is released",
     "calendar_events": "exported: events the person created (staff)",
     "notices": "exported: notices addressed to the person",
-    "peer_outbox": "exported: peer-review messages owed to the person (kind and state only)",
+    "outbox": "exported: messages owed to the person (feature, kind and state only)",
     "rsvps": "exported",
     "attendance": "exported",
     "extensions": "exported",
@@ -98,6 +102,7 @@ PRIVACY_COVERAGE: dict[str, str] = {
     "mark_releases": "exported: releases the person made (staff)",
     "audit_log": "exported: entries about the person or by them (reviewer ids removed)",
     **team_privacy.COVERAGE,
+    **dashboard_privacy.COVERAGE,
 }
 
 
@@ -381,13 +386,25 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
         .scalars()
         .all()
     ]
-    data["peer_messages"] = [
-        {"kind": kind, "status": status, "created_at": _iso(created), "sent_at": _iso(sent)}
-        for kind, status, created, sent in await _rows(
+    data["messages"] = [
+        {
+            "feature": feature,
+            "kind": kind,
+            "status": str(state),
+            "created_at": _iso(created),
+            "sent_at": _iso(sent),
+        }
+        for feature, kind, state, created, sent in await _rows(
             session,
-            select(PeerOutbox.kind, PeerOutbox.status, PeerOutbox.created_at, PeerOutbox.sent_at)
-            .where(PeerOutbox.person_id == pid)
-            .order_by(PeerOutbox.id),
+            select(
+                OutboxMessage.feature,
+                OutboxMessage.kind,
+                OutboxMessage.state,
+                OutboxMessage.created_at,
+                OutboxMessage.sent_at,
+            )
+            .where(OutboxMessage.person_id == pid)
+            .order_by(OutboxMessage.id),
         )
     ]
     data["notices"] = [
@@ -482,6 +499,7 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
         ],
     }
     data["project_teams"] = await team_privacy.personal_data(session, pid)
+    data["dashboard"] = await dashboard_privacy.personal_data(session, pid)
     return data
 
 
@@ -631,6 +649,15 @@ async def confirm_erasure(
         "discord": "set" if person.platform_user_id or person.platform_username else "not set",
     }
     pseudonym = f"Erased person {person.id}"
+    if person.platform_user_id is not None:
+        await session.execute(
+            delete(DmChannel).where(DmChannel.platform_user_id == person.platform_user_id)
+        )
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.person_id == person.id, OutboxMessage.state == OutboxState.PENDING)
+        .values(state=OutboxState.CANCELLED)
+    )
     person.display_name = pseudonym
     person.email = None
     person.platform_user_id = None
@@ -642,6 +669,7 @@ async def confirm_erasure(
     person.dm_reminders = False
     person.erased_at = now
     await team_privacy.erase(session, person.id)
+    await dashboard_privacy.erase(session, person.id)
     cancelled = await session.execute(
         update(Notice)
         .where(

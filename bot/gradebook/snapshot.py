@@ -72,8 +72,8 @@ class ModuleSnapshot:
 
 
 _SNAPSHOTS: dict[tuple[str, int], ModuleSnapshot] = {}
-#: Counts ``forget`` calls, so a reader process (``bot.gradebook.reader``) can drop what it
-#: holds when this process changed something (``catch_up``).
+#: Counts ``forget`` calls, so a reader process (``bot.sqlite_offload.marks_reader``) can drop
+#: what it holds when this process changed something (``catch_up``).
 _generation = 0
 _MODULES: dict[tuple[str, int], tuple[float, dict[str, ModuleInfo], str]] = {}
 _LOCKS: dict[tuple[str, int, int], asyncio.Lock] = {}

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import outbox
 from bot.access.permissions import Caller
 from bot.db.models import MarkRelease
 from bot.db.models import MarkScheme as MarkSchemeRow
@@ -19,6 +20,7 @@ from bot.gradebook.book import format_points
 from bot.gradebook.loading import PARTICIPATION, load_module_book, load_release, load_scheme
 from bot.gradebook.marks import MarkScheme, format_mark
 from bot.gradebook.scope import cohort_zone, staff_module
+from bot.outbox import Message
 from bot.timeparse import discord_timestamp
 
 # --------------------------------------------------------------------------- weights
@@ -177,4 +179,23 @@ async def release_participation(
         after={"status": "released", "marks": marks},
         at=now,
     )
-    return ReleaseResult(module.code, len(book.students), module.channel_id, module.role_id, now)
+    result = ReleaseResult(module.code, len(book.students), module.channel_id, module.role_id, now)
+    if module.channel_id is not None:
+        # The class is told in the module channel, by the outbox, with the release.
+        await outbox.enqueue(
+            session,
+            [
+                Message(
+                    key=f"gradebook:participation-released:{release.id}",
+                    feature="gradebook",
+                    kind="release",
+                    text=result.announcement,
+                    channel_id=module.channel_id,
+                    mention_role_id=module.role_id,
+                    scope_id=module.id,
+                    ref_id=release.id,
+                )
+            ],
+            now,
+        )
+    return result

@@ -10,8 +10,8 @@ superseded). What it changes here:
   at once, like any late submission (``engine.allocate_late_author``: at least
   ``MIN_REVIEW_WINDOW`` to review it; a shortfall is reported to the tutors, who can
   ``/exercise topup``);
-- the student is told by DM through the peer outbox, in this transaction, and the tutor's
-  reply says whether it reached them.
+- the student's DM is enqueued in the outbox in this transaction, and the tutor's reply says
+  whether it reached them.
 
 The extension is for the submission only: reviews have their own due times.
 """
@@ -32,18 +32,16 @@ from bot.db.models import (
     ExerciseStatus,
     Module,
     PeerExercise,
-    PeerOutbox,
     PeerSubmission,
     Person,
     Role,
 )
-from bot.delivery import Delivery, Missed, reason_of
 from bot.due import extends, grant, submission_item
 from bot.due import text as due_text
 from bot.errors import NotFound, UserError
 from bot.gradebook import audit
 from bot.peer import render
-from bot.peer.outbox import Outgoing, enqueue
+from bot.peer.outbox import Outgoing, enqueue, key_of
 from bot.timeparse import CalendarInputError, parse_instant
 
 #: ``PeerOutbox.kind`` of the student's DM.
@@ -59,8 +57,8 @@ class ExerciseExtension:
     module_code: str
     due_at: datetime
     was_at: datetime
-    #: The outbox row telling the student (``delivery`` reads whether it reached them).
-    dedupe_key: str
+    #: The outbox message telling the student (the reply says whether it reached them).
+    message_key: str
     #: Submissions already in whose late flag changed with the new time.
     rejudged: int
 
@@ -203,25 +201,6 @@ async def grant_extension(
         module.code,
         new_due,
         granted.was.due_at,
-        key,
+        key_of(key),
         rejudged,
     )
-
-
-async def delivery(session: AsyncSession, dedupe_key: str) -> Delivery:
-    """Whether the student's extension DM reached them, as the outbox recorded it."""
-    row = (
-        await session.execute(
-            select(Person.display_name, PeerOutbox.status, PeerOutbox.last_error)
-            .join(Person, Person.id == PeerOutbox.person_id)
-            .where(PeerOutbox.dedupe_key == dedupe_key)
-        )
-    ).one_or_none()
-    if row is None:
-        return Delivery(0)
-    name, status, error = row
-    if status == "sent":
-        return Delivery(1)
-    if status == "failed":
-        return Delivery(0, (Missed(name, reason_of(error or "")),))
-    return Delivery(0, (), 1)

@@ -24,6 +24,7 @@ from bot.chat import ChatPort
 from bot.db.engine import Database
 from bot.db.models import AssignmentStatus, ExerciseStatus, PeerExercise, ReviewAssignment
 from bot.due import reached
+from bot.outbox import Outbox
 from bot.peer import render
 from bot.peer.allocating import allocate_exercise, lock_exercise
 from bot.peer.assigning import describe_reassignment, reassign_reviews
@@ -45,7 +46,9 @@ class DueReport:
     delivery: Delivery
 
 
-async def run_due(db: Database, chat: ChatPort, now: datetime) -> DueReport:
+async def run_due(
+    db: Database, chat: ChatPort, now: datetime, *, sender: Outbox | None = None
+) -> DueReport:
     due_ids = await _exercise_ids(
         db,
         select(PeerExercise.id).where(
@@ -76,7 +79,7 @@ async def run_due(db: Database, chat: ChatPort, now: datetime) -> DueReport:
         ),
     )
     closed = await _each(db, closing, now, _close_reviews)
-    delivery = await deliver(db, chat, now, on_undeliverable=undeliverable)
+    delivery = await deliver(db, chat, now, sender=sender)
     if allocated or reminded or missed or closed:
         log.info(
             "peer due work: %d allocated, %d reminder(s), %d missed review(s), %d closed",

@@ -12,14 +12,15 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import PurePosixPath
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
     AssignmentStatus,
     Module,
+    OutboxMessage,
+    OutboxState,
     PeerExercise,
-    PeerOutbox,
     PeerResult,
     PeerReview,
     PeerSubmission,
@@ -28,7 +29,8 @@ from bot.db.models import (
 )
 from bot.delivery import Delivery, Missed, reason_of
 from bot.peer import render
-from bot.peer.outbox import Outgoing, enqueue
+from bot.peer.outbox import FEATURE, Outgoing, enqueue
+from bot.peer.outbox import cancel_requests as outbox_cancel_requests
 from bot.peer.policy import REVIEW_BUTTON, due_of, review_custom_id
 from bot.peer.reads import tutors_to_tell
 from bot.peer.rubric import Rubric
@@ -90,15 +92,7 @@ def review_request(
 
 async def cancel_requests(session: AsyncSession, assignment_ids: Sequence[int]) -> None:
     """Review requests not yet sent for reviews taken away: never send them."""
-    if assignment_ids:
-        await session.execute(
-            update(PeerOutbox)
-            .where(
-                PeerOutbox.assignment_id.in_(list(assignment_ids)),
-                PeerOutbox.status == "pending",
-            )
-            .values(status="cancelled")
-        )
+    await outbox_cancel_requests(session, assignment_ids)
 
 
 async def post_to_channel(
@@ -205,18 +199,22 @@ async def tell_tutors(
 async def feedback_delivery(session: AsyncSession, exercise_id: int) -> Delivery:
     """Which authors have their released feedback (every part of it) by DM, as sent so far."""
     rows = await session.execute(
-        select(Person.id, Person.display_name, PeerOutbox.status, PeerOutbox.last_error)
-        .join(Person, Person.id == PeerOutbox.person_id)
-        .where(PeerOutbox.exercise_id == exercise_id, PeerOutbox.kind == "feedback")
+        select(Person.id, Person.display_name, OutboxMessage.state, OutboxMessage.last_error)
+        .join(Person, Person.id == OutboxMessage.person_id)
+        .where(
+            OutboxMessage.feature == FEATURE,
+            OutboxMessage.scope_id == exercise_id,
+            OutboxMessage.kind == "feedback",
+        )
     )
     names: dict[int, str] = {}
     errors: dict[int, str] = {}
     waiting: set[int] = set()
     for person_id, name, status, error in rows.all():
         names[person_id] = name
-        if status == "failed":
+        if status == OutboxState.FAILED:
             errors.setdefault(person_id, error or "")
-        elif status != "sent":
+        elif status != OutboxState.SENT:
             waiting.add(person_id)
     missed = tuple(Missed(names[p], reason_of(e)) for p, e in sorted(errors.items()))
     pending = len(waiting - set(errors))

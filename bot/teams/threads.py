@@ -2,10 +2,12 @@
 module's tutors, and a message giving its shared hours (Discord timestamps, so everyone reads
 their own time) and why it was formed.
 
-Sent outside the command's transaction (the set is confirmed first), one team at a time, each
-thread id recorded as soon as it exists: a retry after a failure opens only the missing ones.
-A team holding all the remaining members of a previous team (a re-formed set) keeps its
-thread.
+Threads are opened outside the command's transaction (the set is confirmed first), one team at
+a time, each thread id recorded as soon as it exists: a retry after a failure opens only the
+missing ones. The message goes through the outbox (key per set and team), enqueued with the
+team marked announced in one transaction, so it is posted exactly once; a run again puts a
+message the platform refused for good back in the queue. A team holding all the remaining
+members of a previous team (a re-formed set) keeps its thread.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from bot import outbox
 from bot.chat import ChatError, ChatPort, OutgoingMessage
 from bot.db.engine import Database
 from bot.db.models import (
@@ -27,9 +30,16 @@ from bot.db.models import (
     TeamSet,
     TeamSetStatus,
 )
+from bot.outbox.store import retry_now
 from bot.teams import availability as av
 from bot.teams import reads as R
 from bot.teams import render
+
+FEATURE = "teams"
+
+
+def message_key(set_id: int, team_id: int) -> str:
+    return f"teams:team-message:{set_id}:{team_id}"
 
 
 @dataclass
@@ -37,6 +47,8 @@ class ThreadReport:
     opened: int = 0
     reused: int = 0
     problems: list[str] = field(default_factory=list)
+    #: The outbox messages carrying the teams' messages (a reply may say if they were posted).
+    keys: list[str] = field(default_factory=list)
 
     def render(self) -> str:
         parts = [f"{self.opened} team thread(s) opened"]
@@ -141,6 +153,10 @@ async def open_threads(
     tutors = sorted({*await _tutor_ids(db, module.id), *extra_staff})
     everyone: set[int] = set().union(*(m for *_, m in teams)) if teams else set()
     taken = {thread_id for _, _, thread_id, _, _ in teams if thread_id}
+    announced_keys = [message_key(set_id, t) for t, _, _, announced, _ in teams if announced]
+    if announced_keys:
+        async with db.session() as s:
+            await retry_now(s, announced_keys)  # refused for good before: try again
     for team_id, number, thread_id, announced, member_ids in teams:
         if announced:
             continue
@@ -158,8 +174,28 @@ async def open_threads(
             message, ids = await team_message(db, set_id, team_id, tutors, now)
             for user_id in [*ids, *tutors]:
                 await chat.add_thread_member(thread_id, user_id)
-            await chat.post(thread_id, message)
-            await _record(db, team_id, announced_at=now)
+            key = message_key(set_id, team_id)
+            async with db.session() as s:
+                await outbox.enqueue(
+                    s,
+                    [
+                        outbox.Message(
+                            key=key,
+                            feature=FEATURE,
+                            kind="team_message",
+                            text=message.text,
+                            channel_id=thread_id,
+                            mention_user_ids=message.mention_user_ids,
+                            scope_id=set_id,
+                            ref_id=team_id,
+                        )
+                    ],
+                    now,
+                )
+                row = await s.get(Team, team_id)
+                assert row is not None
+                row.announced_at = now
+            report.keys.append(key)
         except ChatError as exc:
             report.problems.append(f"team {number}: {exc.kind.value}")
             continue

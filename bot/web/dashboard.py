@@ -17,11 +17,11 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.chat import ChatPort
 from bot.dashboard import messages, reads, signin
 from bot.db.engine import Database
 from bot.db.models import DashboardSession
 from bot.errors import NotFound, PermissionDenied, UserError
+from bot.outbox import Outbox
 from bot.web.svg import bar_chart
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,10 @@ SECURITY_HEADERS = {
 }
 
 
+#: How long the message page waits for the outbox to send a tutor's message, to say truly
+#: whether it was delivered (the commit woke the sender).
+SETTLE_SECONDS = 5.0
+
 Handler = Callable[[web.Request, DashboardSession, "reads.Viewer"], Awaitable[web.StreamResponse]]
 
 
@@ -45,7 +49,8 @@ Handler = Callable[[web.Request, DashboardSession, "reads.Viewer"], Awaitable[we
 class DashboardSources:
     db: Database
     clock: Callable[[], datetime]
-    chat: ChatPort | None
+    #: The bot's sender (None: no bot in this process, so nothing can be sent).
+    outbox: Outbox | None
     public_url: str
     secret: str | None = None
 
@@ -282,22 +287,23 @@ def add_dashboard_routes(app: web.Application, src: DashboardSources) -> None:
             recipient = int(str(form.get("person_id") or ""))
         except ValueError:
             raise NotFound("That person is not a student of this module.") from None
-        if src.chat is None:
+        if src.outbox is None:
             raise UserError("The bot is not connected to the chat platform right now.")
-        outcome = await messages.send_tutor_message(
+        queued = await messages.send_tutor_message(
             src.db,
-            src.chat,
             viewer,
             module_id=module_id,
             recipient_id=recipient,
             text=str(form.get("text") or ""),
             now=src.clock(),
         )
+        await src.outbox.settle([queued.key], SETTLE_SECONDS)
+        outcome = await messages.message_outcome(src.db, queued)
         return _page(
             request,
             "message_sent.html",
             base(row, viewer, outcome=outcome, module_id=module_id),
-            status=200 if outcome.delivered else 502,
+            status=200 if outcome.delivered else 202 if outcome.pending else 502,
         )
 
     app.router.add_get("/dashboard", home)

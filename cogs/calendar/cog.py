@@ -7,8 +7,6 @@ The buttons are in ``views.py``; what other cogs ask of the dispatcher in ``noti
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import io
 import logging
 from datetime import UTC, datetime, timedelta
@@ -42,41 +40,29 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
         self.chat = DiscordChat(bot)
         self.config = EngineConfig(worker_id=new_worker_id())
         self._wake_at: datetime | None = None
-        self._idle = asyncio.Event()
-        # One run at a time in this process: a command that sends before replying waits for a
-        # scheduled run already sending, so what it reads back is what was really sent.
-        self._run_lock = asyncio.Lock()
-        self._idle.set()
         super().__init__()
 
     async def cog_load(self) -> None:
-        self.bot.scheduler.register(JOB, self.run_due)
+        self.bot.scheduler.register(JOB, self._run_due_once)
         self.bot.add_dynamic_items(CalendarButton)
 
-    async def cog_unload(self) -> None:
-        """On shutdown, let a dispatch in progress finish recording what it sent."""
-        if not self._idle.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), timeout=10)
-
     async def run_due(self) -> None:
-        """Send what is due (one run at a time in this process)."""
-        async with self._run_lock:
-            await self._run_due_once()
+        """Send what is due. One run at a time in this process (the scheduler's job lock): a
+        command that sends before replying waits for a scheduled run already sending, so what
+        it reads back is what was really sent. None once stopping (``Application.stop``
+        waits for the run under way)."""
+        await self.bot.scheduler.run_now(JOB)
 
     async def _run_due_once(self) -> None:
-        self._idle.clear()
-        try:
-            report = await run_due(
-                self.bot.db,
-                self.chat,
-                now=self.bot.clock.now(),
-                config=self.config,
-                clock=self.bot.clock.now,
-                on_outcome=lambda outcome: self.bot.metrics.notices.labels(outcome=outcome).inc(),
-            )
-        finally:
-            self._idle.set()
+        report = await run_due(
+            self.bot.db,
+            self.chat,
+            now=self.bot.clock.now(),
+            config=self.config,
+            clock=self.bot.clock.now,
+            on_outcome=lambda outcome: self.bot.metrics.notices.labels(outcome=outcome).inc(),
+            sender=self.bot.outbox,
+        )
         self.wake(report.next_due_at)
 
     def wake(self, at: datetime | None) -> None:

@@ -12,9 +12,8 @@ import logging
 import discord
 from discord.ext import commands
 
-from bot.chat import ChatError
 from bot.dashboard.digest import send_digests
-from bot.dashboard.messages import request_link, send_dm
+from bot.dashboard.messages import request_link
 from bot.discord_app import CohortBot
 from cogs._shared.context import in_context
 from cogs._shared.declare import slash
@@ -37,12 +36,12 @@ class Dashboard(commands.Cog):
     async def run_digests(self) -> None:
         """The weekly digest (opt-in per cohort); cheap when no cohort asked for one."""
         try:
-            sent = await send_digests(self.bot.db, self.bot.chat, self.bot.clock.now())
+            queued = await send_digests(self.bot.db, self.bot.clock.now())
         except Exception:
             log.exception("early-warning digest run failed")
             return
-        if sent:
-            log.info("sent %d early-warning digest(s)", sent)
+        if queued:
+            log.info("queued %d early-warning digest(s) in the outbox", queued)
 
     @slash(
         None,
@@ -62,15 +61,21 @@ class Dashboard(commands.Cog):
             ),
             public_url=settings.public_url,
         )
-        try:
-            await send_dm(self.bot.chat, str(interaction.user.id), link.text())
-        except ChatError as exc:
-            log.info("dashboard link DM to %s failed: %s", interaction.user.id, exc)
+        delivery = await self.bot.outbox.delivery([link.message_key])
+        if delivery.missed:
+            log.info("dashboard link DM to %s failed: %s", interaction.user.id, delivery.missed)
             # Only the caller sees an ephemeral reply, so the link can go there instead.
             await reply_private(
                 interaction,
                 "I could not send you a direct message, so here is your link (works once, "
                 f"for 10 minutes; do not share it):\n{link.url}",
+            )
+            return
+        if delivery.pending or not delivery.told:
+            await reply_private(
+                interaction,
+                "Sending you a sign-in link by direct message is still under way. It works "
+                "once, within 10 minutes; if none arrives, type /dashboard again.",
             )
             return
         await reply_private(

@@ -19,8 +19,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.chat import ChatError, OutgoingMessage
-from bot.delivery import Delivery, Missed
+from bot.chat import OutgoingMessage
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user, to_chat_message, wire_from_discord
 from bot.discussions import jobs, service
@@ -55,8 +54,6 @@ class Discussions(commands.Cog):
         # The service calls that depend on the recorder's queue or close-time cache.
         self.prompts = RecordedPrompts(self.recorder)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._due_lock = asyncio.Lock()
-        self._closing = False
 
     def _context(self, interaction: discord.Interaction) -> ContextOpener:
         return functools.partial(command_context, self.bot, interaction)
@@ -72,19 +69,12 @@ class Discussions(commands.Cog):
         await self.recorder.prime()
         self.bot.add_dynamic_items(AnswerButton)
         self.bot.add_message_tap(self._tap)
-        self.bot.scheduler.register("discussions", self._run_due)
+        self.bot.scheduler.register("discussions", self._due_work)
 
     async def cog_unload(self) -> None:
-        """The clean-shutdown path (bot.close unloads cogs): finish the due work under way
-        (a mark message half sent would otherwise wait for its claim to go stale), then write
-        what is queued."""
-        self._closing = True
+        """The clean-shutdown path (bot.close unloads cogs; ``Application.stop`` has already
+        let the due work under way finish): write what the recorder has queued."""
         self.bot.remove_message_tap(self._tap)
-        try:
-            await asyncio.wait_for(self._due_lock.acquire(), timeout=15)
-            self._due_lock.release()
-        except TimeoutError:
-            log.warning("stopping while discussion due work is still running")
         # A history read under way stops here (the HTTP session is closing); what it queued is
         # written below, and a cut-short read infers no deletion. The next start reads again.
         for task in list(self._tasks):
@@ -109,22 +99,24 @@ class Discussions(commands.Cog):
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _run_due(self) -> None:
-        if self._closing:
-            return
-        async with self._due_lock:
-            await self.recorder.flush()
-            await self._refresh_watch()
-            report = await jobs.run_due(
-                self.bot.db,
-                self.bot.chat,
-                now=self.bot.clock.now(),
-                thread_read=self._thread_read,
-                ledger_lock=self.recorder.ledger_lock,
-            )
-            # Threads it just made: read back whatever was posted before they were watched.
-            self.recorder.watch(report.opened)
-            await self._read_unread()
-            following = await jobs.next_due(self.bot.db)
+        """Do the due work now (one run at a time: the scheduler's job lock)."""
+        await self.bot.scheduler.run_now("discussions")
+
+    async def _due_work(self) -> None:
+        await self.recorder.flush()
+        await self._refresh_watch()
+        report = await jobs.run_due(
+            self.bot.db,
+            self.bot.chat,
+            now=self.bot.clock.now(),
+            thread_read=self._thread_read,
+            ledger_lock=self.recorder.ledger_lock,
+            sender=self.bot.outbox,
+        )
+        # Threads it just made: read back whatever was posted before they were watched.
+        self.recorder.watch(report.opened)
+        await self._read_unread()
+        following = await jobs.next_due(self.bot.db)
         now = self.bot.clock.now()
         if following is not None and following > now:
             # Closings wake the scheduler as openings do: on time, not at the next tick. (What
@@ -392,12 +384,8 @@ class Discussions(commands.Cog):
             reason=reason,
             now=self.bot.clock.now(),
         )
-        sent = Delivery(1)
-        try:
-            await self.bot.chat.dm(str(student.id), OutgoingMessage(result.notice))
-        except ChatError as exc:
-            sent = Delivery(0, (Missed(result.student_name, exc.kind.value),))
-        await reply_private(interaction, f"{result.render()} {told_them(sent)}")
+        told = told_them(await self.bot.outbox.delivery([result.message_key]))
+        await reply_private(interaction, f"{result.render()} {told}")
 
     @slash(
         prompt,
@@ -499,6 +487,7 @@ class Discussions(commands.Cog):
         )
         try:
             await self._run_due()
+            await self.bot.outbox.run()  # the mark messages it handed over, sent now
         except Exception:
             log.exception("releasing prompt %s: sending the marks failed; it retries", prompt)
             self.bot.scheduler.wake("discussions")

@@ -15,7 +15,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.chat import ChatError, OutgoingMessage
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
 from bot.gradebook import privacy, service
@@ -183,15 +182,7 @@ class Gradebook(commands.Cog):
         result = await as_caller(
             self.bot, interaction, service.release_participation, module, now=self.bot.clock.now()
         )
-        await send_long(interaction, result.text)
-        if result.channel_id is not None:
-            try:
-                await self.bot.chat.post(
-                    result.channel_id,
-                    OutgoingMessage(result.announcement, mention_role_id=result.role_id),
-                )
-            except ChatError as exc:
-                log.warning("release of %s not announced: %s", result.module_code, exc)
+        await send_long(interaction, result.text)  # the class is told by the outbox
 
     @slash(
         gradebook,

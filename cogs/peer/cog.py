@@ -3,13 +3,13 @@
 Thin adapter: each command opens the roster-checked context, calls one function of
 ``bot.peer.service`` and renders its answer privately. Review requests arrive by DM with a
 "Write review" button (custom id ``cb:peer:review:<assignment>``, a ``DynamicItem`` so it works
-after restarts) that opens the rubric form. Messages the service decides are delivered by the
-scheduled ``peer`` job, which each command wakes.
+after restarts) that opens the rubric form. Messages the service decides go through the
+outbox (``bot.outbox``), sent by the scheduled ``peer`` job (which each command wakes) or the
+outbox's own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from typing import Literal
@@ -49,28 +49,17 @@ class Peer(commands.Cog):
         # Answers of a refused review form, offered again by "Try again" (lost on restart:
         # only a convenience, the reviewer can type them again).
         self.drafts: dict[tuple[int, int], tuple[dict[str, str], str]] = {}
-        self._due_lock = asyncio.Lock()
-        self._closing = False
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(ReviewButton)
         self.bot.scheduler.register(JOB, self._run_due)
 
     async def cog_unload(self) -> None:
-        """Clean shutdown (bot.close unloads cogs): let a delivery under way finish, so no
-        message is left claimed-but-unsent, and start no new run."""
-        self._closing = True
-        try:
-            await asyncio.wait_for(self._due_lock.acquire(), timeout=15)
-        except TimeoutError:
-            log.warning("stopping while peer due work is still running")
+        # Scheduled work and the outbox are drained by ``Application.stop`` before this.
         self.bot.remove_dynamic_items(ReviewButton)
 
     async def _run_due(self) -> None:
-        if self._closing:
-            return
-        async with self._due_lock:
-            await run_due(self.bot.db, self.bot.chat, self.bot.clock.now())
+        await run_due(self.bot.db, self.bot.chat, self.bot.clock.now(), sender=self.bot.outbox)
 
     def _wake(self) -> None:
         """Deliver what the command decided now rather than at the next tick."""
@@ -286,14 +275,8 @@ class Peer(commands.Cog):
             reason=reason,
             now=self.bot.clock.now(),
         )
-        try:
-            await self._run_due()  # the DM, so the reply can say whether it arrived
-        except Exception:
-            log.exception("extending exercise %s: sending the DM failed; it retries", exercise)
-            self._wake()
-        async with self.bot.db.session() as session:
-            sent = await extensions.delivery(session, granted.dedupe_key)
-        await reply_private(interaction, f"{granted.render()} {told_them(sent)}")
+        told = told_them(await self.bot.outbox.delivery([granted.message_key]))
+        await reply_private(interaction, f"{granted.render()} {told}")
 
     @slash(
         exercise,

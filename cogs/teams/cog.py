@@ -154,7 +154,14 @@ class Teams(commands.Cog):
         report = await open_threads(
             self.bot.db, self.bot.chat, set_id, now=now, extra_staff=(str(interaction.user.id),)
         )
-        await send_private(interaction, content=f"{done.render()} {report.render()}")
+        posted = ""
+        if report.keys:
+            delivery = await self.bot.outbox.delivery(report.keys)
+            if delivery.missed:
+                posted = f" {len(delivery.missed)} team message(s) could not be posted."
+            elif delivery.pending:
+                posted = " Posting the team messages is still under way."
+        await send_private(interaction, content=f"{done.render()} {report.render()}{posted}")
 
     # ------------------------------------------------------------------ after forming
 

@@ -5,7 +5,7 @@ it was formed under and each team a snapshot of the slots its members share, so 
 of availability never rewrites why a team was formed.
 
 Revision ID: 0007
-Revises: 0006 (re-pointed by the due branch: 0006 follows 0004 until 0005 lands)
+Revises: 0004 (the lead re-points this at the branch's predecessor when merging)
 """
 
 from collections.abc import Sequence

@@ -32,8 +32,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def box(storage: Backends) -> AsyncIterator[Sandbox]:
-    async with calendar_sandbox(storage) as sandbox:
+async def box(storage: Backends, backend: str) -> AsyncIterator[Sandbox]:
+    async with calendar_sandbox(storage, backend) as sandbox:
         yield sandbox
 
 
@@ -350,11 +350,14 @@ async def test_refusals_for_people_and_roles_change_nothing(box: Sandbox) -> Non
         assert await snapshot(box) == before, command
 
 
-async def test_quiet_hours_and_the_calendar_file_share_the_cohort_zone(storage: Backends) -> None:
+async def test_quiet_hours_and_the_calendar_file_share_the_cohort_zone(
+    storage: Backends, backend: str
+) -> None:
     """A student who never set a zone: "22:00-07:00" and the .ics are both London time (the
     cohort's), so in summer time a 07:30 London reminder is not held back as if 07:30 were
     inside quiet hours that end at 07:00 UTC."""
-    async with calendar_sandbox(storage, start=datetime(2026, 4, 1, 9, 0, tzinfo=UTC)) as box:
+    summer = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+    async with calendar_sandbox(storage, backend, start=summer) as box:
         channel = world_of(box).channel(MODULE)
         amara = students(box)[0]
         quiet = await (

@@ -19,6 +19,7 @@ from bot.db.models import Notice
 from cohortlab.localdiscord.models import Message
 from cohortlab.localdiscord.scripting import Actor, message_text
 from cohortlab.sandbox import Sandbox, World, _no_identify_wait
+from tests.e2e.quiet import first_runs_done
 from tests.storage_backends import Backends
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -28,15 +29,18 @@ MODULE = "MATH70097"
 @asynccontextmanager
 async def calendar_sandbox(
     storage: Backends,
+    backend: str,
     *,
     start: datetime = START,
-    backend: str = "sqlite",
 ) -> AsyncIterator[Sandbox]:
-    url = await storage.fresh_url(backend, migrated=False)
+    """A started sandbox on the fixed term clock, on ``backend`` (the tests' ``backend``
+    fixture: each calendar test runs on every configured database)."""
+    url = await storage.fresh_url(backend)
     db = Database(url)
     box = Sandbox(db, start=start)
     await box.start()
     try:
+        await first_runs_done(box)
         yield box
     finally:
         await box.stop()

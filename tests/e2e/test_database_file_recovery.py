@@ -72,6 +72,8 @@ async def _wait_count(db: Database, at_least: int, timeout: float = 60) -> int: 
 async def test_recording_survives_the_database_file_going_away_and_coming_back(
     tmp_path: Path,
 ) -> None:
+    # SQLite only: an operator moving the database *file* away exists only on SQLite (and the
+    # discussion writer process it exercises starts only for a SQLite file, bot/childproc.py).
     path = tmp_path / "live.db"
     away = tmp_path / "moved-by-an-operator.db"
     db_url = f"sqlite+aiosqlite:///{path}"

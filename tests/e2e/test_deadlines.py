@@ -33,8 +33,8 @@ DUE = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)  # Friday noon, GMT
 
 
 @pytest.fixture
-async def box(storage: Backends) -> AsyncIterator[Sandbox]:
-    async with calendar_sandbox(storage) as sandbox:
+async def box(storage: Backends, backend: str) -> AsyncIterator[Sandbox]:
+    async with calendar_sandbox(storage, backend) as sandbox:
         yield sandbox
 
 

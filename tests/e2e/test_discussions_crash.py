@@ -82,8 +82,10 @@ async def _wait_count(db: Database, at_least: int, timeout: float) -> int:  # no
         await asyncio.sleep(0.01)
 
 
-async def test_a_killed_bot_loses_nothing_and_counts_nothing_twice(tmp_path: Path) -> None:
-    db_url = f"sqlite+aiosqlite:///{tmp_path}/crash.db"
+async def test_a_killed_bot_loses_nothing_and_counts_nothing_twice(
+    tmp_path: Path, e2e_url: str
+) -> None:
+    db_url = e2e_url
     async with LocalDiscordServer() as server:
         db = Database(db_url)
         await upgrade(db)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import func, select, update
@@ -104,11 +104,11 @@ async def _stop(proc: asyncio.subprocess.Process | None) -> None:
 
 @pytest.mark.slow
 async def test_posts_made_while_the_bot_was_killed_are_recorded_and_credited(
-    tmp_path: Path,
+    tmp_path: Path, e2e_url: str
 ) -> None:
     """Point 1: on-time and late posts made while the bot is down, a close that passed
     meanwhile, and a live post as it comes back: all recorded once, then closed and credited."""
-    db_url = f"sqlite+aiosqlite:///{tmp_path}/offline.db"
+    db_url = e2e_url
     async with LocalDiscordServer() as server:
         db = Database(db_url)
         await upgrade(db)
@@ -291,10 +291,12 @@ async def test_a_late_answer_counts_in_the_gradebook_at_once(
 
 
 @pytest.mark.slow
-async def test_a_prompt_closes_at_its_time_not_at_the_next_tick(tmp_path: Path) -> None:
+async def test_a_prompt_closes_at_its_time_not_at_the_next_tick(
+    tmp_path: Path, e2e_url: str
+) -> None:
     """Point 4: with an hour between scheduler ticks, a prompt created for the next few
     seconds opens and closes at its times: the scheduler is woken for the close too."""
-    db_url = f"sqlite+aiosqlite:///{tmp_path}/wake.db"
+    db_url = e2e_url
     async with LocalDiscordServer() as server:
         db = Database(db_url)
         await upgrade(db)
@@ -325,12 +327,20 @@ async def test_a_prompt_closes_at_its_time_not_at_the_next_tick(tmp_path: Path) 
 
             prompt = await _until(closed, "the prompt closed well before the next tick", 90)
             assert prompt.thread_id is not None
-            summaries = [
-                m
-                for m in server.script.messages(int(prompt.thread_id))
-                if closing_marker(prompt_id) in m.content
-            ]
-            assert len(summaries) == 1
+            thread_id = int(prompt.thread_id)
+
+            async def summarised() -> list[Any] | None:
+                found = [
+                    m
+                    for m in server.script.messages(thread_id)
+                    if closing_marker(prompt_id) in m.content
+                ]
+                return found or None
+
+            # Posted by the outbox right after the close is recorded.
+            summaries = await _until(summarised, "the closing summary", 10)
+            await asyncio.sleep(1)
+            assert len(summaries) == 1 and len(await summarised() or []) == 1
         finally:
             await _stop(bot)
             await db.dispose()

@@ -1,9 +1,10 @@
 """A retry after a crash or a failed call finds what the first attempt posted: never twice.
 
-The scheduled work of a prompt (its post, its closing summary, each student's mark message) is
-claimed, sent, then recorded. A process that dies between sending and recording leaves a claim
-that goes stale and is retried; these tests put the database in exactly that state (or make the
-local Discord server refuse a call half-way) and check that the retry reads the channel first.
+The scheduled work of a prompt (its post, its closing summary, each student's mark message,
+sent by the outbox) is claimed, sent, then recorded. A process that dies between sending and
+recording leaves a claim that goes stale and is retried; these tests put the database in
+exactly that state (or make the local Discord server refuse a call half-way) and check that the
+retry reads the channel first.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.db.models import DiscussionPrompt, DiscussionScore, Person, PromptStatus
+from bot.db.models import (
+    DiscussionPrompt,
+    DiscussionScore,
+    OutboxMessage,
+    OutboxState,
+    Person,
+    PromptStatus,
+)
 from bot.discussions.jobs import STALE_CLAIM
 from cohortlab.localdiscord.models import Message
 from cohortlab.sandbox import Sandbox, World
@@ -60,6 +68,19 @@ async def crashed_after_opening(sandbox: Sandbox, prompt_id: int) -> DiscussionP
         message_id=None,
         thread_id=None,
     )
+    async with sandbox.db.session() as s:  # the outbox had not recorded its posts either
+        await s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.kind == "prompt", OutboxMessage.scope_id == prompt_id)
+            .values(
+                state=OutboxState.CLAIMED,
+                claimed_by="dead",
+                claimed_at=before.opens_at,
+                lease_until=before.opens_at + STALE_CLAIM,
+                sent_at=None,
+                sent_message_id=None,
+            )
+        )
     return before
 
 
@@ -159,10 +180,22 @@ async def test_a_stale_mark_message_claim_finds_the_dm_already_sent(
             )
         ).scalar_one()
         assert score.notices_sent == 1 and score.notified_at is not None
-        # died after the DM went out, before recording it
+        # died after the DM went out, before recording it: the outbox's message still
+        # claimed by the dead sender, the score not told
         score.notified_at = None
         score.notices_sent = 0
-        score.notify_claimed_at = sandbox.clock.now()
+        await s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.feature == "discussions", OutboxMessage.ref_id == score.id)
+            .values(
+                state=OutboxState.CLAIMED,
+                claimed_by="dead",
+                claimed_at=sandbox.clock.now(),
+                lease_until=sandbox.clock.now() + STALE_CLAIM,
+                sent_at=None,
+                sent_message_id=None,
+            )
+        )
     await sandbox.advance(STALE_CLAIM + timedelta(minutes=1))
     marks = [m for m in amara.dms() if "is released" in m.content]
     assert [m.id for m in marks] == [first.id]

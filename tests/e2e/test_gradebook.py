@@ -25,8 +25,9 @@ from cohortlab.localdiscord.models import Message
 from cohortlab.localdiscord.scripting import Actor, Upload, message_text
 from cohortlab.sample import SeedReport, seed_term
 from cohortlab.sandbox import Sandbox, World
+from tests.e2e.quiet import first_runs_done
 from tests.processes import gone
-from tests.storage_backends import Backends
+from tests.storage_backends import Backends, backends
 
 pytestmark = pytest.mark.e2e
 
@@ -532,19 +533,29 @@ async def test_bad_input_gets_one_sentence_and_changes_nothing(
 # --------------------------------------------------------------------------- the reader process
 
 
-async def _sandbox(storage: Backends, reader: str) -> Sandbox:
+async def _sandbox(storage: Backends, backend: str, reader: str) -> Sandbox:
     box = Sandbox(
-        Database(await storage.fresh_url("sqlite", migrated=False)),
-        settings={"gradebook_workers": reader},
+        Database(await storage.fresh_url(backend)), settings={"gradebook_workers": reader}
     )
     await box.start()
+    await first_runs_done(box)
     return box
 
 
-async def _stop(box: Sandbox) -> None:
+async def _stop(box: Sandbox, storage: Backends) -> None:
     await box.stop()
     await box.db.dispose()
+    await storage.drop(box.db.url)
     assert box.server.internal_errors == []
+
+
+# The reader and exporter processes (bot/childproc.py) start only for a SQLite file; on
+# PostgreSQL /marks and exports run on the bot's loop. So "process" runs on SQLite only, and
+# "loop" on every configured backend.
+READERS = [
+    pytest.param("process", "sqlite", id="process-sqlite"),
+    *(pytest.param("loop", backend, id=f"loop-{backend}") for backend in backends()),
+]
 
 
 def _reader(box: Sandbox) -> MarksReader:
@@ -563,13 +574,13 @@ async def _view(actor: Actor, world: World) -> str:
     return "\n".join(message_text(m) for m in handle.messages)
 
 
-@pytest.mark.parametrize("reader", ["process", "loop"])
+@pytest.mark.parametrize(("reader", "backend"), READERS)
 async def test_the_student_view_shows_a_tutors_change_at_once_wherever_it_is_computed(
-    storage: Backends, reader: str
+    storage: Backends, reader: str, backend: str
 ) -> None:
     """/marks runs in a reader process by default (its module snapshot lives there): a weights
     change made a moment earlier shows at once, exactly as when it runs on the bot's loop."""
-    box = await _sandbox(storage, reader)
+    box = await _sandbox(storage, backend, reader)
     try:
         assert box.world is not None
         world = box.world
@@ -605,13 +616,14 @@ async def test_the_student_view_shows_a_tutors_change_at_once_wherever_it_is_com
                 built = await service.build_module_export(s, module, fmt, box.clock.now())
             assert sent.attachments[0].data == built.data
     finally:
-        await _stop(box)
+        await _stop(box, storage)
 
 
 async def test_a_reader_process_that_dies_is_replaced_and_the_student_still_gets_an_answer(
     storage: Backends,
 ) -> None:
-    box = await _sandbox(storage, "process")
+    # SQLite only: the reader process exists only for a SQLite file (bot/childproc.py).
+    box = await _sandbox(storage, "sqlite", "process")
     try:
         assert box.world is not None
         world = box.world
@@ -628,7 +640,7 @@ async def test_a_reader_process_that_dies_is_replaced_and_the_student_still_gets
         (new,) = child.pids()
         assert new != pid
     finally:
-        await _stop(box)
+        await _stop(box, storage)
 
 
 async def test_a_slow_answer_says_thinking_first_then_shows_the_marks(

@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from bot.db.engine import Database
 from cohortlab.localdiscord.scripting import Actor, InvalidInput, Upload
 from cohortlab.sandbox import Sandbox, World
+from tests.e2e.quiet import first_runs_done
 from tests.e2e.test_permission_matrix import (
     DEFAULT_MODULE,
     GENERIC_FAILURE,
@@ -401,10 +402,11 @@ def _text_inputs(components: list[Any]) -> list[dict[str, Any]]:
 
 
 async def _sandbox_on(storage: Backends, backend: str) -> tuple[Sandbox, Database, str]:
-    url = await storage.fresh_url(backend, migrated=False)
+    url = await storage.fresh_url(backend)
     db = Database(url)
     box = Sandbox(db)
     await box.start()
+    await first_runs_done(box)
     return box, db, url
 
 

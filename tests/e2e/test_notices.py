@@ -22,7 +22,16 @@ from bot.calendar import engine
 from bot.calendar import messages as M
 from bot.calendar import planning as P
 from bot.db.engine import Database
-from bot.db.models import Module, Notice, NoticeAudience, NoticeStatus, Person
+from bot.db.models import (
+    Module,
+    Notice,
+    NoticeAudience,
+    NoticeStatus,
+    OutboxMessage,
+    OutboxState,
+    Person,
+)
+from bot.outbox import sender
 from cohortlab.localdiscord.scripting import message_text
 from cohortlab.sandbox import Sandbox, _no_identify_wait
 from tests.e2e.test_calendar_support import (
@@ -43,8 +52,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def box(storage: Backends) -> AsyncIterator[Sandbox]:
-    async with calendar_sandbox(storage) as sandbox:
+async def box(storage: Backends, backend: str) -> AsyncIterator[Sandbox]:
+    async with calendar_sandbox(storage, backend) as sandbox:
         yield sandbox
 
 
@@ -154,10 +163,20 @@ async def test_failed_delivery_is_retried_with_backoff_without_blocking_others(
         lambda: len(bot_texts(box, channel, "due in 15 minutes")) == 2, what="two posts"
     )
     rows = await notices(box, kind="deadline_notice")
-    assert Counter(n.status for n in rows) == {NoticeStatus.SENT: 2, NoticeStatus.PENDING: 1}
-    failed = next(n for n in rows if n.status is NoticeStatus.PENDING)
-    assert failed.retry_at == box.clock.now() + timedelta(seconds=30)
-    assert "HTTP 400" in (failed.last_error or "")
+    # The failed one is the outbox's (claimed by it), its message waiting for its retry.
+    assert Counter(n.status for n in rows) == {NoticeStatus.SENT: 2, NoticeStatus.CLAIMED: 1}
+    failed = next(n for n in rows if n.status is NoticeStatus.CLAIMED)
+    async with box.db.session() as s:
+        message = (
+            await s.execute(
+                select(OutboxMessage).where(
+                    OutboxMessage.feature == "calendar", OutboxMessage.ref_id == failed.id
+                )
+            )
+        ).scalar_one()
+    assert message.state is OutboxState.PENDING
+    assert message.not_before == box.clock.now() + timedelta(seconds=30)
+    assert "HTTP 400" in (message.last_error or "")
 
     await box.advance(timedelta(seconds=29))
     assert len(bot_texts(box, channel, "due in 15 minutes")) == 2
@@ -330,7 +349,9 @@ async def test_killed_at_random_points_every_notice_is_sent_exactly_once(box: Sa
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         # What had left the dying process lands (or fails) now, as it would on the wire.
-        await box.server.script.wait_for(lambda: not engine._inflight, what="in-flight calls")
+        await box.server.script.wait_for(
+            lambda: not engine._inflight and not sender._inflight, what="in-flight calls"
+        )
         if round_no % 5 == 4:
             # ...and the whole process with it: a fresh application on the same DB and server.
             await restart(box)
@@ -353,7 +374,7 @@ async def test_killed_at_random_points_every_notice_is_sent_exactly_once(box: Sa
 async def test_two_bot_processes_sharing_postgres_never_send_twice(storage: Backends) -> None:
     from bot.discord_app import Application
 
-    async with calendar_sandbox(storage, backend="postgres") as first:
+    async with calendar_sandbox(storage, "postgres") as first:
         second_db = Database(first.db.url)
         second = Application(first.app.settings, clock=first.clock, db=second_db)
         second.bot.before_identify_hook = _no_identify_wait  # type: ignore[method-assign]
@@ -378,8 +399,19 @@ async def test_two_bot_processes_sharing_postgres_never_send_twice(storage: Back
                 assert sorted(counts) == ids and set(counts.values()) == {1}, counts
             rows = [n for n in await notices(first) if n.id in set(every)]
             assert {n.status for n in rows} == {NoticeStatus.SENT}
-            by_worker = Counter(n.claimed_by for n in rows)
-            assert set(by_worker) == workers, by_worker
+            # Both processes sent some: the outbox records which sender sent each message.
+            async with first.db.session() as s:
+                messages = (
+                    await s.execute(
+                        select(OutboxMessage).where(
+                            OutboxMessage.feature == "calendar",
+                            OutboxMessage.ref_id.in_(every),
+                        )
+                    )
+                ).scalars()
+                by_worker = Counter(m.claimed_by for m in messages)
+            senders = {app.bot.outbox.worker for app in apps}
+            assert set(by_worker) == senders, by_worker
             print(f"two processes on PostgreSQL: {dict(by_worker)}")
         finally:
             await second.stop()

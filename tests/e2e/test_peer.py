@@ -103,6 +103,22 @@ async def dump(sandbox: Sandbox) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
+async def settled(sandbox: Sandbox) -> dict[str, list[tuple[Any, ...]]]:
+    """``dump`` once what earlier commands set going has finished, so a refusal is compared
+    with only its own effect: the outbox delivers an announcement after the command's reply,
+    and on PostgreSQL often later than the next command (a row still "claimed", then "sent")."""
+    previous = await dump(sandbox)
+    stable = 0
+    for _ in range(250):
+        await asyncio.sleep(0.02)
+        current = await dump(sandbox)
+        stable = stable + 1 if current == previous else 0
+        if stable >= 2:
+            return current
+        previous = current
+    raise AssertionError("the database never settled after the previous commands")
+
+
 async def wait_requests(actor: Actor, n: int) -> list[Message]:
     await actor.server.wait_until(
         lambda: len(review_requests(actor)) >= n or None,
@@ -365,7 +381,7 @@ async def test_exercise_from_creation_to_released_anonymous_feedback(
     assert "0 pending" in status.content
 
     # Release is refused while flags are open and changes nothing.
-    before = await dump(sandbox)
+    before = await settled(sandbox)
     refused = await (
         await tutor.command("exercise release", where=channel, exercise=exercise_id)
     ).reply()
@@ -459,7 +475,8 @@ async def test_bad_exercise_settings_get_one_sentence_and_change_nothing(
 ) -> None:
     now = sandbox.clock.now()
     await create(sandbox, world, title="warm-up")  # links the tutor's account
-    before = await dump(sandbox)
+    await sandbox.run_due()  # and its announcement is sent (the outbox) before the snapshot
+    before = await settled(sandbox)
     cases: list[tuple[dict[str, Any], str]] = [
         ({"submission_deadline": at(now - timedelta(days=1))}, "is in the past"),
         (
@@ -493,7 +510,7 @@ async def test_bad_submissions_are_refused_and_change_nothing(
     await submit(student, world, exercise_id, text="first")  # links the account
     await submit(outsider, world, exercise_id, text="x")
     await sandbox.run_due()  # finish sending the receipts those submissions owed
-    before = await dump(sandbox)
+    before = await settled(sandbox)
 
     big = Upload("big.pdf", b"0" * (MAX_FILE_BYTES + 1), "application/pdf")
     reply = await submit(student, world, exercise_id, file=big)
@@ -511,7 +528,7 @@ async def test_bad_submissions_are_refused_and_change_nothing(
     # After the late window: refused with the reason.
     [exercise] = await rows(sandbox, PeerExercise, PeerExercise.id == exercise_id)
     await sandbox.advance(exercise.submission_due_at + timedelta(hours=25) - sandbox.clock.now())
-    before = await dump(sandbox)
+    before = await settled(sandbox)
     reply = await submit(world.students(MODULE)[1], world, exercise_id, text="too late")
     assert "Late submissions to" in reply.content and "extension" in reply.content
     assert await dump(sandbox) == before
@@ -532,7 +549,7 @@ async def test_a_review_after_its_deadline_or_by_someone_else_is_refused(
     request = (await wait_requests(students[0], 2))[0]
     [exercise] = await rows(sandbox, PeerExercise, PeerExercise.id == exercise_id)
     await sandbox.advance(exercise.review_due_at + timedelta(minutes=1) - sandbox.clock.now())
-    before = await dump(sandbox)
+    before = await settled(sandbox)
     handle = await students[0].click(request, review_button(request) or "")
     reply = await handle.reply()
     assert "given to another reviewer" in reply.content or "deadline" in reply.content
@@ -688,7 +705,7 @@ async def test_the_tutor_tops_up_submissions_left_short(
         reviewer = await actor_of(sandbox, world, a.reviewer_id)
         asked = [assignment_of(m) for m in await wait_requests(reviewer, 4)]
         assert a.id in asked, f"{reviewer.name} was not asked to review the topped-up one"
-    before = await dump(sandbox)
+    before = await settled(sandbox)
     again = await (
         await tutor.command("exercise topup", where=channel, exercise=exercise_id)
     ).reply()
@@ -761,7 +778,7 @@ async def test_late_work_settings_without_review_time_are_refused_in_one_sentenc
     """13.7c"""
     now = sandbox.clock.now()
     await create(sandbox, world, title="warm-up")
-    before = await dump(sandbox)
+    before = await settled(sandbox)
     reply, exercise_id = await create(
         sandbox,
         world,

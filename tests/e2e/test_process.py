@@ -43,8 +43,10 @@ async def _until_healthy(url: str) -> None:
     raise AssertionError(f"/healthz never answered 200: {last}")
 
 
-async def test_cohortbot_run_process_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    db_url = f"sqlite+aiosqlite:///{tmp_path}/run.db"
+async def test_cohortbot_run_process_serves_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, e2e_url: str
+) -> None:
+    db_url = e2e_url
     async with LocalDiscordServer() as server:
         db = Database(db_url)
         await upgrade(db)
@@ -102,7 +104,9 @@ def _port_free(port: int) -> bool:
 
 async def test_three_settings_are_all_it_takes(tmp_path: Path) -> None:
     """An outside Discord-compatible server can drive `cohortbot migrate && cohortbot run`
-    with nothing but DISCORD_TOKEN and the two URL settings (defaults for everything else)."""
+    with nothing but DISCORD_TOKEN and the two URL settings (defaults for everything else).
+
+    SQLite only: with no database setting the default is the ``cohortbot.db`` file."""
     if not _port_free(8080):
         pytest.skip("the default web port 8080 is taken on this machine")
     async with LocalDiscordServer() as server:
@@ -153,10 +157,9 @@ async def test_three_settings_are_all_it_takes(tmp_path: Path) -> None:
 
 
 async def _run_process(
-    server: LocalDiscordServer, tmp_path: Path, token: str, web_port: int
+    server: LocalDiscordServer, tmp_path: Path, db_url: str, token: str, web_port: int
 ) -> Any:
     """`python -m bot run` against the local server with a migrated, seeded database."""
-    db_url = f"sqlite+aiosqlite:///{tmp_path}/crash.db"
     db = Database(db_url)
     await upgrade(db)
     programme, roster = example_texts()
@@ -193,20 +196,24 @@ async def _finish(proc: Any) -> str:
     return bytes(output).decode()
 
 
-async def test_a_refused_token_exits_non_zero_so_a_supervisor_restarts(tmp_path: Path) -> None:
+async def test_a_refused_token_exits_non_zero_so_a_supervisor_restarts(
+    tmp_path: Path, e2e_url: str
+) -> None:
     async with LocalDiscordServer() as server:
-        proc = await _run_process(server, tmp_path, "not-the-token", _free_port())
+        proc = await _run_process(server, tmp_path, e2e_url, "not-the-token", _free_port())
         text = await _finish(proc)
     assert proc.returncode not in (0, None), text
     assert "Discord refused the token" in text
 
 
-async def test_a_gateway_that_dies_under_the_bot_exits_non_zero(tmp_path: Path) -> None:
+async def test_a_gateway_that_dies_under_the_bot_exits_non_zero(
+    tmp_path: Path, e2e_url: str
+) -> None:
     """A fatal close (4004 after start-up) ends discord.py's client.start with an exception:
     the process must log it and exit non-zero rather than shut down as if asked to."""
     async with LocalDiscordServer() as server:
         web_port = _free_port()
-        proc = await _run_process(server, tmp_path, server.token, web_port)
+        proc = await _run_process(server, tmp_path, e2e_url, server.token, web_port)
         try:
             await server.script.wait_for_commands(timeout=30, names=["about"])
             await _until_healthy(f"http://127.0.0.1:{web_port}/healthz")

@@ -120,9 +120,9 @@ async def test_release_reaches_students_who_never_used_the_bot_and_counts_who_wa
 
 
 async def test_an_extension_request_reaches_tutors_who_never_used_the_bot(
-    storage: Backends,
+    storage: Backends, backend: str
 ) -> None:
-    async with calendar_sandbox(storage) as box:
+    async with calendar_sandbox(storage, backend) as box:
         world = world_of(box)
         channel = world.channel(MODULE)
         await add_to_roster(box, "Dr Absent Tutor", "absent.tutor", Role.TUTOR)
@@ -212,8 +212,10 @@ async def test_peer_release_counts_the_authors_who_got_their_feedback(
     ) in released.content, released.content
 
 
-async def test_extension_decisions_say_whether_the_student_was_told(storage: Backends) -> None:
-    async with calendar_sandbox(storage) as box:
+async def test_extension_decisions_say_whether_the_student_was_told(
+    storage: Backends, backend: str
+) -> None:
+    async with calendar_sandbox(storage, backend) as box:
         world = world_of(box)
         channel = world.channel(MODULE)
         async with box.db.session() as s:

@@ -33,8 +33,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def box(storage: Backends) -> AsyncIterator[Sandbox]:
-    async with calendar_sandbox(storage) as sandbox:
+async def box(storage: Backends, backend: str) -> AsyncIterator[Sandbox]:
+    async with calendar_sandbox(storage, backend) as sandbox:
         yield sandbox
 
 
@@ -215,10 +215,15 @@ async def test_cancelled_and_moved_sessions_tell_who_is_going(box: Sandbox) -> N
     ],
 )
 async def test_weekly_tutorial_stays_at_local_six_across_clock_changes(
-    storage: Backends, start: str, first: str, until: str, expected_utc_hours: list[int]
+    storage: Backends,
+    backend: str,
+    start: str,
+    first: str,
+    until: str,
+    expected_utc_hours: list[int],
 ) -> None:
     clock = datetime.fromisoformat(start.replace("Z", "+00:00"))
-    async with calendar_sandbox(storage, start=clock) as sandbox:
+    async with calendar_sandbox(storage, backend, start=clock) as sandbox:
         world = world_of(sandbox)
         channel = world.channel(MODULE)
         reply = await (

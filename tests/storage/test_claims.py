@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bot.db.claims import CLAIM_TTL, claim_once, prune_claims
+from bot.db.claims import CLAIM_TTL, ClaimBatcher, claim_once, prune_claims
 from bot.db.engine import Database
 from bot.db.models import AssignmentStatus, ProcessedEvent
 from bot.peer import engine, service
@@ -82,3 +83,35 @@ async def test_a_member_leaving_seen_by_two_processes_moves_their_reviews_once(
     assert len(await course.assignments(ex, AssignmentStatus.PENDING)) == 33
     told = [t for t in course.chat.to(course.person(course.tutor)) if "left the server" in t]
     assert len(told) == 1, told
+
+
+async def test_claims_arriving_together_each_learn_their_own_outcome(db: Database) -> None:
+    """A burst of claims is written in few transactions, yet each caller still wins or loses
+    its own key, against an earlier claim and against a second process's batcher."""
+    assert await _claim(db, "interaction:taken")
+    mine, theirs = ClaimBatcher(db), ClaimBatcher(other := Database(db.url))
+    keys = [f"interaction:{n}" for n in range(300)]
+    try:
+        results = await asyncio.gather(
+            *(b.claim(k, NOW) for k in keys for b in (mine, theirs)),
+            mine.claim("interaction:taken", NOW),
+            mine.claim("interaction:twice", NOW),
+            mine.claim("interaction:twice", NOW),
+        )
+    finally:
+        await other.dispose()
+    per_key = [results[i : i + 2] for i in range(0, 2 * len(keys), 2)]
+    assert [sum(r) for r in per_key] == [1] * len(keys)
+    assert results[-3:] == [False, True, False]
+    assert await mine.claim("interaction:later", NOW)  # a lone claim after the burst
+
+
+async def test_a_claim_the_database_refuses_raises_to_its_caller(tmp_path: Path) -> None:
+    broken = Database(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/bot.db")
+    batcher = ClaimBatcher(broken)
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises
+            await asyncio.gather(batcher.claim("interaction:1", NOW), batcher.claim("i:2", NOW))
+        assert batcher._writer is None  # the next claim starts a new write
+    finally:
+        await broken.dispose()

@@ -9,8 +9,16 @@ from typing import Any
 import pytest
 
 from bot.access.permissions import Caller
-from bot.db.models import AuditEntry, Cohort, Extension, ExtensionStatus, PeerSubmission
+from bot.db.models import (
+    AuditEntry,
+    Cohort,
+    Extension,
+    ExtensionStatus,
+    OutboxState,
+    PeerSubmission,
+)
 from bot.errors import NotFound, PermissionDenied, UserError
+from bot.outbox import store as outbox_store
 from bot.peer import extensions
 from tests.storage.test_peer_service import SUB_DUE, Course
 from tests.storage.test_peer_service import course as course  # the fixture
@@ -61,7 +69,8 @@ async def test_extended_work_after_allocation_is_on_time_and_reviewed(course: Co
     told = course.chat.to(rahul)
     assert any("You have an extension" in m and f"/submit exercise:{ex}" in m for m in told)
     async with course.db.session() as s:
-        assert (await extensions.delivery(s, granted.dedupe_key)).told == 1
+        found = await outbox_store.states(s, [granted.message_key])
+    assert found[granted.message_key][0] is OutboxState.SENT
 
     course.now = SUB_DUE + DAY
     receipt = await course.submit("rahul.iyer", ex)

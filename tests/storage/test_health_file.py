@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from bot.db.engine import Database, DatabaseFileMissing
 from bot.db.migrate import upgrade
 from bot.db.models import Cohort
-from bot.discussions.writer import BatchWriter
 from bot.metrics import Metrics
+from bot.sqlite_offload.discussion_writer import BatchWriter
 from bot.web.server import HealthSources, WebServer, build_web_app
 
 

@@ -23,7 +23,14 @@ from bot.access.identity import ChatUser
 from bot.calendar import messages as M
 from bot.calendar import planning as P
 from bot.calendar.engine import EngineConfig, next_due_at, run_due
-from bot.chat import ChatError, ChatErrorKind, ChatMessage, OutgoingMessage, Posted
+from bot.chat import (
+    ChatError,
+    ChatErrorKind,
+    ChatMessage,
+    OutgoingMessage,
+    Posted,
+    with_marker,
+)
 from bot.db.engine import Database
 from bot.db.models import (
     Cohort,
@@ -32,8 +39,11 @@ from bot.db.models import (
     Notice,
     NoticeAudience,
     NoticeStatus,
+    OutboxMessage,
+    OutboxState,
     Person,
 )
+from bot.outbox.store import next_due as outbox_next_due
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CHANNEL = "100"
@@ -64,7 +74,9 @@ class FakeChat:
     _ids: Any = field(default_factory=lambda: itertools.count(5000))
 
     def _store(self, channel_id: str, message: OutgoingMessage) -> Posted:
-        nid = notice_id_of(message.text)
+        if channel_id.startswith("dm-") and channel_id.removeprefix("dm-") in self.closed_dms:
+            raise ChatError(ChatErrorKind.DM_CLOSED, "Cannot send messages to this user")
+        nid = notice_id_of(with_marker(message))
         if nid in self.crash_before_send:
             self.crash_before_send.discard(nid)
             raise Crash
@@ -79,7 +91,7 @@ class FakeChat:
                 guild_id=None,
                 author=BOT,
                 author_is_bot=True,
-                content=message.text,
+                content=with_marker(message),
                 created_at=NOW,
             )
         )
@@ -196,6 +208,12 @@ def _dm(world: Fixture, key: str, person: int, kind: str = M.EXTENSION_GRANTED) 
     )
 
 
+async def _messages(db: Database) -> list[OutboxMessage]:
+    """The outbox's messages (each notice handed over is one, ``ref_id`` its id)."""
+    async with db.session() as s:
+        return list((await s.execute(select(OutboxMessage))).scalars())
+
+
 async def _statuses(db: Database) -> dict[int, Notice]:
     async with db.session() as s:
         return {n.id: n for n in (await s.execute(select(Notice))).scalars()}
@@ -249,7 +267,9 @@ async def test_unreadable_history_means_no_resend_until_it_can_be_checked(db: Da
     chat.history_broken = True
     await run_due(db, chat, now=NOW + timedelta(minutes=3), config=CONFIG)
     row = (await _statuses(db))[nid]
-    assert row.status is NoticeStatus.PENDING and row.payload.get("verify") is True
+    assert row.status is NoticeStatus.CLAIMED  # the outbox's: its message waits, verify first
+    (message,) = await _messages(db)
+    assert message.state is OutboxState.PENDING and message.verify
     assert chat.deliveries() == {nid: 1}
     chat.history_broken = False
     await run_due(db, chat, now=NOW + timedelta(minutes=10), config=CONFIG)
@@ -265,17 +285,19 @@ async def test_failures_back_off_without_blocking_others_then_give_up(db: Databa
     config = EngineConfig(worker_id="w1", max_attempts=3)
     report = await run_due(db, chat, now=NOW, config=config)
     assert report.sent == 1 and report.retrying == 2
-    rows = await _statuses(db)
-    assert rows[flaky].retry_at == NOW + timedelta(seconds=30)
+    retries = {m.ref_id: m for m in await _messages(db)}
+    assert retries[flaky].not_before == NOW + timedelta(seconds=30)
     async with db.session() as s:
-        assert await next_due_at(s, config.lease) == NOW + timedelta(seconds=30)
+        assert await next_due_at(s, config.lease) is None  # the engine's part is done
+        assert await outbox_next_due(s) == NOW + timedelta(seconds=30)
 
     await run_due(db, chat, now=NOW + timedelta(seconds=29), config=config)
     assert chat.deliveries()[flaky] == 0
     await run_due(db, chat, now=NOW + timedelta(seconds=30), config=config)
     rows = await _statuses(db)
     assert rows[flaky].status is NoticeStatus.SENT and rows[flaky].late is False
-    assert rows[hopeless].retry_at == NOW + timedelta(seconds=30) + timedelta(minutes=2)
+    retries = {m.ref_id: m for m in await _messages(db)}
+    assert retries[hopeless].not_before == NOW + timedelta(seconds=30) + timedelta(minutes=2)
     report = await run_due(db, chat, now=NOW + timedelta(minutes=3), config=config)
     assert report.failed == 1
     rows = await _statuses(db)

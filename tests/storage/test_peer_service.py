@@ -11,11 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller, load_caller
-from bot.chat import ChatError, ChatErrorKind, ChatMessage, OutgoingMessage, Posted
+from bot.chat import ChatError, ChatErrorKind, ChatMessage, OutgoingMessage, Posted, with_marker
 from bot.db.engine import Database
 from bot.db.models import (
     AssignmentStatus,
@@ -26,8 +26,8 @@ from bot.db.models import (
     LedgerEntry,
     LedgerSource,
     MarkRelease,
+    OutboxMessage,
     PeerExercise,
-    PeerOutbox,
     PeerResult,
     PeerReview,
     PeerSubmission,
@@ -65,11 +65,17 @@ class FakeChat:
         self._next += 1
         bot = ChatUser("1", "cohortbot", "cohortbot")
         self.channels.setdefault(channel, []).append(
-            ChatMessage(str(self._next), channel, None, bot, True, message.text, T0)
+            ChatMessage(str(self._next), channel, None, bot, True, with_marker(message), T0)
         )
         return Posted(channel, str(self._next))
 
     async def post(self, channel_id: str, message: OutgoingMessage) -> Posted:
+        if channel_id.startswith("dm-"):  # a DM channel (``dm_channel_id``)
+            user_id = channel_id.removeprefix("dm-")
+            if user_id in self.closed:
+                raise ChatError(ChatErrorKind.DM_CLOSED, "Cannot send messages to this user")
+            self.dms.append((user_id, message))
+            return self._posted(channel_id, message)
         self.posts.append((channel_id, message))
         return self._posted(channel_id, message)
 
@@ -248,7 +254,7 @@ class Course:
             ReviewAssignment,
             PeerReview,
             PeerResult,
-            PeerOutbox,
+            OutboxMessage,
             LedgerEntry,
             AuditEntry,
             MarkRelease,
@@ -448,8 +454,8 @@ async def test_allocation_at_the_deadline_happens_once_even_when_two_runs_race(
         for name, p in course.people.items():
             if p.id in labels:
                 assert p.display_name not in msg.text and name not in msg.text
-    sent = await course.rows(PeerOutbox, PeerOutbox.kind == "assignment")
-    assert len(sent) == 33 and all(r.status == "sent" for r in sent)
+    sent = await course.rows(OutboxMessage, OutboxMessage.kind == "assignment")
+    assert len(sent) == 33 and all(r.state == "sent" for r in sent)
     assert all(a.dm_message_id for a in await course.assignments(ex))
 
 
@@ -777,15 +783,15 @@ async def test_the_outbox_retries_an_outage(course: Course) -> None:
     await course.due()  # the announcement goes out
     flaky = FakeChat()
     calls = {"n": 0}
-    real_dm = flaky.dm
+    real_post = flaky.post
 
-    async def dm_once_down(user_id: str, message: OutgoingMessage) -> Posted:
+    async def post_once_down(channel_id: str, message: OutgoingMessage) -> Posted:
         calls["n"] += 1
         if calls["n"] == 1:
             raise ChatError(ChatErrorKind.UNAVAILABLE, "HTTP 503")
-        return await real_dm(user_id, message)
+        return await real_post(channel_id, message)
 
-    flaky.dm = dm_once_down  # type: ignore[method-assign]
+    flaky.post = post_once_down  # type: ignore[method-assign]
     async with course.db.session() as s:
         await engine.tell_tutors(s, (await s.get(PeerExercise, ex)), "note", "Hello", course.now)  # type: ignore[arg-type]
     first = await run_due(course.db, flaky, course.now)
@@ -810,37 +816,49 @@ async def test_a_send_interrupted_by_a_crash_is_verified_then_recorded_or_sent_o
         assert exercise is not None
         await engine.tell_tutors(s, exercise, "one", "Sent before the crash", course.now)
         await engine.tell_tutors(s, exercise, "two", "Never sent", course.now)
-    rows = await course.rows(PeerOutbox, PeerOutbox.status == "pending")
+    rows = await course.rows(OutboxMessage, OutboxMessage.state == "pending")
     ids = sorted(r.id for r in rows)
     assert len(ids) == 2
-    # The crash: both claimed, the first sent, neither recorded.
-    jobs = dict(await outbox._claim(course.db, ids, course.now))
-    job = jobs[ids[0]]
-    assert not isinstance(job, str)
-    target, message = job
-    posted = await course.chat.dm(target[1], message)
-    assert message.text.splitlines()[-1] == f"-# cohortbot peer {ids[0]}"  # the row id only
+    # The crash: both claimed by a sender that sent the first and died.
+    async with course.db.session() as s:
+        await s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(
+                state="claimed",
+                claimed_by="dead",
+                claimed_at=course.now,
+                lease_until=course.now + outbox.STALE_CLAIM,
+                attempts=1,
+            )
+        )
+    posted = await course.chat.post(
+        f"dm-{tutor.platform_user_id}",
+        OutgoingMessage("Sent before the crash", marker=f"out {ids[0]}"),
+    )
 
     # After the lease, with the history unreadable: nothing is sent, nothing given up.
     course.now += outbox.STALE_CLAIM + timedelta(minutes=1)
     course.chat.unreadable = True
     await outbox.deliver(course.db, course.chat, course.now)
     assert [t.splitlines()[0] for t in course.chat.to(tutor)].count("Never sent") == 0
-    assert {r.status for r in await course.rows(PeerOutbox, PeerOutbox.id.in_(ids))} == {"claimed"}
+    assert {r.state for r in await course.rows(OutboxMessage, OutboxMessage.id.in_(ids))} == {
+        "pending"
+    }
 
-    # Readable again, a lease later: recorded once and sent once.
+    # Readable again, after the backoff: recorded once and sent once.
     course.chat.unreadable = False
-    course.now += outbox.STALE_CLAIM + timedelta(minutes=1)
+    course.now += timedelta(minutes=5)
     await outbox.deliver(course.db, course.chat, course.now)
     await outbox.deliver(course.db, course.chat, course.now + timedelta(minutes=5))
     texts = [t.splitlines()[0] for t in course.chat.to(tutor)]
     assert texts.count("Sent before the crash") == 1
     assert texts.count("Never sent") == 1
     first, second = sorted(
-        await course.rows(PeerOutbox, PeerOutbox.id.in_(ids)), key=lambda r: r.id
+        await course.rows(OutboxMessage, OutboxMessage.id.in_(ids)), key=lambda r: r.id
     )
-    assert (first.status, first.platform_message_id) == ("sent", posted.message_id)
-    assert second.status == "sent" and second.platform_message_id != posted.message_id
+    assert (first.state, first.sent_message_id) == ("sent", posted.message_id)
+    assert second.state == "sent" and second.sent_message_id != posted.message_id
 
 
 async def test_requests_not_yet_sent_to_a_departed_reviewer_are_never_sent(
@@ -856,7 +874,7 @@ async def test_requests_not_yet_sent_to_a_departed_reviewer_are_never_sent(
         assert await service.member_left(s, str(sofia.platform_user_id), course.now) == 3
     await course.due()
     assert course.chat.to(sofia) == []
-    cancelled = await course.rows(PeerOutbox, PeerOutbox.status == "cancelled")
+    cancelled = await course.rows(OutboxMessage, OutboxMessage.state == "cancelled")
     assert len(cancelled) == 3
     assert len(await course.assignments(ex, AssignmentStatus.PENDING)) == 33
 

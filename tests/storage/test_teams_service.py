@@ -9,15 +9,15 @@ import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select, update
 
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller, load_caller
-from bot.chat import ChatError, ChatErrorKind, ChatMessage, OutgoingMessage, Posted
+from bot.chat import ChatError, ChatErrorKind, ChatMessage, ChatPort, OutgoingMessage, Posted
 from bot.db.engine import Database
 from bot.db.models import (
     Cohort,
@@ -29,11 +29,12 @@ from bot.db.models import (
     TeamSetStatus,
 )
 from bot.errors import PermissionDenied, UserError
+from bot.outbox import deliver
 from bot.peer.reads import groups_of
 from bot.roster.service import import_roster, load_programme
 from bot.teams import service
 from bot.teams.groups import team_groups, with_teams
-from bot.teams.threads import open_threads
+from bot.teams.threads import ThreadReport, open_threads
 from cohortlab.sandbox import example_texts
 
 MODULE = "MATH70097"
@@ -162,6 +163,13 @@ async def course(db: Database) -> Course:
     return Course(db, cohort, {str(k): v for k, v in by_name.items() if k})
 
 
+async def threads(course: Course, set_id: int, at: datetime = NOW) -> ThreadReport:
+    """Open the set's threads, then the outbox's run that posts the teams' messages."""
+    report = await open_threads(course.db, course.chat, set_id, now=at)
+    await deliver(course.db, cast(ChatPort, course.chat), at)
+    return report
+
+
 async def test_availability_defaults_to_evenings_and_weekends_and_is_shown_back(
     course: Course,
 ) -> None:
@@ -226,7 +234,7 @@ async def test_dry_run_then_confirm_opens_a_private_thread_per_team(course: Cour
 
     done = await course.act(TUTOR, service.confirm, set_id=proposal.set_id, now=NOW)
     assert done.teams == len(proposal.teams)
-    report = await open_threads(course.db, course.chat, proposal.set_id, now=NOW)
+    report = await threads(course, proposal.set_id)
     assert report.opened == len(proposal.teams) and not report.problems
     assert all(private for _, _, private in course.chat.threads.values())
     tutor_id = course.user(TUTOR).platform_user_id
@@ -234,7 +242,8 @@ async def test_dry_run_then_confirm_opens_a_private_thread_per_team(course: Cour
         assert tutor_id in members and len(members) >= 4
     texts = [m.text for _, m in course.chat.posts]
     assert all("<t:" in t and ":t>" in t and "Why this team" in t for t in texts)
-    again = await open_threads(course.db, course.chat, proposal.set_id, now=NOW)
+    assert all(len(m.mention_user_ids) >= 3 for _, m in course.chat.posts)  # members notified
+    again = await threads(course, proposal.set_id)
     assert again.opened == 0  # a retry opens only what is missing
     with pytest.raises(UserError, match="already created"):
         await course.act(TUTOR, service.confirm, set_id=proposal.set_id, now=NOW)
@@ -320,13 +329,13 @@ async def test_reform_after_a_dropout_keeps_whole_teams(course: Course) -> None:
     assert leaver.display_name not in members and len(members) == len(STUDENTS) - 1
     old = {frozenset(t.members) for t in proposal.teams}
     assert sum(1 for t in again.teams if frozenset(t.members) in old) >= again.kept - 1
-    await open_threads(course.db, course.chat, proposal.set_id, now=NOW)
+    await threads(course, proposal.set_id)
     opened = len(course.chat.threads)
     await course.act(TUTOR, service.confirm, set_id=again.set_id, now=NOW)
     async with course.db.session() as s:
         statuses = [t.status for t in (await s.execute(select(TeamSet))).scalars()]
     assert sorted(statuses) == [TeamSetStatus.ACTIVE, TeamSetStatus.SUPERSEDED]
-    report = await open_threads(course.db, course.chat, again.set_id, now=NOW)
+    report = await threads(course, again.set_id)
     assert report.reused >= again.kept >= 1  # whole teams keep their threads
     assert len(course.chat.threads) == opened + report.opened
 
@@ -415,10 +424,11 @@ async def test_a_failed_team_message_is_posted_on_retry_in_the_same_thread(cours
     proposal = await course.form()
     await course.act(TUTOR, service.confirm, set_id=proposal.set_id, now=NOW)
     course.chat.failing_posts = 1
-    first = await open_threads(course.db, course.chat, proposal.set_id, now=NOW)
-    assert first.problems == ["team 1: unavailable"]
-    assert len(course.chat.threads) == len(proposal.teams)
-    retry = await open_threads(course.db, course.chat, proposal.set_id, now=NOW)
-    assert retry.problems == [] and retry.opened == 1
+    first = await threads(course, proposal.set_id)
+    assert first.problems == [] and first.opened == len(proposal.teams)
+    assert len(course.chat.posts) == len(proposal.teams) - 1  # one refused: retried later
+    retry = await threads(course, proposal.set_id, NOW + timedelta(hours=1))
+    assert retry.opened == 0  # every thread exists; the outbox posts the missing message
     assert len(course.chat.threads) == len(proposal.teams)  # no second thread for team 1
     assert len(course.chat.posts) == len(proposal.teams)
+    assert len({channel for channel, _ in course.chat.posts}) == len(proposal.teams)

@@ -48,7 +48,11 @@ __all__ = [
 T = TypeVar("T")
 
 #: Imported once in the fork server rather than in every child it forks.
-PRELOAD = ["bot.discussions.recording", "bot.discussions.writer", "bot.gradebook.reader"]
+PRELOAD = [
+    "bot.discussions.recording",
+    "bot.sqlite_offload.discussion_writer",
+    "bot.sqlite_offload.marks_reader",
+]
 
 
 def sqlite_file(url: str) -> bool:

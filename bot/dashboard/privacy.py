@@ -1,0 +1,137 @@
+"""What the dashboard holds about a person, for the personal-data export and erasure
+(``bot.gradebook.privacy`` asks; published in ``PUBLIC_MODULES``).
+
+Sign-ins are exported as times only: the hashes of cookies and link nonces and the CSRF
+tokens are credentials, not data about the person. A tutor message received shows its sender
+by name, as the message itself did and as the audit trail shows who acted; a message a tutor
+sent names no student (the student's data is theirs). Erasure deletes the person's sessions
+and links, and keeps tutor messages like the other messages owed to the person (the audit
+trail holds them too): one not delivered yet is marked undelivered, its outbox row cancelled.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from bot.db.models import DashboardSession, DashboardSignInLink, Module, Person, TutorMessage
+
+#: Why an undelivered tutor message was never sent (``tutor_messages.error``).
+ERASED = "cancelled: the recipient's personal data was erased"
+
+#: How the personal-data export treats each dashboard table that refers to a person.
+COVERAGE: dict[str, str] = {
+    "dashboard_sign_in_links": "exported (times only, no token); deleted on erasure",
+    "dashboard_sessions": "exported (times only, no cookie or CSRF token); deleted on erasure",
+    "tutor_messages": (
+        "exported: received (text, module, when, delivered, sender's name) and sent as staff "
+        "(no recipient); kept on erasure, undelivered ones cancelled"
+    ),
+}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+async def personal_data(session: AsyncSession, pid: int) -> dict[str, Any]:
+    links = (
+        await session.execute(
+            select(
+                DashboardSignInLink.created_at,
+                DashboardSignInLink.expires_at,
+                DashboardSignInLink.used_at,
+            )
+            .where(DashboardSignInLink.person_id == pid)
+            .order_by(DashboardSignInLink.id)
+        )
+    ).all()
+    sessions = (
+        await session.execute(
+            select(
+                DashboardSession.created_at,
+                DashboardSession.expires_at,
+                DashboardSession.revoked_at,
+            )
+            .where(DashboardSession.person_id == pid)
+            .order_by(DashboardSession.id)
+        )
+    ).all()
+    sender = aliased(Person)
+    received = (
+        await session.execute(
+            select(
+                Module.code,
+                TutorMessage.text,
+                TutorMessage.created_at,
+                TutorMessage.sent_at,
+                sender.display_name,
+            )
+            .select_from(TutorMessage)
+            .join(Module, Module.id == TutorMessage.module_id)
+            .outerjoin(sender, sender.id == TutorMessage.sender_id)
+            .where(TutorMessage.recipient_id == pid)
+            .order_by(TutorMessage.created_at, TutorMessage.id)
+        )
+    ).all()
+    sent = (
+        await session.execute(
+            select(Module.code, TutorMessage.text, TutorMessage.created_at, TutorMessage.sent_at)
+            .select_from(TutorMessage)
+            .join(Module, Module.id == TutorMessage.module_id)
+            .where(TutorMessage.sender_id == pid)
+            .order_by(TutorMessage.created_at, TutorMessage.id)
+        )
+    ).all()
+    return {
+        "sign_in_links": [
+            {"created_at": _iso(c), "expires_at": _iso(e), "used_at": _iso(u)} for c, e, u in links
+        ],
+        "sessions": [
+            {"signed_in_at": _iso(c), "expires_at": _iso(e), "revoked_at": _iso(r)}
+            for c, e, r in sessions
+        ],
+        "tutor_messages_received": [
+            {
+                "module": m,
+                "from": name,
+                "text": t,
+                "written_at": _iso(c),
+                "delivered": s is not None,
+                "delivered_at": _iso(s),
+            }
+            for m, t, c, s, name in received
+        ],
+        "tutor_messages_sent": [
+            {
+                "module": m,
+                "text": t,
+                "written_at": _iso(c),
+                "delivered": s is not None,
+                "delivered_at": _iso(s),
+            }
+            for m, t, c, s in sent
+        ],
+    }
+
+
+async def erase(session: AsyncSession, pid: int) -> None:
+    """End the person's sign-ins for good and mark tutor messages to them as never delivered.
+
+    The caller cancels the person's pending outbox rows (which carry those messages)."""
+    await session.execute(delete(DashboardSession).where(DashboardSession.person_id == pid))
+    await session.execute(delete(DashboardSignInLink).where(DashboardSignInLink.person_id == pid))
+    await session.execute(
+        update(TutorMessage)
+        .where(
+            TutorMessage.recipient_id == pid,
+            TutorMessage.sent_at.is_(None),
+            TutorMessage.error.is_(None),
+        )
+        .values(error=ERASED)
+        .execution_options(synchronize_session=False)
+    )
