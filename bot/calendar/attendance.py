@@ -27,6 +27,7 @@ from bot.db.models import (
     RsvpResponse,
 )
 from bot.db.ops import insert_ignore
+from bot.due import is_late, reached
 from bot.errors import NotFound, UserError
 from bot.gradebook.ledger import Credit, credit
 from bot.timeparse import discord_timestamp
@@ -88,7 +89,7 @@ async def rsvp(
     now: datetime,
 ) -> RsvpResult:
     occ, event, module = await _student_session(session, caller, occurrence_id, "answer")
-    if occ.ends_at <= now:
+    if reached(occ.ends_at, now):
         raise UserError("This session is over; answers are for upcoming sessions.")
     person = caller.person
     added = await _add_once(
@@ -150,12 +151,12 @@ async def check_in(
     """Attendance while the session runs (from 10 minutes before), credited to the ledger once."""
     occ, event, module = await _student_session(session, caller, occurrence_id, "check in to")
     opens = occ.starts_at - CHECKIN_EARLY
-    if now < opens:
+    if not reached(opens, now):
         raise UserError(
             f"Check-in opens {discord_timestamp(opens)} ({discord_timestamp(opens, 'R')}), "
             "10 minutes before the session starts."
         )
-    if now > occ.ends_at:
+    if is_late(now, occ.ends_at):
         raise UserError(
             f"Check-in closed when the session ended at {discord_timestamp(occ.ends_at)}."
         )
@@ -232,7 +233,7 @@ async def attendance(
     require_staff(caller, module)
     occurrences = await _occurrences(session, event.id)
     if sequence is None:
-        started = [o for o in occurrences if o.starts_at <= now]
+        started = [o for o in occurrences if reached(o.starts_at, now)]
         occ = started[-1] if started else occurrences[0]
     else:
         found = next((o for o in occurrences if o.sequence == sequence), None)

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import due as rule
 from bot.access.identity import ChatUser, resolve_person
 from bot.access.permissions import Caller, module_by_code, require_staff, require_student
 from bot.calendar import messages as M
@@ -34,47 +35,35 @@ from bot.db.models import (
     Person,
 )
 from bot.delivery import Delivery, Missed, reason_of
+from bot.due import text as due_text
 from bot.errors import NotFound, UserError
 from bot.gradebook import audit
 
 
 async def effective_due(
     session: AsyncSession, event: CalendarEvent, person_id: int
-) -> tuple[datetime, Extension | None]:
-    """The instant that applies to one student: the latest approved extension, else the item's.
-
-    Other features (submissions, the gradebook) use this for late flags, so an extension moves
-    them too.
-    """
-    return await _due_ignoring(session, event, person_id, None)
+) -> tuple[datetime, rule.Grant | None]:
+    """The instant that applies to one student and the extension behind it (``bot.due``: their
+    latest approved extension, when it ends after the deadline, else the deadline)."""
+    answer = await rule.due_for(session, rule.deadline_item(event), person_id)
+    return answer.due_at, answer.extension
 
 
 async def _due_ignoring(
-    session: AsyncSession, event: CalendarEvent, person_id: int, ignored_id: int | None
-) -> tuple[datetime, Extension | None]:
-    """``effective_due`` as if extension ``ignored_id`` did not exist (the one being decided)."""
-    query = select(Extension).where(
-        Extension.event_id == event.id,
-        Extension.person_id == person_id,
-        Extension.status == ExtensionStatus.APPROVED,
-    )
-    if ignored_id is not None:
-        query = query.where(Extension.id != ignored_id)
-    extension = (
-        await session.execute(
-            query.order_by(Extension.decided_at.desc(), Extension.id.desc()).limit(1)
-        )
-    ).scalar_one_or_none()
-    if extension is not None and extension.new_due_at > event.starts_at:
-        return extension.new_due_at, extension
-    return event.starts_at, None
+    session: AsyncSession, event: CalendarEvent, person_id: int, ignored_id: int
+) -> datetime:
+    """The student's due time as if extension ``ignored_id`` did not exist (the one decided)."""
+    item = rule.deadline_item(event)
+    grants = await rule.load_grants(session, [item], [person_id])
+    kept = [g for g in grants.of(item.kind, item.id, person_id) if g.id != ignored_id]
+    return rule.due(item, person_id, kept).due_at
 
 
 async def is_late(
     session: AsyncSession, event: CalendarEvent, person_id: int, submitted_at: datetime
 ) -> bool:
     due_at, _ = await effective_due(session, event, person_id)
-    return submitted_at > due_at
+    return rule.is_late(submitted_at, due_at)
 
 
 @dataclass(frozen=True)
@@ -95,11 +84,14 @@ class ExtensionResult:
                 f"Extension request #{self.extension_id} from {self.student} for "
                 f"**{self.title}** denied."
             )
-        return (
-            f"Extension #{self.extension_id}: {self.student} now has until "
-            f"{discord_timestamp(self.due_at)} for **{self.title}** ({self.module_code}) "
-            f"instead of {discord_timestamp(self.was_at)}. Their reminders and late flag follow "
-            "the new time."
+        return due_text.granted(
+            extension_id=self.extension_id,
+            student=self.student,
+            item=f"**{self.title}**",
+            module_code=self.module_code,
+            until=self.due_at,
+            was=self.was_at,
+            follows="Their reminders and late flag follow the new time.",
         )
 
     @property
@@ -109,25 +101,22 @@ class ExtensionResult:
         return (f"{kind}:x{self.extension_id}",)
 
 
-async def _add(
+async def _request(
     session: AsyncSession,
     person: Person,
     event: CalendarEvent,
     new_due: datetime,
     reason_ref: str,
     now: datetime,
-    granted_by: Person | None,
 ) -> Extension:
-    """A tutor's grant is decided as it is made; a student's request waits for a tutor."""
+    """A student's request waits for a tutor (a tutor's grant goes through ``bot.due.grant``)."""
     extension = Extension(
         person_id=person.id,
         event_id=event.id,
         new_due_at=new_due,
         reason_ref=reason_ref,
-        status=ExtensionStatus.REQUESTED if granted_by is None else ExtensionStatus.APPROVED,
+        status=ExtensionStatus.REQUESTED,
         requested_at=now,
-        decided_by_id=None if granted_by is None else granted_by.id,
-        decided_at=None if granted_by is None else now,
     )
     session.add(extension)
     await session.flush()
@@ -246,15 +235,32 @@ async def grant_extension(
     reason_ref = _reason(reason)
     with user_input():
         new_due = parse_instant(due, cohort.timezone, now=now)
-    was_at, _ = await effective_due(session, event, person.id)
-    if new_due <= event.starts_at:
+    item = rule.deadline_item(event)
+    if not rule.extends(item.due_at, new_due):
         raise UserError(
             f"An extension must end after the deadline it extends "
             f"({discord_timestamp(event.starts_at)}); give a later time."
         )
-    extension = await _add(session, person, event, new_due, reason_ref, now, caller.person)
+    # Approved now, and the student's earlier grants on this deadline are superseded.
+    granted = await rule.grant(
+        session,
+        item,
+        person.id,
+        new_due,
+        reason_ref=reason_ref,
+        decided_by_id=caller.person.id,
+        now=now,
+    )
     return await _settle(
-        session, extension, event, module, person, caller.person, was_at, now, granted=True
+        session,
+        granted.extension,
+        event,
+        module,
+        person,
+        caller.person,
+        granted.was.due_at,
+        now,
+        granted=True,
     )
 
 
@@ -322,7 +328,7 @@ async def request_extension(
     with user_input():
         new_due = parse_instant(due, cohort_zone, now=now)
     current, _ = await effective_due(session, event, person.id)
-    if new_due <= current:
+    if not rule.extends(current, new_due):
         raise UserError(
             f"Ask for a time after your current deadline ({discord_timestamp(current)})."
         )
@@ -345,7 +351,7 @@ async def request_extension(
         raise UserError(
             f"{module.code} has no tutor on the roster to decide; contact the programme office."
         )
-    extension = await _add(session, person, event, new_due, reason_ref, now, None)
+    extension = await _request(session, person, event, new_due, reason_ref, now)
     occ = await _deadline_occurrence(session, event)
     planner = P.Planner()
     keys = tuple(f"{M.EXTENSION_REQUEST}:x{extension.id}:p{tutor.id}" for tutor in tutors)
@@ -418,7 +424,9 @@ async def decide_extension(
         )
     await session.refresh(extension)
     # The approval just written is not counted as "was" (a denial is not counted anyway).
-    was_at, _ = await _due_ignoring(session, event, student.id, extension.id)
+    was_at = await _due_ignoring(session, event, student.id, extension.id)
+    if approve:  # the latest approval applies; the student's earlier ones are superseded
+        await rule.supersede(session, extension)
     return await _settle(
         session, extension, event, module, student, caller.person, was_at, now, granted=approve
     )

@@ -26,6 +26,7 @@ from bot.calendar.timeparse import (
     format_duration,
     get_zone,
 )
+from bot.due.rules import extends
 
 __all__ = [
     "DEADLINE_NOTICE",
@@ -237,7 +238,7 @@ def plan_deadline_notices(
     item_at = due_at
     if extended_due_at is not None:
         _require_aware(extended_due_at, "extended_due_at")
-        if extended_due_at <= due_at:
+        if not extends(due_at, extended_due_at):
             raise CalendarInputError(
                 "An extension must end after the deadline it extends; give a later time."
             )

@@ -35,6 +35,7 @@ from bot.db.models import (
     Role,
     Rsvp,
 )
+from bot.due import is_late
 from bot.errors import UserError, shown
 from bot.timeparse import discord_timestamp, get_zone
 
@@ -149,7 +150,7 @@ async def upcoming(
         if not staff and event.kind not in STUDENT_DEADLINES:
             continue
         due_at, extension = await effective_due(session, event, person.id)
-        if now <= due_at <= horizon:
+        if not is_late(now, due_at) and due_at <= horizon:
             deadlines.append(
                 UpcomingDeadline(
                     event.id,

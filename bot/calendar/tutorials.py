@@ -33,6 +33,7 @@ from bot.db.models import (
     OccurrenceStatus,
     Recurrence,
 )
+from bot.due import reached
 from bot.errors import NotFound, UserError
 from bot.timeparse import (
     discord_timestamp,
@@ -220,7 +221,11 @@ class TutorialChanged:
 def _pick(
     occurrences: list[EventOccurrence], sequence: int | None, now: datetime, event_id: int
 ) -> list[EventOccurrence]:
-    live = [o for o in occurrences if o.status is OccurrenceStatus.SCHEDULED and o.ends_at > now]
+    live = [
+        o
+        for o in occurrences
+        if o.status is OccurrenceStatus.SCHEDULED and not reached(o.ends_at, now)
+    ]
     if sequence is None:
         if not live:
             raise UserError(f"Tutorial #{event_id} has no upcoming sessions left to change.")
@@ -233,7 +238,7 @@ def _pick(
         )
     if chosen.status is OccurrenceStatus.CANCELLED:
         raise UserError(f"Session {sequence} of tutorial #{event_id} is already cancelled.")
-    if chosen.ends_at <= now:
+    if reached(chosen.ends_at, now):
         raise UserError(f"Session {sequence} of tutorial #{event_id} has already taken place.")
     return [chosen]
 

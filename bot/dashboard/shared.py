@@ -19,6 +19,7 @@ from bot.db.models import (
     PeerExercise,
     PromptStatus,
 )
+from bot.due import reached
 
 
 def _counts(rows: Any) -> dict[int, int]:
@@ -71,7 +72,7 @@ async def _upcoming(
             )
         )
     ).all():
-        if sub > now:
+        if not reached(sub, now):
             found.append(Upcoming(codes[mid], title, "submission due", sub))
         if rev <= until:
             found.append(Upcoming(codes[mid], title, "reviews due", rev))

@@ -164,6 +164,8 @@ class ExtensionStatus(enum.StrEnum):
     REQUESTED = "requested"
     APPROVED = "approved"
     DENIED = "denied"
+    # Replaced by a later approved grant on the same item for the same person (bot.due).
+    SUPERSEDED = "superseded"
 
 
 class LedgerSource(enum.StrEnum):

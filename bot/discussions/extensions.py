@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import outbox
+from bot import due, outbox
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller
-from bot.db.models import Cohort, Contribution, Extension, ExtensionStatus, PromptStatus
+from bot.db.models import Cohort, PromptStatus
+from bot.discussions.lateness import rejudge_late
 from bot.discussions.prompts import (
     PromptInfo,
     audit_prompt,
@@ -25,6 +25,7 @@ from bot.discussions.prompts import (
     student_of,
 )
 from bot.discussions.render import when
+from bot.due import text as due_text
 from bot.errors import UserError
 from bot.outbox import Message
 
@@ -38,8 +39,22 @@ class ExtensionResult:
     student_platform_id: str | None
     until: datetime
     notice: str
+    extension_id: int
+    was: datetime
     #: The outbox message carrying ``notice`` to the student.
     message_key: str
+
+    def render(self) -> str:
+        """The grant in the shape every extension command answers with (``bot.due.text``)."""
+        return due_text.granted(
+            extension_id=self.extension_id,
+            student=self.student_name,
+            item=f"prompt #{self.prompt.id} **{self.prompt.title}**",
+            module_code=self.prompt.module_code,
+            until=self.until,
+            was=self.was,
+            follows="Their posts until then count as on time.",
+        )
 
 
 async def grant_extension(
@@ -53,7 +68,10 @@ async def grant_extension(
     reason: str | None,
     now: datetime,
 ) -> ExtensionResult:
-    """Reopen a prompt for one student until ``until`` (their posts until then are on time)."""
+    """Reopen a prompt for one student until ``until`` (their posts until then are on time).
+
+    The grant is ``bot.due.grant``: it applies from now and supersedes their earlier ones.
+    """
     prompt, module = await staff_prompt(session, caller, cohort, prompt_id)
     if prompt.status in (PromptStatus.SCHEDULED, PromptStatus.CANCELLED):
         raise UserError(f"Prompt #{prompt.id} has not opened, so there is nothing to extend.")
@@ -63,53 +81,24 @@ async def grant_extension(
         )
     person = await student_of(session, module, student)
     new_due = instant(until, "Until", cohort.timezone, now)
-    if new_due <= prompt.closes_at:
+    item = due.prompt_item(prompt)
+    if not due.extends(item.due_at, new_due):
         raise UserError(
             f"The extension must end after the prompt's close ({when(prompt.closes_at)})."
         )
     reason_text = (reason or "").strip()[:150] or "extension"
-    previous = (
-        (
-            await session.execute(
-                select(Extension).where(
-                    Extension.prompt_id == prompt.id,
-                    Extension.person_id == person.id,
-                    Extension.status == ExtensionStatus.APPROVED,
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    before = {"new_due_at": max((e.new_due_at for e in previous), default=None)}
-    for old in previous:
-        old.status = ExtensionStatus.DENIED  # superseded: one approved extension at a time
-    extension = Extension(
-        person_id=person.id,
-        prompt_id=prompt.id,
-        new_due_at=new_due,
-        reason_ref=f"{reason_text} (by {caller.person.display_name})"[:200],
-        status=ExtensionStatus.APPROVED,
-        requested_at=now,
+    granted = await due.grant(
+        session,
+        item,
+        person.id,
+        new_due,
+        reason_ref=f"{reason_text} (by {caller.person.display_name})",
         decided_by_id=caller.person.id,
-        decided_at=now,
+        now=now,
     )
-    session.add(extension)
     # Posts already recorded are judged again against the new close.
-    contributions = (
-        (
-            await session.execute(
-                select(Contribution).where(
-                    Contribution.prompt_id == prompt.id, Contribution.person_id == person.id
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    close = max(new_due, prompt.closes_at)
-    for contribution in contributions:
-        contribution.late = contribution.created_at > close
+    await rejudge_late(session, prompt, person.id)
+    was = granted.was.extension
     await audit_prompt(
         session,
         caller,
@@ -117,14 +106,15 @@ async def grant_extension(
         module,
         "discussion_extension",
         subject_person_id=person.id,
-        before=before,
+        before={"new_due_at": was.new_due_at if was is not None else None},
         after={"new_due_at": new_due},
         reason=reason_text,
         at=now,
     )
     await session.flush()
     form = f"`/prompt answer prompt:{prompt.id}`"
-    if prompt.status == PromptStatus.OPEN and not prompt.private_answers and now < prompt.closes_at:
+    thread_open = prompt.status == PromptStatus.OPEN and not due.reached(prompt.closes_at, now)
+    if thread_open and not prompt.private_answers:
         where = f"post in <#{prompt.thread_id}> until it closes, then use {form}"
     else:
         where = f"use {form}"
@@ -132,7 +122,7 @@ async def grant_extension(
         f"You have an extension on {module.code} prompt #{prompt.id} “{prompt.title}”: "
         f"your posts until {when(new_due)} count as on time. To answer, {where}."
     )
-    key = f"discussions:extension:{extension.id}"
+    key = f"discussions:extension:{granted.extension.id}"
     await outbox.enqueue(
         session,
         [
@@ -143,7 +133,7 @@ async def grant_extension(
                 text=notice,
                 person_id=person.id,
                 scope_id=prompt.id,
-                ref_id=extension.id,
+                ref_id=granted.extension.id,
             )
         ],
         now,
@@ -154,5 +144,7 @@ async def grant_extension(
         person.platform_user_id,
         new_due,
         notice,
+        granted.extension.id,
+        granted.was.due_at,
         key,
     )

@@ -1,8 +1,8 @@
-"""Whether a recorded post is late: the prompt's close and each student's approved extension.
+"""Whether a recorded post is late: the prompt's close and each student's extension.
 
-The recorder, an early close and the answer form judge ``late`` here. One comparison is
-still elsewhere: ``extensions.grant_extension`` re-judges the student's posts against the new
-close itself.
+The recorder, an early close, an extension and the answer form judge ``late`` here, by the one
+rule of ``bot.due`` (the student's latest approved extension, when it ends after the close;
+late means strictly after).
 """
 
 from __future__ import annotations
@@ -11,18 +11,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.db.models import Contribution, DiscussionPrompt, Extension, ExtensionStatus
+from bot import due
+from bot.db.models import Contribution, DiscussionPrompt
 
 
 @dataclass
 class CloseTimes:
-    """Each prompt's close and each approved extension: what ``late`` is judged against."""
+    """Each prompt's close and each extension that applies: what ``late`` is judged against."""
 
     closes: dict[int, datetime] = field(default_factory=dict)
+    #: (prompt, person) -> the end of the extension that applies to them.
     extensions: dict[tuple[int, int], datetime] = field(default_factory=dict)
 
 
@@ -39,15 +41,9 @@ def load_close_times_sync(session: Session, prompt_ids: Iterable[int]) -> CloseT
         )
     ).all():
         found.closes[pid] = closes_at
-    for pid, person_id, due in (
-        session.execute(
-            select(Extension.prompt_id, Extension.person_id, Extension.new_due_at).where(
-                Extension.prompt_id.in_(ids), Extension.status == ExtensionStatus.APPROVED
-            )
-        )
-    ).all():
-        key = (int(pid), person_id)
-        found.extensions[key] = max(due, found.extensions.get(key, due))
+    grants = due.load_grants_sync(session, [(due.ItemKind.PROMPT, pid) for pid in ids])
+    for (_kind, pid, person_id), until in grants.extensions(due.ItemKind.PROMPT).items():
+        found.extensions[(pid, person_id)] = until
     return found
 
 
@@ -58,7 +54,7 @@ def is_late(
     closes: Mapping[int, datetime],
     extensions: Mapping[tuple[int, int], datetime],
 ) -> bool:
-    return created_at > close_for(prompt_id, person_id, closes, extensions)
+    return due.is_late(created_at, close_for(prompt_id, person_id, closes, extensions))
 
 
 def close_for(
@@ -67,13 +63,11 @@ def close_for(
     closes: Mapping[int, datetime],
     extensions: Mapping[tuple[int, int], datetime],
 ) -> datetime:
-    """When a student's posts stop being on time: the prompt's close, or a later extension."""
+    """When a student's posts stop being on time: the prompt's close, or their extension's end."""
     close = closes[prompt_id]
-    if person_id is not None:
-        extended = extensions.get((prompt_id, person_id))
-        if extended is not None and extended > close:
-            close = extended
-    return close
+    if person_id is None:
+        return close
+    return due.extended_due(close, extensions.get((prompt_id, person_id)))
 
 
 async def load_close_times(session: AsyncSession, prompt_ids: Iterable[int]) -> CloseTimes:
@@ -81,16 +75,17 @@ async def load_close_times(session: AsyncSession, prompt_ids: Iterable[int]) -> 
     return await session.run_sync(lambda s: load_close_times_sync(s, ids))
 
 
-async def rejudge_late(session: AsyncSession, prompt: DiscussionPrompt) -> None:
-    """Set every recorded post's late flag against the prompt's close and extensions now."""
+async def rejudge_late(
+    session: AsyncSession, prompt: DiscussionPrompt, person_id: int | None = None
+) -> None:
+    """Set recorded posts' late flags (everyone's, or one student's) against the prompt's
+    close and extensions now."""
     times = await load_close_times(session, [prompt.id])
     times.closes[prompt.id] = prompt.closes_at
-    contributions = (
-        (await session.execute(select(Contribution).where(Contribution.prompt_id == prompt.id)))
-        .scalars()
-        .all()
-    )
-    for contribution in contributions:
+    query = select(Contribution).where(Contribution.prompt_id == prompt.id)
+    if person_id is not None:
+        query = query.where(Contribution.person_id == person_id)
+    for contribution in (await session.execute(query)).scalars().all():
         contribution.late = is_late(
             contribution.created_at,
             prompt.id,
@@ -103,14 +98,5 @@ async def rejudge_late(session: AsyncSession, prompt: DiscussionPrompt) -> None:
 async def student_close(
     session: AsyncSession, prompt: DiscussionPrompt, person_id: int
 ) -> datetime:
-    """When one student's answers stop being on time: the close, or a later approved extension."""
-    extension = (
-        await session.execute(
-            select(func.max(Extension.new_due_at)).where(
-                Extension.prompt_id == prompt.id,
-                Extension.person_id == person_id,
-                Extension.status == ExtensionStatus.APPROVED,
-            )
-        )
-    ).scalar_one_or_none()
-    return max(prompt.closes_at, extension) if extension is not None else prompt.closes_at
+    """When one student's answers stop being on time: the close, or their extension's end."""
+    return (await due.due_for(session, due.prompt_item(prompt), person_id)).due_at

@@ -23,6 +23,7 @@ from bot.discussions import scoring
 from bot.discussions.lateness import rejudge_late
 from bot.discussions.render import BODY_MAX_CHARS, TITLE_MAX_CHARS, when
 from bot.discussions.rubric import Rubric, format_points, parse_rubric_spec
+from bot.due import reached
 from bot.errors import NotFound, UserError
 from bot.gradebook import audit
 from bot.input_checks import require_length
@@ -373,7 +374,7 @@ async def close_early(
         raise UserError(
             f"Prompt #{prompt.id} has not opened yet; change its times with `/prompt edit`."
         )
-    if prompt.status != PromptStatus.OPEN or prompt.closes_at <= now:
+    if prompt.status != PromptStatus.OPEN or reached(prompt.closes_at, now):
         raise UserError(f"Prompt #{prompt.id} is already closed.")
     before = prompt.closes_at
     prompt.closes_at = max(now, prompt.opens_at + timedelta(seconds=1))

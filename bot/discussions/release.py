@@ -15,6 +15,7 @@ from bot.delivery import Delivery, Missed, reason_of
 from bot.discussions import scoring
 from bot.discussions.prompts import PromptInfo, audit_prompt, prompt_info, staff_prompt
 from bot.discussions.render import when
+from bot.due import reached
 from bot.errors import UserError
 
 # --------------------------------------------------------------------------- release
@@ -45,15 +46,13 @@ async def release(
         )
     evidence = await scoring.load_evidence(session, prompt)
     running = sorted(
-        (due, pid)
-        for pid, due in evidence.extensions.items()
-        if due > now and due > prompt.closes_at
+        (until, pid) for pid, until in evidence.extensions.items() if not reached(until, now)
     )
     if running:
-        due, pid = running[-1]
+        until, pid = running[-1]
         name = evidence.students[pid].person.display_name if pid in evidence.students else "A"
         raise UserError(
-            f"{name}'s extension runs until {when(due)}; release the marks after it ends."
+            f"{name}'s extension runs until {when(until)}; release the marks after it ends."
         )
     scores = scoring.released_scores(evidence)
     for person_id, score in scores.items():

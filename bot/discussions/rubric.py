@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal, get_args
 
+from bot.due.rules import extended_due, is_late
 from bot.errors import UserError, shown
 
 __all__ = [
@@ -493,10 +494,8 @@ def score_student(
     for moment in (close_at, extension_close_at):
         if moment is not None and (moment.tzinfo is None or moment.utcoffset() is None):
             raise ValueError("close times must be timezone-aware")
-    close = close_at
-    extended = extension_close_at is not None and extension_close_at > close_at
-    if extension_close_at is not None and extended:
-        close = extension_close_at
+    close = extended_due(close_at, extension_close_at)  # the one rule (bot.due)
+    extended = close != close_at
     quality = None if quality_points is None else check_quality_points(rubric, quality_points)
 
     by_id = {post.message_id: post for post in posts}
@@ -512,8 +511,8 @@ def score_student(
     live = [p for p in mine if not p.deleted]
     late_ignored = 0
     if rubric.late_policy == "not_counted":
-        late_ignored = sum(1 for p in live if p.created_at > close)
-        live = [p for p in live if p.created_at <= close]
+        late_ignored = sum(1 for p in live if is_late(p.created_at, close))
+        live = [p for p in live if not is_late(p.created_at, close)]
 
     def replies_to_student(post: PostFact) -> bool:
         parent = by_id.get(post.parent_message_id) if post.parent_message_id else None
@@ -543,7 +542,7 @@ def score_student(
             candidates.append(post)
 
     credits: list[Credit] = []
-    initial_late = initial_reached is not None and initial_reached.created_at > close
+    initial_late = initial_reached is not None and is_late(initial_reached.created_at, close)
     initial_earned = Decimal(0)
     if initial_reached is not None:
         initial_earned = (
@@ -555,13 +554,13 @@ def score_student(
 
     qualifying = [p for p in candidates if p.words >= rubric.reply_min_words]
     short = len(candidates) - len(qualifying)
-    qualifying.sort(key=lambda p: (p.created_at > close, _order(p)))
+    qualifying.sort(key=lambda p: (is_late(p.created_at, close), _order(p)))
     credited = qualifying[: rubric.credited_replies]
     over_cap = len(qualifying) - len(credited)
     reply_points = Decimal(0)
     credited_late = 0
     for post in credited:
-        late = post.created_at > close
+        late = is_late(post.created_at, close)
         credited_late += late
         points = rubric.late_points(rubric.points_per_reply) if late else rubric.points_per_reply
         reply_points += points

@@ -33,8 +33,6 @@ from bot.db.models import (
     DiscussionScore,
     Enrolment,
     EnrolmentStatus,
-    Extension,
-    ExtensionStatus,
     LedgerEntry,
     LedgerSource,
     Person,
@@ -48,6 +46,7 @@ from bot.discussions.rubric import (
     StudentScore,
     score_student,
 )
+from bot.due import extended_due, load_grants, prompt_item
 from bot.gradebook import ledger
 
 ITEM_TYPE = "discussion_prompt"
@@ -78,14 +77,13 @@ class PromptEvidence:
     students: dict[int, Student]
     contributions: list[Contribution]
     revisions: dict[int, list[ContributionRevision]]
+    #: person -> the end of the extension that applies to them (``bot.due``).
     extensions: dict[int, datetime]
     scores: dict[int, DiscussionScore]
     person_by_platform: dict[str, int]
 
     def close_for(self, person_id: int) -> datetime:
-        extension = self.extensions.get(person_id)
-        close = self.prompt.closes_at
-        return extension if extension is not None and extension > close else close
+        return extended_due(self.prompt.closes_at, self.extensions.get(person_id))
 
 
 async def load_evidence(session: AsyncSession, prompt: DiscussionPrompt) -> PromptEvidence:
@@ -118,19 +116,9 @@ async def load_evidence(session: AsyncSession, prompt: DiscussionPrompt) -> Prom
             )
         ).all():
             revisions[revision.contribution_id].append(revision)
-    extensions = {
-        person_id: due
-        for person_id, due in (
-            await session.execute(
-                select(Extension.person_id, Extension.new_due_at)
-                .where(
-                    Extension.prompt_id == prompt.id,
-                    Extension.status == ExtensionStatus.APPROVED,
-                )
-                .order_by(Extension.id)
-            )
-        ).all()
-    }
+    item = prompt_item(prompt)
+    grants = await load_grants(session, [item])
+    extensions = {pid: answer.due_at for pid, answer in grants.extended(item).items()}
     scores = {
         s.person_id: s
         for s in (

@@ -23,6 +23,7 @@ from bot.discussions.lateness import student_close
 from bot.discussions.prompts import MESSAGE_LINK, PromptInfo, find_prompt, prompt_info
 from bot.discussions.render import when
 from bot.discussions.rubric import Rubric
+from bot.due import is_late
 from bot.errors import UserError
 
 # --------------------------------------------------------------------------- students
@@ -121,8 +122,8 @@ async def _answer_target(
     if prompt.status == PromptStatus.CANCELLED or prompt.thread_id is None:
         raise UserError(f"Prompt #{prompt.id} is not taking answers.")
     close = await student_close(session, prompt, caller.person.id)
-    late = now > close
-    thread_open = prompt.status == PromptStatus.OPEN and now <= prompt.closes_at
+    late = is_late(now, close)
+    thread_open = prompt.status == PromptStatus.OPEN and not is_late(now, prompt.closes_at)
     if thread_open and not prompt.private_answers:
         raise UserError(f"Post your answer in the prompt's thread <#{prompt.thread_id}>.")
     if late:

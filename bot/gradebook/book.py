@@ -29,6 +29,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 
+from bot.due.rules import reached
 from bot.gradebook.marks import (
     COMPONENT_LABELS,
     LEDGER_SOURCE_COMPONENT,
@@ -324,7 +325,7 @@ def build_student_book(
 ) -> StudentBook:
     """Component totals and the participation mark of one student (cells on demand)."""
     pending = (
-        {k: when for k, when in record.extensions.items() if when > now}
+        {k: when for k, when in record.extensions.items() if not reached(when, now)}
         if record.extensions
         else {}
     )

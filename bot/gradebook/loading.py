@@ -30,8 +30,6 @@ from bot.db.models import (
     EventKind,
     EventOccurrence,
     ExerciseStatus,
-    Extension,
-    ExtensionStatus,
     MarkRelease,
     Module,
     OccurrenceStatus,
@@ -43,6 +41,8 @@ from bot.db.models import (
 )
 from bot.db.models import MarkScheme as MarkSchemeRow
 from bot.discussions.rubric import Rubric, RubricError
+from bot.due import ItemKind, load_grants
+from bot.due.rules import reached
 from bot.gradebook.book import (
     ADJUSTMENT_PREFIX,
     ITEM_TYPE_ALIASES,
@@ -170,7 +170,7 @@ class ItemRows:
                 label = "released"
             elif closed:
                 label = "closed"
-            elif opens_at <= now:
+            elif reached(opens_at, now):
                 label = "open"
             else:
                 label = "scheduled"
@@ -182,7 +182,7 @@ class ItemRows:
                 or released_at is not None
                 or ("exercise", eid) in self.released
             )
-            reviews_over = review_due <= now or released
+            reviews_over = reached(review_due, now) or released
             label = "released" if released else ("reviews closed" if reviews_over else "open")
             parts = (
                 ItemPart(Component.PEER_REVIEW, Decimal(k), reviews_over),
@@ -190,8 +190,8 @@ class ItemRows:
             )
             items.append(Item(ItemType.EXERCISE, eid, title, review_due, label, parts, released))
         for oid, starts_at, ends_at, title in self.occurrences:
-            held = ends_at <= now
-            label = "held" if held else ("in progress" if starts_at <= now else "upcoming")
+            held = reached(ends_at, now)
+            label = "held" if held else ("in progress" if reached(starts_at, now) else "upcoming")
             part = ItemPart(Component.ATTENDANCE, Decimal(1), held)
             name = f"{title}, {_local_date(starts_at, zone)}"
             items.append(Item(ItemType.OCCURRENCE, oid, name, starts_at, label, (part,)))
@@ -396,24 +396,16 @@ _UNSEEN: Any = object()
 async def load_extensions(
     session: AsyncSession, items: Sequence[Item], person_ids: Collection[int] | None
 ) -> dict[int, dict[tuple[str, int], datetime]]:
-    prompt_ids = [i.item_id for i in items if i.item_type is ItemType.PROMPT]
-    exercise_ids = [i.item_id for i in items if i.item_type is ItemType.EXERCISE]
+    """Each student's extensions that apply (``bot.due``), by item: one query for the module."""
+    kinds = {ItemType.PROMPT: ItemKind.PROMPT, ItemType.EXERCISE: ItemKind.SUBMISSION}
+    wanted = [(kinds[i.item_type], i.item_id) for i in items if i.item_type in kinds]
     result: dict[int, dict[tuple[str, int], datetime]] = defaultdict(dict)
-    if not prompt_ids and not exercise_ids:
+    if not wanted:
         return result
-    stmt = select(
-        Extension.person_id, Extension.prompt_id, Extension.exercise_id, Extension.new_due_at
-    ).where(
-        Extension.status == ExtensionStatus.APPROVED,
-        (Extension.prompt_id.in_(prompt_ids)) | (Extension.exercise_id.in_(exercise_ids)),
-    )
-    if person_ids is not None:
-        stmt = stmt.where(Extension.person_id.in_(sorted(person_ids)))
-    for person_id, prompt_id, exercise_id, due in (await session.execute(stmt)).all():
-        key = ("prompt", prompt_id) if prompt_id is not None else ("exercise", exercise_id)
-        mine = result[person_id]
-        if key not in mine or due > mine[key]:
-            mine[key] = due
+    grants = await load_grants(session, wanted, person_ids)
+    names = {ItemKind.PROMPT: "prompt", ItemKind.SUBMISSION: "exercise"}
+    for (kind, item_id, person_id), until in grants.extensions().items():
+        result[person_id][(names[kind], item_id)] = until
     return result
 
 

@@ -44,8 +44,6 @@ from bot.db.models import (
     EventKind,
     EventOccurrence,
     ExerciseStatus,
-    Extension,
-    ExtensionStatus,
     LedgerEntry,
     LedgerSource,
     PeerExercise,
@@ -56,6 +54,7 @@ from bot.db.models import (
     Role,
 )
 from bot.discussions.rubric import PostFact, Rubric, score_student
+from bot.due import ItemKind, extended_due, load_grants
 from bot.gradebook.book import canonical_item_type
 
 Key = tuple[int, str, str, int]  # person, source, canonical item type, item id
@@ -172,18 +171,10 @@ async def _discussions(
             ).all():
                 history[cid].append((replaced_at, words))
         known = {author: str(pid) for _, _, pid, author, *_ in contributions if pid is not None}
-        extensions: dict[int, datetime] = {}
-        for pid, due in (
-            await session.execute(
-                select(Extension.person_id, func.max(Extension.new_due_at))
-                .where(
-                    Extension.prompt_id == prompt_id,
-                    Extension.status == ExtensionStatus.APPROVED,
-                )
-                .group_by(Extension.person_id)
-            )
-        ).all():
-            extensions[pid] = due
+        grants = await load_grants(session, [(ItemKind.PROMPT, prompt_id)])
+        extensions = {
+            pid: until for (_kind, _item, pid), until in grants.extensions(ItemKind.PROMPT).items()
+        }
         quality: dict[int, Decimal] = {}
         if released_at is not None:  # quality points are credited when the prompt is released
             quality = {
@@ -200,7 +191,7 @@ async def _discussions(
         authors = {pid for _, _, pid, *_ in contributions if pid is not None}
         for pid in sorted((authors | set(quality)) & students):
             ext = extensions.get(pid)
-            close = ext if ext is not None and ext > closes_at else closes_at
+            close = extended_due(closes_at, ext)
             posts = [
                 PostFact(
                     message_id=mid,

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import ExerciseStatus, PeerExercise, ReviewAssignment
+from bot.due import reached
 from bot.peer import render
 from bot.peer.allocation import Assignment, Shortfall
 from bot.peer.assigning import add_assignments
@@ -106,7 +107,7 @@ async def allocate_exercise(
     if subs:  # posted once the module channel is known (see create_exercise)
         closing = (
             "Reviewers have been allocated"
-            if on_demand and now < exercise.submission_due_at
+            if on_demand and not reached(exercise.submission_due_at, now)
             else "Submissions are closed"
         )
         text = (

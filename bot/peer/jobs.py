@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.chat import ChatPort
 from bot.db.engine import Database
 from bot.db.models import AssignmentStatus, ExerciseStatus, PeerExercise, ReviewAssignment
+from bot.due import reached
 from bot.outbox import Outbox
 from bot.peer import render
 from bot.peer.allocating import allocate_exercise, lock_exercise
@@ -123,7 +124,7 @@ async def _missed(s: AsyncSession, exercise_id: int, now: datetime) -> int:
     overdue = [
         a
         for a in await assignments(s, exercise.id, [AssignmentStatus.PENDING])
-        if a.due_at is not None and a.due_at <= now
+        if a.due_at is not None and reached(a.due_at, now)
     ]
     if not overdue:
         return 0
@@ -182,7 +183,7 @@ async def _reminders(s: AsyncSession, now: datetime) -> int:
     groups: dict[tuple[int, int], list[ReviewAssignment]] = {}
     exercises: dict[int, PeerExercise] = {}
     for a, ex in rows:
-        if a.due_at is None or a.due_at - timedelta(hours=ex.reminder_hours) > now:
+        if a.due_at is None or not reached(a.due_at - timedelta(hours=ex.reminder_hours), now):
             continue
         groups.setdefault((ex.id, a.reviewer_id), []).append(a)
         exercises[ex.id] = ex

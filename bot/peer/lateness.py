@@ -1,49 +1,39 @@
-"""Whether a submission is on time, accepted late, or refused: the peer lateness rule.
-
-Kept on its own so that moving "due / late / extended" to one cross-feature module is a change
-here only.
-"""
+"""Whether a submission is on time, accepted late, or refused: the peer late policy on top of
+the one due rule (``bot.due``: the person's latest approved extension, else the deadline)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Extension, ExtensionStatus, PeerExercise
+from bot.db.models import PeerExercise
+from bot.due import due_for, is_late, submission_item
 from bot.errors import UserError
 from bot.peer import render
 
 
 async def lateness(
     session: AsyncSession, exercise: PeerExercise, person_id: int, now: datetime
-) -> bool:
-    """On time (False), accepted late (True), or refused with the reason."""
-    extended = (
-        await session.execute(
-            select(func.max(Extension.new_due_at)).where(
-                Extension.exercise_id == exercise.id,
-                Extension.person_id == person_id,
-                Extension.status == ExtensionStatus.APPROVED,
-            )
-        )
-    ).scalar_one()
-    due = exercise.submission_due_at
-    if extended is not None and extended > due:
-        due = extended
-    if now <= due:
-        return False
+) -> tuple[bool, datetime]:
+    """On time (False) or accepted late (True), with the person's deadline; or refused.
+
+    The late window (``late_policy.hours``) runs from the exercise's deadline, the same for
+    everybody: an extension gives a later deadline, not a later late window.
+    """
+    answer = await due_for(session, submission_item(exercise), person_id)
+    if not answer.late(now):
+        return False, answer.due_at
     hours = int(exercise.late_policy.get("hours", 0))
     cutoff = exercise.submission_due_at + timedelta(hours=hours)
-    if hours and now <= cutoff:
-        return True
+    if hours and not is_late(now, cutoff):
+        return True, answer.due_at
     if hours:
         raise UserError(
             f"Late submissions to “{exercise.title}” were accepted until {render.when(cutoff)}; "
             "ask your tutor for an extension."
         )
     raise UserError(
-        f"The deadline for “{exercise.title}” passed {render.when(due)} and late work is not "
-        "accepted; ask your tutor for an extension."
+        f"The deadline for “{exercise.title}” passed {render.when(answer.due_at)} and late work "
+        "is not accepted; ask your tutor for an extension."
     )

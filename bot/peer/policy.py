@@ -1,19 +1,19 @@
 """The peer rules every step shares: when a review is due, how marks are rounded.
 
-Kept apart from the database reads so that one place answers "when is this review due".
+When a review is due is ``bot.due``'s rule (the one place for every item); these names stay
+for the peer modules that use them.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from bot import due as due_rule
 from bot.db.models import AssignmentStatus, PeerExercise, ReviewAssignment
+from bot.due import EXTRA_TIME_ORIGINS as EXTRA_TIME_ORIGINS
+from bot.due import MIN_REVIEW_WINDOW as MIN_REVIEW_WINDOW
 
-#: Work accepted late (or reassigned) still gets at least this long to be reviewed.
-MIN_REVIEW_WINDOW = timedelta(hours=48)
-#: Origins of reviews given out after allocation, which get the extra time (docs/peer.md).
-EXTRA_TIME_ORIGINS = ("late", "reassigned", "manual", "topup")
 ACTIVE = (AssignmentStatus.PENDING, AssignmentStatus.DONE)
 #: Reasons that take a reviewer out of the exercise's pool for good.
 GONE = ("left", "missed", "undeliverable")
@@ -26,22 +26,15 @@ _TENTH = Decimal("0.1")
 def reviewer_due_at(exercise: PeerExercise, origin: str, assigned_at: datetime) -> datetime:
     """When one review is due: the one rule behind the DMs, reminders, status and release.
 
-    Reviews allocated with the exercise are due at the review deadline the class was told.
-    Late and reassigned work (and reviews a tutor tops up) get at least
-    ``MIN_REVIEW_WINDOW`` from when they were given out; so does an allocation that only
-    happened after the review deadline had passed (nobody can review in no time).
+    ``bot.due.reviewer_due_at`` (the announced review deadline; late, reassigned and
+    topped-up work gets at least ``MIN_REVIEW_WINDOW`` from when it was given out).
     """
-    told = exercise.review_due_at
-    if origin in EXTRA_TIME_ORIGINS or assigned_at >= told:
-        return max(told, assigned_at + MIN_REVIEW_WINDOW)
-    return told
+    return due_rule.reviewer_due_at(exercise.review_due_at, origin, assigned_at)
 
 
 def due_of(exercise: PeerExercise, assignment: ReviewAssignment) -> datetime:
     """A stored review's due time (set by ``reviewer_due_at`` when it was given out)."""
-    if assignment.due_at is not None:
-        return assignment.due_at
-    return reviewer_due_at(exercise, assignment.origin, assignment.assigned_at)
+    return due_rule.review_item(exercise, assignment).due_at
 
 
 def review_custom_id(assignment_id: int) -> str:

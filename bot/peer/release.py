@@ -20,6 +20,7 @@ from bot.db.models import (
     PeerExercise,
     PeerResult,
 )
+from bot.due import reached
 from bot.errors import UserError
 from bot.gradebook import audit, ledger
 from bot.peer import render
@@ -72,7 +73,7 @@ async def release(
         raise UserError(f"Exercise #{exercise.id} has not been allocated and reviewed yet.")
     pending = await assignments(session, exercise.id, [AssignmentStatus.PENDING])
     latest = max((due_of(exercise, a) for a in pending), default=None)
-    if latest is not None and now < latest:
+    if latest is not None and not reached(latest, now):
         raise UserError(
             f"{len(pending)} review(s) are still open until {render.when(latest)}; release after "
             "that (or move them with `/exercise reassign`)."

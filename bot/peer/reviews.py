@@ -18,6 +18,7 @@ from bot.db.models import (
     PeerReview,
     ReviewAssignment,
 )
+from bot.due import is_late
 from bot.errors import NotFound, PermissionDenied, UserError
 from bot.gradebook import ledger
 from bot.peer import render
@@ -59,10 +60,11 @@ async def _own_assignment(
         )
     if exercise.status == ExerciseStatus.RELEASED:
         raise UserError(f"Feedback for “{exercise.title}” has been released; reviews are closed.")
-    due = due_of(exercise, assignment)
-    if now > due:
+    review_due = due_of(exercise, assignment)
+    if is_late(now, review_due):
         raise UserError(
-            f"The deadline for this review passed {render.when(due)}; it can no longer be changed."
+            f"The deadline for this review passed {render.when(review_due)}; it can no longer be "
+            "changed."
         )
     return assignment, exercise
 

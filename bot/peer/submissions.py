@@ -19,6 +19,7 @@ from bot.db.models import (
     ReviewAssignment,
     SubmissionKind,
 )
+from bot.due import due_for, submission_item
 from bot.errors import UserError
 from bot.peer import render
 from bot.peer.allocating import allocate_late_author, lock_exercise
@@ -76,7 +77,8 @@ async def submit(
         )
     ).scalar_one_or_none()
     if earlier is not None:  # a retried interaction: already recorded
-        return _receipt(exercise, earlier, None, False, now)
+        mine = await due_for(session, submission_item(exercise), me)
+        return _receipt(exercise, earlier, None, False, mine.due_at)
     if file is not None:
         if file.size > MAX_FILE_BYTES:
             raise UserError(
@@ -98,7 +100,7 @@ async def submit(
     exercise = locked
     if exercise.status in (ExerciseStatus.RELEASED, ExerciseStatus.CANCELLED):
         raise UserError(f"Exercise #{exercise.id} “{exercise.title}” is closed.")
-    late = await lateness(session, exercise, me, now)
+    late, deadline = await lateness(session, exercise, me, now)
     subs = await current_submissions(session, exercise.id)
     previous = subs.get(me)
     with_reviewers = previous is not None and bool(
@@ -168,7 +170,7 @@ async def submit(
     if exercise.status == ExerciseStatus.ALLOCATED:
         placed, _ = await allocate_late_author(session, exercise, me, now)
     log.info("peer exercise %s: submission recorded (version %d)", exercise.id, version)
-    return _receipt(exercise, sub, placed, previous is not None, now)
+    return _receipt(exercise, sub, placed, previous is not None, deadline)
 
 
 def _receipt(
@@ -176,8 +178,9 @@ def _receipt(
     sub: PeerSubmission,
     placed: int | None,
     replaced: bool,
-    now: datetime,
+    deadline: datetime,
 ) -> Receipt:
+    """What the student is told; ``deadline`` is theirs (an extension's end, if they have one)."""
     if sub.kind == SubmissionKind.FILE:
         what = f"the file `{sub.filename}` ({render.size_text(sub.size_bytes or 0)})"
     elif sub.kind == SubmissionKind.LINK:
@@ -192,7 +195,7 @@ def _receipt(
     if sub.late:
         penalty = int(exercise.late_policy.get("penalty", 0))
         lines.append(
-            f"⚠️ It is **late** (the deadline was {render.when(exercise.submission_due_at)})"
+            f"⚠️ It is **late** (the deadline was {render.when(deadline)})"
             + (f": a {penalty}% penalty applies to its peer mark." if penalty else ".")
         )
     if placed is not None:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller
 from bot.db.models import AssignmentStatus, Cohort, ExerciseStatus, PeerResult, Role
+from bot.due import extends
 from bot.errors import UserError
 from bot.gradebook import audit, ledger
 from bot.peer import render
@@ -147,7 +148,8 @@ async def exercise_status(
     extra = [
         due_of(exercise, r)
         for r in all_rows
-        if r.status == AssignmentStatus.PENDING and due_of(exercise, r) > exercise.review_due_at
+        if r.status == AssignmentStatus.PENDING
+        and extends(exercise.review_due_at, due_of(exercise, r))
     ]
     if extra:
         header.append(

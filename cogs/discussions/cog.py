@@ -385,11 +385,7 @@ class Discussions(commands.Cog):
             now=self.bot.clock.now(),
         )
         told = told_them(await self.bot.outbox.delivery([result.message_key]))
-        await reply_private(
-            interaction,
-            f"{result.student_name} has until {when(result.until)} for prompt "
-            f"#{result.prompt.id}. {told}",
-        )
+        await reply_private(interaction, f"{result.render()} {told}")
 
     @slash(
         prompt,

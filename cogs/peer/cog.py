@@ -21,12 +21,12 @@ from discord.ext import commands
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
 from bot.errors import UserError
-from bot.peer import service
+from bot.peer import extensions, service
 from bot.peer.jobs import run_due
 from bot.peer.render import status_parts
 from cogs._shared.context import as_caller, in_context
 from cogs._shared.declare import slash
-from cogs._shared.delivery import told_sentence
+from cogs._shared.delivery import told_sentence, told_them
 from cogs._shared.metadata import extras
 from cogs._shared.replies import reply_private, send_long, send_parts, send_private
 from cogs.peer.views import ReviewButton, ReviewModal
@@ -241,6 +241,42 @@ class Peer(commands.Cog):
         )
         self._wake()
         await send_long(interaction, text)
+
+    @slash(
+        exercise,
+        "extend",
+        "Give one student more time to submit (they are told privately).",
+        _extras(
+            "staff",
+            {"student": "amara.codes", "until": "2030-03-08 17:00", "reason": "MC-1"},
+            setup="open_exercise",
+        ),
+        exercise="Exercise number",
+        student="The student",
+        until="Their new submission deadline, e.g. 2026-02-04 17:00",
+        reason="Reason reference, e.g. the mitigating circumstances case number",
+    )
+    async def extend(
+        self,
+        interaction: discord.Interaction,
+        exercise: int,
+        student: discord.User,
+        until: str,
+        reason: str,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        granted = await in_context(
+            self.bot,
+            interaction,
+            extensions.grant_extension,
+            exercise_id=exercise,
+            student=chat_user(student),
+            until=until,
+            reason=reason,
+            now=self.bot.clock.now(),
+        )
+        told = told_them(await self.bot.outbox.delivery([granted.message_key]))
+        await reply_private(interaction, f"{granted.render()} {told}")
 
     @slash(
         exercise,

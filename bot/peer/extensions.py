@@ -1,0 +1,206 @@
+"""``/exercise extend``: one student gets more time for their submission to a peer exercise.
+
+The grant itself is ``bot.due.grant`` (the latest approved grant applies; earlier ones are
+superseded). What it changes here:
+
+- ``/submit`` accepts their work until the new time as on time (``lateness`` asks
+  ``bot.due``), and a submission they already made is judged again (its late flag, and so
+  the late penalty and the gradebook, follow the new time);
+- work that comes in after reviewers were allocated is given reviewers from spare capacity
+  at once, like any late submission (``engine.allocate_late_author``: at least
+  ``MIN_REVIEW_WINDOW`` to review it; a shortfall is reported to the tutors, who can
+  ``/exercise topup``);
+- the student's DM is enqueued in the outbox in this transaction, and the tutor's reply says
+  whether it reached them.
+
+The extension is for the submission only: reviews have their own due times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.access.identity import ChatUser, resolve_person
+from bot.access.permissions import Caller, require_staff
+from bot.db.models import (
+    Cohort,
+    Enrolment,
+    ExerciseStatus,
+    Module,
+    PeerExercise,
+    PeerSubmission,
+    Person,
+    Role,
+)
+from bot.due import extends, grant, submission_item
+from bot.due import text as due_text
+from bot.errors import NotFound, UserError
+from bot.gradebook import audit
+from bot.peer import render
+from bot.peer.outbox import Outgoing, enqueue, key_of
+from bot.timeparse import CalendarInputError, parse_instant
+
+#: ``PeerOutbox.kind`` of the student's DM.
+KIND = "extension"
+
+
+@dataclass(frozen=True)
+class ExerciseExtension:
+    extension_id: int
+    student: str
+    exercise_id: int
+    title: str
+    module_code: str
+    due_at: datetime
+    was_at: datetime
+    #: The outbox message telling the student (the reply says whether it reached them).
+    message_key: str
+    #: Submissions already in whose late flag changed with the new time.
+    rejudged: int
+
+    def render(self) -> str:
+        follows = "Their submission until then is on time, and it gets reviewers when it comes in."
+        if self.rejudged:
+            follows += " Their submission already in is judged again against the new time."
+        return due_text.granted(
+            extension_id=self.extension_id,
+            student=self.student,
+            item=f"exercise #{self.exercise_id} **{self.title}**",
+            module_code=self.module_code,
+            until=self.due_at,
+            was=self.was_at,
+            follows=follows,
+        )
+
+
+async def _exercise(
+    session: AsyncSession, cohort: Cohort, exercise_id: int
+) -> tuple[PeerExercise, Module]:
+    exercise = await session.get(PeerExercise, exercise_id)
+    module = await session.get(Module, exercise.module_id) if exercise is not None else None
+    if exercise is None or module is None or module.cohort_id != cohort.id:
+        raise NotFound(
+            f"There is no peer exercise #{exercise_id} in this cohort; its number is in the "
+            "exercise's announcement."
+        )
+    return exercise, module
+
+
+async def _student(session: AsyncSession, module: Module, user: ChatUser) -> Person:
+    person = await resolve_person(session, user)
+    role = None
+    if person is not None:
+        role = (
+            await session.execute(
+                select(Enrolment.role).where(
+                    Enrolment.module_id == module.id, Enrolment.person_id == person.id
+                )
+            )
+        ).scalar_one_or_none()
+    if person is None or role != Role.STUDENT:
+        raise NotFound(f"{user.display_name} is not a student of {module.code} on the roster.")
+    return person
+
+
+async def grant_extension(
+    session: AsyncSession,
+    caller: Caller,
+    cohort: Cohort,
+    *,
+    exercise_id: int,
+    student: ChatUser,
+    until: str,
+    reason: str,
+    now: datetime,
+) -> ExerciseExtension:
+    """Give one student until ``until`` for their submission (tutors and admins)."""
+    exercise, module = await _exercise(session, cohort, exercise_id)
+    require_staff(caller, module)
+    if exercise.status is ExerciseStatus.RELEASED:
+        raise UserError(
+            f"Marks for exercise #{exercise.id} “{exercise.title}” were released; an extension "
+            "can no longer change them."
+        )
+    if exercise.status is ExerciseStatus.CANCELLED:
+        raise UserError(f"Exercise #{exercise.id} “{exercise.title}” was cancelled.")
+    person = await _student(session, module, student)
+    try:
+        new_due = parse_instant(until, cohort.timezone, now=now)
+    except CalendarInputError as exc:
+        raise UserError(f"Until: {exc}") from None
+    item = submission_item(exercise)
+    if not extends(item.due_at, new_due):
+        raise UserError(
+            "The extension must end after the submission deadline "
+            f"({render.when(exercise.submission_due_at)})."
+        )
+    reason_ref = " ".join(reason.split())[:150] or "extension"
+    granted = await grant(
+        session,
+        item,
+        person.id,
+        new_due,
+        reason_ref=reason_ref,
+        decided_by_id=caller.person.id,
+        now=now,
+    )
+    rejudged = 0
+    for sub in (
+        await session.execute(
+            select(PeerSubmission).where(
+                PeerSubmission.exercise_id == exercise.id, PeerSubmission.person_id == person.id
+            )
+        )
+    ).scalars():
+        late = granted.now.late(sub.submitted_at)
+        if sub.late != late:
+            sub.late = late
+            rejudged += sub.is_current
+    extension = granted.extension
+    await audit.record(
+        session,
+        actor=caller.person,
+        action="extension_granted",
+        entity_type="extension",
+        entity_id=extension.id,
+        subject_person_id=person.id,
+        module_id=module.id,
+        before={"due_at": granted.was.due_at, "item": f"exercise:{exercise.id}"},
+        after={"due_at": new_due, "item": f"exercise:{exercise.id}"},
+        reason=reason_ref,
+        at=now,
+    )
+    key = f"extension:{extension.id}"
+    await enqueue(
+        session,
+        [
+            Outgoing(
+                dedupe_key=key,
+                exercise_id=exercise.id,
+                kind=KIND,
+                text=(
+                    f"You have an extension on {module.code} exercise #{exercise.id} "
+                    f"“{exercise.title}”: your submission until {render.when(new_due)} counts "
+                    f"as on time. Submit with `/submit exercise:{exercise.id}`."
+                ),
+                person_id=person.id,
+            )
+        ],
+        now,
+    )
+    await session.flush()
+    return ExerciseExtension(
+        extension.id,
+        person.display_name,
+        exercise.id,
+        exercise.title,
+        module.code,
+        new_due,
+        granted.was.due_at,
+        key_of(key),
+        rejudged,
+    )
