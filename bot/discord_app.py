@@ -12,7 +12,7 @@ import contextlib
 import logging
 import pkgutil
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -390,7 +390,6 @@ class Application:
             settings.web_host,
             settings.web_port,
         )
-        self.shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
         self._bot_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self._stopping = False
@@ -464,11 +463,6 @@ class Application:
         if self._bot_task is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._bot_task
-        for hook in self.shutdown_hooks:
-            try:
-                await hook()
-            except Exception:
-                log.exception("shutdown hook failed")
         self.scheduler.shutdown()
         await self.web.stop()
         if self._owns_db:
