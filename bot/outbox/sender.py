@@ -70,12 +70,19 @@ PACE = 0.95
 
 
 class Pacer:
-    """Requests spaced to a rate (evenly: Discord's global limit is a fixed one-second window,
-    so a burst at the start of one would meet a 429)."""
+    """Requests spaced to a rate, and never more than the rate's share in any rolling second.
+
+    Even spacing alone is not enough: Discord's global limit is a fixed one-second window, and
+    when the event loop stalls (a slow write, a busy machine) the sends whose slots passed
+    meanwhile would all leave at once, landing in one window with that window's own share. The
+    rolling count is kept from the moments sends actually leave, so a stall only delays them.
+    """
 
     def __init__(self, per_second: float | None) -> None:
         self.interval = 1.0 / (per_second * PACE) if per_second else 0.0
+        self.per_window = max(1, int(per_second * PACE)) if per_second else 0
         self._next = 0.0
+        self._sent: deque[float] = deque()
 
     async def wait(self) -> None:
         if not self.interval:
@@ -86,6 +93,14 @@ class Pacer:
         self._next = slot + self.interval
         if slot > now:
             await asyncio.sleep(slot - now)
+        while True:
+            now = loop.time()
+            while self._sent and now - self._sent[0] >= 1.0:
+                self._sent.popleft()
+            if len(self._sent) < self.per_window:
+                self._sent.append(now)
+                return
+            await asyncio.sleep(self._sent[0] + 1.0 - now)
 
 
 _inflight: set[asyncio.Future[Any]] = set()

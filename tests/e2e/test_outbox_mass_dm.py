@@ -4,7 +4,8 @@ discord.py's own client over the chat adapter, against the local Discord server 
 every REST request: sent one at a time, N first-time DMs cost 2N request times; the outbox
 keeps up to 50 in flight, so the wall time is a small fraction of that. Sent again to the same
 people, a DM costs one request (the DM channel is stored). Paced to Discord's 50 requests per
-second, a mass send meets no 429 and still runs at 0.9 of the limit or better.
+second, a mass send meets no 429 and never runs over the limit (its throughput is measured in
+``bench/bench_notices.py``).
 """
 
 from __future__ import annotations
@@ -148,5 +149,6 @@ async def test_a_mass_send_keeps_to_the_rate_limit_without_429s(db: Database) ->
         assert limited == []
         rate = n / elapsed
         print(f"{n} DMs paced to 50 requests/s: {elapsed:.2f} s, {rate:.1f}/s, no 429")
-        # At 0.9 of the limit (50/s) or better: not held back, never over.
-        assert 45 <= rate <= 50, rate
+        # Never over the limit. How close to it the send runs is a figure for bench_notices
+        # (a busy test machine only slows it), not an assertion here.
+        assert rate <= 50, rate

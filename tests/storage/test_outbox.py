@@ -463,7 +463,9 @@ async def test_drain_lets_sends_under_way_finish_and_claims_nothing_more(db: Dat
     chat = FakeChat(delay=0.2)
     sender = _sender(db, chat, concurrency=2)
     run = asyncio.create_task(sender.run(NOW))
-    await asyncio.sleep(0.1)
+    async with asyncio.timeout(30):  # a send under way, however slow the machine
+        while not chat.in_flight:
+            await asyncio.sleep(0.005)
     assert await sender.drain(5)
     report = await run
     rows = await _rows(db)
