@@ -71,10 +71,12 @@ class FakeChat:
     in_flight: int = 0
     most_in_flight: int = 0
     _ids: Any = field(default_factory=lambda: itertools.count(5000))
+    sending: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def _request(self) -> None:
         self.requests += 1
         self.in_flight += 1
+        self.sending.set()
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
             if self.delay:
@@ -464,8 +466,7 @@ async def test_drain_lets_sends_under_way_finish_and_claims_nothing_more(db: Dat
     sender = _sender(db, chat, concurrency=2)
     run = asyncio.create_task(sender.run(NOW))
     async with asyncio.timeout(30):  # a send under way, however slow the machine
-        while not chat.in_flight:
-            await asyncio.sleep(0.005)
+        await chat.sending.wait()
     assert await sender.drain(5)
     report = await run
     rows = await _rows(db)

@@ -20,7 +20,7 @@ async def test_a_stalled_loop_does_not_bunch_a_window_of_sends() -> None:
 
     tasks = [asyncio.create_task(send()) for _ in range(40)]
     await asyncio.sleep(0.3)
-    time.sleep(0.6)  # the loop blocked: a slow write, a busy machine
+    time.sleep(0.6)  # noqa: ASYNC251 - the loop blocked: a slow write, a busy machine
     await asyncio.gather(*tasks)
     assert len(left) == 40
     busiest = max(sum(1 for t in left if start <= t < start + 1.0) for start in left)
