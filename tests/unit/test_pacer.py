@@ -23,7 +23,8 @@ async def test_a_stalled_loop_does_not_bunch_a_window_of_sends() -> None:
     time.sleep(0.6)  # noqa: ASYNC251 - the loop blocked: a slow write, a busy machine
     await asyncio.gather(*tasks)
     assert len(left) == 40
-    busiest = max(sum(1 for t in left if start <= t < start + 1.0) for start in left)
+    # (a hair under a second: the moment a task notes is a little after the pacer let it go)
+    busiest = max(sum(1 for t in left if start <= t < start + 0.99) for start in left)
     assert busiest <= pacer.per_window == 19, busiest
 
 
