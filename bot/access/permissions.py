@@ -95,3 +95,21 @@ def require_admin(caller: Caller) -> None:
 def require_student(caller: Caller, module: Module) -> None:
     if not caller.is_student_in(module.id):
         raise PermissionDenied(f"You are not enrolled as a student in {module.code}.")
+
+
+async def student_of(session: AsyncSession, module: Module, user: ChatUser) -> Person:
+    """The roster person behind ``user`` when they are a student of ``module`` (a tutor naming
+    who an extension is for); anyone else is refused in one sentence."""
+    person = await resolve_person(session, user)
+    role = None
+    if person is not None:
+        role = (
+            await session.execute(
+                select(Enrolment.role).where(
+                    Enrolment.module_id == module.id, Enrolment.person_id == person.id
+                )
+            )
+        ).scalar_one_or_none()
+    if person is None or role != Role.STUDENT:
+        raise NotFound(f"{user.display_name} is not a student of {module.code} on the roster.")
+    return person

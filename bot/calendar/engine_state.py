@@ -4,9 +4,6 @@ the transaction a cancellation cannot cut in half (see ``bot.calendar.engine``).
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,11 +36,6 @@ class EngineConfig:
     @property
     def send_timeout(self) -> float:
         return self.lease.total_seconds() / 4
-
-
-def new_worker_id() -> str:
-    """Host, pid and a random part: two processes (or two apps in one test) never share one."""
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 @dataclass

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access.identity import ChatUser, resolve_person
 from bot.access.permissions import Caller, module_by_code, require_staff
-from bot.db.models import Cohort, DiscussionPrompt, Enrolment, Module, Person, PromptStatus, Role
+from bot.access.permissions import student_of as student_of  # the old import path
+from bot.db.models import Cohort, DiscussionPrompt, Module, PromptStatus
 from bot.discussions import scoring
 from bot.discussions.lateness import rejudge_late
 from bot.discussions.render import BODY_MAX_CHARS, TITLE_MAX_CHARS, when
@@ -125,22 +125,6 @@ async def staff_prompt(
     prompt, module = await find_prompt(session, cohort, prompt_id)
     require_staff(caller, module)
     return prompt, module
-
-
-async def student_of(session: AsyncSession, module: Module, user: ChatUser) -> Person:
-    person = await resolve_person(session, user)
-    role = None
-    if person is not None:
-        role = (
-            await session.execute(
-                select(Enrolment.role).where(
-                    Enrolment.module_id == module.id, Enrolment.person_id == person.id
-                )
-            )
-        ).scalar_one_or_none()
-    if person is None or role != Role.STUDENT:
-        raise NotFound(f"{user.display_name} is not a student of {module.code} on the roster.")
-    return person
 
 
 def instant(text: str, what: str, zone: str, now: datetime) -> datetime:

@@ -216,6 +216,75 @@ async def _extended(session: AsyncSession, now: datetime, **item: Iterable[int])
     return {(pid, iid) for pid, iid in rows.all()}
 
 
+@dataclass(frozen=True)
+class _DueWork:
+    """A kind of work handed in by a deadline: its item table and due column, the cancelled
+    status, the rows that hand it in, and the extension column naming it."""
+
+    item: Any
+    due: Any
+    cancelled: Any
+    done_person: Any
+    done_item: Any
+    extension: str
+
+
+_DUE_WORK = (
+    _DueWork(
+        DiscussionPrompt,
+        DiscussionPrompt.closes_at,
+        PromptStatus.CANCELLED,
+        Contribution.person_id,
+        Contribution.prompt_id,
+        "prompt_id",
+    ),
+    _DueWork(
+        PeerExercise,
+        PeerExercise.submission_due_at,
+        ExerciseStatus.CANCELLED,
+        PeerSubmission.person_id,
+        PeerSubmission.exercise_id,
+        "exercise_id",
+    ),
+)
+
+
+async def _not_handed_in(
+    session: AsyncSession,
+    work: _DueWork,
+    module_id: int,
+    students: set[int],
+    now: datetime,
+    since: datetime,
+) -> list[tuple[int, Missed]]:
+    """(student, missed item) for each item of this kind due in (since, now] that a student
+    neither handed in nor holds a running extension for."""
+    items = (
+        await session.execute(
+            select(work.item.id, work.item.title, work.due).where(
+                work.item.module_id == module_id,
+                work.item.status != work.cancelled,
+                work.due > since,
+                work.due <= now,
+            )
+        )
+    ).all()
+    if not items:
+        return []
+    ids = [i.id for i in items]
+    rows = await session.execute(
+        select(work.done_person, work.done_item).where(work.done_item.in_(ids)).distinct()
+    )
+    skip = {(pid, iid) for pid, iid in rows.all()}
+    skip |= await _extended(session, now, **{work.extension: ids})
+    return [
+        (pid, Missed(title, (now - due) / DAY))
+        for iid, title, due in items
+        for pid in students
+        if (pid, iid) not in skip
+    ]
+
+
 async def _missed_work(
     session: AsyncSession, module_id: int, students: set[int], now: datetime, since: datetime
 ) -> tuple[dict[int, list[Missed]], dict[int, list[Missed]], dict[int, list[Missed]]]:
@@ -226,58 +295,9 @@ async def _missed_work(
     def days_ago(when: datetime) -> float:
         return (now - when) / DAY
 
-    prompts = (
-        await session.execute(
-            select(DiscussionPrompt.id, DiscussionPrompt.title, DiscussionPrompt.closes_at).where(
-                DiscussionPrompt.module_id == module_id,
-                DiscussionPrompt.status != PromptStatus.CANCELLED,
-                DiscussionPrompt.closes_at > since,
-                DiscussionPrompt.closes_at <= now,
-            )
-        )
-    ).all()
-    if prompts:
-        posted = {
-            (pid, prompt)
-            for pid, prompt in (
-                await session.execute(
-                    select(Contribution.person_id, Contribution.prompt_id)
-                    .where(Contribution.prompt_id.in_([p.id for p in prompts]))
-                    .distinct()
-                )
-            ).all()
-        }
-        extended = await _extended(session, now, prompt_id=[p.id for p in prompts])
-        for prompt_id, title, closes_at in prompts:
-            for pid in students:
-                if (pid, prompt_id) not in posted and (pid, prompt_id) not in extended:
-                    missed[pid].append(Missed(title, days_ago(closes_at)))
-    exercises = (
-        await session.execute(
-            select(PeerExercise.id, PeerExercise.title, PeerExercise.submission_due_at).where(
-                PeerExercise.module_id == module_id,
-                PeerExercise.status != ExerciseStatus.CANCELLED,
-                PeerExercise.submission_due_at > since,
-                PeerExercise.submission_due_at <= now,
-            )
-        )
-    ).all()
-    if exercises:
-        submitted = {
-            (pid, eid)
-            for pid, eid in (
-                await session.execute(
-                    select(PeerSubmission.person_id, PeerSubmission.exercise_id)
-                    .where(PeerSubmission.exercise_id.in_([e.id for e in exercises]))
-                    .distinct()
-                )
-            ).all()
-        }
-        extended = await _extended(session, now, exercise_id=[e.id for e in exercises])
-        for eid, title, due in exercises:
-            for pid in students:
-                if (pid, eid) not in submitted and (pid, eid) not in extended:
-                    missed[pid].append(Missed(title, days_ago(due)))
+    for work in _DUE_WORK:
+        for pid, item in await _not_handed_in(session, work, module_id, students, now, since):
+            missed[pid].append(item)
     due = func.coalesce(ReviewAssignment.due_at, PeerExercise.review_due_at)
     review_rows = await session.execute(
         select(ReviewAssignment.reviewer_id, PeerExercise.title, due)

@@ -24,17 +24,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access.identity import ChatUser, resolve_person
-from bot.access.permissions import Caller, require_staff
+from bot.access.identity import ChatUser
+from bot.access.permissions import Caller, require_staff, student_of
 from bot.db.models import (
     Cohort,
-    Enrolment,
     ExerciseStatus,
     Module,
     PeerExercise,
     PeerSubmission,
-    Person,
-    Role,
 )
 from bot.due import extends, grant, submission_item
 from bot.due import text as due_text
@@ -90,22 +87,6 @@ async def _exercise(
     return exercise, module
 
 
-async def _student(session: AsyncSession, module: Module, user: ChatUser) -> Person:
-    person = await resolve_person(session, user)
-    role = None
-    if person is not None:
-        role = (
-            await session.execute(
-                select(Enrolment.role).where(
-                    Enrolment.module_id == module.id, Enrolment.person_id == person.id
-                )
-            )
-        ).scalar_one_or_none()
-    if person is None or role != Role.STUDENT:
-        raise NotFound(f"{user.display_name} is not a student of {module.code} on the roster.")
-    return person
-
-
 async def grant_extension(
     session: AsyncSession,
     caller: Caller,
@@ -127,7 +108,7 @@ async def grant_extension(
         )
     if exercise.status is ExerciseStatus.CANCELLED:
         raise UserError(f"Exercise #{exercise.id} “{exercise.title}” was cancelled.")
-    person = await _student(session, module, student)
+    person = await student_of(session, module, student)
     try:
         new_due = parse_instant(until, cohort.timezone, now=now)
     except CalendarInputError as exc:
