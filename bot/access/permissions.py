@@ -7,13 +7,22 @@ Discord's command visibility is a convenience, not a control: a student who sees
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser, resolve_person
-from bot.db.models import Enrolment, EnrolmentStatus, Module, Person, Role
+from bot.db.models import Cohort, Enrolment, EnrolmentStatus, Module, Person, Role
 from bot.errors import NotFound, PermissionDenied, shown
+
+
+class _OfModule(Protocol):
+    @property
+    def module_id(self) -> int: ...
+
+
+_Item = TypeVar("_Item", bound=_OfModule)
 
 NOT_ON_ROSTER = (
     "You are not on this cohort's roster, so cohortbot cannot act for you; "
@@ -80,6 +89,18 @@ async def module_by_code(session: AsyncSession, cohort_id: int, code: str) -> Mo
             return module
     valid = ", ".join(m.code for m in modules) or "none loaded yet"
     raise NotFound(f"There is no module {shown(code)} in this cohort; valid codes: {valid}.")
+
+
+async def in_cohort(
+    session: AsyncSession, kind: type[_Item], item_id: int, cohort: Cohort, missing: str
+) -> tuple[_Item, Module]:
+    """A module's item (prompt, exercise, ...) by its number, with its module, when it belongs
+    to this cohort; otherwise ``missing``: another cohort's items are as good as absent."""
+    item = await session.get(kind, item_id)
+    module = await session.get(Module, item.module_id) if item is not None else None
+    if item is None or module is None or module.cohort_id != cohort.id:
+        raise NotFound(missing)
+    return item, module
 
 
 def require_staff(caller: Caller, module: Module) -> None:

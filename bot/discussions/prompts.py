@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access.permissions import Caller, module_by_code, require_staff
+from bot.access.permissions import Caller, in_cohort, module_by_code, require_staff
 from bot.access.permissions import student_of as student_of  # the old import path
 from bot.db.models import Cohort, DiscussionPrompt, Module, PromptStatus
 from bot.discussions import scoring
@@ -24,7 +24,7 @@ from bot.discussions.lateness import rejudge_late
 from bot.discussions.render import BODY_MAX_CHARS, TITLE_MAX_CHARS, when
 from bot.discussions.rubric import Rubric, format_points, parse_rubric_spec
 from bot.due import reached
-from bot.errors import NotFound, UserError
+from bot.errors import UserError
 from bot.gradebook import audit
 from bot.input_checks import require_length
 from bot.timeparse import CalendarInputError, parse_instant, require_order
@@ -109,14 +109,11 @@ def _rubric_spec(rubric: Rubric) -> str:
 async def find_prompt(
     session: AsyncSession, cohort: Cohort, prompt_id: int
 ) -> tuple[DiscussionPrompt, Module]:
-    prompt = await session.get(DiscussionPrompt, prompt_id)
-    module = await session.get(Module, prompt.module_id) if prompt is not None else None
-    if prompt is None or module is None or module.cohort_id != cohort.id:
-        raise NotFound(
-            f"There is no discussion prompt #{prompt_id} in this cohort; "
-            "`/prompt list` shows a module's prompts."
-        )
-    return prompt, module
+    missing = (
+        f"There is no discussion prompt #{prompt_id} in this cohort; "
+        "`/prompt list` shows a module's prompts."
+    )
+    return await in_cohort(session, DiscussionPrompt, prompt_id, cohort, missing)
 
 
 async def staff_prompt(

@@ -27,7 +27,6 @@ from bot.db.models import (
     EnrolmentStatus,
     EventKind,
     EventOccurrence,
-    ExerciseStatus,
     Extension,
     ExtensionStatus,
     Module,
@@ -36,12 +35,12 @@ from bot.db.models import (
     PeerReview,
     PeerSubmission,
     Person,
-    PromptStatus,
     ReviewAssignment,
     Role,
     Rsvp,
     RsvpResponse,
 )
+from bot.due import COLUMN, HAND_INS, HandIn
 from bot.insights.thresholds import Thresholds, parse_thresholds
 from bot.insights.warning import Flag, Missed, StudentActivity, assess
 
@@ -199,13 +198,13 @@ async def weekly_activity(
     return WeeklyActivity(dict(counts), last, per_source)
 
 
-async def _extended(session: AsyncSession, now: datetime, **item: Iterable[int]) -> set[Any]:
-    """(person, item id) pairs with an approved extension still running."""
-    ((column, ids),) = item.items()
-    ids = list(ids)
+async def _extended(
+    session: AsyncSession, now: datetime, col: Any, ids: Sequence[int]
+) -> set[tuple[int, int]]:
+    """(person, item id) pairs with an approved extension still running (``col``: the
+    extension's column naming the item)."""
     if not ids:
         return set()
-    col = getattr(Extension, column)
     rows = await session.execute(
         select(Extension.person_id, col).where(
             col.in_(ids),
@@ -216,42 +215,9 @@ async def _extended(session: AsyncSession, now: datetime, **item: Iterable[int])
     return {(pid, iid) for pid, iid in rows.all()}
 
 
-@dataclass(frozen=True)
-class _DueWork:
-    """A kind of work handed in by a deadline: its item table and due column, the cancelled
-    status, the rows that hand it in, and the extension column naming it."""
-
-    item: Any
-    due: Any
-    cancelled: Any
-    done_person: Any
-    done_item: Any
-    extension: str
-
-
-_DUE_WORK = (
-    _DueWork(
-        DiscussionPrompt,
-        DiscussionPrompt.closes_at,
-        PromptStatus.CANCELLED,
-        Contribution.person_id,
-        Contribution.prompt_id,
-        "prompt_id",
-    ),
-    _DueWork(
-        PeerExercise,
-        PeerExercise.submission_due_at,
-        ExerciseStatus.CANCELLED,
-        PeerSubmission.person_id,
-        PeerSubmission.exercise_id,
-        "exercise_id",
-    ),
-)
-
-
 async def _not_handed_in(
     session: AsyncSession,
-    work: _DueWork,
+    work: HandIn,
     module_id: int,
     students: set[int],
     now: datetime,
@@ -259,24 +225,15 @@ async def _not_handed_in(
 ) -> list[tuple[int, Missed]]:
     """(student, missed item) for each item of this kind due in (since, now] that a student
     neither handed in nor holds a running extension for."""
-    items = (
-        await session.execute(
-            select(work.item.id, work.item.title, work.due).where(
-                work.item.module_id == module_id,
-                work.item.status != work.cancelled,
-                work.due > since,
-                work.due <= now,
-            )
-        )
-    ).all()
+    items = (await session.execute(work.due_between(module_id, now, since))).all()
     if not items:
         return []
     ids = [i.id for i in items]
     rows = await session.execute(
-        select(work.done_person, work.done_item).where(work.done_item.in_(ids)).distinct()
+        select(work.person_id, work.item_id).where(work.item_id.in_(ids)).distinct()
     )
     skip = {(pid, iid) for pid, iid in rows.all()}
-    skip |= await _extended(session, now, **{work.extension: ids})
+    skip |= await _extended(session, now, COLUMN[work.kind], ids)
     return [
         (pid, Missed(title, (now - due) / DAY))
         for iid, title, due in items
@@ -295,7 +252,7 @@ async def _missed_work(
     def days_ago(when: datetime) -> float:
         return (now - when) / DAY
 
-    for work in _DUE_WORK:
+    for work in HAND_INS:
         for pid, item in await _not_handed_in(session, work, module_id, students, now, since):
             missed[pid].append(item)
     due = func.coalesce(ReviewAssignment.due_at, PeerExercise.review_due_at)

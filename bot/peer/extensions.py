@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser
-from bot.access.permissions import Caller, require_staff, student_of
+from bot.access.permissions import Caller, in_cohort, require_staff, student_of
 from bot.db.models import (
     Cohort,
     ExerciseStatus,
@@ -35,7 +35,7 @@ from bot.db.models import (
 )
 from bot.due import extends, grant, submission_item
 from bot.due import text as due_text
-from bot.errors import NotFound, UserError
+from bot.errors import UserError
 from bot.gradebook import audit
 from bot.peer import render
 from bot.peer.outbox import Outgoing, enqueue, key_of
@@ -77,14 +77,11 @@ class ExerciseExtension:
 async def _exercise(
     session: AsyncSession, cohort: Cohort, exercise_id: int
 ) -> tuple[PeerExercise, Module]:
-    exercise = await session.get(PeerExercise, exercise_id)
-    module = await session.get(Module, exercise.module_id) if exercise is not None else None
-    if exercise is None or module is None or module.cohort_id != cohort.id:
-        raise NotFound(
-            f"There is no peer exercise #{exercise_id} in this cohort; its number is in the "
-            "exercise's announcement."
-        )
-    return exercise, module
+    missing = (
+        f"There is no peer exercise #{exercise_id} in this cohort; its number is in the "
+        "exercise's announcement."
+    )
+    return await in_cohort(session, PeerExercise, exercise_id, cohort, missing)
 
 
 async def grant_extension(
