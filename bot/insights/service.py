@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
@@ -50,6 +50,7 @@ __all__ = [
     "ModuleInsights",
     "StudentFlag",
     "WeeklyActivity",
+    "activities",
     "module_flags",
     "module_insights",
     "module_students",
@@ -117,28 +118,48 @@ async def module_students(session: AsyncSession, module_id: int) -> list[tuple[i
 SOURCES = ("Discussion posts", "Peer submissions", "Peer reviews", "Check-ins", "RSVPs")
 
 
-def _activity_sources(module_id: int) -> list[Any]:
-    """(person id, when) of every kind of activity in a module, one select per ``SOURCES``."""
+def activities() -> list[Select[Any]]:
+    """Every kind of activity, one select per ``SOURCES``: (person id, when, the item's module,
+    its title). The early warning counts them per module; the dashboard's student timeline
+    lists one person's, with more columns added."""
     return [
-        select(Contribution.person_id.label("pid"), Contribution.created_at.label("at"))
-        .join(DiscussionPrompt, DiscussionPrompt.id == Contribution.prompt_id)
-        .where(DiscussionPrompt.module_id == module_id),
-        select(PeerSubmission.person_id, PeerSubmission.submitted_at)
-        .join(PeerExercise, PeerExercise.id == PeerSubmission.exercise_id)
-        .where(PeerExercise.module_id == module_id),
-        select(ReviewAssignment.reviewer_id, PeerReview.submitted_at)
+        select(
+            Contribution.person_id,
+            Contribution.created_at,
+            DiscussionPrompt.module_id,
+            DiscussionPrompt.title,
+        ).join(DiscussionPrompt, DiscussionPrompt.id == Contribution.prompt_id),
+        select(
+            PeerSubmission.person_id,
+            PeerSubmission.submitted_at,
+            PeerExercise.module_id,
+            PeerExercise.title,
+        ).join(PeerExercise, PeerExercise.id == PeerSubmission.exercise_id),
+        select(
+            ReviewAssignment.reviewer_id,
+            PeerReview.submitted_at,
+            PeerExercise.module_id,
+            PeerExercise.title,
+        )
         .join(ReviewAssignment, ReviewAssignment.id == PeerReview.assignment_id)
-        .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id)
-        .where(PeerExercise.module_id == module_id),
-        select(Attendance.person_id, Attendance.checked_in_at)
+        .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id),
+        select(
+            Attendance.person_id,
+            Attendance.checked_in_at,
+            CalendarEvent.module_id,
+            CalendarEvent.title,
+        )
         .join(EventOccurrence, EventOccurrence.id == Attendance.occurrence_id)
-        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
-        .where(CalendarEvent.module_id == module_id),
-        select(Rsvp.person_id, Rsvp.updated_at)
+        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id),
+        select(Rsvp.person_id, Rsvp.updated_at, CalendarEvent.module_id, CalendarEvent.title)
         .join(EventOccurrence, EventOccurrence.id == Rsvp.occurrence_id)
-        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
-        .where(CalendarEvent.module_id == module_id),
+        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id),
     ]
+
+
+def _activity_sources(module_id: int) -> list[Select[Any]]:
+    """(person id, when, ...) of every kind of activity in a module, one select per ``SOURCES``."""
+    return [q.where(q.selected_columns[2] == module_id) for q in activities()]
 
 
 @dataclass(frozen=True)
