@@ -29,7 +29,6 @@ from bot.access.permissions import Caller, in_cohort, require_staff, student_of
 from bot.db.models import (
     Cohort,
     ExerciseStatus,
-    Module,
     PeerExercise,
     PeerSubmission,
 )
@@ -74,16 +73,6 @@ class ExerciseExtension:
         )
 
 
-async def _exercise(
-    session: AsyncSession, cohort: Cohort, exercise_id: int
-) -> tuple[PeerExercise, Module]:
-    missing = (
-        f"There is no peer exercise #{exercise_id} in this cohort; its number is in the "
-        "exercise's announcement."
-    )
-    return await in_cohort(session, PeerExercise, exercise_id, cohort, missing)
-
-
 async def grant_extension(
     session: AsyncSession,
     caller: Caller,
@@ -96,7 +85,14 @@ async def grant_extension(
     now: datetime,
 ) -> ExerciseExtension:
     """Give one student until ``until`` for their submission (tutors and admins)."""
-    exercise, module = await _exercise(session, cohort, exercise_id)
+    exercise, module = await in_cohort(
+        session,
+        PeerExercise,
+        exercise_id,
+        cohort,
+        f"There is no peer exercise #{exercise_id} in this cohort; its number is in the "
+        "exercise's announcement.",
+    )
     require_staff(caller, module)
     if exercise.status is ExerciseStatus.RELEASED:
         raise UserError(

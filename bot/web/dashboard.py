@@ -191,15 +191,19 @@ def add_dashboard_routes(app: web.Application, src: DashboardSources) -> None:
         )
         raise response
 
+    def signed_out_now() -> web.HTTPSeeOther:
+        """To the signed-out page, the cookie gone (its session was just revoked)."""
+        response = web.HTTPSeeOther("/dashboard/signed-out")
+        response.del_cookie(COOKIE, path="/dashboard")
+        return response
+
     @page
     async def signout(
         request: web.Request, row: DashboardSession, viewer: reads.Viewer
     ) -> web.StreamResponse:
         async with src.db.session() as session:
             await signin.revoke(session, row.id, src.clock())
-        response = web.HTTPSeeOther("/dashboard/signed-out")
-        response.del_cookie(COOKIE, path="/dashboard")
-        raise response
+        raise signed_out_now()
 
     @page
     async def signout_everywhere(
@@ -207,9 +211,7 @@ def add_dashboard_routes(app: web.Application, src: DashboardSources) -> None:
     ) -> web.StreamResponse:
         async with src.db.session() as session:
             await signin.revoke_everywhere(session, viewer.person_id, src.clock())
-        response = web.HTTPSeeOther("/dashboard/signed-out")
-        response.del_cookie(COOKIE, path="/dashboard")
-        raise response
+        raise signed_out_now()
 
     async def signed_out(request: web.Request) -> web.StreamResponse:
         return _page(request, "refused.html", {"message": "You are signed out.", "status": 200})
