@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser, resolve_person
@@ -89,6 +89,21 @@ async def module_by_code(session: AsyncSession, cohort_id: int, code: str) -> Mo
             return module
     valid = ", ".join(m.code for m in modules) or "none loaded yet"
     raise NotFound(f"There is no module {shown(code)} in this cohort; valid codes: {valid}.")
+
+
+def roster_people(module_id: int, role: Role) -> Select[tuple[Person]]:
+    """The people on a module's roster in ``role`` now: an active enrolment, not erased (the
+    one definition every feature's "the module's students / tutors" query starts from)."""
+    return (
+        select(Person)
+        .join(Enrolment, Enrolment.person_id == Person.id)
+        .where(
+            Enrolment.module_id == module_id,
+            Enrolment.role == role,
+            Enrolment.status == EnrolmentStatus.ACTIVE,
+            Person.erased_at.is_(None),
+        )
+    )
 
 
 async def in_cohort(

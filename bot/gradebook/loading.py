@@ -205,6 +205,11 @@ def _max_score(rubric: dict[str, Any] | None) -> Decimal:
         return ZERO
 
 
+async def _tuples(session: AsyncSession, stmt: Any) -> tuple[tuple[Any, ...], ...]:
+    """The rows as plain tuples, the form ``ItemRows`` holds."""
+    return tuple(tuple(row) for row in (await session.execute(stmt)).all())
+
+
 async def load_item_rows(session: AsyncSession, module_id: int) -> ItemRows:
     released = frozenset(
         (_canonical(t), i)
@@ -235,43 +240,35 @@ async def load_item_rows(session: AsyncSession, module_id: int) -> ItemRows:
             )
         ).all()
     )
-    exercises = tuple(
-        tuple(row)
-        for row in (
-            await session.execute(
-                select(
-                    PeerExercise.id,
-                    PeerExercise.title,
-                    PeerExercise.review_due_at,
-                    PeerExercise.reviews_per_submission,
-                    PeerExercise.status,
-                    PeerExercise.released_at,
-                ).where(
-                    PeerExercise.module_id == module_id,
-                    PeerExercise.status != ExerciseStatus.CANCELLED,
-                )
-            )
-        ).all()
+    exercises = await _tuples(
+        session,
+        select(
+            PeerExercise.id,
+            PeerExercise.title,
+            PeerExercise.review_due_at,
+            PeerExercise.reviews_per_submission,
+            PeerExercise.status,
+            PeerExercise.released_at,
+        ).where(
+            PeerExercise.module_id == module_id,
+            PeerExercise.status != ExerciseStatus.CANCELLED,
+        ),
     )
-    occurrences = tuple(
-        tuple(row)
-        for row in (
-            await session.execute(
-                select(
-                    EventOccurrence.id,
-                    EventOccurrence.starts_at,
-                    EventOccurrence.ends_at,
-                    CalendarEvent.title,
-                )
-                .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
-                .where(
-                    CalendarEvent.module_id == module_id,
-                    CalendarEvent.kind == EventKind.TUTORIAL,
-                    CalendarEvent.cancelled_at.is_(None),
-                    EventOccurrence.status == OccurrenceStatus.SCHEDULED,
-                )
-            )
-        ).all()
+    occurrences = await _tuples(
+        session,
+        select(
+            EventOccurrence.id,
+            EventOccurrence.starts_at,
+            EventOccurrence.ends_at,
+            CalendarEvent.title,
+        )
+        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
+        .where(
+            CalendarEvent.module_id == module_id,
+            CalendarEvent.kind == EventKind.TUTORIAL,
+            CalendarEvent.cancelled_at.is_(None),
+            EventOccurrence.status == OccurrenceStatus.SCHEDULED,
+        ),
     )
     return ItemRows(prompts, exercises, occurrences, released)
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.access.permissions import roster_people
 from bot.db.models import (
     AssignmentStatus,
     Attendance,
@@ -23,8 +24,6 @@ from bot.db.models import (
     Contribution,
     DiscussionPrompt,
     EarlyWarningSettings,
-    Enrolment,
-    EnrolmentStatus,
     EventKind,
     EventOccurrence,
     Extension,
@@ -101,14 +100,8 @@ async def save_thresholds(
 async def module_students(session: AsyncSession, module_id: int) -> list[tuple[int, str]]:
     """Active students of a module (not erased), by name."""
     rows = await session.execute(
-        select(Person.id, Person.display_name)
-        .join(Enrolment, Enrolment.person_id == Person.id)
-        .where(
-            Enrolment.module_id == module_id,
-            Enrolment.role == Role.STUDENT,
-            Enrolment.status == EnrolmentStatus.ACTIVE,
-            Person.erased_at.is_(None),
-        )
+        roster_people(module_id, Role.STUDENT)
+        .with_only_columns(Person.id, Person.display_name)
         .order_by(Person.display_name, Person.id)
     )
     return [(pid, name) for pid, name in rows.all()]
