@@ -92,8 +92,8 @@ async def module_by_code(session: AsyncSession, cohort_id: int, code: str) -> Mo
 
 
 def roster_people(module_id: int, role: Role) -> Select[tuple[Person]]:
-    """The people on a module's roster in ``role`` now: an active enrolment, not erased (the
-    one definition every feature's "the module's students / tutors" query starts from)."""
+    """The people on a module's roster in ``role`` now: an active enrolment, not erased. Lists
+    of "the module's students" or "its tutors" start here, so they agree on who counts."""
     return (
         select(Person)
         .join(Enrolment, Enrolment.person_id == Person.id)
@@ -134,8 +134,8 @@ def require_student(caller: Caller, module: Module) -> None:
 
 
 async def student_of(session: AsyncSession, module: Module, user: ChatUser) -> Person:
-    """The roster person behind ``user`` when they are a student of ``module`` (a tutor naming
-    who an extension is for); anyone else is refused in one sentence."""
+    """The roster person behind ``user`` when they are a student of ``module`` (a tutor names a
+    student in a command); anyone else is refused in one sentence."""
     person = await resolve_person(session, user)
     role = None
     if person is not None:

@@ -64,7 +64,8 @@ OccurrenceRef = Annotated[
 ]
 ChatId = Annotated[str, mapped_column(PlatformId)]
 LongText = Annotated[str, mapped_column(Text)]
-Title = Annotated[str, mapped_column(String(200))]
+#: Titles and names, up to 200 characters.
+Str200 = Annotated[str, mapped_column(String(200))]
 
 
 class Base(DeclarativeBase):
@@ -207,7 +208,7 @@ class Cohort(Base):
 
     id: Mapped[IntPk]
     code: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[Title]
+    name: Mapped[Str200]
     platform: Mapped[str] = mapped_column(String(16), default="discord")
     guild_id: Mapped[ChatId | None] = mapped_column(unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
@@ -226,7 +227,7 @@ class Module(Base):
     id: Mapped[IntPk]
     cohort_id: Mapped[CohortRef]
     code: Mapped[str] = mapped_column(String(32))
-    title: Mapped[Title]
+    title: Mapped[Str200]
     year: Mapped[int] = mapped_column(default=1)
     term: Mapped[str] = mapped_column(String(32))
     ects: Mapped[Decimal] = mapped_column(Numeric(6, 2))
@@ -249,7 +250,7 @@ class Person(Base):
     id: Mapped[IntPk]
     platform_user_id: Mapped[ChatId | None] = mapped_column(unique=True)
     platform_username: Mapped[str | None] = mapped_column(String(64), index=True)
-    display_name: Mapped[Title]
+    display_name: Mapped[Str200]
     email: Mapped[str | None] = mapped_column(String(320))
     student_number: Mapped[str | None] = mapped_column(String(32), unique=True)
     timezone: Mapped[str | None] = mapped_column(String(64))
@@ -311,7 +312,7 @@ class DiscussionPrompt(Base):
 
     id: Mapped[IntPk]
     module_id: Mapped[ModuleRef] = mapped_column(index=True)
-    title: Mapped[Title]
+    title: Mapped[Str200]
     body: Mapped[LongText]
     opens_at: Mapped[datetime]
     closes_at: Mapped[datetime]
@@ -405,7 +406,7 @@ class PeerExercise(Base):
 
     id: Mapped[IntPk]
     module_id: Mapped[ModuleRef] = mapped_column(index=True)
-    title: Mapped[Title]
+    title: Mapped[Str200]
     brief: Mapped[LongText]
     submission_due_at: Mapped[datetime]
     review_due_at: Mapped[datetime]
@@ -542,7 +543,7 @@ class CalendarEvent(Base):
     id: Mapped[IntPk]
     module_id: Mapped[ModuleRef] = mapped_column(index=True)
     kind: Mapped[EventKind] = mapped_column(_enum(EventKind, "event_kind"))
-    title: Mapped[Title]
+    title: Mapped[Str200]
     starts_at: Mapped[datetime]
     duration_minutes: Mapped[int | None]
     join_url: Mapped[str | None] = mapped_column(String(500))
@@ -658,7 +659,7 @@ class Extension(Base):
     prompt_id: Mapped[PromptRef | None]
     exercise_id: Mapped[ExerciseRef | None]
     new_due_at: Mapped[datetime]
-    reason_ref: Mapped[Title]
+    reason_ref: Mapped[Str200]
     status: Mapped[ExtensionStatus] = mapped_column(_enum(ExtensionStatus, "extension_status"))
     requested_at: Mapped[Stamp]
     decided_by_id: Mapped[PersonRef | None]
@@ -681,7 +682,7 @@ class LedgerEntry(Base):
     source: Mapped[LedgerSource] = mapped_column(_enum(LedgerSource, "ledger_source"))
     item_type: Mapped[str] = mapped_column(String(32))
     item_id: Mapped[int]
-    source_ref: Mapped[Title]
+    source_ref: Mapped[Str200]
     points: Mapped[Decimal] = mapped_column(Numeric(9, 3))
     occurred_at: Mapped[datetime]
     recorded_at: Mapped[Stamp]
@@ -761,7 +762,7 @@ class AuditEntry(Base):
     id: Mapped[IntPk]
     at: Mapped[Stamp]
     actor_person_id: Mapped[PersonRef | None]
-    actor_label: Mapped[Title]
+    actor_label: Mapped[Str200]
     action: Mapped[str] = mapped_column(String(64))
     entity_type: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[int | None]
@@ -830,7 +831,7 @@ class TeamSurveyQuestion(Base):
     id: Mapped[IntPk]
     module_id: Mapped[ModuleRef]
     position: Mapped[int]
-    text: Mapped[Title]
+    text: Mapped[Str200]
     choices: Mapped[list[Any]]
     created_at: Mapped[Stamp]
 
