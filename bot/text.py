@@ -13,6 +13,7 @@ from dataclasses import dataclass
 __all__ = [
     "DISCORD_MESSAGE_LIMIT",
     "EMBED_LIMITS",
+    "MARKER_ROOM",
     "EmbedLimits",
     "EmbedText",
     "embed_problems",
@@ -23,6 +24,9 @@ __all__ = [
 ]
 
 DISCORD_MESSAGE_LIMIT = 2000
+#: Room a message the bot sends on its own leaves for its marker line (``bot.chat.with_marker``:
+#: a line break, ``-# cohortbot `` and the marker), so the text as sent still fits the limit.
+MARKER_ROOM = 48
 
 _FENCE = "```"
 _CLOSE_FENCE = "\n```"

@@ -40,7 +40,7 @@ from bot.db.models import (
     Role,
 )
 from bot.db.models import MarkScheme as MarkSchemeRow
-from bot.discussions.rubric import Rubric, RubricError
+from bot.discussions import Rubric, RubricError
 from bot.due import ItemKind, load_grants
 from bot.due.rules import reached
 from bot.gradebook.book import (

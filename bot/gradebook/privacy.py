@@ -33,7 +33,6 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.permissions import Caller, require_admin
-from bot.calendar.timeparse import discord_timestamp
 from bot.dashboard import privacy as dashboard_privacy
 from bot.db.models import (
     Attendance,
@@ -71,6 +70,7 @@ from bot.errors import NotFound, UserError, shown
 from bot.gradebook import audit
 from bot.gradebook.export import ExportFile
 from bot.teams import privacy as team_privacy
+from bot.timeparse import discord_timestamp
 
 ERASURE_REQUESTED = "erasure_requested"
 ERASED = "erased"

@@ -39,6 +39,11 @@ def told_sentence(delivery: Delivery, noun: str, nouns: str, done: str) -> str:
     return "; ".join(parts) + "."
 
 
+def to_them(delivery: Delivery) -> str:
+    """``told_them`` as the end of an answer (``FeatureCog.answer(told=to_them)``)."""
+    return f" {told_them(delivery)}"
+
+
 def told_them(delivery: Delivery) -> str:
     """The same for one person: "They were told privately." or why not, and what to do."""
     if delivery.missed:

@@ -16,8 +16,7 @@ from bot.dashboard.digest import send_digests
 from bot.dashboard.messages import request_link
 from bot.discord_app import CohortBot
 from cogs._shared.context import in_context
-from cogs._shared.declare import slash
-from cogs._shared.metadata import extras
+from cogs._shared.declare import command
 from cogs._shared.replies import reply_private
 
 log = logging.getLogger(__name__)
@@ -43,12 +42,7 @@ class Dashboard(commands.Cog):
         if queued:
             log.info("queued %d early-warning digest(s) in the outbox", queued)
 
-    @slash(
-        None,
-        "dashboard",
-        "Get a sign-in link to the web dashboard (by direct message, works once).",
-        extras("member", {}),
-    )
+    @command("dashboard")
     async def dashboard(self, interaction: discord.Interaction) -> None:
         settings = self.bot.settings
         link = await in_context(
