@@ -15,6 +15,7 @@ __all__ = [
     "EMBED_LIMITS",
     "EmbedLimits",
     "EmbedText",
+    "about_text",
     "embed_problems",
     "fit_embed",
     "neutralise_mentions",
@@ -23,6 +24,15 @@ __all__ = [
 ]
 
 DISCORD_MESSAGE_LIMIT = 2000
+
+
+def about_text(version: str) -> str:
+    """``/about``'s answer on every platform."""
+    return (
+        f"cohortbot {version}: graded discussions, peer review, tutorials and deadlines for "
+        "this cohort. Marks shown by the bot are provisional until released."
+    )
+
 
 _FENCE = "```"
 _CLOSE_FENCE = "\n```"

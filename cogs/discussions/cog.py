@@ -7,13 +7,9 @@ group-commit recorder; scheduled opening, closing and mark messages run as due w
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import io
 import logging
-from collections.abc import Awaitable
-from datetime import UTC, datetime
-from typing import Any
 
 import discord
 from discord import app_commands
@@ -22,11 +18,11 @@ from discord.ext import commands
 from bot.chat import OutgoingMessage
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user, to_chat_message, wire_from_discord
-from bot.discussions import jobs, service
+from bot.discussions import service
 from bot.discussions.grades_csv import MAX_CSV_BYTES
-from bot.discussions.recorded import ContextOpener, RecordedPrompts
-from bot.discussions.recorder import Recorder
-from bot.discussions.recording import GATEWAY_TAG, watched_threads
+from bot.discussions.live import LiveDiscussions
+from bot.discussions.recorded import ContextOpener
+from bot.discussions.recording import GATEWAY_TAG
 from bot.discussions.render import when
 from cogs._shared.context import command_context, in_context
 from cogs._shared.declare import slash
@@ -45,15 +41,18 @@ class Discussions(commands.Cog):
 
     def __init__(self, bot: CohortBot) -> None:
         self.bot = bot
-        self.recorder = Recorder(
-            bot.db,
-            bot.clock,
+        #: The recorder and the due work, shared with the Slack adapter (``bot.discussions``).
+        self.live = LiveDiscussions(
+            db=bot.db,
+            clock=bot.clock,
+            chat=bot.chat,
+            scheduler=bot.scheduler,
+            outbox=bot.outbox,
             bot_user_id=self._bot_user_id,
             writer=bot.settings.recorder_writer,
         )
-        # The service calls that depend on the recorder's queue or close-time cache.
-        self.prompts = RecordedPrompts(self.recorder)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.recorder = self.live.recorder
+        self.prompts = self.live.prompts
 
     def _context(self, interaction: discord.Interaction) -> ContextOpener:
         return functools.partial(command_context, self.bot, interaction)
@@ -64,96 +63,27 @@ class Discussions(commands.Cog):
     # ---------------------------------------------------------------- lifecycle
 
     async def cog_load(self) -> None:
-        async with self.bot.db.session() as session:
-            self.recorder.watch(await watched_threads(session, now=self.bot.clock.now()))
-        await self.recorder.prime()
+        await self.live.start()
         self.bot.add_dynamic_items(AnswerButton)
         self.bot.add_message_tap(self._tap)
-        self.bot.scheduler.register("discussions", self._due_work)
 
     async def cog_unload(self) -> None:
         """The clean-shutdown path (bot.close unloads cogs; ``Application.stop`` has already
         let the due work under way finish): write what the recorder has queued."""
         self.bot.remove_message_tap(self._tap)
-        # A history read under way stops here (the HTTP session is closing); what it queued is
-        # written below, and a cut-short read infers no deletion. The next start reads again.
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.recorder.close()
+        await self.live.close()
         self.bot.remove_dynamic_items(AnswerButton)
-
-    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
-        async def run() -> None:
-            try:
-                await coro
-            except Exception:
-                log.exception("%s failed", name)
-
-        task = asyncio.get_running_loop().create_task(run(), name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def settled(self) -> None:
         """Wait for the history reads started on connecting (benchmarks measure after them)."""
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.live.settled()
 
     async def _run_due(self) -> None:
         """Do the due work now (one run at a time: the scheduler's job lock)."""
-        await self.bot.scheduler.run_now("discussions")
-
-    async def _due_work(self) -> None:
-        await self.recorder.flush()
-        await self._refresh_watch()
-        report = await jobs.run_due(
-            self.bot.db,
-            self.bot.chat,
-            now=self.bot.clock.now(),
-            thread_read=self._thread_read,
-            ledger_lock=self.recorder.ledger_lock,
-            sender=self.bot.outbox,
-        )
-        # Threads it just made: read back whatever was posted before they were watched.
-        self.recorder.watch(report.opened)
-        await self._read_unread()
-        following = await jobs.next_due(self.bot.db)
-        now = self.bot.clock.now()
-        if following is not None and following > now:
-            # Closings wake the scheduler as openings do: on time, not at the next tick. (What
-            # is overdue, e.g. a close that failed, waits for the tick: no busy retry.) The
-            # scheduler keeps real time; the bot's clock may be a demo's, hence the offset.
-            self.bot.scheduler.wake(
-                "discussions", datetime.now(UTC) + (following - now), key="next"
-            )
-
-    async def _thread_read(self, thread_id: str) -> bool:
-        """Whether the thread is read whole, reading it now if the gateway is up (a prompt is
-        closed only then: ``jobs.run_due``)."""
-        if not self.recorder.is_read_through(thread_id) and self.recorder.live:
-            await self.recorder.backfill(self.bot.chat, [thread_id])
-        return self.recorder.is_read_through(thread_id)
-
-    async def _refresh_watch(self) -> None:
-        """Pick up threads opened by another process, and read those not read through."""
-        async with self.bot.db.session() as session:
-            threads = await watched_threads(session, now=self.bot.clock.now())
-        self.recorder.replace_watched(threads)
-        await self._read_unread()
-
-    async def _read_unread(self) -> None:
-        """Every watched thread gets a history read once the gateway delivers (new threads,
-        threads whose start-up read failed); until then its live posts leave the cursor."""
-        unread = self.recorder.unread() if self.recorder.live else []
-        if unread:
-            await self.recorder.backfill(self.bot.chat, unread)
+        await self.live.run_due()
 
     async def backfill(self) -> int:
-        return await self.recorder.backfill(self.bot.chat)
-
-    async def _read_then_wake(self, read: Awaitable[int]) -> None:
-        """A start-up or reconnect read, then the due work: a close it held back can go on."""
-        await read
-        self.bot.scheduler.wake("discussions")
+        return await self.live.backfill()
 
     # ------------------------------------------------------------ gateway events
 
@@ -182,22 +112,15 @@ class Discussions(commands.Cog):
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
-        # A new session (start-up, or a session the gateway could not resume): nothing was
-        # replayed, so read every open thread whole, edits and deletions included.
-        self.recorder.gateway_up()
-        self._spawn(
-            self._read_then_wake(self.recorder.reconcile(self.bot.chat)), "discussions-reconcile"
-        )
+        self.live.connected()
 
     @commands.Cog.listener()
     async def on_resumed(self) -> None:
-        self.recorder.gateway_up()
-        self._spawn(self._read_then_wake(self.backfill()), "discussions-backfill")
+        self.live.resumed()
 
     @commands.Cog.listener()
     async def on_disconnect(self) -> None:
-        # Until the next session's history read, live posts must not move the cursors.
-        self.recorder.gateway_down()
+        self.live.disconnected()
 
     # ------------------------------------------------------------ tutor commands
 
@@ -261,13 +184,8 @@ class Discussions(commands.Cog):
                 private_answers=private_answers,
                 now=self.bot.clock.now(),
             )
-            self.bot.scheduler.wake("discussions", info.opens_at)
-            await reply_private(
-                target,
-                f"Scheduled prompt #{info.id} “{info.title}” for {info.module_code}: it is "
-                f"posted {when(info.opens_at)} and closes {when(info.closes_at)} "
-                f"({info.rubric_name} rubric, {info.max_score.normalize():f} points).",
-            )
+            self.live.wake(info.opens_at)
+            await reply_private(target, info.scheduled_text)
 
         if text is not None:
             await finish(interaction, text)
@@ -326,7 +244,7 @@ class Discussions(commands.Cog):
                 private_answers=private_answers,
                 now=self.bot.clock.now(),
             )
-            self.bot.scheduler.wake("discussions", info.opens_at)
+            self.live.wake(info.opens_at)
             await reply_private(target, f"Updated: {info.line}")
 
         if not edit_text or text is not None:
@@ -419,7 +337,7 @@ class Discussions(commands.Cog):
             f"{result.student_name} on prompt #{result.prompt.id}: {result.summary}." + after,
         )
         if result.released:
-            self.bot.scheduler.wake("discussions")
+            self.live.wake()
 
     @slash(
         prompt,
@@ -451,7 +369,7 @@ class Discussions(commands.Cog):
             f"{result.changed} changed, {result.unchanged} unchanged.{after}",
         )
         if result.released and result.changed:
-            self.bot.scheduler.wake("discussions")
+            self.live.wake()
 
     @slash(
         prompt,
@@ -490,7 +408,7 @@ class Discussions(commands.Cog):
             await self.bot.outbox.run()  # the mark messages it handed over, sent now
         except Exception:
             log.exception("releasing prompt %s: sending the marks failed; it retries", prompt)
-            self.bot.scheduler.wake("discussions")
+            self.live.wake()
         async with self.bot.db.session() as session:
             told = await service.release_delivery(session, result.prompt.id)
         await reply_private(

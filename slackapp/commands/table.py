@@ -1,0 +1,201 @@
+"""Every Slack command, declared once: its options (the parser's ``Shape``) and its handler.
+
+A handler gets the call (who, where, the bot's services) and the parsed values and returns the
+text of its private answer; it opens the roster-checked context, calls one service and renders
+what it returns, exactly as the Discord cog for the same command does. Adding a command is one
+more ``SlackCommand`` in ``COMMANDS`` (and its name in the manifest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+from bot import __version__
+from bot.access.context import open_context
+from bot.access.identity import ChatUser
+from bot.access.permissions import Caller
+from bot.calendar import personal
+from bot.clock import Clock
+from bot.db.engine import Database
+from bot.db.models import Cohort
+from bot.discussions import service
+from bot.discussions.live import LiveDiscussions
+from bot.sqlite_offload.marks_reader import MarksReader
+from bot.text import about_text
+from slackapp.commands.parse import Option, Shape
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Services(Protocol):
+    """What a command may use of the running bot (``slackapp.app.SlackApplication``)."""
+
+    db: Database
+    clock: Clock
+    marks: MarksReader
+    discussions: LiveDiscussions
+
+
+@dataclass(frozen=True)
+class Call:
+    """One command invocation: the workspace (the roster's "server"), the caller, the bot."""
+
+    services: Services
+    team_id: str | None
+    user: ChatUser
+
+    @property
+    def now(self) -> datetime:
+        return self.services.clock.now()
+
+    async def in_context(
+        self,
+        func: Callable[Concatenate[Any, Caller, Cohort, P], Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``func(session, caller, cohort, ...)`` in one roster-checked transaction."""
+        async with open_context(self.services.db, self.team_id, self.user) as ctx:
+            return await func(ctx.session, ctx.caller, ctx.cohort, *args, **kwargs)
+
+    async def as_caller(
+        self,
+        func: Callable[Concatenate[Any, Caller, P], Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``func(session, caller, ...)`` for a service that needs no cohort."""
+        async with open_context(self.services.db, self.team_id, self.user) as ctx:
+            return await func(ctx.session, ctx.caller, *args, **kwargs)
+
+
+Handler = Callable[[Call, Mapping[str, Any]], Awaitable[str]]
+Check = Callable[[Call, Mapping[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class SlackCommand:
+    shape: Shape
+    run: Handler
+    #: Optional fields the modal asks for too when the text leaves them out (a long text).
+    ask: tuple[str, ...] = ()
+    #: Checks what was given before a modal asks for the rest (refuses early, changes nothing).
+    check: Check | None = None
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return self.shape.path
+
+    def to_ask(self, given: Mapping[str, Any], missing: tuple[str, ...]) -> tuple[Option, ...]:
+        """The options a modal must ask for, in declared order (empty: run at once)."""
+        wanted = set(missing) | {name for name in self.ask if name not in given}
+        if not missing and not wanted:
+            return ()
+        return tuple(o for o in self.shape.options if o.name in wanted)
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+async def about(call: Call, values: Mapping[str, Any]) -> str:
+    return about_text(__version__)
+
+
+async def marks(call: Call, values: Mapping[str, Any]) -> str:
+    view = await call.services.marks.student_marks(
+        call.team_id, call.user, values.get("module"), now=call.now
+    )
+    return "\n\n".join([f"**{view.title}**", *(view.parts or ("(nothing)",))])
+
+
+async def calendar_upcoming(call: Call, values: Mapping[str, Any]) -> str:
+    result = await call.as_caller(personal.upcoming, now=call.now)
+    return result.render()
+
+
+async def calendar_timezone(call: Call, values: Mapping[str, Any]) -> str:
+    result = await call.as_caller(personal.set_timezone, zone=values["zone"])
+    return result.text
+
+
+def _prompt_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "module_code": values["module"],
+        "title": values["title"],
+        "opens": values["opens"],
+        "closes": values["closes"],
+        "rubric": values.get("rubric", "standard"),
+        "private_answers": bool(values.get("private_answers", False)),
+    }
+
+
+async def prompt_check(call: Call, values: Mapping[str, Any]) -> None:
+    """Everything but the text, before the tutor types it (as the Discord form does)."""
+    if all(name in values for name in ("module", "title", "opens", "closes")):
+        await call.in_context(service.prepare_prompt, **_prompt_fields(values), now=call.now)
+
+
+async def prompt_create(call: Call, values: Mapping[str, Any]) -> str:
+    info = await call.in_context(
+        service.create_prompt, **_prompt_fields(values), body=values["text"], now=call.now
+    )
+    call.services.discussions.wake(info.opens_at)
+    return info.scheduled_text
+
+
+async def prompt_list(call: Call, values: Mapping[str, Any]) -> str:
+    module = str(values["module"])
+    prompts = await call.in_context(service.list_prompts, module_code=module)
+    if not prompts:
+        return f"{module.upper()} has no discussion prompts yet."
+    return "\n".join(p.line for p in prompts)
+
+
+# --------------------------------------------------------------------------- the table
+
+_MODULE = Option("module", "Module code, e.g. MATH70097", required=True)
+
+COMMANDS: tuple[SlackCommand, ...] = (
+    SlackCommand(Shape(("about",)), about),
+    SlackCommand(Shape(("marks",), (Option("module", "Module code (leave out for all)"),)), marks),
+    SlackCommand(Shape(("calendar", "upcoming")), calendar_upcoming),
+    SlackCommand(
+        Shape(
+            ("calendar", "timezone"),
+            (Option("zone", "An IANA time zone such as Europe/London", required=True),),
+        ),
+        calendar_timezone,
+    ),
+    SlackCommand(
+        Shape(
+            ("prompt", "create"),
+            (
+                _MODULE,
+                Option("title", "Short title (names the answers thread)", required=True),
+                Option("opens", "When it is posted, e.g. 2026-01-19 09:00", required=True),
+                Option("closes", "Deadline, e.g. 2026-01-23 17:00", required=True),
+                Option("rubric", "Preset (standard, light, reflective) and changes"),
+                Option("private_answers", "Post before you see others", kind="boolean"),
+                Option("text", "The prompt text", long=True),
+            ),
+        ),
+        prompt_create,
+        ask=("text",),
+        check=prompt_check,
+    ),
+    SlackCommand(Shape(("prompt", "list"), (_MODULE,)), prompt_list),
+)
+
+BY_PATH: dict[tuple[str, ...], SlackCommand] = {c.path: c for c in COMMANDS}
+SHAPES: dict[tuple[str, ...], Shape] = {c.path: c.shape for c in COMMANDS}
+
+
+def slash_names() -> list[str]:
+    """The slash commands to declare in the app manifest (one per group)."""
+    return sorted({f"/{c.path[0]}" for c in COMMANDS})
