@@ -270,7 +270,7 @@ class SlackActor:
             chan = self.server.state.channel(source.channel)
             if (chan.is_private or chan.is_im) and self.id not in chan.members:
                 raise AssertionError(f"{self.name} cannot see channel {chan.name or chan.id}")
-        blocks = source.blocks or [] if not isinstance(source, View) else source.blocks
+        blocks = source.blocks if isinstance(source, View) else (source.blocks or [])
         found = find_action(blocks, action_id)
         if found is None:
             raise AssertionError(
@@ -419,6 +419,21 @@ class Script:
             chan.members.remove(state.bot.id)
         state.drain()
         return chan
+
+    def bot_post(
+        self,
+        channel: ChannelRef,
+        text: str,
+        *,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+    ) -> Message:
+        """A message from the bot placed without the app (a button to click, a prompt)."""
+        state = self.server.state
+        chan = state.channel(channel if isinstance(channel, str) else channel.id)
+        msg = state.post(chan, state.bot.id, text, blocks=blocks, thread_ts=thread_ts)
+        self.server.commit()
+        return msg
 
     def channel(self, name: str) -> Channel:
         for chan in self.server.state.channels.values():

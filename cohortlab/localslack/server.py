@@ -297,7 +297,7 @@ class LocalSlackServer:
         deadline = loop.time() + timeout
         while True:
             result = check()
-            if result is not None and result is not False:
+            if result:  # None, False and an empty list all mean "not yet"
                 return result
             remaining = deadline - loop.time()
             if remaining <= 0:

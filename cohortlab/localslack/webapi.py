@@ -209,12 +209,18 @@ class WebApi:
 
     # --------------------------------------------------------------- helpers
 
-    def channel_for(self, args: Args, actor: str, key: str = "channel") -> Channel:
+    def channel_for(
+        self, args: Args, actor: str, key: str = "channel", *, reading: bool = False
+    ) -> Channel:
+        """The channel named in ``args`` as the bot may see it: a private one it is not in
+        does not exist for it; reading a public one's messages needs membership too."""
         channel = self.state.channel(_str(args, key))
-        if (
-            channel.is_private or channel.is_im or channel.is_mpim
-        ) and actor not in channel.members:
+        if actor in channel.members:
+            return channel
+        if channel.is_private or channel.is_im or channel.is_mpim:
             raise SlackError("channel_not_found")
+        if reading:
+            raise SlackError("not_in_channel")
         return channel
 
     def page(self, msgs: list[Message], args: Args, *, newest_first: bool) -> dict[str, Any]:
@@ -414,13 +420,13 @@ async def conv_members(api: WebApi, args: Args, actor: str) -> dict[str, Any]:
 
 @method("conversations.history")
 async def conv_history(api: WebApi, args: Args, actor: str) -> dict[str, Any]:
-    channel = api.channel_for(args, actor)
+    channel = api.channel_for(args, actor, reading=True)
     return api.page(api.state.history(channel), args, newest_first=True)
 
 
 @method("conversations.replies")
 async def conv_replies(api: WebApi, args: Args, actor: str) -> dict[str, Any]:
-    channel = api.channel_for(args, actor)
+    channel = api.channel_for(args, actor, reading=True)
     try:
         msgs = api.state.thread(channel, _str(args, "ts"))
     except SlackError as exc:
