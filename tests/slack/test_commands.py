@@ -104,6 +104,7 @@ async def test_a_student_cannot_create_prompts_and_sees_their_marks_and_calendar
     refused = await student.slash("/prompt", f"{CREATE} text:x", channel=chan)
     reply = await refused.wait_ephemeral()
     assert "Scheduled" not in reply.text
+    assert "Only tutors of MATH70097" in reply.text
     marks = await student.slash("/marks", f"module:{MODULE}", channel=chan)
     await marks.wait_ephemeral(contains=MODULE)
     zone = await student.slash("/calendar", "timezone zone:Asia/Tokyo", channel=chan)
