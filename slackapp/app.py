@@ -61,6 +61,7 @@ GENERIC_FAILURE = "Something went wrong on our side; it has been logged. Please 
 #: Every claim this adapter makes starts with it (pruned hourly, like Discord's).
 CLAIM_PREFIX = "slack:"
 EVENTS_PATH = "/slack/events"
+CHANNEL_TYPES = "public_channel,private_channel"
 MODAL_CALLBACK = "cohortbot:command"
 #: A new message in a channel, or one shared with files: what can be an answer.
 _POSTS = {None, "file_share", "thread_broadcast"}
@@ -268,37 +269,16 @@ class SlackApplication:
     async def _link_workspace(self) -> None:
         """Bind the workspace to its cohort (modules to channels by name) and link the
         roster's people to their Slack accounts (by e-mail or handle)."""
-        channels: list[ChannelInfo] = []
+        channels = [
+            ChannelInfo(str(c["id"]), str(c["name"]))
+            for c in await self._listed("conversations.list", "channels", types=CHANNEL_TYPES)
+        ]
         users: list[ChatUser] = []
-        try:
-            cursor = None
-            while True:
-                page = await self.chat._call(
-                    "conversations.list",
-                    types="public_channel,private_channel",
-                    exclude_archived=True,
-                    limit=200,
-                    **({"cursor": cursor} if cursor else {}),
-                )
-                channels += [ChannelInfo(c["id"], c["name"]) for c in page.get("channels", [])]
-                cursor = (page.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    break
-            cursor = None
-            while True:
-                page = await self.chat._call(
-                    "users.list", limit=200, **({"cursor": cursor} if cursor else {})
-                )
-                for member in page.get("members", []):
-                    if not member.get("is_bot") and not member.get("deleted"):
-                        user = user_from_info(str(member["id"]), member)
-                        self.chat.remember(user)
-                        users.append(user)
-                cursor = (page.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    break
-        except ChatError as exc:
-            log.warning("slack: could not list the workspace (%s); linking what came", exc)
+        for member in await self._listed("users.list", "members"):
+            if not member.get("is_bot") and not member.get("deleted"):
+                user = user_from_info(str(member["id"]), member)
+                self.chat.remember(user)
+                users.append(user)
         team = self.chat.team_id or ""
         async with self.db.session() as session:
             link = await link_guild(session, team, channels, [])
@@ -313,6 +293,23 @@ class SlackApplication:
             )
         if linked:
             log.info("linked %d roster member(s) to their Slack account", linked)
+
+    async def _listed(self, method: str, key: str, **args: Any) -> list[dict[str, Any]]:
+        """Every page of a Web API list; what came before a refusal (logged) otherwise."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        try:
+            while True:
+                page = await self.chat._call(
+                    method, limit=200, **args, **({"cursor": cursor} if cursor else {})
+                )
+                items += page.get(key) or []
+                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+                if not cursor:
+                    return items
+        except ChatError as exc:
+            log.warning("slack: %s failed (%s); linking what came", method, exc)
+            return items
 
     # ---------------------------------------------------------------- exactly once
 
