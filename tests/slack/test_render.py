@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.chat import Button, ButtonStyle, OutgoingMessage, marker_of
 from bot.timeparse import discord_timestamp
@@ -71,7 +72,7 @@ def test_thread_ids_carry_the_parent_ts() -> None:
 
 
 def test_a_message_is_keyed_by_where_it_is_and_anything_else_by_event_id() -> None:
-    post = {
+    post: dict[str, Any] = {
         "team_id": "T1",
         "event_id": "Ev1",
         "event": {"type": "message", "channel": "C1", "ts": "1.000200", "thread_ts": "1.000100"},
