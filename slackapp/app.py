@@ -20,7 +20,7 @@ import json
 import logging
 import re
 import signal
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,6 +50,7 @@ from bot.runtime import (
 )
 from bot.scheduler import Scheduler
 from bot.sqlite_offload.marks_reader import MarksReader
+from slackapp.buttons import route
 from slackapp.chat import SlackChat, build_client, split_target, thread_id, user_from_info
 from slackapp.commands.parse import Option, ParseError, merge, parse
 from slackapp.commands.table import BY_PATH, SHAPES, Call, SlackCommand
@@ -481,16 +482,39 @@ class SlackApplication:
     # ---------------------------------------------------------------- buttons
 
     async def _on_action(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
+        """A click, acted on once per (action, message, user): a double click does one thing."""
         await ack()
+        team = str((body.get("team") or {}).get("id") or self.chat.team_id or "")
+        user_id = str((body.get("user") or {}).get("id"))
         for action in body.get("actions") or []:
             if action.get("url"):
                 continue  # a link button: Slack opened it, nothing for the bot to do
-            if not await self.once(action_key(body, action)):
+            key = action_key(body, action)
+            if not await self.once(key):
                 continue
-            log.info("slack: button %s has no handler on Slack yet", action.get("action_id"))
+            action_id = str(action.get("action_id", ""))
+            routed = route(action_id)
+            if routed is None:
+                log.info("slack: button %s has no handler on Slack yet", action_id)
+                await self._respond(
+                    respond, "This button is not available on Slack yet; use the slash commands."
+                )
+                continue
+            button, match = routed
+            call = await self._call_of(team, user_id)
             await self._respond(
-                respond, "This button is not available on Slack yet; use the slash commands."
+                respond, await self._answer(button.run(call, match, key), action_id)
             )
+
+    async def _answer(self, work: Awaitable[str], name: str) -> str:
+        """A handler's text, or its refusal as one sentence (nothing changed)."""
+        try:
+            return await work
+        except UserError as exc:
+            return exc.sentence
+        except Exception:
+            log.exception("button %s failed", name)
+            return GENERIC_FAILURE
 
     # ---------------------------------------------------------------- events
 

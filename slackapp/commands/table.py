@@ -23,6 +23,7 @@ from bot.db.engine import Database
 from bot.db.models import Cohort
 from bot.discussions import service
 from bot.discussions.live import LiveDiscussions
+from bot.runtime import ScheduledWork
 from bot.sqlite_offload.marks_reader import MarksReader
 from bot.text import about_text
 from slackapp.commands.parse import Option, Shape
@@ -38,6 +39,7 @@ class Services(Protocol):
     clock: Clock
     marks: MarksReader
     discussions: LiveDiscussions
+    work: ScheduledWork
 
 
 @dataclass(frozen=True)
