@@ -97,6 +97,10 @@ def message_target(event: Mapping[str, Any]) -> str:
     return channel
 
 
+def _quiet_token_skipped(record: logging.LogRecord) -> bool:
+    return "`token` will be unused" not in record.getMessage()
+
+
 class SlackApplication:
     """Everything ``cohortbot run`` starts on Slack, in one object with start/stop."""
 
@@ -139,6 +143,9 @@ class SlackApplication:
         self.marks = MarksReader(self.db, settings.gradebook_workers)
         self.claims = ClaimBatcher(self.db)
         secret = settings.slack_signing_secret
+        # bolt also reads SLACK_BOT_TOKEN from the environment and warns that the client's
+        # (the same token) wins: noise for the operator, so that one warning is not shown.
+        logging.getLogger("slack_bolt.AsyncApp").addFilter(_quiet_token_skipped)
         self.bolt = AsyncApp(
             client=self.client,
             signing_secret=secret.get_secret_value() if secret else "",
@@ -153,7 +160,7 @@ class SlackApplication:
             metrics=self.metrics,
             scheduler=self.scheduler,
             outbox=self.outbox,
-            connected=lambda: self.connected,
+            connected=self._connection_up,
         )
         if settings.slack_mode == "http":
             self.web.app.router.add_post(EVENTS_PATH, self._http_delivery)
@@ -217,6 +224,17 @@ class SlackApplication:
             self.settings.slack_mode,
             self.web.url,
         )
+
+    def _connection_up(self) -> bool:
+        """For /healthz: started and, in Socket Mode, the websocket open (slack_sdk
+        reconnects by itself; until it has, the probe says so)."""
+        if not self.connected:
+            return False
+        if self.socket is None:
+            return True
+        client = self.socket.client
+        session = client.current_session
+        return not client.closed and session is not None and not session.closed
 
     async def wait_until_ready(self, within_seconds: float = 30.0) -> None:
         """Ready once ``start`` returned: Socket Mode connected, or the web server listening."""
