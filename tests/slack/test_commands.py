@@ -120,3 +120,21 @@ async def test_a_student_cannot_create_prompts_and_sees_their_marks_and_calendar
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_calendar_settings_by_name_value_options(slack: SlackBox) -> None:
+    student = slack.world.students_of(MODULE)[0]
+    chan = slack.world.channels[MODULE]
+    off = await student.slash("/calendar", "reminders enabled:false", channel=chan)
+    assert "\n" not in (await off.wait_ephemeral()).text
+    quiet = await student.slash("/calendar", "quiet-hours start:22:00 end:07:00", channel=chan)
+    await quiet.wait_ephemeral(contains="22:00")
+    wrong = await student.slash("/calendar", "reminders enabled:sometimes", channel=chan)
+    await wrong.wait_ephemeral(contains="`enabled` must be true or false, not `sometimes`.")
+    feed = await student.slash("/calendar", "reset-feed", channel=chan)
+    await feed.wait_ephemeral(contains="Your old calendar address no longer works")
+    async with slack.db.session() as s:
+        person = (
+            await s.execute(select(Person).where(Person.platform_user_id == student.id))
+        ).scalar_one()
+    assert person.dm_reminders is False
