@@ -454,6 +454,9 @@ class SlackApplication:
                     "action_id": "value",
                     "multiline": option.long,
                 },
+                # Slack refuses an empty input block unless it is optional: the required ones
+                # are checked here, with the sentence under the field.
+                "optional": True,
             }
             for option in ask
         ]
@@ -472,23 +475,32 @@ class SlackApplication:
         )
 
     async def _on_modal(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        await ack()
-        team = str((body.get("team") or {}).get("id") or self.chat.team_id or "")
-        if not await self.once(f"{CLAIM_PREFIX}{team}:view:{view.get('id')}"):
-            return
+        """The form a command opened: a field that does not parse keeps the form open with
+        the sentence under it; otherwise the form closes and the answer comes privately."""
         meta = json.loads(view.get("private_metadata") or "{}")
         command = BY_PATH.get(tuple(meta.get("path", ())))
-        user_id = str((body.get("user") or {}).get("id"))
         if command is None:
+            await ack()
             return
         state = (view.get("state") or {}).get("values") or {}
         typed = {block: (fields.get("value") or {}).get("value") for block, fields in state.items()}
+        refused: str | None = None
+        values: dict[str, Any] = {}
         try:
             values = merge(command.shape, meta.get("values") or {}, typed)
         except ParseError as exc:
-            text = str(exc)
+            if exc.field is not None and exc.field in state:
+                await ack(response_action="errors", errors={exc.field: str(exc)})
+                return
+            await ack()
+            refused = str(exc)
         else:
-            text = await self._run(command, await self._call_of(team, user_id), values)
+            await ack()
+        team = str((body.get("team") or {}).get("id") or self.chat.team_id or "")
+        if not await self.once(f"{CLAIM_PREFIX}{team}:view:{view.get('id')}"):
+            return
+        user_id = str((body.get("user") or {}).get("id"))
+        text = refused or await self._run(command, await self._call_of(team, user_id), values)
         channel = meta.get("channel") or await self.chat.dm_channel_id(user_id)
         try:
             await self.chat._call(

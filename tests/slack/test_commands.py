@@ -53,6 +53,11 @@ async def test_missing_fields_open_a_modal_and_its_answer_creates_the_prompt(
     view = await slack.server.script.wait_for(lambda: tutor.open_views, what="the modal")
     asked = [b["block_id"] for b in view[-1].blocks]
     assert asked == ["title", "opens", "closes", "text"]
+    refused = await tutor.submit(
+        values={"title": {"value": "Week 2"}, "opens": {"value": "2030-01-26 09:00"}}
+    )
+    assert refused.errors == {"closes": "`closes` is required."}
+    assert not refused.closed
     await tutor.submit(
         values={
             "title": {"value": "Week 2"},
