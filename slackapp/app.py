@@ -165,7 +165,6 @@ class SlackApplication:
         if settings.slack_mode == "http":
             self.web.app.router.add_post(EVENTS_PATH, self._http_delivery)
         self.socket: AsyncSocketModeHandler | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = asyncio.Event()
         self._stopping = False
         self._started = False
@@ -187,6 +186,11 @@ class SlackApplication:
         try:
             me = await self.chat.connect()
         except ChatError as exc:
+            if exc.retryable:
+                raise StartupError(
+                    f"Slack could not be reached at {self.settings.slack_api_url} "
+                    f"({exc.detail}): check COHORTBOT_SLACK_API_URL and the network."
+                ) from None
             raise StartupError(
                 f"Slack refused SLACK_BOT_TOKEN ({exc.detail}): check the bot token and "
                 "COHORTBOT_SLACK_API_URL."
@@ -253,9 +257,6 @@ class SlackApplication:
             with contextlib.suppress(Exception):
                 await self.socket.close_async()  # type: ignore[no-untyped-call]
         self.connected = False
-        for task in list(self._tasks):
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(task, DRAIN_SECONDS)
         if self._started:
             await self.discussions.close()
         await self.marks.close()
