@@ -196,10 +196,15 @@ class SocketModeHub:
 
     async def _run(self, delivery: Delivery) -> None:
         tries = 1 + (self.max_retries if delivery.retries else 0)
-        retry = 0
+        retry = failed_sends = 0
         while retry < tries:
             reason = "" if retry == 0 else "timeout"
             if not await self._send(delivery, retry, reason):
+                # A socket closing under the send: wait for the client's next one, but a
+                # socket that never takes a send still uses up the tries.
+                failed_sends += 1
+                if failed_sends % 20 == 0:
+                    retry += 1
                 await asyncio.sleep(0.05)
                 continue
             if await delivery.wait(self.ack_timeout):
