@@ -87,6 +87,8 @@ class LocalSlackServer:
         self.targets_by_delivery: dict[str, ResponseTarget] = {}
         self.script = Script(self)
         self.unknown_routes: list[tuple[str, str]] = []
+        #: Called with every workspace event as it happens (a demo narrating live, say).
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Event()
 
@@ -259,6 +261,8 @@ class LocalSlackServer:
     def commit(self) -> None:
         """Deliver the events of every change made since the last commit."""
         for event in self.state.drain():
+            for listener in list(self.listeners):
+                listener(event)
             if self.wants(event):
                 self.deliver(EVENTS, self.event_callback(event), retries=True)
         self.notify()

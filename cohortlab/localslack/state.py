@@ -307,6 +307,7 @@ class SlackState:
         if parent is not None:
             parent.thread_ts = parent.ts
             parent.replies.append(msg.ts)
+            msg.parent_user_id = parent.user
         if msg.reply_broadcast:
             msg.subtype = "thread_broadcast"
         event = msg.to_json()

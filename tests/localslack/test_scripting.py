@@ -49,6 +49,8 @@ async def test_mentions_joins_and_the_dm_are_events_the_app_gets(
     server: LocalSlackServer, web: AsyncWebClient
 ) -> None:
     cohort = server.script.build_cohort()
+    narrated: list[str] = []
+    server.listeners.append(lambda event: narrated.append(event["type"]))
     async with socket_app(server, web) as app:
         await cohort.student.post(cohort.general, f"<@{server.bot_user_id}> help")
         await cohort.student.dm("what is due?")
@@ -60,6 +62,7 @@ async def test_mentions_joins_and_the_dm_are_events_the_app_gets(
         kinds = [(e["type"], e.get("channel_type")) for e in app.events()]
         assert ("app_mention", None) in kinds and ("message", "im") in kinds
         assert ("member_joined_channel", "C") in kinds
+        assert narrated == ["message", "app_mention", "message", "member_joined_channel"]
 
 
 async def test_a_person_cannot_click_what_they_cannot_see(server: LocalSlackServer) -> None:

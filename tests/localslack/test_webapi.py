@@ -55,6 +55,7 @@ async def test_thread_replies_broadcast_edit_delete_and_their_events(
     assert texts == ["Week 1 prompt", "my better answer", "also here"]
     assert replies["messages"][0]["reply_count"] == 2
     assert replies["messages"][1]["edited"]["user"] == alice.id
+    assert replies["messages"][1]["parent_user_id"] == server.bot_user_id
     history = await web.conversations_history(channel=chan.id)
     assert [m["text"] for m in history["messages"]] == ["also here", "Week 1 prompt"]
     assert await _error(web.chat_update(channel=chan.id, ts=reply_ts, text="x")) == (
@@ -119,6 +120,10 @@ async def test_channels_people_and_dms(server: LocalSlackServer, web: AsyncWebCl
     dm = await web.conversations_open(users=alice.id)
     await web.chat_postMessage(channel=dm["channel"]["id"], text="Your review is due")
     assert [m.text for m in alice.dms()] == ["Your review is due"]
+    public = await web.conversations_list()
+    assert cid not in [c["id"] for c in public["channels"]]
+    both = await web.conversations_list(types="public_channel,private_channel")
+    assert cid in [c["id"] for c in both["channels"]]
     await web.conversations_archive(channel=cid)
     assert await _error(web.chat_postMessage(channel=cid, text="x")) == "is_archived"
     kinds = [d.payload["event"]["type"] for d in server.deliveries]
