@@ -130,9 +130,9 @@ class WebApi:
 
     def _token(self, request: web.Request, args: Args) -> str | None:
         header = request.headers.get("Authorization", "")
+        token = args.pop("token", None)
         if header.lower().startswith("bearer "):
             return header[7:].strip()
-        token = args.pop("token", None)
         return str(token) if token else None
 
     async def handle(self, request: web.Request) -> web.Response:

@@ -185,3 +185,21 @@ async def test_faults_answer_the_planned_error_then_recover(
     with pytest.raises(SlackApiError) as info:
         await web.users_info(user=server.bot_user_id)
     assert info.value.response.status_code == 503
+
+
+async def test_deleting_a_thread_parent_leaves_a_tombstone_and_the_replies(
+    server: LocalSlackServer, web: AsyncWebClient
+) -> None:
+    alice = server.script.add_user("alice")
+    chan = server.script.add_channel("math70097", members=[alice])
+    parent = await alice.post(chan, "question")
+    await web.chat_postMessage(channel=chan.id, text="answer", thread_ts=parent)
+    await alice.delete(chan, parent)
+    replies = await web.conversations_replies(channel=chan.id, ts=parent)
+    assert [(m.get("subtype"), m["text"]) for m in replies["messages"]] == [
+        ("tombstone", "This message was deleted."),
+        (None, "answer"),
+    ]
+    changed = server.deliveries[-1].payload["event"]
+    assert changed["subtype"] == "message_changed"
+    assert changed["previous_message"]["text"] == "question"
