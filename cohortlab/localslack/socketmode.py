@@ -74,6 +74,9 @@ class SocketModeHub:
         self._connected = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_conn = 0
+        # Envelopes leave in the order they were made (a post before its edit), as the
+        # asyncio lock hands itself out first come, first served.
+        self._send_lock = asyncio.Lock()
 
     # ------------------------------------------------------------ tickets
 
@@ -173,14 +176,15 @@ class SocketModeHub:
         task.add_done_callback(self._tasks.discard)
 
     async def _send(self, delivery: Delivery, retry_attempt: int, reason: str) -> bool:
-        conn = await self._wait_connection()
-        attempt = Attempt(retry_attempt, reason, time.time(), connection=conn.id)
-        delivery.attempts.append(attempt)
-        try:
-            await conn.ws.send_str(json.dumps(delivery.envelope(retry_attempt, reason)))
-        except (ConnectionError, RuntimeError) as exc:
-            attempt.outcome = f"error: {exc!r}"
-            return False
+        async with self._send_lock:
+            conn = await self._wait_connection()
+            attempt = Attempt(retry_attempt, reason, time.time(), connection=conn.id)
+            delivery.attempts.append(attempt)
+            try:
+                await conn.ws.send_str(json.dumps(delivery.envelope(retry_attempt, reason)))
+            except (ConnectionError, RuntimeError) as exc:
+                attempt.outcome = f"error: {exc!r}"
+                return False
         self.records.append(
             SocketRecord(
                 "send",
