@@ -19,6 +19,7 @@ from bot.access.context import CommandContext, open_context
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller
 from bot.calendar import personal
+from bot.calendar import service as calendar
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.engine import Database
@@ -27,6 +28,7 @@ from bot.discussions import service
 from bot.discussions.live import LiveDiscussions
 from bot.runtime import ScheduledWork
 from bot.sqlite_offload.marks_reader import MarksReader
+from bot.teams import service as teams
 from bot.text import about_text
 from slackapp.commands.parse import Option, Shape
 
@@ -163,6 +165,25 @@ async def prompt_mine(call: Call, values: Mapping[str, Any]) -> str:
     return mine.render()
 
 
+async def deadline_requests(call: Call, values: Mapping[str, Any]) -> str:
+    result = await call.in_context(calendar.pending_requests, module_code=values["module"])
+    return result.render()
+
+
+async def tutorial_attendance(call: Call, values: Mapping[str, Any]) -> str:
+    result = await call.in_context(
+        calendar.attendance,
+        event_id=values["tutorial"],
+        sequence=values.get("session"),
+        now=call.now,
+    )
+    return result.render()
+
+
+async def teams_show(call: Call, values: Mapping[str, Any]) -> str:
+    return await call.in_context(teams.show, module_code=values["module"], now=call.now)
+
+
 def _prompt_fields(values: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "module_code": values["module"],
@@ -261,6 +282,18 @@ COMMANDS: tuple[SlackCommand, ...] = (
         calendar_quiet_hours,
     ),
     SlackCommand(Shape(("calendar", "reset-feed")), calendar_reset_feed),
+    SlackCommand(Shape(("deadline", "requests"), (_MODULE,)), deadline_requests),
+    SlackCommand(
+        Shape(
+            ("tutorial", "attendance"),
+            (
+                Option("tutorial", "Tutorial number", required=True, kind="integer"),
+                Option("session", "Session number (default: the latest started)", kind="integer"),
+            ),
+        ),
+        tutorial_attendance,
+    ),
+    SlackCommand(Shape(("teams", "show"), (_MODULE,)), teams_show),
 )
 
 BY_PATH: dict[tuple[str, ...], SlackCommand] = {c.path: c for c in COMMANDS}
