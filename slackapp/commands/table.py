@@ -26,10 +26,12 @@ from bot.db.engine import Database
 from bot.db.models import Cohort
 from bot.discussions import service
 from bot.discussions.live import LiveDiscussions
+from bot.errors import UserError
 from bot.runtime import ScheduledWork
 from bot.sqlite_offload.marks_reader import MarksReader
 from bot.teams import service as teams
 from bot.text import about_text
+from slackapp.chat import SlackChat
 from slackapp.commands.parse import Option, Shape
 
 P = ParamSpec("P")
@@ -42,6 +44,7 @@ class Services(Protocol):
     db: Database
     clock: Clock
     settings: Settings
+    chat: SlackChat
     marks: MarksReader
     discussions: LiveDiscussions
     work: ScheduledWork
@@ -184,6 +187,30 @@ async def teams_show(call: Call, values: Mapping[str, Any]) -> str:
     return await call.in_context(teams.show, module_code=values["module"], now=call.now)
 
 
+async def member(call: Call, value: str) -> ChatUser:
+    """The member a ``user`` option names, or one sentence saying nobody fits."""
+    found = await call.services.chat.find_user(value)
+    if found is None:
+        raise UserError(
+            f"No member `{value}` in this workspace: mention them (@name) or give their e-mail."
+        )
+    return found
+
+
+async def prompt_grade(call: Call, values: Mapping[str, Any]) -> str:
+    result = await call.in_context(
+        service.grade,
+        values["prompt"],
+        student=await member(call, values["student"]),
+        quality=values.get("quality"),
+        feedback=values.get("feedback"),
+        now=call.now,
+    )
+    if result.released:
+        call.services.discussions.wake()
+    return result.reply
+
+
 def _prompt_fields(values: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "module_code": values["module"],
@@ -256,6 +283,18 @@ COMMANDS: tuple[SlackCommand, ...] = (
             (Option("prompt", "Prompt number (see /prompt list)", required=True, kind="integer"),),
         ),
         prompt_close,
+    ),
+    SlackCommand(
+        Shape(
+            ("prompt", "grade"),
+            (
+                Option("prompt", "Prompt number", required=True, kind="integer"),
+                Option("student", "The student (@mention or e-mail)", required=True, kind="user"),
+                Option("quality", "Quality points, e.g. 3 or 2.5"),
+                Option("feedback", "Feedback they see", long=True),
+            ),
+        ),
+        prompt_grade,
     ),
     SlackCommand(
         Shape(
