@@ -173,6 +173,45 @@ async def deadline_requests(call: Call, values: Mapping[str, Any]) -> str:
     return result.render()
 
 
+async def calendar_change(call: Call, func: Any, **kwargs: Any) -> str:
+    """A calendar service call, then the notice dispatcher woken for what it planned (the
+    Discord cogs' ``calendar_change``)."""
+    result = await call.in_context(func, **kwargs, now=call.now)
+    call.services.work.wake_calendar(result.next_due_at)
+    return str(result.render())
+
+
+async def tutorial_add(call: Call, values: Mapping[str, Any]) -> str:
+    return await calendar_change(
+        call,
+        calendar.add_tutorial,
+        module_code=values["module"],
+        title=values["title"],
+        start=values["start"],
+        duration=values["duration"],
+        join_url=values.get("join_link"),
+        repeat=values.get("repeat", "none"),
+        until=values.get("until"),
+        reminders=values.get("reminders"),
+    )
+
+
+async def tutorial_move(call: Call, values: Mapping[str, Any]) -> str:
+    return await calendar_change(
+        call,
+        calendar.move_tutorial,
+        event_id=values["tutorial"],
+        start=values["start"],
+        sequence=values.get("session"),
+    )
+
+
+async def tutorial_cancel(call: Call, values: Mapping[str, Any]) -> str:
+    return await calendar_change(
+        call, calendar.cancel_tutorial, event_id=values["tutorial"], sequence=values.get("session")
+    )
+
+
 async def tutorial_attendance(call: Call, values: Mapping[str, Any]) -> str:
     result = await call.in_context(
         calendar.attendance,
@@ -247,6 +286,7 @@ async def prompt_list(call: Call, values: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- the table
 
 _MODULE = Option("module", "Module code, e.g. MATH70097", required=True)
+_TUTORIAL = Option("tutorial", "Tutorial number", required=True, kind="integer")
 
 COMMANDS: tuple[SlackCommand, ...] = (
     SlackCommand(Shape(("about",)), about),
@@ -324,9 +364,46 @@ COMMANDS: tuple[SlackCommand, ...] = (
     SlackCommand(Shape(("deadline", "requests"), (_MODULE,)), deadline_requests),
     SlackCommand(
         Shape(
+            ("tutorial", "add"),
+            (
+                _MODULE,
+                Option("title", "What the session is about", required=True),
+                Option("start", "First session, e.g. 2026-03-02 18:00", required=True),
+                Option("duration", "Length (1h, 1h30m) or end time (19:30)", required=True),
+                Option("join_link", "Where to join"),
+                Option("repeat", "none, weekly or fortnightly"),
+                Option("until", "Last date of a repeating tutorial"),
+                Option("reminders", "Reminders before each session, e.g. 1d,1h"),
+            ),
+        ),
+        tutorial_add,
+    ),
+    SlackCommand(
+        Shape(
+            ("tutorial", "move"),
+            (
+                _TUTORIAL,
+                Option("start", "New start of that session (or the series)", required=True),
+                Option("session", "Session number; leave out for the series", kind="integer"),
+            ),
+        ),
+        tutorial_move,
+    ),
+    SlackCommand(
+        Shape(
+            ("tutorial", "cancel"),
+            (
+                _TUTORIAL,
+                Option("session", "Session number; leave out for the series", kind="integer"),
+            ),
+        ),
+        tutorial_cancel,
+    ),
+    SlackCommand(
+        Shape(
             ("tutorial", "attendance"),
             (
-                Option("tutorial", "Tutorial number", required=True, kind="integer"),
+                _TUTORIAL,
                 Option("session", "Session number (default: the latest started)", kind="integer"),
             ),
         ),
