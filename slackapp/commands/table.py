@@ -20,6 +20,7 @@ from bot.access.identity import ChatUser
 from bot.access.permissions import Caller
 from bot.calendar import personal
 from bot.calendar import service as calendar
+from bot.chat import FileAttachment, OutgoingMessage
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.engine import Database
@@ -27,8 +28,10 @@ from bot.db.models import Cohort
 from bot.discussions import service
 from bot.discussions.live import LiveDiscussions
 from bot.errors import UserError
+from bot.gradebook import privacy
+from bot.gradebook.export import FORMATS
 from bot.runtime import ScheduledWork
-from bot.sqlite_offload.marks_reader import MarksReader
+from bot.sqlite_offload.marks_reader import Exporter, ExportRequest, MarksReader
 from bot.teams import service as teams
 from bot.text import about_text
 from slackapp.chat import SlackChat
@@ -46,6 +49,7 @@ class Services(Protocol):
     settings: Settings
     chat: SlackChat
     marks: MarksReader
+    exporter: Exporter
     discussions: LiveDiscussions
     work: ScheduledWork
 
@@ -136,6 +140,37 @@ async def calendar_upcoming(call: Call, values: Mapping[str, Any]) -> str:
 async def calendar_timezone(call: Call, values: Mapping[str, Any]) -> str:
     result = await call.as_caller(personal.set_timezone, zone=values["zone"])
     return result.text
+
+
+async def send_file(call: Call, text: str, filename: str, data: bytes) -> str:
+    """A file only the caller sees: Slack's private answers cannot carry one, so it goes to
+    their direct messages with the bot (the external upload flow)."""
+    await call.services.chat.dm(
+        call.user.platform_user_id,
+        OutgoingMessage(text=filename, files=(FileAttachment(filename, data),)),
+    )
+    return f"{text}\nThe file `{filename}` is in your direct messages with cohortbot."
+
+
+async def calendar_ics(call: Call, values: Mapping[str, Any]) -> str:
+    result = await call.in_context(
+        personal.calendar_file, now=call.now, public_url=call.services.settings.public_url
+    )
+    return await send_file(call, result.render(), result.filename, result.data)
+
+
+async def privacy_export(call: Call, values: Mapping[str, Any]) -> str:
+    file = await call.as_caller(privacy.export_personal_data, now=call.now)
+    return await send_file(call, file.summary, file.filename, file.data)
+
+
+async def gradebook_export(call: Call, values: Mapping[str, Any]) -> str:
+    request = ExportRequest(
+        call.team_id, call.user, values.get("module"), values.get("format", "csv"), call.now
+    )
+    file = await call.services.exporter.export(request)
+    summary = f"{file.summary}. Columns: see docs/gradebook.md."
+    return await send_file(call, summary, file.filename, file.data)
 
 
 async def calendar_reminders(call: Call, values: Mapping[str, Any]) -> str:
@@ -286,6 +321,7 @@ async def prompt_list(call: Call, values: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- the table
 
 _MODULE = Option("module", "Module code, e.g. MATH70097", required=True)
+_FORMAT = Option("format", "csv (default) or xlsx", choices=FORMATS)
 _TUTORIAL = Option("tutorial", "Tutorial number", required=True, kind="integer")
 
 COMMANDS: tuple[SlackCommand, ...] = (
@@ -361,6 +397,10 @@ COMMANDS: tuple[SlackCommand, ...] = (
         calendar_quiet_hours,
     ),
     SlackCommand(Shape(("calendar", "reset-feed")), calendar_reset_feed),
+    SlackCommand(Shape(("calendar", "ics")), calendar_ics),
+    SlackCommand(Shape(("privacy", "export")), privacy_export),
+    SlackCommand(Shape(("gradebook", "export"), (_MODULE, _FORMAT)), gradebook_export),
+    SlackCommand(Shape(("gradebook", "programme"), (_FORMAT,)), gradebook_export),
     SlackCommand(Shape(("deadline", "requests"), (_MODULE,)), deadline_requests),
     SlackCommand(
         Shape(
