@@ -231,6 +231,18 @@ async def tutorial_add(call: Call, values: Mapping[str, Any]) -> str:
     )
 
 
+async def deadline_add(call: Call, values: Mapping[str, Any]) -> str:
+    return await calendar_change(
+        call,
+        calendar.add_deadline,
+        module_code=values["module"],
+        kind=values["kind"],
+        title=values["title"],
+        due=values["due"],
+        offsets=values.get("offsets"),
+    )
+
+
 async def tutorial_move(call: Call, values: Mapping[str, Any]) -> str:
     return await calendar_change(
         call,
@@ -401,6 +413,24 @@ COMMANDS: tuple[SlackCommand, ...] = (
     SlackCommand(Shape(("privacy", "export")), privacy_export),
     SlackCommand(Shape(("gradebook", "export"), (_MODULE, _FORMAT)), gradebook_export),
     SlackCommand(Shape(("gradebook", "programme"), (_FORMAT,)), gradebook_export),
+    SlackCommand(
+        Shape(
+            ("deadline", "add"),
+            (
+                _MODULE,
+                Option(
+                    "kind",
+                    "What kind of date this is",
+                    required=True,
+                    choices=("submission_deadline", "marking_period_end", "feedback_return"),
+                ),
+                Option("title", "The assessment item, e.g. Coursework 1", required=True),
+                Option("due", "When, e.g. 2026-03-02 12:00 or 2026-03-02 AoE", required=True),
+                Option("offsets", "Notice offsets before it (default 7d,48h,24h,1h)"),
+            ),
+        ),
+        deadline_add,
+    ),
     SlackCommand(Shape(("deadline", "requests"), (_MODULE,)), deadline_requests),
     SlackCommand(
         Shape(
