@@ -44,7 +44,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bot cogs cohortlab tests bench tools
+	$(BIN)/mypy bot cogs slackapp cohortlab tests bench tools
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -61,11 +61,9 @@ def _web_port_problem(host: str, port: int, exc: OSError) -> str:
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
-        return _fail(
-            "DISCORD_TOKEN is not set: put the bot token in the environment or in .env.",
-            EXIT_USAGE,
-        )
+    missing = settings.missing_for_run()
+    if missing is not None:
+        return _fail(missing, EXIT_USAGE)
     from bot.db.engine import sqlite_folder_problem
 
     problem = sqlite_folder_problem(settings.database_url) or _port_taken(
@@ -73,15 +71,24 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     )
     if problem is not None:
         return _fail(problem, EXIT_USAGE)
-    from bot.discord_app import Application, BotCrashed, StartupError
     from bot.logging_setup import configure_logging
+    from bot.runtime import BotCrashed, StartupError
 
-    configure_logging(
-        settings.log_level,
-        json_lines=settings.log_json,
-        secrets=[settings.discord_token.get_secret_value()],
-    )
-    app = Application(settings)
+    configure_logging(settings.log_level, json_lines=settings.log_json, secrets=settings.secrets())
+    app: Any
+    if settings.platform == "discord":
+        from bot.discord_app import Application
+
+        app = Application(settings)
+    else:
+        platform_app = _platform_application(settings.platform)
+        if platform_app is None:
+            return _fail(
+                f"the {settings.platform} adapter is not installed: run `make install` "
+                "(it registers the platform with cohortbot).",
+                EXIT_USAGE,
+            )
+        app = platform_app(settings)
     try:
         await app.run_until_signal()
     except StartupError as exc:
@@ -90,6 +97,23 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     except BotCrashed as exc:
         return _fail(f"stopped after a failure: {exc}", EXIT_FAILED)
     return EXIT_OK
+
+
+#: Chat platforms beside Discord, as installed adapters declare them (pyproject's entry points):
+#: the core names no adapter package, the installed distribution's metadata is the only link.
+PLATFORM_GROUP = "cohortbot.platforms"
+
+
+def _platform_application(name: str) -> Callable[[Settings], Any] | None:
+    """The application class an installed adapter registered for ``name``, if any."""
+    for ep in entry_points(group=PLATFORM_GROUP):
+        if ep.name == name:
+            try:
+                loaded: Callable[[Settings], Any] = ep.load()
+            except ImportError:  # metadata left behind by a package that is gone
+                return None
+            return loaded
+    return None
 
 
 def _open_database(settings: Settings) -> Any:

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DISCORD_API_BASE = "https://discord.com/api/v10"
 DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+SLACK_API_URL = "https://slack.com/api/"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
@@ -33,6 +34,32 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DISCORD_TOKEN", "COHORTBOT_DISCORD_TOKEN", "discord_token"),
     )
     database_url: str = "sqlite+aiosqlite:///cohortbot.db"
+    #: Which chat platform ``cohortbot run`` connects to.
+    platform: Literal["discord", "slack"] = "discord"
+    slack_bot_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "SLACK_BOT_TOKEN", "COHORTBOT_SLACK_BOT_TOKEN", "slack_bot_token"
+        ),
+    )
+    #: Socket Mode's app-level token (``xapp-...``, scope ``connections:write``).
+    slack_app_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "SLACK_APP_TOKEN", "COHORTBOT_SLACK_APP_TOKEN", "slack_app_token"
+        ),
+    )
+    #: HTTP mode: verifies that a request to ``/slack/events`` really comes from Slack.
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "SLACK_SIGNING_SECRET", "COHORTBOT_SLACK_SIGNING_SECRET", "slack_signing_secret"
+        ),
+    )
+    #: Socket Mode needs no public URL; HTTP mode needs Slack to reach ``/slack/events``.
+    slack_mode: Literal["socket", "http"] = "socket"
+    #: The Web API base; tests point it at a Slack-compatible local server.
+    slack_api_url: str = SLACK_API_URL
     discord_api_base: str = DISCORD_API_BASE
     discord_gateway_url: str = DISCORD_GATEWAY_URL
     timezone: str = "Europe/London"
@@ -91,6 +118,50 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("platform", "slack_mode", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        """slack_sdk joins the method name straight onto the base."""
+        return value if value.endswith("/") else f"{value}/"
+
+    def missing_for_run(self) -> str | None:
+        """One line naming what ``cohortbot run`` lacks for the chosen platform and mode."""
+        if self.platform == "discord":
+            if not _given(self.discord_token):
+                return "DISCORD_TOKEN is not set: put the bot token in the environment or in .env."
+            return None
+        needed = ["SLACK_BOT_TOKEN"]
+        needed.append("SLACK_APP_TOKEN" if self.slack_mode == "socket" else "SLACK_SIGNING_SECRET")
+        values = {
+            "SLACK_BOT_TOKEN": self.slack_bot_token,
+            "SLACK_APP_TOKEN": self.slack_app_token,
+            "SLACK_SIGNING_SECRET": self.slack_signing_secret,
+        }
+        missing = [name for name in needed if not _given(values[name])]
+        if not missing:
+            return None
+        what = " and ".join(missing)
+        verb = "is" if len(missing) == 1 else "are"
+        return (
+            f"{what} {verb} not set: COHORTBOT_PLATFORM=slack in "
+            f"{self.slack_mode} mode needs {' and '.join(needed)} (environment or .env)."
+        )
+
+    def secrets(self) -> list[str]:
+        """Every secret set, for the log filter that keeps them out of the logs."""
+        values = (
+            self.discord_token,
+            self.slack_bot_token,
+            self.slack_app_token,
+            self.slack_signing_secret,
+        )
+        return [v.get_secret_value() for v in values if _given(v)]  # type: ignore[union-attr]
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -103,9 +174,14 @@ class Settings(BaseSettings):
     def redacted(self) -> dict[str, object]:
         """Settings safe to log: the token never leaves this object in clear."""
         data = self.model_dump()
-        data["discord_token"] = "***" if self.discord_token else None
+        for name in ("discord_token", "slack_bot_token", "slack_app_token", "slack_signing_secret"):
+            data[name] = "***" if getattr(self, name) else None
         data["dashboard_secret"] = "***" if self.dashboard_secret else None
         return data
+
+
+def _given(secret: SecretStr | None) -> bool:
+    return secret is not None and bool(secret.get_secret_value().strip())
 
 
 def get_settings(**overrides: object) -> Settings:

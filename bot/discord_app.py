@@ -13,7 +13,7 @@ import logging
 import pkgutil
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -26,33 +26,36 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db.claims import ClaimBatcher, prune_claims
 from bot.db.engine import Database
-from bot.db.migrate import schema_state
 from bot.discord_chat import DiscordChat
 from bot.discord_endpoints import configure_endpoints
 from bot.errors import UserError
 from bot.input_checks import cap_message, options_problem
 from bot.metrics import Metrics
 from bot.outbox import Outbox, add_waker, remove_waker
+from bot.runtime import (
+    DRAIN_SECONDS,
+    OUTBOX_JOB,
+    BotCrashed,
+    ScheduledWork,
+    StartupError,
+    build_web_server,
+    check_schema,
+)
 from bot.scheduler import Scheduler
-from bot.web.dashboard import DashboardSources
-from bot.web.server import HealthSources, WebServer, build_web_app
 
 log = logging.getLogger(__name__)
 
-#: The scheduled job that sends what the outbox holds.
-OUTBOX_JOB = "outbox"
-#: How long a clean stop waits for sends and scheduled work under way.
-DRAIN_SECONDS = 15.0
+__all__ = [
+    "DRAIN_SECONDS",
+    "OUTBOX_JOB",
+    "Application",
+    "BotCrashed",
+    "CohortBot",
+    "StartupError",
+]
+
 GENERIC_FAILURE = "Something went wrong on our side; it has been logged. Please try again later."
 NO_PINGS = discord.AllowedMentions.none()
-
-
-class StartupError(Exception):
-    """A reason the bot cannot start, as one line for the operator."""
-
-
-class BotCrashed(Exception):
-    """The Discord connection ended without being asked to: a supervisor must restart us."""
 
 
 def discover_cogs() -> list[str]:
@@ -142,6 +145,15 @@ class CohortBot(commands.Bot):
             clock=clock.now,
             requests_per_second=DiscordChat.requests_per_second,
         )
+        #: The platform-free scheduled jobs (``bot.runtime``), the same on Slack.
+        self.work = ScheduledWork(
+            db=db,
+            chat=self.chat,
+            outbox=self.outbox,
+            scheduler=scheduler,
+            clock=clock,
+            metrics=metrics,
+        )
         self._claiming: set[asyncio.Task[None]] = set()
         self._claims = ClaimBatcher(db)
         self._linked: dict[int, asyncio.Event] = {}
@@ -216,27 +228,19 @@ class CohortBot(commands.Bot):
         self._pruned_at = now
 
     async def send_owed(self) -> None:
-        """The outbox's scheduled run; then a wake for the next retry or lease ending."""
-        await self.outbox.run()
-        due = await self.outbox.next_due()
-        if due is not None and not self.outbox.closing:
-            # The scheduler keeps real time; the bot's clock may be a demo's: wake after the
-            # same span. (What is overdue waits for the tick: no busy retry.)
-            wait = due - self.clock.now()
-            if wait > timedelta(0):
-                self.scheduler.wake(OUTBOX_JOB, datetime.now(UTC) + wait, key="next")
+        await self.work.send_owed()
 
     def wake_outbox(self) -> None:
         """Something was enqueued (and committed): send it now, not at the next tick."""
-        if not self.outbox.closing:
-            self.scheduler.wake(OUTBOX_JOB)
+        self.work.wake_outbox()
 
     async def setup_hook(self) -> None:
         self.scheduler.register("interaction-claims", self._prune_claims)
+        self.work.register_features()
         for extension in discover_cogs():
             await self.load_extension(extension)
         # Last, so a run of every job (the demo's clock) sends what the features' jobs owe.
-        self.scheduler.register(OUTBOX_JOB, self.send_owed)
+        self.work.register_outbox()
         add_waker(self.wake_outbox)
         if self.settings.guild_id:
             guild = discord.Object(id=int(self.settings.guild_id))
@@ -366,29 +370,14 @@ class Application:
         self.bot = CohortBot(
             settings, self.db, self.clock, self.metrics, self.scheduler, http_trace=http_trace
         )
-        self.web = WebServer(
-            build_web_app(
-                HealthSources(
-                    database=self.db,
-                    metrics=self.metrics,
-                    gateway_connected=lambda: self.bot.gateway_connected,
-                    scheduler_alive=lambda: self.scheduler.alive,
-                    clock=self.clock.now,
-                ),
-                DashboardSources(
-                    db=self.db,
-                    clock=self.clock.now,
-                    outbox=self.bot.outbox,
-                    public_url=settings.public_url,
-                    secret=(
-                        settings.dashboard_secret.get_secret_value()
-                        if settings.dashboard_secret
-                        else None
-                    ),
-                ),
-            ),
-            settings.web_host,
-            settings.web_port,
+        self.web = build_web_server(
+            settings,
+            db=self.db,
+            clock=self.clock,
+            metrics=self.metrics,
+            scheduler=self.scheduler,
+            outbox=self.bot.outbox,
+            connected=lambda: self.bot.gateway_connected,
         )
         self._bot_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
@@ -401,9 +390,7 @@ class Application:
             raise StartupError(
                 "DISCORD_TOKEN is not set: put the bot token in the environment or in .env."
             )
-        problem = (await schema_state(self.db)).problem()
-        if problem:
-            raise StartupError(problem)
+        await check_schema(self.db)
 
     async def start(self) -> None:
         await self.check_startable()

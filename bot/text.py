@@ -16,6 +16,7 @@ __all__ = [
     "MARKER_ROOM",
     "EmbedLimits",
     "EmbedText",
+    "about_text",
     "embed_problems",
     "fit_embed",
     "neutralise_mentions",
@@ -27,6 +28,15 @@ DISCORD_MESSAGE_LIMIT = 2000
 #: Room a message the bot sends on its own leaves for its marker line (``bot.chat.with_marker``:
 #: a line break, ``-# cohortbot `` and the marker), so the text as sent still fits the limit.
 MARKER_ROOM = 48
+
+
+def about_text(version: str) -> str:
+    """``/about``'s answer on every platform."""
+    return (
+        f"cohortbot {version}: graded discussions, peer review, tutorials and deadlines for "
+        "this cohort. Marks shown by the bot are provisional until released."
+    )
+
 
 _FENCE = "```"
 _CLOSE_FENCE = "\n```"

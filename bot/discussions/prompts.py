@@ -64,6 +64,15 @@ class PromptInfo:
         )
 
     @property
+    def scheduled_text(self) -> str:
+        """The answer to the tutor who just created it (every platform)."""
+        return (
+            f"Scheduled prompt #{self.id} “{self.title}” for {self.module_code}: it is "
+            f"posted {when(self.opens_at)} and closes {when(self.closes_at)} "
+            f"({self.rubric_name} rubric, {self.max_score.normalize():f} points)."
+        )
+
+    @property
     def _state(self) -> str:
         return {
             PromptStatus.SCHEDULED: f"opens {when(self.opens_at)}",

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.calendar import personal
-from bot.calendar.engine import EngineConfig, new_worker_id, run_due
+from bot.calendar.engine import EngineConfig
 from bot.discord_app import CohortBot
-from bot.discord_chat import DiscordChat
 from bot.timeparse import autocomplete_zones
 from cogs._shared.base import FeatureCog
 from cogs._shared.declare import command
@@ -38,44 +37,27 @@ class CalendarCog(
 
     def __init__(self, bot: CohortBot) -> None:
         super().__init__(bot)
-        self.chat = DiscordChat(bot)
-        self.config = EngineConfig(worker_id=new_worker_id())
-        self._wake_at: datetime | None = None
 
     async def cog_load(self) -> None:
-        self.bot.scheduler.register(JOB, self._run_due_once)
+        # The dispatcher job itself is registered with the platform-free work (bot.runtime).
         self.bot.add_dynamic_items(CalendarButton)
 
     async def run_due(self) -> None:
-        """Send what is due. One run at a time in this process (the scheduler's job lock): a
-        command that sends before replying waits for a scheduled run already sending, so what
-        it reads back is what was really sent. None once stopping (``Application.stop``
-        waits for the run under way)."""
-        await self.bot.scheduler.run_now(JOB)
-
-    async def _run_due_once(self) -> None:
-        report = await run_due(
-            self.bot.db,
-            self.chat,
-            now=self.now(),
-            config=self.config,
-            clock=self.bot.clock.now,
-            on_outcome=lambda outcome: self.bot.metrics.notices.labels(outcome=outcome).inc(),
-            sender=self.bot.outbox,
-        )
-        self.wake_at(report.next_due_at)
+        """Send what is due (``bot.runtime.ScheduledWork.run_calendar``)."""
+        await self.bot.work.run_calendar()
 
     def wake_at(self, at: datetime | None) -> None:
         """One pending wake at a time: the earliest moment anything is due."""
-        if at is None:
-            return
-        now = self.now()
-        if self._wake_at is not None and now < self._wake_at <= at:
-            return
-        self._wake_at = at
-        delay = max(0.0, (at - now).total_seconds())
-        # APScheduler runs on real time; the bot's clock may be the demo's.
-        self.bot.scheduler.wake(JOB, at=datetime.now(UTC) + timedelta(seconds=delay))
+        self.bot.work.wake_calendar(at)
+
+    @property
+    def config(self) -> EngineConfig:
+        """The dispatcher's settings (held by ``bot.runtime.ScheduledWork``)."""
+        return self.bot.work.calendar_config
+
+    @config.setter
+    def config(self, value: EngineConfig) -> None:
+        self.bot.work.calendar_config = value
 
     @command("calendar upcoming")
     async def upcoming(self, interaction: discord.Interaction) -> None:

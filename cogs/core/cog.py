@@ -12,6 +12,7 @@ from discord.ext import commands
 from bot.access.identity import ChannelInfo, link_guild, link_members
 from bot.discord_app import NO_PINGS, CohortBot
 from bot.discord_chat import chat_user
+from bot.text import about_text
 from cogs._shared.declare import command
 
 log = logging.getLogger(__name__)
@@ -99,8 +100,7 @@ class Core(commands.Cog):
     @command("about")
     async def about(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(
-            f"cohortbot {self.bot.version}: graded discussions, peer review, tutorials and "
-            "deadlines for this cohort. Marks shown by the bot are provisional until released.",
+            about_text(self.bot.version),
             ephemeral=True,
             allowed_mentions=NO_PINGS,
         )

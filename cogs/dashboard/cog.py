@@ -12,7 +12,6 @@ import logging
 import discord
 from discord.ext import commands
 
-from bot.dashboard.digest import send_digests
 from bot.dashboard.messages import request_link
 from bot.discord_app import CohortBot
 from cogs._shared.context import in_context
@@ -29,18 +28,9 @@ class Dashboard(commands.Cog):
     def __init__(self, bot: CohortBot) -> None:
         self.bot = bot
 
-    async def cog_load(self) -> None:
-        self.bot.scheduler.register(JOB, self.run_digests)
-
     async def run_digests(self) -> None:
-        """The weekly digest (opt-in per cohort); cheap when no cohort asked for one."""
-        try:
-            queued = await send_digests(self.bot.db, self.bot.clock.now())
-        except Exception:
-            log.exception("early-warning digest run failed")
-            return
-        if queued:
-            log.info("queued %d early-warning digest(s) in the outbox", queued)
+        """The weekly digest job (registered with ``bot.runtime``'s platform-free work)."""
+        await self.bot.work.digests_once()
 
     @command("dashboard")
     async def dashboard(self, interaction: discord.Interaction) -> None:

@@ -7,13 +7,9 @@ group-commit recorder; scheduled opening, closing and mark messages run as due w
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import io
 import logging
-from collections.abc import Awaitable
-from datetime import UTC, datetime
-from typing import Any
 
 import discord
 from discord import app_commands
@@ -22,12 +18,11 @@ from discord.ext import commands
 from bot.chat import OutgoingMessage
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user, to_chat_message, wire_from_discord
-from bot.discussions import jobs, service
+from bot.discussions import service
 from bot.discussions.grades_csv import MAX_CSV_BYTES
-from bot.discussions.recorded import ContextOpener, RecordedPrompts
-from bot.discussions.recorder import Recorder
-from bot.discussions.recording import GATEWAY_TAG, watched_threads
-from bot.discussions.render import when
+from bot.discussions.live import LiveDiscussions
+from bot.discussions.recorded import ContextOpener
+from bot.discussions.recording import GATEWAY_TAG
 from cogs._shared.base import FeatureCog
 from cogs._shared.context import command_context
 from cogs._shared.declare import command
@@ -66,15 +61,18 @@ class Discussions(FeatureCog, commands.Cog):
 
     def __init__(self, bot: CohortBot) -> None:
         super().__init__(bot)
-        self.recorder = Recorder(
-            bot.db,
-            bot.clock,
+        #: The recorder and the due work, shared with the Slack adapter (``bot.discussions``).
+        self.live = LiveDiscussions(
+            db=bot.db,
+            clock=bot.clock,
+            chat=bot.chat,
+            scheduler=bot.scheduler,
+            outbox=bot.outbox,
             bot_user_id=self._bot_user_id,
             writer=bot.settings.recorder_writer,
         )
-        # The service calls that depend on the recorder's queue or close-time cache.
-        self.prompts = RecordedPrompts(self.recorder)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.recorder = self.live.recorder
+        self.prompts = self.live.prompts
 
     def _context(self, interaction: discord.Interaction) -> ContextOpener:
         return functools.partial(command_context, self.bot, interaction)
@@ -85,94 +83,27 @@ class Discussions(FeatureCog, commands.Cog):
     # ---------------------------------------------------------------- lifecycle
 
     async def cog_load(self) -> None:
-        async with self.bot.db.session() as session:
-            self.recorder.watch(await watched_threads(session, now=self.now()))
-        await self.recorder.prime()
+        await self.live.start()
         self.bot.add_dynamic_items(AnswerButton)
         self.bot.add_message_tap(self._tap)
-        self.bot.scheduler.register(JOB, self._due_work)
 
     async def cog_unload(self) -> None:
         """The clean-shutdown path (bot.close unloads cogs; ``Application.stop`` has already
         let the due work under way finish): write what the recorder has queued."""
         self.bot.remove_message_tap(self._tap)
-        # A history read under way stops here (the HTTP session is closing); what it queued is
-        # written below, and a cut-short read infers no deletion. The next start reads again.
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.recorder.close()
+        await self.live.close()
         self.bot.remove_dynamic_items(AnswerButton)
-
-    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
-        async def run() -> None:
-            try:
-                await coro
-            except Exception:
-                log.exception("%s failed", name)
-
-        task = asyncio.get_running_loop().create_task(run(), name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def settled(self) -> None:
         """Wait for the history reads started on connecting (benchmarks measure after them)."""
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.live.settled()
 
     async def _run_due(self) -> None:
         """Do the due work now (one run at a time: the scheduler's job lock)."""
-        await self.bot.scheduler.run_now(JOB)
-
-    async def _due_work(self) -> None:
-        await self.recorder.flush()
-        await self._refresh_watch()
-        report = await jobs.run_due(
-            self.bot.db,
-            self.bot.chat,
-            now=self.now(),
-            thread_read=self._thread_read,
-            ledger_lock=self.recorder.ledger_lock,
-            sender=self.bot.outbox,
-        )
-        # Threads it just made: read back whatever was posted before they were watched.
-        self.recorder.watch(report.opened)
-        await self._read_unread()
-        following = await jobs.next_due(self.bot.db)
-        now = self.now()
-        if following is not None and following > now:
-            # Closings wake the scheduler as openings do: on time, not at the next tick. (What
-            # is overdue, e.g. a close that failed, waits for the tick: no busy retry.) The
-            # scheduler keeps real time; the bot's clock may be a demo's, hence the offset.
-            self.bot.scheduler.wake(JOB, datetime.now(UTC) + (following - now), key="next")
-
-    async def _thread_read(self, thread_id: str) -> bool:
-        """Whether the thread is read whole, reading it now if the gateway is up (a prompt is
-        closed only then: ``jobs.run_due``)."""
-        if not self.recorder.is_read_through(thread_id) and self.recorder.live:
-            await self.recorder.backfill(self.bot.chat, [thread_id])
-        return self.recorder.is_read_through(thread_id)
-
-    async def _refresh_watch(self) -> None:
-        """Pick up threads opened by another process, and read those not read through."""
-        async with self.bot.db.session() as session:
-            threads = await watched_threads(session, now=self.now())
-        self.recorder.replace_watched(threads)
-        await self._read_unread()
-
-    async def _read_unread(self) -> None:
-        """Every watched thread gets a history read once the gateway delivers (new threads,
-        threads whose start-up read failed); until then its live posts leave the cursor."""
-        unread = self.recorder.unread() if self.recorder.live else []
-        if unread:
-            await self.recorder.backfill(self.bot.chat, unread)
+        await self.live.run_due()
 
     async def backfill(self) -> int:
-        return await self.recorder.backfill(self.bot.chat)
-
-    async def _read_then_wake(self, read: Awaitable[int]) -> None:
-        """A start-up or reconnect read, then the due work: a close it held back can go on."""
-        await read
-        self.wake()
+        return await self.live.backfill()
 
     # ------------------------------------------------------------ gateway events
 
@@ -199,22 +130,15 @@ class Discussions(FeatureCog, commands.Cog):
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
-        # A new session (start-up, or a session the gateway could not resume): nothing was
-        # replayed, so read every open thread whole, edits and deletions included.
-        self.recorder.gateway_up()
-        self._spawn(
-            self._read_then_wake(self.recorder.reconcile(self.bot.chat)), "discussions-reconcile"
-        )
+        self.live.connected()
 
     @commands.Cog.listener()
     async def on_resumed(self) -> None:
-        self.recorder.gateway_up()
-        self._spawn(self._read_then_wake(self.backfill()), "discussions-backfill")
+        self.live.resumed()
 
     @commands.Cog.listener()
     async def on_disconnect(self) -> None:
-        # Until the next session's history read, live posts must not move the cursors.
-        self.recorder.gateway_down()
+        self.live.disconnected()
 
     # ------------------------------------------------------------ tutor commands
 
@@ -236,13 +160,8 @@ class Discussions(FeatureCog, commands.Cog):
         async def finish(target: discord.Interaction, body: str) -> None:
             create = service.create_prompt
             info = await self.call(target, create, module_code=module, body=body, **fields)
-            self.bot.scheduler.wake(JOB, info.opens_at)
-            await reply_private(
-                target,
-                f"Scheduled prompt #{info.id} “{info.title}” for {info.module_code}: it is "
-                f"posted {when(info.opens_at)} and closes {when(info.closes_at)} "
-                f"({info.rubric_name} rubric, {info.max_score.normalize():f} points).",
-            )
+            self.live.wake(info.opens_at)
+            await reply_private(target, info.scheduled_text)
 
         if text is not None:
             await finish(interaction, text)
@@ -278,7 +197,7 @@ class Discussions(FeatureCog, commands.Cog):
 
         async def apply(target: discord.Interaction, body: str | None) -> None:
             info = await self.call(target, service.edit_prompt, prompt, body=body, **fields)
-            self.bot.scheduler.wake(JOB, info.opens_at)
+            self.live.wake(info.opens_at)
             await reply_private(target, f"Updated: {info.line}")
 
         if not edit_text or text is not None:
@@ -341,13 +260,9 @@ class Discussions(FeatureCog, commands.Cog):
             quality=quality,
             feedback=feedback,
         )
-        after = " The student is told of the change privately." if result.released else ""
-        await reply_private(
-            interaction,
-            f"{result.student_name} on prompt #{result.prompt.id}: {result.summary}." + after,
-        )
+        await reply_private(interaction, result.reply)
         if result.released:
-            self.wake()
+            self.live.wake()
 
     @command("prompt grade-csv", prompt)
     async def grade_csv(
@@ -371,7 +286,7 @@ class Discussions(FeatureCog, commands.Cog):
             f"{result.changed} changed, {result.unchanged} unchanged.{after}",
         )
         if result.released and result.changed:
-            self.wake()
+            self.live.wake()
 
     @command("prompt scores", prompt)
     async def scores(self, interaction: discord.Interaction, prompt: int) -> None:
@@ -396,7 +311,7 @@ class Discussions(FeatureCog, commands.Cog):
             await self.bot.outbox.run()  # the mark messages it handed over, sent now
         except Exception:
             log.exception("releasing prompt %s: sending the marks failed; it retries", prompt)
-            self.wake()
+            self.live.wake()
         async with self.bot.db.session() as session:
             told = await service.release_delivery(session, result.prompt.id)
         await reply_private(
@@ -412,19 +327,9 @@ class Discussions(FeatureCog, commands.Cog):
     async def mine(self, interaction: discord.Interaction, prompt: int | None = None) -> None:
         mine = await self.prompts.my_scores(self._context(interaction), prompt, now=self.now())
         if not mine.rows:
-            await reply_private(interaction, mine.note or "Nothing to show.")
+            await reply_private(interaction, mine.render())
             return
-        lines = []
-        for row in mine.rows:
-            state = "released" if row.released else "provisional"
-            line = f"#{row.prompt.id} **{row.prompt.title}** ({row.prompt.module_code}, {state}): "
-            line += row.summary
-            if row.extension_until is not None:
-                line += f"; your extension runs to {when(row.extension_until)}"
-            if row.feedback:
-                line += f"\n> Feedback: {row.feedback}"
-            lines.append(line)
-        await send_long(interaction, "\n".join(lines))
+        await send_long(interaction, mine.render())
 
     @command("prompt answer", prompt)
     async def answer_prompt(self, interaction: discord.Interaction, prompt: int) -> None:

@@ -21,7 +21,6 @@ from discord.ext import commands
 from bot.discord_app import CohortBot
 from bot.errors import UserError
 from bot.peer import extensions, service
-from bot.peer.jobs import run_due
 from bot.peer.render import status_parts
 from cogs._shared.base import FeatureCog, forward
 from cogs._shared.declare import command
@@ -55,15 +54,15 @@ class Peer(FeatureCog, commands.Cog):
         self.drafts: dict[tuple[int, int], tuple[dict[str, str], str]] = {}
 
     async def cog_load(self) -> None:
+        # The due work (allocation, reminders) is registered with bot.runtime's jobs.
         self.bot.add_dynamic_items(ReviewButton)
-        self.bot.scheduler.register(JOB, self._run_due)
 
     async def cog_unload(self) -> None:
         # Scheduled work and the outbox are drained by ``Application.stop`` before this.
         self.bot.remove_dynamic_items(ReviewButton)
 
     async def _run_due(self) -> None:
-        await run_due(self.bot.db, self.bot.chat, self.now(), sender=self.bot.outbox)
+        await self.bot.work.peer_once()
 
     # ------------------------------------------------------------------ tutors
 

@@ -280,3 +280,53 @@ def test_the_core_utility_check_sees_a_feature_import() -> None:
         feature_of(name) is not None
         for name in imported_modules("from bot.discussions.text import count_words")
     )
+
+
+# --- slackapp (the Slack adapter) sits beside cogs/, outside the core ---------------------------
+
+SLACK_PACKAGES = ("slackapp", "slack_bolt", "slack_sdk")
+
+
+def imports_slack(source: str, package: str = "") -> bool:
+    return any(
+        n == top or n.startswith(f"{top}.")
+        for n in imported_modules(source, package)
+        for top in SLACK_PACKAGES
+    )
+
+
+def test_bot_and_cogs_never_import_slack_code() -> None:
+    """The core reaches the Slack adapter only through the ``cohortbot.platforms`` entry
+    point; Discord's cogs know nothing of it either."""
+    offenders = [
+        str(p.relative_to(ROOT))
+        for folder in ("bot", "cogs")
+        for p in (ROOT / folder).rglob("*.py")
+        if imports_slack(p.read_text(encoding="utf-8"), _package_of(p))
+    ]
+    assert offenders == []
+
+
+def test_slackapp_never_imports_discord_cogs_or_cohortlab() -> None:
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "slackapp").rglob("*.py")
+        if imports_lab(p.read_text(encoding="utf-8"), _package_of(p))
+        or _imports(p) & {"discord", "cogs"}
+    ]
+    assert offenders == []
+
+
+def test_slackapp_holds_no_sql() -> None:
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "slackapp").rglob("*.py")
+        if _imports(p) & {"sqlalchemy", "aiosqlite", "asyncpg"}
+    ]
+    assert offenders == []
+
+
+def test_the_slack_check_catches_an_import() -> None:
+    assert imports_slack("from slackapp.app import SlackApplication")
+    assert imports_slack("import importlib\nimportlib.import_module('slack_sdk.web')")
+    assert not imports_slack("NAME = 'slackapp'")
