@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
+from typing import Any
 
 import discord
 from discord import app_commands
