@@ -144,6 +144,9 @@ class SlackApplication:
             signing_secret=secret.get_secret_value() if secret else "",
             request_verification_enabled=settings.slack_mode == "http",
             process_before_response=False,
+            # The answers it relays for students (private prompts) are its own messages:
+            # the recorder must see them (it credits only relayed headers, ``parse_relayed``).
+            ignoring_self_events_enabled=False,
         )
         self._register_listeners()
         self.web = build_web_server(
@@ -466,7 +469,7 @@ class SlackApplication:
         state = (view.get("state") or {}).get("values") or {}
         typed = {block: (fields.get("value") or {}).get("value") for block, fields in state.items()}
         try:
-            values = merge(command.shape, meta.get("values") or {}, typed)
+            values = merge(command.form_shape, meta.get("values") or {}, typed)
         except ParseError as exc:
             text = str(exc)
         else:

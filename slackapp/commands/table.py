@@ -23,9 +23,11 @@ from bot.db.engine import Database
 from bot.db.models import Cohort
 from bot.discussions import service
 from bot.discussions.live import LiveDiscussions
+from bot.outbox import Outbox
 from bot.runtime import ScheduledWork
 from bot.sqlite_offload.marks_reader import MarksReader
 from bot.text import about_text
+from slackapp.chat import SlackChat
 from slackapp.commands.parse import Option, Shape
 
 P = ParamSpec("P")
@@ -40,6 +42,8 @@ class Services(Protocol):
     marks: MarksReader
     discussions: LiveDiscussions
     work: ScheduledWork
+    chat: SlackChat
+    outbox: Outbox
 
 
 @dataclass(frozen=True)
@@ -89,17 +93,25 @@ class SlackCommand:
     ask: tuple[str, ...] = ()
     #: Checks what was given before a modal asks for the rest (refuses early, changes nothing).
     check: Check | None = None
+    #: Fields only a modal asks for, never options (as Discord's forms: an answer's text).
+    form: tuple[Option, ...] = ()
 
     @property
     def path(self) -> tuple[str, ...]:
         return self.shape.path
 
+    @property
+    def form_shape(self) -> Shape:
+        """The options and the form-only fields: what a submitted modal is read against."""
+        return Shape(self.path, self.shape.options + self.form) if self.form else self.shape
+
     def to_ask(self, given: Mapping[str, Any], missing: tuple[str, ...]) -> tuple[Option, ...]:
         """The options a modal must ask for, in declared order (empty: run at once)."""
         wanted = set(missing) | {name for name in self.ask if name not in given}
+        wanted |= {o.name for o in self.form}
         if not missing and not wanted:
             return ()
-        return tuple(o for o in self.shape.options if o.name in wanted)
+        return tuple(o for o in self.form_shape.options if o.name in wanted)
 
 
 # --------------------------------------------------------------------------- handlers
@@ -193,6 +205,11 @@ COMMANDS: tuple[SlackCommand, ...] = (
     ),
     SlackCommand(Shape(("prompt", "list"), (_MODULE,)), prompt_list),
 )
+
+# Each feature's commands in its own module (they import the types above: imported here, last).
+from slackapp.commands import discussions  # noqa: E402
+
+COMMANDS += discussions.COMMANDS
 
 BY_PATH: dict[tuple[str, ...], SlackCommand] = {c.path: c for c in COMMANDS}
 SHAPES: dict[tuple[str, ...], Shape] = {c.path: c.shape for c in COMMANDS}
