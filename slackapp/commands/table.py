@@ -207,9 +207,9 @@ COMMANDS: tuple[SlackCommand, ...] = (
 )
 
 # Each feature's commands in its own module (they import the types above: imported here, last).
-from slackapp.commands import discussions  # noqa: E402
+from slackapp.commands import deadlines, discussions, tutorials  # noqa: E402
 
-COMMANDS += discussions.COMMANDS
+COMMANDS += discussions.COMMANDS + deadlines.COMMANDS + tutorials.COMMANDS
 
 BY_PATH: dict[tuple[str, ...], SlackCommand] = {c.path: c for c in COMMANDS}
 SHAPES: dict[tuple[str, ...], Shape] = {c.path: c.shape for c in COMMANDS}
