@@ -1,5 +1,5 @@
-"""What several Slack command modules need: the roster-checked context as an opener, a member
-named in the command text, files sent to the caller, and "who was told" in Slack's words.
+"""What several Slack command modules need: a member named in the command text, a file the
+caller shared, files sent to the caller, and "who was told" in Slack's words.
 
 Parsing and rendering only: every rule stays in the services the handlers call.
 """
@@ -7,14 +7,12 @@ Parsing and rendering only: every rule stays in the services the handlers call.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from bot.access.context import CommandContext, open_context
 from bot.access.identity import ChatUser
 from bot.chat import ChatError, ChatErrorKind, FileAttachment, OutgoingMessage
 from bot.delivery import SLACK, Delivery, told_sentence, told_them
@@ -23,7 +21,6 @@ from slackapp.chat import user_from_info
 from slackapp.commands.table import Call
 
 __all__ = [
-    "context_of",
     "integer",
     "member",
     "send_file",
@@ -36,17 +33,6 @@ __all__ = [
 #: ``<@U123>`` or ``<@U123|name>`` (how Slack writes a mention), or a bare member id.
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|([UW][A-Z0-9]{6,})")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-def context_of(call: Call) -> AbstractAsyncContextManager[CommandContext]:
-    """The caller's roster-checked context, as ``RecordedPrompts`` wants it opened."""
-
-    @asynccontextmanager
-    async def opened() -> AsyncIterator[CommandContext]:
-        async with open_context(call.services.db, call.team_id, call.user) as ctx:
-            yield ctx
-
-    return opened()
 
 
 def integer(values: dict[str, Any] | Any, name: str) -> int | None:

@@ -1,4 +1,4 @@
-"""``/prompt`` on Slack beyond create/list: edit, close, extend, grade, grade-csv, scores,
+"""``/prompt`` on Slack beyond create/list/close: edit, extend, grade, grade-csv, scores,
 release, mine and answer, each the same service call as ``cogs/discussions/cog.py``.
 
 Slack differences, said where they matter: a command cannot carry a file, so ``grade-csv``
@@ -19,7 +19,6 @@ from bot.discussions import service
 from bot.discussions.grades_csv import MAX_CSV_BYTES
 from bot.discussions.render import when
 from slackapp.commands.common import (
-    context_of,
     integer,
     member,
     send_file,
@@ -35,10 +34,6 @@ log = logging.getLogger(__name__)
 
 _PROMPT = Option("prompt", "Prompt number (see /prompt list)", required=True, kind="integer")
 _STUDENT = Option("student", "The student: @name, or their e-mail", required=True)
-
-
-def _opener(call: Call) -> Any:
-    return lambda: context_of(call)
 
 
 async def edit_check(call: Call, values: Mapping[str, Any]) -> None:
@@ -73,20 +68,10 @@ class EditCommand(SlackCommand):
         return super().to_ask(given, missing)
 
 
-async def close(call: Call, values: Mapping[str, Any]) -> str:
-    live = call.services.discussions
-    info = await live.prompts.close_early(_opener(call), int(values["prompt"]), now=call.now)
-    try:
-        await live.run_due()
-    except Exception:
-        log.exception("closing prompt %s early: the due work failed; it retries", info.id)
-    return f"Prompt #{info.id} “{info.title}” closes now; its thread is locked."
-
-
 async def extend(call: Call, values: Mapping[str, Any]) -> str:
     student = await member(call, str(values["student"]))
     result = await call.services.discussions.prompts.grant_extension(
-        _opener(call),
+        call.context,
         int(values["prompt"]),
         student=student,
         until=values["until"],
@@ -133,7 +118,7 @@ async def grade_csv(call: Call, values: Mapping[str, Any]) -> str:
 
 async def scores(call: Call, values: Mapping[str, Any]) -> str:
     table = await call.services.discussions.prompts.score_table(
-        _opener(call), int(values["prompt"]), now=call.now
+        call.context, int(values["prompt"]), now=call.now
     )
     state = "released" if table.prompt.released_at else "provisional, not released"
     head = f"Prompt #{table.prompt.id} “{table.prompt.title}” ({state}):"
@@ -144,7 +129,7 @@ async def scores(call: Call, values: Mapping[str, Any]) -> str:
 
 async def release(call: Call, values: Mapping[str, Any]) -> str:
     live = call.services.discussions
-    result = await live.prompts.release(_opener(call), int(values["prompt"]), now=call.now)
+    result = await live.prompts.release(call.context, int(values["prompt"]), now=call.now)
     try:
         await live.run_due()
         await call.services.outbox.run()  # the mark messages it handed over, sent now
@@ -161,7 +146,7 @@ async def release(call: Call, values: Mapping[str, Any]) -> str:
 
 async def mine(call: Call, values: Mapping[str, Any]) -> str:
     mine = await call.services.discussions.prompts.my_scores(
-        _opener(call), integer(values, "prompt"), now=call.now
+        call.context, integer(values, "prompt"), now=call.now
     )
     if not mine.rows:
         return mine.note or "Nothing to show."
@@ -217,7 +202,6 @@ COMMANDS: tuple[SlackCommand, ...] = (
         edit,
         check=edit_check,
     ),
-    SlackCommand(Shape(("prompt", "close"), (_PROMPT,)), close),
     SlackCommand(
         Shape(
             ("prompt", "extend"),
