@@ -27,7 +27,7 @@ from bot.discussions import service
 from bot.discussions.live import LiveDiscussions
 from bot.outbox import Outbox
 from bot.runtime import ScheduledWork
-from bot.sqlite_offload.marks_reader import MarksReader
+from bot.sqlite_offload.marks_reader import Exporter, MarksReader
 from bot.text import about_text
 from slackapp.chat import SlackChat
 from slackapp.commands.parse import Option, Shape
@@ -47,6 +47,7 @@ class Services(Protocol):
     work: ScheduledWork
     chat: SlackChat
     outbox: Outbox
+    exporter: Exporter
 
 
 @dataclass(frozen=True)
@@ -263,9 +264,23 @@ COMMANDS: tuple[SlackCommand, ...] = (
 )
 
 # Each feature's commands in its own module (they import the types above: imported here, last).
-from slackapp.commands import deadlines, discussions, tutorials  # noqa: E402
+from slackapp.commands import (  # noqa: E402
+    dashboard,
+    deadlines,
+    discussions,
+    gradebook,
+    privacy,
+    tutorials,
+)
 
-COMMANDS += discussions.COMMANDS + deadlines.COMMANDS + tutorials.COMMANDS
+COMMANDS += (
+    discussions.COMMANDS
+    + deadlines.COMMANDS
+    + tutorials.COMMANDS
+    + gradebook.COMMANDS
+    + privacy.COMMANDS
+    + dashboard.COMMANDS
+)
 
 BY_PATH: dict[tuple[str, ...], SlackCommand] = {c.path: c for c in COMMANDS}
 SHAPES: dict[tuple[str, ...], Shape] = {c.path: c.shape for c in COMMANDS}
