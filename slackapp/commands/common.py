@@ -121,6 +121,7 @@ class SharedFile:
     size: int
     url: str
     token: str
+    mimetype: str = ""
 
     async def read(self, max_bytes: int) -> bytes | None:
         """Its bytes (the bot's token on ``url_private``); None when larger than allowed."""
@@ -135,6 +136,17 @@ class SharedFile:
                 raise UserError("Slack would not hand over that file; share it again and retry.")
             data = await response.content.read(max_bytes + 1)
         return None if len(data) > max_bytes else data
+
+    async def read_all(self, max_bytes: int) -> bytes:
+        """Its bytes, for a service that checked ``size`` itself (it grew since: refused)."""
+        data = await self.read(max_bytes)
+        if data is None:
+            raise UserError(f"That file is larger than {max_bytes // (1024 * 1024)} MB.")
+        return data
+
+    @property
+    def content_type(self) -> str | None:
+        return self.mimetype or None
 
 
 async def shared_file(call: Call, raw: str, *, option: str = "file") -> SharedFile:
@@ -158,4 +170,5 @@ async def shared_file(call: Call, raw: str, *, option: str = "file") -> SharedFi
         size=int(info.get("size") or 0),
         url=str(info.get("url_private_download") or info.get("url_private")),
         token=str(chat.client.token or ""),
+        mimetype=str(info.get("mimetype") or ""),
     )

@@ -36,6 +36,14 @@ def number(values: Mapping[str, Any], name: str) -> float | None:
         raise UserError(f"`{name}` must be a number, not `{raw}`.") from None
 
 
+def required_number(values: Mapping[str, Any], name: str) -> float:
+    """A required decimal option (the parser made sure it is there)."""
+    value = number(values, name)
+    if value is None:
+        raise UserError(f"`{name}` is required.")
+    return value
+
+
 async def _export(call: Call, module: str | None, fmt: str) -> str:
     request = ExportRequest(call.team_id, call.user, module, fmt, call.now)
     file = await call.services.exporter.export(request)
@@ -74,8 +82,7 @@ async def adjust(call: Call, values: Mapping[str, Any]) -> str:
     component = str(values["component"]).strip().lower()
     if component not in _COMPONENTS:
         raise UserError(f"`component` must be one of {', '.join(_COMPONENTS)}, not `{component}`.")
-    points = number(values, "points")
-    assert points is not None  # required
+    points = required_number(values, "points")
     student = await member(call, str(values["student"]))
     result = await call.as_caller(
         service.adjust,

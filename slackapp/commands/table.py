@@ -269,6 +269,7 @@ from slackapp.commands import (  # noqa: E402
     deadlines,
     discussions,
     gradebook,
+    peer,
     privacy,
     tutorials,
 )
@@ -277,6 +278,7 @@ COMMANDS += (
     discussions.COMMANDS
     + deadlines.COMMANDS
     + tutorials.COMMANDS
+    + peer.COMMANDS
     + gradebook.COMMANDS
     + privacy.COMMANDS
     + dashboard.COMMANDS
