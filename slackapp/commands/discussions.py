@@ -1,5 +1,5 @@
-"""``/prompt`` on Slack beyond create/list/close: edit, extend, grade, grade-csv, scores,
-release, mine and answer, each the same service call as ``cogs/discussions/cog.py``.
+"""``/prompt`` on Slack beyond create/list/close/mine: edit, extend, grade, grade-csv, scores,
+release and answer, each the same service call as ``cogs/discussions/cog.py``.
 
 Slack differences, said where they matter: a command cannot carry a file, so ``grade-csv``
 takes the link of a CSV the tutor shared with the bot first; the scores CSV arrives in the
@@ -17,9 +17,7 @@ from typing import Any
 from bot.chat import OutgoingMessage
 from bot.discussions import service
 from bot.discussions.grades_csv import MAX_CSV_BYTES
-from bot.discussions.render import when
 from slackapp.commands.common import (
-    integer,
     member,
     send_file,
     sent_to,
@@ -144,25 +142,6 @@ async def release(call: Call, values: Mapping[str, Any]) -> str:
     )
 
 
-async def mine(call: Call, values: Mapping[str, Any]) -> str:
-    mine = await call.services.discussions.prompts.my_scores(
-        call.context, integer(values, "prompt"), now=call.now
-    )
-    if not mine.rows:
-        return mine.note or "Nothing to show."
-    lines = []
-    for row in mine.rows:
-        state = "released" if row.released else "provisional"
-        line = f"#{row.prompt.id} **{row.prompt.title}** ({row.prompt.module_code}, {state}): "
-        line += row.summary
-        if row.extension_until is not None:
-            line += f"; your extension runs to {when(row.extension_until)}"
-        if row.feedback:
-            line += f"\n> Feedback: {row.feedback}"
-        lines.append(line)
-    return "\n".join(lines)
-
-
 async def answer_check(call: Call, values: Mapping[str, Any]) -> None:
     """May they answer now (a student of it, open or extended, not yet answered)?"""
     await call.in_context(service.begin_answer, int(values["prompt"]), now=call.now)
@@ -243,13 +222,6 @@ COMMANDS: tuple[SlackCommand, ...] = (
     ),
     SlackCommand(Shape(("prompt", "scores"), (_PROMPT,)), scores),
     SlackCommand(Shape(("prompt", "release"), (_PROMPT,)), release),
-    SlackCommand(
-        Shape(
-            ("prompt", "mine"),
-            (Option("prompt", "Prompt number (leave out for all)", kind="integer"),),
-        ),
-        mine,
-    ),
     SlackCommand(
         Shape(("prompt", "answer"), (_PROMPT,)),
         answer,

@@ -170,6 +170,12 @@ async def prompt_close(call: Call, values: Mapping[str, Any]) -> str:
     return f"Prompt #{info.id} “{info.title}” closes now; its thread is locked."
 
 
+async def prompt_mine(call: Call, values: Mapping[str, Any]) -> str:
+    live = call.services.discussions
+    mine = await live.prompts.my_scores(call.context, values.get("prompt"), now=call.now)
+    return mine.render()
+
+
 def _prompt_fields(values: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "module_code": values["module"],
@@ -242,6 +248,13 @@ COMMANDS: tuple[SlackCommand, ...] = (
             (Option("prompt", "Prompt number (see /prompt list)", required=True, kind="integer"),),
         ),
         prompt_close,
+    ),
+    SlackCommand(
+        Shape(
+            ("prompt", "mine"),
+            (Option("prompt", "Prompt number (leave out for all)", kind="integer"),),
+        ),
+        prompt_mine,
     ),
     SlackCommand(
         Shape(

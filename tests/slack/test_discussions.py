@@ -3,6 +3,7 @@ however often Slack delivers the event, with its edit and its deletion kept."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 import pytest
@@ -144,3 +145,23 @@ async def test_a_tutor_closes_a_prompt_early_by_number(slack: SlackBox) -> None:
     await eventually(closed, "the prompt closed")
     assert prompt.thread_id is not None
     assert slack.app.chat.thread_states[prompt.thread_id]["locked"] is True
+
+
+async def test_a_student_sees_their_provisional_score_with_prompt_mine(slack: SlackBox) -> None:
+    prompt = await open_prompt(slack)
+    assert prompt.thread_id is not None
+    _, parent = split_target(prompt.thread_id)
+    chan = slack.world.channels[MODULE]
+    student = slack.world.students_of(MODULE)[0]
+    await student.post(
+        chan, "Ridge regression: a little bias buys a lot less variance.", thread_ts=parent
+    )
+    await eventually(lambda: _value_of(contributions(slack)), "the answer recorded")
+    mine = await student.slash("/prompt", "mine", channel=chan)
+    await mine.wait_ephemeral(contains=f"#{prompt.id} *Week 1* ({MODULE}, provisional)")
+    wrong = await student.slash("/prompt", "mine prompt:first", channel=chan)
+    await wrong.wait_ephemeral(contains="`prompt` must be a whole number, not `first`.")
+
+
+async def _value_of(rows: Awaitable[list[Contribution]]) -> list[Contribution] | None:
+    return await rows or None
