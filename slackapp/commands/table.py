@@ -284,6 +284,7 @@ from slackapp.commands import (  # noqa: E402
     gradebook,
     peer,
     privacy,
+    teams,
     tutorials,
 )
 
@@ -294,6 +295,7 @@ COMMANDS += (
     + peer.COMMANDS
     + gradebook.COMMANDS
     + privacy.COMMANDS
+    + teams.COMMANDS
     + dashboard.COMMANDS
 )
 
