@@ -18,7 +18,7 @@ MODULE = "MATH70097"
 
 def _button(message: Message, label: str) -> str:
     return next(
-        e["action_id"]
+        str(e["action_id"])
         for b in message.blocks or []
         if b["type"] == "actions"
         for e in b["elements"]
