@@ -330,11 +330,7 @@ class Discussions(commands.Cog):
             feedback=feedback,
             now=self.bot.clock.now(),
         )
-        after = " The student is told of the change privately." if result.released else ""
-        await reply_private(
-            interaction,
-            f"{result.student_name} on prompt #{result.prompt.id}: {result.summary}." + after,
-        )
+        await reply_private(interaction, result.reply)
         if result.released:
             self.live.wake()
 

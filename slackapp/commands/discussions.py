@@ -1,4 +1,4 @@
-"""``/prompt`` on Slack beyond create/list/close/mine: edit, extend, grade, grade-csv, scores,
+"""``/prompt`` on Slack beyond create/list/close/mine/grade: edit, extend, grade-csv, scores,
 release and answer, each the same service call as ``cogs/discussions/cog.py``.
 
 Slack differences, said where they matter: a command cannot carry a file, so ``grade-csv``
@@ -31,7 +31,7 @@ from slackapp.commands.table import Call, SlackCommand
 log = logging.getLogger(__name__)
 
 _PROMPT = Option("prompt", "Prompt number (see /prompt list)", required=True, kind="integer")
-_STUDENT = Option("student", "The student: @name, or their e-mail", required=True)
+_STUDENT = Option("student", "The student: @name, or their e-mail", required=True, kind="user")
 
 
 async def edit_check(call: Call, values: Mapping[str, Any]) -> None:
@@ -67,7 +67,7 @@ class EditCommand(SlackCommand):
 
 
 async def extend(call: Call, values: Mapping[str, Any]) -> str:
-    student = await member(call, str(values["student"]))
+    student = await member(call, values["student"])
     result = await call.services.discussions.prompts.grant_extension(
         call.context,
         int(values["prompt"]),
@@ -78,22 +78,6 @@ async def extend(call: Call, values: Mapping[str, Any]) -> str:
     )
     told = told_one(await call.services.outbox.delivery([result.message_key]))
     return f"{result.render()} {told}"
-
-
-async def grade(call: Call, values: Mapping[str, Any]) -> str:
-    student = await member(call, str(values["student"]))
-    result = await call.in_context(
-        service.grade,
-        int(values["prompt"]),
-        student=student,
-        quality=values.get("quality"),
-        feedback=values.get("feedback"),
-        now=call.now,
-    )
-    if result.released:
-        call.services.discussions.wake()
-    after = " The student is told of the change privately." if result.released else ""
-    return f"{result.student_name} on prompt #{result.prompt.id}: {result.summary}." + after
 
 
 async def grade_csv(call: Call, values: Mapping[str, Any]) -> str:
@@ -192,18 +176,6 @@ COMMANDS: tuple[SlackCommand, ...] = (
             ),
         ),
         extend,
-    ),
-    SlackCommand(
-        Shape(
-            ("prompt", "grade"),
-            (
-                _PROMPT,
-                _STUDENT,
-                Option("quality", "Quality points, e.g. 3 or 2.5"),
-                Option("feedback", "Feedback they see", long=True),
-            ),
-        ),
-        grade,
     ),
     SlackCommand(
         Shape(

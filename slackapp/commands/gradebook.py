@@ -83,7 +83,7 @@ async def adjust(call: Call, values: Mapping[str, Any]) -> str:
     if component not in _COMPONENTS:
         raise UserError(f"`component` must be one of {', '.join(_COMPONENTS)}, not `{component}`.")
     points = required_number(values, "points")
-    student = await member(call, str(values["student"]))
+    student = await member(call, values["student"])
     result = await call.as_caller(
         service.adjust,
         values["module"],
@@ -100,7 +100,7 @@ async def adjust(call: Call, values: Mapping[str, Any]) -> str:
 
 async def audit(call: Call, values: Mapping[str, Any]) -> str:
     raw = values.get("student")
-    student = await member(call, str(raw)) if raw is not None else None
+    student = await member(call, raw) if raw is not None else None
     trail = await call.as_caller(
         service.audit_trail, values["module"], student=student, item=values.get("item")
     )
@@ -152,7 +152,9 @@ COMMANDS: tuple[SlackCommand, ...] = (
             ("gradebook", "adjust"),
             (
                 _MODULE,
-                Option("student", "The student: @name, or their e-mail", required=True),
+                Option(
+                    "student", "The student: @name, or their e-mail", required=True, kind="user"
+                ),
                 Option("component", "discussion, peer_review, peer_score or attendance", True),
                 Option("points", "Points to add (negative to remove)", required=True),
                 Option("reason", "Why (shown to the student, kept in the audit trail)", True),
@@ -165,7 +167,7 @@ COMMANDS: tuple[SlackCommand, ...] = (
             ("gradebook", "audit"),
             (
                 _MODULE,
-                Option("student", "Only this student's entries (@name)"),
+                Option("student", "Only this student's entries (@name)", kind="user"),
                 Option("item", "Only this item: D3, X2, T5, weights, participation, ..."),
             ),
         ),

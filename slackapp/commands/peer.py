@@ -35,7 +35,7 @@ def _bool(values: Mapping[str, Any], name: str, default: bool) -> bool:
 
 async def _maybe_member(call: Call, values: Mapping[str, Any], name: str) -> Any:
     raw = values.get(name)
-    return None if raw is None else await member(call, str(raw), option=name)
+    return None if raw is None else await member(call, raw)
 
 
 async def create(call: Call, values: Mapping[str, Any]) -> str:
@@ -89,7 +89,7 @@ async def reassign(call: Call, values: Mapping[str, Any]) -> str:
     text = await call.in_context(
         service.reassign_reviewer,
         exercise_id=int(values["exercise"]),
-        reviewer=await member(call, str(values["reviewer"]), option="reviewer"),
+        reviewer=await member(call, values["reviewer"]),
         author=await _maybe_member(call, values, "author"),
         to=await _maybe_member(call, values, "to"),
         now=call.now,
@@ -113,7 +113,7 @@ async def extend(call: Call, values: Mapping[str, Any]) -> str:
     granted = await call.in_context(
         extensions.grant_extension,
         exercise_id=int(values["exercise"]),
-        student=await member(call, str(values["student"])),
+        student=await member(call, values["student"]),
         until=values["until"],
         reason=values["reason"],
         now=call.now,
@@ -126,7 +126,7 @@ async def moderate(call: Call, values: Mapping[str, Any]) -> str:
     text = await call.in_context(
         service.moderate,
         exercise_id=int(values["exercise"]),
-        student=await member(call, str(values["student"])),
+        student=await member(call, values["student"]),
         score=required_number(values, "score"),
         reason=values["reason"],
         now=call.now,
@@ -178,7 +178,7 @@ async def submit(call: Call, values: Mapping[str, Any]) -> str:
 
 
 _EXERCISE = Option("exercise", "Exercise number", required=True, kind="integer")
-_STUDENT = Option("student", "The student: @name, or their e-mail", required=True)
+_STUDENT = Option("student", "The student: @name, or their e-mail", required=True, kind="user")
 
 COMMANDS: tuple[SlackCommand, ...] = (
     SlackCommand(
@@ -212,9 +212,9 @@ COMMANDS: tuple[SlackCommand, ...] = (
             ("exercise", "reassign"),
             (
                 _EXERCISE,
-                Option("reviewer", "Whose pending reviews to move (@name)", required=True),
-                Option("author", "Only their review of this student's submission"),
-                Option("to", "Give them to this student instead"),
+                Option("reviewer", "Whose pending reviews to move (@name)", True, "user"),
+                Option("author", "Only their review of this student's submission", kind="user"),
+                Option("to", "Give them to this student instead", kind="user"),
             ),
         ),
         reassign,
@@ -222,7 +222,12 @@ COMMANDS: tuple[SlackCommand, ...] = (
     SlackCommand(
         Shape(
             ("exercise", "topup"),
-            (_EXERCISE, Option("author", "Only this student's submission (default: all short)")),
+            (
+                _EXERCISE,
+                Option(
+                    "author", "Only this student's submission (default: all short)", kind="user"
+                ),
+            ),
         ),
         topup,
     ),

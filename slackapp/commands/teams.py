@@ -146,10 +146,6 @@ async def confirm(call: Call, match: re.Match[str], source: str) -> str:
     return await create(call, int(match["id"]))
 
 
-async def show(call: Call, values: Mapping[str, Any]) -> str:
-    return await call.in_context(service.show, module_code=values["module"], now=call.now)
-
-
 async def move(call: Call, values: Mapping[str, Any]) -> str:
     team = int(values["team"])
     if not 1 <= team <= 1000:
@@ -157,7 +153,7 @@ async def move(call: Call, values: Mapping[str, Any]) -> str:
     moved = await call.in_context(
         service.move,
         module_code=values["module"],
-        student=await member(call, str(values["student"])),
+        student=await member(call, values["student"]),
         team_number=team,
         now=call.now,
     )
@@ -177,8 +173,8 @@ async def pair(call: Call, values: Mapping[str, Any]) -> str:
     return await call.in_context(
         service.set_pair,
         module_code=values["module"],
-        first=await member(call, str(values["student"])),
-        second=await member(call, str(values["other"]), option="other"),
+        first=await member(call, values["student"]),
+        second=await member(call, values["other"]),
         rule=keep,
     )
 
@@ -190,7 +186,7 @@ async def export(call: Call, values: Mapping[str, Any]) -> str:
 
 
 _MODULE = Option("module", "Module code, e.g. MATH70097", required=True)
-_STUDENT = Option("student", "The student: @name, or their e-mail", required=True)
+_STUDENT = Option("student", "The student: @name, or their e-mail", required=True, kind="user")
 _DRY = Option("dry_run", "Show the teams to you first (default true)", kind="boolean")
 
 COMMANDS: tuple[SlackCommand, ...] = (
@@ -223,7 +219,6 @@ COMMANDS: tuple[SlackCommand, ...] = (
         form,
     ),
     SlackCommand(Shape(("teams", "reform"), (_MODULE, _DRY)), reform),
-    SlackCommand(Shape(("teams", "show"), (_MODULE,)), show),
     SlackCommand(
         Shape(
             ("teams", "move"),
@@ -237,7 +232,7 @@ COMMANDS: tuple[SlackCommand, ...] = (
             (
                 _MODULE,
                 _STUDENT,
-                Option("other", "Another student (@name)", required=True),
+                Option("other", "Another student (@name)", required=True, kind="user"),
                 Option("keep", "apart, together, or either (clears the rule)", required=True),
             ),
         ),

@@ -137,7 +137,7 @@ async def test_students_are_refused_tutor_commands_and_nothing_changes(slack: Sl
     refused = await student.slash("/prompt", f"close prompt:{prompt.id}")
     await refused.wait_ephemeral(contains="Only tutors of MATH70097")
     nobody = await tutor.slash("/prompt", f"grade prompt:{prompt.id} student:@nobody quality:1")
-    reply = await nobody.wait_ephemeral(contains="nobody called @nobody")
+    reply = await nobody.wait_ephemeral(contains="No member `nobody` in this workspace")
     assert "\n" not in reply.text
     missing = await tutor.slash("/prompt", "edit prompt:99 title:New")
     await missing.wait_ephemeral(contains="99")

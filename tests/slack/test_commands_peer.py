@@ -79,5 +79,5 @@ async def test_students_cannot_set_exercises_or_submit_others_files(slack: Slack
     copied = await first.slash("/submit", f"exercise:1 file:{theirs.to_json()['permalink']}")
     await copied.wait_ephemeral(contains="shared by someone else")
     nobody = await tutor.slash("/exercise", "reassign exercise:1 reviewer:@nobody")
-    await nobody.wait_ephemeral(contains="`reviewer`: nobody called @nobody")
+    await nobody.wait_ephemeral(contains="No member `nobody` in this workspace")
     assert await _submissions(slack) == []

@@ -165,3 +165,28 @@ async def test_a_student_sees_their_provisional_score_with_prompt_mine(slack: Sl
 
 async def _value_of(rows: Awaitable[list[Contribution]]) -> list[Contribution] | None:
     return await rows or None
+
+
+async def test_a_tutor_grades_a_student_named_by_mention_or_e_mail(slack: SlackBox) -> None:
+    prompt = await open_prompt(slack)
+    assert prompt.thread_id is not None
+    _, parent = split_target(prompt.thread_id)
+    chan = slack.world.channels[MODULE]
+    tutor = slack.world.tutor_of(MODULE)
+    amara, lukas = slack.world.students_of(MODULE)[:2]
+    for student in (amara, lukas):
+        await student.post(chan, "Shrinkage trades variance for bias.", thread_ts=parent)
+    close = await tutor.slash("/prompt", f"close prompt:{prompt.id}", channel=chan)
+    await close.wait_ephemeral(contains="closes now")
+    graded = await tutor.slash(
+        "/prompt",
+        f'grade prompt:{prompt.id} student:<@{amara.id}|{amara.name}> quality:3 feedback:"Clear"',
+        channel=chan,
+    )
+    await graded.wait_ephemeral(contains=f"on prompt #{prompt.id}:")
+    by_mail = await tutor.slash(
+        "/prompt", f"grade prompt:{prompt.id} student:{lukas.user.email} quality:2", channel=chan
+    )
+    await by_mail.wait_ephemeral(contains=f"on prompt #{prompt.id}:")
+    nobody = await tutor.slash("/prompt", f"grade prompt:{prompt.id} student:@nobody", channel=chan)
+    await nobody.wait_ephemeral(contains="No member `nobody` in this workspace")
