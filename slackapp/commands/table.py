@@ -347,6 +347,7 @@ COMMANDS: tuple[SlackCommand, ...] = (
 )
 
 # Each feature's commands in its own module (they import the types above: imported here, last).
+from slackapp.commands import calendar as _calendar  # noqa: E402
 from slackapp.commands import dashboard as _dashboard  # noqa: E402
 from slackapp.commands import deadlines as _deadlines  # noqa: E402
 from slackapp.commands import discussions as _discussions  # noqa: E402
@@ -365,6 +366,7 @@ COMMANDS += (
     + _privacy.COMMANDS
     + _teams.COMMANDS
     + _dashboard.COMMANDS
+    + _calendar.COMMANDS
 )
 
 BY_PATH: dict[tuple[str, ...], SlackCommand] = {c.path: c for c in COMMANDS}
