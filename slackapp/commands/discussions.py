@@ -114,7 +114,9 @@ async def release(call: Call, values: Mapping[str, Any]) -> str:
     result = await live.prompts.release(call.context, int(values["prompt"]), now=call.now)
     try:
         await live.run_due()
-        await call.services.outbox.run()  # the mark messages it handed over, sent now
+        # Not sent inline as on Discord: Slack's rate for chat.postMessage makes a class's
+        # messages take tens of seconds; the answer says how many are still being sent.
+        call.services.work.wake_outbox()
     except Exception:
         log.exception("releasing prompt %s: sending the marks failed; it retries", result.prompt.id)
         live.wake()
