@@ -17,7 +17,7 @@ from typing import Any
 from bot.chat import Button, ButtonStyle, OutgoingMessage
 from bot.errors import UserError
 from bot.teams import service
-from bot.teams.threads import add_to_thread, open_threads
+from bot.teams.threads import add_to_thread, create_teams
 from slackapp.commands.common import member, send_file, sent_to
 from slackapp.commands.gradebook import required_number
 from slackapp.commands.parse import Option, Shape
@@ -123,23 +123,16 @@ async def _propose(call: Call, proposal: service.Proposal, dry_run: bool) -> str
 
 
 async def create(call: Call, set_id: int) -> str:
-    """Confirm a proposal, then open its team channels (outside the transaction)."""
-    done = await call.in_context(service.confirm, set_id=set_id, now=call.now)
-    report = await open_threads(
+    """Confirm a proposal, then open its team channels (``bot.teams.threads``)."""
+    return await create_teams(
+        call.context,
         call.services.db,
         call.services.chat,
+        call.services.outbox,
         set_id,
         now=call.now,
-        extra_staff=(call.user.platform_user_id,),
+        staff_user_id=call.user.platform_user_id,
     )
-    posted = ""
-    if report.keys:
-        delivery = await call.services.outbox.delivery(report.keys)
-        if delivery.missed:
-            posted = f" {len(delivery.missed)} team message(s) could not be posted."
-        elif delivery.pending:
-            posted = " Posting the team messages is still under way."
-    return f"{done.render()} {report.render()}{posted}"
 
 
 async def confirm(call: Call, match: re.Match[str], source: str) -> str:
