@@ -58,7 +58,7 @@ async def test_students_cannot_add_deadlines_or_grant_extensions(slack: SlackBox
     bad_kind = await slack.world.tutor_of(MODULE).slash(
         "/deadline", f'add module:{MODULE} kind:exam title:"X" due:"2030-03-01 AoE"'
     )
-    await bad_kind.wait_ephemeral(contains="Kind must be")
+    await bad_kind.wait_ephemeral(contains="`kind` must be one of submission_deadline")
     assert await _events(slack) == []
     granted = await student.slash(
         "/deadline", f'extend item:1 student:@{other.name} due:"2030-03-08 AoE" reason:x'

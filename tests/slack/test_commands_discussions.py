@@ -88,7 +88,7 @@ async def test_a_tutor_extends_closes_grades_scores_and_releases(slack: SlackBox
     listed = await table.wait_ephemeral(contains="provisional, not released")
     assert first.user.real_name in listed.text
     assert "in your direct messages" in listed.text
-    await tutor.wait_dm(contains="provisional, not released")
+    await tutor.wait_dm(contains="prompt-1-scores.csv")
     (shared,) = [f for m in tutor.dms() for f in m.files]
     assert shared.name.endswith(".csv") and b"quality_points" in shared.content
 
