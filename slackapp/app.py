@@ -152,6 +152,9 @@ class SlackApplication:
             signing_secret=secret.get_secret_value() if secret else "",
             request_verification_enabled=settings.slack_mode == "http",
             process_before_response=False,
+            # The answers it relays for students (private prompts) are its own messages:
+            # the recorder must see them (it credits only relayed headers, ``parse_relayed``).
+            ignoring_self_events_enabled=False,
         )
         self._register_listeners()
         self.web = build_web_server(
@@ -490,7 +493,7 @@ class SlackApplication:
         refused: str | None = None
         values: dict[str, Any] = {}
         try:
-            values = merge(command.shape, meta.get("values") or {}, typed)
+            values = merge(command.form_shape, meta.get("values") or {}, typed)
         except ParseError as exc:
             if exc.field is not None and exc.field in state:
                 await ack(response_action="errors", errors={exc.field: str(exc)})

@@ -30,6 +30,7 @@ from bot.discussions.live import LiveDiscussions
 from bot.errors import UserError
 from bot.gradebook import privacy
 from bot.gradebook.export import FORMATS
+from bot.outbox import Outbox
 from bot.runtime import ScheduledWork
 from bot.sqlite_offload.marks_reader import Exporter, ExportRequest, MarksReader
 from bot.teams import service as teams
@@ -52,6 +53,7 @@ class Services(Protocol):
     exporter: Exporter
     discussions: LiveDiscussions
     work: ScheduledWork
+    outbox: Outbox
 
 
 @dataclass(frozen=True)
@@ -105,17 +107,25 @@ class SlackCommand:
     ask: tuple[str, ...] = ()
     #: Checks what was given before a modal asks for the rest (refuses early, changes nothing).
     check: Check | None = None
+    #: Fields only a modal asks for, never options (as Discord's forms: an answer's text).
+    form: tuple[Option, ...] = ()
 
     @property
     def path(self) -> tuple[str, ...]:
         return self.shape.path
 
+    @property
+    def form_shape(self) -> Shape:
+        """The options and the form-only fields: what a submitted modal is read against."""
+        return Shape(self.path, self.shape.options + self.form) if self.form else self.shape
+
     def to_ask(self, given: Mapping[str, Any], missing: tuple[str, ...]) -> tuple[Option, ...]:
         """The options a modal must ask for, in declared order (empty: run at once)."""
         wanted = set(missing) | {name for name in self.ask if name not in given}
+        wanted |= {o.name for o in self.form}
         if not missing and not wanted:
             return ()
-        return tuple(o for o in self.shape.options if o.name in wanted)
+        return tuple(o for o in self.form_shape.options if o.name in wanted)
 
 
 # --------------------------------------------------------------------------- handlers
@@ -480,6 +490,27 @@ COMMANDS: tuple[SlackCommand, ...] = (
         tutorial_attendance,
     ),
     SlackCommand(Shape(("teams", "show"), (_MODULE,)), teams_show),
+)
+
+# Each feature's commands in its own module (they import the types above: imported here, last).
+from slackapp.commands import calendar as _calendar  # noqa: E402
+from slackapp.commands import dashboard as _dashboard  # noqa: E402
+from slackapp.commands import deadlines as _deadlines  # noqa: E402
+from slackapp.commands import discussions as _discussions  # noqa: E402
+from slackapp.commands import gradebook as _gradebook  # noqa: E402
+from slackapp.commands import peer as _peer  # noqa: E402
+from slackapp.commands import privacy as _privacy  # noqa: E402
+from slackapp.commands import teams as _teams  # noqa: E402
+
+COMMANDS += (
+    _discussions.COMMANDS
+    + _deadlines.COMMANDS
+    + _peer.COMMANDS
+    + _gradebook.COMMANDS
+    + _privacy.COMMANDS
+    + _teams.COMMANDS
+    + _dashboard.COMMANDS
+    + _calendar.COMMANDS
 )
 
 BY_PATH: dict[tuple[str, ...], SlackCommand] = {c.path: c for c in COMMANDS}
