@@ -38,6 +38,7 @@ from bot.db.claims import ClaimBatcher, prune_claims
 from bot.db.engine import Database
 from bot.discussions.live import LiveDiscussions
 from bot.errors import UserError
+from bot.gradebook.reader import Exporter, MarksReader
 from bot.metrics import Metrics
 from bot.outbox import Outbox, add_waker, remove_waker
 from bot.runtime import (
@@ -49,7 +50,6 @@ from bot.runtime import (
     check_schema,
 )
 from bot.scheduler import Scheduler
-from bot.sqlite_offload.marks_reader import Exporter, MarksReader
 from slackapp.buttons import route
 from slackapp.chat import SlackChat, build_client, split_target, thread_id, user_from_info
 from slackapp.commands.parse import Option, ParseError, merge, parse
