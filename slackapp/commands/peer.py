@@ -262,8 +262,8 @@ def _input(block_id: str, label: str, element: dict[str, Any]) -> dict[str, Any]
 
 
 async def review_button(call: Call, match: re.Match[str], source: str) -> Modal:
-    """ "Write review" in the request's DM: the rubric form (refused in one sentence when it
-    is not theirs, was reassigned, or the deadline passed)."""
+    """The request DM's "Write review": the rubric form (refused in one sentence when it is
+    not theirs, was reassigned, or the deadline passed)."""
     form = await call.as_caller(service.review_form, int(match["id"]), now=call.now)
     return Modal(review_view(form))
 
