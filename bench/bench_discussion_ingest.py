@@ -35,6 +35,7 @@ from harness import (
     add_member_app,
     add_options,
     backends,
+    cpu_seconds,
     discord_like_server,
     fresh_database,
     load,
@@ -192,17 +193,23 @@ async def run(backend: str, args: argparse.Namespace, wd: Path) -> bool:
             )
 
             bare_sent = [0]
+            bare_cpu: list[float] = []
 
             async def bare_round() -> float:
                 bare_sent[0] += n
+                pid = bare.proc.pid if bare.proc is not None else None
+                cpu = cpu_seconds(pid)
                 seconds = await bare.count(
                     bare_thread, bare_sent[0], lambda: inject(server, authors, bare_thread, n)
                 )
+                bare_cpu.append(cpu_seconds(pid) - cpu)
                 return n / seconds
 
             before = await bare_round()
             for number in range(1, args.rounds + 1):
                 target = number * n
+                bot_pid = bot.proc.pid if bot.proc is not None else None
+                cpu = cpu_seconds(bot_pid)
                 batch = inject(server, authors, thread, n)
                 ids += batch
                 began = time.perf_counter()
@@ -213,6 +220,7 @@ async def run(backend: str, args: argparse.Namespace, wd: Path) -> bool:
                     if time.perf_counter() - began > 900:
                         raise SystemExit("gave up waiting for the bot to record everything")
                 bot_rate.add(n / (time.perf_counter() - began))
+                bot_cpu = cpu_seconds(bot_pid) - cpu
                 after = await bare_round()
                 # The bot's phase is bracketed by two bare phases: the machine's load drifts.
                 bare_rate.add((before + after) / 2)
@@ -220,7 +228,8 @@ async def run(backend: str, args: argparse.Namespace, wd: Path) -> bool:
                 print(
                     f"  round {number}: bare discord.py {before:7.0f} then {after:7.0f} msg/s | "
                     f"cohortbot recorded+committed {bot_rate.values[-1]:7.0f} msg/s | "
-                    f"ratio to their mean {ratio.values[-1]:.2f} ({load()})"
+                    f"ratio to their mean {ratio.values[-1]:.2f} | CPU ms per 1k messages: bare "
+                    f"{bare_cpu[-1] * 1e6 / n:.0f}, bot {bot_cpu * 1e6 / n:.0f} ({load()})"
                 )
                 before = after
             missing, twice, unexpected = await verify(db, ids, thread_id)
