@@ -8,7 +8,7 @@ takes every request waiting when the previous group is done and answers them in 
 transaction: one roster query per server for all the callers (``access.context.known_callers``,
 the same rule as every command's), the module snapshots (shared anyway: ``snapshot``), and one
 ledger query per module for all their rows. Each student's view is then built from their own
-rows only, by ``my_marks.held_student_marks`` (the reader process's fast path, the same code).
+rows only, by ``my_marks.marks_from`` (the reader process's fast path, the same code).
 
 Whatever that path does not answer (a first command that links the caller, a refusal, a
 direct message) comes back as None, and the caller runs the whole command as before.
@@ -31,7 +31,7 @@ from bot.access.permissions import Caller
 from bot.db.engine import Database
 from bot.gradebook import snapshot
 from bot.gradebook.loading import raw_rows
-from bot.gradebook.my_marks import SummaryView, held_student_marks
+from bot.gradebook.my_marks import SummaryView, marks_from
 from bot.gradebook.view import StudentView
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,11 @@ __all__ = ["MarksCrowd"]
 
 #: Persons per ledger query (well inside every driver's limit on parameters).
 PERSONS_PER_QUERY = 500
+#: At most this many requests per group, and this many groups under way: the first answers go
+#: out while later groups are read (one group of a thousand would make everyone wait for the
+#: last), and one group's Python overlaps another's wait for the database.
+GROUP_SIZE = 50
+GROUPS_AT_ONCE = 2
 
 View = StudentView | SummaryView
 
@@ -59,7 +64,7 @@ class MarksCrowd:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._waiting: list[_Ask] = []
-        self._task: asyncio.Task[None] | None = None
+        self._servers: set[asyncio.Task[None]] = set()
         #: Requests answered by groups, and groups run (for tests and diagnostics).
         self.answered = 0
         self.groups = 0
@@ -73,13 +78,15 @@ class MarksCrowd:
         loop = asyncio.get_running_loop()
         ask = _Ask(guild_id, user, module_code, now, loop.create_future())
         self._waiting.append(ask)
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._serve(), name="marks-crowd")
+        if len(self._servers) < GROUPS_AT_ONCE:
+            task = loop.create_task(self._serve(), name="marks-crowd")
+            self._servers.add(task)
+            task.add_done_callback(self._servers.discard)
         return await asyncio.shield(ask.answer)
 
     async def _serve(self) -> None:
         while self._waiting:
-            group, self._waiting = self._waiting, []
+            group, self._waiting = self._waiting[:GROUP_SIZE], self._waiting[GROUP_SIZE:]
             try:
                 views = await self._answer(group)
             except Exception:
@@ -94,7 +101,6 @@ class MarksCrowd:
 
     async def _answer(self, group: Sequence[_Ask]) -> list[View | None]:
         async with self.db.session() as session:
-            key = snapshot.db_key(self.db.engine.url)
             callers: dict[int, Caller] = {}
             by_guild: dict[str, list[int]] = {}
             for i, ask in enumerate(group):
@@ -109,10 +115,14 @@ class MarksCrowd:
                     if known is not None:
                         callers[i] = known[1]
             # The snapshots each view needs (loaded once per module, shared), and whose rows.
+            # The group keeps what it took: a long group must not find its snapshots expired.
             persons: dict[int, set[int]] = {}
+            cohorts: dict[int, dict[str, snapshot.ModuleInfo]] = {}
+            snaps: dict[int, snapshot.ModuleSnapshot] = {}
             for i, caller in callers.items():
                 ask = group[i]
                 modules, zone = await snapshot.cohort_modules(session, caller.cohort_id)
+                cohorts[caller.cohort_id] = modules
                 if ask.module_code is None:
                     wanted = [m for m in modules.values() if caller.is_student_in(m.id)]
                 else:
@@ -123,7 +133,9 @@ class MarksCrowd:
                         else []
                     )
                 for module in wanted:
-                    await snapshot.module_snapshot(session, module, zone, ask.now)
+                    snaps[module.id] = await snapshot.module_snapshot(
+                        session, module, zone, ask.now
+                    )
                     persons.setdefault(module.id, set()).add(caller.person.id)
             rows = await _ledger_rows(session, persons)
 
@@ -133,7 +145,9 @@ class MarksCrowd:
         views: list[View | None] = [None] * len(group)
         for i, caller in callers.items():
             ask = group[i]
-            views[i] = held_student_marks(key, caller, ask.module_code, ask.now, read)
+            views[i] = marks_from(
+                caller, ask.module_code, ask.now, cohorts[caller.cohort_id], snaps.get, read
+            )
         return views
 
 
