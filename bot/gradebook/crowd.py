@@ -100,6 +100,10 @@ class MarksCrowd:
                     ask.answer.set_result(view)
 
     async def _answer(self, group: Sequence[_Ask]) -> list[View | None]:
+        # One moment for the group (its latest request's): the module's layout at that moment
+        # is then built once for the group rather than once per student, and no answer is
+        # older than the request it answers.
+        now = max(ask.now for ask in group)
         async with self.db.session() as session:
             callers: dict[int, Caller] = {}
             by_guild: dict[str, list[int]] = {}
@@ -133,9 +137,7 @@ class MarksCrowd:
                         else []
                     )
                 for module in wanted:
-                    snaps[module.id] = await snapshot.module_snapshot(
-                        session, module, zone, ask.now
-                    )
+                    snaps[module.id] = await snapshot.module_snapshot(session, module, zone, now)
                     persons.setdefault(module.id, set()).add(caller.person.id)
             rows = await _ledger_rows(session, persons)
 
@@ -146,7 +148,7 @@ class MarksCrowd:
         for i, caller in callers.items():
             ask = group[i]
             views[i] = marks_from(
-                caller, ask.module_code, ask.now, cohorts[caller.cohort_id], snaps.get, read
+                caller, ask.module_code, now, cohorts[caller.cohort_id], snaps.get, read
             )
         return views
 

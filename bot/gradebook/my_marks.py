@@ -169,6 +169,8 @@ def _milli(raw: object) -> int:
         return raw * 1000
     if isinstance(raw, float):
         return round(raw * 1000)
+    if isinstance(raw, Decimal):
+        return to_milli(raw)
     return to_milli(Decimal(str(raw)))
 
 

@@ -62,6 +62,19 @@ class Gradebook(commands.Cog):
         await self.reader.close()
         await self.exporter.close()
 
+    def _defer_in(self, interaction: discord.Interaction) -> float:
+        """Seconds to wait for the answer before saying "thinking".
+
+        Discord needs the answer or the deferral within 3 s of the click (``created_at``, the
+        snowflake's time, which the bot's clock follows: Discord's and the host's time in
+        production, the local server's and the demo's in the sandbox). The deferral is itself
+        a request, queued behind whatever the bot is sending: a click that took ``waited``
+        seconds to reach this handler is deferred ``waited`` earlier again, since the way out
+        is as congested as the way in was. Never longer than ``defer_after`` from now.
+        """
+        waited = max(0.0, (self.bot.clock.now() - interaction.created_at).total_seconds())
+        return max(0.0, min(self.defer_after, self.defer_after - 2 * waited))
+
     def _export_request(
         self, interaction: discord.Interaction, module: str | None, fmt: str
     ) -> ExportRequest:
@@ -87,11 +100,8 @@ class Gradebook(commands.Cog):
                 now=self.bot.clock.now(),
             )
         )
-        waited = (self.bot.clock.now() - interaction.created_at).total_seconds()
         try:
-            view = await asyncio.wait_for(
-                asyncio.shield(answer), min(self.defer_after, max(0.0, self.defer_after - waited))
-            )
+            view = await asyncio.wait_for(asyncio.shield(answer), self._defer_in(interaction))
         except TimeoutError:  # a crowd at the end of term: say "thinking" before Discord gives up
             await defer_private(interaction)
             view = await answer
