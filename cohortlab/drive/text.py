@@ -1,0 +1,49 @@
+"""What a reader of either platform sees, as one plain text: the one place tests and the demo
+compare bot answers across Discord and Slack.
+
+The core writes Discord-flavoured markup; the Slack adapter turns it into mrkdwn with
+``<!date^...>`` times. Both render the same content differently, so an assertion made on the
+raw text would test the rendering, not what a user notices. ``readable`` undoes both
+renderings: every time becomes ``YYYY-MM-DD HH:MM UTC`` (a reader sees it in their own zone
+on both platforms), bold/italic/strike marks go, mentions and channel links become names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+_DISCORD_TIME = re.compile(r"<t:(-?\d+)(?::[tTdDfFR])?>")
+_SLACK_DATE = re.compile(r"<!date\^(-?\d+)\^[^|>]*\|[^>]*>")
+_MENTION = re.compile(r"<@!?([A-Z0-9]+)(?:\|([^>]+))?>")
+_CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:/[0-9.]+)?(?:\|([^>]*))?>")
+_LINK = re.compile(r"<(https?://[^|>]+)(?:\|([^>]+))?>")
+_SMALL = re.compile(r"^-# ", re.MULTILINE)
+_BOLD = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)
+_EMPHASIS = re.compile(r"(?<![\w*])([*_~])(?=\S)(.+?)(?<=\S)\1(?![\w*])")
+_STRIKE = re.compile(r"~~(.+?)~~")
+
+
+def when(epoch: int) -> str:
+    """A moment as both platforms' readers are shown it, in UTC (their clients localise)."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def readable(text: str, names: Mapping[str, str] | None = None) -> str:
+    """``text`` (Discord markdown or Slack mrkdwn) as a person reads it, platform-free.
+
+    ``names`` maps user and channel ids to what the client shows (``@name``, ``#name``).
+    """
+    known = names or {}
+    out = _DISCORD_TIME.sub(lambda m: when(int(m[1])), text)
+    out = _SLACK_DATE.sub(lambda m: when(int(m[1])), out)
+    out = _MENTION.sub(lambda m: "@" + known.get(m[1], m[2] or m[1]), out)
+    out = _CHANNEL.sub(lambda m: "#" + known.get(m[1], m[2] or m[1]), out)
+    out = _LINK.sub(lambda m: m[2] or m[1], out)
+    out = _SMALL.sub("", out)
+    out = _BOLD.sub(r"\1", out)
+    out = _STRIKE.sub(r"\1", out)
+    out = _EMPHASIS.sub(r"\2", out)
+    # Slack escapes its three control characters; the reader sees them as typed.
+    return out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
