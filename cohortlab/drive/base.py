@@ -6,10 +6,10 @@ the local servers and the real applications; tests and the demo are written agai
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.access.context import open_context
 from bot.access.identity import ChatUser
@@ -17,6 +17,8 @@ from bot.clock import ManualClock
 from bot.db.engine import Database
 
 PLATFORMS = ("discord", "slack")
+
+T = TypeVar("T")
 
 
 class NotOnPlatform(Exception):
@@ -207,7 +209,13 @@ class Cohort(abc.ABC):
         """Where answers to an open prompt go."""
 
     @abc.abstractmethod
-    async def wait_for(self, check: Any, *, what: str, timeout: float = 10.0) -> Any:  # noqa: ASYNC109
+    async def wait_for(
+        self,
+        check: Callable[[], T | None],
+        *,
+        what: str,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> T:
         """Until ``check()`` is truthy (re-checked on every change of the local server)."""
 
     @abc.abstractmethod

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -21,6 +22,8 @@ from cohortlab.sandbox import Sandbox, World
 
 #: Seconds to wait for the bot's answer to a command (the bot defers, then follows up).
 ANSWER_WAIT = 15.0
+
+T = TypeVar("T")
 
 
 class DiscordPerson(Person):
@@ -93,7 +96,7 @@ class DiscordCohort(Cohort):
         self._emails = emails
         self._names = {p.platform_id: p.name for p in self.people.values()}
         self._names[str(sandbox.server.bot_user_id)] = "cohortbot"
-        self._names.update({str(c.id): c.name for c in self.world.channels.values()})
+        self._names.update({str(c.id): c.name or str(c.id) for c in self.world.channels.values()})
 
     @classmethod
     async def start(
@@ -130,9 +133,7 @@ class DiscordCohort(Cohort):
 
         tree = self.sandbox.app.bot.tree
         names = {
-            c.qualified_name
-            for c in tree.walk_commands()
-            if isinstance(c, app_commands.Command)
+            c.qualified_name for c in tree.walk_commands() if isinstance(c, app_commands.Command)
         }
         return " ".join(command.split()) in names
 
@@ -180,7 +181,13 @@ class DiscordCohort(Cohort):
             assert prompt is not None and prompt.thread_id, f"prompt {prompt_id} has no thread"
         return Thread(int(prompt.thread_id))
 
-    async def wait_for(self, check: Any, *, what: str, timeout: float = 10.0) -> Any:  # noqa: ASYNC109
+    async def wait_for(
+        self,
+        check: Callable[[], T | None],
+        *,
+        what: str,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> T:
         return await self.sandbox.server.wait_until(
             lambda: check() or None, timeout=timeout, describe=lambda: f"never came: {what}"
         )

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -32,6 +33,8 @@ from cohortlab.sandbox import example_texts
 
 #: Seconds to wait for the app's private answer (it acks at once, then answers).
 ANSWER_WAIT = 15.0
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -96,9 +99,7 @@ def option_text(name: str, value: Any) -> str:
     if isinstance(value, SlackPerson):
         return f"{name}:<@{value.platform_id}|{value.name}>"
     if isinstance(value, File):
-        raise NotOnPlatform(
-            f"`{name}`: a file in a slash command (Slack sends commands text only)"
-        )
+        raise NotOnPlatform(f"`{name}`: a file in a slash command (Slack sends commands text only)")
     if isinstance(value, bool):
         return f"{name}:{'true' if value else 'false'}"
     return f"{name}:{shlex.quote(str(value))}"
@@ -141,9 +142,7 @@ class SlackPerson(Person):
         return await self._answer(result, views_before=views)
 
     async def fill_form(self, **fields: Any) -> Reply:
-        result = await self.actor.submit(
-            values={k: {"value": str(v)} for k, v in fields.items()}
-        )
+        result = await self.actor.submit(values={k: {"value": str(v)} for k, v in fields.items()})
         if result.errors:
             return Reply(text=" ".join(result.errors.values()), raw=str(result.errors))
         return await self._answer(result)
@@ -173,7 +172,12 @@ class SlackCohort(Cohort):
     platform = "slack"
 
     def __init__(
-        self, server: LocalSlackServer, app: Any, world: SlackWorld, db: Database, clock: ManualClock
+        self,
+        server: LocalSlackServer,
+        app: Any,
+        world: SlackWorld,
+        db: Database,
+        clock: ManualClock,
     ) -> None:
         self.server = server
         self.app = app
@@ -261,8 +265,8 @@ class SlackCohort(Cohort):
         )
 
     def message_of(self, post: Post) -> Message:
-        chan, ts = post.ref
-        return self.server.state.find_message(ts) if isinstance(ts, str) else ts
+        _, ts = post.ref
+        return self.server.state.find_message(ts)
 
     def place_of(self, where: str | Thread) -> tuple[str, str | None]:
         if isinstance(where, Thread):
@@ -283,7 +287,13 @@ class SlackCohort(Cohort):
             assert prompt is not None and prompt.thread_id, f"prompt {prompt_id} has no thread"
         return Thread(split_target(prompt.thread_id))
 
-    async def wait_for(self, check: Any, *, what: str, timeout: float = 10.0) -> Any:  # noqa: ASYNC109
+    async def wait_for(
+        self,
+        check: Callable[[], T | None],
+        *,
+        what: str,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> T:
         return await self.server.wait_until(
             lambda: check() or None, timeout=timeout, describe=lambda: f"never came: {what}"
         )
