@@ -119,8 +119,8 @@ class ScheduledWork:
 
     def register_features(self) -> None:
         self.scheduler.register(CALENDAR_JOB, self.calendar_once)
-        self.scheduler.register(PEER_JOB, self.peer_once)
         self.scheduler.register(DIGEST_JOB, self.digests_once)
+        self.scheduler.register(PEER_JOB, self.peer_once)
 
     def register_outbox(self) -> None:
         self.scheduler.register(OUTBOX_JOB, self.send_owed)

@@ -97,6 +97,10 @@ def message_target(event: Mapping[str, Any]) -> str:
     return channel
 
 
+def _quiet_token_skipped(record: logging.LogRecord) -> bool:
+    return "`token` will be unused" not in record.getMessage()
+
+
 class SlackApplication:
     """Everything ``cohortbot run`` starts on Slack, in one object with start/stop."""
 
@@ -139,11 +143,17 @@ class SlackApplication:
         self.marks = MarksReader(self.db, settings.gradebook_workers)
         self.claims = ClaimBatcher(self.db)
         secret = settings.slack_signing_secret
+        # bolt also reads SLACK_BOT_TOKEN from the environment and warns that the client's
+        # (the same token) wins: noise for the operator, so that one warning is not shown.
+        logging.getLogger("slack_bolt.AsyncApp").addFilter(_quiet_token_skipped)
         self.bolt = AsyncApp(
             client=self.client,
             signing_secret=secret.get_secret_value() if secret else "",
             request_verification_enabled=settings.slack_mode == "http",
             process_before_response=False,
+            # The answers it relays for students (private prompts) are its own messages:
+            # the recorder must see them (it credits only relayed headers, ``parse_relayed``).
+            ignoring_self_events_enabled=False,
         )
         self._register_listeners()
         self.web = build_web_server(
@@ -153,12 +163,11 @@ class SlackApplication:
             metrics=self.metrics,
             scheduler=self.scheduler,
             outbox=self.outbox,
-            connected=lambda: self.connected,
+            connected=self._connection_up,
         )
         if settings.slack_mode == "http":
             self.web.app.router.add_post(EVENTS_PATH, self._http_delivery)
         self.socket: AsyncSocketModeHandler | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = asyncio.Event()
         self._stopping = False
         self._started = False
@@ -180,6 +189,11 @@ class SlackApplication:
         try:
             me = await self.chat.connect()
         except ChatError as exc:
+            if exc.retryable:
+                raise StartupError(
+                    f"Slack could not be reached at {self.settings.slack_api_url} "
+                    f"({exc.detail}): check COHORTBOT_SLACK_API_URL and the network."
+                ) from None
             raise StartupError(
                 f"Slack refused SLACK_BOT_TOKEN ({exc.detail}): check the bot token and "
                 "COHORTBOT_SLACK_API_URL."
@@ -218,6 +232,17 @@ class SlackApplication:
             self.web.url,
         )
 
+    def _connection_up(self) -> bool:
+        """For /healthz: started and, in Socket Mode, the websocket open (slack_sdk
+        reconnects by itself; until it has, the probe says so)."""
+        if not self.connected:
+            return False
+        if self.socket is None:
+            return True
+        client = self.socket.client
+        session = client.current_session
+        return not client.closed and session is not None and not session.closed
+
     async def wait_until_ready(self, within_seconds: float = 30.0) -> None:
         """Ready once ``start`` returned: Socket Mode connected, or the web server listening."""
         if not self.connected:
@@ -235,9 +260,6 @@ class SlackApplication:
             with contextlib.suppress(Exception):
                 await self.socket.close_async()  # type: ignore[no-untyped-call]
         self.connected = False
-        for task in list(self._tasks):
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(task, DRAIN_SECONDS)
         if self._started:
             await self.discussions.close()
         await self.marks.close()
@@ -436,6 +458,9 @@ class SlackApplication:
                     "action_id": "value",
                     "multiline": option.long,
                 },
+                # Slack refuses an empty input block unless it is optional: the required ones
+                # are checked here, with the sentence under the field.
+                "optional": True,
             }
             for option in ask
         ]
@@ -454,23 +479,32 @@ class SlackApplication:
         )
 
     async def _on_modal(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        await ack()
-        team = str((body.get("team") or {}).get("id") or self.chat.team_id or "")
-        if not await self.once(f"{CLAIM_PREFIX}{team}:view:{view.get('id')}"):
-            return
+        """The form a command opened: a field that does not parse keeps the form open with
+        the sentence under it; otherwise the form closes and the answer comes privately."""
         meta = json.loads(view.get("private_metadata") or "{}")
         command = BY_PATH.get(tuple(meta.get("path", ())))
-        user_id = str((body.get("user") or {}).get("id"))
         if command is None:
+            await ack()
             return
         state = (view.get("state") or {}).get("values") or {}
         typed = {block: (fields.get("value") or {}).get("value") for block, fields in state.items()}
+        refused: str | None = None
+        values: dict[str, Any] = {}
         try:
-            values = merge(command.shape, meta.get("values") or {}, typed)
+            values = merge(command.form_shape, meta.get("values") or {}, typed)
         except ParseError as exc:
-            text = str(exc)
+            if exc.field is not None and exc.field in state:
+                await ack(response_action="errors", errors={exc.field: str(exc)})
+                return
+            await ack()
+            refused = str(exc)
         else:
-            text = await self._run(command, await self._call_of(team, user_id), values)
+            await ack()
+        team = str((body.get("team") or {}).get("id") or self.chat.team_id or "")
+        if not await self.once(f"{CLAIM_PREFIX}{team}:view:{view.get('id')}"):
+            return
+        user_id = str((body.get("user") or {}).get("id"))
+        text = refused or await self._run(command, await self._call_of(team, user_id), values)
         channel = meta.get("channel") or await self.chat.dm_channel_id(user_id)
         try:
             await self.chat._call(

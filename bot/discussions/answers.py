@@ -26,8 +26,10 @@ __all__ = [
 #: A modal paragraph holds at most 4,000 characters; longer answers are split over messages.
 ANSWER_MAX_CHARS = 4000
 
+#: Read back as each platform shows it: Discord keeps ``**bold**`` and numeric ids; Slack
+#: (``slackapp.mrkdwn``) turns it into ``*bold*`` and its member ids are ``U…``/``W…``.
 _HEADER = re.compile(
-    r"\A\*\*(?P<kind>Answer|Reply) from <@!?(?P<user>\d+)>\*\*"
+    r"\A\*\*?(?P<kind>Answer|Reply) from <@!?(?P<user>\d+|[UW][A-Z0-9]+)>\*\*?"
     r"(?: to https?://\S+/(?P<parent>\d+))?"
     r"(?: \((?P<part>\d+)/(?P<parts>\d+)\))?\n"
 )

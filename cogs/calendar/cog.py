@@ -16,6 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.calendar import personal
+from bot.calendar.engine import EngineConfig
 from bot.discord_app import CohortBot
 from bot.timeparse import autocomplete_zones
 from cogs._shared.context import as_caller, in_context
@@ -47,6 +48,15 @@ class CalendarCog(commands.GroupCog, group_name="calendar", group_description="Y
 
     def wake(self, at: datetime | None) -> None:
         self.bot.work.wake_calendar(at)
+
+    @property
+    def config(self) -> EngineConfig:
+        """The dispatcher's settings (held by ``bot.runtime.ScheduledWork``)."""
+        return self.bot.work.calendar_config
+
+    @config.setter
+    def config(self, value: EngineConfig) -> None:
+        self.bot.work.calendar_config = value
 
     @slash(
         None,

@@ -22,7 +22,12 @@ _FALSE = {"false", "no", "n", "off", "0"}
 
 
 class ParseError(ValueError):
-    """One sentence for the user; nothing was done."""
+    """One sentence for the user; nothing was done. ``field``: the option it is about, if one
+    (a modal shows the sentence under that field)."""
+
+    def __init__(self, sentence: str, field: str | None = None) -> None:
+        super().__init__(sentence)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -76,14 +81,16 @@ def convert(option: Option, raw: str) -> Any:
         try:
             return int(raw)
         except ValueError:
-            raise ParseError(f"`{option.name}` must be a whole number, not `{raw}`.") from None
+            raise ParseError(
+                f"`{option.name}` must be a whole number, not `{raw}`.", option.name
+            ) from None
     if option.kind == "boolean":
         word = raw.strip().lower()
         if word in _TRUE:
             return True
         if word in _FALSE:
             return False
-        raise ParseError(f"`{option.name}` must be true or false, not `{raw}`.")
+        raise ParseError(f"`{option.name}` must be true or false, not `{raw}`.", option.name)
     return raw
 
 
@@ -139,5 +146,5 @@ def merge(
             values[name] = convert(by_name[name], str(raw).strip())
     missing = [o.name for o in shape.options if o.required and o.name not in values]
     if missing:
-        raise ParseError(f"`{missing[0]}` is required.")
+        raise ParseError(f"`{missing[0]}` is required.", missing[0])
     return values

@@ -9,23 +9,27 @@ more ``SlackCommand`` in ``COMMANDS`` (and its name in the manifest).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from bot import __version__
-from bot.access.context import open_context
+from bot.access.context import CommandContext, open_context
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller
 from bot.calendar import personal
 from bot.clock import Clock
+from bot.config import Settings
 from bot.db.engine import Database
 from bot.db.models import Cohort
 from bot.discussions import service
 from bot.discussions.live import LiveDiscussions
+from bot.outbox import Outbox
 from bot.runtime import ScheduledWork
 from bot.sqlite_offload.marks_reader import MarksReader
 from bot.text import about_text
+from slackapp.chat import SlackChat
 from slackapp.commands.parse import Option, Shape
 
 P = ParamSpec("P")
@@ -37,9 +41,12 @@ class Services(Protocol):
 
     db: Database
     clock: Clock
+    settings: Settings
     marks: MarksReader
     discussions: LiveDiscussions
     work: ScheduledWork
+    chat: SlackChat
+    outbox: Outbox
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,10 @@ class Call:
     @property
     def now(self) -> datetime:
         return self.services.clock.now()
+
+    def context(self) -> AbstractAsyncContextManager[CommandContext]:
+        """The roster-checked transaction, for services that open it themselves."""
+        return open_context(self.services.db, self.team_id, self.user)
 
     async def in_context(
         self,
@@ -89,17 +100,25 @@ class SlackCommand:
     ask: tuple[str, ...] = ()
     #: Checks what was given before a modal asks for the rest (refuses early, changes nothing).
     check: Check | None = None
+    #: Fields only a modal asks for, never options (as Discord's forms: an answer's text).
+    form: tuple[Option, ...] = ()
 
     @property
     def path(self) -> tuple[str, ...]:
         return self.shape.path
 
+    @property
+    def form_shape(self) -> Shape:
+        """The options and the form-only fields: what a submitted modal is read against."""
+        return Shape(self.path, self.shape.options + self.form) if self.form else self.shape
+
     def to_ask(self, given: Mapping[str, Any], missing: tuple[str, ...]) -> tuple[Option, ...]:
         """The options a modal must ask for, in declared order (empty: run at once)."""
         wanted = set(missing) | {name for name in self.ask if name not in given}
+        wanted |= {o.name for o in self.form}
         if not missing and not wanted:
             return ()
-        return tuple(o for o in self.shape.options if o.name in wanted)
+        return tuple(o for o in self.form_shape.options if o.name in wanted)
 
 
 # --------------------------------------------------------------------------- handlers
@@ -124,6 +143,30 @@ async def calendar_upcoming(call: Call, values: Mapping[str, Any]) -> str:
 async def calendar_timezone(call: Call, values: Mapping[str, Any]) -> str:
     result = await call.as_caller(personal.set_timezone, zone=values["zone"])
     return result.text
+
+
+async def calendar_reminders(call: Call, values: Mapping[str, Any]) -> str:
+    result = await call.as_caller(personal.set_reminders, enabled=values["enabled"])
+    return result.text
+
+
+async def calendar_quiet_hours(call: Call, values: Mapping[str, Any]) -> str:
+    result = await call.as_caller(
+        personal.set_quiet_hours, start=values.get("start"), end=values.get("end")
+    )
+    return result.text
+
+
+async def calendar_reset_feed(call: Call, values: Mapping[str, Any]) -> str:
+    result = await call.as_caller(personal.reset_feed, public_url=call.services.settings.public_url)
+    return result.text
+
+
+async def prompt_close(call: Call, values: Mapping[str, Any]) -> str:
+    live = call.services.discussions
+    info = await live.prompts.close_early(call.context, values["prompt"], now=call.now)
+    await live.run_due()  # lock the thread and post the summary now
+    return f"Prompt #{info.id} “{info.title}” closes now; its thread is locked."
 
 
 def _prompt_fields(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -192,7 +235,37 @@ COMMANDS: tuple[SlackCommand, ...] = (
         check=prompt_check,
     ),
     SlackCommand(Shape(("prompt", "list"), (_MODULE,)), prompt_list),
+    SlackCommand(
+        Shape(
+            ("prompt", "close"),
+            (Option("prompt", "Prompt number (see /prompt list)", required=True, kind="integer"),),
+        ),
+        prompt_close,
+    ),
+    SlackCommand(
+        Shape(
+            ("calendar", "reminders"),
+            (Option("enabled", "true to get DM reminders, false to stop them", True, "boolean"),),
+        ),
+        calendar_reminders,
+    ),
+    SlackCommand(
+        Shape(
+            ("calendar", "quiet-hours"),
+            (
+                Option("start", "Start, 24-hour HH:MM in your zone"),
+                Option("end", "End, HH:MM"),
+            ),
+        ),
+        calendar_quiet_hours,
+    ),
+    SlackCommand(Shape(("calendar", "reset-feed")), calendar_reset_feed),
 )
+
+# Each feature's commands in its own module (they import the types above: imported here, last).
+from slackapp.commands import deadlines, discussions, tutorials  # noqa: E402
+
+COMMANDS += discussions.COMMANDS + deadlines.COMMANDS + tutorials.COMMANDS
 
 BY_PATH: dict[tuple[str, ...], SlackCommand] = {c.path: c for c in COMMANDS}
 SHAPES: dict[tuple[str, ...], Shape] = {c.path: c.shape for c in COMMANDS}

@@ -53,6 +53,11 @@ async def test_missing_fields_open_a_modal_and_its_answer_creates_the_prompt(
     view = await slack.server.script.wait_for(lambda: tutor.open_views, what="the modal")
     asked = [b["block_id"] for b in view[-1].blocks]
     assert asked == ["title", "opens", "closes", "text"]
+    refused = await tutor.submit(
+        values={"title": {"value": "Week 2"}, "opens": {"value": "2030-01-26 09:00"}}
+    )
+    assert refused.errors == {"closes": "`closes` is required."}
+    assert not refused.closed
     await tutor.submit(
         values={
             "title": {"value": "Week 2"},
@@ -120,3 +125,21 @@ async def test_a_student_cannot_create_prompts_and_sees_their_marks_and_calendar
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_calendar_settings_by_name_value_options(slack: SlackBox) -> None:
+    student = slack.world.students_of(MODULE)[0]
+    chan = slack.world.channels[MODULE]
+    off = await student.slash("/calendar", "reminders enabled:false", channel=chan)
+    assert "\n" not in (await off.wait_ephemeral()).text
+    quiet = await student.slash("/calendar", "quiet-hours start:22:00 end:07:00", channel=chan)
+    await quiet.wait_ephemeral(contains="22:00")
+    wrong = await student.slash("/calendar", "reminders enabled:sometimes", channel=chan)
+    await wrong.wait_ephemeral(contains="`enabled` must be true or false, not `sometimes`.")
+    feed = await student.slash("/calendar", "reset-feed", channel=chan)
+    await feed.wait_ephemeral(contains="Your old calendar address no longer works")
+    async with slack.db.session() as s:
+        person = (
+            await s.execute(select(Person).where(Person.platform_user_id == student.id))
+        ).scalar_one()
+    assert person.dm_reminders is False

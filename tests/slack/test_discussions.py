@@ -125,3 +125,22 @@ async def test_a_message_outside_any_prompt_thread_is_not_evidence(slack: SlackB
 
 async def _value(value: bool) -> bool:
     return value
+
+
+async def test_a_tutor_closes_a_prompt_early_by_number(slack: SlackBox) -> None:
+    prompt = await open_prompt(slack)
+    tutor = slack.world.tutor_of(MODULE)
+    result = await tutor.slash(
+        "/prompt", f"close prompt:{prompt.id}", channel=slack.world.channels[MODULE]
+    )
+    await result.wait_ephemeral(contains=f"Prompt #{prompt.id} “Week 1” closes now")
+
+    async def closed() -> DiscussionPrompt | None:
+        await slack.app.work.send_owed()
+        async with slack.db.session() as s:
+            row = await s.get(DiscussionPrompt, prompt.id)
+        return row if row is not None and row.status == PromptStatus.CLOSED else None
+
+    await eventually(closed, "the prompt closed")
+    assert prompt.thread_id is not None
+    assert slack.app.chat.thread_states[prompt.thread_id]["locked"] is True

@@ -146,3 +146,30 @@ async def test_cohortbot_run_on_slack_survives_sigkill_and_loses_nothing(
         assert "shutting down" in text
         assert server.bot_token not in text and server.app_token not in text
         assert server.internal_errors == []
+
+
+async def test_a_refused_token_is_one_line_and_exit_2(tmp_path: Path, e2e_url: str) -> None:
+    async with LocalSlackServer() as server:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("COHORTBOT_", "SLACK_", "DISCORD_"))
+        }
+        env.update(
+            COHORTBOT_PLATFORM="slack",
+            SLACK_BOT_TOKEN="xoxb-not-this-one",
+            SLACK_APP_TOKEN=server.app_token,
+            COHORTBOT_SLACK_API_URL=server.api_base,
+            COHORTBOT_DATABASE_URL=e2e_url,
+            COHORTBOT_WEB_PORT=str(free_port()),
+        )
+        proc = await _start(env, tmp_path)
+        output, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    lines = [line for line in output.decode().splitlines() if line.strip()]
+    assert proc.returncode == 2
+    assert lines[-1] == (
+        "cohortbot: Slack refused SLACK_BOT_TOKEN (invalid_auth): check the bot token and "
+        "COHORTBOT_SLACK_API_URL."
+    )
+    assert not [line for line in lines if "Traceback" in line or "WARNING" in line]
+    assert "xoxb-not-this-one" not in output.decode()

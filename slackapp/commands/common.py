@@ -1,0 +1,161 @@
+"""What several Slack command modules need: a member named in the command text, a file the
+caller shared, files sent to the caller, and "who was told" in Slack's words.
+
+Parsing and rendering only: every rule stays in the services the handlers call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from bot.access.identity import ChatUser
+from bot.chat import ChatError, ChatErrorKind, FileAttachment, OutgoingMessage
+from bot.delivery import SLACK, Delivery, told_sentence, told_them
+from bot.errors import UserError
+from slackapp.chat import user_from_info
+from slackapp.commands.table import Call
+
+__all__ = [
+    "integer",
+    "member",
+    "send_file",
+    "sent_to",
+    "shared_file",
+    "told_all",
+    "told_one",
+]
+
+#: ``<@U123>`` or ``<@U123|name>`` (how Slack writes a mention), or a bare member id.
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|([UW][A-Z0-9]{6,})")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def integer(values: dict[str, Any] | Any, name: str) -> int | None:
+    """An optional whole-number option (the parser has converted it already)."""
+    value = values.get(name)
+    return None if value is None else int(value)
+
+
+async def member(call: Call, raw: str, *, option: str = "student") -> ChatUser:
+    """The workspace member an option names: a mention (``@amara`` as Slack sends it,
+    ``<@U123|amara>``), a member id, a handle or an e-mail address. One sentence if nobody."""
+    text = raw.strip()
+    found = _MENTION.fullmatch(text)
+    chat = call.services.chat
+    if found is not None:
+        return await chat.user(found.group(1) or found.group(2))
+    if _EMAIL.fullmatch(text):
+        try:
+            info = (await chat._call("users.lookupByEmail", email=text)).get("user") or {}
+        except ChatError as exc:
+            if exc.kind is not ChatErrorKind.NOT_FOUND and exc.detail != "users_not_found":
+                raise
+            info = {}
+        if info.get("id"):
+            user = user_from_info(str(info["id"]), info)
+            chat.remember(user)
+            return user
+        raise UserError(f"`{option}`: nobody in this workspace has the e-mail {text}.")
+    handle = text.lstrip("@").lower()
+    cursor: str | None = None
+    while handle:
+        page = await chat._call("users.list", limit=200, **({"cursor": cursor} if cursor else {}))
+        for info in page.get("members") or []:
+            profile = info.get("profile") or {}
+            names = {
+                str(info.get("name") or "").lower(),
+                str(profile.get("display_name") or "").lower(),
+            }
+            if handle in names and not info.get("deleted"):
+                user = user_from_info(str(info["id"]), info)
+                chat.remember(user)
+                return user
+        cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+        if not cursor:
+            break
+    raise UserError(
+        f"`{option}`: nobody called {text or '(empty)'} in this workspace; mention them, "
+        f"e.g. {option}:@name."
+    )
+
+
+async def send_file(call: Call, filename: str, data: bytes, text: str) -> None:
+    """A file for the caller alone: Slack has no private file answers, so it goes to their
+    direct message with the bot (the external upload flow) under ``text``."""
+    await call.services.chat.dm(
+        call.user.platform_user_id,
+        OutgoingMessage(text=text, files=(FileAttachment(filename, data),)),
+    )
+
+
+def sent_to(filename: str) -> str:
+    return f"`{filename}` is in your direct messages with me (Slack cannot attach a file here)."
+
+
+def told_one(delivery: Delivery) -> str:
+    return told_them(delivery, SLACK)
+
+
+def told_all(delivery: Delivery, noun: str, nouns: str, done: str) -> str:
+    return told_sentence(delivery, noun, nouns, done, SLACK)
+
+
+def lines(parts: Sequence[str]) -> str:
+    return "\n".join(parts) or "(nothing)"
+
+
+#: A file's id, alone or inside its permalink (``.../files/U123/F0ABC/grades.csv``).
+_FILE_ID = re.compile(r"(?:^|/)(F[A-Z0-9]{6,})(?:/|$)")
+
+
+@dataclass(frozen=True)
+class SharedFile:
+    """A file the caller shared on Slack first (a command cannot carry one)."""
+
+    filename: str
+    size: int
+    url: str
+    token: str
+
+    async def read(self, max_bytes: int) -> bytes | None:
+        """Its bytes (the bot's token on ``url_private``); None when larger than allowed."""
+        if self.size > max_bytes:
+            return None
+        headers = {"Authorization": f"Bearer {self.token}"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(self.url, headers=headers) as response,
+        ):
+            if response.status != 200:
+                raise UserError("Slack would not hand over that file; share it again and retry.")
+            data = await response.content.read(max_bytes + 1)
+        return None if len(data) > max_bytes else data
+
+
+async def shared_file(call: Call, raw: str, *, option: str = "file") -> SharedFile:
+    """The file an option names by its link (Slack's "Copy link to file") or id: the caller's
+    own upload, e.g. into their direct messages with the bot. One sentence otherwise."""
+    found = _FILE_ID.search(raw.strip().strip("<>").split("|")[0])
+    how = f"share the file with me first (drag it into our DM), then give {option}:<its link>."
+    if found is None:
+        raise UserError(f"`{option}` must be a link to a file you shared on Slack: {how}")
+    chat = call.services.chat
+    try:
+        info = (await chat._call("files.info", file=found.group(1))).get("file") or {}
+    except ChatError as exc:
+        if exc.kind is ChatErrorKind.NOT_FOUND or exc.detail == "file_not_found":
+            raise UserError(f"`{option}`: no such file on Slack; {how}") from None
+        raise
+    if str(info.get("user")) != call.user.platform_user_id:
+        raise UserError(f"`{option}`: that file was shared by someone else; {how}")
+    return SharedFile(
+        filename=str(info.get("name") or "file"),
+        size=int(info.get("size") or 0),
+        url=str(info.get("url_private_download") or info.get("url_private")),
+        token=str(chat.client.token or ""),
+    )

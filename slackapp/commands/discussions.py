@@ -1,0 +1,263 @@
+"""``/prompt`` on Slack beyond create/list/close: edit, extend, grade, grade-csv, scores,
+release, mine and answer, each the same service call as ``cogs/discussions/cog.py``.
+
+Slack differences, said where they matter: a command cannot carry a file, so ``grade-csv``
+takes the link of a CSV the tutor shared with the bot first; the scores CSV arrives in the
+tutor's direct messages (a private answer cannot hold a file); ``answer`` and
+``edit edit_text:true`` ask for the long text in a modal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.chat import OutgoingMessage
+from bot.discussions import service
+from bot.discussions.grades_csv import MAX_CSV_BYTES
+from bot.discussions.render import when
+from slackapp.commands.common import (
+    integer,
+    member,
+    send_file,
+    sent_to,
+    shared_file,
+    told_all,
+    told_one,
+)
+from slackapp.commands.parse import Option, Shape
+from slackapp.commands.table import Call, SlackCommand
+
+log = logging.getLogger(__name__)
+
+_PROMPT = Option("prompt", "Prompt number (see /prompt list)", required=True, kind="integer")
+_STUDENT = Option("student", "The student: @name, or their e-mail", required=True)
+
+
+async def edit_check(call: Call, values: Mapping[str, Any]) -> None:
+    """Refuse before the text modal opens (not a tutor, no such prompt, already open)."""
+    await call.in_context(service.prompt_for_edit, int(values["prompt"]))
+
+
+async def edit(call: Call, values: Mapping[str, Any]) -> str:
+    private = values.get("private_answers")
+    info = await call.in_context(
+        service.edit_prompt,
+        int(values["prompt"]),
+        title=values.get("title"),
+        body=values.get("text"),
+        opens=values.get("opens"),
+        closes=values.get("closes"),
+        rubric=values.get("rubric"),
+        private_answers=None if private is None else bool(private),
+        now=call.now,
+    )
+    call.services.discussions.wake(info.opens_at)
+    return f"Updated: {info.line}"
+
+
+@dataclass(frozen=True)
+class EditCommand(SlackCommand):
+    """``edit_text:true`` without ``text`` asks for the new text in a modal."""
+
+    def to_ask(self, given: Mapping[str, Any], missing: tuple[str, ...]) -> tuple[Option, ...]:
+        if given.get("edit_text") and "text" not in given:
+            missing = (*missing, "text")
+        return super().to_ask(given, missing)
+
+
+async def extend(call: Call, values: Mapping[str, Any]) -> str:
+    student = await member(call, str(values["student"]))
+    result = await call.services.discussions.prompts.grant_extension(
+        call.context,
+        int(values["prompt"]),
+        student=student,
+        until=values["until"],
+        reason=values.get("reason"),
+        now=call.now,
+    )
+    told = told_one(await call.services.outbox.delivery([result.message_key]))
+    return f"{result.render()} {told}"
+
+
+async def grade(call: Call, values: Mapping[str, Any]) -> str:
+    student = await member(call, str(values["student"]))
+    result = await call.in_context(
+        service.grade,
+        int(values["prompt"]),
+        student=student,
+        quality=values.get("quality"),
+        feedback=values.get("feedback"),
+        now=call.now,
+    )
+    if result.released:
+        call.services.discussions.wake()
+    after = " The student is told of the change privately." if result.released else ""
+    return f"{result.student_name} on prompt #{result.prompt.id}: {result.summary}." + after
+
+
+async def grade_csv(call: Call, values: Mapping[str, Any]) -> str:
+    csv = await shared_file(call, str(values["file"]))
+    result = await call.in_context(
+        service.grade_csv,
+        int(values["prompt"]),
+        data=lambda: csv.read(MAX_CSV_BYTES),
+        filename=csv.filename,
+        now=call.now,
+    )
+    if result.released and result.changed:
+        call.services.discussions.wake()
+    after = " Students are told of changes privately." if result.released else ""
+    return (
+        f"Saved quality marks and feedback for prompt #{result.prompt.id}: "
+        f"{result.changed} changed, {result.unchanged} unchanged.{after}"
+    )
+
+
+async def scores(call: Call, values: Mapping[str, Any]) -> str:
+    table = await call.services.discussions.prompts.score_table(
+        call.context, int(values["prompt"]), now=call.now
+    )
+    state = "released" if table.prompt.released_at else "provisional, not released"
+    head = f"Prompt #{table.prompt.id} “{table.prompt.title}” ({state}):"
+    rows = [row.line + (f" [{row.notified}]" if row.notified else "") for row in table.rows]
+    await send_file(call, table.csv_name, table.csv_data, head)
+    return "\n".join([head, *rows, sent_to(table.csv_name)])
+
+
+async def release(call: Call, values: Mapping[str, Any]) -> str:
+    live = call.services.discussions
+    result = await live.prompts.release(call.context, int(values["prompt"]), now=call.now)
+    try:
+        await live.run_due()
+        await call.services.outbox.run()  # the mark messages it handed over, sent now
+    except Exception:
+        log.exception("releasing prompt %s: sending the marks failed; it retries", result.prompt.id)
+        live.wake()
+    async with call.services.db.session() as session:
+        told = await service.release_delivery(session, result.prompt.id)
+    return (
+        f"Released the marks of prompt #{result.prompt.id} “{result.prompt.title}” for "
+        f"{result.students} students: " + told_all(told, "student", "students", "told privately")
+    )
+
+
+async def mine(call: Call, values: Mapping[str, Any]) -> str:
+    mine = await call.services.discussions.prompts.my_scores(
+        call.context, integer(values, "prompt"), now=call.now
+    )
+    if not mine.rows:
+        return mine.note or "Nothing to show."
+    lines = []
+    for row in mine.rows:
+        state = "released" if row.released else "provisional"
+        line = f"#{row.prompt.id} **{row.prompt.title}** ({row.prompt.module_code}, {state}): "
+        line += row.summary
+        if row.extension_until is not None:
+            line += f"; your extension runs to {when(row.extension_until)}"
+        if row.feedback:
+            line += f"\n> Feedback: {row.feedback}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+async def answer_check(call: Call, values: Mapping[str, Any]) -> None:
+    """May they answer now (a student of it, open or extended, not yet answered)?"""
+    await call.in_context(service.begin_answer, int(values["prompt"]), now=call.now)
+
+
+async def answer(call: Call, values: Mapping[str, Any]) -> str:
+    plan = await call.in_context(
+        service.submit_answer,
+        int(values["prompt"]),
+        text=values["text"],
+        reply_to=values.get("reply_to"),
+        now=call.now,
+    )
+    chat = call.services.chat
+    for message in plan.messages:
+        await chat.post(plan.thread_id, OutgoingMessage(message))
+    if plan.add_member is not None:
+        await chat.add_thread_member(plan.thread_id, plan.add_member)
+    return plan.note
+
+
+COMMANDS: tuple[SlackCommand, ...] = (
+    EditCommand(
+        Shape(
+            ("prompt", "edit"),
+            (
+                _PROMPT,
+                Option("title", "New title"),
+                Option("opens", "New opening time, e.g. 2026-01-19 09:00"),
+                Option("closes", "New deadline, e.g. 2026-01-23 17:00"),
+                Option("rubric", "Preset (standard, light, reflective) and changes"),
+                Option("private_answers", "Post before you see others", kind="boolean"),
+                Option("text", "The new prompt text", long=True),
+                Option("edit_text", "Type the new text in a form", kind="boolean"),
+            ),
+        ),
+        edit,
+        check=edit_check,
+    ),
+    SlackCommand(
+        Shape(
+            ("prompt", "extend"),
+            (
+                _PROMPT,
+                _STUDENT,
+                Option("until", "Their new deadline, e.g. 2026-01-30 17:00", required=True),
+                Option("reason", "Reference"),
+            ),
+        ),
+        extend,
+    ),
+    SlackCommand(
+        Shape(
+            ("prompt", "grade"),
+            (
+                _PROMPT,
+                _STUDENT,
+                Option("quality", "Quality points, e.g. 3 or 2.5"),
+                Option("feedback", "Feedback they see", long=True),
+            ),
+        ),
+        grade,
+    ),
+    SlackCommand(
+        Shape(
+            ("prompt", "grade-csv"),
+            (
+                _PROMPT,
+                Option(
+                    "file",
+                    "Link to the CSV you shared with the bot (student_number, quality_points, "
+                    "feedback)",
+                    required=True,
+                ),
+            ),
+        ),
+        grade_csv,
+    ),
+    SlackCommand(Shape(("prompt", "scores"), (_PROMPT,)), scores),
+    SlackCommand(Shape(("prompt", "release"), (_PROMPT,)), release),
+    SlackCommand(
+        Shape(
+            ("prompt", "mine"),
+            (Option("prompt", "Prompt number (leave out for all)", kind="integer"),),
+        ),
+        mine,
+    ),
+    SlackCommand(
+        Shape(("prompt", "answer"), (_PROMPT,)),
+        answer,
+        check=answer_check,
+        # Not options on Discord either: its Answer form asks for them.
+        form=(
+            Option("text", "Your answer", required=True, long=True),
+            Option("reply_to", "Replying to (link of a classmate's post)"),
+        ),
+    ),
+)
