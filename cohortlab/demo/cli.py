@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="play a scripted term against a built-in local Discord server (no account needed)",
         description="Start a local Discord-compatible server with a demo cohort, run the bot "
         "against it, play a scripted term and print what tutors and students saw.",
-        epilog="Examples:\n  cohortbot demo --out demo-output\n"
+        epilog="Examples:\n  cohortbot demo --out demo-output\n  cohortbot demo --platform slack\n"
         "  cohortbot demo --serve --port 8080",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -37,4 +37,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "dashboard (sign-in links are printed); Ctrl-C stops it",
     )
     p.add_argument("--port", type=int, default=8080, help="web server port with --serve")
+    p.add_argument(
+        "--platform",
+        choices=("discord", "slack"),
+        default="discord",
+        help="the local server to play the term on (slack: the term both platforms share, "
+        "cohortlab/demo/term.py, ending with the module's gradebook)",
+    )
     p.set_defaults(handler=cmd_demo)

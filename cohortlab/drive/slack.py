@@ -27,12 +27,19 @@ from bot.roster.service import import_roster, load_programme
 from cohortlab.drive.base import Cohort, File, NotOnPlatform, Person, Post, Reply, Thread
 from cohortlab.drive.text import readable
 from cohortlab.localslack import Channel, LocalSlackServer, Message, SlackActor, message_text
-from cohortlab.localslack.models import Ephemeral, action_ids
+from cohortlab.localslack.models import Ephemeral, TsClock, action_ids
 from cohortlab.localslack.scripting import Result
 from cohortlab.sandbox import example_texts
 
-#: Seconds to wait for the app's private answer (it acks at once, then answers).
-ANSWER_WAIT = 15.0
+#: Seconds to wait for the app's private answer (it acks at once, then answers; a release
+#: first sends every student's DM at Slack's pace).
+ANSWER_WAIT = 60.0
+
+
+def _once(raw: str) -> str:
+    """A message's fallback text and its blocks usually say the same: show it once."""
+    return "\n".join(dict.fromkeys(raw.split("\n")))
+
 
 T = TypeVar("T")
 
@@ -198,6 +205,8 @@ class SlackCohort(Cohort):
 
         clock = ManualClock(start)
         server = LocalSlackServer()
+        # Messages are stamped on the term's clock, as the local Discord server does.
+        server.state.clock = TsClock(lambda: clock.now().timestamp())
         await server.start()
         await upgrade(db)
         world = await build_slack_world(server, db)
@@ -254,11 +263,11 @@ class SlackCohort(Cohort):
 
     def reply_of(self, item: Ephemeral | Message) -> Reply:
         raw = message_text(item)
-        return Reply(text=readable(raw, self._names), raw=raw)
+        return Reply(text=readable(_once(raw), self._names), raw=raw)
 
     def post_of(self, message: Message) -> Post:
         return Post(
-            text=readable(message_text(message), self._names),
+            text=readable(_once(message_text(message)), self._names),
             author=self._names.get(message.user, message.user),
             buttons=tuple(action_ids(message.blocks or [])),
             ref=(message.channel, message.ts),
