@@ -21,6 +21,9 @@ from cohortlab.demo.steps.s90_gradebook import _table
 from cohortlab.drive import Cohort, Person, Reply
 
 MODULE = "MATH70097"
+CHANNEL = f"#{MODULE.lower()}"
+#: Export columns naming a student's chat handle: they differ by platform by design.
+HANDLES = ("discord", "slack", "handle")
 
 
 class Log:
@@ -39,7 +42,7 @@ class Log:
     def note(self, text: str) -> None:
         print(f"    ({text})", file=self.out)
 
-    def user(self, who: Person, text: str, where: str = f"#{MODULE.lower()}") -> None:
+    def user(self, who: Person, text: str, where: str = CHANNEL) -> None:
         print(f"[{self._when()}] {who.name} in {where}: {text}", file=self.out)
 
     def bot(
