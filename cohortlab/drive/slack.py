@@ -102,11 +102,12 @@ async def build_slack_world(server: LocalSlackServer, db: Database) -> SlackWorl
 
 
 def option_text(name: str, value: Any) -> str:
-    """``name:value`` as a person types it in Slack's command box."""
+    """``name:value`` as a person types it in Slack's command box (a file: shared first,
+    ``SlackPerson.command``)."""
     if isinstance(value, SlackPerson):
         return f"{name}:<@{value.platform_id}|{value.name}>"
     if isinstance(value, File):
-        raise NotOnPlatform(f"`{name}`: a file in a slash command (Slack sends commands text only)")
+        raise NotOnPlatform(f"`{name}`: a file must be shared before the command names it")
     if isinstance(value, bool):
         return f"{name}:{'true' if value else 'false'}"
     return f"{name}:{shlex.quote(str(value))}"
@@ -140,6 +141,11 @@ class SlackPerson(Person):
 
     async def command(self, name: str, *, where: str | None = None, **options: Any) -> Reply:
         path = name.strip().lstrip("/").split()
+        for key, value in options.items():
+            if isinstance(value, File):
+                # A command carries text only: share the file in the DM, then give its link.
+                shared = await self.actor.upload(self.actor.dm_channel(), value.name, value.data)
+                options[key] = shared.to_json()["permalink"]
         text = " ".join([*path[1:], *(option_text(k, v) for k, v in options.items())])
         chan = self.cohort.world.channels[where] if where else None
         views = len(self.actor.open_views)

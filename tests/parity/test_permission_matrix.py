@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from bot.db.models import Cohort as CohortRow
 from bot.db.models import Person as RosterPerson
-from cohortlab.drive import Cohort, NotOnPlatform, Person
+from cohortlab.drive import Cohort, File, NotOnPlatform, Person
 from cohortlab.drive.discord import DiscordCohort
 from cohortlab.drive.text import readable
+from cohortlab.localdiscord.scripting import Upload
 from tests.e2e.test_permission_matrix import (
     ALLOWED,
     DEFAULT_MODULE,
@@ -131,6 +132,15 @@ async def setup_box(cohort: Cohort, names: dict[str, Person]) -> Any:
 # --------------------------------------------------------------------------- the matrix
 
 
+def _neutral(value: Any, names: dict[str, Person]) -> Any:
+    """An example or setup value as the driver takes it: people by username, files as File."""
+    if isinstance(value, str):
+        return names.get(value, value)
+    if isinstance(value, Upload):
+        return File(value.filename, value.data, value.content_type)
+    return value
+
+
 async def test_permission_matrix_on_this_platform(cohort: Cohort) -> None:
     names = await usernames(cohort)
     box = await setup_box(cohort, names)
@@ -158,7 +168,7 @@ async def test_permission_matrix_on_this_platform(cohort: Cohort) -> None:
             if setup is not None:
                 made = await setup(box)
                 options.update({k: v for k, v in made.items() if k in params})
-            options = {k: names.get(v, v) if isinstance(v, str) else v for k, v in options.items()}
+            options = {k: _neutral(v, names) for k, v in options.items()}
             allowed = role in ALLOWED[audience]
             before = {} if allowed else await settled_dump(cast(Any, cohort))
             name = f"/{qualified} ({audience}) as {role}"
