@@ -93,15 +93,16 @@ async def run_shared_term(platform: str, out_dir: Path, out: TextIO = sys.stdout
 
 async def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=logging.WARNING)
-    platform = str(getattr(args, "platform", "discord"))
-    if platform == "slack":
+    platform = getattr(args, "platform", None)
+    if platform is not None:
         logging.getLogger("slack_bolt").setLevel(logging.ERROR)
+        logging.getLogger("discord").setLevel(logging.ERROR)
         started = time.perf_counter()
         print(
             "cohortbot demo: building the MSc Machine Learning and Data Science cohort on a "
-            "local Slack-compatible workspace and starting the bot against it..."
+            f"local {platform.capitalize()}-compatible server and starting the bot against it..."
         )
-        await run_shared_term("slack", args.out)
+        await run_shared_term(str(platform), args.out)
         elapsed = time.perf_counter() - started
         print(f"\nDemo finished in {elapsed:.1f} s; files are in {args.out}/.")
         return 0

@@ -40,8 +40,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--platform",
         choices=("discord", "slack"),
-        default="discord",
-        help="the local server to play the term on (slack: the term both platforms share, "
-        "cohortlab/demo/term.py, ending with the module's gradebook)",
+        default=None,
+        help="play the term both platforms share (cohortlab/demo/term.py) on this local "
+        "server, ending with the module's gradebook and the parity table; without it, the "
+        "full Discord term (it adds peer review and gradebook commands Slack lacks yet)",
     )
     p.set_defaults(handler=cmd_demo)

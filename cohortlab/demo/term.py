@@ -19,6 +19,7 @@ from typing import Any
 from bot.gradebook.exporting import export_module
 from cohortlab.demo.steps.s90_gradebook import _table
 from cohortlab.drive import Cohort, Person, Reply
+from cohortlab.drive.catalogue import parity_table
 
 MODULE = "MATH70097"
 CHANNEL = f"#{MODULE.lower()}"
@@ -200,6 +201,9 @@ async def play_term(cohort: Cohort, out: Any) -> bytes:
 
         data = (await cohort.as_person(tutor, export)).data
     print(_table(data), file=out)
+
+    log.section("Feature parity (command, Discord, Slack)")
+    print(parity_table(), file=out)
     return bytes(data)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from bot.db.models import Cohort as CohortRow
 from bot.db.models import Person as RosterPerson
 from cohortlab.drive import Cohort, File, NotOnPlatform, Person
+from cohortlab.drive.catalogue import catalogue
 from cohortlab.drive.discord import DiscordCohort
 from cohortlab.drive.text import readable
 from cohortlab.localdiscord.scripting import Upload
@@ -33,7 +34,6 @@ from tests.e2e.test_permission_matrix import (
     resolve_setup,
     settled_dump,
 )
-from tests.parity.catalogue import catalogue
 
 pytestmark = pytest.mark.e2e
 

@@ -48,3 +48,27 @@ def catalogue() -> dict[str, Command]:
                 for item in cls.__cog_app_commands__:
                     walk(str(group), item)
     return dict(sorted(found.items()))
+
+
+def parity_rows() -> list[tuple[str, str, str]]:
+    """(command, Discord, Slack) for every command: "yes", or why it is missing."""
+    from slackapp.commands.table import BY_PATH
+
+    return [
+        (
+            f"/{name}",
+            "yes",
+            "yes" if tuple(name.split()) in BY_PATH else "not yet (no Slack handler)",
+        )
+        for name in catalogue()
+    ]
+
+
+def parity_table() -> str:
+    rows = parity_rows()
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'command':<{width}}  Discord  Slack"]
+    lines += [f"{c:<{width}}  {d:<7}  {s}" for c, d, s in rows]
+    done = sum(1 for r in rows if r[2] == "yes")
+    lines.append(f"{done} of {len(rows)} commands on both platforms")
+    return "\n".join(lines)
