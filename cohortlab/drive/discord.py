@@ -150,7 +150,7 @@ class DiscordCohort(Cohort):
     def reply_of(self, message: Message) -> Reply:
         raw = message_text(message)
         return Reply(
-            text=readable(raw, self._names),
+            text=readable(raw, self._names, self.clock.now()),
             raw=raw,
             files=[(a.filename, a.data) for a in message.attachments],
         )
@@ -160,7 +160,7 @@ class DiscordCohort(Cohort):
             str(c["custom_id"]) for c in walk_components(message.components) if c.get("custom_id")
         )
         return Post(
-            text=readable(message_text(message), self._names),
+            text=readable(message_text(message), self._names, self.clock.now()),
             author=self._names.get(str(message.author_id), str(message.author_id)),
             buttons=buttons,
             ref=message,

@@ -269,11 +269,11 @@ class SlackCohort(Cohort):
 
     def reply_of(self, item: Ephemeral | Message) -> Reply:
         raw = message_text(item)
-        return Reply(text=readable(_once(raw), self._names), raw=raw)
+        return Reply(text=readable(_once(raw), self._names, self.clock.now()), raw=raw)
 
     def post_of(self, message: Message) -> Post:
         return Post(
-            text=readable(_once(message_text(message)), self._names),
+            text=readable(_once(message_text(message)), self._names, self.clock.now()),
             author=self._names.get(message.user, message.user),
             buttons=tuple(action_ids(message.blocks or [])),
             ref=(message.channel, message.ts),

@@ -14,8 +14,8 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-_DISCORD_TIME = re.compile(r"<t:(-?\d+)(?::[tTdDfFR])?>")
-_SLACK_DATE = re.compile(r"<!date\^(-?\d+)\^[^|>]*\|[^>]*>")
+_DISCORD_TIME = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
+_SLACK_DATE = re.compile(r"<!date\^(-?\d+)\^([^|>]*)\|[^>]*>")
 _MENTION = re.compile(r"<@!?([A-Z0-9]+)(?:\|([^>]+))?>")
 _CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:/[0-9.]+)?(?:\|([^>]*))?>")
 _LINK = re.compile(r"<(https?://[^|>]+)(?:\|([^>]+))?>")
@@ -31,14 +31,33 @@ def when(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def readable(text: str, names: Mapping[str, str] | None = None) -> str:
+def relative(epoch: int, now: datetime) -> str:
+    """ "in 3 days" / "2 hours ago", as both clients show a relative time (roughly)."""
+    seconds = epoch - now.timestamp()
+    span = abs(seconds)
+    units = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+    unit, size = next(((u, n) for u, n in units if span >= n), units[-1])
+    count = round(span / size)
+    words = f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"in {words}" if seconds >= 0 else f"{words} ago"
+
+
+def readable(text: str, names: Mapping[str, str] | None = None, now: datetime | None = None) -> str:
     """``text`` (Discord markdown or Slack mrkdwn) as a person reads it, platform-free.
 
-    ``names`` maps user and channel ids to what the client shows (``@name``, ``#name``).
+    ``names`` maps user and channel ids to what the client shows (``@name``, ``#name``);
+    with ``now``, a relative time (Discord's ``:R``, Slack's ``{ago}``) reads "in 3 days".
     """
     known = names or {}
-    out = _DISCORD_TIME.sub(lambda m: when(int(m[1])), text)
-    out = _SLACK_DATE.sub(lambda m: when(int(m[1])), out)
+
+    def moment(match: re.Match[str]) -> str:
+        style = match[2] or ""
+        if now is not None and style in ("R", "{ago}"):
+            return relative(int(match[1]), now)
+        return when(int(match[1]))
+
+    out = _DISCORD_TIME.sub(moment, text)
+    out = _SLACK_DATE.sub(moment, out)
     out = _MENTION.sub(lambda m: "@" + known.get(m[1], m[2] or m[1]), out)
     out = _CHANNEL.sub(lambda m: "#" + known.get(m[1], m[2] or m[1]), out)
     out = _LINK.sub(lambda m: m[2] or m[1], out)
