@@ -34,6 +34,8 @@ from cohortlab.sandbox import example_texts
 #: Seconds to wait for the app's private answer (it acks at once, then answers; a release
 #: first sends every student's DM at Slack's pace).
 ANSWER_WAIT = 60.0
+#: A click's answer comes at once (nothing to send first).
+CLICK_WAIT = 15.0
 
 
 def _once(raw: str) -> str:
@@ -124,7 +126,9 @@ class SlackPerson(Person):
     def __repr__(self) -> str:
         return f"<{self.name} on Slack>"
 
-    async def _answer(self, result: Result, *, views_before: int | None = None) -> Reply:
+    async def _answer(
+        self, result: Result, *, views_before: int | None = None, wait: float = ANSWER_WAIT
+    ) -> Reply:
         def check() -> Reply | None:
             mine = result.ephemerals
             if mine:
@@ -136,7 +140,7 @@ class SlackPerson(Person):
         return await self.cohort.wait_for(
             check,
             what=f"an answer to {self.name} (ack={result.ack}, responses={result.responses})",
-            timeout=ANSWER_WAIT,
+            timeout=wait,
         )
 
     async def command(self, name: str, *, where: str | None = None, **options: Any) -> Reply:
@@ -174,7 +178,7 @@ class SlackPerson(Person):
         if action is None:
             raise AssertionError(f"no button {button!r} on the post; it has {post.buttons}")
         message: Message = self.cohort.message_of(post)
-        return await self._answer(await self.actor.click(message, action))
+        return await self._answer(await self.actor.click(message, action), wait=CLICK_WAIT)
 
     def dms(self) -> list[Post]:
         bot = self.cohort.server.bot_user_id
