@@ -44,12 +44,12 @@ class Log:
         print(f"    ({text})", file=self.out)
 
     def user(self, who: Person, text: str, where: str = CHANNEL) -> None:
-        print(f"[{self._when()}] {who.name} in {where}: {text}", file=self.out)
+        print(f"[{self._when()}] {who.display_name} in {where}: {text}", file=self.out)
 
     def bot(
         self, text: str, *, to: Person | None = None, where: str = f"#{MODULE.lower()}"
     ) -> None:
-        audience = f" (only {to.name} sees this)" if to else ""
+        audience = f" (only {to.display_name} sees this)" if to else ""
         lines = text.strip().splitlines() or [""]
         print(f"[{self._when()}] cohortbot in {where}{audience}: {lines[0]}", file=self.out)
         for line in lines[1:]:

@@ -71,6 +71,11 @@ class Person(abc.ABC):
     #: The platform's member id (what the roster links them by).
     platform_id: str
 
+    @property
+    def display_name(self) -> str:
+        """The name others see ("Amara Okafor"), the same on both platforms."""
+        return self.cohort.chat_user(self).display_name
+
     @abc.abstractmethod
     async def command(self, name: str, *, where: str | None = None, **options: Any) -> Reply:
         """``/name`` with options (people as ``Person``, files as ``File``) in the module's

@@ -25,4 +25,4 @@ async def test_the_slack_demo_ends_with_the_discord_demos_gradebook(tmp_path: Pa
     for out in transcripts.values():
         text = out.getvalue()
         assert "=== The MATH70097 gradebook (exported) ===" in text
-        assert "(only amara" in text.lower() or "(only Amara" in text
+        assert "(only Amara Okafor sees this)" in text
