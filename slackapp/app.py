@@ -49,7 +49,7 @@ from bot.runtime import (
     check_schema,
 )
 from bot.scheduler import Scheduler
-from bot.sqlite_offload.marks_reader import MarksReader
+from bot.sqlite_offload.marks_reader import Exporter, MarksReader
 from slackapp.buttons import route
 from slackapp.chat import SlackChat, build_client, split_target, thread_id, user_from_info
 from slackapp.commands.parse import Option, ParseError, merge, parse
@@ -141,6 +141,7 @@ class SlackApplication:
             writer=settings.recorder_writer,
         )
         self.marks = MarksReader(self.db, settings.gradebook_workers)
+        self.exporter = Exporter(self.db, settings.gradebook_workers)
         self.claims = ClaimBatcher(self.db)
         secret = settings.slack_signing_secret
         # bolt also reads SLACK_BOT_TOKEN from the environment and warns that the client's
@@ -263,6 +264,7 @@ class SlackApplication:
         if self._started:
             await self.discussions.close()
         await self.marks.close()
+        await self.exporter.close()
         self.scheduler.shutdown()
         await self.web.stop()
         if self._owns_db:

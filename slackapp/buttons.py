@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from bot.calendar import service as calendar
 from bot.db.models import RsvpResponse
+from slackapp.commands import teams
 from slackapp.commands.table import Call
 
 ButtonHandler = Callable[[Call, re.Match[str], str], Awaitable[str]]
@@ -63,6 +64,9 @@ BUTTONS: tuple[SlackButton, ...] = (
     SlackButton(re.compile(r"cb:calendar:(?P<action>going|maybe|notgoing):(?P<id>\d+)"), rsvp),
     SlackButton(re.compile(r"cb:calendar:(?P<action>checkin):(?P<id>\d+)"), check_in),
     SlackButton(re.compile(r"cb:calendar:(?P<action>approve|deny):(?P<id>\d+)"), decide_extension),
+    # The buttons of /teams on Slack (the survey's choices, a proposal's confirmation).
+    SlackButton(re.compile(r"cb:teams:confirm:(?P<id>\d+)"), teams.confirm),
+    SlackButton(re.compile(r"cb:teams:answer:(?P<id>\d+):(?P<choice>.+)"), teams.answer),
 )
 
 

@@ -155,6 +155,7 @@ def unescape(text: str) -> str:
 
 
 _CHANNEL_NAME = re.compile(r"[^a-z0-9_-]+")
+_MEMBER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
 def channel_name(name: str) -> str:
@@ -326,6 +327,26 @@ class SlackChat:
         found = user_from_info(user_id, info)
         self._users[user_id] = found
         return found
+
+    async def find_user(self, text: str) -> ChatUser | None:
+        """A member named in a command: a member id (a mention), an e-mail
+        (``users.lookupByEmail``) or a handle of a member seen before; None if nobody fits."""
+        if _MEMBER_ID.fullmatch(text):
+            found = await self.user(text)
+            return found if found.username != text else None
+        if "@" in text:
+            try:
+                info = (await self._call("users.lookupByEmail", email=text)).get("user") or {}
+            except ChatError as exc:
+                if exc.kind is ChatErrorKind.NOT_FOUND or exc.detail == "users_not_found":
+                    return None
+                raise
+            found = user_from_info(str(info.get("id")), info)
+            self.remember(found)
+            return found
+        wanted = text.lower()
+        named = [u for u in self._users.values() if u.username.lower() == wanted]
+        return named[0] if len(named) == 1 else None
 
     def remember(self, user: ChatUser) -> None:
         self._users[user.platform_user_id] = user

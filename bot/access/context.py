@@ -6,8 +6,8 @@ raised anywhere inside rolls the whole transaction back, so a refused command ch
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +86,11 @@ def known_caller_from(rows: Sequence[Row[Any]]) -> tuple[Cohort, Caller] | None:
     cohort, person = rows[0][0], rows[0][1]
     roles = {module_id: role for _c, _p, module_id, role in rows}
     return cohort, Caller(person=person, cohort_id=cohort.id, roles=roles)
+
+
+#: Opens the roster-checked command context for one command (each platform's adapter makes
+#: one: the Discord cog's ``command_context`` for an interaction, Slack's ``Call.context``).
+ContextOpener = Callable[[], AbstractAsyncContextManager["CommandContext"]]
 
 
 @asynccontextmanager

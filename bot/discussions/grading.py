@@ -43,6 +43,12 @@ class GradeResult:
     summary: str
     released: bool
 
+    @property
+    def reply(self) -> str:
+        """The tutor's answer on every platform."""
+        after = " The student is told of the change privately." if self.released else ""
+        return f"{self.student_name} on prompt #{self.prompt.id}: {self.summary}." + after
+
 
 def _parse_quality(text: str | None, rubric: Rubric) -> Decimal | None:
     if text is None or not text.strip():

@@ -10,19 +10,14 @@ queue is written *before* the command's session opens, so the session's first re
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
-from bot.access.context import CommandContext
+from bot.access.context import ContextOpener
 from bot.access.identity import ChatUser
 from bot.discussions import service
 from bot.discussions.recorder import Recorder
 
 __all__ = ["ContextOpener", "RecordedPrompts"]
-
-#: Opens the roster-checked command context (the cog's ``command_context`` for one interaction).
-ContextOpener = Callable[[], AbstractAsyncContextManager[CommandContext]]
 
 
 class RecordedPrompts:

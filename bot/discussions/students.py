@@ -43,6 +43,22 @@ class MyScores:
     rows: list[MyScore]
     note: str | None = None
 
+    def render(self) -> str:
+        """``/prompt mine``'s answer on every platform: a paragraph per prompt."""
+        if not self.rows:
+            return self.note or "Nothing to show."
+        lines = []
+        for row in self.rows:
+            state = "released" if row.released else "provisional"
+            line = f"#{row.prompt.id} **{row.prompt.title}** ({row.prompt.module_code}, {state}): "
+            line += row.summary
+            if row.extension_until is not None:
+                line += f"; your extension runs to {when(row.extension_until)}"
+            if row.feedback:
+                line += f"\n> Feedback: {row.feedback}"
+            lines.append(line)
+        return "\n".join(lines)
+
 
 async def my_scores(
     session: AsyncSession,

@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from bot import outbox
+from bot.access.context import ContextOpener
 from bot.chat import ChatError, ChatPort, OutgoingMessage
 from bot.db.engine import Database
 from bot.db.models import (
@@ -30,10 +31,11 @@ from bot.db.models import (
     TeamSet,
     TeamSetStatus,
 )
+from bot.outbox import Outbox
 from bot.outbox.store import retry_now
 from bot.teams import availability as av
+from bot.teams import forming, render
 from bot.teams import reads as R
-from bot.teams import render
 
 FEATURE = "teams"
 
@@ -243,3 +245,28 @@ async def add_to_thread(chat: ChatPort, thread_id: str, user_id: str, note: str)
     except ChatError as exc:
         return f"Could not add them to the team thread ({exc.kind.value}); please add them."
     return None
+
+
+async def create_teams(
+    context: ContextOpener,
+    db: Database,
+    chat: ChatPort,
+    sender: Outbox,
+    set_id: int,
+    *,
+    now: datetime,
+    staff_user_id: str,
+) -> str:
+    """Confirm a proposal (roster-checked), then open its team threads outside that
+    transaction, and say how it went: what both platforms answer the tutor who confirms."""
+    async with context() as ctx:
+        done = await forming.confirm(ctx.session, ctx.caller, ctx.cohort, set_id=set_id, now=now)
+    report = await open_threads(db, chat, set_id, now=now, extra_staff=(staff_user_id,))
+    posted = ""
+    if report.keys:
+        delivery = await sender.delivery(report.keys)
+        if delivery.missed:
+            posted = f" {len(delivery.missed)} team message(s) could not be posted."
+        elif delivery.pending:
+            posted = " Posting the team messages is still under way."
+    return f"{done.render()} {report.render()}{posted}"

@@ -23,7 +23,6 @@ from bot.discussions.grades_csv import MAX_CSV_BYTES
 from bot.discussions.live import LiveDiscussions
 from bot.discussions.recorded import ContextOpener
 from bot.discussions.recording import GATEWAY_TAG
-from bot.discussions.render import when
 from cogs._shared.context import command_context, in_context
 from cogs._shared.declare import slash
 from cogs._shared.delivery import told_sentence, told_them
@@ -331,11 +330,7 @@ class Discussions(commands.Cog):
             feedback=feedback,
             now=self.bot.clock.now(),
         )
-        after = " The student is told of the change privately." if result.released else ""
-        await reply_private(
-            interaction,
-            f"{result.student_name} on prompt #{result.prompt.id}: {result.summary}." + after,
-        )
+        await reply_private(interaction, result.reply)
         if result.released:
             self.live.wake()
 
@@ -431,19 +426,9 @@ class Discussions(commands.Cog):
             self._context(interaction), prompt, now=self.bot.clock.now()
         )
         if not mine.rows:
-            await reply_private(interaction, mine.note or "Nothing to show.")
+            await reply_private(interaction, mine.render())
             return
-        lines = []
-        for row in mine.rows:
-            state = "released" if row.released else "provisional"
-            line = f"#{row.prompt.id} **{row.prompt.title}** ({row.prompt.module_code}, {state}): "
-            line += row.summary
-            if row.extension_until is not None:
-                line += f"; your extension runs to {when(row.extension_until)}"
-            if row.feedback:
-                line += f"\n> Feedback: {row.feedback}"
-            lines.append(line)
-        await send_long(interaction, "\n".join(lines))
+        await send_long(interaction, mine.render())
 
     @slash(
         prompt,

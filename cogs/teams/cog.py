@@ -8,6 +8,7 @@ threads through ``bot.teams.threads`` (the chat port), after the confirming tran
 
 from __future__ import annotations
 
+import functools
 import io
 from typing import Literal
 
@@ -18,8 +19,8 @@ from discord.ext import commands
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
 from bot.teams import service
-from bot.teams.threads import add_to_thread, open_threads
-from cogs._shared.context import in_context
+from bot.teams.threads import add_to_thread, create_teams
+from cogs._shared.context import command_context, in_context
 from cogs._shared.declare import slash
 from cogs._shared.metadata import extras
 from cogs._shared.replies import defer_private, reply_private, send_long, send_private
@@ -147,21 +148,18 @@ class Teams(commands.Cog):
         )
 
     async def create(self, interaction: discord.Interaction, set_id: int) -> None:
-        """Confirm a proposal, then open its team threads (outside the transaction)."""
+        """Confirm a proposal, then open its team threads (``bot.teams.threads``)."""
         await defer_private(interaction)
-        now = self.bot.clock.now()
-        done = await in_context(self.bot, interaction, service.confirm, set_id=set_id, now=now)
-        report = await open_threads(
-            self.bot.db, self.bot.chat, set_id, now=now, extra_staff=(str(interaction.user.id),)
+        text = await create_teams(
+            functools.partial(command_context, self.bot, interaction),
+            self.bot.db,
+            self.bot.chat,
+            self.bot.outbox,
+            set_id,
+            now=self.bot.clock.now(),
+            staff_user_id=str(interaction.user.id),
         )
-        posted = ""
-        if report.keys:
-            delivery = await self.bot.outbox.delivery(report.keys)
-            if delivery.missed:
-                posted = f" {len(delivery.missed)} team message(s) could not be posted."
-            elif delivery.pending:
-                posted = " Posting the team messages is still under way."
-        await send_private(interaction, content=f"{done.render()} {report.render()}{posted}")
+        await send_private(interaction, content=text)
 
     # ------------------------------------------------------------------ after forming
 

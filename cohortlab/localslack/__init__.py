@@ -16,6 +16,7 @@ interactions (command/click/submit payloads, response_url), scripting (people ac
 ratelimit, faults, server (wiring). See docs/localslack.md.
 """
 
+from cohortlab.localslack.cohort import SlackCohort, build_cohort
 from cohortlab.localslack.delivery import COMMANDS, EVENTS, INTERACTIVE, Attempt, Delivery
 from cohortlab.localslack.faults import FaultPlan, MethodFault
 from cohortlab.localslack.httpmode import HttpDeliverer, HttpRecord, sign
@@ -53,6 +54,7 @@ __all__ = [
     "Result",
     "Script",
     "SlackActor",
+    "SlackCohort",
     "SlackError",
     "SlackRateLimiter",
     "SocketModeHub",
@@ -61,6 +63,7 @@ __all__ = [
     "User",
     "View",
     "Window",
+    "build_cohort",
     "message_text",
     "sign",
 ]

@@ -80,6 +80,9 @@ class HttpDeliverer:
         self.clock_skew = 0
         #: Sign with this secret instead (a test that the app refuses bad signatures).
         self.wrong_secret: str | None = None
+        #: How many answered events to send once more anyway (``X-Slack-Retry-Num: 1``,
+        #: reason ``http_timeout``), as when Slack missed the app's answer.
+        self.redeliver_acked = 0
         self.records: list[HttpRecord] = []
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -137,6 +140,12 @@ class HttpDeliverer:
                 delivery.record_ack(text_payload(text))
                 self._on_ack(delivery)
                 self._on_change()
+                if delivery.retries and self.redeliver_acked > 0:
+                    self.redeliver_acked -= 1
+                    delivery.attempts.append(Attempt(retry + 1, "http_timeout", time.time()))
+                    await self.post(
+                        url, body, content_type, retry_num=retry + 1, reason="http_timeout"
+                    )
                 return
             attempt.outcome = "timeout" if status is None else f"http_{status}"
             reason = "http_timeout" if status is None else "http_error"

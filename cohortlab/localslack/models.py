@@ -201,6 +201,7 @@ class Message:
     files: list[File] = field(default_factory=list)
     reply_broadcast: bool = False
     replies: list[str] = field(default_factory=list)
+    parent_user_id: str = ""
     team: str = ""
     metadata: dict[str, Any] | None = None
 
@@ -236,7 +237,7 @@ class Message:
                 if self.replies:
                     out["latest_reply"] = self.replies[-1]
             else:
-                out["parent_user_id"] = ""
+                out["parent_user_id"] = self.parent_user_id
         if self.edited:
             out["edited"] = dict(self.edited)
         if self.files:

@@ -28,6 +28,7 @@ METHOD_TIERS: dict[str, int] = {
     "conversations.archive": 2,
     "conversations.info": 3,
     "conversations.join": 3,
+    "conversations.list": 2,
     "conversations.members": 4,
     "conversations.history": 3,
     "conversations.replies": 3,

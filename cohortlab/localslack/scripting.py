@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cohortlab.localslack.cohort import SlackCohort, build_cohort
 from cohortlab.localslack.delivery import COMMANDS, INTERACTIVE, Delivery
 from cohortlab.localslack.interactions import ResponseTarget
 from cohortlab.localslack.models import (
@@ -104,6 +105,29 @@ class Result:
             and not e.deleted
         ]
 
+    def replies(self) -> list[Message | Ephemeral]:
+        """What the person saw in answer: ephemerals and the bot's channel posts since."""
+        seen: list[Message | Ephemeral] = list(self.ephemerals)
+        if self.channel is not None:
+            state = self.actor.server.state
+            seen += [
+                m
+                for m in state.messages.get(self.channel, {}).values()
+                if m.user == state.bot.id and float(m.ts) > float(self.started)
+            ]
+        return sorted(seen, key=lambda m: float(m.ts))
+
+    async def wait_reply(self, contains: str = "", timeout: float = 5.0) -> Message | Ephemeral:  # noqa: ASYNC109
+        """The first ephemeral or in-channel answer containing ``contains``."""
+        return await self.actor.server.wait_until(
+            lambda: next((m for m in self.replies() if contains in _text_of(m)), None),
+            timeout=timeout,
+            describe=lambda: (
+                f"no reply containing {contains!r}; got "
+                f"{[_text_of(m) for m in self.replies()]} (ack={self.ack})"
+            ),
+        )
+
     def texts(self) -> list[str]:
         out = [_text_of(e) for e in self.ephemerals]
         if self.ack and (self.ack.get("text") or self.ack.get("blocks")):
@@ -146,6 +170,8 @@ class SlackActor:
     server: LocalSlackServer
     user: User
     uploads: list[File] = field(default_factory=list)
+    #: Where ``slash`` runs without a channel (None: the DM with the bot).
+    home_channel: str | None = None
 
     @property
     def id(self) -> str:
@@ -230,6 +256,8 @@ class SlackActor:
         self, command: str, text: str = "", *, channel: ChannelRef | None = None
     ) -> Result:
         """Run a slash command and wait for the app's acknowledgement (3 s, as Slack)."""
+        if channel is None and self.home_channel is not None:
+            channel = self.home_channel
         chan = self._channel(channel) if channel is not None else self.dm_channel()
         if not command.startswith("/"):
             command = "/" + command
@@ -394,6 +422,10 @@ class Script:
         actor = SlackActor(self.server, user)
         self.actors[user.id] = actor
         return actor
+
+    def build_cohort(self, **kwargs: Any) -> SlackCohort:
+        """#general, private #staff and module channels with tutors and students (cohort.py)."""
+        return build_cohort(self, **kwargs)
 
     def actor(self, user_id: str) -> SlackActor:
         return self.actors[user_id]

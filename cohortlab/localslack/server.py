@@ -35,6 +35,7 @@ class LocalSlackServer:
     """A Slack workspace on 127.0.0.1 for end-to-end tests and the demo.
 
     ``latency`` delays every Web API answer (a demo that should feel like the network).
+    ``mode`` is "socket" (default) or "http" (events POSTed to ``events_url``).
     """
 
     def __init__(
@@ -45,6 +46,9 @@ class LocalSlackServer:
         host: str = "127.0.0.1",
         port: int = 0,
         mode: str = "socket",
+        bot_token: str | None = None,
+        app_token: str | None = None,
+        signing_secret: str | None = None,
     ) -> None:
         # Imported here: scripting imports this module's type for its annotations.
         from cohortlab.localslack.scripting import Script
@@ -54,9 +58,10 @@ class LocalSlackServer:
         self.latency = latency
         self.mode = mode
         self.app_id = "A0LOCALAPP"
-        self.bot_token = "xoxb-local-" + secrets.token_hex(8)
-        self.app_token = "xapp-1-local-" + secrets.token_hex(8)
-        self.signing_secret = secrets.token_hex(16)
+        # Fresh secrets per server unless given (a bot process started with fixed env vars).
+        self.bot_token = bot_token or "xoxb-local-" + secrets.token_hex(8)
+        self.app_token = app_token or "xapp-1-local-" + secrets.token_hex(8)
+        self.signing_secret = signing_secret or secrets.token_hex(16)
         self.verification_token = "local-verification-token"
         self.state = SlackState(team_id=team_id)
         self.faults = FaultPlan()
@@ -87,6 +92,8 @@ class LocalSlackServer:
         self.targets_by_delivery: dict[str, ResponseTarget] = {}
         self.script = Script(self)
         self.unknown_routes: list[tuple[str, str]] = []
+        #: Called with every workspace event as it happens (a demo narrating live, say).
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Event()
 
@@ -259,6 +266,8 @@ class LocalSlackServer:
     def commit(self) -> None:
         """Deliver the events of every change made since the last commit."""
         for event in self.state.drain():
+            for listener in list(self.listeners):
+                listener(event)
             if self.wants(event):
                 self.deliver(EVENTS, self.event_callback(event), retries=True)
         self.notify()

@@ -74,6 +74,9 @@ class SocketModeHub:
         self._connected = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_conn = 0
+        # Envelopes leave in the order they were made (a post before its edit), as the
+        # asyncio lock hands itself out first come, first served.
+        self._send_lock = asyncio.Lock()
 
     # ------------------------------------------------------------ tickets
 
@@ -173,14 +176,15 @@ class SocketModeHub:
         task.add_done_callback(self._tasks.discard)
 
     async def _send(self, delivery: Delivery, retry_attempt: int, reason: str) -> bool:
-        conn = await self._wait_connection()
-        attempt = Attempt(retry_attempt, reason, time.time(), connection=conn.id)
-        delivery.attempts.append(attempt)
-        try:
-            await conn.ws.send_str(json.dumps(delivery.envelope(retry_attempt, reason)))
-        except (ConnectionError, RuntimeError) as exc:
-            attempt.outcome = f"error: {exc!r}"
-            return False
+        async with self._send_lock:
+            conn = await self._wait_connection()
+            attempt = Attempt(retry_attempt, reason, time.time(), connection=conn.id)
+            delivery.attempts.append(attempt)
+            try:
+                await conn.ws.send_str(json.dumps(delivery.envelope(retry_attempt, reason)))
+            except (ConnectionError, RuntimeError) as exc:
+                attempt.outcome = f"error: {exc!r}"
+                return False
         self.records.append(
             SocketRecord(
                 "send",
@@ -196,10 +200,15 @@ class SocketModeHub:
 
     async def _run(self, delivery: Delivery) -> None:
         tries = 1 + (self.max_retries if delivery.retries else 0)
-        retry = 0
+        retry = failed_sends = 0
         while retry < tries:
             reason = "" if retry == 0 else "timeout"
             if not await self._send(delivery, retry, reason):
+                # A socket closing under the send: wait for the client's next one, but a
+                # socket that never takes a send still uses up the tries.
+                failed_sends += 1
+                if failed_sends % 20 == 0:
+                    retry += 1
                 await asyncio.sleep(0.05)
                 continue
             if await delivery.wait(self.ack_timeout):

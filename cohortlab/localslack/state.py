@@ -307,6 +307,7 @@ class SlackState:
         if parent is not None:
             parent.thread_ts = parent.ts
             parent.replies.append(msg.ts)
+            msg.parent_user_id = parent.user
         if msg.reply_broadcast:
             msg.subtype = "thread_broadcast"
         event = msg.to_json()
@@ -363,11 +364,34 @@ class SlackState:
         return msg
 
     def delete(self, channel: Channel, ts: str, actor: str, *, force: bool = False) -> None:
-        """Remove a message (its author, or an admin when ``force``) and queue message_deleted."""
+        """Remove a message (its author, or an admin when ``force``) and queue message_deleted.
+
+        A thread parent with replies stays as a tombstone, as in Slack, so the thread lives on.
+        """
         msg = self.message(channel.id, ts)
         if msg.user != actor and not force:
             raise SlackError("cant_delete_message")
         previous = msg.to_json()
+        if msg.replies and msg.subtype != "tombstone":
+            msg.subtype, msg.text, msg.blocks, msg.files = (
+                "tombstone",
+                "This message was deleted.",
+                None,
+                [],
+            )
+            self.emit(
+                {
+                    "type": "message",
+                    "subtype": "message_changed",
+                    "hidden": True,
+                    "channel": channel.id,
+                    "channel_type": channel.kind,
+                    "ts": self.clock.next(),
+                    "message": msg.to_json(),
+                    "previous_message": previous,
+                }
+            )
+            return
         del self.messages[channel.id][ts]
         if msg.is_reply and msg.thread_ts in self.messages[channel.id]:
             parent = self.messages[channel.id][msg.thread_ts]

@@ -130,9 +130,9 @@ class WebApi:
 
     def _token(self, request: web.Request, args: Args) -> str | None:
         header = request.headers.get("Authorization", "")
+        token = args.pop("token", None)
         if header.lower().startswith("bearer "):
             return header[7:].strip()
-        token = args.pop("token", None)
         return str(token) if token else None
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -363,6 +363,34 @@ async def conv_create(api: WebApi, args: Args, actor: str) -> dict[str, Any]:
         _str(args, "name"), creator=actor, private=_bool(args.get("is_private", False))
     )
     return {"channel": channel.to_json(viewer=actor)}
+
+
+@method("conversations.list")
+async def conv_list(api: WebApi, args: Args, actor: str) -> dict[str, Any]:
+    types = set(str(args.get("types") or "public_channel").split(","))
+    skip_archived = _bool(args.get("exclude_archived", False))
+
+    def listed(c: Channel) -> bool:
+        if skip_archived and c.is_archived:
+            return False
+        if c.is_im:
+            return "im" in types and actor in c.members
+        if c.is_mpim:
+            return "mpim" in types and actor in c.members
+        if c.is_private:
+            return "private_channel" in types and actor in c.members
+        return "public_channel" in types
+
+    chosen = [c for c in api.state.channels.values() if listed(c)]
+    start = int(_uncursor(str(args.get("cursor") or ""), "channels") or 0)
+    limit = _limit(args, default=100, cap=1000)
+    more = start + limit < len(chosen)
+    return {
+        "channels": [c.to_json(viewer=actor) for c in chosen[start : start + limit]],
+        "response_metadata": {
+            "next_cursor": _cursor(str(start + limit), "channels") if more else ""
+        },
+    }
 
 
 @method("conversations.join")

@@ -13,12 +13,10 @@ from typing import Any
 
 import aiohttp
 
-from bot.access.identity import ChatUser
 from bot.chat import ChatError, ChatErrorKind, FileAttachment, OutgoingMessage
 from bot.delivery import SLACK, Delivery, told_sentence, told_them
 from bot.errors import UserError
-from slackapp.chat import user_from_info
-from slackapp.commands.table import Call
+from slackapp.commands.table import Call, member
 
 __all__ = [
     "integer",
@@ -30,58 +28,11 @@ __all__ = [
     "told_one",
 ]
 
-#: ``<@U123>`` or ``<@U123|name>`` (how Slack writes a mention), or a bare member id.
-_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|([UW][A-Z0-9]{6,})")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
 
 def integer(values: dict[str, Any] | Any, name: str) -> int | None:
     """An optional whole-number option (the parser has converted it already)."""
     value = values.get(name)
     return None if value is None else int(value)
-
-
-async def member(call: Call, raw: str, *, option: str = "student") -> ChatUser:
-    """The workspace member an option names: a mention (``@amara`` as Slack sends it,
-    ``<@U123|amara>``), a member id, a handle or an e-mail address. One sentence if nobody."""
-    text = raw.strip()
-    found = _MENTION.fullmatch(text)
-    chat = call.services.chat
-    if found is not None:
-        return await chat.user(found.group(1) or found.group(2))
-    if _EMAIL.fullmatch(text):
-        try:
-            info = (await chat._call("users.lookupByEmail", email=text)).get("user") or {}
-        except ChatError as exc:
-            if exc.kind is not ChatErrorKind.NOT_FOUND and exc.detail != "users_not_found":
-                raise
-            info = {}
-        if info.get("id"):
-            user = user_from_info(str(info["id"]), info)
-            chat.remember(user)
-            return user
-        raise UserError(f"`{option}`: nobody in this workspace has the e-mail {text}.")
-    handle = text.lstrip("@").lower()
-    cursor: str | None = None
-    while handle:
-        page = await chat._call("users.list", limit=200, **({"cursor": cursor} if cursor else {}))
-        for info in page.get("members") or []:
-            profile = info.get("profile") or {}
-            names = {
-                str(info.get("name") or "").lower(),
-                str(profile.get("display_name") or "").lower(),
-            }
-            if handle in names and not info.get("deleted"):
-                user = user_from_info(str(info["id"]), info)
-                chat.remember(user)
-                return user
-        cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-        if not cursor:
-            break
-    raise UserError(
-        f"`{option}`: nobody called {text or '(empty)'} in this workspace; mention them, "
-        f"e.g. {option}:@name."
-    )
 
 
 async def send_file(call: Call, filename: str, data: bytes, text: str) -> None:
@@ -121,6 +72,7 @@ class SharedFile:
     size: int
     url: str
     token: str
+    mimetype: str = ""
 
     async def read(self, max_bytes: int) -> bytes | None:
         """Its bytes (the bot's token on ``url_private``); None when larger than allowed."""
@@ -135,6 +87,17 @@ class SharedFile:
                 raise UserError("Slack would not hand over that file; share it again and retry.")
             data = await response.content.read(max_bytes + 1)
         return None if len(data) > max_bytes else data
+
+    async def read_all(self, max_bytes: int) -> bytes:
+        """Its bytes, for a service that checked ``size`` itself (it grew since: refused)."""
+        data = await self.read(max_bytes)
+        if data is None:
+            raise UserError(f"That file is larger than {max_bytes // (1024 * 1024)} MB.")
+        return data
+
+    @property
+    def content_type(self) -> str | None:
+        return self.mimetype or None
 
 
 async def shared_file(call: Call, raw: str, *, option: str = "file") -> SharedFile:
@@ -158,4 +121,5 @@ async def shared_file(call: Call, raw: str, *, option: str = "file") -> SharedFi
         size=int(info.get("size") or 0),
         url=str(info.get("url_private_download") or info.get("url_private")),
         token=str(chat.client.token or ""),
+        mimetype=str(info.get("mimetype") or ""),
     )

@@ -35,7 +35,7 @@ async def add(call: Call, values: Mapping[str, Any]) -> str:
 
 
 async def extend(call: Call, values: Mapping[str, Any]) -> str:
-    student = await member(call, str(values["student"]))
+    student = await member(call, values["student"])
     result = await calendar_change(
         call,
         service.grant_extension,
@@ -58,11 +58,6 @@ async def request(call: Call, values: Mapping[str, Any]) -> str:
     )
     call.services.work.wake_calendar(result.next_due_at)
     return result.render() + "\n" + await told_tutors(call, result.notice_keys)
-
-
-async def requests(call: Call, values: Mapping[str, Any]) -> str:
-    result = await call.in_context(service.pending_requests, module_code=values["module"])
-    return result.render()
 
 
 async def decide(call: Call, values: Mapping[str, Any]) -> str:
@@ -112,7 +107,9 @@ COMMANDS: tuple[SlackCommand, ...] = (
             ("deadline", "extend"),
             (
                 _ITEM,
-                Option("student", "The student: @name, or their e-mail", required=True),
+                Option(
+                    "student", "The student: @name, or their e-mail", required=True, kind="user"
+                ),
                 Option("due", "Their new deadline", required=True),
                 Option("reason", "Reason reference, e.g. the MC case number", required=True),
             ),
@@ -129,10 +126,6 @@ COMMANDS: tuple[SlackCommand, ...] = (
             ),
         ),
         request,
-    ),
-    SlackCommand(
-        Shape(("deadline", "requests"), (Option("module", "Module code", required=True),)),
-        requests,
     ),
     SlackCommand(
         Shape(

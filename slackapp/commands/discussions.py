@@ -1,5 +1,5 @@
-"""``/prompt`` on Slack beyond create/list/close: edit, extend, grade, grade-csv, scores,
-release, mine and answer, each the same service call as ``cogs/discussions/cog.py``.
+"""``/prompt`` on Slack beyond create/list/close/mine/grade: edit, extend, grade-csv, scores,
+release and answer, each the same service call as ``cogs/discussions/cog.py``.
 
 Slack differences, said where they matter: a command cannot carry a file, so ``grade-csv``
 takes the link of a CSV the tutor shared with the bot first; the scores CSV arrives in the
@@ -17,9 +17,7 @@ from typing import Any
 from bot.chat import OutgoingMessage
 from bot.discussions import service
 from bot.discussions.grades_csv import MAX_CSV_BYTES
-from bot.discussions.render import when
 from slackapp.commands.common import (
-    integer,
     member,
     send_file,
     sent_to,
@@ -33,7 +31,7 @@ from slackapp.commands.table import Call, SlackCommand
 log = logging.getLogger(__name__)
 
 _PROMPT = Option("prompt", "Prompt number (see /prompt list)", required=True, kind="integer")
-_STUDENT = Option("student", "The student: @name, or their e-mail", required=True)
+_STUDENT = Option("student", "The student: @name, or their e-mail", required=True, kind="user")
 
 
 async def edit_check(call: Call, values: Mapping[str, Any]) -> None:
@@ -69,7 +67,7 @@ class EditCommand(SlackCommand):
 
 
 async def extend(call: Call, values: Mapping[str, Any]) -> str:
-    student = await member(call, str(values["student"]))
+    student = await member(call, values["student"])
     result = await call.services.discussions.prompts.grant_extension(
         call.context,
         int(values["prompt"]),
@@ -80,22 +78,6 @@ async def extend(call: Call, values: Mapping[str, Any]) -> str:
     )
     told = told_one(await call.services.outbox.delivery([result.message_key]))
     return f"{result.render()} {told}"
-
-
-async def grade(call: Call, values: Mapping[str, Any]) -> str:
-    student = await member(call, str(values["student"]))
-    result = await call.in_context(
-        service.grade,
-        int(values["prompt"]),
-        student=student,
-        quality=values.get("quality"),
-        feedback=values.get("feedback"),
-        now=call.now,
-    )
-    if result.released:
-        call.services.discussions.wake()
-    after = " The student is told of the change privately." if result.released else ""
-    return f"{result.student_name} on prompt #{result.prompt.id}: {result.summary}." + after
 
 
 async def grade_csv(call: Call, values: Mapping[str, Any]) -> str:
@@ -132,7 +114,9 @@ async def release(call: Call, values: Mapping[str, Any]) -> str:
     result = await live.prompts.release(call.context, int(values["prompt"]), now=call.now)
     try:
         await live.run_due()
-        await call.services.outbox.run()  # the mark messages it handed over, sent now
+        # Not sent inline as on Discord: Slack's rate for chat.postMessage makes a class's
+        # messages take tens of seconds; the answer says how many are still being sent.
+        call.services.work.wake_outbox()
     except Exception:
         log.exception("releasing prompt %s: sending the marks failed; it retries", result.prompt.id)
         live.wake()
@@ -142,25 +126,6 @@ async def release(call: Call, values: Mapping[str, Any]) -> str:
         f"Released the marks of prompt #{result.prompt.id} “{result.prompt.title}” for "
         f"{result.students} students: " + told_all(told, "student", "students", "told privately")
     )
-
-
-async def mine(call: Call, values: Mapping[str, Any]) -> str:
-    mine = await call.services.discussions.prompts.my_scores(
-        call.context, integer(values, "prompt"), now=call.now
-    )
-    if not mine.rows:
-        return mine.note or "Nothing to show."
-    lines = []
-    for row in mine.rows:
-        state = "released" if row.released else "provisional"
-        line = f"#{row.prompt.id} **{row.prompt.title}** ({row.prompt.module_code}, {state}): "
-        line += row.summary
-        if row.extension_until is not None:
-            line += f"; your extension runs to {when(row.extension_until)}"
-        if row.feedback:
-            line += f"\n> Feedback: {row.feedback}"
-        lines.append(line)
-    return "\n".join(lines)
 
 
 async def answer_check(call: Call, values: Mapping[str, Any]) -> None:
@@ -216,18 +181,6 @@ COMMANDS: tuple[SlackCommand, ...] = (
     ),
     SlackCommand(
         Shape(
-            ("prompt", "grade"),
-            (
-                _PROMPT,
-                _STUDENT,
-                Option("quality", "Quality points, e.g. 3 or 2.5"),
-                Option("feedback", "Feedback they see", long=True),
-            ),
-        ),
-        grade,
-    ),
-    SlackCommand(
-        Shape(
             ("prompt", "grade-csv"),
             (
                 _PROMPT,
@@ -243,13 +196,6 @@ COMMANDS: tuple[SlackCommand, ...] = (
     ),
     SlackCommand(Shape(("prompt", "scores"), (_PROMPT,)), scores),
     SlackCommand(Shape(("prompt", "release"), (_PROMPT,)), release),
-    SlackCommand(
-        Shape(
-            ("prompt", "mine"),
-            (Option("prompt", "Prompt number (leave out for all)", kind="integer"),),
-        ),
-        mine,
-    ),
     SlackCommand(
         Shape(("prompt", "answer"), (_PROMPT,)),
         answer,

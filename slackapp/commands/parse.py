@@ -8,15 +8,18 @@ them in a modal instead of refusing).
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["text", "integer", "boolean"]
+Kind = Literal["text", "integer", "boolean", "user"]
 
 #: Slack clients often turn typed quotes into typographic ones.
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
+#: A member as Slack writes a mention in an escaped command (``<@U123|alice>``), or typed.
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
 
@@ -76,7 +79,12 @@ def tokens(text: str) -> list[str]:
 
 
 def convert(option: Option, raw: str) -> Any:
-    """A value of the option's kind, or a sentence naming the option."""
+    """A value of the option's kind, or a sentence naming the option. A ``user`` is a member
+    id (from a mention) or what was typed (a handle or an e-mail), resolved by the adapter."""
+    if option.kind == "user":
+        mention = _MENTION.fullmatch(raw.strip())
+        return mention.group(1) if mention else raw.strip().lstrip("@")
+    raw = unescape(raw)
     if option.kind == "integer":
         try:
             return int(raw)
@@ -92,6 +100,11 @@ def convert(option: Option, raw: str) -> Any:
             return False
         raise ParseError(f"`{option.name}` must be true or false, not `{raw}`.", option.name)
     return raw
+
+
+def unescape(text: str) -> str:
+    """Slack sends command text with ``&``, ``<`` and ``>`` as entities."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def parse(command: str, text: str, shapes: Mapping[tuple[str, ...], Shape]) -> Parsed:

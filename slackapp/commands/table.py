@@ -19,15 +19,18 @@ from bot.access.context import CommandContext, open_context
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller
 from bot.calendar import personal
+from bot.calendar import service as calendar
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.engine import Database
 from bot.db.models import Cohort
 from bot.discussions import service
 from bot.discussions.live import LiveDiscussions
+from bot.errors import UserError
 from bot.outbox import Outbox
 from bot.runtime import ScheduledWork
-from bot.sqlite_offload.marks_reader import MarksReader
+from bot.sqlite_offload.marks_reader import Exporter, MarksReader
+from bot.teams import service as teams
 from bot.text import about_text
 from slackapp.chat import SlackChat
 from slackapp.commands.parse import Option, Shape
@@ -42,11 +45,12 @@ class Services(Protocol):
     db: Database
     clock: Clock
     settings: Settings
+    chat: SlackChat
     marks: MarksReader
     discussions: LiveDiscussions
     work: ScheduledWork
-    chat: SlackChat
     outbox: Outbox
+    exporter: Exporter
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,55 @@ async def prompt_close(call: Call, values: Mapping[str, Any]) -> str:
     return f"Prompt #{info.id} “{info.title}” closes now; its thread is locked."
 
 
+async def prompt_mine(call: Call, values: Mapping[str, Any]) -> str:
+    live = call.services.discussions
+    mine = await live.prompts.my_scores(call.context, values.get("prompt"), now=call.now)
+    return mine.render()
+
+
+async def deadline_requests(call: Call, values: Mapping[str, Any]) -> str:
+    result = await call.in_context(calendar.pending_requests, module_code=values["module"])
+    return result.render()
+
+
+async def tutorial_attendance(call: Call, values: Mapping[str, Any]) -> str:
+    result = await call.in_context(
+        calendar.attendance,
+        event_id=values["tutorial"],
+        sequence=values.get("session"),
+        now=call.now,
+    )
+    return result.render()
+
+
+async def teams_show(call: Call, values: Mapping[str, Any]) -> str:
+    return await call.in_context(teams.show, module_code=values["module"], now=call.now)
+
+
+async def member(call: Call, value: str) -> ChatUser:
+    """The member a ``user`` option names, or one sentence saying nobody fits."""
+    found = await call.services.chat.find_user(value)
+    if found is None:
+        raise UserError(
+            f"No member `{value}` in this workspace: mention them (@name) or give their e-mail."
+        )
+    return found
+
+
+async def prompt_grade(call: Call, values: Mapping[str, Any]) -> str:
+    result = await call.in_context(
+        service.grade,
+        values["prompt"],
+        student=await member(call, values["student"]),
+        quality=values.get("quality"),
+        feedback=values.get("feedback"),
+        now=call.now,
+    )
+    if result.released:
+        call.services.discussions.wake()
+    return result.reply
+
+
 def _prompt_fields(values: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "module_code": values["module"],
@@ -244,6 +297,25 @@ COMMANDS: tuple[SlackCommand, ...] = (
     ),
     SlackCommand(
         Shape(
+            ("prompt", "grade"),
+            (
+                Option("prompt", "Prompt number", required=True, kind="integer"),
+                Option("student", "The student (@mention or e-mail)", required=True, kind="user"),
+                Option("quality", "Quality points, e.g. 3 or 2.5"),
+                Option("feedback", "Feedback they see", long=True),
+            ),
+        ),
+        prompt_grade,
+    ),
+    SlackCommand(
+        Shape(
+            ("prompt", "mine"),
+            (Option("prompt", "Prompt number (leave out for all)", kind="integer"),),
+        ),
+        prompt_mine,
+    ),
+    SlackCommand(
+        Shape(
             ("calendar", "reminders"),
             (Option("enabled", "true to get DM reminders, false to stop them", True, "boolean"),),
         ),
@@ -260,12 +332,42 @@ COMMANDS: tuple[SlackCommand, ...] = (
         calendar_quiet_hours,
     ),
     SlackCommand(Shape(("calendar", "reset-feed")), calendar_reset_feed),
+    SlackCommand(Shape(("deadline", "requests"), (_MODULE,)), deadline_requests),
+    SlackCommand(
+        Shape(
+            ("tutorial", "attendance"),
+            (
+                Option("tutorial", "Tutorial number", required=True, kind="integer"),
+                Option("session", "Session number (default: the latest started)", kind="integer"),
+            ),
+        ),
+        tutorial_attendance,
+    ),
+    SlackCommand(Shape(("teams", "show"), (_MODULE,)), teams_show),
 )
 
 # Each feature's commands in its own module (they import the types above: imported here, last).
-from slackapp.commands import deadlines, discussions, tutorials  # noqa: E402
+from slackapp.commands import calendar as _calendar  # noqa: E402
+from slackapp.commands import dashboard as _dashboard  # noqa: E402
+from slackapp.commands import deadlines as _deadlines  # noqa: E402
+from slackapp.commands import discussions as _discussions  # noqa: E402
+from slackapp.commands import gradebook as _gradebook  # noqa: E402
+from slackapp.commands import peer as _peer  # noqa: E402
+from slackapp.commands import privacy as _privacy  # noqa: E402
+from slackapp.commands import teams as _teams  # noqa: E402
+from slackapp.commands import tutorials as _tutorials  # noqa: E402
 
-COMMANDS += discussions.COMMANDS + deadlines.COMMANDS + tutorials.COMMANDS
+COMMANDS += (
+    _discussions.COMMANDS
+    + _deadlines.COMMANDS
+    + _tutorials.COMMANDS
+    + _peer.COMMANDS
+    + _gradebook.COMMANDS
+    + _privacy.COMMANDS
+    + _teams.COMMANDS
+    + _dashboard.COMMANDS
+    + _calendar.COMMANDS
+)
 
 BY_PATH: dict[tuple[str, ...], SlackCommand] = {c.path: c for c in COMMANDS}
 SHAPES: dict[tuple[str, ...], Shape] = {c.path: c.shape for c in COMMANDS}

@@ -53,16 +53,6 @@ async def cancel(call: Call, values: Mapping[str, Any]) -> str:
     return result.render()
 
 
-async def attendance(call: Call, values: Mapping[str, Any]) -> str:
-    result = await call.in_context(
-        service.attendance,
-        event_id=int(values["tutorial"]),
-        sequence=integer(values, "session"),
-        now=call.now,
-    )
-    return result.render()
-
-
 _TUTORIAL = Option("tutorial", "Tutorial number", required=True, kind="integer")
 
 COMMANDS: tuple[SlackCommand, ...] = (
@@ -102,15 +92,5 @@ COMMANDS: tuple[SlackCommand, ...] = (
             ),
         ),
         cancel,
-    ),
-    SlackCommand(
-        Shape(
-            ("tutorial", "attendance"),
-            (
-                _TUTORIAL,
-                Option("session", "Session number (default: the latest started)", kind="integer"),
-            ),
-        ),
-        attendance,
     ),
 )

@@ -173,3 +173,18 @@ async def test_a_click_is_a_payload_form_and_is_not_retried(
     payload = app.seen[0]["body"]
     assert payload["type"] == "block_actions" and payload["actions"][0]["value"] == "tut-3"
     assert payload["user"]["id"] == alice.id and payload["message"]["ts"] == msg.ts
+
+
+async def test_an_answered_event_can_be_sent_again_on_purpose(
+    http_server: tuple[LocalSlackServer, Receiver],
+) -> None:
+    server, app = http_server
+    server.http.redeliver_acked = 1
+    alice = server.script.add_user("alice")
+    chan = server.script.add_channel("math70097", members=[alice])
+    await alice.post(chan, "answer")
+    await server.script.wait_for(lambda: len(app.seen) == 2, what="the repeat")
+    first, second = app.seen
+    assert first["body"]["event_id"] == second["body"]["event_id"]
+    assert (second["retry_num"], second["retry_reason"]) == ("1", "http_timeout")
+    assert first["retry_num"] is None

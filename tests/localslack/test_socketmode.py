@@ -125,3 +125,21 @@ async def test_a_slash_command_not_acked_times_out_without_retry(
         result = await alice.slash("/marks")
         assert result.timed_out and result.ack is None
         assert len(app.requests) == 1
+
+
+async def test_a_post_its_edit_and_its_deletion_leave_in_that_order(
+    server: LocalSlackServer, web: AsyncWebClient
+) -> None:
+    alice = server.script.add_user("alice")
+    chan = server.script.add_channel("math70097", members=[alice])
+    async with socket_app(server, web) as app:
+        for i in range(20):
+            ts = await alice.post(chan, f"draft {i}")
+            await alice.edit(chan, ts, f"final {i}")
+            await alice.delete(chan, ts)
+        await server.script.wait_acked()
+        by_id = {d.envelope_id: d.payload["event"] for d in server.deliveries}
+        sent = [r.detail["envelope_id"] for r in server.socket.records if r.kind == "send"]
+        kinds = [by_id[e].get("subtype") or "post" for e in sent]
+        assert kinds == ["post", "message_changed", "message_deleted"] * 20
+        assert len(app.events("message")) == 60

@@ -55,6 +55,7 @@ async def test_thread_replies_broadcast_edit_delete_and_their_events(
     assert texts == ["Week 1 prompt", "my better answer", "also here"]
     assert replies["messages"][0]["reply_count"] == 2
     assert replies["messages"][1]["edited"]["user"] == alice.id
+    assert replies["messages"][1]["parent_user_id"] == server.bot_user_id
     history = await web.conversations_history(channel=chan.id)
     assert [m["text"] for m in history["messages"]] == ["also here", "Week 1 prompt"]
     assert await _error(web.chat_update(channel=chan.id, ts=reply_ts, text="x")) == (
@@ -119,6 +120,10 @@ async def test_channels_people_and_dms(server: LocalSlackServer, web: AsyncWebCl
     dm = await web.conversations_open(users=alice.id)
     await web.chat_postMessage(channel=dm["channel"]["id"], text="Your review is due")
     assert [m.text for m in alice.dms()] == ["Your review is due"]
+    public = await web.conversations_list()
+    assert cid not in [c["id"] for c in public["channels"]]
+    both = await web.conversations_list(types="public_channel,private_channel")
+    assert cid in [c["id"] for c in both["channels"]]
     await web.conversations_archive(channel=cid)
     assert await _error(web.chat_postMessage(channel=cid, text="x")) == "is_archived"
     kinds = [d.payload["event"]["type"] for d in server.deliveries]
@@ -180,3 +185,21 @@ async def test_faults_answer_the_planned_error_then_recover(
     with pytest.raises(SlackApiError) as info:
         await web.users_info(user=server.bot_user_id)
     assert info.value.response.status_code == 503
+
+
+async def test_deleting_a_thread_parent_leaves_a_tombstone_and_the_replies(
+    server: LocalSlackServer, web: AsyncWebClient
+) -> None:
+    alice = server.script.add_user("alice")
+    chan = server.script.add_channel("math70097", members=[alice])
+    parent = await alice.post(chan, "question")
+    await web.chat_postMessage(channel=chan.id, text="answer", thread_ts=parent)
+    await alice.delete(chan, parent)
+    replies = await web.conversations_replies(channel=chan.id, ts=parent)
+    assert [(m.get("subtype"), m["text"]) for m in replies["messages"]] == [
+        ("tombstone", "This message was deleted."),
+        (None, "answer"),
+    ]
+    changed = server.deliveries[-1].payload["event"]
+    assert changed["subtype"] == "message_changed"
+    assert changed["previous_message"]["text"] == "question"

@@ -59,3 +59,30 @@ async def test_a_double_click_on_going_records_one_answer(slack: SlackBox) -> No
 
 async def _first(items: list[dict[str, object]]) -> dict[str, object] | None:
     return items[0] if items else None
+
+
+async def test_tutors_read_attendance_requests_and_teams_students_are_refused(
+    slack: SlackBox,
+) -> None:
+    tutor = slack.world.tutor_of(MODULE)
+    student = slack.world.students_of(MODULE)[0]
+    chan = slack.world.channels[MODULE]
+    call = await slack.app._call_of(slack.server.team_id, tutor.id)
+    added = await call.in_context(
+        calendar.add_tutorial,
+        module_code=MODULE,
+        title="Problem class 1",
+        start="2030-01-14 10:00",
+        duration="60m",
+        now=call.now,
+    )
+    attendance = await tutor.slash(
+        "/tutorial", f"attendance tutorial:{added.event_id}", channel=chan
+    )
+    assert "Problem class 1" in (await attendance.wait_ephemeral()).text
+    requests = await tutor.slash("/deadline", f"requests module:{MODULE}", channel=chan)
+    assert (await requests.wait_ephemeral()).text
+    teams = await tutor.slash("/teams", f"show module:{MODULE}", channel=chan)
+    assert (await teams.wait_ephemeral()).text
+    refused = await student.slash("/deadline", f"requests module:{MODULE}", channel=chan)
+    await refused.wait_ephemeral(contains="Only tutors of MATH70097")

@@ -3,6 +3,7 @@ however often Slack delivers the event, with its edit and its deletion kept."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 import pytest
@@ -144,3 +145,48 @@ async def test_a_tutor_closes_a_prompt_early_by_number(slack: SlackBox) -> None:
     await eventually(closed, "the prompt closed")
     assert prompt.thread_id is not None
     assert slack.app.chat.thread_states[prompt.thread_id]["locked"] is True
+
+
+async def test_a_student_sees_their_provisional_score_with_prompt_mine(slack: SlackBox) -> None:
+    prompt = await open_prompt(slack)
+    assert prompt.thread_id is not None
+    _, parent = split_target(prompt.thread_id)
+    chan = slack.world.channels[MODULE]
+    student = slack.world.students_of(MODULE)[0]
+    await student.post(
+        chan, "Ridge regression: a little bias buys a lot less variance.", thread_ts=parent
+    )
+    await eventually(lambda: _value_of(contributions(slack)), "the answer recorded")
+    mine = await student.slash("/prompt", "mine", channel=chan)
+    await mine.wait_ephemeral(contains=f"#{prompt.id} *Week 1* ({MODULE}, provisional)")
+    wrong = await student.slash("/prompt", "mine prompt:first", channel=chan)
+    await wrong.wait_ephemeral(contains="`prompt` must be a whole number, not `first`.")
+
+
+async def _value_of(rows: Awaitable[list[Contribution]]) -> list[Contribution] | None:
+    return await rows or None
+
+
+async def test_a_tutor_grades_a_student_named_by_mention_or_e_mail(slack: SlackBox) -> None:
+    prompt = await open_prompt(slack)
+    assert prompt.thread_id is not None
+    _, parent = split_target(prompt.thread_id)
+    chan = slack.world.channels[MODULE]
+    tutor = slack.world.tutor_of(MODULE)
+    amara, lukas = slack.world.students_of(MODULE)[:2]
+    for student in (amara, lukas):
+        await student.post(chan, "Shrinkage trades variance for bias.", thread_ts=parent)
+    close = await tutor.slash("/prompt", f"close prompt:{prompt.id}", channel=chan)
+    await close.wait_ephemeral(contains="closes now")
+    graded = await tutor.slash(
+        "/prompt",
+        f'grade prompt:{prompt.id} student:<@{amara.id}|{amara.name}> quality:3 feedback:"Clear"',
+        channel=chan,
+    )
+    await graded.wait_ephemeral(contains=f"on prompt #{prompt.id}:")
+    by_mail = await tutor.slash(
+        "/prompt", f"grade prompt:{prompt.id} student:{lukas.user.email} quality:2", channel=chan
+    )
+    await by_mail.wait_ephemeral(contains=f"on prompt #{prompt.id}:")
+    nobody = await tutor.slash("/prompt", f"grade prompt:{prompt.id} student:@nobody", channel=chan)
+    await nobody.wait_ephemeral(contains="No member `nobody` in this workspace")

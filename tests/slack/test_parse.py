@@ -92,3 +92,14 @@ def test_the_modal_fills_in_what_the_text_left_out() -> None:
     }
     with pytest.raises(ParseError, match="`closes` is required"):
         merge(shape, {"module": "M"}, {"title": "T", "opens": "x"})
+
+
+def test_a_member_option_takes_a_mention_a_handle_or_an_e_mail() -> None:
+    def student(text: str) -> object:
+        return parse("/prompt", f"grade prompt:1 student:{text}", SHAPES).values["student"]
+
+    assert student("<@U0AMARA|amara>") == "U0AMARA"
+    assert student("@amara") == "amara"
+    assert student("amara@uni.example") == "amara@uni.example"
+    escaped = parse("/prompt", 'grade prompt:1 student:x feedback:"a &lt; b &amp; c"', SHAPES)
+    assert escaped.values["feedback"] == "a < b & c"

@@ -60,7 +60,7 @@ async def test_cohortbot_run_on_slack_survives_sigkill_and_loses_nothing(
 ) -> None:
     async with LocalSlackServer() as server:
         db = Database(e2e_url)
-        world = await build_slack_world(server, db)
+        world = await build_slack_world(server, db, bind_channels=True)
         tutor = world.tutor_of(MODULE)
         student = world.students_of(MODULE)[0]
         chan = world.channels[MODULE]

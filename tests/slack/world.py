@@ -37,8 +37,13 @@ class SlackWorld:
         ]
 
 
-async def build_slack_world(server: LocalSlackServer, db: Database) -> SlackWorld:
-    """Load the example programme and roster, then make the matching workspace."""
+async def build_slack_world(
+    server: LocalSlackServer, db: Database, *, bind_channels: bool = False
+) -> SlackWorld:
+    """Load the example programme and roster, then make the matching workspace.
+
+    The bot binds modules to their channels by name when it starts (``conversations.list``);
+    ``bind_channels`` stores the channel ids at once, for setups that need them before."""
     programme_text, roster_text = example_texts()
     async with db.session() as s:
         programme = await load_programme(s, programme_text)
@@ -77,6 +82,7 @@ async def build_slack_world(server: LocalSlackServer, db: Database) -> SlackWorl
                 (module.channel_name or module.code).lower(), members=members
             )
             world.channels[module.code] = chan
-            module.channel_id = chan.id
+            if bind_channels:
+                module.channel_id = chan.id
         cohort.guild_id = server.team_id
     return world
