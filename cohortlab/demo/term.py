@@ -139,7 +139,7 @@ async def play_term(cohort: Cohort, out: Any) -> bytes:
     )
     await _say(log, tutor, "prompt release", prompt=prompt)
     await cohort.run_due()
-    log.bot((await amara.wait_dm("is released")).text, to=amara, where="a DM")
+    log.bot((await amara.wait_dm("is released", timeout=90)).text, to=amara, where="a DM")
 
     log.section("Tutorials and deadlines")
     start = (cohort.clock.now() + timedelta(days=2)).replace(hour=18, minute=0)

@@ -28,6 +28,7 @@ from cohortlab.drive.base import Cohort, File, NotOnPlatform, Person, Post, Repl
 from cohortlab.drive.text import readable
 from cohortlab.localslack import Channel, LocalSlackServer, Message, SlackActor, message_text
 from cohortlab.localslack.models import Ephemeral, TsClock, action_ids
+from cohortlab.localslack.models import File as SharedFile
 from cohortlab.localslack.scripting import Result
 from cohortlab.sandbox import example_texts
 
@@ -153,10 +154,18 @@ class SlackPerson(Person):
         text = " ".join([*path[1:], *(option_text(k, v) for k, v in options.items())])
         chan = self.cohort.world.channels[where] if where else None
         views = len(self.actor.open_views)
+        before = set(self._dm_files())
         result = await self.actor.slash(f"/{path[0]}", text, channel=chan)
         if not result.acked:
             raise AssertionError(f"/{name} was not acknowledged within Slack's 3 seconds")
-        return await self._answer(result, views_before=views)
+        reply = await self._answer(result, views_before=views)
+        # A private answer cannot hold a file on Slack: the bot puts it in the DM first.
+        reply.files = [(f.name, f.content) for i, f in self._dm_files().items() if i not in before]
+        return reply
+
+    def _dm_files(self) -> dict[str, SharedFile]:
+        bot = self.cohort.server.bot_user_id
+        return {f.id: f for m in self.actor.dms() if m.user == bot for f in m.files}
 
     async def fill_form(self, **fields: Any) -> Reply:
         result = await self.actor.submit(values={k: {"value": str(v)} for k, v in fields.items()})
