@@ -185,6 +185,23 @@ async def play_term(cohort: Cohort, out: Any) -> bytes:
     await _say(log, lukas, "calendar upcoming")
     await _say(log, amara, "marks", module=MODULE)
 
+    log.section("Participation marks released")
+    await _say(
+        log,
+        tutor,
+        "gradebook weights",
+        module=MODULE,
+        discussion=50,
+        attendance=10,
+        reason="discussion is the heart of this module",
+    )
+    await _say(log, tutor, "gradebook release", module=MODULE)
+    await cohort.run_due()
+    marks = await amara.command("marks", where=MODULE, module=MODULE)
+    log.user(amara, f"/marks module:{MODULE}")
+    line = next((x for x in marks.text.splitlines() if "Participation mark" in x), marks.text)
+    log.bot(f"... {line}", to=amara)
+
     log.section(f"The {MODULE} gradebook (exported)")
     if cohort.offers("gradebook export"):
         reply = await _say(log, tutor, "gradebook export", module=MODULE, format="csv")
