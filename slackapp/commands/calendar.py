@@ -1,9 +1,8 @@
-"""``/calendar availability`` and ``/calendar ics`` on Slack, the same service calls and roster
-checks as ``cogs/calendar/cog.py`` (the other ``/calendar`` commands are in the table).
+"""``/calendar availability`` on Slack, the same service calls and roster checks as
+``cogs/calendar/cog.py`` (the other ``/calendar`` commands are in the table).
 
-Slack differences: the .ics file arrives in the caller's DM (a private answer holds no file);
-``availability`` without options shows the current hours and how to change them (Discord's
-form is prefilled with them; a Slack modal here would start empty).
+Slack difference: ``availability`` without options shows the current hours and how to change
+them (Discord's form is prefilled with them; a Slack modal here would start empty).
 """
 
 from __future__ import annotations
@@ -11,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.calendar import personal
 from bot.teams import availability as av
 from bot.teams import service as teams
-from slackapp.commands.common import send_file, sent_to
 from slackapp.commands.parse import Option, Shape
 from slackapp.commands.table import Call, SlackCommand
 
@@ -33,14 +30,6 @@ async def availability(call: Call, values: Mapping[str, Any]) -> str:
     return view.render()
 
 
-async def ics(call: Call, values: Mapping[str, Any]) -> str:
-    result = await call.in_context(
-        personal.calendar_file, now=call.now, public_url=call.services.settings.public_url
-    )
-    await send_file(call, result.filename, result.data, result.render())
-    return f"{result.render()}\n{sent_to(result.filename)}"
-
-
 COMMANDS: tuple[SlackCommand, ...] = (
     SlackCommand(
         Shape(
@@ -52,5 +41,4 @@ COMMANDS: tuple[SlackCommand, ...] = (
         ),
         availability,
     ),
-    SlackCommand(Shape(("calendar", "ics")), ics),
 )

@@ -1,5 +1,5 @@
-"""What several Slack command modules need: a member named in the command text, a file the
-caller shared, files sent to the caller, and "who was told" in Slack's words.
+"""What several Slack command modules need: a file the caller shared (a command cannot carry
+one) and "who was told" in Slack's words; ``member`` and ``send_file`` are the table's.
 
 Parsing and rendering only: every rule stays in the services the handlers call.
 """
@@ -7,45 +7,22 @@ Parsing and rendering only: every rule stays in the services the handlers call.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
-from bot.chat import ChatError, ChatErrorKind, FileAttachment, OutgoingMessage
+from bot.chat import ChatError, ChatErrorKind
 from bot.delivery import SLACK, Delivery, told_sentence, told_them
 from bot.errors import UserError
-from slackapp.commands.table import Call, member
+from slackapp.commands.table import Call, member, send_file
 
 __all__ = [
-    "integer",
     "member",
     "send_file",
-    "sent_to",
     "shared_file",
     "told_all",
     "told_one",
 ]
-
-
-def integer(values: dict[str, Any] | Any, name: str) -> int | None:
-    """An optional whole-number option (the parser has converted it already)."""
-    value = values.get(name)
-    return None if value is None else int(value)
-
-
-async def send_file(call: Call, filename: str, data: bytes, text: str) -> None:
-    """A file for the caller alone: Slack has no private file answers, so it goes to their
-    direct message with the bot (the external upload flow) under ``text``."""
-    await call.services.chat.dm(
-        call.user.platform_user_id,
-        OutgoingMessage(text=text, files=(FileAttachment(filename, data),)),
-    )
-
-
-def sent_to(filename: str) -> str:
-    return f"`{filename}` is in your direct messages with me (Slack cannot attach a file here)."
 
 
 def told_one(delivery: Delivery) -> str:
@@ -54,10 +31,6 @@ def told_one(delivery: Delivery) -> str:
 
 def told_all(delivery: Delivery, noun: str, nouns: str, done: str) -> str:
     return told_sentence(delivery, noun, nouns, done, SLACK)
-
-
-def lines(parts: Sequence[str]) -> str:
-    return "\n".join(parts) or "(nothing)"
 
 
 #: A file's id, alone or inside its permalink (``.../files/U123/F0ABC/grades.csv``).

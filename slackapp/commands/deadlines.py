@@ -20,20 +20,6 @@ from slackapp.commands.table import Call, SlackCommand
 _DECISIONS = ("approve", "deny")
 
 
-async def add(call: Call, values: Mapping[str, Any]) -> str:
-    result = await calendar_change(
-        call,
-        service.add_deadline,
-        module_code=values["module"],
-        kind=values["kind"],
-        title=values["title"],
-        due=values["due"],
-        offsets=values.get("offsets"),
-        now=call.now,
-    )
-    return result.render()
-
-
 async def extend(call: Call, values: Mapping[str, Any]) -> str:
     student = await member(call, values["student"])
     result = await calendar_change(
@@ -85,23 +71,6 @@ async def feedback_released(call: Call, values: Mapping[str, Any]) -> str:
 _ITEM = Option("item", "Deadline number (see /calendar upcoming)", required=True, kind="integer")
 
 COMMANDS: tuple[SlackCommand, ...] = (
-    SlackCommand(
-        Shape(
-            ("deadline", "add"),
-            (
-                Option("module", "Module code, e.g. MATH70097", required=True),
-                Option(
-                    "kind",
-                    "submission_deadline, marking_period_end or feedback_return",
-                    required=True,
-                ),
-                Option("title", "The assessment item, e.g. Coursework 1", required=True),
-                Option("due", "When, e.g. 2026-03-02 12:00 or 2026-03-02 AoE", required=True),
-                Option("offsets", "Notice offsets before it (default 7d,48h,24h,1h)"),
-            ),
-        ),
-        add,
-    ),
     SlackCommand(
         Shape(
             ("deadline", "extend"),

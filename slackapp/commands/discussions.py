@@ -20,7 +20,6 @@ from bot.discussions.grades_csv import MAX_CSV_BYTES
 from slackapp.commands.common import (
     member,
     send_file,
-    sent_to,
     shared_file,
     told_all,
     told_one,
@@ -105,8 +104,7 @@ async def scores(call: Call, values: Mapping[str, Any]) -> str:
     state = "released" if table.prompt.released_at else "provisional, not released"
     head = f"Prompt #{table.prompt.id} “{table.prompt.title}” ({state}):"
     rows = [row.line + (f" [{row.notified}]" if row.notified else "") for row in table.rows]
-    await send_file(call, table.csv_name, table.csv_data, head)
-    return "\n".join([head, *rows, sent_to(table.csv_name)])
+    return await send_file(call, "\n".join([head, *rows]), table.csv_name, table.csv_data)
 
 
 async def release(call: Call, values: Mapping[str, Any]) -> str:

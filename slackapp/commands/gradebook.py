@@ -1,5 +1,6 @@
-"""``/gradebook`` on Slack: exports, weights, release, adjustments, the audit trail and
-component imports, each the same service call and roster check as ``cogs/gradebook/cog.py``.
+"""``/gradebook`` on Slack beyond export/programme (in the table): weights, release,
+adjustments, the audit trail and component imports, each the same service call and roster
+check as ``cogs/gradebook/cog.py``.
 
 A private answer on Slack cannot carry a file: every export goes to the caller's direct
 messages by Slack's external upload flow, and the answer says so. An import names a CSV the
@@ -15,8 +16,7 @@ from typing import Any
 from bot.errors import UserError
 from bot.gradebook import service
 from bot.gradebook.export import to_csv
-from bot.sqlite_offload.marks_reader import ExportRequest
-from slackapp.commands.common import member, send_file, sent_to, shared_file
+from slackapp.commands.common import member, send_file, shared_file
 from slackapp.commands.parse import Option, Shape
 from slackapp.commands.table import Call, SlackCommand
 
@@ -42,22 +42,6 @@ def required_number(values: Mapping[str, Any], name: str) -> float:
     if value is None:
         raise UserError(f"`{name}` is required.")
     return value
-
-
-async def _export(call: Call, module: str | None, fmt: str) -> str:
-    request = ExportRequest(call.team_id, call.user, module, fmt, call.now)
-    file = await call.services.exporter.export(request)
-    note = f"{file.summary}." + (" Columns: see docs/gradebook.md." if module else "")
-    await send_file(call, file.filename, file.data, note)
-    return f"{note}\n{sent_to(file.filename)}"
-
-
-async def export(call: Call, values: Mapping[str, Any]) -> str:
-    return await _export(call, str(values["module"]), str(values.get("format", "csv")))
-
-
-async def programme(call: Call, values: Mapping[str, Any]) -> str:
-    return await _export(call, None, str(values.get("format", "csv")))
 
 
 async def weights(call: Call, values: Mapping[str, Any]) -> str:
@@ -109,9 +93,10 @@ async def audit(call: Call, values: Mapping[str, Any]) -> str:
     if len(text) <= TRAIL_INLINE_CHARS:
         return text
     name = f"audit-{trail.module_code}.csv"
-    await send_file(call, name, to_csv(trail.csv_rows()), f"**{trail.header}**")
     shown = text[:TRAIL_INLINE_CHARS].rsplit("\n", 1)[0]
-    return f"{shown}\n… the whole trail is in {name}. {sent_to(name)}"
+    return await send_file(
+        call, f"{shown}\n… the whole trail is in {name}.", name, to_csv(trail.csv_rows())
+    )
 
 
 async def components_import(call: Call, values: Mapping[str, Any]) -> str:
@@ -129,8 +114,6 @@ _MODULE = Option("module", "Module code", required=True)
 _FORMAT = Option("format", "csv (default) or xlsx")
 
 COMMANDS: tuple[SlackCommand, ...] = (
-    SlackCommand(Shape(("gradebook", "export"), (_MODULE, _FORMAT)), export),
-    SlackCommand(Shape(("gradebook", "programme"), (_FORMAT,)), programme),
     SlackCommand(
         Shape(
             ("gradebook", "weights"),

@@ -41,6 +41,8 @@ class Option:
     kind: Kind = "text"
     #: Shown as a multi-line box when the modal asks for it.
     long: bool = False
+    #: The only values accepted (Discord's choices), compared in lower case.
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,14 @@ def convert(option: Option, raw: str) -> Any:
         mention = _MENTION.fullmatch(raw.strip())
         return mention.group(1) if mention else raw.strip().lstrip("@")
     raw = unescape(raw)
+    if option.choices:
+        word = raw.strip().lower()
+        if word not in option.choices:
+            raise ParseError(
+                f"`{option.name}` must be one of {', '.join(option.choices)}, not `{raw}`.",
+                option.name,
+            )
+        return word
     if option.kind == "integer":
         try:
             return int(raw)

@@ -20,6 +20,7 @@ from bot.access.identity import ChatUser
 from bot.access.permissions import Caller
 from bot.calendar import personal
 from bot.calendar import service as calendar
+from bot.chat import FileAttachment, OutgoingMessage
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.engine import Database
@@ -27,9 +28,11 @@ from bot.db.models import Cohort
 from bot.discussions import service
 from bot.discussions.live import LiveDiscussions
 from bot.errors import UserError
+from bot.gradebook import privacy
+from bot.gradebook.export import FORMATS
 from bot.outbox import Outbox
 from bot.runtime import ScheduledWork
-from bot.sqlite_offload.marks_reader import Exporter, MarksReader
+from bot.sqlite_offload.marks_reader import Exporter, ExportRequest, MarksReader
 from bot.teams import service as teams
 from bot.text import about_text
 from slackapp.chat import SlackChat
@@ -47,10 +50,10 @@ class Services(Protocol):
     settings: Settings
     chat: SlackChat
     marks: MarksReader
+    exporter: Exporter
     discussions: LiveDiscussions
     work: ScheduledWork
     outbox: Outbox
-    exporter: Exporter
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,37 @@ async def calendar_timezone(call: Call, values: Mapping[str, Any]) -> str:
     return result.text
 
 
+async def send_file(call: Call, text: str, filename: str, data: bytes) -> str:
+    """A file only the caller sees: Slack's private answers cannot carry one, so it goes to
+    their direct messages with the bot (the external upload flow)."""
+    await call.services.chat.dm(
+        call.user.platform_user_id,
+        OutgoingMessage(text=filename, files=(FileAttachment(filename, data),)),
+    )
+    return f"{text}\nThe file `{filename}` is in your direct messages with cohortbot."
+
+
+async def calendar_ics(call: Call, values: Mapping[str, Any]) -> str:
+    result = await call.in_context(
+        personal.calendar_file, now=call.now, public_url=call.services.settings.public_url
+    )
+    return await send_file(call, result.render(), result.filename, result.data)
+
+
+async def privacy_export(call: Call, values: Mapping[str, Any]) -> str:
+    file = await call.as_caller(privacy.export_personal_data, now=call.now)
+    return await send_file(call, file.summary, file.filename, file.data)
+
+
+async def gradebook_export(call: Call, values: Mapping[str, Any]) -> str:
+    request = ExportRequest(
+        call.team_id, call.user, values.get("module"), values.get("format", "csv"), call.now
+    )
+    file = await call.services.exporter.export(request)
+    summary = f"{file.summary}. Columns: see docs/gradebook.md."
+    return await send_file(call, summary, file.filename, file.data)
+
+
 async def calendar_reminders(call: Call, values: Mapping[str, Any]) -> str:
     result = await call.as_caller(personal.set_reminders, enabled=values["enabled"])
     return result.text
@@ -182,6 +216,57 @@ async def prompt_mine(call: Call, values: Mapping[str, Any]) -> str:
 async def deadline_requests(call: Call, values: Mapping[str, Any]) -> str:
     result = await call.in_context(calendar.pending_requests, module_code=values["module"])
     return result.render()
+
+
+async def calendar_change(call: Call, func: Any, **kwargs: Any) -> str:
+    """A calendar service call, then the notice dispatcher woken for what it planned (the
+    Discord cogs' ``calendar_change``)."""
+    result = await call.in_context(func, **kwargs, now=call.now)
+    call.services.work.wake_calendar(result.next_due_at)
+    return str(result.render())
+
+
+async def tutorial_add(call: Call, values: Mapping[str, Any]) -> str:
+    return await calendar_change(
+        call,
+        calendar.add_tutorial,
+        module_code=values["module"],
+        title=values["title"],
+        start=values["start"],
+        duration=values["duration"],
+        join_url=values.get("join_link"),
+        repeat=values.get("repeat", "none"),
+        until=values.get("until"),
+        reminders=values.get("reminders"),
+    )
+
+
+async def deadline_add(call: Call, values: Mapping[str, Any]) -> str:
+    return await calendar_change(
+        call,
+        calendar.add_deadline,
+        module_code=values["module"],
+        kind=values["kind"],
+        title=values["title"],
+        due=values["due"],
+        offsets=values.get("offsets"),
+    )
+
+
+async def tutorial_move(call: Call, values: Mapping[str, Any]) -> str:
+    return await calendar_change(
+        call,
+        calendar.move_tutorial,
+        event_id=values["tutorial"],
+        start=values["start"],
+        sequence=values.get("session"),
+    )
+
+
+async def tutorial_cancel(call: Call, values: Mapping[str, Any]) -> str:
+    return await calendar_change(
+        call, calendar.cancel_tutorial, event_id=values["tutorial"], sequence=values.get("session")
+    )
 
 
 async def tutorial_attendance(call: Call, values: Mapping[str, Any]) -> str:
@@ -258,6 +343,8 @@ async def prompt_list(call: Call, values: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- the table
 
 _MODULE = Option("module", "Module code, e.g. MATH70097", required=True)
+_FORMAT = Option("format", "csv (default) or xlsx", choices=FORMATS)
+_TUTORIAL = Option("tutorial", "Tutorial number", required=True, kind="integer")
 
 COMMANDS: tuple[SlackCommand, ...] = (
     SlackCommand(Shape(("about",)), about),
@@ -332,12 +419,71 @@ COMMANDS: tuple[SlackCommand, ...] = (
         calendar_quiet_hours,
     ),
     SlackCommand(Shape(("calendar", "reset-feed")), calendar_reset_feed),
+    SlackCommand(Shape(("calendar", "ics")), calendar_ics),
+    SlackCommand(Shape(("privacy", "export")), privacy_export),
+    SlackCommand(Shape(("gradebook", "export"), (_MODULE, _FORMAT)), gradebook_export),
+    SlackCommand(Shape(("gradebook", "programme"), (_FORMAT,)), gradebook_export),
+    SlackCommand(
+        Shape(
+            ("deadline", "add"),
+            (
+                _MODULE,
+                Option(
+                    "kind",
+                    "What kind of date this is",
+                    required=True,
+                    choices=("submission_deadline", "marking_period_end", "feedback_return"),
+                ),
+                Option("title", "The assessment item, e.g. Coursework 1", required=True),
+                Option("due", "When, e.g. 2026-03-02 12:00 or 2026-03-02 AoE", required=True),
+                Option("offsets", "Notice offsets before it (default 7d,48h,24h,1h)"),
+            ),
+        ),
+        deadline_add,
+    ),
     SlackCommand(Shape(("deadline", "requests"), (_MODULE,)), deadline_requests),
+    SlackCommand(
+        Shape(
+            ("tutorial", "add"),
+            (
+                _MODULE,
+                Option("title", "What the session is about", required=True),
+                Option("start", "First session, e.g. 2026-03-02 18:00", required=True),
+                Option("duration", "Length (1h, 1h30m) or end time (19:30)", required=True),
+                Option("join_link", "Where to join"),
+                Option("repeat", "none, weekly or fortnightly"),
+                Option("until", "Last date of a repeating tutorial"),
+                Option("reminders", "Reminders before each session, e.g. 1d,1h"),
+            ),
+        ),
+        tutorial_add,
+    ),
+    SlackCommand(
+        Shape(
+            ("tutorial", "move"),
+            (
+                _TUTORIAL,
+                Option("start", "New start of that session (or the series)", required=True),
+                Option("session", "Session number; leave out for the series", kind="integer"),
+            ),
+        ),
+        tutorial_move,
+    ),
+    SlackCommand(
+        Shape(
+            ("tutorial", "cancel"),
+            (
+                _TUTORIAL,
+                Option("session", "Session number; leave out for the series", kind="integer"),
+            ),
+        ),
+        tutorial_cancel,
+    ),
     SlackCommand(
         Shape(
             ("tutorial", "attendance"),
             (
-                Option("tutorial", "Tutorial number", required=True, kind="integer"),
+                _TUTORIAL,
                 Option("session", "Session number (default: the latest started)", kind="integer"),
             ),
         ),
@@ -355,12 +501,10 @@ from slackapp.commands import gradebook as _gradebook  # noqa: E402
 from slackapp.commands import peer as _peer  # noqa: E402
 from slackapp.commands import privacy as _privacy  # noqa: E402
 from slackapp.commands import teams as _teams  # noqa: E402
-from slackapp.commands import tutorials as _tutorials  # noqa: E402
 
 COMMANDS += (
     _discussions.COMMANDS
     + _deadlines.COMMANDS
-    + _tutorials.COMMANDS
     + _peer.COMMANDS
     + _gradebook.COMMANDS
     + _privacy.COMMANDS

@@ -18,7 +18,7 @@ from bot.chat import Button, ButtonStyle, OutgoingMessage
 from bot.errors import UserError
 from bot.teams import service
 from bot.teams.threads import add_to_thread, create_teams
-from slackapp.commands.common import member, send_file, sent_to
+from slackapp.commands.common import member, send_file
 from slackapp.commands.gradebook import required_number
 from slackapp.commands.parse import Option, Shape
 from slackapp.commands.table import Call, SlackCommand
@@ -174,8 +174,7 @@ async def pair(call: Call, values: Mapping[str, Any]) -> str:
 
 async def export(call: Call, values: Mapping[str, Any]) -> str:
     result = await call.in_context(service.export, module_code=values["module"])
-    await send_file(call, result.filename, result.data, result.text)
-    return f"{result.text}\n{sent_to(result.filename)}"
+    return await send_file(call, result.text, result.filename, result.data)
 
 
 _MODULE = Option("module", "Module code, e.g. MATH70097", required=True)

@@ -19,15 +19,12 @@ MODULE = "MATH70097"
 async def test_a_double_click_on_going_records_one_answer(slack: SlackBox) -> None:
     tutor = slack.world.tutor_of(MODULE)
     chan = slack.world.channels[MODULE]
-    call = await slack.app._call_of(slack.server.team_id, tutor.id)
-    await call.in_context(
-        calendar.add_tutorial,
-        module_code=MODULE,
-        title="Problem class 1",
-        start="2030-01-14 10:00",
-        duration="60m",
-        now=call.now,
+    added = await tutor.slash(
+        "/tutorial",
+        f'add module:{MODULE} title:"Problem class 1" start:"2030-01-14 10:00" duration:60m',
+        channel=chan,
     )
+    await added.wait_ephemeral(contains="Problem class 1")
 
     async def card() -> Message | None:
         await slack.app.work.run_calendar()
@@ -80,6 +77,18 @@ async def test_tutors_read_attendance_requests_and_teams_students_are_refused(
         "/tutorial", f"attendance tutorial:{added.event_id}", channel=chan
     )
     assert "Problem class 1" in (await attendance.wait_ephemeral()).text
+    moved = await tutor.slash(
+        "/tutorial", f'move tutorial:{added.event_id} start:"2030-01-15 10:00"', channel=chan
+    )
+    await moved.wait_ephemeral(contains=f"Moved 1 session(s) of #{added.event_id}")
+    cancelled = await tutor.slash("/tutorial", f"cancel tutorial:{added.event_id}", channel=chan)
+    await cancelled.wait_ephemeral(contains=f"Cancelled 1 session(s) of #{added.event_id}")
+    monthly = await tutor.slash(
+        "/tutorial",
+        f'add module:{MODULE} title:T start:"2030-01-14 10:00" duration:1h repeat:monthly',
+        channel=chan,
+    )
+    await monthly.wait_ephemeral(contains="Repeat must be none, weekly or fortnightly.")
     requests = await tutor.slash("/deadline", f"requests module:{MODULE}", channel=chan)
     assert (await requests.wait_ephemeral()).text
     teams = await tutor.slash("/teams", f"show module:{MODULE}", channel=chan)

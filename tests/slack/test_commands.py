@@ -143,3 +143,21 @@ async def test_calendar_settings_by_name_value_options(slack: SlackBox) -> None:
             await s.execute(select(Person).where(Person.platform_user_id == student.id))
         ).scalar_one()
     assert person.dm_reminders is False
+
+
+async def test_a_tutor_adds_a_deadline_the_students_see_it_coming(slack: SlackBox) -> None:
+    tutor = slack.world.tutor_of(MODULE)
+    student = slack.world.students_of(MODULE)[0]
+    chan = slack.world.channels[MODULE]
+    wrong = await tutor.slash(
+        "/deadline", f"add module:{MODULE} kind:exam title:CW1 due:2030-03-01", channel=chan
+    )
+    await wrong.wait_ephemeral(contains="`kind` must be one of submission_deadline,")
+    added = await tutor.slash(
+        "/deadline",
+        f'add module:{MODULE} kind:submission_deadline title:"Coursework 1" due:"2030-01-20 AoE"',
+        channel=chan,
+    )
+    await added.wait_ephemeral(contains="Coursework 1")
+    upcoming = await student.slash("/calendar", "upcoming", channel=chan)
+    await upcoming.wait_ephemeral(contains="Coursework 1")

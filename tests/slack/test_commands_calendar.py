@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.db.models import CalendarEvent, Extension
-from tests.slack.conftest import SlackBox
+from tests.slack.conftest import SlackBox, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,7 @@ async def test_students_cannot_add_deadlines_or_grant_extensions(slack: SlackBox
     bad_kind = await slack.world.tutor_of(MODULE).slash(
         "/deadline", f'add module:{MODULE} kind:exam title:"X" due:"2030-03-01 AoE"'
     )
-    await bad_kind.wait_ephemeral(contains="Kind must be")
+    await bad_kind.wait_ephemeral(contains="`kind` must be one of submission_deadline")
     assert await _events(slack) == []
     granted = await student.slash(
         "/deadline", f'extend item:1 student:@{other.name} due:"2030-03-08 AoE" reason:x'
@@ -92,3 +92,26 @@ async def test_a_tutorial_is_scheduled_moved_cancelled_and_its_attendance_read(
     await refused.wait_ephemeral(contains="Only tutors")
     bad = await tutor.slash("/tutorial", f"move tutorial:{tutorial.id} start:tomorrowish")
     assert "tomorrowish" in (await bad.wait_ephemeral()).text
+
+
+async def test_feedback_released_is_announced_to_the_students(slack: SlackBox) -> None:
+    tutor = slack.world.tutor_of(MODULE)
+    added = await tutor.slash(
+        "/deadline",
+        f'add module:{MODULE} kind:feedback_return title:"CW1 feedback" due:"2030-03-20 17:00"',
+    )
+    await added.wait_ephemeral(contains="CW1 feedback")
+    (item,) = await _events(slack)
+    student = slack.world.students_of(MODULE)[0]
+    refused = await student.slash("/deadline", f"feedback-released item:{item.id}")
+    await refused.wait_ephemeral(contains="Only tutors")
+    released = await tutor.slash("/deadline", f"feedback-released item:{item.id}")
+    await released.wait_ephemeral(contains="will be told that feedback on *CW1 feedback*")
+    chan = slack.world.channels[MODULE]
+
+    async def announced() -> bool:
+        await slack.app.work.run_calendar()
+        await slack.app.work.send_owed()
+        return any("CW1 feedback" in m.text for m in slack.server.script.messages(chan))
+
+    await eventually(announced, "the announcement in the module's channel")

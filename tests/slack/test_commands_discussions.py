@@ -88,7 +88,7 @@ async def test_a_tutor_extends_closes_grades_scores_and_releases(slack: SlackBox
     listed = await table.wait_ephemeral(contains="provisional, not released")
     assert first.user.real_name in listed.text
     assert "in your direct messages" in listed.text
-    await tutor.wait_dm(contains="provisional, not released")
+    await tutor.wait_dm(contains="prompt-1-scores.csv")
     (shared,) = [f for m in tutor.dms() for f in m.files]
     assert shared.name.endswith(".csv") and b"quality_points" in shared.content
 
@@ -171,3 +171,35 @@ async def test_a_private_prompt_is_answered_through_a_modal(slack: SlackBox) -> 
     assert prompt.thread_id is not None
     texts = [m.text for m in slack.server.script.messages(prompt.thread_id.split("/")[0])]
     assert any("Ridge regression" in t for t in texts)
+
+
+async def test_a_scheduled_prompt_is_edited_in_one_line_or_through_a_modal(
+    slack: SlackBox,
+) -> None:
+    tutor = slack.world.tutor_of(MODULE)
+    created = await tutor.slash(
+        "/prompt",
+        f'create module:{MODULE} title:"Week 1" opens:"2030-01-19 09:00" '
+        'closes:"2030-01-23 17:00" text:"First draft"',
+    )
+    await created.wait_ephemeral(contains="Scheduled prompt")
+    renamed = await tutor.slash("/prompt", 'edit prompt:1 title:"Week 1, revised"')
+    await renamed.wait_ephemeral(contains="Updated: ")
+
+    await tutor.slash("/prompt", "edit prompt:1 edit_text:true")
+    views = await slack.server.script.wait_for(lambda: tutor.open_views, what="the modal")
+    assert [b["block_id"] for b in views[-1].blocks] == ["text"]
+    await tutor.submit(values={"text": {"value": "Second draft"}})
+
+    async def edited() -> DiscussionPrompt | None:
+        async with slack.db.session() as s:
+            row = (await s.execute(select(DiscussionPrompt))).scalar_one()
+        return row if row.body == "Second draft" else None
+
+    prompt = await eventually(edited, "the text from the modal saved")
+    assert prompt.title == "Week 1, revised"
+
+    student = slack.world.students_of(MODULE)[0]
+    refused = await student.slash("/prompt", "edit prompt:1 edit_text:true")
+    await refused.wait_ephemeral(contains="Only tutors")
+    assert student.open_views == []

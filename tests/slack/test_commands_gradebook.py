@@ -32,7 +32,7 @@ async def test_a_tutor_exports_sets_weights_adjusts_and_reads_the_audit(slack: S
 
     exported = await tutor.slash("/gradebook", f"export module:{MODULE}")
     said = await exported.wait_ephemeral(contains="in your direct messages", timeout=20)
-    await tutor.wait_dm(contains="Columns: see docs/gradebook.md")
+    assert "Columns: see docs/gradebook.md" in said.text
     (csv,) = dm_files(tutor)
     assert csv.name.endswith(".csv") and csv.name in said.text
     assert student.user.real_name.encode() in csv.content

@@ -128,7 +128,12 @@ async def test_cohortbot_run_on_slack_survives_sigkill_and_loses_nothing(
                 rows = await answers()
                 return rows or None
 
-            rows = await eventually(recorded, "the answer posted while down", tries=300)
+            try:
+                rows = await eventually(recorded, "the answer posted while down", tries=300)
+            except AssertionError:
+                proc.kill()
+                seen, _ = await proc.communicate()
+                raise AssertionError(seen.decode()[-6000:]) from None
             again = await student.slash("/about", channel=chan)
             await again.wait_ephemeral(contains="cohortbot", timeout=15)
             await server.script.wait_acked()
