@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="play a scripted term against a built-in local Discord server (no account needed)",
         description="Start a local Discord-compatible server with a demo cohort, run the bot "
         "against it, play a scripted term and print what tutors and students saw.",
-        epilog="Examples:\n  cohortbot demo --out demo-output\n"
+        epilog="Examples:\n  cohortbot demo --out demo-output\n  cohortbot demo --platform slack\n"
         "  cohortbot demo --serve --port 8080",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -37,4 +37,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "dashboard (sign-in links are printed); Ctrl-C stops it",
     )
     p.add_argument("--port", type=int, default=8080, help="web server port with --serve")
+    p.add_argument(
+        "--platform",
+        choices=("discord", "slack"),
+        default=None,
+        help="play the term both platforms share (cohortlab/demo/term.py) on this local "
+        "server, ending with the module's gradebook and the parity table; without it, the "
+        "full Discord term (it adds peer review and gradebook commands Slack lacks yet)",
+    )
     p.set_defaults(handler=cmd_demo)

@@ -7,6 +7,7 @@ them through the ``to_json`` methods so every method answers the same shape.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,11 +30,13 @@ class TsClock:
     as floats, so every one has six decimals and is later than the last one handed out.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, source: Callable[[], float] = time.time) -> None:
+        #: Seconds since the epoch now: the wall clock, or a test's or the demo's term clock.
+        self.source = source
         self._last = 0
 
     def next(self) -> str:
-        micros = max(int(time.time() * 1_000_000), self._last + 1)
+        micros = max(int(self.source() * 1_000_000), self._last + 1)
         self._last = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
