@@ -270,9 +270,15 @@ class SlackState:
         subtype: str | None = None,
         metadata: dict[str, Any] | None = None,
         require_member: bool = True,
+        ts: str | None = None,
     ) -> Message:
-        """Post a message as ``actor`` (a person or the bot) and queue its ``message`` event."""
+        """Post a message as ``actor`` (a person or the bot) and queue its ``message`` event.
+
+        ``ts`` scripts the message's ts (the clock's next one otherwise): Slack keeps a ts unique
+        within a channel only, so a test can give two channels a message at the same ts."""
         self._require_open(channel)
+        if ts is not None and ts in self.messages.get(channel.id, {}):
+            raise ValueError(f"channel {channel.id} already has a message at ts {ts}")
         if require_member and (channel.is_private or channel.is_im or channel.is_mpim):
             self._require_member(channel, actor)
         if not text and not blocks and not files:
@@ -290,7 +296,7 @@ class SlackState:
             thread_ts = parent.ts
         author = self.users.get(actor)
         msg = Message(
-            ts=self.clock.next(),
+            ts=ts if ts is not None else self.clock.next(),
             channel=channel.id,
             user=actor,
             text=text,
