@@ -252,10 +252,13 @@ class SlackState:
         return msg
 
     def find_message(self, ts: str) -> Message:
-        for by_ts in self.messages.values():
-            if ts in by_ts:
-                return by_ts[ts]
-        raise SlackError("message_not_found")
+        """The message at ``ts`` in whichever channel has it (a script naming it by ts alone)."""
+        found = [by_ts[ts] for by_ts in self.messages.values() if ts in by_ts]
+        if len(found) > 1:
+            raise ValueError(f"several channels have a message at ts {ts}: pass the message")
+        if not found:
+            raise SlackError("message_not_found")
+        return found[0]
 
     def post(
         self,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.chat import Button, ButtonStyle, OutgoingMessage, marker_of
+from bot.discussions.incoming import snowflake_key
 from bot.timeparse import discord_timestamp
 from slackapp.app import action_key, event_key, message_target
 from slackapp.chat import (
@@ -80,6 +81,13 @@ def test_thread_ids_carry_the_parent_ts() -> None:
     assert message_id("C1", "1733570000.000100") == "C1/1733570000.000100"
     assert split_message("C1/1733570000.000100") == ("C1", "1733570000.000100")
     assert split_message("1733570000.000100", "C9") == ("C9", "1733570000.000100")
+
+
+def test_message_ids_of_one_thread_order_by_their_ts_as_the_port_promises() -> None:
+    """The recorder keeps the newest id it has read per thread by the port's order."""
+    ts = ["1733570009.999999", "1733570010.000001", "1733570010.000100", "1733570100.000000"]
+    ids = [message_id("C0ABCDEF12", t) for t in ts]
+    assert sorted(reversed(ids), key=snowflake_key) == ids
     assert channel_name("Week 1: Bias & Variance!") == "week-1-bias-variance"
 
 
