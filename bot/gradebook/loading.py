@@ -8,6 +8,7 @@ same numbers. Queries are grouped in SQL (one row per student and item, not per 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Collection, Sequence
@@ -160,6 +161,15 @@ class ItemRows:
     exercises: tuple[tuple[Any, ...], ...]
     occurrences: tuple[tuple[Any, ...], ...]
     released: frozenset[tuple[str, int]]
+
+    @functools.cached_property
+    def moments(self) -> tuple[datetime, ...]:
+        """Every time ``items_at`` compares ``now`` with, sorted: between two of them (or
+        before the first, after the last) it returns the same items."""
+        found = [row[2] for row in self.prompts]
+        found += [row[2] for row in self.exercises]
+        found += [t for row in self.occurrences for t in (row[1], row[2])]
+        return tuple(sorted(t for t in found if t is not None))
 
     def items_at(self, zone: str, now: datetime) -> list[Item]:
         items: list[Item] = []

@@ -62,6 +62,19 @@ class Gradebook(FeatureCog, commands.Cog):
         await self.reader.close()
         await self.exporter.close()
 
+    def _defer_in(self, interaction: discord.Interaction) -> float:
+        """Seconds to wait for the answer before saying "thinking": until ``defer_after``
+        after the click (``created_at``, the snowflake's time, which the bot's clock follows:
+        Discord's and the host's in production, the local server's and the demo's in the
+        sandbox), and never longer than ``defer_after`` from now (a host clock behind).
+
+        Deferring earlier was measured and is worse: in a crowd the deferrals are a thousand
+        more requests queued behind the answers, and more of both arrive late
+        (docs/benchmarks.md).
+        """
+        waited = max(0.0, (self.now() - interaction.created_at).total_seconds())
+        return max(0.0, self.defer_after - waited)
+
     async def _export(
         self, interaction: discord.Interaction, module: str | None, fmt: str, *notes: str
     ) -> None:
@@ -86,11 +99,8 @@ class Gradebook(FeatureCog, commands.Cog):
                 now=self.now(),
             )
         )
-        waited = (self.now() - interaction.created_at).total_seconds()
         try:
-            view = await asyncio.wait_for(
-                asyncio.shield(answer), min(self.defer_after, max(0.0, self.defer_after - waited))
-            )
+            view = await asyncio.wait_for(asyncio.shield(answer), self._defer_in(interaction))
         except TimeoutError:  # a crowd at the end of term: say "thinking" before Discord gives up
             await defer_private(interaction)
             view = await answer
