@@ -196,6 +196,19 @@ class ChatError(Exception):
 
 
 class ChatPort(Protocol):
+    """What a chat platform's adapter does for the core.
+
+    Ids are opaque strings to the core: it stores them, compares them for equality and hands
+    them back (``edit``, ``history``'s ``after_id``, ``create_thread``'s ``from_message_id``),
+    never parses them. A message id (``Posted.message_id``, ``ChatMessage.id``, a reply-to id)
+    is unique across the whole platform, not just its channel: the database keeps one row per
+    message id (a Discord snowflake is global already; a Slack adapter names the channel with
+    the ts, since a ts repeats across channels). Ordering is the adapter's job: ``history``
+    yields oldest first, and within one channel a newer message's id sorts after an older
+    one's by (length, text) (``bot.discussions.incoming.snowflake_key``), which is how the
+    recorder's cursor keeps the newest message it has read.
+    """
+
     async def post(self, channel_id: str, message: OutgoingMessage) -> Posted: ...
 
     async def edit(self, channel_id: str, message_id: str, message: OutgoingMessage) -> None: ...

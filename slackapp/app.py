@@ -51,7 +51,14 @@ from bot.runtime import (
 )
 from bot.scheduler import Scheduler
 from slackapp.buttons import FORMS, route
-from slackapp.chat import SlackChat, build_client, split_target, thread_id, user_from_info
+from slackapp.chat import (
+    SlackChat,
+    build_client,
+    message_id,
+    split_target,
+    thread_id,
+    user_from_info,
+)
 from slackapp.commands.parse import Option, ParseError, merge, parse
 from slackapp.commands.table import BY_PATH, SHAPES, Call, SlackCommand
 from slackapp.forms import FORM_PREFIX, ButtonAnswer, CommandForm, FormAnswer, Modal, typed_values
@@ -70,27 +77,30 @@ _POSTS = {None, "file_share", "thread_broadcast"}
 
 
 def event_key(body: Mapping[str, Any]) -> str:
-    """The unique key of an Events API delivery: a new message by where it is (channel + ts,
-    the same however often Slack sends it), anything else by team and event id."""
+    """The unique key of an Events API delivery: a new message by its id (``"<channel>/<ts>"``:
+    a ts alone repeats across channels; the same however often Slack sends it), anything else
+    by team and event id."""
     team = str(body.get("team_id") or "")
     event = body.get("event") or {}
     if event.get("type") == "message" and event.get("subtype") in _POSTS and event.get("ts"):
-        return f"{CLAIM_PREFIX}{team}:msg:{event.get('channel')}:{event['ts']}"
+        return f"{CLAIM_PREFIX}{team}:msg:{message_id(str(event.get('channel')), event['ts'])}"
     return f"{CLAIM_PREFIX}{team}:event:{body.get('event_id')}"
 
 
 def action_key(
     body: Mapping[str, Any], action: Mapping[str, Any], *, each_click: bool = False
 ) -> str:
-    """A click by (action, message, user): a double click does one thing. A button that
+    """A click by (action, message, user): a double click does one thing. The message is
+    named by channel and ts (a ts alone repeats across channels). A button that
     opens a form is keyed by the click itself (``action_ts``): the same delivery acts once,
     but a form closed unsent can be opened again (its submission is what is claimed)."""
     team = str((body.get("team") or {}).get("id") or "")
-    message_ts = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get(
-        "message_ts"
-    )
+    container = body.get("container") or {}
+    message_ts = (body.get("message") or {}).get("ts") or container.get("message_ts")
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id") or ""
+    clicked = message_id(str(channel), str(message_ts)) if message_ts else None
     user = (body.get("user") or {}).get("id")
-    key = f"{CLAIM_PREFIX}{team}:action:{action.get('action_id')}:{message_ts}:{user}"
+    key = f"{CLAIM_PREFIX}{team}:action:{action.get('action_id')}:{clicked}:{user}"
     return f"{key}:{action.get('action_ts')}" if each_click else key
 
 
@@ -638,7 +648,8 @@ class SlackApplication:
             previous.setdefault("ts", ts)
             target = message_target(previous)
             if ts and recorder.watches(target):
-                recorder.add_delete(ts, target, self.clock.now())
+                gone = message_id(str(previous["channel"]), ts)
+                recorder.add_delete(gone, target, self.clock.now())
         elif subtype in _POSTS:
             target = message_target(event)
             if recorder.watches(target):

@@ -4,6 +4,12 @@ Slack has no thread objects: a thread is its parent message's ``ts``. The core's
 are therefore ``"<channel>/<ts>"`` here (``thread_id``/``split_target``): posting to one sends
 with ``thread_ts``, reading one reads ``conversations.replies``. A private "thread" (post
 before you see others) is a private channel, whose id is an ordinary channel id.
+
+A message's ``ts`` is unique only within its channel (two channels can hold a message at the
+same ts), so the core's message ids have the same shape, ``"<channel>/<ts>"`` (``message_id``/
+``split_message``): unique across the workspace, as the port requires (``bot.chat.ChatPort``),
+and, within one channel, ordered as the port's rule orders them (every ts there has the same
+width, so the later ts is the larger text). A message's id is also the id of the thread under it.
 """
 
 from __future__ import annotations
@@ -62,6 +68,18 @@ _UNAVAILABLE = {
 def thread_id(channel: str, ts: str) -> str:
     """The core's id of the thread under message ``ts`` of ``channel``."""
     return f"{channel}/{ts}"
+
+
+def message_id(channel: str, ts: str) -> str:
+    """The core's id of message ``ts`` of ``channel``: unique across the workspace."""
+    return f"{channel}/{ts}"
+
+
+def split_message(message: str, channel: str | None = None) -> tuple[str | None, str]:
+    """A message id as ``(channel, ts)``; a bare ``ts`` (a cursor or id from before ids named
+    their channel) is taken as in ``channel``."""
+    where, slash, ts = message.rpartition("/")
+    return (where, ts) if slash else (channel, message)
 
 
 def split_target(target: str) -> tuple[str, str | None]:
@@ -216,9 +234,10 @@ class SlackChat:
             args["thread_ts"] = thread_ts
         sent = await self._call("chat.postMessage", **args)
         ts = str(sent.get("ts") or (sent.get("message") or {}).get("ts"))
+        where = str(sent.get("channel") or channel)
         if message.files:
-            await self._upload(str(sent.get("channel", channel)), thread_ts or None, message)
-        return Posted(channel_id=channel_id, message_id=ts)
+            await self._upload(where, thread_ts or None, message)
+        return Posted(channel_id=channel_id, message_id=message_id(where, ts))
 
     async def _upload(self, channel: str, thread_ts: str | None, message: OutgoingMessage) -> None:
         """The external upload flow (files.getUploadURLExternal, the upload, then
@@ -235,11 +254,11 @@ class SlackChat:
             raise translate(exc) from exc
 
     async def edit(self, channel_id: str, message_id: str, message: OutgoingMessage) -> None:
-        channel, _ = split_target(channel_id)
+        channel, ts = split_message(message_id, split_target(channel_id)[0])
         await self._call(
             "chat.update",
             channel=channel,
-            ts=message_id,
+            ts=ts,
             text=fallback_text(message),
             blocks=blocks_of(message),
         )
@@ -266,11 +285,12 @@ class SlackChat:
         channel for answers nobody sees before posting, or a parent message to start one."""
         channel, _ = split_target(channel_id)
         if from_message_id is not None:
-            return thread_id(channel, from_message_id)
+            parent_channel, ts = split_message(from_message_id, channel)
+            return thread_id(parent_channel or channel, ts)
         if private:
             return await self._private_channel(name)
         parent = await self.post(channel, OutgoingMessage(text=f"**{name}**"))
-        return thread_id(channel, parent.message_id)
+        return parent.message_id  # "<channel>/<ts>": the thread under it has the same id
 
     async def _private_channel(self, name: str) -> str:
         base = channel_name(name)
@@ -356,8 +376,9 @@ class SlackChat:
     ) -> AsyncIterator[ChatMessage]:
         channel, thread_ts = split_target(channel_id)
         args: dict[str, Any] = {"channel": channel, "limit": 200}
-        if after_id is not None:
-            args.update(oldest=after_id, inclusive=False)
+        after_ts = split_message(after_id)[1] if after_id is not None else None
+        if after_ts is not None:
+            args.update(oldest=after_ts, inclusive=False)
         elif since is not None:
             args.update(oldest=f"{since.timestamp():.6f}", inclusive=True)
         raw: list[dict[str, Any]] = []
@@ -377,13 +398,13 @@ class SlackChat:
             ts = str(item.get("ts", ""))
             if thread_ts is not None and ts == thread_ts:
                 continue  # the parent: the prompt itself, not an answer in its thread
-            if after_id is not None and float(ts) <= float(after_id):
+            if after_ts is not None and float(ts) <= float(after_ts):
                 continue
             yield await self.to_chat_message(channel_id, item)
 
     async def to_chat_message(self, target: str, item: dict[str, Any]) -> ChatMessage:
         """A Slack message (event or history item) as the core sees it; ``target`` is the
-        channel or ``"<channel>/<thread ts>"`` it belongs to."""
+        channel or ``"<channel>/<thread ts>"`` it belongs to; its id is ``"<channel>/<ts>"``."""
         user_id = str(item.get("user") or item.get("bot_id") or "")
         is_bot = bool(item.get("bot_id")) or item.get("subtype") == "bot_message"
         author = await self.user(user_id) if user_id and not is_bot else ChatUser(user_id, "", "")
@@ -391,7 +412,7 @@ class SlackChat:
         text = unescape(str(item.get("text", "")))
         files = item.get("files") or []
         return ChatMessage(
-            str(item["ts"]),
+            message_id(split_target(target)[0], str(item["ts"])),
             target,
             self.team_id,
             author,

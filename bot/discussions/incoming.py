@@ -75,7 +75,8 @@ class BatchResult:
 
 
 def snowflake_key(message_id: str) -> tuple[int, str]:
-    """Order platform message ids: numeric snowflakes by value, anything else as text."""
+    """Order message ids of one channel as the port promises (``bot.chat.ChatPort``): by
+    length, then as text (numeric snowflakes by value; fixed-width ids as text)."""
     return (len(message_id), message_id)
 
 

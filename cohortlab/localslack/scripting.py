@@ -201,11 +201,21 @@ class SlackActor:
         thread_ts: str | None = None,
         blocks: list[dict[str, Any]] | None = None,
         broadcast: bool = False,
+        ts: str | None = None,
     ) -> str:
-        """Post (or reply in a thread) and send the app its ``message`` event; the ts."""
+        """Post (or reply in a thread) and send the app its ``message`` event; the ts.
+
+        ``ts`` chooses the message's ts, e.g. one another channel already has (Slack's ts is
+        unique within a channel only)."""
         chan = self._channel(channel)
         msg = self.server.state.post(
-            chan, self.id, text, blocks=blocks, thread_ts=thread_ts, reply_broadcast=broadcast
+            chan,
+            self.id,
+            text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            reply_broadcast=broadcast,
+            ts=ts,
         )
         self.server.commit()
         return msg.ts

@@ -252,10 +252,13 @@ class SlackState:
         return msg
 
     def find_message(self, ts: str) -> Message:
-        for by_ts in self.messages.values():
-            if ts in by_ts:
-                return by_ts[ts]
-        raise SlackError("message_not_found")
+        """The message at ``ts`` in whichever channel has it (a script naming it by ts alone)."""
+        found = [by_ts[ts] for by_ts in self.messages.values() if ts in by_ts]
+        if len(found) > 1:
+            raise ValueError(f"several channels have a message at ts {ts}: pass the message")
+        if not found:
+            raise SlackError("message_not_found")
+        return found[0]
 
     def post(
         self,
@@ -270,9 +273,15 @@ class SlackState:
         subtype: str | None = None,
         metadata: dict[str, Any] | None = None,
         require_member: bool = True,
+        ts: str | None = None,
     ) -> Message:
-        """Post a message as ``actor`` (a person or the bot) and queue its ``message`` event."""
+        """Post a message as ``actor`` (a person or the bot) and queue its ``message`` event.
+
+        ``ts`` scripts the message's ts (the clock's next one otherwise): Slack keeps a ts unique
+        within a channel only, so a test can give two channels a message at the same ts."""
         self._require_open(channel)
+        if ts is not None and ts in self.messages.get(channel.id, {}):
+            raise ValueError(f"channel {channel.id} already has a message at ts {ts}")
         if require_member and (channel.is_private or channel.is_im or channel.is_mpim):
             self._require_member(channel, actor)
         if not text and not blocks and not files:
@@ -290,7 +299,7 @@ class SlackState:
             thread_ts = parent.ts
         author = self.users.get(actor)
         msg = Message(
-            ts=self.clock.next(),
+            ts=ts if ts is not None else self.clock.next(),
             channel=channel.id,
             user=actor,
             text=text,

@@ -81,3 +81,20 @@ async def test_a_person_cannot_click_what_they_cannot_see(server: LocalSlackServ
         await cohort.student.click(msg, "ok")
     with pytest.raises(AssertionError, match=r"there are \['ok'\]"):
         await cohort.tutor.click(msg, "deny")
+
+
+async def test_a_script_can_give_two_channels_a_message_at_the_same_ts(
+    server: LocalSlackServer, web: AsyncWebClient
+) -> None:
+    """Slack's ts is unique within a channel only; the script can make two channels collide."""
+    cohort = server.script.build_cohort(modules=["MATH70095", "MATH70096"], students=["alice"])
+    first, second = cohort.module("MATH70095"), cohort.module("MATH70096")
+    ts = await cohort.student.post(first, "in the first")
+    assert await cohort.student.post(second, "in the second", ts=ts) == ts
+    for chan, text in ((first, "in the first"), (second, "in the second")):
+        read = await web.conversations_history(channel=chan.id)
+        assert [(m["ts"], m["text"]) for m in read["messages"]] == [(ts, text)]
+    with pytest.raises(ValueError, match="already has a message at ts"):
+        await cohort.student.post(first, "again", ts=ts)
+    with pytest.raises(ValueError, match="several channels"):
+        server.state.find_message(ts)

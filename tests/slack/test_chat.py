@@ -17,7 +17,7 @@ from bot.chat import (
     marker_of,
 )
 from cohortlab.localslack import LocalSlackServer, message_text
-from slackapp.chat import SlackChat, build_client, split_target
+from slackapp.chat import SlackChat, build_client, message_id, split_message, split_target
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +51,7 @@ async def test_a_post_with_buttons_and_a_marker_is_found_again_in_the_history(
     )
     posted = await chat.post(chan.id, message)
     (sent,) = server.script.messages(chan)
-    assert sent.ts == posted.message_id
+    assert posted.message_id == message_id(chan.id, sent.ts)
     assert "*answer in the thread*" in message_text(sent)
     assert [b["type"] for b in sent.blocks or []] == ["section", "actions", "context"]
     found = [m async for m in chat.history(chan.id)]
@@ -65,11 +65,12 @@ async def test_a_thread_is_its_parent_ts_and_reads_oldest_first_without_the_pare
     alice = server.script.add_user("alice", email="alice@uni.example", real_name="Alice Ng")
     chan = server.script.add_channel("math70097", members=[alice])
     parent = await chat.post(chan.id, OutgoingMessage(text="Week 1"))
+    _, parent_ts = split_message(parent.message_id)
     thread = await chat.create_thread(chan.id, "Week 1", from_message_id=parent.message_id)
-    assert split_target(thread) == (chan.id, parent.message_id)
-    first = await alice.post(chan, "first <@U0NOBODY>", thread_ts=parent.message_id)
+    assert thread == parent.message_id and split_target(thread) == (chan.id, parent_ts)
+    first = message_id(chan.id, await alice.post(chan, "first <@U0NOBODY>", thread_ts=parent_ts))
     reply = await chat.post(thread, OutgoingMessage(text="noted"))
-    second = await alice.post(chan, "second", thread_ts=parent.message_id)
+    second = message_id(chan.id, await alice.post(chan, "second", thread_ts=parent_ts))
     read = [m async for m in chat.history(thread)]
     assert [m.id for m in read] == [first, reply.message_id, second]
     assert read[0].author.email == "alice@uni.example"
@@ -138,4 +139,4 @@ async def test_a_429_is_waited_out_and_the_post_lands(
     posted = await chat.post(chan.id, OutgoingMessage(text="after the wait"))
     statuses = [c.status for c in server.calls_to("chat.postMessage")]
     assert statuses == [429, 200]
-    assert [m.ts for m in server.script.messages(chan)] == [posted.message_id]
+    assert [message_id(chan.id, m.ts) for m in server.script.messages(chan)] == [posted.message_id]

@@ -60,7 +60,8 @@ async def test_an_answer_in_the_prompts_thread_is_recorded_once_with_edit_and_de
     assert prompt.thread_id is not None
     channel, parent = split_target(prompt.thread_id)
     chan = slack.world.channels[MODULE]
-    assert channel == chan.id and parent == prompt.message_id
+    # The prompt's message id names its channel and ts, and is its thread's id too.
+    assert channel == chan.id and prompt.message_id == prompt.thread_id
     posted = [m for m in slack.server.script.messages(chan) if m.ts == parent]
     assert posted and "Week 1" in posted[0].text
 
@@ -86,7 +87,7 @@ async def test_an_answer_in_the_prompts_thread_is_recorded_once_with_edit_and_de
     rows = await contributions(slack)
     assert len(rows) == 1
     answer = rows[0]
-    assert (answer.message_id, answer.thread_id) == (ts, prompt.thread_id)
+    assert (answer.message_id, answer.thread_id) == (f"{chan.id}/{ts}", prompt.thread_id)
     assert answer.content.startswith("I met it fitting splines")
 
     await student.edit(chan, ts, "I met it fitting splines: more knots, less bias, more variance.")
@@ -113,7 +114,7 @@ async def test_an_answer_in_the_prompts_thread_is_recorded_once_with_edit_and_de
     assert count == 1
     # The one edit kept the text before it, once, however often its event came.
     assert revisions == ["I met it fitting splines: more knots, less bias."]
-    assert f"slack:{slack.server.team_id}:msg:{chan.id}:{ts}" in keys
+    assert f"slack:{slack.server.team_id}:msg:{chan.id}/{ts}" in keys
 
 
 async def test_a_message_outside_any_prompt_thread_is_not_evidence(slack: SlackBox) -> None:
@@ -190,3 +191,92 @@ async def test_a_tutor_grades_a_student_named_by_mention_or_e_mail(slack: SlackB
     await by_mail.wait_ephemeral(contains=f"on prompt #{prompt.id}:")
     nobody = await tutor.slash("/prompt", f"grade prompt:{prompt.id} student:@nobody", channel=chan)
     await nobody.wait_ephemeral(contains="No member `nobody` in this workspace")
+
+
+async def schedule_prompt(box: SlackBox, module: str, title: str) -> None:
+    tutor = box.world.tutor_of(module)
+    result = await tutor.slash(
+        "/prompt",
+        f'create module:{module} title:"{title}" opens:"2030-01-19 09:00" '
+        'closes:"2030-01-23 17:00" text:"What did this week change in how you model?"',
+        channel=box.world.channels[module],
+    )
+    await result.wait_ephemeral(contains="Scheduled prompt")
+
+
+async def test_answers_at_the_same_ts_in_two_prompt_threads_are_both_kept_with_their_edits(
+    slack: SlackBox,
+) -> None:
+    """Slack's ts is unique within a channel only: two students answering in two modules'
+    prompt threads at the very same ts are two answers, each recorded once, each edited alone."""
+    other = "MATH70098"
+    await schedule_prompt(slack, MODULE, "Week 1")
+    await schedule_prompt(slack, other, "Week 1 (inference)")
+    slack.clock.set(datetime(2030, 1, 19, 9, 1, tzinfo=UTC))
+
+    async def both_open() -> list[DiscussionPrompt] | None:
+        await slack.app.discussions.run_due()
+        await slack.app.work.send_owed()
+        async with slack.db.session() as s:
+            rows = list((await s.execute(select(DiscussionPrompt))).scalars())
+        ready = [p for p in rows if p.status == PromptStatus.OPEN and p.thread_id]
+        return ready if len(ready) == 2 else None
+
+    prompts = await eventually(both_open, "both prompts posted and their threads opened")
+    threads = {p.title: str(p.thread_id) for p in prompts}
+    here, there = slack.world.channels[MODULE], slack.world.channels[other]
+    first = slack.world.students_of(MODULE)[0]
+    second = next(s for s in slack.world.students_of(other) if s.id != first.id)
+    _, here_parent = split_target(threads["Week 1"])
+    _, there_parent = split_target(threads["Week 1 (inference)"])
+    ts = await first.post(
+        here, "Splines taught me the bias-variance trade-off.", thread_ts=here_parent
+    )
+    same = await second.post(
+        there, "Bootstrap intervals changed how I report error.", thread_ts=there_parent, ts=ts
+    )
+    assert same == ts
+
+    async def both_recorded() -> list[Contribution] | None:
+        rows = await contributions(slack)
+        return rows if len(rows) == 2 else None
+
+    rows = await eventually(both_recorded, "both answers recorded")
+    by_thread = {r.thread_id: r for r in rows}
+    assert set(by_thread) == {threads["Week 1"], threads["Week 1 (inference)"]}
+    assert by_thread[threads["Week 1"]].content.startswith("Splines")
+    assert by_thread[threads["Week 1 (inference)"]].content.startswith("Bootstrap")
+    assert len({r.message_id for r in rows}) == 2
+
+    await first.edit(here, ts, "Splines taught me the bias-variance trade-off, knot by knot.")
+    await second.edit(there, ts, "Bootstrap intervals changed how I report every error bar.")
+
+    async def both_edited() -> list[Contribution] | None:
+        rows = await contributions(slack)
+        return rows if len(rows) == 2 and all(r.edited_at for r in rows) else None
+
+    rows = await eventually(both_edited, "both edits recorded")
+    contents = {r.thread_id: r.content for r in rows}
+    assert contents == {
+        threads["Week 1"]: "Splines taught me the bias-variance trade-off, knot by knot.",
+        threads["Week 1 (inference)"]: "Bootstrap intervals changed how I report every error bar.",
+    }
+
+    # Deleting one answer leaves the other, at the same ts elsewhere, standing.
+    await first.delete(here, ts)
+
+    async def one_deleted() -> list[Contribution] | None:
+        rows = await contributions(slack)
+        return rows if any(r.deleted_at for r in rows) else None
+
+    rows = await eventually(one_deleted, "the deletion recorded")
+    assert {r.thread_id: r.deleted_at is not None for r in rows} == {
+        threads["Week 1"]: True,
+        threads["Week 1 (inference)"]: False,
+    }
+    async with slack.db.session() as s:
+        revisions = sorted((await s.execute(select(ContributionRevision.content))).scalars())
+    assert revisions == [
+        "Bootstrap intervals changed how I report error.",
+        "Splines taught me the bias-variance trade-off.",
+    ]

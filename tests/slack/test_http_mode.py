@@ -68,7 +68,7 @@ async def test_a_retried_event_is_recorded_once_and_a_bad_signature_refused(
     await http.server.script.wait_acked()
     rows = await contributions(http)
     assert [(r.message_id, r.content) for r in rows] == [
-        (message.ts, "Splines: knots trade bias for variance.")
+        (f"{chan.id}/{message.ts}", "Splines: knots trade bias for variance.")
     ]
 
     forged = http.server.state.post(chan, student.id, "forged", thread_ts=parent)

@@ -138,7 +138,9 @@ async def test_cohortbot_run_on_slack_survives_sigkill_and_loses_nothing(
             await again.wait_ephemeral(contains="cohortbot", timeout=15)
             await server.script.wait_acked()
             rows = await answers()
-            assert [(r.message_id, r.thread_id) for r in rows] == [(ts, opened.thread_id)]
+            assert [(r.message_id, r.thread_id) for r in rows] == [
+                (f"{chan.id}/{ts}", opened.thread_id)
+            ]
             proc.send_signal(signal.SIGTERM)
             output, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
         finally:

@@ -6,9 +6,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.chat import Button, ButtonStyle, OutgoingMessage, marker_of
+from bot.discussions.incoming import snowflake_key
 from bot.timeparse import discord_timestamp
 from slackapp.app import action_key, event_key, message_target
-from slackapp.chat import blocks_of, channel_name, fallback_text, split_target, thread_id
+from slackapp.chat import (
+    blocks_of,
+    channel_name,
+    fallback_text,
+    message_id,
+    split_message,
+    split_target,
+    thread_id,
+)
 from slackapp.mrkdwn import slack_date, to_mrkdwn
 
 MOMENT = datetime(2030, 1, 23, 17, 0, tzinfo=UTC)
@@ -68,6 +77,17 @@ def test_thread_ids_carry_the_parent_ts() -> None:
     assert thread_id("C1", "1733570000.000100") == "C1/1733570000.000100"
     assert split_target("C1/1733570000.000100") == ("C1", "1733570000.000100")
     assert split_target("C1") == ("C1", None)
+    # A message's id names its channel too: a ts repeats across channels.
+    assert message_id("C1", "1733570000.000100") == "C1/1733570000.000100"
+    assert split_message("C1/1733570000.000100") == ("C1", "1733570000.000100")
+    assert split_message("1733570000.000100", "C9") == ("C9", "1733570000.000100")
+
+
+def test_message_ids_of_one_thread_order_by_their_ts_as_the_port_promises() -> None:
+    """The recorder keeps the newest id it has read per thread by the port's order."""
+    ts = ["1733570009.999999", "1733570010.000001", "1733570010.000100", "1733570100.000000"]
+    ids = [message_id("C0ABCDEF12", t) for t in ts]
+    assert sorted(reversed(ids), key=snowflake_key) == ids
     assert channel_name("Week 1: Bias & Variance!") == "week-1-bias-variance"
 
 
@@ -78,7 +98,9 @@ def test_a_message_is_keyed_by_where_it_is_and_anything_else_by_event_id() -> No
         "event": {"type": "message", "channel": "C1", "ts": "1.000200", "thread_ts": "1.000100"},
     }
     again = {**post, "event_id": "Ev2"}  # the same post delivered under another event id
-    assert event_key(post) == event_key(again) == "slack:T1:msg:C1:1.000200"
+    assert event_key(post) == event_key(again) == "slack:T1:msg:C1/1.000200"
+    elsewhere = {**post, "event": {**post["event"], "channel": "C2"}}  # same ts, other channel
+    assert event_key(elsewhere) == "slack:T1:msg:C2/1.000200"
     edit = {
         "team_id": "T1",
         "event_id": "Ev3",
@@ -90,8 +112,16 @@ def test_a_message_is_keyed_by_where_it_is_and_anything_else_by_event_id() -> No
 
 
 def test_a_double_click_has_one_key() -> None:
-    body = {"team": {"id": "T1"}, "user": {"id": "U1"}, "message": {"ts": "5.5"}}
+    body: dict[str, Any] = {
+        "team": {"id": "T1"},
+        "user": {"id": "U1"},
+        "channel": {"id": "C1"},
+        "message": {"ts": "5.5"},
+    }
     first = action_key(body, {"action_id": "rsvp:3"})
-    assert first == action_key(body, {"action_id": "rsvp:3"}) == "slack:T1:action:rsvp:3:5.5:U1"
+    assert first == action_key(body, {"action_id": "rsvp:3"}) == "slack:T1:action:rsvp:3:C1/5.5:U1"
     other = action_key({**body, "user": {"id": "U2"}}, {"action_id": "rsvp:3"})
     assert other != first
+    # The same ts in another channel is another message: its click is not a double click.
+    elsewhere = {**body, "channel": {"id": "C2"}}
+    assert action_key(elsewhere, {"action_id": "rsvp:3"}) != first
