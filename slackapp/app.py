@@ -87,21 +87,21 @@ def event_key(body: Mapping[str, Any]) -> str:
     return f"{CLAIM_PREFIX}{team}:event:{body.get('event_id')}"
 
 
-def action_key(
-    body: Mapping[str, Any], action: Mapping[str, Any], *, each_click: bool = False
-) -> str:
-    """A click by (action, message, user): a double click does one thing. The message is
-    named by channel and ts (a ts alone repeats across channels). A button that
-    opens a form is keyed by the click itself (``action_ts``): the same delivery acts once,
-    but a form closed unsent can be opened again (its submission is what is claimed)."""
+def action_key(body: Mapping[str, Any], action: Mapping[str, Any]) -> str:
+    """One click, named by (action, message, user, the click's ``action_ts``): the same
+    delivery redelivered acts once, while a deliberate second click is answered as on Discord
+    (the services make it count once: one RSVP, one check-in credit, one decision). The message
+    is named by channel and ts (a ts alone repeats across channels)."""
     team = str((body.get("team") or {}).get("id") or "")
     container = body.get("container") or {}
     message_ts = (body.get("message") or {}).get("ts") or container.get("message_ts")
     channel = (body.get("channel") or {}).get("id") or container.get("channel_id") or ""
     clicked = message_id(str(channel), str(message_ts)) if message_ts else None
     user = (body.get("user") or {}).get("id")
-    key = f"{CLAIM_PREFIX}{team}:action:{action.get('action_id')}:{clicked}:{user}"
-    return f"{key}:{action.get('action_ts')}" if each_click else key
+    return (
+        f"{CLAIM_PREFIX}{team}:action:{action.get('action_id')}:{clicked}:{user}"
+        f":{action.get('action_ts')}"
+    )
 
 
 def message_target(event: Mapping[str, Any]) -> str:
@@ -535,8 +535,8 @@ class SlackApplication:
     # ---------------------------------------------------------------- buttons
 
     async def _on_action(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
-        """A click, acted on once per (action, message, user): a double click does one thing.
-        A button may answer with a form, opened with the click's ``trigger_id``."""
+        """A click, acted on once per delivery (``action_key``); the services make a second
+        click count once. A button may answer with a form, opened with its ``trigger_id``."""
         await ack()
         team = str((body.get("team") or {}).get("id") or self.chat.team_id or "")
         user_id = str((body.get("user") or {}).get("id"))
@@ -545,8 +545,7 @@ class SlackApplication:
                 continue  # a link button: Slack opened it, nothing for the bot to do
             action_id = str(action.get("action_id", ""))
             routed = route(action_id)
-            each_click = routed is not None and routed[0].opens_form
-            key = action_key(body, action, each_click=each_click)
+            key = action_key(body, action)
             if not await self.once(key):
                 continue
             if routed is None:

@@ -248,18 +248,7 @@ async def test_tutorial_rsvp_and_check_in_count_once(cohort: Cohort) -> None:
     assert [(c.points, c.item_type) for c in credits] == [(Decimal(1), "tutorial")]
 
 
-async def test_a_second_check_in_is_answered_and_counts_once(
-    cohort: Cohort, request: pytest.FixtureRequest
-) -> None:
-    if cohort.platform == "slack":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="slackapp.app.action_key claims a click by (action, message, user), not "
-                "by the click's action_ts: a deliberate second click gets no answer at all "
-                "(until the hourly claim pruning), where Discord answers it",
-                strict=True,
-            )
-        )
+async def test_a_second_check_in_is_answered_and_counts_once(cohort: Cohort) -> None:
     amara = cohort.students(MODULE)[0]
     await command_or_service(
         cohort,

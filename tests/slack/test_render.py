@@ -111,17 +111,20 @@ def test_a_message_is_keyed_by_where_it_is_and_anything_else_by_event_id() -> No
     assert message_target({"channel": "C1", "ts": "1.0", "thread_ts": "1.0"}) == "C1"
 
 
-def test_a_double_click_has_one_key() -> None:
+def test_a_redelivered_click_has_one_key_and_a_second_click_another() -> None:
     body: dict[str, Any] = {
         "team": {"id": "T1"},
         "user": {"id": "U1"},
         "channel": {"id": "C1"},
         "message": {"ts": "5.5"},
     }
-    first = action_key(body, {"action_id": "rsvp:3"})
-    assert first == action_key(body, {"action_id": "rsvp:3"}) == "slack:T1:action:rsvp:3:C1/5.5:U1"
-    other = action_key({**body, "user": {"id": "U2"}}, {"action_id": "rsvp:3"})
+    click = {"action_id": "rsvp:3", "action_ts": "9.1"}
+    first = action_key(body, click)
+    assert first == action_key(body, dict(click)) == "slack:T1:action:rsvp:3:C1/5.5:U1:9.1"
+    # A deliberate second click is its own (answered; the service counts it once).
+    assert action_key(body, {**click, "action_ts": "9.2"}) != first
+    other = action_key({**body, "user": {"id": "U2"}}, click)
     assert other != first
-    # The same ts in another channel is another message: its click is not a double click.
+    # The same ts in another channel is another message: its click is not the same click.
     elsewhere = {**body, "channel": {"id": "C2"}}
-    assert action_key(elsewhere, {"action_id": "rsvp:3"}) != first
+    assert action_key(elsewhere, click) != first
