@@ -35,6 +35,7 @@ from harness import (
     add_member_app,
     add_options,
     backends,
+    cpu_seconds,
     discord_like_server,
     fresh_database,
     load,
@@ -172,7 +173,7 @@ async def run(backend: str, args: argparse.Namespace, wd: Path) -> bool:
         world = await build_world(server, db, programme_text=programme, roster_text=roster)
         prompt_id = await seed_prompt(db)
         bare_thread, authors, app = bare_guild(server, world)
-        bot = BotProcess(server, url, wd, scheduler_tick_seconds="1")
+        bot = BotProcess(server, url, wd, scheduler_tick_seconds=str(args.scheduler_tick))
         bare = BareClient(server, app)
         bare_rate, bot_rate, ratio = (
             Series("bare discord.py", " msg/s", "{:.0f}"),
@@ -186,23 +187,34 @@ async def run(backend: str, args: argparse.Namespace, wd: Path) -> bool:
             thread = server.state.channels[int(thread_id)]
             await asyncio.sleep(2)  # the start-up history read of the (empty) thread
             await bare.start()
+            bot_pid = bot.proc.pid if bot.proc is not None else None
+            idle = cpu_seconds(bot_pid)
+            await asyncio.sleep(5)
+            idle = (cpu_seconds(bot_pid) - idle) / 5
             print(
                 f"discussion ingest, {backend}: {n} answer messages per client per round, "
-                f"{args.latency_ms:.0f} ms per REST request, Discord's rate limits ({load()})"
+                f"{args.latency_ms:.0f} ms per REST request, Discord's rate limits ({load()}); "
+                f"the bot idle uses {idle * 1000:.0f} ms CPU/s (scheduler tick "
+                f"{bot.settings['scheduler_tick_seconds']} s)"
             )
 
             bare_sent = [0]
+            bare_cpu: list[float] = []
 
             async def bare_round() -> float:
                 bare_sent[0] += n
+                pid = bare.proc.pid if bare.proc is not None else None
+                cpu = cpu_seconds(pid)
                 seconds = await bare.count(
                     bare_thread, bare_sent[0], lambda: inject(server, authors, bare_thread, n)
                 )
+                bare_cpu.append(cpu_seconds(pid) - cpu)
                 return n / seconds
 
             before = await bare_round()
             for number in range(1, args.rounds + 1):
                 target = number * n
+                cpu = cpu_seconds(bot_pid)
                 batch = inject(server, authors, thread, n)
                 ids += batch
                 began = time.perf_counter()
@@ -213,6 +225,7 @@ async def run(backend: str, args: argparse.Namespace, wd: Path) -> bool:
                     if time.perf_counter() - began > 900:
                         raise SystemExit("gave up waiting for the bot to record everything")
                 bot_rate.add(n / (time.perf_counter() - began))
+                bot_cpu = cpu_seconds(bot_pid) - cpu
                 after = await bare_round()
                 # The bot's phase is bracketed by two bare phases: the machine's load drifts.
                 bare_rate.add((before + after) / 2)
@@ -220,7 +233,8 @@ async def run(backend: str, args: argparse.Namespace, wd: Path) -> bool:
                 print(
                     f"  round {number}: bare discord.py {before:7.0f} then {after:7.0f} msg/s | "
                     f"cohortbot recorded+committed {bot_rate.values[-1]:7.0f} msg/s | "
-                    f"ratio to their mean {ratio.values[-1]:.2f} ({load()})"
+                    f"ratio to their mean {ratio.values[-1]:.2f} | CPU ms per 1k messages: bare "
+                    f"{bare_cpu[-1] * 1e6 / n:.0f}, bot {bot_cpu * 1e6 / n:.0f} ({load()})"
                 )
                 before = after
             missing, twice, unexpected = await verify(db, ids, thread_id)
@@ -244,6 +258,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     add_options(parser, rounds=5)
     parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument(
+        "--scheduler-tick",
+        type=float,
+        default=1.0,
+        help="the bot's COHORTBOT_SCHEDULER_TICK_SECONDS (production default 30)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.messages, args.rounds = min(args.messages, 2_000), min(args.rounds, 2)

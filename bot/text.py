@@ -13,6 +13,7 @@ from dataclasses import dataclass
 __all__ = [
     "DISCORD_MESSAGE_LIMIT",
     "EMBED_LIMITS",
+    "MARKER_ROOM",
     "EmbedLimits",
     "EmbedText",
     "about_text",
@@ -24,6 +25,9 @@ __all__ = [
 ]
 
 DISCORD_MESSAGE_LIMIT = 2000
+#: Room a message the bot sends on its own leaves for its marker line (``bot.chat.with_marker``:
+#: a line break, ``-# cohortbot `` and the marker), so the text as sent still fits the limit.
+MARKER_ROOM = 48
 
 
 def about_text(version: str) -> str:

@@ -38,6 +38,7 @@ from bot.db.claims import ClaimBatcher, prune_claims
 from bot.db.engine import Database
 from bot.discussions.live import LiveDiscussions
 from bot.errors import UserError
+from bot.gradebook.reader import Exporter, MarksReader
 from bot.metrics import Metrics
 from bot.outbox import Outbox, add_waker, remove_waker
 from bot.runtime import (
@@ -49,11 +50,11 @@ from bot.runtime import (
     check_schema,
 )
 from bot.scheduler import Scheduler
-from bot.sqlite_offload.marks_reader import Exporter, MarksReader
-from slackapp.buttons import route
+from slackapp.buttons import FORMS, route
 from slackapp.chat import SlackChat, build_client, split_target, thread_id, user_from_info
 from slackapp.commands.parse import Option, ParseError, merge, parse
 from slackapp.commands.table import BY_PATH, SHAPES, Call, SlackCommand
+from slackapp.forms import FORM_PREFIX, ButtonAnswer, CommandForm, FormAnswer, Modal, typed_values
 from slackapp.mrkdwn import to_mrkdwn
 
 log = logging.getLogger(__name__)
@@ -78,14 +79,19 @@ def event_key(body: Mapping[str, Any]) -> str:
     return f"{CLAIM_PREFIX}{team}:event:{body.get('event_id')}"
 
 
-def action_key(body: Mapping[str, Any], action: Mapping[str, Any]) -> str:
-    """A click by (action, message, user): a double click does one thing."""
+def action_key(
+    body: Mapping[str, Any], action: Mapping[str, Any], *, each_click: bool = False
+) -> str:
+    """A click by (action, message, user): a double click does one thing. A button that
+    opens a form is keyed by the click itself (``action_ts``): the same delivery acts once,
+    but a form closed unsent can be opened again (its submission is what is claimed)."""
     team = str((body.get("team") or {}).get("id") or "")
     message_ts = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get(
         "message_ts"
     )
     user = (body.get("user") or {}).get("id")
-    return f"{CLAIM_PREFIX}{team}:action:{action.get('action_id')}:{message_ts}:{user}"
+    key = f"{CLAIM_PREFIX}{team}:action:{action.get('action_id')}:{message_ts}:{user}"
+    return f"{key}:{action.get('action_ts')}" if each_click else key
 
 
 def message_target(event: Mapping[str, Any]) -> str:
@@ -361,6 +367,7 @@ class SlackApplication:
         app = self.bolt
         app.command(re.compile(r"^/"))(self._on_command)
         app.view(MODAL_CALLBACK)(self._on_modal)
+        app.view(re.compile("^" + re.escape(FORM_PREFIX)))(self._on_form)
         app.action(re.compile(r".*"))(self._on_action)
         app.event("message")(self._on_message)
         app.event("member_joined_channel")(self._on_member_joined)
@@ -518,18 +525,20 @@ class SlackApplication:
     # ---------------------------------------------------------------- buttons
 
     async def _on_action(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
-        """A click, acted on once per (action, message, user): a double click does one thing."""
+        """A click, acted on once per (action, message, user): a double click does one thing.
+        A button may answer with a form, opened with the click's ``trigger_id``."""
         await ack()
         team = str((body.get("team") or {}).get("id") or self.chat.team_id or "")
         user_id = str((body.get("user") or {}).get("id"))
         for action in body.get("actions") or []:
             if action.get("url"):
                 continue  # a link button: Slack opened it, nothing for the bot to do
-            key = action_key(body, action)
-            if not await self.once(key):
-                continue
             action_id = str(action.get("action_id", ""))
             routed = route(action_id)
+            each_click = routed is not None and routed[0].opens_form
+            key = action_key(body, action, each_click=each_click)
+            if not await self.once(key):
+                continue
             if routed is None:
                 log.info("slack: button %s has no handler on Slack yet", action_id)
                 await self._respond(
@@ -538,11 +547,65 @@ class SlackApplication:
                 continue
             button, match = routed
             call = await self._call_of(team, user_id)
-            await self._respond(
-                respond, await self._answer(button.run(call, match, key), action_id)
-            )
+            answer = await self._answer(button.run(call, match, key), action_id)
+            if isinstance(answer, str):
+                await self._respond(respond, answer)
+                continue
+            try:
+                await self._open_form(answer, body)
+            except ChatError as exc:  # the trigger expired (3 s): the person may click again
+                log.warning("could not open the form of button %s: %s", action_id, exc)
+                await self._respond(respond, "The form could not be opened; please try again.")
 
-    async def _answer(self, work: Awaitable[str], name: str) -> str:
+    async def _open_form(self, form: CommandForm | Modal, body: Mapping[str, Any]) -> None:
+        if isinstance(form, Modal):
+            await self.chat._call("views.open", trigger_id=body.get("trigger_id"), view=form.view)
+            return
+        command = BY_PATH[form.path]
+        where = {
+            "trigger_id": body.get("trigger_id"),
+            "channel_id": (body.get("channel") or {}).get("id"),
+        }
+        await self._open_modal(command, command.to_ask(form.values, ()), form.values, where)
+
+    async def _on_form(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """A submitted form of the bot's own (``slackapp.buttons.FORMS``): a refusal keeps it
+        open with the sentence under its field; otherwise it closes and the answer comes
+        privately in the person's DM with the bot."""
+        submit = FORMS.get(str(view.get("callback_id")))
+        if submit is None:
+            await ack()
+            return
+        team = str((body.get("team") or {}).get("id") or self.chat.team_id or "")
+        user_id = str((body.get("user") or {}).get("id"))
+        meta = json.loads(view.get("private_metadata") or "{}")
+        key = f"{CLAIM_PREFIX}{team}:view:{view.get('id')}"
+        name = str(view.get("callback_id"))
+        try:
+            call = await self._call_of(team, user_id)
+            answer = await submit(call, meta, typed_values(view), key)
+        except UserError as exc:
+            answer = FormAnswer(text=exc.sentence)
+        except Exception:
+            log.exception("form %s failed", name)
+            answer = FormAnswer(text=GENERIC_FAILURE)
+        if answer.errors:
+            await ack(response_action="errors", errors=answer.errors)
+            return
+        await ack()
+        if answer.text is None:
+            return
+        try:
+            await self.chat._call(
+                "chat.postEphemeral",
+                channel=await self.chat.dm_channel_id(user_id),
+                user=user_id,
+                text=to_mrkdwn(answer.text),
+            )
+        except ChatError as exc:
+            log.warning("could not answer the form %s: %s", name, exc)
+
+    async def _answer(self, work: Awaitable[ButtonAnswer], name: str) -> ButtonAnswer:
         """A handler's text, or its refusal as one sentence (nothing changed)."""
         try:
             return await work

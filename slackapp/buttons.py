@@ -2,7 +2,8 @@
 (``bot.chat.Button``), routed here by pattern to the same service call as on Discord.
 
 Like the command table, each button is declared once (``BUTTONS``); a handler returns the text
-of the clicker's private answer.
+of the clicker's private answer, or a form to open (``slackapp.forms``). The bot's own forms are
+declared once too (``FORMS``, by callback id).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from dataclasses import dataclass
 
 from bot.calendar import service as calendar
 from bot.db.models import RsvpResponse
-from slackapp.commands import teams
+from bot.discussions.jobs import ANSWER_PREFIX
+from slackapp.commands import discussions, peer, teams
 from slackapp.commands.table import Call
+from slackapp.forms import ButtonAnswer, FormHandler
 
-ButtonHandler = Callable[[Call, re.Match[str], str], Awaitable[str]]
+ButtonHandler = Callable[[Call, re.Match[str], str], Awaitable[ButtonAnswer]]
 
 _RSVP = {
     "going": RsvpResponse.GOING,
@@ -29,6 +32,9 @@ _RSVP = {
 class SlackButton:
     pattern: re.Pattern[str]
     run: ButtonHandler
+    #: It opens a form: every click does (a closed form can be opened again), while what the
+    #: form records is claimed once when it is submitted.
+    opens_form: bool = False
 
 
 async def rsvp(call: Call, match: re.Match[str], source: str) -> str:
@@ -67,7 +73,17 @@ BUTTONS: tuple[SlackButton, ...] = (
     # The buttons of /teams on Slack (the survey's choices, a proposal's confirmation).
     SlackButton(re.compile(r"cb:teams:confirm:(?P<id>\d+)"), teams.confirm),
     SlackButton(re.compile(r"cb:teams:answer:(?P<id>\d+):(?P<choice>.+)"), teams.answer),
+    # A review request's "Write review" (by DM) and a private-answer prompt's "Answer".
+    SlackButton(re.compile(r"cb:peer:review:(?P<id>\d+)"), peer.review_button, opens_form=True),
+    SlackButton(
+        re.compile(re.escape(ANSWER_PREFIX) + r"(?P<id>\d+)"),
+        discussions.answer_button,
+        opens_form=True,
+    ),
 )
+
+#: The bot's own modals, by callback id: what a submission of each runs.
+FORMS: dict[str, FormHandler] = {peer.REVIEW_FORM: peer.save_review}
 
 
 def route(action_id: str) -> tuple[SlackButton, re.Match[str]] | None:

@@ -63,6 +63,44 @@ KNOWN_CALLER = (
 )
 
 
+#: ``KNOWN_CALLER`` for many callers of one server at once (a crowd's commands in one query).
+KNOWN_CALLERS = (
+    select(Cohort, Person, Enrolment.module_id, Enrolment.role)
+    .join(Module, Module.cohort_id == Cohort.id)
+    .join(Enrolment, Enrolment.module_id == Module.id)
+    .join(Person, Person.id == Enrolment.person_id)
+    .where(
+        Cohort.guild_id == bindparam("guild_id"),
+        Person.platform_user_id.in_(bindparam("platform_user_ids", expanding=True)),
+        Person.erased_at.is_(None),
+        Enrolment.status == EnrolmentStatus.ACTIVE,
+    )
+)
+
+
+async def known_callers(
+    session: AsyncSession, guild_id: str, platform_user_ids: Sequence[str]
+) -> dict[str, tuple[Cohort, Caller]]:
+    """``_known_caller`` for many platform ids of one server in one query: each id the bot
+    knows, with the caller exactly as ``open_context`` resolves them; the others are absent
+    (they take ``open_context``'s step-by-step path, with its messages)."""
+    rows = (
+        await session.execute(
+            KNOWN_CALLERS,
+            {"guild_id": guild_id, "platform_user_ids": sorted(set(platform_user_ids))},
+        )
+    ).all()
+    by_user: dict[str, list[Row[Any]]] = {}
+    for row in rows:
+        by_user.setdefault(row[1].platform_user_id, []).append(row)
+    found: dict[str, tuple[Cohort, Caller]] = {}
+    for platform_user_id, mine in by_user.items():
+        known = known_caller_from(mine)
+        if known is not None:
+            found[platform_user_id] = known
+    return found
+
+
 async def _known_caller(
     session: AsyncSession, guild_id: str, user: ChatUser
 ) -> tuple[Cohort, Caller] | None:

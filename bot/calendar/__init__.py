@@ -12,7 +12,6 @@ time, grants, requests), all re-exported by the facade ``service``, with ``input
 """
 
 # Modules other features may import (tests/unit/test_layers.py); the rest is internal.
-#: ``timeparse`` only re-exports ``bot.timeparse``; it stays listed until gradebook/privacy.py
-#: imports ``bot.timeparse`` itself. ``notices`` and ``planning``: quiet hours, which the
-#: early-warning digest (bot/dashboard/digest.py) keeps too.
-PUBLIC_MODULES: tuple[str, ...] = ("notices", "planning", "timeparse")
+#: ``notices`` and ``planning``: quiet hours, which the early-warning digest
+#: (bot/dashboard/digest.py) keeps too.
+PUBLIC_MODULES: tuple[str, ...] = ("notices", "planning")

@@ -48,9 +48,9 @@ from bot.calendar.engine_state import EngineConfig as EngineConfig
 from bot.calendar.engine_state import NoticeChat as NoticeChat
 from bot.calendar.engine_state import Outcome as Outcome
 from bot.calendar.engine_state import _inflight as _inflight
-from bot.calendar.engine_state import new_worker_id as new_worker_id
 from bot.db.engine import Database
 from bot.db.models import Notice, NoticeStatus
+from bot.outbox import new_worker_id as new_worker_id
 from bot.outbox.policy import BACKOFF as BACKOFF
 
 __all__ = [

@@ -4,9 +4,6 @@ the transaction a cancellation cannot cut in half (see ``bot.calendar.engine``).
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,22 +25,15 @@ NoticeChat = ChatPort
 
 @dataclass(frozen=True)
 class EngineConfig:
+    """How the engine claims notices. How many are sent at once is the outbox's (``bot.outbox``
+    sender's ``concurrency``), not the engine's: it only hands claimed notices over."""
+
     worker_id: str
     batch_size: int = 100
     lease: timedelta = timedelta(minutes=2)
-    concurrency: int = 8
     max_attempts: int = 6
     #: Upper bound on batches per run, so one run cannot hold the dispatcher forever.
     max_batches: int = 50
-
-    @property
-    def send_timeout(self) -> float:
-        return self.lease.total_seconds() / 4
-
-
-def new_worker_id() -> str:
-    """Host, pid and a random part: two processes (or two apps in one test) never share one."""
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 @dataclass

@@ -21,7 +21,6 @@ from bot.calendar import messages as M
 from bot.calendar import planning as P
 from bot.calendar.inputs import _reason, user_input
 from bot.calendar.lookups import _deadline_occurrence, _enrolled_student, _event
-from bot.calendar.timeparse import discord_timestamp, parse_instant
 from bot.db.models import (
     CalendarEvent,
     Cohort,
@@ -38,6 +37,7 @@ from bot.delivery import Delivery, Missed, reason_of
 from bot.due import text as due_text
 from bot.errors import NotFound, UserError
 from bot.gradebook import audit
+from bot.timeparse import discord_timestamp, parse_instant
 
 
 async def effective_due(

@@ -19,14 +19,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from bot.calendar.timeparse import (
+from bot.due.rules import extends
+from bot.timeparse import (
     CalendarInputError,
     ZoneLike,
     discord_timestamp,
     format_duration,
     get_zone,
 )
-from bot.due.rules import extends
 
 __all__ = [
     "DEADLINE_NOTICE",

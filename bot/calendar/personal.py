@@ -111,15 +111,18 @@ class Upcoming:
         return "\n".join(lines)
 
 
-async def _modules(session: AsyncSession, caller: Caller) -> dict[int, tuple[Module, Role]]:
+async def _modules(
+    session: AsyncSession, person_id: int, cohort_id: int
+) -> dict[int, tuple[Module, Role]]:
+    """The person's modules in the cohort (active enrolments) and their role in each."""
     rows = (
         await session.execute(
             select(Module, Enrolment.role)
             .join(Enrolment, Enrolment.module_id == Module.id)
             .where(
-                Enrolment.person_id == caller.person.id,
+                Enrolment.person_id == person_id,
                 Enrolment.status == EnrolmentStatus.ACTIVE,
-                Module.cohort_id == caller.cohort_id,
+                Module.cohort_id == cohort_id,
             )
         )
     ).all()
@@ -130,7 +133,7 @@ async def upcoming(
     session: AsyncSession, caller: Caller, *, now: datetime, days: int = UPCOMING_DAYS
 ) -> Upcoming:
     """Deadlines (with the caller's extensions applied) and tutorials in the next ``days``."""
-    modules = await _modules(session, caller)
+    modules = await _modules(session, caller.person.id, caller.cohort_id)
     horizon = now + timedelta(days=days)
     person = caller.person
     deadlines: list[UpcomingDeadline] = []
@@ -317,18 +320,7 @@ def new_token() -> str:
 async def _ics_for(
     session: AsyncSession, person: Person, cohort: Cohort, now: datetime
 ) -> tuple[bytes, str, int]:
-    rows = (
-        await session.execute(
-            select(Module, Enrolment.role)
-            .join(Enrolment, Enrolment.module_id == Module.id)
-            .where(
-                Enrolment.person_id == person.id,
-                Enrolment.status == EnrolmentStatus.ACTIVE,
-                Module.cohort_id == cohort.id,
-            )
-        )
-    ).all()
-    modules = {m.id: (m, role) for m, role in rows}
+    modules = await _modules(session, person.id, cohort.id)
     events = (
         await session.scalars(
             select(CalendarEvent)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.access.permissions import roster_people
 from bot.calendar import messages as M
 from bot.calendar.notices import (
     PlannedNotice,
@@ -25,8 +26,6 @@ from bot.calendar.notices import (
 )
 from bot.db.models import (
     CalendarEvent,
-    Enrolment,
-    EnrolmentStatus,
     EventOccurrence,
     Module,
     Notice,
@@ -361,21 +360,8 @@ async def cancel_pending(
 
 async def module_tutors(session: AsyncSession, module_id: int) -> list[Person]:
     """The module's tutors (programme admins are not sent every module's notices)."""
-    return list(
-        (
-            await session.scalars(
-                select(Person)
-                .join(Enrolment, Enrolment.person_id == Person.id)
-                .where(
-                    Enrolment.module_id == module_id,
-                    Enrolment.role == Role.TUTOR,
-                    Enrolment.status == EnrolmentStatus.ACTIVE,
-                    Person.erased_at.is_(None),
-                )
-                .order_by(Person.id)
-            )
-        ).all()
-    )
+    tutors = roster_people(module_id, Role.TUTOR).order_by(Person.id)
+    return list((await session.scalars(tutors)).all())
 
 
 async def going_people(session: AsyncSession, occurrence_id: int) -> list[Person]:

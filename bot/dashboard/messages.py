@@ -13,19 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
-from bot.access.permissions import Caller
+from bot.access.permissions import Caller, roster_people
 from bot.chat import ChatErrorKind
 from bot.dashboard.reads import Viewer, module_export, programme_export
 from bot.dashboard.signin import create_link, link_id_of, signing_key
 from bot.db.engine import Database
 from bot.db.models import (
     Cohort,
-    Enrolment,
-    EnrolmentStatus,
     OutboxMessage,
     Person,
     Role,
@@ -156,22 +154,13 @@ async def send_tutor_message(
     if not viewer.may_see_module(module_id):
         raise PermissionDenied("Only the module's tutors and the programme admins can do that.")
     async with db.session() as session:
-        row = (
-            await session.execute(
-                select(Person, Enrolment.module_id)
-                .join(Enrolment, Enrolment.person_id == Person.id)
-                .where(
-                    Person.id == recipient_id,
-                    Enrolment.module_id == module_id,
-                    Enrolment.role == Role.STUDENT,
-                    Enrolment.status == EnrolmentStatus.ACTIVE,
-                    Person.erased_at.is_(None),
-                )
+        student = (
+            await session.scalars(
+                roster_people(module_id, Role.STUDENT).where(Person.id == recipient_id)
             )
         ).first()
-        if row is None:
+        if student is None:
             raise NotFound("That person is not a student of this module.")
-        student = row[0]
         sender = await session.get(Person, viewer.person_id)
         message = TutorMessage(
             module_id=module_id,

@@ -11,25 +11,21 @@ from typing import Any
 from sqlalchemy import Row, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.dashboard.shared import Upcoming, _counts, _upcoming
+from bot.dashboard.shared import Upcoming, _count_by, _upcoming
 from bot.dashboard.viewer import Viewer, _staff_module
 from bot.db.models import (
     Attendance,
     CalendarEvent,
     Cohort,
-    Contribution,
-    DiscussionPrompt,
     EventKind,
     EventOccurrence,
-    ExerciseStatus,
     Module,
     OccurrenceStatus,
     PeerExercise,
-    PeerSubmission,
-    PromptStatus,
     Rsvp,
     RsvpResponse,
 )
+from bot.due import HAND_INS, HandIn, ItemKind
 from bot.gradebook.loading import load_module_book
 from bot.insights.service import HISTORY_WEEKS, SOURCES, StudentFlag, module_insights
 
@@ -134,22 +130,24 @@ async def _late_counts(session: AsyncSession, per_person: Any) -> dict[int, Coun
     return counts
 
 
+#: What the timeliness table calls each kind of hand-in.
+_HAND_IN_LABEL = {ItemKind.PROMPT: "discussion", ItemKind.SUBMISSION: "peer submission"}
+
+
 async def _item_timeliness(
     session: AsyncSession,
     items: Sequence[Row[tuple[int, str, datetime]]],
-    columns: tuple[Any, Any, Any],
+    work: HandIn,
     students: set[int],
-    kind: str,
 ) -> list[tuple[datetime, Timeliness]]:
-    """On time / late / missing for each (id, title, due) item, from its hand-in table's
-    (item, person, late) columns: one rule for prompts and peer submissions alike, so a student
-    counts as late only when every one of their hand-ins for the item was late."""
-    item_col, person_col, late_col = columns
-    all_late = func.min(case((late_col.is_(True), 1), else_=0)).label("all_late")
+    """On time / late / missing for each (id, title, due) item, from its hand-in rows: one rule
+    for prompts and peer submissions alike, so a student counts as late only when every one of
+    their hand-ins for the item was late."""
+    all_late = func.min(case((work.late.is_(True), 1), else_=0)).label("all_late")
     per_person = (
-        select(item_col.label("item"), all_late)
-        .where(item_col.in_([i.id for i in items]), person_col.in_(sorted(students)))
-        .group_by(item_col, person_col)
+        select(work.item_id.label("item"), all_late)
+        .where(work.item_id.in_([i.id for i in items]), work.person_id.in_(sorted(students)))
+        .group_by(work.item_id, work.person_id)
         .subquery()
     )
     state = await _late_counts(session, per_person)
@@ -157,6 +155,7 @@ async def _item_timeliness(
     for iid, title, due in items:
         c = state[iid]
         missing = len(students) - c["on_time"] - c["late"]
+        kind = _HAND_IN_LABEL[work.kind]
         found.append((due, Timeliness(title, kind, c["on_time"], c["late"], missing)))
     return found
 
@@ -166,42 +165,10 @@ async def _timeliness(
 ) -> list[Timeliness]:
     """On time / late / missing for every item already due (prompts, peer submissions)."""
     result: list[tuple[datetime, Timeliness]] = []
-    prompts = (
-        await session.execute(
-            select(DiscussionPrompt.id, DiscussionPrompt.title, DiscussionPrompt.closes_at)
-            .where(
-                DiscussionPrompt.module_id == module_id,
-                DiscussionPrompt.status != PromptStatus.CANCELLED,
-                DiscussionPrompt.closes_at <= now,
-            )
-            .order_by(DiscussionPrompt.closes_at)
-        )
-    ).all()
-    if prompts:
-        result += await _item_timeliness(
-            session,
-            prompts,
-            (Contribution.prompt_id, Contribution.person_id, Contribution.late),
-            students,
-            "discussion",
-        )
-    exercises = (
-        await session.execute(
-            select(PeerExercise.id, PeerExercise.title, PeerExercise.submission_due_at).where(
-                PeerExercise.module_id == module_id,
-                PeerExercise.status != ExerciseStatus.CANCELLED,
-                PeerExercise.submission_due_at <= now,
-            )
-        )
-    ).all()
-    if exercises:
-        result += await _item_timeliness(
-            session,
-            exercises,
-            (PeerSubmission.exercise_id, PeerSubmission.person_id, PeerSubmission.late),
-            students,
-            "peer submission",
-        )
+    for work in HAND_INS:
+        items = (await session.execute(work.due_between(module_id, now))).all()
+        if items:
+            result += await _item_timeliness(session, items, work, students)
     result.sort(key=lambda pair: pair[0])
     return [t for _, t in result]
 
@@ -223,37 +190,23 @@ async def _turnout(session: AsyncSession, module_id: int, now: datetime) -> list
     if not occurrences:
         return []
     ids = [o.id for o in occurrences]
-    going = _counts(
-        (
-            await session.execute(
-                select(Rsvp.occurrence_id, func.count())
-                .where(Rsvp.occurrence_id.in_(ids), Rsvp.response == RsvpResponse.GOING)
-                .group_by(Rsvp.occurrence_id)
-            )
-        ).all()
+    going = await _count_by(
+        session,
+        Rsvp.occurrence_id,
+        Rsvp.occurrence_id.in_(ids),
+        Rsvp.response == RsvpResponse.GOING,
     )
-    came = _counts(
-        (
-            await session.execute(
-                select(Attendance.occurrence_id, func.count())
-                .where(Attendance.occurrence_id.in_(ids))
-                .group_by(Attendance.occurrence_id)
-            )
-        ).all()
-    )
-    both = _counts(
-        (
-            await session.execute(
-                select(Attendance.occurrence_id, func.count())
-                .join(
-                    Rsvp,
-                    (Rsvp.occurrence_id == Attendance.occurrence_id)
-                    & (Rsvp.person_id == Attendance.person_id),
-                )
-                .where(Attendance.occurrence_id.in_(ids), Rsvp.response == RsvpResponse.GOING)
-                .group_by(Attendance.occurrence_id)
-            )
-        ).all()
+    came = await _count_by(session, Attendance.occurrence_id, Attendance.occurrence_id.in_(ids))
+    both = await _count_by(
+        session,
+        Attendance.occurrence_id,
+        Attendance.occurrence_id.in_(ids),
+        Rsvp.response == RsvpResponse.GOING,
+        join=(
+            Rsvp,
+            (Rsvp.occurrence_id == Attendance.occurrence_id)
+            & (Rsvp.person_id == Attendance.person_id),
+        ),
     )
     return [
         TutorialTurnout(f"{starts:%d %b}", going.get(oid, 0), came.get(oid, 0), both.get(oid, 0))

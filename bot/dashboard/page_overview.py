@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.dashboard.shared import Upcoming, _counts, _upcoming
+from bot.dashboard.shared import Upcoming, _count_by, _upcoming
 from bot.dashboard.viewer import NOT_YOURS, Viewer
 from bot.db.models import (
     Cohort,
@@ -60,18 +60,12 @@ async def overview(session: AsyncSession, viewer: Viewer, now: datetime) -> Over
         .scalars()
         .all()
     )
-    students = _counts(
-        (
-            await session.execute(
-                select(Enrolment.module_id, func.count())
-                .where(
-                    Enrolment.module_id.in_(ids),
-                    Enrolment.role == Role.STUDENT,
-                    Enrolment.status == EnrolmentStatus.ACTIVE,
-                )
-                .group_by(Enrolment.module_id)
-            )
-        ).all()
+    students = await _count_by(
+        session,
+        Enrolment.module_id,
+        Enrolment.module_id.in_(ids),
+        Enrolment.role == Role.STUDENT,
+        Enrolment.status == EnrolmentStatus.ACTIVE,
     )
     distinct_students = (
         await session.execute(
@@ -82,59 +76,35 @@ async def overview(session: AsyncSession, viewer: Viewer, now: datetime) -> Over
             )
         )
     ).scalar_one()
-    open_prompts = _counts(
-        (
-            await session.execute(
-                select(DiscussionPrompt.module_id, func.count())
-                .where(
-                    DiscussionPrompt.module_id.in_(ids),
-                    DiscussionPrompt.status == PromptStatus.OPEN,
-                )
-                .group_by(DiscussionPrompt.module_id)
-            )
-        ).all()
+    open_prompts = await _count_by(
+        session,
+        DiscussionPrompt.module_id,
+        DiscussionPrompt.module_id.in_(ids),
+        DiscussionPrompt.status == PromptStatus.OPEN,
     )
-    open_exercises = _counts(
-        (
-            await session.execute(
-                select(PeerExercise.module_id, func.count())
-                .where(
-                    PeerExercise.module_id.in_(ids),
-                    PeerExercise.status.in_([ExerciseStatus.OPEN, ExerciseStatus.ALLOCATED]),
-                )
-                .group_by(PeerExercise.module_id)
-            )
-        ).all()
+    open_exercises = await _count_by(
+        session,
+        PeerExercise.module_id,
+        PeerExercise.module_id.in_(ids),
+        PeerExercise.status.in_([ExerciseStatus.OPEN, ExerciseStatus.ALLOCATED]),
     )
-    released = _counts(
-        (
-            await session.execute(
-                select(MarkRelease.module_id, func.count())
-                .where(MarkRelease.module_id.in_(ids))
-                .group_by(MarkRelease.module_id)
-            )
-        ).all()
-    )
-    closed_items = Counter[int]()
-    for mid, n in (
-        await session.execute(
-            select(DiscussionPrompt.module_id, func.count())
-            .where(
-                DiscussionPrompt.module_id.in_(ids),
-                DiscussionPrompt.status == PromptStatus.CLOSED,
-            )
-            .group_by(DiscussionPrompt.module_id)
+    released = await _count_by(session, MarkRelease.module_id, MarkRelease.module_id.in_(ids))
+    # Items whose marks could be released: closed prompts, exercises past their reviews.
+    closed_items = Counter(
+        await _count_by(
+            session,
+            DiscussionPrompt.module_id,
+            DiscussionPrompt.module_id.in_(ids),
+            DiscussionPrompt.status == PromptStatus.CLOSED,
         )
-    ).all():
-        closed_items[mid] += n
-    for mid, n in (
-        await session.execute(
-            select(PeerExercise.module_id, func.count())
-            .where(PeerExercise.module_id.in_(ids), PeerExercise.review_due_at <= now)
-            .group_by(PeerExercise.module_id)
+    ) + Counter(
+        await _count_by(
+            session,
+            PeerExercise.module_id,
+            PeerExercise.module_id.in_(ids),
+            PeerExercise.review_due_at <= now,
         )
-    ).all():
-        closed_items[mid] += n
+    )
     upcoming = await _upcoming(session, {m.id: m.code for m in modules}, now)
     by_module: dict[str, list[Upcoming]] = defaultdict(list)
     for u in upcoming:

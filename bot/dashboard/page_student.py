@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dashboard.viewer import NOT_YOURS, STUDENT_ONLY_OWN, Viewer
 from bot.db.models import (
-    Attendance,
     CalendarEvent,
     Contribution,
     DiscussionPrompt,
@@ -23,15 +24,14 @@ from bot.db.models import (
     Notice,
     NoticeStatus,
     PeerExercise,
-    PeerReview,
     PeerSubmission,
     Person,
-    ReviewAssignment,
     Role,
     Rsvp,
     TutorMessage,
 )
 from bot.errors import NotFound, PermissionDenied
+from bot.insights.service import activities
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,27 @@ class StudentPage:
     message_module_id: int | None = None
 
 
+#: How the timeline shows each kind of activity (``insights.service.activities`` order): its
+#: name, the columns it adds, and its line from the title and those columns.
+_TIMELINE: tuple[tuple[str, tuple[Any, ...], Callable[..., str]], ...] = (
+    (
+        "post",
+        (Contribution.words, Contribution.late),
+        lambda title, words, late: f"{title} ({words} words{', late' if late else ''})",
+    ),
+    ("submission", (PeerSubmission.late,), lambda title, late: title + (" (late)" if late else "")),
+    ("review", (), lambda title: f"reviewed a peer's {title}"),
+    ("check-in", (), lambda title: title),
+    (
+        "RSVP",
+        (Rsvp.response, EventOccurrence.starts_at),
+        lambda title, response, starts: (
+            f"{str(response).replace('_', ' ')}: {title} {starts:%d %b}"
+        ),
+    ),
+)
+
+
 async def student_page(
     session: AsyncSession, viewer: Viewer, person_id: int, now: datetime
 ) -> StudentPage:
@@ -111,70 +132,13 @@ async def student_page(
         raise PermissionDenied(NOT_YOURS)
     ids = list(visible)
     timeline: list[Evidence] = []
-    for at, mid, title, words, late in (
-        await session.execute(
-            select(
-                Contribution.created_at,
-                DiscussionPrompt.module_id,
-                DiscussionPrompt.title,
-                Contribution.words,
-                Contribution.late,
-            )
-            .join(DiscussionPrompt, DiscussionPrompt.id == Contribution.prompt_id)
-            .where(Contribution.person_id == person_id, DiscussionPrompt.module_id.in_(ids))
+    for query, (kind, extra, detail) in zip(activities(), _TIMELINE, strict=True):
+        pid_col, _at_col, module_col = query.selected_columns[:3]
+        rows = await session.execute(
+            query.add_columns(*extra).where(pid_col == person_id, module_col.in_(ids))
         )
-    ).all():
-        extra = ", late" if late else ""
-        timeline.append(Evidence(at, visible[mid], "post", f"{title} ({words} words{extra})"))
-    for at, mid, title, late in (
-        await session.execute(
-            select(
-                PeerSubmission.submitted_at,
-                PeerExercise.module_id,
-                PeerExercise.title,
-                PeerSubmission.late,
-            )
-            .join(PeerExercise, PeerExercise.id == PeerSubmission.exercise_id)
-            .where(PeerSubmission.person_id == person_id, PeerExercise.module_id.in_(ids))
-        )
-    ).all():
-        timeline.append(
-            Evidence(at, visible[mid], "submission", title + (" (late)" if late else ""))
-        )
-    for at, mid, title in (
-        await session.execute(
-            select(PeerReview.submitted_at, PeerExercise.module_id, PeerExercise.title)
-            .join(ReviewAssignment, ReviewAssignment.id == PeerReview.assignment_id)
-            .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id)
-            .where(ReviewAssignment.reviewer_id == person_id, PeerExercise.module_id.in_(ids))
-        )
-    ).all():
-        timeline.append(Evidence(at, visible[mid], "review", f"reviewed a peer's {title}"))
-    for at, mid, title in (
-        await session.execute(
-            select(Attendance.checked_in_at, CalendarEvent.module_id, CalendarEvent.title)
-            .join(EventOccurrence, EventOccurrence.id == Attendance.occurrence_id)
-            .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
-            .where(Attendance.person_id == person_id, CalendarEvent.module_id.in_(ids))
-        )
-    ).all():
-        timeline.append(Evidence(at, visible[mid], "check-in", title))
-    for at, mid, title, response, starts in (
-        await session.execute(
-            select(
-                Rsvp.updated_at,
-                CalendarEvent.module_id,
-                CalendarEvent.title,
-                Rsvp.response,
-                EventOccurrence.starts_at,
-            )
-            .join(EventOccurrence, EventOccurrence.id == Rsvp.occurrence_id)
-            .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
-            .where(Rsvp.person_id == person_id, CalendarEvent.module_id.in_(ids))
-        )
-    ).all():
-        answer = str(response).replace("_", " ")
-        timeline.append(Evidence(at, visible[mid], "RSVP", f"{answer}: {title} {starts:%d %b}"))
+        for _pid, at, mid, title, *more in rows.all():
+            timeline.append(Evidence(at, visible[mid], kind, detail(title, *more)))
     timeline.sort(key=lambda e: e.at, reverse=True)
     ledger = [
         LedgerLine(at, visible[mid], str(source).replace("_", " "), points, ref)

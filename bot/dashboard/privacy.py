@@ -11,6 +11,7 @@ trail holds them too): one not delivered yet is marked undelivered, its outbox r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,29 +39,25 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+async def _sign_ins(
+    session: AsyncSession,
+    table: type[DashboardSignInLink] | type[DashboardSession],
+    ended: Any,
+    pid: int,
+) -> Sequence[Any]:
+    """(created, expires, ``ended``) of the person's links or sessions: times only."""
+    return (
+        await session.execute(
+            select(table.created_at, table.expires_at, ended)
+            .where(table.person_id == pid)
+            .order_by(table.id)
+        )
+    ).all()
+
+
 async def personal_data(session: AsyncSession, pid: int) -> dict[str, Any]:
-    links = (
-        await session.execute(
-            select(
-                DashboardSignInLink.created_at,
-                DashboardSignInLink.expires_at,
-                DashboardSignInLink.used_at,
-            )
-            .where(DashboardSignInLink.person_id == pid)
-            .order_by(DashboardSignInLink.id)
-        )
-    ).all()
-    sessions = (
-        await session.execute(
-            select(
-                DashboardSession.created_at,
-                DashboardSession.expires_at,
-                DashboardSession.revoked_at,
-            )
-            .where(DashboardSession.person_id == pid)
-            .order_by(DashboardSession.id)
-        )
-    ).all()
+    links = await _sign_ins(session, DashboardSignInLink, DashboardSignInLink.used_at, pid)
+    sessions = await _sign_ins(session, DashboardSession, DashboardSession.revoked_at, pid)
     sender = aliased(Person)
     received = (
         await session.execute(

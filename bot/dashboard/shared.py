@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
@@ -24,6 +24,16 @@ from bot.due import reached
 
 def _counts(rows: Any) -> dict[int, int]:
     return {int(k): int(v) for k, v in rows}
+
+
+async def _count_by(
+    session: AsyncSession, key: Any, *where: Any, join: tuple[Any, Any] | None = None
+) -> dict[int, int]:
+    """How many rows match ``where``, per value of ``key`` (a module, a session): one GROUP BY."""
+    stmt = select(key, func.count())
+    if join is not None:
+        stmt = stmt.join(*join)
+    return _counts((await session.execute(stmt.where(*where).group_by(key))).all())
 
 
 def _names(rows: Any) -> dict[int, str]:

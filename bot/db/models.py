@@ -14,17 +14,15 @@ from __future__ import annotations
 import enum
 from datetime import datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Boolean,
     CheckConstraint,
     Enum,
     ForeignKey,
     Index,
-    Integer,
     LargeBinary,
     MetaData,
     Numeric,
@@ -46,6 +44,28 @@ NAMING_CONVENTION = {
 }
 
 PlatformId = String(32)
+
+# Column declarations many tables share, written once (SQLAlchemy's ``Annotated`` type map);
+# ``Mapped[X | None]`` makes any of them nullable, and ``= mapped_column(...)`` adds to it.
+IntPk = Annotated[int, mapped_column(primary_key=True)]
+#: When the row was written (or last updated): set by the application, in UTC.
+Stamp = Annotated[datetime, mapped_column(default=utcnow)]
+CohortRef = Annotated[int, mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))]
+ModuleRef = Annotated[int, mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))]
+#: A person the row is about or by (the database refuses to delete a person it names).
+PersonRef = Annotated[int, mapped_column(ForeignKey("persons.id"))]
+#: A person's own row (the database deletes it with the person).
+PersonOwned = Annotated[int, mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))]
+PromptRef = Annotated[int, mapped_column(ForeignKey("discussion_prompts.id", ondelete="CASCADE"))]
+ExerciseRef = Annotated[int, mapped_column(ForeignKey("peer_exercises.id", ondelete="CASCADE"))]
+EventRef = Annotated[int, mapped_column(ForeignKey("calendar_events.id", ondelete="CASCADE"))]
+OccurrenceRef = Annotated[
+    int, mapped_column(ForeignKey("event_occurrences.id", ondelete="CASCADE"))
+]
+ChatId = Annotated[str, mapped_column(PlatformId)]
+LongText = Annotated[str, mapped_column(Text)]
+#: Titles and names, up to 200 characters.
+Str200 = Annotated[str, mapped_column(String(200))]
 
 
 class Base(DeclarativeBase):
@@ -186,13 +206,13 @@ class Cohort(Base):
 
     __tablename__ = "cohorts"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[IntPk]
     code: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[Str200]
     platform: Mapped[str] = mapped_column(String(16), default="discord")
-    guild_id: Mapped[str | None] = mapped_column(PlatformId, unique=True)
+    guild_id: Mapped[ChatId | None] = mapped_column(unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[Stamp]
 
     modules: Mapped[list[Module]] = relationship(back_populates="cohort")
 
@@ -204,20 +224,20 @@ class Module(Base):
         CheckConstraint("ects > 0", name="ects_positive"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    id: Mapped[IntPk]
+    cohort_id: Mapped[CohortRef]
     code: Mapped[str] = mapped_column(String(32))
-    title: Mapped[str] = mapped_column(String(200))
-    year: Mapped[int] = mapped_column(Integer, default=1)
+    title: Mapped[Str200]
+    year: Mapped[int] = mapped_column(default=1)
     term: Mapped[str] = mapped_column(String(32))
     ects: Mapped[Decimal] = mapped_column(Numeric(6, 2))
     designation: Mapped[Designation] = mapped_column(_enum(Designation, "designation"))
-    pass_fail: Mapped[bool] = mapped_column(Boolean, default=False)
-    in_weighted_average: Mapped[bool] = mapped_column(Boolean, default=True)
-    note: Mapped[str | None] = mapped_column(Text)
+    pass_fail: Mapped[bool] = mapped_column(default=False)
+    in_weighted_average: Mapped[bool] = mapped_column(default=True)
+    note: Mapped[LongText | None]
     channel_name: Mapped[str | None] = mapped_column(String(100))
-    channel_id: Mapped[str | None] = mapped_column(PlatformId)
-    role_id: Mapped[str | None] = mapped_column(PlatformId)
+    channel_id: Mapped[ChatId | None]
+    role_id: Mapped[ChatId | None]
 
     cohort: Mapped[Cohort] = relationship(back_populates="modules")
 
@@ -227,33 +247,33 @@ class Person(Base):
 
     __tablename__ = "persons"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    platform_user_id: Mapped[str | None] = mapped_column(PlatformId, unique=True)
+    id: Mapped[IntPk]
+    platform_user_id: Mapped[ChatId | None] = mapped_column(unique=True)
     platform_username: Mapped[str | None] = mapped_column(String(64), index=True)
-    display_name: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[Str200]
     email: Mapped[str | None] = mapped_column(String(320))
     student_number: Mapped[str | None] = mapped_column(String(32), unique=True)
     timezone: Mapped[str | None] = mapped_column(String(64))
-    dm_reminders: Mapped[bool] = mapped_column(Boolean, default=True)
+    dm_reminders: Mapped[bool] = mapped_column(default=True)
     quiet_start: Mapped[time | None] = mapped_column(Time)
     quiet_end: Mapped[time | None] = mapped_column(Time)
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     erased_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[Stamp]
 
 
 class Enrolment(Base):
     __tablename__ = "enrolments"
     __table_args__ = (UniqueConstraint("module_id", "person_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    id: Mapped[IntPk]
+    module_id: Mapped[ModuleRef]
+    person_id: Mapped[PersonOwned] = mapped_column(index=True)
     role: Mapped[Role] = mapped_column(_enum(Role, "role"))
     status: Mapped[EnrolmentStatus] = mapped_column(
         _enum(EnrolmentStatus, "enrolment_status"), default=EnrolmentStatus.ACTIVE
     )
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[Stamp]
 
     module: Mapped[Module] = relationship()
     person: Mapped[Person] = relationship()
@@ -263,8 +283,8 @@ class StudyGroup(Base):
     __tablename__ = "study_groups"
     __table_args__ = (UniqueConstraint("cohort_id", "name"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    id: Mapped[IntPk]
+    cohort_id: Mapped[CohortRef]
     name: Mapped[str] = mapped_column(String(64))
 
 
@@ -274,9 +294,7 @@ class GroupMembership(Base):
     group_id: Mapped[int] = mapped_column(
         ForeignKey("study_groups.id", ondelete="CASCADE"), primary_key=True
     )
-    person_id: Mapped[int] = mapped_column(
-        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
-    )
+    person_id: Mapped[PersonOwned] = mapped_column(primary_key=True)
 
 
 # --------------------------------------------------------------------------- discussions
@@ -292,22 +310,22 @@ class DiscussionPrompt(Base):
     __tablename__ = "discussion_prompts"
     __table_args__ = (CheckConstraint("closes_at > opens_at", name="closes_after_opens"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"), index=True)
-    title: Mapped[str] = mapped_column(String(200))
-    body: Mapped[str] = mapped_column(Text)
+    id: Mapped[IntPk]
+    module_id: Mapped[ModuleRef] = mapped_column(index=True)
+    title: Mapped[Str200]
+    body: Mapped[LongText]
     opens_at: Mapped[datetime]
     closes_at: Mapped[datetime]
     rubric: Mapped[dict[str, Any]]
-    private_answers: Mapped[bool] = mapped_column(Boolean, default=False)
+    private_answers: Mapped[bool] = mapped_column(default=False)
     status: Mapped[PromptStatus] = mapped_column(
         _enum(PromptStatus, "prompt_status"), default=PromptStatus.SCHEDULED
     )
-    channel_id: Mapped[str | None] = mapped_column(PlatformId)
-    message_id: Mapped[str | None] = mapped_column(PlatformId, unique=True)
-    thread_id: Mapped[str | None] = mapped_column(PlatformId, unique=True)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    channel_id: Mapped[ChatId | None]
+    message_id: Mapped[ChatId | None] = mapped_column(unique=True)
+    thread_id: Mapped[ChatId | None] = mapped_column(unique=True)
+    created_by_id: Mapped[PersonRef | None]
+    created_at: Mapped[Stamp]
     released_at: Mapped[datetime | None]
     # When the opening/closing claim was taken: a stale claim means a process died mid-way.
     claimed_at: Mapped[datetime | None]
@@ -320,26 +338,24 @@ class Contribution(Base):
 
     __tablename__ = "contributions"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    prompt_id: Mapped[int] = mapped_column(
-        ForeignKey("discussion_prompts.id", ondelete="CASCADE"), index=True
-    )
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
-    author_platform_id: Mapped[str] = mapped_column(PlatformId)
-    message_id: Mapped[str] = mapped_column(PlatformId, unique=True)
-    parent_message_id: Mapped[str | None] = mapped_column(PlatformId)
-    thread_id: Mapped[str] = mapped_column(PlatformId, index=True)
+    id: Mapped[IntPk]
+    prompt_id: Mapped[PromptRef] = mapped_column(index=True)
+    person_id: Mapped[PersonRef | None] = mapped_column(index=True)
+    author_platform_id: Mapped[ChatId]
+    message_id: Mapped[ChatId] = mapped_column(unique=True)
+    parent_message_id: Mapped[ChatId | None]
+    thread_id: Mapped[ChatId] = mapped_column(index=True)
     mentions: Mapped[list[Any]] = mapped_column(default=list)
-    content: Mapped[str] = mapped_column(Text)
-    words: Mapped[int] = mapped_column(Integer)
+    content: Mapped[LongText]
+    words: Mapped[int]
     created_at: Mapped[datetime]
     edited_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
-    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    late: Mapped[bool] = mapped_column(default=False)
     via: Mapped[ContributionVia] = mapped_column(
         _enum(ContributionVia, "contribution_via"), default=ContributionVia.GATEWAY
     )
-    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_at: Mapped[Stamp]
 
 
 class ContributionRevision(Base):
@@ -348,11 +364,11 @@ class ContributionRevision(Base):
     __tablename__ = "contribution_revisions"
     __table_args__ = (UniqueConstraint("contribution_id", "revision"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[IntPk]
     contribution_id: Mapped[int] = mapped_column(ForeignKey("contributions.id", ondelete="CASCADE"))
-    revision: Mapped[int] = mapped_column(Integer)
-    content: Mapped[str] = mapped_column(Text)
-    words: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int]
+    content: Mapped[LongText]
+    words: Mapped[int]
     replaced_at: Mapped[datetime]
 
 
@@ -362,20 +378,20 @@ class DiscussionScore(Base):
     __tablename__ = "discussion_scores"
     __table_args__ = (UniqueConstraint("prompt_id", "person_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    prompt_id: Mapped[int] = mapped_column(ForeignKey("discussion_prompts.id", ondelete="CASCADE"))
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    id: Mapped[IntPk]
+    prompt_id: Mapped[PromptRef]
+    person_id: Mapped[PersonRef]
     quality_points: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
-    feedback: Mapped[str | None] = mapped_column(Text)
+    feedback: Mapped[LongText | None]
     score: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
-    explanation: Mapped[str | None] = mapped_column(Text)
-    graded_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    explanation: Mapped[LongText | None]
+    graded_by_id: Mapped[PersonRef | None]
+    updated_at: Mapped[Stamp]
     # The private "your mark" message after release: claimed, then sent (or failed) once.
     notify_claimed_at: Mapped[datetime | None]
     notified_at: Mapped[datetime | None]
-    notify_error: Mapped[str | None] = mapped_column(Text)
-    notices_sent: Mapped[int] = mapped_column(Integer, default=0)  # >0: the next one is an update
+    notify_error: Mapped[LongText | None]
+    notices_sent: Mapped[int] = mapped_column(default=0)  # >0: the next one is an update
 
 
 # --------------------------------------------------------------------------- peer assessment
@@ -388,18 +404,18 @@ class PeerExercise(Base):
         CheckConstraint("reviews_per_submission >= 1", name="k_positive"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"), index=True)
-    title: Mapped[str] = mapped_column(String(200))
-    brief: Mapped[str] = mapped_column(Text)
+    id: Mapped[IntPk]
+    module_id: Mapped[ModuleRef] = mapped_column(index=True)
+    title: Mapped[Str200]
+    brief: Mapped[LongText]
     submission_due_at: Mapped[datetime]
     review_due_at: Mapped[datetime]
-    reviews_per_submission: Mapped[int] = mapped_column(Integer, default=3)
+    reviews_per_submission: Mapped[int] = mapped_column(default=3)
     rubric: Mapped[dict[str, Any]]
-    double_blind: Mapped[bool] = mapped_column(Boolean, default=True)
-    reviewers_from_submitters_only: Mapped[bool] = mapped_column(Boolean, default=True)
-    avoid_same_group: Mapped[bool] = mapped_column(Boolean, default=False)
-    avoid_repeat_pairs: Mapped[bool] = mapped_column(Boolean, default=True)
+    double_blind: Mapped[bool] = mapped_column(default=True)
+    reviewers_from_submitters_only: Mapped[bool] = mapped_column(default=True)
+    avoid_same_group: Mapped[bool] = mapped_column(default=False)
+    avoid_repeat_pairs: Mapped[bool] = mapped_column(default=True)
     late_policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
     aggregation: Mapped[str] = mapped_column(String(32), default="median")
     seed: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -408,17 +424,17 @@ class PeerExercise(Base):
     )
     allocated_at: Mapped[datetime | None]
     released_at: Mapped[datetime | None]
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[PersonRef | None]
+    created_at: Mapped[Stamp]
     # Reviewers with pending work are reminded this many hours before their review is due.
-    reminder_hours: Mapped[int] = mapped_column(Integer, default=24)
+    reminder_hours: Mapped[int] = mapped_column(default=24)
     # Review credit weighted by agreement with the consensus (Moodle's "grade for assessment").
-    agreement_weighting: Mapped[bool] = mapped_column(Boolean, default=False)
+    agreement_weighting: Mapped[bool] = mapped_column(default=False)
     # What the allocation could not satisfy, in sentences for the tutor.
     allocation_notes: Mapped[list[Any]] = mapped_column(default=list)
     # Claim for the one-off "reviews are closed" processing after review_due_at.
     review_closed_at: Mapped[datetime | None]
-    released_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    released_by_id: Mapped[PersonRef | None]
 
 
 class PeerSubmission(Base):
@@ -427,19 +443,17 @@ class PeerSubmission(Base):
     __tablename__ = "peer_submissions"
     __table_args__ = (UniqueConstraint("exercise_id", "person_id", "version"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    exercise_id: Mapped[int] = mapped_column(
-        ForeignKey("peer_exercises.id", ondelete="CASCADE"), index=True
-    )
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
-    version: Mapped[int] = mapped_column(Integer)
+    id: Mapped[IntPk]
+    exercise_id: Mapped[ExerciseRef] = mapped_column(index=True)
+    person_id: Mapped[PersonRef]
+    version: Mapped[int]
     kind: Mapped[SubmissionKind] = mapped_column(_enum(SubmissionKind, "submission_kind"))
-    content: Mapped[str] = mapped_column(Text)
+    content: Mapped[LongText]
     filename: Mapped[str | None] = mapped_column(String(255))
-    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    size_bytes: Mapped[int | None]
     submitted_at: Mapped[datetime]
-    late: Mapped[bool] = mapped_column(Boolean, default=False)
-    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    late: Mapped[bool] = mapped_column(default=False)
+    is_current: Mapped[bool] = mapped_column(default=True)
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     # A file's bytes, kept so reviewers get it as the bot's own upload (never the author's
     # link, whose URL expires and whose name may identify them). Loaded only when sent.
@@ -456,17 +470,15 @@ class ReviewAssignment(Base):
         CheckConstraint("reviewer_id <> author_id", name="never_self"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    exercise_id: Mapped[int] = mapped_column(
-        ForeignKey("peer_exercises.id", ondelete="CASCADE"), index=True
-    )
-    reviewer_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
-    author_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    id: Mapped[IntPk]
+    exercise_id: Mapped[ExerciseRef] = mapped_column(index=True)
+    reviewer_id: Mapped[PersonRef]
+    author_id: Mapped[PersonRef]
     status: Mapped[AssignmentStatus] = mapped_column(
         _enum(AssignmentStatus, "assignment_status"), default=AssignmentStatus.PENDING
     )
-    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
-    dm_message_id: Mapped[str | None] = mapped_column(PlatformId)
+    assigned_at: Mapped[Stamp]
+    dm_message_id: Mapped[ChatId | None]
     anonymous_label: Mapped[str] = mapped_column(String(32))
     # The version reviewed; a reviewer's own deadline (late work gets a full review window).
     submission_id: Mapped[int | None] = mapped_column(
@@ -484,12 +496,12 @@ class ReviewAssignment(Base):
 class PeerReview(Base):
     __tablename__ = "peer_reviews"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[IntPk]
     assignment_id: Mapped[int] = mapped_column(
         ForeignKey("review_assignments.id", ondelete="CASCADE"), unique=True
     )
     scores: Mapped[dict[str, Any]]
-    comments: Mapped[str] = mapped_column(Text, default="")
+    comments: Mapped[LongText] = mapped_column(default="")
     total: Mapped[Decimal] = mapped_column(Numeric(7, 3))
     submitted_at: Mapped[datetime]
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
@@ -499,23 +511,23 @@ class PeerResult(Base):
     __tablename__ = "peer_results"
     __table_args__ = (UniqueConstraint("exercise_id", "person_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    exercise_id: Mapped[int] = mapped_column(ForeignKey("peer_exercises.id", ondelete="CASCADE"))
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    id: Mapped[IntPk]
+    exercise_id: Mapped[ExerciseRef]
+    person_id: Mapped[PersonRef]
     median: Mapped[Decimal | None] = mapped_column(Numeric(7, 3))
     corrected: Mapped[Decimal | None] = mapped_column(Numeric(7, 3))
     moderated: Mapped[Decimal | None] = mapped_column(Numeric(7, 3))
-    moderation_reason: Mapped[str | None] = mapped_column(Text)
+    moderation_reason: Mapped[LongText | None]
     final: Mapped[Decimal | None] = mapped_column(Numeric(7, 3))
     disagreement: Mapped[Decimal | None] = mapped_column(Numeric(7, 3))
-    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
-    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    flagged: Mapped[bool] = mapped_column(default=False)
+    computed_at: Mapped[Stamp]
     mean: Mapped[Decimal | None] = mapped_column(Numeric(7, 3))
-    n_reviews: Mapped[int] = mapped_column(Integer, default=0)
-    flag_reason: Mapped[str | None] = mapped_column(Text)
+    n_reviews: Mapped[int] = mapped_column(default=0)
+    flag_reason: Mapped[LongText | None]
     # Late-policy deduction in percent of the peer mark (not applied to a moderated mark).
     penalty: Mapped[Decimal] = mapped_column(Numeric(6, 2), default=Decimal(0))
-    moderated_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    moderated_by_id: Mapped[PersonRef | None]
     # The ledger row currently carrying this mark (a correction reverses it and adds another).
     ledger_key: Mapped[str | None] = mapped_column(String(200))
 
@@ -528,12 +540,12 @@ class CalendarEvent(Base):
 
     __tablename__ = "calendar_events"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"), index=True)
+    id: Mapped[IntPk]
+    module_id: Mapped[ModuleRef] = mapped_column(index=True)
     kind: Mapped[EventKind] = mapped_column(_enum(EventKind, "event_kind"))
-    title: Mapped[str] = mapped_column(String(200))
+    title: Mapped[Str200]
     starts_at: Mapped[datetime]
-    duration_minutes: Mapped[int | None] = mapped_column(Integer)
+    duration_minutes: Mapped[int | None]
     join_url: Mapped[str | None] = mapped_column(String(500))
     recurrence: Mapped[Recurrence] = mapped_column(
         _enum(Recurrence, "recurrence"), default=Recurrence.NONE
@@ -542,8 +554,8 @@ class CalendarEvent(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     notice_offsets: Mapped[list[Any]] = mapped_column(default=list)
     cancelled_at: Mapped[datetime | None]
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[PersonRef | None]
+    created_at: Mapped[Stamp]
 
 
 class EventOccurrence(Base):
@@ -553,16 +565,16 @@ class EventOccurrence(Base):
         CheckConstraint("ends_at >= starts_at", name="ends_after_starts"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[int] = mapped_column(ForeignKey("calendar_events.id", ondelete="CASCADE"))
-    sequence: Mapped[int] = mapped_column(Integer)
+    id: Mapped[IntPk]
+    event_id: Mapped[EventRef]
+    sequence: Mapped[int]
     starts_at: Mapped[datetime] = mapped_column(index=True)
     ends_at: Mapped[datetime]
     original_starts_at: Mapped[datetime]
     status: Mapped[OccurrenceStatus] = mapped_column(
         _enum(OccurrenceStatus, "occurrence_status"), default=OccurrenceStatus.SCHEDULED
     )
-    message_id: Mapped[str | None] = mapped_column(PlatformId)
+    message_id: Mapped[ChatId | None]
 
 
 class Notice(Base):
@@ -575,30 +587,28 @@ class Notice(Base):
     __tablename__ = "notices"
     __table_args__ = (Index("ix_notices_status_due_at", "status", "due_at"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[IntPk]
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(48))
-    module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
-    occurrence_id: Mapped[int | None] = mapped_column(
-        ForeignKey("event_occurrences.id", ondelete="CASCADE")
-    )
+    module_id: Mapped[ModuleRef | None]
+    occurrence_id: Mapped[OccurrenceRef | None]
     audience: Mapped[NoticeAudience] = mapped_column(_enum(NoticeAudience, "notice_audience"))
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
-    channel_id: Mapped[str | None] = mapped_column(PlatformId)
+    person_id: Mapped[PersonRef | None]
+    channel_id: Mapped[ChatId | None]
     due_at: Mapped[datetime]
     useful_until: Mapped[datetime | None]
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[NoticeStatus] = mapped_column(
         _enum(NoticeStatus, "notice_status"), default=NoticeStatus.PENDING
     )
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
-    late: Mapped[bool] = mapped_column(Boolean, default=False)
-    platform_message_id: Mapped[str | None] = mapped_column(PlatformId)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    late: Mapped[bool] = mapped_column(default=False)
+    platform_message_id: Mapped[ChatId | None]
+    last_error: Mapped[LongText | None]
+    created_at: Mapped[Stamp]
     # Notices that supersede each other (same item, audience and instant; see
     # bot.calendar.notices.notice_group): catch-up sends only the newest due one.
     group_key: Mapped[str] = mapped_column(String(200), default="", index=True)
@@ -612,24 +622,20 @@ class Rsvp(Base):
     __tablename__ = "rsvps"
     __table_args__ = (UniqueConstraint("occurrence_id", "person_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    occurrence_id: Mapped[int] = mapped_column(
-        ForeignKey("event_occurrences.id", ondelete="CASCADE")
-    )
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    id: Mapped[IntPk]
+    occurrence_id: Mapped[OccurrenceRef]
+    person_id: Mapped[PersonRef]
     response: Mapped[RsvpResponse] = mapped_column(_enum(RsvpResponse, "rsvp_response"))
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[Stamp]
 
 
 class Attendance(Base):
     __tablename__ = "attendance"
     __table_args__ = (UniqueConstraint("occurrence_id", "person_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    occurrence_id: Mapped[int] = mapped_column(
-        ForeignKey("event_occurrences.id", ondelete="CASCADE")
-    )
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    id: Mapped[IntPk]
+    occurrence_id: Mapped[OccurrenceRef]
+    person_id: Mapped[PersonRef]
     checked_in_at: Mapped[datetime]
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
 
@@ -647,22 +653,16 @@ class Extension(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
-    event_id: Mapped[int | None] = mapped_column(
-        ForeignKey("calendar_events.id", ondelete="CASCADE")
-    )
-    prompt_id: Mapped[int | None] = mapped_column(
-        ForeignKey("discussion_prompts.id", ondelete="CASCADE")
-    )
-    exercise_id: Mapped[int | None] = mapped_column(
-        ForeignKey("peer_exercises.id", ondelete="CASCADE")
-    )
+    id: Mapped[IntPk]
+    person_id: Mapped[PersonRef] = mapped_column(index=True)
+    event_id: Mapped[EventRef | None]
+    prompt_id: Mapped[PromptRef | None]
+    exercise_id: Mapped[ExerciseRef | None]
     new_due_at: Mapped[datetime]
-    reason_ref: Mapped[str] = mapped_column(String(200))
+    reason_ref: Mapped[Str200]
     status: Mapped[ExtensionStatus] = mapped_column(_enum(ExtensionStatus, "extension_status"))
-    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
-    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    requested_at: Mapped[Stamp]
+    decided_by_id: Mapped[PersonRef | None]
     decided_at: Mapped[datetime | None]
 
 
@@ -675,18 +675,18 @@ class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
     __table_args__ = (Index("ix_ledger_module_person", "module_id", "person_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[IntPk]
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     module_id: Mapped[int] = mapped_column(ForeignKey("modules.id"))
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    person_id: Mapped[PersonRef]
     source: Mapped[LedgerSource] = mapped_column(_enum(LedgerSource, "ledger_source"))
     item_type: Mapped[str] = mapped_column(String(32))
-    item_id: Mapped[int] = mapped_column(Integer)
-    source_ref: Mapped[str] = mapped_column(String(200))
+    item_id: Mapped[int]
+    source_ref: Mapped[Str200]
     points: Mapped[Decimal] = mapped_column(Numeric(9, 3))
     occurred_at: Mapped[datetime]
-    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
-    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[Stamp]
+    note: Mapped[LongText | None]
 
 
 class LedgerCell(Base):
@@ -700,13 +700,13 @@ class LedgerCell(Base):
 
     __tablename__ = "ledger_cells"
 
-    module_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    module_id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(primary_key=True)
     component: Mapped[str] = mapped_column(String(32), primary_key=True)
     item_type: Mapped[str] = mapped_column(String(32), primary_key=True)
-    item_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(primary_key=True)
     points_milli: Mapped[int] = mapped_column(BigInteger)
-    entries: Mapped[int] = mapped_column(Integer)
+    entries: Mapped[int]
 
 
 class MarkScheme(Base):
@@ -714,16 +714,14 @@ class MarkScheme(Base):
 
     __tablename__ = "mark_schemes"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    module_id: Mapped[int] = mapped_column(
-        ForeignKey("modules.id", ondelete="CASCADE"), unique=True
-    )
+    id: Mapped[IntPk]
+    module_id: Mapped[ModuleRef] = mapped_column(unique=True)
     weights: Mapped[dict[str, Any]]
     #: Weight of the participation mark inside the module mark preview, on the same scale as
     #: the imported component marks' weights; None leaves participation out of the preview.
     participation_share: Mapped[Decimal | None] = mapped_column(Numeric(6, 3))
-    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[PersonRef | None]
+    updated_at: Mapped[Stamp]
 
 
 class ComponentMark(Base):
@@ -732,13 +730,13 @@ class ComponentMark(Base):
     __tablename__ = "component_marks"
     __table_args__ = (UniqueConstraint("module_id", "person_id", "component"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    id: Mapped[IntPk]
+    module_id: Mapped[ModuleRef]
+    person_id: Mapped[PersonRef]
     component: Mapped[str] = mapped_column(String(64))
     weight: Mapped[Decimal] = mapped_column(Numeric(6, 3))
     mark: Mapped[Decimal] = mapped_column(Numeric(6, 2))
-    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    imported_at: Mapped[Stamp]
 
 
 class MarkRelease(Base):
@@ -747,12 +745,12 @@ class MarkRelease(Base):
     __tablename__ = "mark_releases"
     __table_args__ = (UniqueConstraint("module_id", "item_type", "item_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    id: Mapped[IntPk]
+    module_id: Mapped[ModuleRef]
     item_type: Mapped[str] = mapped_column(String(32))
-    item_id: Mapped[int] = mapped_column(Integer)
+    item_id: Mapped[int]
     released_at: Mapped[datetime]
-    released_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    released_by_id: Mapped[PersonRef | None]
 
 
 class AuditEntry(Base):
@@ -761,18 +759,18 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_subject", "subject_person_id", "entity_type"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-    actor_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
-    actor_label: Mapped[str] = mapped_column(String(200))
+    id: Mapped[IntPk]
+    at: Mapped[Stamp]
+    actor_person_id: Mapped[PersonRef | None]
+    actor_label: Mapped[Str200]
     action: Mapped[str] = mapped_column(String(64))
     entity_type: Mapped[str] = mapped_column(String(32))
-    entity_id: Mapped[int | None] = mapped_column(Integer)
-    subject_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    entity_id: Mapped[int | None]
+    subject_person_id: Mapped[PersonRef | None]
     module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id"))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[LongText | None]
 
 
 # --------------------------------------------------------------------------- platform state
@@ -784,7 +782,7 @@ class ProcessedEvent(Base):
     __tablename__ = "processed_events"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    processed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[Stamp]
 
 
 class ChannelCursor(Base):
@@ -792,9 +790,9 @@ class ChannelCursor(Base):
 
     __tablename__ = "channel_cursors"
 
-    channel_id: Mapped[str] = mapped_column(PlatformId, primary_key=True)
-    last_message_id: Mapped[str] = mapped_column(PlatformId)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    channel_id: Mapped[ChatId] = mapped_column(primary_key=True)
+    last_message_id: Mapped[ChatId]
+    updated_at: Mapped[Stamp]
 
 
 # --------------------------------------------------------------------------- teams
@@ -818,12 +816,10 @@ class TeamAvailability(Base):
 
     __tablename__ = "team_availability"
 
-    person_id: Mapped[int] = mapped_column(
-        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
-    )
+    person_id: Mapped[PersonOwned] = mapped_column(primary_key=True)
     zone: Mapped[str] = mapped_column(String(64))
     intervals: Mapped[list[Any]]
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[Stamp]
 
 
 class TeamSurveyQuestion(Base):
@@ -832,25 +828,25 @@ class TeamSurveyQuestion(Base):
     __tablename__ = "team_survey_questions"
     __table_args__ = (UniqueConstraint("module_id", "position"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
-    position: Mapped[int] = mapped_column(Integer)
-    text: Mapped[str] = mapped_column(String(200))
+    id: Mapped[IntPk]
+    module_id: Mapped[ModuleRef]
+    position: Mapped[int]
+    text: Mapped[Str200]
     choices: Mapped[list[Any]]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[Stamp]
 
 
 class TeamSurveyAnswer(Base):
     __tablename__ = "team_survey_answers"
     __table_args__ = (UniqueConstraint("question_id", "person_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[IntPk]
     question_id: Mapped[int] = mapped_column(
         ForeignKey("team_survey_questions.id", ondelete="CASCADE")
     )
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    person_id: Mapped[PersonOwned]
     choice: Mapped[str] = mapped_column(String(100))
-    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[Stamp]
 
 
 class TeamPair(Base):
@@ -862,10 +858,10 @@ class TeamPair(Base):
         CheckConstraint("first_id < second_id", name="ordered_pair"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
-    first_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
-    second_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    id: Mapped[IntPk]
+    module_id: Mapped[ModuleRef]
+    first_id: Mapped[PersonOwned]
+    second_id: Mapped[PersonOwned]
     rule: Mapped[PairRule] = mapped_column(_enum(PairRule, "pair_rule"))
 
 
@@ -882,17 +878,17 @@ class TeamSet(Base):
         Index("ix_team_sets_module_status", "module_id", "status"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    id: Mapped[IntPk]
+    module_id: Mapped[ModuleRef]
     status: Mapped[TeamSetStatus] = mapped_column(_enum(TeamSetStatus, "team_set_status"))
-    size_min: Mapped[int] = mapped_column(Integer)
-    size_max: Mapped[int] = mapped_column(Integer)
-    min_minutes: Mapped[int] = mapped_column(Integer)
+    size_min: Mapped[int]
+    size_max: Mapped[int]
+    min_minutes: Mapped[int]
     reference_week: Mapped[datetime]
-    weeks: Mapped[int] = mapped_column(Integer)
-    optimal: Mapped[bool] = mapped_column(Boolean, default=False)
+    weeks: Mapped[int]
+    optimal: Mapped[bool] = mapped_column(default=False)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[Stamp]
     confirmed_at: Mapped[datetime | None]
 
 
@@ -904,12 +900,12 @@ class Team(Base):
     __tablename__ = "teams"
     __table_args__ = (UniqueConstraint("set_id", "number"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[IntPk]
     set_id: Mapped[int] = mapped_column(ForeignKey("team_sets.id", ondelete="CASCADE"))
-    number: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int]
     shared: Mapped[str] = mapped_column(String(96))
-    balance: Mapped[int] = mapped_column(Integer, default=0)
-    thread_id: Mapped[str | None] = mapped_column(PlatformId)
+    balance: Mapped[int] = mapped_column(default=0)
+    thread_id: Mapped[ChatId | None]
     #: When the team's message was posted in its thread (a retry opens nothing twice).
     announced_at: Mapped[datetime | None]
 
@@ -921,9 +917,7 @@ class TeamMember(Base):
     team_id: Mapped[int] = mapped_column(
         ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
     )
-    person_id: Mapped[int] = mapped_column(
-        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
-    )
+    person_id: Mapped[PersonOwned] = mapped_column(primary_key=True)
     set_id: Mapped[int] = mapped_column(ForeignKey("team_sets.id", ondelete="CASCADE"))
 
 
@@ -937,7 +931,7 @@ class DashboardSecret(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[Stamp]
 
 
 class DashboardSignInLink(Base):
@@ -945,10 +939,10 @@ class DashboardSignInLink(Base):
 
     __tablename__ = "dashboard_sign_in_links"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[IntPk]
     nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
-    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    person_id: Mapped[PersonOwned]
+    cohort_id: Mapped[CohortRef]
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
@@ -960,11 +954,11 @@ class DashboardSession(Base):
     __tablename__ = "dashboard_sessions"
     __table_args__ = (Index("ix_dashboard_sessions_person", "person_id", "revoked_at"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[IntPk]
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
-    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    person_id: Mapped[PersonOwned]
+    cohort_id: Mapped[CohortRef]
     link_id: Mapped[int | None] = mapped_column(
         ForeignKey("dashboard_sign_in_links.id", ondelete="SET NULL")
     )
@@ -979,15 +973,15 @@ class TutorMessage(Base):
     __tablename__ = "tutor_messages"
     __table_args__ = (Index("ix_tutor_messages_recipient", "recipient_id", "module_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
-    sender_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
-    recipient_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
-    text: Mapped[str] = mapped_column(Text)
+    id: Mapped[IntPk]
+    module_id: Mapped[ModuleRef]
+    sender_id: Mapped[PersonRef | None]
+    recipient_id: Mapped[PersonRef]
+    text: Mapped[LongText]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
-    platform_message_id: Mapped[str | None] = mapped_column(PlatformId)
-    error: Mapped[str | None] = mapped_column(Text)
+    platform_message_id: Mapped[ChatId | None]
+    error: Mapped[LongText | None]
 
 
 class EarlyWarningSettings(Base):
@@ -999,7 +993,7 @@ class EarlyWarningSettings(Base):
         ForeignKey("cohorts.id", ondelete="CASCADE"), primary_key=True
     )
     thresholds: Mapped[dict[str, Any]]
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[Stamp]
 
 
 # --------------------------------------------------------------------------- outbox
@@ -1028,35 +1022,35 @@ class OutboxMessage(Base):
         Index("ix_outbox_feature_scope_id", "feature", "scope_id"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[IntPk]
     key: Mapped[str] = mapped_column(String(200), unique=True)
     feature: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(32))
-    scope_id: Mapped[int | None] = mapped_column(Integer)
-    ref_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
-    channel_id: Mapped[str | None] = mapped_column(PlatformId)
-    module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    scope_id: Mapped[int | None]
+    ref_id: Mapped[int | None] = mapped_column(index=True)
+    person_id: Mapped[PersonRef | None] = mapped_column(index=True)
+    channel_id: Mapped[ChatId | None]
+    module_id: Mapped[ModuleRef | None]
     content: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: What the marker line names (``-# cohortbot <marker>`` on Discord); None: "out <id>".
     marker: Mapped[str | None] = mapped_column(String(120))
     state: Mapped[OutboxState] = mapped_column(
         _enum(OutboxState, "outbox_state"), default=OutboxState.PENDING
     )
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
     #: An earlier attempt may have arrived (a timeout, a 5xx): read the history before sending.
-    verify: Mapped[bool] = mapped_column(Boolean, default=False)
+    verify: Mapped[bool] = mapped_column(default=False)
     not_before: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
-    sent_channel_id: Mapped[str | None] = mapped_column(PlatformId)
-    sent_message_id: Mapped[str | None] = mapped_column(PlatformId)
+    sent_channel_id: Mapped[ChatId | None]
+    sent_message_id: Mapped[ChatId | None]
     #: "channel", "dm", or "fallback" (a mention in the module channel when DMs are closed).
     delivered_via: Mapped[str | None] = mapped_column(String(16))
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[LongText | None]
+    created_at: Mapped[Stamp]
 
 
 class DmChannel(Base):
@@ -1064,6 +1058,6 @@ class DmChannel(Base):
 
     __tablename__ = "dm_channels"
 
-    platform_user_id: Mapped[str] = mapped_column(PlatformId, primary_key=True)
-    channel_id: Mapped[str] = mapped_column(PlatformId)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    platform_user_id: Mapped[ChatId] = mapped_column(primary_key=True)
+    channel_id: Mapped[ChatId]
+    updated_at: Mapped[Stamp]

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import due, outbox
 from bot.access.identity import ChatUser
-from bot.access.permissions import Caller
+from bot.access.permissions import Caller, student_of
 from bot.db.models import Cohort, PromptStatus
 from bot.discussions.lateness import rejudge_late
 from bot.discussions.prompts import (
@@ -22,7 +22,6 @@ from bot.discussions.prompts import (
     instant,
     prompt_info,
     staff_prompt,
-    student_of,
 )
 from bot.discussions.render import when
 from bot.due import text as due_text

@@ -20,11 +20,10 @@ from bot.clock import Clock
 from bot.db.engine import Database
 from bot.discussions import jobs
 from bot.discussions.recorded import RecordedPrompts
-from bot.discussions.recorder import Recorder
+from bot.discussions.recorder import Recorder, WriterKind
 from bot.discussions.recording import watched_threads
 from bot.outbox import Outbox
 from bot.scheduler import Scheduler
-from bot.sqlite_offload.discussion_writer import WriterKind
 
 log = logging.getLogger(__name__)
 

@@ -16,15 +16,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access.identity import ChatUser, resolve_person
-from bot.access.permissions import Caller, module_by_code, require_staff
-from bot.db.models import Cohort, DiscussionPrompt, Enrolment, Module, Person, PromptStatus, Role
+from bot.access.permissions import Caller, in_cohort, module_by_code, require_staff
+from bot.access.permissions import student_of as student_of  # the old import path
+from bot.db.models import Cohort, DiscussionPrompt, Module, PromptStatus
 from bot.discussions import scoring
 from bot.discussions.lateness import rejudge_late
 from bot.discussions.render import BODY_MAX_CHARS, TITLE_MAX_CHARS, when
 from bot.discussions.rubric import Rubric, format_points, parse_rubric_spec
 from bot.due import reached
-from bot.errors import NotFound, UserError
+from bot.errors import UserError
 from bot.gradebook import audit
 from bot.input_checks import require_length
 from bot.timeparse import CalendarInputError, parse_instant, require_order
@@ -118,14 +118,11 @@ def _rubric_spec(rubric: Rubric) -> str:
 async def find_prompt(
     session: AsyncSession, cohort: Cohort, prompt_id: int
 ) -> tuple[DiscussionPrompt, Module]:
-    prompt = await session.get(DiscussionPrompt, prompt_id)
-    module = await session.get(Module, prompt.module_id) if prompt is not None else None
-    if prompt is None or module is None or module.cohort_id != cohort.id:
-        raise NotFound(
-            f"There is no discussion prompt #{prompt_id} in this cohort; "
-            "`/prompt list` shows a module's prompts."
-        )
-    return prompt, module
+    missing = (
+        f"There is no discussion prompt #{prompt_id} in this cohort; "
+        "`/prompt list` shows a module's prompts."
+    )
+    return await in_cohort(session, DiscussionPrompt, prompt_id, cohort, missing)
 
 
 async def staff_prompt(
@@ -134,22 +131,6 @@ async def staff_prompt(
     prompt, module = await find_prompt(session, cohort, prompt_id)
     require_staff(caller, module)
     return prompt, module
-
-
-async def student_of(session: AsyncSession, module: Module, user: ChatUser) -> Person:
-    person = await resolve_person(session, user)
-    role = None
-    if person is not None:
-        role = (
-            await session.execute(
-                select(Enrolment.role).where(
-                    Enrolment.module_id == module.id, Enrolment.person_id == person.id
-                )
-            )
-        ).scalar_one_or_none()
-    if person is None or role != Role.STUDENT:
-        raise NotFound(f"{user.display_name} is not a student of {module.code} on the roster.")
-    return person
 
 
 def instant(text: str, what: str, zone: str, now: datetime) -> datetime:

@@ -41,7 +41,7 @@ from bot.sqlite_offload.discussion_writer import BatchWriter, WriterKind
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CLOSE_TIMES_TTL", "Recorder"]
+__all__ = ["CLOSE_TIMES_TTL", "Recorder", "WriterKind"]
 
 CLOSE_TIMES_TTL = 5.0  # seconds
 

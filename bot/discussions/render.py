@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.discussions.rubric import Rubric, render_rubric
-from bot.text import DISCORD_MESSAGE_LIMIT, split_for_discord
+from bot.text import DISCORD_MESSAGE_LIMIT, MARKER_ROOM, split_for_discord
 from bot.timeparse import discord_timestamp
 
 __all__ = [
@@ -25,8 +25,6 @@ BODY_MAX_CHARS = 4000
 TITLE_MAX_CHARS = 100  # a thread name holds 100 characters
 #: Room left in each message for the module-role mention the first one starts with.
 MENTION_ROOM = 32
-#: Room for the marker line each message the scheduled work posts ends with.
-MARKER_ROOM = 48
 
 
 def _marker(what: str) -> str:

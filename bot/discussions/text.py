@@ -1,4 +1,4 @@
-"""Text rules for discussion posts (the bot's own long messages: ``bot.text``, re-exported here).
+"""Text rules for discussion posts (the bot's own long messages follow ``bot.text``).
 
 Word counting decides marks, so its rules are fixed here and shown to students on request
 (``WORD_COUNT_RULES``). A word is a whitespace-separated token containing at least one letter or
@@ -24,31 +24,7 @@ from __future__ import annotations
 
 import re
 
-from bot.text import (
-    DISCORD_MESSAGE_LIMIT,
-    EMBED_LIMITS,
-    EmbedLimits,
-    EmbedText,
-    embed_problems,
-    fit_embed,
-    neutralise_mentions,
-    split_for_discord,
-    truncate,
-)
-
-__all__ = [
-    "DISCORD_MESSAGE_LIMIT",
-    "EMBED_LIMITS",
-    "WORD_COUNT_RULES",
-    "EmbedLimits",
-    "EmbedText",
-    "count_words",
-    "embed_problems",
-    "fit_embed",
-    "neutralise_mentions",
-    "split_for_discord",
-    "truncate",
-]
+__all__ = ["WORD_COUNT_RULES", "count_words"]
 
 WORD_COUNT_RULES = (
     "Words are counted in your own prose: code blocks, quoted text (> lines), links, mentions "

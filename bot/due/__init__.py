@@ -14,6 +14,8 @@ with an item's close/due time in Python.
   ``tutorial_item`` (an item from its row), ``load_grants`` (one query for many items and
   people; ``load_grants_sync`` for the writer process), ``due_for`` (one item, one person),
   ``grant`` (approve an extension now and supersede the earlier ones), ``supersede``.
+- ``handins``: ``HAND_INS``, the items a person hands work in for (prompts, exercises) and the
+  rows that hand it in, as tables, for features that count what was handed in or missed.
 
 **Scheduling is not lateness.** A SQL filter on a model's class attribute that selects work
 whose time has come (``DiscussionPrompt.closes_at <= now``: "which prompts close now",
@@ -26,6 +28,7 @@ allowed anywhere, and the rule test ignores them. The Python decision made on a 
 
 from __future__ import annotations
 
+from bot.due.handins import HAND_INS, HandIn
 from bot.due.rules import (
     EXTRA_TIME_ORIGINS,
     MIN_REVIEW_WINDOW,
@@ -64,11 +67,13 @@ from bot.due.store import (
 __all__ = [
     "COLUMN",
     "EXTRA_TIME_ORIGINS",
+    "HAND_INS",
     "MIN_REVIEW_WINDOW",
     "Due",
     "Grant",
     "Granted",
     "Grants",
+    "HandIn",
     "Item",
     "ItemKind",
     "applying",

@@ -174,36 +174,34 @@ def grants_query(
     return stmt
 
 
-def _by_kind(items: Iterable[Item | tuple[ItemKind, int]]) -> dict[ItemKind, set[int]]:
+Items = Iterable[Item | tuple[ItemKind, int]]
+
+
+def _items_query(items: Items, person_ids: Collection[int] | None) -> Select[Any] | None:
+    """``grants_query`` for these items; None when there is nothing to ask (no query at all)."""
     keys: dict[ItemKind, set[int]] = defaultdict(set)
     for item in items:
         kind, item_id = item.key if isinstance(item, Item) else item
         keys[kind].add(item_id)
-    return keys
+    if person_ids is not None and not person_ids:
+        return None
+    return grants_query(keys, person_ids)
 
 
 async def load_grants(
-    session: AsyncSession,
-    items: Iterable[Item | tuple[ItemKind, int]],
-    person_ids: Collection[int] | None = None,
+    session: AsyncSession, items: Items, person_ids: Collection[int] | None = None
 ) -> Grants:
     """The approved grants on these items, for everyone or only ``person_ids``: one query."""
-    stmt = grants_query(_by_kind(items), person_ids)
-    if stmt is None or (person_ids is not None and not person_ids):
-        return Grants()
-    return Grants.from_rows((await session.execute(stmt)).all())
+    stmt = _items_query(items, person_ids)
+    return Grants() if stmt is None else Grants.from_rows((await session.execute(stmt)).all())
 
 
 def load_grants_sync(
-    session: Session,
-    items: Iterable[Item | tuple[ItemKind, int]],
-    person_ids: Collection[int] | None = None,
+    session: Session, items: Items, person_ids: Collection[int] | None = None
 ) -> Grants:
     """``load_grants`` for the synchronous writer process."""
-    stmt = grants_query(_by_kind(items), person_ids)
-    if stmt is None or (person_ids is not None and not person_ids):
-        return Grants()
-    return Grants.from_rows(session.execute(stmt).all())
+    stmt = _items_query(items, person_ids)
+    return Grants() if stmt is None else Grants.from_rows(session.execute(stmt).all())
 
 
 async def due_for(session: AsyncSession, item: Item, person_id: int) -> Due:

@@ -8,6 +8,7 @@ same numbers. Queries are grouped in SQL (one row per student and item, not per 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Collection, Sequence
@@ -40,7 +41,7 @@ from bot.db.models import (
     Role,
 )
 from bot.db.models import MarkScheme as MarkSchemeRow
-from bot.discussions.rubric import Rubric, RubricError
+from bot.discussions import Rubric, RubricError
 from bot.due import ItemKind, load_grants
 from bot.due.rules import reached
 from bot.gradebook.book import (
@@ -161,6 +162,15 @@ class ItemRows:
     occurrences: tuple[tuple[Any, ...], ...]
     released: frozenset[tuple[str, int]]
 
+    @functools.cached_property
+    def moments(self) -> tuple[datetime, ...]:
+        """Every time ``items_at`` compares ``now`` with, sorted: between two of them (or
+        before the first, after the last) it returns the same items."""
+        found = [row[2] for row in self.prompts]
+        found += [row[2] for row in self.exercises]
+        found += [t for row in self.occurrences for t in (row[1], row[2])]
+        return tuple(sorted(t for t in found if t is not None))
+
     def items_at(self, zone: str, now: datetime) -> list[Item]:
         items: list[Item] = []
         for pid, title, opens_at, closes_at, available, status, released_at in self.prompts:
@@ -205,6 +215,11 @@ def _max_score(rubric: dict[str, Any] | None) -> Decimal:
         return ZERO
 
 
+async def _tuples(session: AsyncSession, stmt: Any) -> tuple[tuple[Any, ...], ...]:
+    """The rows as plain tuples, the form ``ItemRows`` holds."""
+    return tuple(tuple(row) for row in (await session.execute(stmt)).all())
+
+
 async def load_item_rows(session: AsyncSession, module_id: int) -> ItemRows:
     released = frozenset(
         (_canonical(t), i)
@@ -235,43 +250,35 @@ async def load_item_rows(session: AsyncSession, module_id: int) -> ItemRows:
             )
         ).all()
     )
-    exercises = tuple(
-        tuple(row)
-        for row in (
-            await session.execute(
-                select(
-                    PeerExercise.id,
-                    PeerExercise.title,
-                    PeerExercise.review_due_at,
-                    PeerExercise.reviews_per_submission,
-                    PeerExercise.status,
-                    PeerExercise.released_at,
-                ).where(
-                    PeerExercise.module_id == module_id,
-                    PeerExercise.status != ExerciseStatus.CANCELLED,
-                )
-            )
-        ).all()
+    exercises = await _tuples(
+        session,
+        select(
+            PeerExercise.id,
+            PeerExercise.title,
+            PeerExercise.review_due_at,
+            PeerExercise.reviews_per_submission,
+            PeerExercise.status,
+            PeerExercise.released_at,
+        ).where(
+            PeerExercise.module_id == module_id,
+            PeerExercise.status != ExerciseStatus.CANCELLED,
+        ),
     )
-    occurrences = tuple(
-        tuple(row)
-        for row in (
-            await session.execute(
-                select(
-                    EventOccurrence.id,
-                    EventOccurrence.starts_at,
-                    EventOccurrence.ends_at,
-                    CalendarEvent.title,
-                )
-                .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
-                .where(
-                    CalendarEvent.module_id == module_id,
-                    CalendarEvent.kind == EventKind.TUTORIAL,
-                    CalendarEvent.cancelled_at.is_(None),
-                    EventOccurrence.status == OccurrenceStatus.SCHEDULED,
-                )
-            )
-        ).all()
+    occurrences = await _tuples(
+        session,
+        select(
+            EventOccurrence.id,
+            EventOccurrence.starts_at,
+            EventOccurrence.ends_at,
+            CalendarEvent.title,
+        )
+        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
+        .where(
+            CalendarEvent.module_id == module_id,
+            CalendarEvent.kind == EventKind.TUTORIAL,
+            CalendarEvent.cancelled_at.is_(None),
+            EventOccurrence.status == OccurrenceStatus.SCHEDULED,
+        ),
     )
     return ItemRows(prompts, exercises, occurrences, released)
 

@@ -91,12 +91,32 @@ def held_student_marks(
     held = snapshot.held_modules(db_key, caller.cohort_id)
     if held is None:
         return None
+    return marks_from(
+        caller,
+        module_code,
+        now,
+        held,
+        lambda module_id: snapshot.held(db_key, module_id, now),
+        read,
+    )
+
+
+def marks_from(
+    caller: Caller,
+    module_code: str | None,
+    now: datetime,
+    modules: Mapping[str, snapshot.ModuleInfo],
+    snapshot_of: Callable[[int], snapshot.ModuleSnapshot | None],
+    read: RowReader,
+) -> StudentView | SummaryView | None:
+    """``held_student_marks`` from given modules and snapshots (a crowd's, taken for it:
+    ``bot.gradebook.crowd``); None where ``student_marks`` would load or refuse something."""
     person_id = caller.person.id
     if module_code is None:  # a refusal (no module of theirs) is left to student_marks
         snaps: list[snapshot.ModuleSnapshot] = []
-        for info in sorted(held.values(), key=lambda m: m.code):
+        for info in sorted(modules.values(), key=lambda m: m.code):
             if caller.is_student_in(info.id):
-                snap = snapshot.held(db_key, info.id, now)
+                snap = snapshot_of(info.id)
                 if snap is None:
                     return None
                 snaps.append(snap)
@@ -108,10 +128,10 @@ def held_student_marks(
                 for s in snaps
             )
         )
-    found = held.get(module_code.strip().upper())
+    found = modules.get(module_code.strip().upper())
     if found is None or not caller.is_student_in(found.id):
         return None
-    snap = snapshot.held(db_key, found.id, now)
+    snap = snapshot_of(found.id)
     if snap is None:
         return None
     return _student_view(snap, caller, read(_MY_ENTRIES, (found.id, person_id)), now)
@@ -149,6 +169,8 @@ def _milli(raw: object) -> int:
         return raw * 1000
     if isinstance(raw, float):
         return round(raw * 1000)
+    if isinstance(raw, Decimal):
+        return to_milli(raw)
     return to_milli(Decimal(str(raw)))
 
 

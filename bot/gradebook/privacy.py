@@ -33,7 +33,6 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.permissions import Caller, require_admin
-from bot.calendar.timeparse import discord_timestamp
 from bot.dashboard import privacy as dashboard_privacy
 from bot.db.models import (
     Attendance,
@@ -71,6 +70,7 @@ from bot.errors import NotFound, UserError, shown
 from bot.gradebook import audit
 from bot.gradebook.export import ExportFile
 from bot.teams import privacy as team_privacy
+from bot.timeparse import discord_timestamp
 
 ERASURE_REQUESTED = "erasure_requested"
 ERASED = "erased"
@@ -124,6 +124,13 @@ def _strip_reviewers(value: Any) -> Any:
 
 async def _rows(session: AsyncSession, stmt: Any) -> Sequence[Any]:
     return (await session.execute(stmt)).all()
+
+
+async def _own(session: AsyncSession, model: Any, pid: int, *order: Any) -> Sequence[Any]:
+    """The person's rows of a table with a ``person_id``, in ``order``."""
+    return (
+        await session.scalars(select(model).where(model.person_id == pid).order_by(*order))
+    ).all()
 
 
 async def _tutorial_rows(
@@ -194,17 +201,7 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             .order_by(StudyGroup.name),
         )
     ]
-    contributions = (
-        (
-            await session.execute(
-                select(Contribution)
-                .where(Contribution.person_id == pid)
-                .order_by(Contribution.created_at, Contribution.id)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    contributions = await _own(session, Contribution, pid, Contribution.created_at, Contribution.id)
     revisions: dict[int, list[dict[str, Any]]] = {}
     if contributions:
         for rev in (
@@ -251,15 +248,7 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             "explanation": s.explanation,
             "updated_at": _iso(s.updated_at),
         }
-        for s in (
-            await session.execute(
-                select(DiscussionScore)
-                .where(DiscussionScore.person_id == pid)
-                .order_by(DiscussionScore.prompt_id)
-            )
-        )
-        .scalars()
-        .all()
+        for s in await _own(session, DiscussionScore, pid, DiscussionScore.prompt_id)
     ]
     exercises = {e.id: e for e in (await session.execute(select(PeerExercise))).scalars().all()}
 
@@ -283,15 +272,9 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             "late": s.late,
             "current": s.is_current,
         }
-        for s in (
-            await session.execute(
-                select(PeerSubmission)
-                .where(PeerSubmission.person_id == pid)
-                .order_by(PeerSubmission.exercise_id, PeerSubmission.version)
-            )
+        for s in await _own(
+            session, PeerSubmission, pid, PeerSubmission.exercise_id, PeerSubmission.version
         )
-        .scalars()
-        .all()
     ]
     written = await _rows(
         session,
@@ -342,15 +325,7 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             "moderated": _num(r.moderated),
             "moderation_reason": r.moderation_reason,
         }
-        for r in (
-            await session.execute(
-                select(PeerResult)
-                .where(PeerResult.person_id == pid)
-                .order_by(PeerResult.exercise_id)
-            )
-        )
-        .scalars()
-        .all()
+        for r in await _own(session, PeerResult, pid, PeerResult.exercise_id)
         if released(r.exercise_id)
     ]
     data["tutorial_rsvps"] = [
@@ -378,13 +353,7 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             "requested_at": _iso(x.requested_at),
             "decided_at": _iso(x.decided_at),
         }
-        for x in (
-            await session.execute(
-                select(Extension).where(Extension.person_id == pid).order_by(Extension.id)
-            )
-        )
-        .scalars()
-        .all()
+        for x in await _own(session, Extension, pid, Extension.id)
     ]
     data["messages"] = [
         {
@@ -427,15 +396,7 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             "recorded_at": _iso(e.recorded_at),
             "note": e.note,
         }
-        for e in (
-            await session.execute(
-                select(LedgerEntry)
-                .where(LedgerEntry.person_id == pid)
-                .order_by(LedgerEntry.occurred_at, LedgerEntry.id)
-            )
-        )
-        .scalars()
-        .all()
+        for e in await _own(session, LedgerEntry, pid, LedgerEntry.occurred_at, LedgerEntry.id)
     ]
     data["component_marks"] = [
         {
@@ -445,15 +406,9 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             "mark": _num(m.mark),
             "imported_at": _iso(m.imported_at),
         }
-        for m in (
-            await session.execute(
-                select(ComponentMark)
-                .where(ComponentMark.person_id == pid)
-                .order_by(ComponentMark.module_id, ComponentMark.component)
-            )
+        for m in await _own(
+            session, ComponentMark, pid, ComponentMark.module_id, ComponentMark.component
         )
-        .scalars()
-        .all()
     ]
     data["audit_trail"] = [
         {

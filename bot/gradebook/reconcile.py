@@ -5,7 +5,7 @@ the evidence. ``reconcile`` proves they agree, item by item and student by stude
 board can trust the ledger and each feature can be checked against the same rules:
 
 - **discussion** (``discussion_post``, ``discussion_reply``, ``quality_points``): every
-  *closed* prompt is re-scored with ``bot.discussions.rubric.score_student`` from all its
+  *closed* prompt is re-scored with ``bot.discussions.score_student`` from all its
   recorded contributions (deleted ones included, as the scorer needs; a post edited after the
   student's close time counts with the words it had then, from the revision history), the
   student's approved extension, and, once the prompt is released, the tutor's quality points;
@@ -53,7 +53,7 @@ from bot.db.models import (
     ReviewAssignment,
     Role,
 )
-from bot.discussions.rubric import PostFact, Rubric, score_student
+from bot.discussions import PostFact, Rubric, score_student
 from bot.due import ItemKind, extended_due, load_grants
 from bot.gradebook.book import canonical_item_type
 

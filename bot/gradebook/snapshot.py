@@ -13,6 +13,7 @@ stale items). Another process (or another feature closing a prompt) is seen with
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,7 +58,10 @@ class ModuleSnapshot:
     explanations: dict[int, dict[tuple[str, int], str]]
     taken_at: float
     taken_now: datetime
-    _layout: tuple[datetime, list[Item], Layout] | None = field(default=None, repr=False)
+    #: The layout, with the moments between which it holds (``ItemRows.moments``).
+    _layout: tuple[datetime | None, datetime | None, list[Item], Layout] | None = field(
+        default=None, repr=False
+    )
 
     def fresh(self, now: datetime) -> bool:
         return time.monotonic() - self.taken_at < TTL_SECONDS and (
@@ -65,10 +69,22 @@ class ModuleSnapshot:
         )
 
     def layout_at(self, now: datetime) -> tuple[list[Item], Layout]:
-        if self._layout is None or self._layout[0] != now:
-            items = self.rows.items_at(self.zone, now)
-            self._layout = (now, items, Layout(items))
-        return self._layout[1], self._layout[2]
+        """The items and layout at ``now``, built again only once ``now`` has crossed one of
+        the moments they depend on (a thousand students asking within seconds share one)."""
+        held = self._layout
+        if (
+            held is not None
+            and (held[0] is None or held[0] <= now)
+            and (held[1] is None or now < held[1])
+        ):
+            return held[2], held[3]
+        moments = self.rows.moments
+        at = bisect.bisect_right(moments, now)
+        since = moments[at - 1] if at else None
+        until = moments[at] if at < len(moments) else None
+        items = self.rows.items_at(self.zone, now)
+        self._layout = (since, until, items, Layout(items))
+        return items, self._layout[3]
 
 
 _SNAPSHOTS: dict[tuple[str, int], ModuleSnapshot] = {}

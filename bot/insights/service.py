@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.access.permissions import roster_people
 from bot.db.models import (
     AssignmentStatus,
     Attendance,
@@ -23,11 +24,8 @@ from bot.db.models import (
     Contribution,
     DiscussionPrompt,
     EarlyWarningSettings,
-    Enrolment,
-    EnrolmentStatus,
     EventKind,
     EventOccurrence,
-    ExerciseStatus,
     Extension,
     ExtensionStatus,
     Module,
@@ -36,12 +34,12 @@ from bot.db.models import (
     PeerReview,
     PeerSubmission,
     Person,
-    PromptStatus,
     ReviewAssignment,
     Role,
     Rsvp,
     RsvpResponse,
 )
+from bot.due import COLUMN, HAND_INS, HandIn
 from bot.insights.thresholds import Thresholds, parse_thresholds
 from bot.insights.warning import Flag, Missed, StudentActivity, assess
 
@@ -51,6 +49,7 @@ __all__ = [
     "ModuleInsights",
     "StudentFlag",
     "WeeklyActivity",
+    "activities",
     "module_flags",
     "module_insights",
     "module_students",
@@ -101,14 +100,8 @@ async def save_thresholds(
 async def module_students(session: AsyncSession, module_id: int) -> list[tuple[int, str]]:
     """Active students of a module (not erased), by name."""
     rows = await session.execute(
-        select(Person.id, Person.display_name)
-        .join(Enrolment, Enrolment.person_id == Person.id)
-        .where(
-            Enrolment.module_id == module_id,
-            Enrolment.role == Role.STUDENT,
-            Enrolment.status == EnrolmentStatus.ACTIVE,
-            Person.erased_at.is_(None),
-        )
+        roster_people(module_id, Role.STUDENT)
+        .with_only_columns(Person.id, Person.display_name)
         .order_by(Person.display_name, Person.id)
     )
     return [(pid, name) for pid, name in rows.all()]
@@ -118,28 +111,48 @@ async def module_students(session: AsyncSession, module_id: int) -> list[tuple[i
 SOURCES = ("Discussion posts", "Peer submissions", "Peer reviews", "Check-ins", "RSVPs")
 
 
-def _activity_sources(module_id: int) -> list[Any]:
-    """(person id, when) of every kind of activity in a module, one select per ``SOURCES``."""
+def activities() -> list[Select[Any]]:
+    """Every kind of activity, one select per ``SOURCES``: (person id, when, the item's module,
+    its title). The early warning counts them per module; the dashboard's student timeline
+    lists one person's, with more columns added."""
     return [
-        select(Contribution.person_id.label("pid"), Contribution.created_at.label("at"))
-        .join(DiscussionPrompt, DiscussionPrompt.id == Contribution.prompt_id)
-        .where(DiscussionPrompt.module_id == module_id),
-        select(PeerSubmission.person_id, PeerSubmission.submitted_at)
-        .join(PeerExercise, PeerExercise.id == PeerSubmission.exercise_id)
-        .where(PeerExercise.module_id == module_id),
-        select(ReviewAssignment.reviewer_id, PeerReview.submitted_at)
+        select(
+            Contribution.person_id,
+            Contribution.created_at,
+            DiscussionPrompt.module_id,
+            DiscussionPrompt.title,
+        ).join(DiscussionPrompt, DiscussionPrompt.id == Contribution.prompt_id),
+        select(
+            PeerSubmission.person_id,
+            PeerSubmission.submitted_at,
+            PeerExercise.module_id,
+            PeerExercise.title,
+        ).join(PeerExercise, PeerExercise.id == PeerSubmission.exercise_id),
+        select(
+            ReviewAssignment.reviewer_id,
+            PeerReview.submitted_at,
+            PeerExercise.module_id,
+            PeerExercise.title,
+        )
         .join(ReviewAssignment, ReviewAssignment.id == PeerReview.assignment_id)
-        .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id)
-        .where(PeerExercise.module_id == module_id),
-        select(Attendance.person_id, Attendance.checked_in_at)
+        .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id),
+        select(
+            Attendance.person_id,
+            Attendance.checked_in_at,
+            CalendarEvent.module_id,
+            CalendarEvent.title,
+        )
         .join(EventOccurrence, EventOccurrence.id == Attendance.occurrence_id)
-        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
-        .where(CalendarEvent.module_id == module_id),
-        select(Rsvp.person_id, Rsvp.updated_at)
+        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id),
+        select(Rsvp.person_id, Rsvp.updated_at, CalendarEvent.module_id, CalendarEvent.title)
         .join(EventOccurrence, EventOccurrence.id == Rsvp.occurrence_id)
-        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
-        .where(CalendarEvent.module_id == module_id),
+        .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id),
     ]
+
+
+def _activity_sources(module_id: int) -> list[Select[Any]]:
+    """(person id, when, ...) of every kind of activity in a module, one select per ``SOURCES``."""
+    return [q.where(q.selected_columns[2] == module_id) for q in activities()]
 
 
 @dataclass(frozen=True)
@@ -199,13 +212,13 @@ async def weekly_activity(
     return WeeklyActivity(dict(counts), last, per_source)
 
 
-async def _extended(session: AsyncSession, now: datetime, **item: Iterable[int]) -> set[Any]:
-    """(person, item id) pairs with an approved extension still running."""
-    ((column, ids),) = item.items()
-    ids = list(ids)
+async def _extended(
+    session: AsyncSession, now: datetime, col: Any, ids: Sequence[int]
+) -> set[tuple[int, int]]:
+    """(person, item id) pairs with an approved extension still running (``col``: the
+    extension's column naming the item)."""
     if not ids:
         return set()
-    col = getattr(Extension, column)
     rows = await session.execute(
         select(Extension.person_id, col).where(
             col.in_(ids),
@@ -214,6 +227,33 @@ async def _extended(session: AsyncSession, now: datetime, **item: Iterable[int])
         )
     )
     return {(pid, iid) for pid, iid in rows.all()}
+
+
+async def _not_handed_in(
+    session: AsyncSession,
+    work: HandIn,
+    module_id: int,
+    students: set[int],
+    now: datetime,
+    since: datetime,
+) -> list[tuple[int, Missed]]:
+    """(student, missed item) for each item of this kind due in (since, now] that a student
+    neither handed in nor holds a running extension for."""
+    items = (await session.execute(work.due_between(module_id, now, since))).all()
+    if not items:
+        return []
+    ids = [i.id for i in items]
+    rows = await session.execute(
+        select(work.person_id, work.item_id).where(work.item_id.in_(ids)).distinct()
+    )
+    skip = {(pid, iid) for pid, iid in rows.all()}
+    skip |= await _extended(session, now, COLUMN[work.kind], ids)
+    return [
+        (pid, Missed(title, (now - due) / DAY))
+        for iid, title, due in items
+        for pid in students
+        if (pid, iid) not in skip
+    ]
 
 
 async def _missed_work(
@@ -226,58 +266,9 @@ async def _missed_work(
     def days_ago(when: datetime) -> float:
         return (now - when) / DAY
 
-    prompts = (
-        await session.execute(
-            select(DiscussionPrompt.id, DiscussionPrompt.title, DiscussionPrompt.closes_at).where(
-                DiscussionPrompt.module_id == module_id,
-                DiscussionPrompt.status != PromptStatus.CANCELLED,
-                DiscussionPrompt.closes_at > since,
-                DiscussionPrompt.closes_at <= now,
-            )
-        )
-    ).all()
-    if prompts:
-        posted = {
-            (pid, prompt)
-            for pid, prompt in (
-                await session.execute(
-                    select(Contribution.person_id, Contribution.prompt_id)
-                    .where(Contribution.prompt_id.in_([p.id for p in prompts]))
-                    .distinct()
-                )
-            ).all()
-        }
-        extended = await _extended(session, now, prompt_id=[p.id for p in prompts])
-        for prompt_id, title, closes_at in prompts:
-            for pid in students:
-                if (pid, prompt_id) not in posted and (pid, prompt_id) not in extended:
-                    missed[pid].append(Missed(title, days_ago(closes_at)))
-    exercises = (
-        await session.execute(
-            select(PeerExercise.id, PeerExercise.title, PeerExercise.submission_due_at).where(
-                PeerExercise.module_id == module_id,
-                PeerExercise.status != ExerciseStatus.CANCELLED,
-                PeerExercise.submission_due_at > since,
-                PeerExercise.submission_due_at <= now,
-            )
-        )
-    ).all()
-    if exercises:
-        submitted = {
-            (pid, eid)
-            for pid, eid in (
-                await session.execute(
-                    select(PeerSubmission.person_id, PeerSubmission.exercise_id)
-                    .where(PeerSubmission.exercise_id.in_([e.id for e in exercises]))
-                    .distinct()
-                )
-            ).all()
-        }
-        extended = await _extended(session, now, exercise_id=[e.id for e in exercises])
-        for eid, title, due in exercises:
-            for pid in students:
-                if (pid, eid) not in submitted and (pid, eid) not in extended:
-                    missed[pid].append(Missed(title, days_ago(due)))
+    for work in HAND_INS:
+        for pid, item in await _not_handed_in(session, work, module_id, students, now, since):
+            missed[pid].append(item)
     due = func.coalesce(ReviewAssignment.due_at, PeerExercise.review_due_at)
     review_rows = await session.execute(
         select(ReviewAssignment.reviewer_id, PeerExercise.title, due)

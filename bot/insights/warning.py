@@ -113,6 +113,17 @@ def _since(items: Sequence[Missed], days_since_last: float | None) -> str:
     return " (active since)" if all(_active_after(m, days_since_last) for m in items) else ""
 
 
+def _work_reason(
+    code: str, head: str, items: Sequence[Missed], days_since_last: float | None
+) -> Reason:
+    """Work not handed in: what and which, worth less once the student is active again."""
+    return Reason(
+        code,
+        f"{head}: {_titles(items)}" + _since(items, days_since_last),
+        _work_points(items, days_since_last),
+    )
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -130,26 +141,12 @@ def assess_one(student: StudentActivity, t: Thresholds, cohort_cut: float) -> Fl
     elif days >= t.inactive_days:
         points = 2.0 if days >= 2 * t.inactive_days else 1.0
         reasons.append(Reason("inactive", f"no activity for {int(days)} days", points))
-    if student.missed_deadlines:
-        n = len(student.missed_deadlines)
-        reasons.append(
-            Reason(
-                "missed",
-                f"missed {_plural(n, 'deadline')}: {_titles(student.missed_deadlines)}"
-                + _since(student.missed_deadlines, days),
-                _work_points(student.missed_deadlines, days),
-            )
-        )
-    if student.reviews_not_done:
-        n = len(student.reviews_not_done)
-        reasons.append(
-            Reason(
-                "reviews",
-                f"{_plural(n, 'peer review')} not done: {_titles(student.reviews_not_done)}"
-                + _since(student.reviews_not_done, days),
-                _work_points(student.reviews_not_done, days),
-            )
-        )
+    if missed := student.missed_deadlines:
+        head = f"missed {_plural(len(missed), 'deadline')}"
+        reasons.append(_work_reason("missed", head, missed, days))
+    if reviews := student.reviews_not_done:
+        head = f"{_plural(len(reviews), 'peer review')} not done"
+        reasons.append(_work_reason("reviews", head, reviews, days))
     if student.going_but_absent:
         n = len(student.going_but_absent)
         reasons.append(

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from bot.chat import ChatError, ChatErrorKind, ChatPort, marker_of
+from bot.chat import ChatError, ChatErrorKind, ChatPort, Posted, marker_of
 from bot.db.engine import Database
 from bot.db.models import OutboxState
 from bot.delivery import Delivery, Missed, reason_of
@@ -50,6 +50,13 @@ MAX_CLAIMS = 500
 def new_worker_id() -> str:
     """Host, pid and a random part: two processes (or two apps in one test) never share one."""
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _sent(job: store.Job, posted: Posted, via: str, note: str | None = None) -> store.Result:
+    """A job whose message the platform accepted: where it now stands, and how it went."""
+    return store.Result(
+        job, "sent", channel_id=posted.channel_id, message_id=posted.message_id, via=via, note=note
+    )
 
 
 @dataclass
@@ -407,13 +414,7 @@ class _Run:
             assert job.channel_id is not None
             await o.pacer.wait()
             posted = await _net(o.chat.post(job.channel_id, job.message), seconds)
-            return store.Result(
-                job,
-                "sent",
-                channel_id=posted.channel_id,
-                message_id=posted.message_id,
-                via="channel",
-            )
+            return _sent(job, posted, "channel")
         except TimeoutError:
             log.warning(
                 "outbox message %s: no answer within %.0f s; left claimed, so after the lease "
@@ -458,19 +459,11 @@ class _Run:
                 await o.pacer.wait()
                 posted = await _net(o.chat.post(job.fallback_channel, job.fallback), seconds)
                 self.report.fallbacks += 1
-                return store.Result(
-                    job,
-                    "sent",
-                    channel_id=posted.channel_id,
-                    message_id=posted.message_id,
-                    via="fallback",
-                    note="DM closed (403): sent as a mention in the module channel",
-                )
+                note = "DM closed (403): sent as a mention in the module channel"
+                return _sent(job, posted, "fallback", note)
             else:
                 raise
-        return store.Result(
-            job, "sent", channel_id=posted.channel_id, message_id=posted.message_id, via="dm"
-        )
+        return _sent(job, posted, "dm")
 
     async def _find(self, job: store.Job, seconds: float) -> tuple[str, str, str] | None:
         """Where an earlier attempt already delivered this message, if it did."""

@@ -24,21 +24,17 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access.identity import ChatUser, resolve_person
-from bot.access.permissions import Caller, require_staff
+from bot.access.identity import ChatUser
+from bot.access.permissions import Caller, in_cohort, require_staff, student_of
 from bot.db.models import (
     Cohort,
-    Enrolment,
     ExerciseStatus,
-    Module,
     PeerExercise,
     PeerSubmission,
-    Person,
-    Role,
 )
 from bot.due import extends, grant, submission_item
 from bot.due import text as due_text
-from bot.errors import NotFound, UserError
+from bot.errors import UserError
 from bot.gradebook import audit
 from bot.peer import render
 from bot.peer.outbox import Outgoing, enqueue, key_of
@@ -77,35 +73,6 @@ class ExerciseExtension:
         )
 
 
-async def _exercise(
-    session: AsyncSession, cohort: Cohort, exercise_id: int
-) -> tuple[PeerExercise, Module]:
-    exercise = await session.get(PeerExercise, exercise_id)
-    module = await session.get(Module, exercise.module_id) if exercise is not None else None
-    if exercise is None or module is None or module.cohort_id != cohort.id:
-        raise NotFound(
-            f"There is no peer exercise #{exercise_id} in this cohort; its number is in the "
-            "exercise's announcement."
-        )
-    return exercise, module
-
-
-async def _student(session: AsyncSession, module: Module, user: ChatUser) -> Person:
-    person = await resolve_person(session, user)
-    role = None
-    if person is not None:
-        role = (
-            await session.execute(
-                select(Enrolment.role).where(
-                    Enrolment.module_id == module.id, Enrolment.person_id == person.id
-                )
-            )
-        ).scalar_one_or_none()
-    if person is None or role != Role.STUDENT:
-        raise NotFound(f"{user.display_name} is not a student of {module.code} on the roster.")
-    return person
-
-
 async def grant_extension(
     session: AsyncSession,
     caller: Caller,
@@ -118,7 +85,14 @@ async def grant_extension(
     now: datetime,
 ) -> ExerciseExtension:
     """Give one student until ``until`` for their submission (tutors and admins)."""
-    exercise, module = await _exercise(session, cohort, exercise_id)
+    exercise, module = await in_cohort(
+        session,
+        PeerExercise,
+        exercise_id,
+        cohort,
+        f"There is no peer exercise #{exercise_id} in this cohort; its number is in the "
+        "exercise's announcement.",
+    )
     require_staff(caller, module)
     if exercise.status is ExerciseStatus.RELEASED:
         raise UserError(
@@ -127,7 +101,7 @@ async def grant_extension(
         )
     if exercise.status is ExerciseStatus.CANCELLED:
         raise UserError(f"Exercise #{exercise.id} “{exercise.title}” was cancelled.")
-    person = await _student(session, module, student)
+    person = await student_of(session, module, student)
     try:
         new_due = parse_instant(until, cohort.timezone, now=now)
     except CalendarInputError as exc:

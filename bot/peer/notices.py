@@ -34,6 +34,7 @@ from bot.peer.outbox import cancel_requests as outbox_cancel_requests
 from bot.peer.policy import REVIEW_BUTTON, due_of, review_custom_id
 from bot.peer.reads import tutors_to_tell
 from bot.peer.rubric import Rubric
+from bot.text import split_for_discord
 
 # --------------------------------------------------------------------------- review requests
 
@@ -182,8 +183,6 @@ async def tell_tutors(
     session: AsyncSession, exercise: PeerExercise, key: str, text: str, now: datetime
 ) -> None:
     """A private note to the exercise's tutor(s); names are fine here, it is staff-only."""
-    from bot.discussions.text import split_for_discord
-
     tutors = await tutors_to_tell(session, exercise)
     messages = [
         direct(exercise.id, tid, "tutor", f"tutor:{key}:{tid}:{i}", part)

@@ -37,8 +37,12 @@ def due_of(exercise: PeerExercise, assignment: ReviewAssignment) -> datetime:
     return due_rule.review_item(exercise, assignment).due_at
 
 
+#: The review button's custom id is this and the assignment's id (``cogs/peer/views.py``).
+REVIEW_PREFIX = "cb:peer:review:"
+
+
 def review_custom_id(assignment_id: int) -> str:
-    return f"cb:peer:review:{assignment_id}"
+    return f"{REVIEW_PREFIX}{assignment_id}"
 
 
 def dec(value: float | None, places: str = "0.001") -> Decimal | None:

@@ -13,9 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from bot.discussions.render import MARKER_ROOM
 from bot.peer.rubric import Rubric, format_score
-from bot.text import DISCORD_MESSAGE_LIMIT, split_for_discord
+from bot.text import DISCORD_MESSAGE_LIMIT, MARKER_ROOM, split_for_discord
 from bot.timeparse import discord_timestamp
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ answered synchronously (two SELECTs, no event loop, no thread hops); anything el
 command that links the caller, a refusal, a snapshot to load) runs the whole command on the
 reader's own loop. It sees what is committed, as the command's own transaction would, and
 drops its snapshots whenever the bot forgets one (``snapshot.generation``). PostgreSQL and
-in-memory SQLite run on the bot's loop, as does ``COHORTBOT_GRADEBOOK_WORKERS=loop``.
+in-memory SQLite run on the bot's loop, as does ``COHORTBOT_GRADEBOOK_WORKERS=loop``; there
+the requests waiting are answered together (``bot.gradebook.crowd``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from bot.access.context import KNOWN_CALLER, known_caller_from, known_caller_par
 from bot.access.identity import ChatUser
 from bot.db.engine import Database
 from bot.gradebook import service, snapshot
+from bot.gradebook.crowd import MarksCrowd
 from bot.gradebook.export import ExportFile
 from bot.gradebook.service import SummaryView
 from bot.gradebook.view import StudentView
@@ -210,6 +212,20 @@ class MarksReader(_Worker):
 
     name = "marks reader"
 
+    def __init__(self, db: Database, kind: WorkerKind = "process") -> None:
+        super().__init__(db, kind)
+        #: On the loop (PostgreSQL, in-memory SQLite, or a child that died), the requests
+        #: waiting are answered together (``bot.gradebook.crowd``).
+        self.crowd = MarksCrowd(db)
+
+    async def _on_loop(self, db: Database, request: ViewRequest) -> RenderedView:
+        view = await self.crowd.student_marks(
+            request.guild_id, request.user, request.module_code, request.now
+        )
+        if view is not None:
+            return render(view)
+        return await _checked_and_computed(db, request)
+
     def warm(self) -> None:
         if self.child is not None:
             self.child.warm()
@@ -220,7 +236,7 @@ class MarksReader(_Worker):
         """The caller's view, after the same roster check as every command (``open_context``),
         refusals included."""
         request = ViewRequest(guild_id, user, module_code, now, snapshot.generation())
-        return await self._run(_child_view, _checked_and_computed, request)
+        return await self._run(_child_view, self._on_loop, request)
 
 
 class Exporter(_Worker):

@@ -9,10 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.access.permissions import roster_people
 from bot.db.models import (
     Cohort,
-    Enrolment,
-    EnrolmentStatus,
     Module,
     PairRule,
     Person,
@@ -96,18 +95,8 @@ async def free_times(
 
 
 async def module_students(session: AsyncSession, module: Module) -> list[Person]:
-    rows = await session.execute(
-        select(Person)
-        .join(Enrolment, Enrolment.person_id == Person.id)
-        .where(
-            Enrolment.module_id == module.id,
-            Enrolment.role == Role.STUDENT,
-            Enrolment.status == EnrolmentStatus.ACTIVE,
-            Person.erased_at.is_(None),
-        )
-        .order_by(Person.id)
-    )
-    return list(rows.scalars())
+    students = roster_people(module.id, Role.STUDENT).order_by(Person.id)
+    return list((await session.scalars(students)).all())
 
 
 async def questions(session: AsyncSession, module: Module) -> list[TeamSurveyQuestion]:

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.dashboard import messages, reads, signin
 from bot.db.engine import Database
@@ -190,15 +191,19 @@ def add_dashboard_routes(app: web.Application, src: DashboardSources) -> None:
         )
         raise response
 
+    def signed_out_now() -> web.HTTPSeeOther:
+        """To the signed-out page, the cookie gone (its session was just revoked)."""
+        response = web.HTTPSeeOther("/dashboard/signed-out")
+        response.del_cookie(COOKIE, path="/dashboard")
+        return response
+
     @page
     async def signout(
         request: web.Request, row: DashboardSession, viewer: reads.Viewer
     ) -> web.StreamResponse:
         async with src.db.session() as session:
             await signin.revoke(session, row.id, src.clock())
-        response = web.HTTPSeeOther("/dashboard/signed-out")
-        response.del_cookie(COOKIE, path="/dashboard")
-        raise response
+        raise signed_out_now()
 
     @page
     async def signout_everywhere(
@@ -206,9 +211,7 @@ def add_dashboard_routes(app: web.Application, src: DashboardSources) -> None:
     ) -> web.StreamResponse:
         async with src.db.session() as session:
             await signin.revoke_everywhere(session, viewer.person_id, src.clock())
-        response = web.HTTPSeeOther("/dashboard/signed-out")
-        response.del_cookie(COOKIE, path="/dashboard")
-        raise response
+        raise signed_out_now()
 
     async def signed_out(request: web.Request) -> web.StreamResponse:
         return _page(request, "refused.html", {"message": "You are signed out.", "status": 200})
@@ -225,33 +228,27 @@ def add_dashboard_routes(app: web.Application, src: DashboardSources) -> None:
             data = await reads.overview(session, viewer, src.clock())
         return _page(request, "overview.html", base(row, viewer, o=data, now=src.clock()))
 
-    @page
-    async def module(
-        request: web.Request, row: DashboardSession, viewer: reads.Viewer
-    ) -> web.StreamResponse:
-        async with src.db.session() as session:
-            data = await reads.module_page(session, viewer, _int(request, "module_id"), src.clock())
-        return _page(request, "module.html", base(row, viewer, m=data, now=src.clock()))
+    def item_page(
+        read: Callable[[AsyncSession, reads.Viewer, int, datetime], Awaitable[Any]],
+        key: str,
+        template: str,
+        name: str,
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """A page about one thing named in the path (``key``): read, then render as ``name``."""
 
-    @page
-    async def student(
-        request: web.Request, row: DashboardSession, viewer: reads.Viewer
-    ) -> web.StreamResponse:
-        async with src.db.session() as session:
-            data = await reads.student_page(
-                session, viewer, _int(request, "person_id"), src.clock()
-            )
-        return _page(request, "student.html", base(row, viewer, s=data, now=src.clock()))
+        @page
+        async def show(
+            request: web.Request, row: DashboardSession, viewer: reads.Viewer
+        ) -> web.StreamResponse:
+            async with src.db.session() as session:
+                data = await read(session, viewer, _int(request, key), src.clock())
+            return _page(request, template, base(row, viewer, **{name: data}, now=src.clock()))
 
-    @page
-    async def exercise(
-        request: web.Request, row: DashboardSession, viewer: reads.Viewer
-    ) -> web.StreamResponse:
-        async with src.db.session() as session:
-            data = await reads.exercise_page(
-                session, viewer, _int(request, "exercise_id"), src.clock()
-            )
-        return _page(request, "exercise.html", base(row, viewer, e=data, now=src.clock()))
+        return show
+
+    module = item_page(reads.module_page, "module_id", "module.html", "m")
+    student = item_page(reads.student_page, "person_id", "student.html", "s")
+    exercise = item_page(reads.exercise_page, "exercise_id", "exercise.html", "e")
 
     @page
     async def export(

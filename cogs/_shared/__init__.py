@@ -1,5 +1,7 @@
-"""What every cog shares: the command context, private replies in chunks, the generic failure
-text, guarded buttons and forms, and how a delivery count reads.
+"""What every cog shares: one service call answered privately (``base``: ``FeatureCog``,
+``forward``), each command's declaration from one table (``declare``: ``commands.toml``), the
+command context, private replies in chunks, the generic failure text, guarded buttons and
+forms, and how a delivery count reads.
 
 Not an extension (the leading underscore keeps ``discover_cogs`` away from it).
 """

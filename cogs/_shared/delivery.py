@@ -4,6 +4,11 @@ keeps the cogs' import path."""
 
 from __future__ import annotations
 
-from bot.delivery import MAX_NAMES, told_sentence, told_them
+from bot.delivery import MAX_NAMES, Delivery, told_sentence, told_them
 
-__all__ = ["MAX_NAMES", "told_sentence", "told_them"]
+__all__ = ["MAX_NAMES", "to_them", "told_sentence", "told_them"]
+
+
+def to_them(delivery: Delivery) -> str:
+    """``told_them`` as the end of an answer (``FeatureCog.answer(told=to_them)``)."""
+    return f" {told_them(delivery)}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, Self, TypeVar, cast
+from typing import Any, ClassVar, Self, TypeVar, cast
 
 import discord
 from discord.ext import commands
@@ -63,17 +63,33 @@ class PersistentButton(
 ):
     """A button routed by its custom id, so it works on messages posted before a restart.
 
-    Subclasses give ``template`` (with an ``id`` group) and ``act``; the click runs ``act``
-    under ``guarded``. A subclass built from more than the id overrides ``from_match``.
+    A subclass names its ``prefix`` (the custom id is the prefix and the item's id, the
+    ``template`` follows), its ``button_label`` and ``button_style``, and ``act``; the click
+    runs ``act`` under ``guarded``. One built from more than the id gives its own ``template``
+    and ``custom_id`` and overrides ``from_match``.
     """
 
+    prefix: ClassVar[str] = ""
+    button_label: ClassVar[str] = ""
+    button_style: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
+
+    def __init_subclass__(cls, *, prefix: str | None = None, **kwargs: Any) -> None:
+        if prefix is not None:
+            cls.prefix = prefix
+            kwargs.setdefault("template", re.escape(prefix) + r"(?P<id>\d+)")
+        super().__init_subclass__(**kwargs)
+
     def __init__(
-        self,
-        custom_id: str,
-        label: str,
-        style: discord.ButtonStyle = discord.ButtonStyle.secondary,
+        self, item_id: int, *, label: str | None = None, custom_id: str | None = None
     ) -> None:
-        super().__init__(discord.ui.Button(label=label, style=style, custom_id=custom_id))
+        self.item_id = item_id
+        super().__init__(
+            discord.ui.Button(
+                label=label or self.button_label,
+                style=self.button_style,
+                custom_id=custom_id or f"{self.prefix}{item_id}",
+            )
+        )
 
     @classmethod
     async def from_custom_id(

@@ -4,30 +4,28 @@ scheduled, or send what is due now and say whether the person concerned was told
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-import discord
 from discord.ext import commands
 
-from bot.access.permissions import Caller
 from bot.calendar import service
-from bot.db.models import Cohort
+from bot.delivery import Delivery
 from bot.discord_app import CohortBot
-from cogs._shared.context import in_context
-from cogs._shared.delivery import told_them
+from cogs._shared.base import FeatureCog
+from cogs._shared.delivery import to_them
 
 log = logging.getLogger(__name__)
 
-__all__ = ["calendar_change", "deliver_notices_now", "wake_notices", "with_delivery"]
+__all__ = ["NoticeCommands", "deliver_notices_now", "wake_notices", "with_delivery"]
 
 
 @runtime_checkable
 class NoticeDispatcher(Protocol):
     """The calendar cog, as seen from outside (``CalendarCog``)."""
 
-    def wake(self, at: datetime | None) -> None: ...
+    def wake_at(self, at: datetime | None) -> None: ...
 
     async def run_due(self) -> None: ...
 
@@ -41,7 +39,7 @@ def wake_notices(bot: commands.Bot, at: datetime | None) -> None:
     """Ask the dispatcher to run when something just scheduled becomes due."""
     dispatcher = _dispatcher(bot)
     if dispatcher is not None:
-        dispatcher.wake(at)
+        dispatcher.wake_at(at)
 
 
 async def deliver_notices_now(bot: commands.Bot) -> None:
@@ -54,36 +52,26 @@ async def deliver_notices_now(bot: commands.Bot) -> None:
             log.exception("sending due notices failed; the scheduler retries")
 
 
-async def with_delivery(bot: commands.Bot, text: str, keys: Sequence[str]) -> str:
-    """``text`` and whether the one person it concerns was told (sent now, then read back)."""
+async def notices_delivery(bot: commands.Bot, keys: Sequence[str]) -> Delivery:
+    """Who the notices ``keys`` reached: what is due sent now, then read back."""
     await deliver_notices_now(bot)
     assert isinstance(bot, CohortBot)
     async with bot.db.session() as session:
-        sent = await service.notices_delivery(session, keys)
-    return f"{text} {told_them(sent)}"
+        return await service.notices_delivery(session, keys)
 
 
-class Planned(Protocol):
-    """A calendar service result that may have scheduled notices."""
-
-    @property
-    def next_due_at(self) -> datetime | None: ...
+async def with_delivery(bot: commands.Bot, text: str, keys: Sequence[str]) -> str:
+    """``text`` and whether the one person it concerns was told (sent now, then read back)."""
+    return text + to_them(await notices_delivery(bot, keys))
 
 
-R = TypeVar("R", bound=Planned)
-P = ParamSpec("P")
+class NoticeCommands(FeatureCog):
+    """A cog whose commands change the calendar: after each change, the dispatcher is woken
+    for the notices it planned (a result's ``next_due_at``)."""
 
+    def after(self, result: object) -> None:
+        wake_notices(self.bot, getattr(result, "next_due_at", None))
 
-async def calendar_change(
-    bot: CohortBot,
-    interaction: discord.Interaction,
-    func: Callable[Concatenate[Any, Caller, Cohort, P], Awaitable[R]],
-    /,
-    *args: P.args,
-    **kwargs: P.kwargs,
-) -> R:
-    """One calendar service call in the command context (``in_context``), then wake the
-    dispatcher for the notices it planned."""
-    result = await in_context(bot, interaction, func, *args, **kwargs)
-    wake_notices(bot, result.next_due_at)
-    return result
+    async def delivery(self, result: Any) -> Delivery:
+        """Who the calendar notices a change planned reached (``notice_keys``)."""
+        return await notices_delivery(self.bot, result.notice_keys)

@@ -36,9 +36,8 @@ class CalendarButton(
     """RSVP, check-in and extension decisions, routed by custom id (survives restarts)."""
 
     def __init__(self, action: str, item_id: int) -> None:
-        super().__init__(f"cb:calendar:{action}:{item_id}", label=action)
+        super().__init__(item_id, label=action, custom_id=f"cb:calendar:{action}:{item_id}")
         self.action = action
-        self.item_id = item_id
 
     @classmethod
     def from_match(cls, match: re.Match[str]) -> Self:

@@ -13,8 +13,7 @@ from bot.access.identity import ChannelInfo, link_guild, link_members
 from bot.discord_app import NO_PINGS, CohortBot
 from bot.discord_chat import chat_user
 from bot.text import about_text
-from cogs._shared.declare import slash
-from cogs._shared.metadata import extras
+from cogs._shared.declare import command
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +97,7 @@ class Core(commands.Cog):
                 ", ".join(link.unbound_modules),
             )
 
-    @slash(
-        None,
-        "about",
-        "What cohortbot is and which version runs here.",
-        extras("member", {}),
-    )
+    @command("about")
     async def about(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(
             about_text(self.bot.version),

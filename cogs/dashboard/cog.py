@@ -15,8 +15,7 @@ from discord.ext import commands
 from bot.dashboard.messages import request_link
 from bot.discord_app import CohortBot
 from cogs._shared.context import in_context
-from cogs._shared.declare import slash
-from cogs._shared.metadata import extras
+from cogs._shared.declare import command
 from cogs._shared.replies import reply_private
 
 log = logging.getLogger(__name__)
@@ -33,12 +32,7 @@ class Dashboard(commands.Cog):
         """The weekly digest job (registered with ``bot.runtime``'s platform-free work)."""
         await self.bot.work.digests_once()
 
-    @slash(
-        None,
-        "dashboard",
-        "Get a sign-in link to the web dashboard (by direct message, works once).",
-        extras("member", {}),
-    )
+    @command("dashboard")
     async def dashboard(self, interaction: discord.Interaction) -> None:
         settings = self.bot.settings
         link = await in_context(

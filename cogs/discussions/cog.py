@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -23,23 +24,44 @@ from bot.discussions.grades_csv import MAX_CSV_BYTES
 from bot.discussions.live import LiveDiscussions
 from bot.discussions.recorded import ContextOpener
 from bot.discussions.recording import GATEWAY_TAG
-from cogs._shared.context import command_context, in_context
-from cogs._shared.declare import slash
-from cogs._shared.delivery import told_sentence, told_them
-from cogs._shared.metadata import extras
-from cogs._shared.replies import reply_private, send_long, send_private
+from cogs._shared.base import FeatureCog
+from cogs._shared.context import command_context
+from cogs._shared.declare import command
+from cogs._shared.delivery import to_them, told_sentence
+from cogs._shared.replies import defer_private, reply_private, send_long, send_private
 from cogs.discussions.views import AnswerButton, AnswerModal, PromptTextModal
 
 log = logging.getLogger(__name__)
 
+JOB = "discussions"
 
-class Discussions(commands.Cog):
+
+def _prompt_fields(
+    title: str | None,
+    opens: str | None,
+    closes: str | None,
+    rubric: str | None,
+    private_answers: bool | None,
+) -> dict[str, Any]:
+    """What ``/prompt create`` and ``/prompt edit`` both say about a prompt, as the service's
+    keyword arguments (the prompt's text comes as an option or from a form)."""
+    return {
+        "title": title,
+        "opens": opens,
+        "closes": closes,
+        "rubric": rubric,
+        "private_answers": private_answers,
+    }
+
+
+class Discussions(FeatureCog, commands.Cog):
     """Graded discussion prompts."""
 
+    job = JOB
     prompt = app_commands.Group(name="prompt", description="Graded discussion prompts")
 
     def __init__(self, bot: CohortBot) -> None:
-        self.bot = bot
+        super().__init__(bot)
         #: The recorder and the due work, shared with the Slack adapter (``bot.discussions``).
         self.live = LiveDiscussions(
             db=bot.db,
@@ -99,13 +121,11 @@ class Discussions(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
-        self.recorder.add_delete(
-            str(payload.message_id), str(payload.channel_id), self.bot.clock.now()
-        )
+        self.recorder.add_delete(str(payload.message_id), str(payload.channel_id), self.now())
 
     @commands.Cog.listener()
     async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
-        now = self.bot.clock.now()
+        now = self.now()
         for message_id in payload.message_ids:
             self.recorder.add_delete(str(message_id), str(payload.channel_id), now)
 
@@ -123,28 +143,7 @@ class Discussions(commands.Cog):
 
     # ------------------------------------------------------------ tutor commands
 
-    @slash(
-        prompt,
-        "create",
-        "Schedule a graded discussion prompt (the text is asked for in a form).",
-        extras(
-            "staff",
-            {
-                "module": "MATH70097",
-                "title": "Week 1: bias and variance",
-                "opens": "2030-01-19 09:00",
-                "closes": "2030-01-23 17:00",
-                "text": "Where have you met the bias-variance trade-off in your own work?",
-            },
-        ),
-        module="Module code, e.g. MATH70097",
-        title="Short title (names the answers thread)",
-        opens="When it is posted, e.g. 2026-01-19 09:00 (cohort time) or 2026-01-19T09:00Z",
-        closes="Deadline, e.g. 2026-01-23 17:00",
-        rubric="Preset (standard, light, reflective) and changes, e.g. 'light replies_required=2'",
-        private_answers="Post before you see others: answers go through a form first",
-        text="The prompt text; leave empty to type a long text in a form",
-    )
+    @command("prompt create", prompt)
     async def create(
         self,
         interaction: discord.Interaction,
@@ -156,33 +155,12 @@ class Discussions(commands.Cog):
         private_answers: bool = False,
         text: str | None = None,
     ) -> None:
-        draft = await in_context(
-            self.bot,
-            interaction,
-            service.prepare_prompt,
-            module_code=module,
-            title=title,
-            opens=opens,
-            closes=closes,
-            rubric=rubric,
-            private_answers=private_answers,
-            now=self.bot.clock.now(),
-        )
+        fields = _prompt_fields(title, opens, closes, rubric, private_answers)
+        draft = await self.call(interaction, service.prepare_prompt, module_code=module, **fields)
 
         async def finish(target: discord.Interaction, body: str) -> None:
-            info = await in_context(
-                self.bot,
-                target,
-                service.create_prompt,
-                module_code=module,
-                title=title,
-                body=body,
-                opens=opens,
-                closes=closes,
-                rubric=rubric,
-                private_answers=private_answers,
-                now=self.bot.clock.now(),
-            )
+            create = service.create_prompt
+            info = await self.call(target, create, module_code=module, body=body, **fields)
             self.live.wake(info.opens_at)
             await reply_private(target, info.scheduled_text)
 
@@ -195,28 +173,15 @@ class Discussions(commands.Cog):
                 )
             )
 
-    @slash(
-        prompt,
-        "list",
-        "A module's discussion prompts and where each stands.",
-        extras("staff", {"module": "MATH70097"}),
-        module="Module code, e.g. MATH70097",
-    )
+    @command("prompt list", prompt)
     async def list_(self, interaction: discord.Interaction, module: str) -> None:
-        prompts = await in_context(self.bot, interaction, service.list_prompts, module_code=module)
+        prompts = await self.call(interaction, service.list_prompts, module_code=module)
         if not prompts:
             await reply_private(interaction, f"{module.upper()} has no discussion prompts yet.")
             return
         await send_long(interaction, "\n".join(p.line for p in prompts))
 
-    @slash(
-        prompt,
-        "edit",
-        "Change a prompt that has not opened yet.",
-        extras("staff", {"title": "Week 1 (revised)"}, setup="scheduled_prompt"),
-        prompt="Prompt number (see /prompt list)",
-        edit_text="Open a form to change the prompt's text",
-    )
+    @command("prompt edit", prompt)
     async def edit(
         self,
         interaction: discord.Interaction,
@@ -229,27 +194,17 @@ class Discussions(commands.Cog):
         text: str | None = None,
         edit_text: bool = False,
     ) -> None:
+        fields = _prompt_fields(title, opens, closes, rubric, private_answers)
+
         async def apply(target: discord.Interaction, body: str | None) -> None:
-            info = await in_context(
-                self.bot,
-                target,
-                service.edit_prompt,
-                prompt,
-                title=title,
-                body=body,
-                opens=opens,
-                closes=closes,
-                rubric=rubric,
-                private_answers=private_answers,
-                now=self.bot.clock.now(),
-            )
+            info = await self.call(target, service.edit_prompt, prompt, body=body, **fields)
             self.live.wake(info.opens_at)
             await reply_private(target, f"Updated: {info.line}")
 
         if not edit_text or text is not None:
             await apply(interaction, text)
             return
-        current = await in_context(self.bot, interaction, service.prompt_for_edit, prompt)
+        current = await self.call(interaction, service.prompt_for_edit, prompt)
         await interaction.response.send_modal(
             PromptTextModal(
                 apply,
@@ -259,16 +214,9 @@ class Discussions(commands.Cog):
             )
         )
 
-    @slash(
-        prompt,
-        "close",
-        "Close a prompt now (locks its thread and posts the summary).",
-        extras("staff", {}, setup="open_prompt"),
-    )
+    @command("prompt close", prompt)
     async def close(self, interaction: discord.Interaction, prompt: int) -> None:
-        info = await self.prompts.close_early(
-            self._context(interaction), prompt, now=self.bot.clock.now()
-        )
+        info = await self.prompts.close_early(self._context(interaction), prompt, now=self.now())
         await reply_private(
             interaction, f"Prompt #{info.id} “{info.title}” closes now; its thread is locked."
         )
@@ -277,14 +225,7 @@ class Discussions(commands.Cog):
         except Exception:
             log.exception("closing prompt %s early: the due work failed; it retries", info.id)
 
-    @slash(
-        prompt,
-        "extend",
-        "Reopen a prompt for one student until a new time (an extension).",
-        extras("staff", {"student": "amara.codes"}, setup="open_prompt"),
-        until="Their new deadline, e.g. 2026-01-30 17:00",
-        reason="Reference",
-    )
+    @command("prompt extend", prompt)
     async def extend(
         self,
         interaction: discord.Interaction,
@@ -299,19 +240,11 @@ class Discussions(commands.Cog):
             student=chat_user(student),
             until=until,
             reason=reason,
-            now=self.bot.clock.now(),
+            now=self.now(),
         )
-        told = told_them(await self.bot.outbox.delivery([result.message_key]))
-        await reply_private(interaction, f"{result.render()} {told}")
+        await reply_private(interaction, result.render() + to_them(await self.delivery(result)))
 
-    @slash(
-        prompt,
-        "grade",
-        "Give one student quality points and/or feedback on a prompt.",
-        extras("staff", {"student": "amara.codes", "quality": "3"}, setup="closed_prompt"),
-        quality="Quality points, e.g. 3 or 2.5",
-        feedback="Feedback they see",
-    )
+    @command("prompt grade", prompt)
     async def grade(
         self,
         interaction: discord.Interaction,
@@ -320,27 +253,19 @@ class Discussions(commands.Cog):
         quality: str | None = None,
         feedback: str | None = None,
     ) -> None:
-        result = await in_context(
-            self.bot,
+        result = await self.call(
             interaction,
             service.grade,
             prompt,
             student=chat_user(student),
             quality=quality,
             feedback=feedback,
-            now=self.bot.clock.now(),
         )
         await reply_private(interaction, result.reply)
         if result.released:
             self.live.wake()
 
-    @slash(
-        prompt,
-        "grade-csv",
-        "Quality points and feedback for many students from a CSV file.",
-        extras("staff", {}, setup="grades_csv"),
-        file="CSV with student_number (or discord), quality_points, feedback",
-    )
+    @command("prompt grade-csv", prompt)
     async def grade_csv(
         self, interaction: discord.Interaction, prompt: int, file: discord.Attachment
     ) -> None:
@@ -348,14 +273,12 @@ class Discussions(commands.Cog):
         async def download() -> bytes | None:
             return await file.read() if file.size <= MAX_CSV_BYTES else None
 
-        result = await in_context(
-            self.bot,
+        result = await self.call(
             interaction,
             service.grade_csv,
             prompt,
             data=download,
             filename=file.filename,
-            now=self.bot.clock.now(),
         )
         after = " Students are told of changes privately." if result.released else ""
         await reply_private(
@@ -366,16 +289,9 @@ class Discussions(commands.Cog):
         if result.released and result.changed:
             self.live.wake()
 
-    @slash(
-        prompt,
-        "scores",
-        "Every student's provisional score on a prompt, with a CSV to grade from.",
-        extras("staff", {}, setup="closed_prompt"),
-    )
+    @command("prompt scores", prompt)
     async def scores(self, interaction: discord.Interaction, prompt: int) -> None:
-        table = await self.prompts.score_table(
-            self._context(interaction), prompt, now=self.bot.clock.now()
-        )
+        table = await self.prompts.score_table(self._context(interaction), prompt, now=self.now())
         state = "released" if table.prompt.released_at else "provisional, not released"
         head = f"Prompt #{table.prompt.id} “{table.prompt.title}” ({state}):"
         lines = [head] + [
@@ -387,17 +303,10 @@ class Discussions(commands.Cog):
             file=discord.File(io.BytesIO(table.csv_data), filename=table.csv_name),
         )
 
-    @slash(
-        prompt,
-        "release",
-        "Release a closed prompt's marks; each student is told privately.",
-        extras("staff", {}, setup="closed_prompt"),
-    )
+    @command("prompt release", prompt)
     async def release(self, interaction: discord.Interaction, prompt: int) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await self.prompts.release(
-            self._context(interaction), prompt, now=self.bot.clock.now()
-        )
+        await defer_private(interaction)
+        result = await self.prompts.release(self._context(interaction), prompt, now=self.now())
         try:
             await self._run_due()
             await self.bot.outbox.run()  # the mark messages it handed over, sent now
@@ -415,50 +324,30 @@ class Discussions(commands.Cog):
 
     # ---------------------------------------------------------- student commands
 
-    @slash(
-        prompt,
-        "mine",
-        "Your provisional score on each discussion prompt, and why.",
-        extras("member", {}),
-    )
+    @command("prompt mine", prompt)
     async def mine(self, interaction: discord.Interaction, prompt: int | None = None) -> None:
-        mine = await self.prompts.my_scores(
-            self._context(interaction), prompt, now=self.bot.clock.now()
-        )
+        mine = await self.prompts.my_scores(self._context(interaction), prompt, now=self.now())
         if not mine.rows:
             await reply_private(interaction, mine.render())
             return
         await send_long(interaction, mine.render())
 
-    @slash(
-        prompt,
-        "answer",
-        "Answer a prompt through a form (private-answer prompts, extensions).",
-        extras("student", {}, setup="private_prompt"),
-    )
-    async def answer(self, interaction: discord.Interaction, prompt: int) -> None:
+    @command("prompt answer", prompt)
+    async def answer_prompt(self, interaction: discord.Interaction, prompt: int) -> None:
         await self.open_answer_form(interaction, prompt)
 
     async def open_answer_form(self, interaction: discord.Interaction, prompt_id: int) -> None:
         """Refusals are mapped by the command tree (``/prompt answer``) or by the Answer
         button's guard."""
-        info = await in_context(
-            self.bot, interaction, service.begin_answer, prompt_id, now=self.bot.clock.now()
-        )
+        info = await self.call(interaction, service.begin_answer, prompt_id)
         await interaction.response.send_modal(AnswerModal(prompt_id, info.title, interaction))
 
     async def post_answer(
         self, interaction: discord.Interaction, prompt_id: int, text: str, reply_to: str | None
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        plan = await in_context(
-            self.bot,
-            interaction,
-            service.submit_answer,
-            prompt_id,
-            text=text,
-            reply_to=reply_to,
-            now=self.bot.clock.now(),
+        await defer_private(interaction)
+        plan = await self.call(
+            interaction, service.submit_answer, prompt_id, text=text, reply_to=reply_to
         )
         for message in plan.messages:
             await self.bot.chat.post(plan.thread_id, OutgoingMessage(message))

@@ -6,7 +6,6 @@ after restarts.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -30,17 +29,15 @@ def _cog(interaction: discord.Interaction) -> Discussions:
     return cog_of(interaction, Discussions)
 
 
-class AnswerButton(PersistentButton, template=re.escape(jobs.ANSWER_PREFIX) + r"(?P<id>\d+)"):
-    """The Answer button under a "post before you see others" prompt; survives restarts."""
+class AnswerButton(PersistentButton, prefix=jobs.ANSWER_PREFIX):
+    """The Answer button under a "post before you see others" prompt (the prompt's id);
+    survives restarts."""
 
-    def __init__(self, prompt_id: int) -> None:
-        super().__init__(
-            f"{jobs.ANSWER_PREFIX}{prompt_id}", label="Answer", style=discord.ButtonStyle.primary
-        )
-        self.prompt_id = prompt_id
+    button_label = "Answer"
+    button_style = discord.ButtonStyle.primary
 
     async def act(self, interaction: discord.Interaction) -> None:
-        await _cog(interaction).open_answer_form(interaction, self.prompt_id)
+        await _cog(interaction).open_answer_form(interaction, self.item_id)
 
 
 class PromptTextModal(CheckedModal):
@@ -54,18 +51,14 @@ class PromptTextModal(CheckedModal):
         default: str = "",
         title: str = "Discussion prompt text",
     ) -> None:
-        # discord.py keys open modals by custom_id alone: make it unique per opening.
-        super().__init__(
-            title=title[:45], custom_id=f"cb:discussions:text:{opened_by.id}", timeout=1800
-        )
+        super().__init__(title, "cb:discussions:text", opened_by, timeout=1800)
         self._submit = submit
-        self.text: discord.ui.TextInput[PromptTextModal] = discord.ui.TextInput(
-            style=discord.TextStyle.paragraph,
-            custom_id="text",
+        self.text = self.paragraph(
+            "Prompt text (what students answer)",
+            "text",
             max_length=BODY_MAX_CHARS,
             default=default or None,
         )
-        self.add_box("Prompt text (what students answer)", self.text)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await guarded(
@@ -77,24 +70,13 @@ class AnswerModal(CheckedModal):
     """A student's answer; the bot posts it for them (private-answer prompts, late answers)."""
 
     def __init__(self, prompt_id: int, title: str, opened_by: discord.Interaction) -> None:
-        super().__init__(
-            title=f"Answer: {title}"[:45],
-            custom_id=f"cb:discussions:answer-form:{prompt_id}:{opened_by.id}",
-            timeout=3600,
-        )
+        key = f"cb:discussions:answer-form:{prompt_id}"
+        super().__init__(f"Answer: {title}", key, opened_by, timeout=3600)
         self.prompt_id = prompt_id
-        self.answer: discord.ui.TextInput[AnswerModal] = discord.ui.TextInput(
-            style=discord.TextStyle.paragraph,
-            custom_id="answer",
-            max_length=ANSWER_MAX_CHARS,
-        )
+        self.answer = self.paragraph("Your answer", "answer", max_length=ANSWER_MAX_CHARS)
         self.reply_to: discord.ui.TextInput[AnswerModal] = discord.ui.TextInput(
-            style=discord.TextStyle.short,
-            custom_id="reply_to",
-            required=False,
-            max_length=200,
+            style=discord.TextStyle.short, custom_id="reply_to", required=False, max_length=200
         )
-        self.add_box("Your answer", self.answer)
         self.add_box("Replying to (link of a classmate's post)", self.reply_to)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:

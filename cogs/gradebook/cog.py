@@ -21,9 +21,9 @@ from bot.gradebook import privacy, service
 from bot.gradebook.export import ExportFile, to_csv
 from bot.gradebook.reader import Exporter, ExportRequest, MarksReader
 from bot.text import split_for_discord
-from cogs._shared.context import as_caller, guild_key
-from cogs._shared.declare import slash
-from cogs._shared.metadata import extras
+from cogs._shared.base import FeatureCog
+from cogs._shared.context import guild_key
+from cogs._shared.declare import command
 from cogs._shared.replies import defer_private, send_long
 from cogs.gradebook.replies import send_embeds, send_export
 
@@ -39,7 +39,7 @@ Format = Literal["csv", "xlsx"]
 DEFER_AFTER = 2.5
 
 
-class Gradebook(commands.Cog):
+class Gradebook(FeatureCog, commands.Cog):
     """Participation marks, exports, the audit trail and personal data."""
 
     gradebook = app_commands.Group(
@@ -50,7 +50,7 @@ class Gradebook(commands.Cog):
     )
 
     def __init__(self, bot: CohortBot) -> None:
-        self.bot = bot
+        super().__init__(bot)
         self.reader = MarksReader(bot.db, bot.settings.gradebook_workers)
         self.exporter = Exporter(bot.db, bot.settings.gradebook_workers)
         self.defer_after = DEFER_AFTER
@@ -62,36 +62,45 @@ class Gradebook(commands.Cog):
         await self.reader.close()
         await self.exporter.close()
 
-    def _export_request(
-        self, interaction: discord.Interaction, module: str | None, fmt: str
-    ) -> ExportRequest:
-        return ExportRequest(
-            guild_key(interaction), chat_user(interaction.user), module, fmt, self.bot.clock.now()
+    def _defer_in(self, interaction: discord.Interaction) -> float:
+        """Seconds to wait for the answer before saying "thinking": until ``defer_after``
+        after the click (``created_at``, the snowflake's time, which the bot's clock follows:
+        Discord's and the host's in production, the local server's and the demo's in the
+        sandbox), and never longer than ``defer_after`` from now (a host clock behind).
+
+        Deferring earlier was measured and is worse: in a crowd the deferrals are a thousand
+        more requests queued behind the answers, and more of both arrive late
+        (docs/benchmarks.md).
+        """
+        waited = max(0.0, (self.now() - interaction.created_at).total_seconds())
+        return max(0.0, self.defer_after - waited)
+
+    async def _export(
+        self, interaction: discord.Interaction, module: str | None, fmt: str, *notes: str
+    ) -> None:
+        """A module's gradebook (or the programme's, ``module`` None) from the exporter's
+        worker, as a file; the answer is the file's summary and ``notes``."""
+        await defer_private(interaction)
+        request = ExportRequest(
+            guild_key(interaction), chat_user(interaction.user), module, fmt, self.now()
         )
+        file = await self.exporter.export(request)
+        await send_export(interaction, " ".join([f"{file.summary}.", *notes]), file)
 
     # ------------------------------------------------------------------ students
 
-    @slash(
-        None,
-        "marks",
-        "Your participation marks: what counted and why (only you see it).",
-        extras("student", {"module": "MATH70097"}),
-        module="Module code, e.g. MATH70097 (leave out for a summary)",
-    )
+    @command("marks")
     async def marks(self, interaction: discord.Interaction, module: str | None = None) -> None:
         answer = asyncio.ensure_future(
             self.reader.student_marks(
                 guild_key(interaction),
                 chat_user(interaction.user),
                 module,
-                now=self.bot.clock.now(),
+                now=self.now(),
             )
         )
-        waited = (self.bot.clock.now() - interaction.created_at).total_seconds()
         try:
-            view = await asyncio.wait_for(
-                asyncio.shield(answer), min(self.defer_after, max(0.0, self.defer_after - waited))
-            )
+            view = await asyncio.wait_for(asyncio.shield(answer), self._defer_in(interaction))
         except TimeoutError:  # a crowd at the end of term: say "thinking" before Discord gives up
             await defer_private(interaction)
             view = await answer
@@ -99,49 +108,17 @@ class Gradebook(commands.Cog):
 
     # ------------------------------------------------------------------ tutors
 
-    @slash(
-        gradebook,
-        "export",
-        "The module's gradebook as a file (one row per student, one column per item).",
-        extras("staff", {"module": "MATH70097", "format": "csv"}),
-        module="Module code",
-        format="csv (default) or xlsx",
-    )
+    @command("gradebook export", gradebook)
     async def export(
         self, interaction: discord.Interaction, module: str, format: Format = "csv"
     ) -> None:
-        await defer_private(interaction)
-        file = await self.exporter.export(self._export_request(interaction, module, format))
-        await send_export(interaction, f"{file.summary}. Columns: see docs/gradebook.md.", file)
+        await self._export(interaction, module, format, "Columns: see docs/gradebook.md.")
 
-    @slash(
-        gradebook,
-        "programme",
-        "Every student of the cohort: marks per module and a provisional classification (admins).",
-        extras("admin", {"format": "csv"}),
-        format="csv (default) or xlsx",
-    )
+    @command("gradebook programme", gradebook)
     async def programme(self, interaction: discord.Interaction, format: Format = "csv") -> None:
-        await defer_private(interaction)
-        file = await self.exporter.export(self._export_request(interaction, None, format))
-        await send_export(interaction, f"{file.summary}.", file)
+        await self._export(interaction, None, format)
 
-    @slash(
-        gradebook,
-        "weights",
-        "Show or set the weights of the participation components of a module.",
-        extras(
-            "staff",
-            {"module": "MATH70097", "discussion": 50, "reason": "more weight on discussion"},
-        ),
-        module="Module code",
-        discussion="Weight of discussion prompts",
-        peer_review="Weight of peer reviews completed",
-        peer_score="Weight of the peer assessment score received",
-        attendance="Weight of tutorial attendance",
-        participation_share="Weight of participation in the module mark preview (0: left out)",
-        reason="Why (kept in the audit trail)",
-    )
+    @command("gradebook weights", gradebook)
     async def weights(
         self,
         interaction: discord.Interaction,
@@ -159,51 +136,22 @@ class Gradebook(commands.Cog):
             "peer_score": peer_score,
             "attendance": attendance,
         }
-        result = await as_caller(
-            self.bot,
+        await self.answer(
             interaction,
             service.set_weights,
             module,
             changes,
             participation_share=participation_share,
             reason=reason,
-            now=self.bot.clock.now(),
+            cohort=False,
         )
-        await send_long(interaction, result.text)
 
-    @slash(
-        gradebook,
-        "release",
-        "Release the module's participation marks to its students.",
-        extras("staff", {"module": "MATH70097"}),
-        module="Module code",
-    )
+    @command("gradebook release", gradebook)
     async def release(self, interaction: discord.Interaction, module: str) -> None:
-        result = await as_caller(
-            self.bot, interaction, service.release_participation, module, now=self.bot.clock.now()
-        )
-        await send_long(interaction, result.text)  # the class is told by the outbox
+        # The class is told by the outbox.
+        await self.answer(interaction, service.release_participation, module, cohort=False)
 
-    @slash(
-        gradebook,
-        "adjust",
-        "Correct a student's participation points (a new ledger row, audited).",
-        extras(
-            "staff",
-            {
-                "module": "MATH70097",
-                "student": "amara.codes",
-                "component": "discussion",
-                "points": 1,
-                "reason": "reply posted in the wrong thread",
-            },
-        ),
-        module="Module code",
-        student="The student",
-        component="Which participation component",
-        points="Points to add (negative to remove)",
-        reason="Why (shown to the student and kept in the audit trail)",
-    )
+    @command("gradebook adjust", gradebook)
     async def adjust(
         self,
         interaction: discord.Interaction,
@@ -213,8 +161,7 @@ class Gradebook(commands.Cog):
         points: float,
         reason: str,
     ) -> None:
-        result = await as_caller(
-            self.bot,
+        await self.answer(
             interaction,
             service.adjust,
             module,
@@ -222,21 +169,11 @@ class Gradebook(commands.Cog):
             component,
             points,
             reason,
-            now=self.bot.clock.now(),
             request_id=str(interaction.id),
+            cohort=False,
         )
-        await send_long(interaction, result.text)
 
-    @slash(
-        gradebook,
-        "audit",
-        "The trail of grade changes of a module: for a student, an item, or all.",
-        extras("staff", {"module": "MATH70097", "student": "amara.codes"}),
-        module="Module code",
-        student="Only this student's entries",
-        item="Only this item: D3 (prompt), X2 (exercise), T5 (tutorial), weights, "
-        "participation, components, adjustments",
-    )
+    @command("gradebook audit", gradebook)
     async def audit(
         self,
         interaction: discord.Interaction,
@@ -244,13 +181,13 @@ class Gradebook(commands.Cog):
         student: discord.User | None = None,
         item: str | None = None,
     ) -> None:
-        trail = await as_caller(
-            self.bot,
+        trail = await self.call(
             interaction,
             service.audit_trail,
             module,
             student=chat_user(student) if student is not None else None,
             item=item,
+            cohort=False,
         )
         body = "\n".join(line.text for line in trail.lines) or "No grade changes recorded."
         text = f"**{trail.header}**\n{body}"
@@ -266,14 +203,7 @@ class Gradebook(commands.Cog):
             ExportFile(name, data, len(trail.lines), 8, trail.header),
         )
 
-    @slash(
-        gradebook,
-        "components-import",
-        "Import other component marks (CSV: student, component, weight, mark).",
-        extras("staff", {"module": "MATH70097"}, setup="components_file"),
-        module="Module code",
-        file="CSV with student, component, weight, mark",
-    )
+    @command("gradebook components-import", gradebook)
     async def components_import(
         self, interaction: discord.Interaction, module: str, file: discord.Attachment
     ) -> None:
@@ -282,55 +212,22 @@ class Gradebook(commands.Cog):
         async def download() -> bytes | None:
             return await file.read() if file.size <= service.MAX_IMPORT_BYTES else None
 
-        result = await as_caller(
-            self.bot,
-            interaction,
-            service.import_components,
-            module,
-            download,
-            now=self.bot.clock.now(),
-        )
-        await send_long(interaction, result.text)
+        await self.answer(interaction, service.import_components, module, download, cohort=False)
 
     # ------------------------------------------------------------------ privacy
 
-    @slash(
-        privacy_group,
-        "export",
-        "Everything cohortbot holds about you, as a JSON file (only you see it).",
-        extras("member", {}),
-    )
+    @command("privacy export", privacy_group)
     async def privacy_export(self, interaction: discord.Interaction) -> None:
         await defer_private(interaction)
-        file = await as_caller(
-            self.bot, interaction, privacy.export_personal_data, now=self.bot.clock.now()
-        )
+        file = await self.call(interaction, privacy.export_personal_data, cohort=False)
         await send_export(interaction, file.summary, file)
 
-    @slash(
-        privacy_group,
-        "erase",
-        "Ask for your personal data to be erased (marks records are kept).",
-        extras("member", {}),
-    )
+    @command("privacy erase", privacy_group)
     async def privacy_erase(self, interaction: discord.Interaction) -> None:
-        result = await as_caller(
-            self.bot, interaction, privacy.request_erasure, now=self.bot.clock.now()
-        )
-        await send_long(interaction, result.text)
+        await self.answer(interaction, privacy.request_erasure, cohort=False)
 
-    @slash(
-        privacy_group,
-        "erase-confirm",
-        "Carry out an erasure: pseudonymise a person, keep the marks (admins).",
-        extras("admin", {}, setup="person_to_erase"),
-        person="Student number, Discord username or Discord id",
-        reason="Why (kept in the audit trail)",
-    )
+    @command("privacy erase-confirm", privacy_group)
     async def privacy_erase_confirm(
         self, interaction: discord.Interaction, person: str, reason: str | None = None
     ) -> None:
-        result = await as_caller(
-            self.bot, interaction, privacy.confirm_erasure, person, reason, now=self.bot.clock.now()
-        )
-        await send_long(interaction, result.text)
+        await self.answer(interaction, privacy.confirm_erasure, person, reason, cohort=False)

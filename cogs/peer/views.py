@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.peer import service
-from bot.peer.engine import REVIEW_BUTTON, review_custom_id
+from bot.peer.policy import REVIEW_BUTTON, REVIEW_PREFIX
 from cogs._shared.forms import CheckedModal
 from cogs._shared.guards import PersistentButton, cog_of, guarded
 
@@ -27,17 +27,14 @@ def _cog(interaction: discord.Interaction) -> Peer:
     return cog_of(interaction, Peer)
 
 
-class ReviewButton(PersistentButton, template=r"cb:peer:review:(?P<id>\d+)"):
-    """Opens the review form of one assignment; survives restarts."""
+class ReviewButton(PersistentButton, prefix=REVIEW_PREFIX):
+    """Opens the review form of one assignment (its id); survives restarts."""
 
-    def __init__(self, assignment_id: int, label: str = REVIEW_BUTTON) -> None:
-        super().__init__(
-            review_custom_id(assignment_id), label=label, style=discord.ButtonStyle.primary
-        )
-        self.assignment_id = assignment_id
+    button_label = REVIEW_BUTTON
+    button_style = discord.ButtonStyle.primary
 
     async def act(self, interaction: discord.Interaction) -> None:
-        await _cog(interaction).open_review(interaction, self.assignment_id)
+        await _cog(interaction).open_review(interaction, self.item_id)
 
 
 class ReviewModal(CheckedModal):
@@ -49,12 +46,8 @@ class ReviewModal(CheckedModal):
         opened_by: discord.Interaction,
         draft: tuple[dict[str, str], str] | None,
     ) -> None:
-        # discord.py keys open modals by custom_id alone: unique per opening.
-        super().__init__(
-            title=f"Review of Submission {form.label}"[:45],
-            custom_id=f"cb:peer:form:{form.assignment_id}:{opened_by.id}",
-            timeout=3600,
-        )
+        title = f"Review of Submission {form.label}"
+        super().__init__(title, f"cb:peer:form:{form.assignment_id}", opened_by, timeout=3600)
         self.form = form
         scores, comments = draft if draft is not None else (form.scores, form.comments)
         self.scores: list[tuple[str, discord.ui.TextInput[ReviewModal]]] = []
@@ -67,14 +60,13 @@ class ReviewModal(CheckedModal):
             )
             self.add_box(c.label(), box)
             self.scores.append((c.name, box))
-        self.comments: discord.ui.TextInput[ReviewModal] = discord.ui.TextInput(
-            style=discord.TextStyle.paragraph,
-            custom_id="comments",
+        self.comments = self.paragraph(
+            "Comments for the author",
+            "comments",
             placeholder="What works well, and what would make it better?",
             default=comments or None,
             max_length=service.MAX_COMMENT,
         )
-        self.add_box("Comments for the author", self.comments)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await guarded(

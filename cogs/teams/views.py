@@ -9,17 +9,15 @@
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.discord_app import CohortBot
 from bot.teams import availability as av
 from bot.teams import service
-from cogs._shared.context import in_context
+from cogs._shared.base import Service
 from cogs._shared.forms import CheckedModal
-from cogs._shared.guards import PersistentButton, guarded
+from cogs._shared.guards import PersistentButton, cog_of, guarded
 from cogs._shared.replies import reply_private
 
 if TYPE_CHECKING:
@@ -37,99 +35,75 @@ __all__ = [
 def _cog(interaction: discord.Interaction) -> Teams:
     from cogs.teams.cog import Teams
 
-    cog = interaction.client.get_cog("Teams")  # type: ignore[attr-defined]
-    assert isinstance(cog, Teams)
-    return cog
+    return cog_of(interaction, Teams)
 
 
-def _bot(interaction: discord.Interaction) -> CohortBot:
-    bot = interaction.client
-    assert isinstance(bot, CohortBot)
-    return bot
+async def _answer(
+    interaction: discord.Interaction, name: str, func: Service, **options: Any
+) -> None:
+    """A form's or menu's one teams service call, answered in one private message; a refusal
+    or failure becomes its private sentence (``guarded``)."""
+
+    async def work() -> None:
+        await _cog(interaction).answer(interaction, func, send=reply_private, **options)
+
+    await guarded(interaction, work, name=name)
 
 
 async def availability_command(
-    bot: CohortBot, interaction: discord.Interaction, times: str | None, zone: str | None
+    interaction: discord.Interaction, times: str | None, zone: str | None
 ) -> None:
     """``/calendar availability``: set from the options, or open the form prefilled."""
-    now = bot.clock.now()
+    teams = _cog(interaction)
     if times is None and zone is None:
-        current = await in_context(bot, interaction, service.availability, now=now)
+        current = await teams.call(interaction, service.availability)
         await interaction.response.send_modal(AvailabilityForm(current, interaction))
         return
-    view = await in_context(
-        bot, interaction, service.set_availability, text=times, zone=zone, now=now
+    await teams.answer(
+        interaction, service.set_availability, text=times, zone=zone, send=reply_private
     )
-    await reply_private(interaction, view.render())
 
 
 class AvailabilityForm(CheckedModal):
     def __init__(self, current: service.AvailabilityView, opened_by: discord.Interaction) -> None:
-        super().__init__(
-            title="When are you free each week?",
-            custom_id=f"cb:teams:free:{opened_by.id}",
-            timeout=1800,
-        )
-        self.times: discord.ui.TextInput[AvailabilityForm] = discord.ui.TextInput(
-            style=discord.TextStyle.paragraph,
-            custom_id="times",
+        super().__init__("When are you free each week?", "cb:teams:free", opened_by, timeout=1800)
+        self.times = self.paragraph(
+            "Free times, in your own time zone",
+            "times",
             default=current.text.replace("; ", "\n"),
             placeholder=av.EXAMPLE,
             max_length=1000,
         )
-        self.add_box("Free times, in your own time zone", self.times)
         self.zone: discord.ui.TextInput[AvailabilityForm] = discord.ui.TextInput(
             custom_id="zone", default=current.zone, max_length=64
         )
         self.add_box("Your time zone (e.g. Asia/Tokyo)", self.zone)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        async def work() -> None:
-            bot = _bot(interaction)
-            view = await in_context(
-                bot,
-                interaction,
-                service.set_availability,
-                text=self.times.value,
-                zone=self.zone.value,
-                now=bot.clock.now(),
-            )
-            await reply_private(interaction, view.render())
-
-        await guarded(interaction, work, name="form:availability")
+        text, zone = self.times.value, self.zone.value
+        await _answer(
+            interaction, "form:availability", service.set_availability, text=text, zone=zone
+        )
 
 
 class SurveyForm(CheckedModal):
     def __init__(self, module_code: str, current: str, opened_by: discord.Interaction) -> None:
-        super().__init__(
-            title=f"Team survey for {module_code}"[:45],
-            custom_id=f"cb:teams:survey:{opened_by.id}",
-            timeout=1800,
-        )
+        title = f"Team survey for {module_code}"
+        super().__init__(title, "cb:teams:survey", opened_by, timeout=1800)
         self.module_code = module_code
-        self.questions: discord.ui.TextInput[SurveyForm] = discord.ui.TextInput(
-            style=discord.TextStyle.paragraph,
-            custom_id="questions",
+        self.questions = self.paragraph(
+            "One question a line: Question: a, b, c",
+            "questions",
             default=current or None,
             placeholder=service.SURVEY_EXAMPLE,
             max_length=2000,
         )
-        self.add_box("One question a line: Question: a, b, c", self.questions)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        async def work() -> None:
-            bot = _bot(interaction)
-            survey = await in_context(
-                bot,
-                interaction,
-                service.set_survey,
-                module_code=self.module_code,
-                text=self.questions.value,
-                now=bot.clock.now(),
-            )
-            await reply_private(interaction, survey.render())
-
-        await guarded(interaction, work, name="form:survey")
+        module_code, text = self.module_code, self.questions.value
+        await _answer(
+            interaction, "form:survey", service.set_survey, module_code=module_code, text=text
+        )
 
 
 class _QuestionMenu(discord.ui.Select["SurveyMenus"]):
@@ -146,19 +120,14 @@ class _QuestionMenu(discord.ui.Select["SurveyMenus"]):
         self.question = question
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        async def work() -> None:
-            bot = _bot(interaction)
-            said = await in_context(
-                bot,
-                interaction,
-                service.answer_survey,
-                question_id=self.question.id,
-                choice=self.values[0],
-                now=bot.clock.now(),
-            )
-            await reply_private(interaction, said)
-
-        await guarded(interaction, work, name="menu:survey")
+        question_id, choice = self.question.id, self.values[0]
+        await _answer(
+            interaction,
+            "menu:survey",
+            service.answer_survey,
+            question_id=question_id,
+            choice=choice,
+        )
 
 
 class SurveyMenus(discord.ui.View):
@@ -170,23 +139,14 @@ class SurveyMenus(discord.ui.View):
             self.add_item(_QuestionMenu(question, row))
 
 
-class ConfirmTeams(PersistentButton, template=r"cb:teams:confirm:(?P<id>\d+)"):
-    """Creates the teams of a dry run (the proposal exactly as shown)."""
+class ConfirmTeams(PersistentButton, prefix="cb:teams:confirm:"):
+    """Creates the teams of a dry run (the proposal exactly as shown, by its set's id)."""
 
-    def __init__(self, set_id: int) -> None:
-        super().__init__(
-            f"cb:teams:confirm:{set_id}",
-            label="Create these teams",
-            style=discord.ButtonStyle.success,
-        )
-        self.set_id = set_id
-
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> Self:
-        return cls(int(match["id"]))
+    button_label = "Create these teams"
+    button_style = discord.ButtonStyle.success
 
     async def act(self, interaction: discord.Interaction) -> None:
-        await _cog(interaction).create(interaction, self.set_id)
+        await _cog(interaction).create(interaction, self.item_id)
 
 
 def confirm_view(set_id: int) -> discord.ui.View:

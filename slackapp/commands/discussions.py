@@ -10,6 +10,7 @@ tutor's direct messages (a private answer cannot hold a file); ``answer`` and
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from slackapp.commands.common import (
 )
 from slackapp.commands.parse import Option, Shape
 from slackapp.commands.table import Call, SlackCommand
+from slackapp.forms import CommandForm
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,14 @@ async def answer(call: Call, values: Mapping[str, Any]) -> str:
     if plan.add_member is not None:
         await chat.add_thread_member(plan.thread_id, plan.add_member)
     return plan.note
+
+
+async def answer_button(call: Call, match: re.Match[str], source: str) -> CommandForm:
+    """The Answer button under a "post before you see others" prompt: the form of
+    ``/prompt answer`` for that prompt (refused first, in one sentence, as the command is)."""
+    values = {"prompt": int(match["id"])}
+    await answer_check(call, values)
+    return CommandForm(("prompt", "answer"), values)
 
 
 COMMANDS: tuple[SlackCommand, ...] = (

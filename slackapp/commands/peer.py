@@ -8,17 +8,23 @@ reads it from Slack with its own token, only if that student uploaded it.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bot.db.claims import claim_once
+from bot.errors import UserError
 from bot.peer import extensions, service
 from bot.peer.render import status_parts
+from bot.peer.rubric import Criterion, RubricError, parse_score
 from slackapp.commands.common import member, shared_file, told_all, told_one
 from slackapp.commands.gradebook import required_number
 from slackapp.commands.parse import Option, Shape
 from slackapp.commands.table import Call, SlackCommand
+from slackapp.forms import FORM_PREFIX, FormAnswer, Modal
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +181,128 @@ async def submit(call: Call, values: Mapping[str, Any]) -> str:
     )
     call.services.work.wake_peer()
     return receipt.text
+
+
+# --------------------------------------------------------------------------- the review form
+
+#: The rubric modal's callback id (its submission is routed by ``slackapp.buttons.FORMS``).
+REVIEW_FORM = f"{FORM_PREFIX}peer-review"
+COMMENTS = "comments"
+
+
+def _score_block(index: int) -> str:
+    return f"score{index}"
+
+
+def review_view(form: service.ReviewForm) -> dict[str, Any]:
+    """The rubric as a modal, as Discord's ``ReviewModal``: a box per criterion (its range in
+    the label) and the comment, holding the earlier answers when a review is changed."""
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": f"Your review of Submission {form.label} for “{form.title}”.",
+            },
+        }
+    ]
+    for i, criterion in enumerate(form.criteria):
+        box: dict[str, Any] = {
+            "type": "plain_text_input",
+            "action_id": "value",
+            "max_length": 12,
+            "placeholder": {
+                "type": "plain_text",
+                "text": (
+                    criterion.descriptor or f"a number from {criterion.low} to {criterion.high}"
+                )[:150],
+            },
+        }
+        if form.scores.get(criterion.name):
+            box["initial_value"] = form.scores[criterion.name]
+        blocks.append(_input(_score_block(i), criterion.label(), box))
+    comments: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "multiline": True,
+        "max_length": service.MAX_COMMENT,
+        "placeholder": {
+            "type": "plain_text",
+            "text": "What works well, and what would make it better?",
+        },
+    }
+    if form.comments:
+        comments["initial_value"] = form.comments
+    blocks.append(_input(COMMENTS, "Comments for the author", comments))
+    # Only what the submission needs to read the boxes back (metadata holds 3,000 characters).
+    metadata = {
+        "assignment": form.assignment_id,
+        "criteria": [[c.name, c.low, c.high] for c in form.criteria],
+    }
+    return {
+        "type": "modal",
+        "callback_id": REVIEW_FORM,
+        "title": {"type": "plain_text", "text": f"Review of Submission {form.label}"[:24]},
+        "submit": {"type": "plain_text", "text": "Submit review"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": json.dumps(metadata),
+        "blocks": blocks,
+    }
+
+
+def _input(block_id: str, label: str, element: dict[str, Any]) -> dict[str, Any]:
+    # Optional for Slack: the service refuses what is missing, with its sentence under the box.
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": {"type": "plain_text", "text": label[:2000]},
+        "element": element,
+        "optional": True,
+    }
+
+
+async def review_button(call: Call, match: re.Match[str], source: str) -> Modal:
+    """The request DM's "Write review": the rubric form (refused in one sentence when it is
+    not theirs, was reassigned, or the deadline passed)."""
+    form = await call.as_caller(service.review_form, int(match["id"]), now=call.now)
+    return Modal(review_view(form))
+
+
+def _field_of(sentence: str, criteria: Sequence[Criterion], scores: Mapping[str, str]) -> str:
+    """The box a refusal belongs under: the score the rubric refused, else the comment
+    (which also carries refusals of the whole review, such as a passed deadline)."""
+    for i, criterion in enumerate(criteria):
+        try:
+            parse_score(criterion, scores[criterion.name])
+        except RubricError as exc:
+            if str(exc) == sentence:
+                return _score_block(i)
+    return COMMENTS
+
+
+async def save_review(
+    call: Call, meta: Mapping[str, Any], typed: Mapping[str, str | None], key: str
+) -> FormAnswer:
+    """The submitted rubric, through the same service call as Discord's ``ReviewModal``."""
+    criteria = [Criterion(str(n), int(lo), int(hi)) for n, lo, hi in meta["criteria"]]
+    scores = {c.name: typed.get(_score_block(i)) or "" for i, c in enumerate(criteria)}
+    try:
+        async with call.context() as ctx:
+            # Claimed with the review, in one transaction: a double submit records one review,
+            # and a refused one (rolled back) leaves the form free to be sent again.
+            if not await claim_once(ctx.session, key, call.now):
+                return FormAnswer()
+            saved = await service.submit_review(
+                ctx.session,
+                ctx.caller,
+                int(meta["assignment"]),
+                scores=scores,
+                comments=typed.get(COMMENTS) or "",
+                now=call.now,
+            )
+    except UserError as exc:
+        return FormAnswer(errors={_field_of(exc.sentence, criteria, scores): exc.sentence})
+    return FormAnswer(text=saved.text)
 
 
 _EXERCISE = Option("exercise", "Exercise number", required=True, kind="integer")

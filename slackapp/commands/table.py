@@ -30,9 +30,9 @@ from bot.discussions.live import LiveDiscussions
 from bot.errors import UserError
 from bot.gradebook import privacy
 from bot.gradebook.export import FORMATS
+from bot.gradebook.reader import Exporter, ExportRequest, MarksReader
 from bot.outbox import Outbox
 from bot.runtime import ScheduledWork
-from bot.sqlite_offload.marks_reader import Exporter, ExportRequest, MarksReader
 from bot.teams import service as teams
 from bot.text import about_text
 from slackapp.chat import SlackChat

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from discord import app_commands
 
+from cogs._shared.declare import declared
 from cohortlab.sandbox import Sandbox
 
 pytestmark = pytest.mark.e2e
@@ -37,3 +38,13 @@ async def test_registered_commands_are_unchanged(sandbox: Sandbox) -> None:
     if os.environ.get("COHORTBOT_WRITE_COMMAND_TREE"):
         SNAPSHOT.write_text(json.dumps(tree, indent=1, sort_keys=True) + "\n")
     assert tree == json.loads(SNAPSHOT.read_text())
+
+
+async def test_every_row_of_the_command_table_is_a_registered_command(sandbox: Sandbox) -> None:
+    """cogs/_shared/commands.toml holds no row for a command that no cog declares."""
+    registered = {
+        c.qualified_name
+        for c in sandbox.app.bot.tree.walk_commands()
+        if isinstance(c, app_commands.Command)
+    }
+    assert set(declared()) == registered

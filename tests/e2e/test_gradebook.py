@@ -619,6 +619,47 @@ async def test_the_student_view_shows_a_tutors_change_at_once_wherever_it_is_com
         await _stop(box, storage)
 
 
+@pytest.mark.parametrize("backend", backends())
+async def test_a_crowd_asking_at_once_each_sees_only_their_own_marks(
+    storage: Backends, backend: str
+) -> None:
+    """On the loop (PostgreSQL's path) a crowd's /marks are answered together: each student
+    still gets exactly the view the service computes for them, nobody else's, and a tutor in
+    the crowd still gets the refusal."""
+    box = await _sandbox(storage, backend, "loop")
+    try:
+        assert box.world is not None
+        world = box.world
+        await seed(box)
+        students = world.students(MODULE)
+        channel = world.channel(MODULE)
+        for actor in students:  # the first command links each student's account
+            await (await actor.command("marks", where=channel, module=MODULE)).reply()
+        crowd = _reader(box).crowd
+        answered = crowd.answered
+        asks = [
+            (actor, await actor.command("marks", where=channel, module=MODULE))
+            for actor in students
+        ]
+        summaries = [(actor, await actor.command("marks", where=channel)) for actor in students]
+        refused = await tutor(world).command("marks", where=channel, module=MODULE)
+        for (actor, handle), module in [(a, MODULE) for a in asks] + [(s, None) for s in summaries]:
+            await handle.reply()
+            sent = "\n".join(message_text(m) for m in handle.messages)
+            user = ChatUser(str(actor.id), actor.name, actor.user.global_name or actor.name)
+            async with open_context(box.db, str(world.guild.id), user) as ctx:
+                view = await service.student_marks(ctx.session, ctx.caller, module, box.clock.now())
+            expected = render(view)
+            assert sent == f"{expected.title}\n" + "\n".join(expected.parts)
+            assert handle.messages[0] in actor.ephemerals()
+            others = [a for a in students if a is not actor]
+            assert all(handle.messages[0] not in other.ephemerals() for other in others)
+        assert crowd.answered - answered == 2 * len(students)
+        assert (await refused.reply()).content == f"You are not enrolled as a student in {MODULE}."
+    finally:
+        await _stop(box, storage)
+
+
 async def test_a_reader_process_that_dies_is_replaced_and_the_student_still_gets_an_answer(
     storage: Backends,
 ) -> None:

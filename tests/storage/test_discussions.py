@@ -173,6 +173,29 @@ async def test_each_message_counts_once_whoever_delivers_it(db: Database) -> Non
         assert cursor is not None and cursor.last_message_id == second.id
 
 
+async def test_a_big_batch_with_repeats_stores_every_message_once(db: Database) -> None:
+    """A reconnect replays part of what was recorded, and a batch may carry a message twice:
+    every message is stored once, with its own author, and the count says what was new."""
+    w = await _world(db)
+    names = ["amy", "bob", "cat"]
+    messages = [
+        w.message(names[i % 3], f"answer {i} " + "word " * (i % 7), at=OPENS + timedelta(seconds=i))
+        for i in range(1500)
+    ]
+    assert (await _record(db, w, messages[:600])).inserted == 600
+    replay = messages[300:] + messages[1400:]  # 300 already stored, 100 twice in the batch
+    assert (await _record(db, w, replay, via=ContributionVia.BACKFILL)).inserted == 900
+    rows = await _contributions(db)
+    assert sorted(r.message_id for r in rows) == sorted(m.id for m in messages)
+    by_id = {r.message_id: r for r in rows}
+    for i in (0, 599, 600, 1499):
+        row = by_id[messages[i].id]
+        assert row.person_id == w.people[names[i % 3]].id
+        assert row.words == 2 + i % 7
+        assert row.via is (ContributionVia.GATEWAY if i < 600 else ContributionVia.BACKFILL)
+        assert row.mentions == [] and row.created_at == OPENS + timedelta(seconds=i)
+
+
 async def test_cursor_only_moves_forward(db: Database) -> None:
     w = await _world(db)
     older = w.message("amy", "one", at=OPENS + timedelta(hours=1))

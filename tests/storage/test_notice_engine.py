@@ -396,7 +396,7 @@ async def test_two_dispatchers_on_one_database_never_send_twice(db: Database) ->
     other_db = Database(db.url)
     chat = FakeChat()
     try:
-        configs = [EngineConfig(worker_id=w, batch_size=4, concurrency=2) for w in ("a", "b")]
+        configs = [EngineConfig(worker_id=w, batch_size=4) for w in ("a", "b")]
         await asyncio.gather(
             run_due(db, chat, now=NOW, config=configs[0]),
             run_due(other_db, chat, now=NOW, config=configs[1]),

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.discussions.text import (
+from bot.discussions.text import count_words
+from bot.text import (
     EMBED_LIMITS,
     EmbedText,
-    count_words,
     embed_problems,
     fit_embed,
     neutralise_mentions,

@@ -14,7 +14,8 @@ from bot.discussions.answers import format_relayed, parse_relayed
 from bot.discussions.grades_csv import parse_grades_csv
 from bot.discussions.render import MENTION_ROOM, marker_of, prompt_messages
 from bot.discussions.rubric import PRESETS, RubricError, parse_rubric_spec, preset
-from bot.discussions.text import DISCORD_MESSAGE_LIMIT, count_words
+from bot.discussions.text import count_words
+from bot.text import DISCORD_MESSAGE_LIMIT
 
 
 def test_a_relayed_answer_names_its_author_and_keeps_the_text() -> None:

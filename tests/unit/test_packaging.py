@@ -34,6 +34,8 @@ def test_non_editable_install_can_migrate(tmp_path: Path) -> None:
     assert (target / "migrations" / "versions").is_dir()
     # The dashboard's templates ship with the package (the web server renders them).
     assert (target / "bot" / "web" / "templates" / "module.html").is_file()
+    # So does the table of slash commands the cogs declare from.
+    assert (target / "cogs" / "_shared" / "commands.toml").is_file()
     env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTBOT_")}
     env["PYTHONPATH"] = str(target)
     env["COHORTBOT_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/docker.db"

@@ -26,7 +26,7 @@ def importers_of_the_fence(sources: dict[str, str]) -> set[str]:
 
 def _sources() -> dict[str, str]:
     sources = {}
-    for top in ("bot", "cogs"):
+    for top in ("bot", "cogs", "slackapp"):
         for path in (ROOT / top).rglob("*.py"):
             name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
             sources[name] = path.read_text(encoding="utf-8")
