@@ -73,6 +73,9 @@ class DiscordPerson(Person):
         if custom_id is None:
             raise AssertionError(f"no button {button!r} on the post; it has {post.buttons}")
         handle = await self.actor.click(post.ref, custom_id)
+        interaction = await handle.response(timeout=ANSWER_WAIT)
+        if interaction.response_type == 9:
+            return Reply(form=True)
         return self.cohort.reply_of(await handle.reply(timeout=ANSWER_WAIT))
 
     def dms(self) -> list[Post]:
@@ -153,6 +156,7 @@ class DiscordCohort(Cohort):
             text=readable(raw, self._names, self.clock.now()),
             raw=raw,
             files=[(a.filename, a.data) for a in message.attachments],
+            post=self.post_of(message) if message.components else None,
         )
 
     def post_of(self, message: Message) -> Post:

@@ -170,7 +170,9 @@ class SlackPerson(Person):
     async def fill_form(self, **fields: Any) -> Reply:
         result = await self.actor.submit(values={k: {"value": str(v)} for k, v in fields.items()})
         if result.errors:
-            return Reply(text=" ".join(result.errors.values()), raw=str(result.errors))
+            # Slack keeps a refused form open with each sentence under its box.
+            text = " ".join(result.errors.values())
+            return Reply(text=text, raw=str(result.errors), form=True)
         return await self._answer(result)
 
     async def post(self, where: str | Thread, text: str) -> Post:
@@ -187,7 +189,9 @@ class SlackPerson(Person):
         if action is None:
             raise AssertionError(f"no button {button!r} on the post; it has {post.buttons}")
         message: Message = self.cohort.message_of(post)
-        return await self._answer(await self.actor.click(message, action), wait=CLICK_WAIT)
+        views = len(self.actor.open_views)
+        result = await self.actor.click(message, action)
+        return await self._answer(result, views_before=views, wait=CLICK_WAIT)
 
     def dms(self) -> list[Post]:
         bot = self.cohort.server.bot_user_id
