@@ -49,7 +49,7 @@ T = TypeVar("T")
 
 @dataclass
 class SlackWorld:
-    """The example cohort as a local Slack workspace."""
+    """The example cohort as a local Slack workspace (people keyed by e-mail)."""
 
     server: LocalSlackServer
     channels: dict[str, Channel] = field(default_factory=dict)
@@ -57,10 +57,30 @@ class SlackWorld:
     roles: dict[str, Role] = field(default_factory=dict)
     modules_of: dict[str, list[str]] = field(default_factory=dict)
 
+    def tutor_of(self, module: str) -> SlackActor:
+        return next(
+            self.people[e]
+            for e, r in self.roles.items()
+            if r == Role.TUTOR and module in self.modules_of[e]
+        )
 
-async def build_slack_world(server: LocalSlackServer, db: Database) -> SlackWorld:
+    def students_of(self, module: str) -> list[SlackActor]:
+        return [
+            self.people[e]
+            for e, r in self.roles.items()
+            if r == Role.STUDENT and module in self.modules_of[e]
+        ]
+
+
+async def build_slack_world(
+    server: LocalSlackServer, db: Database, *, bind_channels: bool = True
+) -> SlackWorld:
     """Load the example programme and roster, then make the matching workspace (people keyed
-    by e-mail, in roster order)."""
+    by e-mail, in roster order).
+
+    The bot binds modules to their channels by name when it starts (``conversations.list``);
+    ``bind_channels`` stores the channel ids at once, for setups that need them before (the
+    driver's cohort does); False leaves the binding to the bot, as a new install has it."""
     programme_text, roster_text = example_texts()
     async with db.session() as s:
         programme = await load_programme(s, programme_text)
@@ -99,7 +119,8 @@ async def build_slack_world(server: LocalSlackServer, db: Database) -> SlackWorl
                 (module.channel_name or module.code).lower(), members=members
             )
             world.channels[module.code] = chan
-            module.channel_id = chan.id
+            if bind_channels:
+                module.channel_id = chan.id
         cohort.guild_id = server.team_id
     return world
 
