@@ -105,6 +105,12 @@ class Person(abc.ABC):
     def dms(self) -> list[Post]:
         """What the bot sent this person directly, oldest first."""
 
+    def answers(self) -> list[Post]:
+        """The bot's private answers with buttons to press later, oldest first: Discord's
+        ephemeral messages (a dry run's "Create these teams"); Slack sends such buttons by DM
+        (``dms``), its ephemeral answers are not listed."""
+        return []
+
     async def wait_dm(self, contains: str, *, timeout: float = 10.0) -> Post:  # noqa: ASYNC109
         """The first DM containing ``contains`` (readable text)."""
         return await self.cohort.wait_for(

@@ -81,6 +81,9 @@ class DiscordPerson(Person):
     def dms(self) -> list[Post]:
         return [self.cohort.post_of(m) for m in self.actor.dms()]
 
+    def answers(self) -> list[Post]:
+        return [self.cohort.post_of(m) for m in self.actor.ephemerals() if m.components]
+
 
 class DiscordCohort(Cohort):
     platform = "discord"

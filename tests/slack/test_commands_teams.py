@@ -1,6 +1,7 @@
 """``/teams`` on Slack: a tutor sets the survey in a modal, a student answers it with the
-buttons in their DM, the tutor forms teams (a dry run, then the DM's "Create these teams"),
-reads them and exports them as a file; refusals change nothing."""
+buttons in their DM, the tutor exports the teams as a file in the DM; refusals change nothing.
+Forming teams (a dry run, then "Create these teams") and /teams show, the same on both
+platforms, are in tests/parity/test_teams.py."""
 
 from __future__ import annotations
 
@@ -50,23 +51,13 @@ async def test_survey_set_in_a_modal_answered_by_buttons_in_a_dm(slack: SlackBox
     assert [a.choice for a in answers] == ["statistics"]
 
 
-async def test_teams_are_formed_confirmed_shown_and_exported(slack: SlackBox) -> None:
+async def test_teams_export_arrives_as_a_file_in_the_dm(slack: SlackBox) -> None:
+    # Forming, "Create these teams" and /teams show: tests/parity/test_teams.py.
     tutor = slack.world.tutor_of(MODULE)
-    formed = await tutor.slash("/teams", f"form module:{MODULE} size_min:2 size_max:4 min_hours:1")
-    await formed.wait_ephemeral(contains="Proposed teams for MATH70097", timeout=30)
-    async with slack.db.session() as s:
-        proposed = list((await s.execute(select(Team))).scalars())
-    assert all(t.thread_id is None for t in proposed)  # a dry run opens no team channel
-    offer = await tutor.wait_dm(contains="Create the teams of dry run")
-    pressed = await tutor.click(offer, _button(offer, "Create these teams"))
-    await eventually(lambda: _true(bool(pressed.responses)), "the confirmation", tries=300)
-    assert "Created" in str(pressed.responses[0].get("text"))
-    async with slack.db.session() as s:
-        teams = list((await s.execute(select(Team))).scalars())
-    assert teams and all(t.thread_id for t in teams)
-
-    shown = await tutor.slash("/teams", f"show module:{MODULE}")
-    assert "1" in (await shown.wait_ephemeral()).text
+    formed = await tutor.slash(
+        "/teams", f"form module:{MODULE} size_min:2 size_max:4 min_hours:1 dry_run:false"
+    )
+    await formed.wait_ephemeral(contains="Created", timeout=30)
     exported = await tutor.slash("/teams", f"export module:{MODULE}")
     await exported.wait_ephemeral(contains="in your direct messages")
     (csv,) = [f for m in tutor.dms() for f in m.files]
@@ -76,8 +67,7 @@ async def test_teams_are_formed_confirmed_shown_and_exported(slack: SlackBox) ->
 async def test_students_cannot_form_teams_and_bad_rules_are_refused(slack: SlackBox) -> None:
     tutor = slack.world.tutor_of(MODULE)
     first, second = slack.world.students_of(MODULE)[:2]
-    refused = await first.slash("/teams", f"form module:{MODULE} size_min:2 size_max:4 min_hours:1")
-    await refused.wait_ephemeral(contains="Only tutors")
+    # A student's /teams form: tests/parity/test_teams.py.
     no_form = await first.slash("/teams", f"survey-set module:{MODULE}")
     await no_form.wait_ephemeral(contains="Only tutors")
     assert first.open_views == []
