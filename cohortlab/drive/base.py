@@ -102,6 +102,11 @@ class Person(abc.ABC):
         ``Reply.form`` when it opened a form (``fill_form`` fills it)."""
 
     @abc.abstractmethod
+    async def choose(self, post: Post, control: str, choice: str) -> Reply:
+        """Answer a question on a post with ``choice``: the control's id starts with
+        ``control`` (Discord: a menu; Slack: one button per choice)."""
+
+    @abc.abstractmethod
     def dms(self) -> list[Post]:
         """What the bot sent this person directly, oldest first."""
 

@@ -78,6 +78,13 @@ class DiscordPerson(Person):
             return Reply(form=True)
         return self.cohort.reply_of(await handle.reply(timeout=ANSWER_WAIT))
 
+    async def choose(self, post: Post, control: str, choice: str) -> Reply:
+        custom_id = next((b for b in post.buttons if b.startswith(control)), None)
+        if custom_id is None:
+            raise AssertionError(f"no menu {control!r} on the post; it has {post.buttons}")
+        handle = await self.actor.select(post.ref, custom_id, [choice])
+        return self.cohort.reply_of(await handle.reply(timeout=ANSWER_WAIT))
+
     def dms(self) -> list[Post]:
         return [self.cohort.post_of(m) for m in self.actor.dms()]
 

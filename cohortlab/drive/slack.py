@@ -214,6 +214,14 @@ class SlackPerson(Person):
         result = await self.actor.click(message, action)
         return await self._answer(result, views_before=views, wait=CLICK_WAIT)
 
+    async def choose(self, post: Post, control: str, choice: str) -> Reply:
+        action = next(
+            (b for b in post.buttons if b.startswith(control) and b.endswith(f":{choice}")), None
+        )
+        if action is None:
+            raise AssertionError(f"no button {choice!r} for {control!r}; it has {post.buttons}")
+        return await self.click(post, action)
+
     def dms(self) -> list[Post]:
         bot = self.cohort.server.bot_user_id
         return [self.cohort.post_of(m) for m in self.actor.dms() if m.user == bot]

@@ -1,54 +1,18 @@
-"""``/teams`` on Slack: a tutor sets the survey in a modal, a student answers it with the
-buttons in their DM, the tutor exports the teams as a file in the DM; refusals change nothing.
-Forming teams (a dry run, then "Create these teams") and /teams show, the same on both
-platforms, are in tests/parity/test_teams.py."""
+"""``/teams`` on Slack: the tutor exports the teams as a file in the DM; refusals change
+nothing. The survey (set in a form, answered), forming teams (a dry run, then "Create these
+teams") and /teams show, the same on both platforms, are in tests/parity/test_teams.py."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
 
-from bot.db.models import Team, TeamPair, TeamSurveyAnswer
-from cohortlab.localslack import Message
-from tests.slack.conftest import SlackBox, eventually
+from bot.db.models import Team, TeamPair
+from tests.slack.conftest import SlackBox
 
 pytestmark = pytest.mark.e2e
 
 MODULE = "MATH70097"
-
-
-def _button(message: Message, label: str) -> str:
-    return next(
-        str(e["action_id"])
-        for b in message.blocks or []
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["text"]["text"] == label
-    )
-
-
-async def test_survey_set_in_a_modal_answered_by_buttons_in_a_dm(slack: SlackBox) -> None:
-    tutor = slack.world.tutor_of(MODULE)
-    student = slack.world.students_of(MODULE)[0]
-    await tutor.slash("/teams", f"survey-set module:{MODULE}")
-    views = await slack.server.script.wait_for(lambda: tutor.open_views, what="the modal")
-    assert [b["block_id"] for b in views[-1].blocks] == ["questions"]
-    await tutor.submit(
-        values={"questions": {"value": "Strongest skill: programming, statistics, writing"}}
-    )
-    await eventually(
-        lambda: _true(any("Strongest skill" in e.text for e in tutor.ephemerals)),
-        "the tutor's confirmation",
-    )
-
-    asked = await student.slash("/teams", f"survey module:{MODULE}")
-    await asked.wait_ephemeral(contains="in your direct messages")
-    question = await student.wait_dm(contains="Strongest skill")
-    clicked = await student.click(question, _button(question, "statistics"))
-    await eventually(lambda: _true(bool(clicked.responses)), "the answer's confirmation")
-    async with slack.db.session() as s:
-        answers = list((await s.execute(select(TeamSurveyAnswer))).scalars())
-    assert [a.choice for a in answers] == ["statistics"]
 
 
 async def test_teams_export_arrives_as_a_file_in_the_dm(slack: SlackBox) -> None:
@@ -88,7 +52,3 @@ async def test_students_cannot_form_teams_and_bad_rules_are_refused(slack: Slack
     assert (await apart.wait_ephemeral()).text
     async with slack.db.session() as s:
         assert len(list((await s.execute(select(TeamPair))).scalars())) == 1
-
-
-async def _true(value: bool) -> bool:
-    return value
