@@ -37,12 +37,15 @@ class File:
 @dataclass
 class Reply:
     """The bot's private answer to a command, a click or a form: ``text`` as read
-    (``cohortlab.drive.text.readable``); ``form`` when it opened a form instead."""
+    (``cohortlab.drive.text.readable``); ``form`` when a form is open for the person (one it
+    opened, or a refused one kept open to fix); ``post`` when the answer carries buttons to
+    press (Discord's "Try again" under a refused form)."""
 
     text: str = ""
     raw: str = ""
     form: bool = False
     files: list[tuple[str, bytes]] = field(default_factory=list)
+    post: Post | None = None
 
 
 @dataclass
@@ -95,11 +98,23 @@ class Person(abc.ABC):
 
     @abc.abstractmethod
     async def click(self, post: Post, button: str) -> Reply:
-        """Press the button whose id starts with ``button`` on a post."""
+        """Press the button whose id starts with ``button`` on a post (in a channel or a DM);
+        ``Reply.form`` when it opened a form (``fill_form`` fills it)."""
+
+    @abc.abstractmethod
+    async def choose(self, post: Post, control: str, choice: str) -> Reply:
+        """Answer a question on a post with ``choice``: the control's id starts with
+        ``control`` (Discord: a menu; Slack: one button per choice)."""
 
     @abc.abstractmethod
     def dms(self) -> list[Post]:
         """What the bot sent this person directly, oldest first."""
+
+    def answers(self) -> list[Post]:
+        """The bot's private answers with buttons to press later, oldest first: Discord's
+        ephemeral messages (a dry run's "Create these teams"); Slack sends such buttons by DM
+        (``dms``), its ephemeral answers are not listed."""
+        return []
 
     async def wait_dm(self, contains: str, *, timeout: float = 10.0) -> Post:  # noqa: ASYNC109
         """The first DM containing ``contains`` (readable text)."""

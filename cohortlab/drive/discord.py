@@ -73,10 +73,23 @@ class DiscordPerson(Person):
         if custom_id is None:
             raise AssertionError(f"no button {button!r} on the post; it has {post.buttons}")
         handle = await self.actor.click(post.ref, custom_id)
+        interaction = await handle.response(timeout=ANSWER_WAIT)
+        if interaction.response_type == 9:
+            return Reply(form=True)
+        return self.cohort.reply_of(await handle.reply(timeout=ANSWER_WAIT))
+
+    async def choose(self, post: Post, control: str, choice: str) -> Reply:
+        custom_id = next((b for b in post.buttons if b.startswith(control)), None)
+        if custom_id is None:
+            raise AssertionError(f"no menu {control!r} on the post; it has {post.buttons}")
+        handle = await self.actor.select(post.ref, custom_id, [choice])
         return self.cohort.reply_of(await handle.reply(timeout=ANSWER_WAIT))
 
     def dms(self) -> list[Post]:
         return [self.cohort.post_of(m) for m in self.actor.dms()]
+
+    def answers(self) -> list[Post]:
+        return [self.cohort.post_of(m) for m in self.actor.ephemerals() if m.components]
 
 
 class DiscordCohort(Cohort):
@@ -153,6 +166,7 @@ class DiscordCohort(Cohort):
             text=readable(raw, self._names, self.clock.now()),
             raw=raw,
             files=[(a.filename, a.data) for a in message.attachments],
+            post=self.post_of(message) if message.components else None,
         )
 
     def post_of(self, message: Message) -> Post:

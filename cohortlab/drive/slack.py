@@ -49,7 +49,7 @@ T = TypeVar("T")
 
 @dataclass
 class SlackWorld:
-    """The example cohort as a local Slack workspace."""
+    """The example cohort as a local Slack workspace (people keyed by e-mail)."""
 
     server: LocalSlackServer
     channels: dict[str, Channel] = field(default_factory=dict)
@@ -57,10 +57,30 @@ class SlackWorld:
     roles: dict[str, Role] = field(default_factory=dict)
     modules_of: dict[str, list[str]] = field(default_factory=dict)
 
+    def tutor_of(self, module: str) -> SlackActor:
+        return next(
+            self.people[e]
+            for e, r in self.roles.items()
+            if r == Role.TUTOR and module in self.modules_of[e]
+        )
 
-async def build_slack_world(server: LocalSlackServer, db: Database) -> SlackWorld:
+    def students_of(self, module: str) -> list[SlackActor]:
+        return [
+            self.people[e]
+            for e, r in self.roles.items()
+            if r == Role.STUDENT and module in self.modules_of[e]
+        ]
+
+
+async def build_slack_world(
+    server: LocalSlackServer, db: Database, *, bind_channels: bool = True
+) -> SlackWorld:
     """Load the example programme and roster, then make the matching workspace (people keyed
-    by e-mail, in roster order)."""
+    by e-mail, in roster order).
+
+    The bot binds modules to their channels by name when it starts (``conversations.list``);
+    ``bind_channels`` stores the channel ids at once, for setups that need them before (the
+    driver's cohort does); False leaves the binding to the bot, as a new install has it."""
     programme_text, roster_text = example_texts()
     async with db.session() as s:
         programme = await load_programme(s, programme_text)
@@ -99,7 +119,8 @@ async def build_slack_world(server: LocalSlackServer, db: Database) -> SlackWorl
                 (module.channel_name or module.code).lower(), members=members
             )
             world.channels[module.code] = chan
-            module.channel_id = chan.id
+            if bind_channels:
+                module.channel_id = chan.id
         cohort.guild_id = server.team_id
     return world
 
@@ -170,7 +191,9 @@ class SlackPerson(Person):
     async def fill_form(self, **fields: Any) -> Reply:
         result = await self.actor.submit(values={k: {"value": str(v)} for k, v in fields.items()})
         if result.errors:
-            return Reply(text=" ".join(result.errors.values()), raw=str(result.errors))
+            # Slack keeps a refused form open with each sentence under its box.
+            text = " ".join(result.errors.values())
+            return Reply(text=text, raw=str(result.errors), form=True)
         return await self._answer(result)
 
     async def post(self, where: str | Thread, text: str) -> Post:
@@ -187,7 +210,17 @@ class SlackPerson(Person):
         if action is None:
             raise AssertionError(f"no button {button!r} on the post; it has {post.buttons}")
         message: Message = self.cohort.message_of(post)
-        return await self._answer(await self.actor.click(message, action), wait=CLICK_WAIT)
+        views = len(self.actor.open_views)
+        result = await self.actor.click(message, action)
+        return await self._answer(result, views_before=views, wait=CLICK_WAIT)
+
+    async def choose(self, post: Post, control: str, choice: str) -> Reply:
+        action = next(
+            (b for b in post.buttons if b.startswith(control) and b.endswith(f":{choice}")), None
+        )
+        if action is None:
+            raise AssertionError(f"no button {choice!r} for {control!r}; it has {post.buttons}")
+        return await self.click(post, action)
 
     def dms(self) -> list[Post]:
         bot = self.cohort.server.bot_user_id

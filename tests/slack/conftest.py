@@ -14,10 +14,10 @@ import pytest
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.db.engine import Database
+from cohortlab.drive.slack import SlackWorld, build_slack_world
 from cohortlab.localslack import LocalSlackServer
 from slackapp.app import SlackApplication
 from tests.e2e.conftest import e2e_url  # noqa: F401  (the fixture, per backend)
-from tests.slack.world import SlackWorld, build_slack_world
 
 T = TypeVar("T")
 #: The term's clock: the example cohort's prompts are scheduled in January 2030.
@@ -71,7 +71,8 @@ async def start_box(url: str, *, mode: str = "socket") -> SlackBox:
     server = LocalSlackServer(mode=mode)
     await server.start()
     db = Database(url)
-    world = await build_slack_world(server, db)
+    # The bot binds the modules' channels by name when it starts, as on a new install.
+    world = await build_slack_world(server, db, bind_channels=False)
     clock = ManualClock(TERM_START)
     port = free_port()
     settings = slack_settings(server, url, slack_mode=mode, web_port=port)

@@ -1,21 +1,17 @@
-"""A peer exercise on Slack from end to end: a tutor sets it, students submit, reviewers are
-asked by DM and review through "Write review" and its rubric modal (refusals keep the modal
-open with the sentence under the field and change nothing; a double submit records one
-review), the tutor releases, each author gets anonymous feedback by DM, and /marks shows the
-peer component."""
+"""What only Slack's rubric modal does: refusals stay under their box in the open modal, a
+double Submit records one review, and a review taken away or past its deadline is refused in
+the form (the whole flow, the same on both platforms, is tests/parity/test_peer.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
-from bot.db.models import PeerReview, Person, ReviewAssignment
+from bot.db.models import PeerReview
 from cohortlab.localslack import Message, SlackActor, View
-from cohortlab.localslack.scripting import message_text
 from tests.slack.conftest import SlackBox, eventually
 
 pytestmark = pytest.mark.e2e
@@ -94,22 +90,20 @@ async def _reviews(box: SlackBox) -> list[PeerReview]:
         return list((await s.execute(select(PeerReview))).scalars())
 
 
-async def test_the_whole_peer_flow_on_slack(slack: SlackBox) -> None:
+async def test_the_rubric_modal_keeps_a_refusal_under_its_box_and_a_double_submit_counts_once(
+    slack: SlackBox,
+) -> None:
     students = slack.world.students_of(MODULE)[:3]
-    tutor = slack.world.tutor_of(MODULE)
     await set_and_allocate(slack, students)
 
     first = students[0]
-    (message, button), later = await review_requests(slack, first)
+    (message, button), _ = await review_requests(slack, first)
     form = await open_form(slack, first, message, button)
     labels = [b["label"]["text"] for b in form.blocks if b.get("type") == "input"]
     assert labels == ["Correctness (0-10)", "Clarity (0-5)", "Comments for the author"]
 
-    # Out of range: the modal stays open with the rubric's sentence under that box.
-    refused = await first.submit(form, scores("11", "4", "Clear plot; explain the knee."))
-    assert set(refused.errors) == {"score0"}
-    assert "from 0 to 10" in refused.errors["score0"]
-    assert not form.closed and await _reviews(slack) == []
+    # A refusal sits under the box it is about, in the modal still open (the out-of-range
+    # score, the same on both platforms, is in tests/parity/test_peer.py).
     empty = await first.submit(form, scores("8", "4", "  "))
     assert set(empty.errors) == {"comments"} and not form.closed
     assert await _reviews(slack) == []
@@ -122,47 +116,6 @@ async def test_the_whole_peer_flow_on_slack(slack: SlackBox) -> None:
     assert len(await _reviews(slack)) == 1
     confirmed = [e for e in first.ephemerals if "Your review of Submission" in e.text]
     assert len(confirmed) == 1 and "recorded" in confirmed[0].text
-
-    done = await first.submit(
-        await open_form(slack, first, *later), scores("7", "4", "Label the axes.")
-    )
-    assert done.errors == {}
-    for reviewer, (correctness, clarity) in zip(
-        students[1:], (("7", "4"), ("8", "4")), strict=True
-    ):
-        for message, button in await review_requests(slack, reviewer):
-            form = await open_form(slack, reviewer, message, button)
-            done = await reviewer.submit(form, scores(correctness, clarity, "Convincing."))
-            assert done.errors == {}
-    assert len(await _reviews(slack)) == 6
-
-    released = await tutor.slash("/exercise", "release exercise:1")
-    await released.wait_ephemeral(contains="Released")
-
-    # Each author's feedback: the mark and the review, never who wrote it.
-    async with slack.db.session() as s:
-        pairs = (
-            await s.execute(select(ReviewAssignment.reviewer_id, ReviewAssignment.author_id))
-        ).all()
-        emails = {p.id: p.email for p in (await s.execute(select(Person))).scalars()}
-    assert len(pairs) == 6
-    marks: dict[str, str] = {}
-    for reviewer_id, author_id in pairs:
-        author = slack.world.people[str(emails[author_id])]
-        reviewer = slack.world.people[str(emails[reviewer_id])]
-        await author.wait_dm(contains="Peer feedback")
-        text = "\n".join(message_text(m) for m in author.dms() if "Peer feedback" in m.text)
-        assert "You received 2 reviews (reviewers stay anonymous)" in text
-        found = re.search(r"Your peer mark: \*([\d.]+) / 100\*", text)
-        assert found is not None, text
-        marks[author.id] = found[1]
-        for trace in (reviewer.id, reviewer.name, reviewer.user.real_name, emails[reviewer_id]):
-            assert trace and trace not in text, f"{trace!r} shown to the author"
-
-    # /marks shows the peer component: reviews done and the released score of the DM.
-    mine = await first.slash("/marks", f"module:{MODULE}")
-    shown = await mine.wait_ephemeral(contains=TITLE)
-    assert f"{TITLE}: reviews done 2/2; peer score {marks[first.id]}/100 (released)" in shown.text
 
 
 async def test_a_review_past_its_deadline_or_taken_away_is_refused_in_the_form(

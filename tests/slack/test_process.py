@@ -20,10 +20,10 @@ from bot.access.identity import ChatUser
 from bot.db.engine import Database
 from bot.db.models import Contribution, DiscussionPrompt
 from bot.discussions import service
+from cohortlab.drive.slack import build_slack_world
 from cohortlab.localslack import LocalSlackServer
 from slackapp.chat import split_target
 from tests.slack.conftest import eventually, free_port
-from tests.slack.world import build_slack_world
 
 pytestmark = pytest.mark.e2e
 
