@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import pkgutil
-import signal
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,7 +30,7 @@ from bot.discord_endpoints import configure_endpoints
 from bot.errors import UserError
 from bot.input_checks import cap_message, options_problem
 from bot.metrics import Metrics
-from bot.outbox import Outbox, add_waker, remove_waker
+from bot.outbox import Outbox, add_waker
 from bot.runtime import (
     DRAIN_SECONDS,
     OUTBOX_JOB,
@@ -40,7 +39,9 @@ from bot.runtime import (
     StartupError,
     build_web_server,
     check_schema,
+    quiesce,
 )
+from bot.runtime import run_until_signal as run_app
 from bot.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -441,10 +442,7 @@ class Application:
         self._stopping = True
         # Scheduled work first, while the gateway and HTTP session still work: nothing new
         # starts, sends under way are recorded (nothing left claimed), then the connection goes.
-        self.scheduler.pause()
-        remove_waker(self.bot.wake_outbox)
-        await self.bot.outbox.drain(DRAIN_SECONDS)
-        await self.scheduler.idle(DRAIN_SECONDS)
+        await quiesce(self.scheduler, self.bot.outbox, self.bot.wake_outbox)
         if not self.bot.is_closed():
             await self.bot.close()
         if self._bot_task is not None:
@@ -456,24 +454,9 @@ class Application:
             await self.db.dispose()
         self._stopped.set()
 
-    async def run_until_signal(self) -> None:
-        """``cohortbot run``: start, then stop cleanly on SIGTERM/SIGINT or when the bot stops.
+    async def stopped(self) -> None:
+        await self._stopped.wait()
 
-        Raises ``BotCrashed`` (after the same clean stop) when the Discord connection died on
-        its own, so the process exits non-zero and its supervisor restarts it.
-        """
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await self.start()
-        waiter = asyncio.create_task(stop.wait())
-        stopped = asyncio.create_task(self._stopped.wait())
-        await asyncio.wait({waiter, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        stopped.cancel()
-        log.info("shutting down")
-        await self.stop()
-        if self.crash is not None:
-            raise BotCrashed(self.crash)
+    async def run_until_signal(self) -> None:
+        """``cohortbot run`` (``bot.runtime.run_until_signal``)."""
+        await run_app(self)

@@ -9,9 +9,13 @@ Discord, not a copy of them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from bot.calendar.engine import EngineConfig, new_worker_id
 from bot.calendar.engine import run_due as run_calendar_due
@@ -22,7 +26,7 @@ from bot.dashboard.digest import send_digests
 from bot.db.engine import Database
 from bot.db.migrate import schema_state
 from bot.metrics import Metrics
-from bot.outbox import Outbox
+from bot.outbox import Outbox, remove_waker
 from bot.peer.jobs import run_due as run_peer_due
 from bot.scheduler import Scheduler
 from bot.web.dashboard import DashboardSources
@@ -45,6 +49,53 @@ class StartupError(Exception):
 
 class BotCrashed(Exception):
     """The chat connection ended without being asked to: a supervisor must restart us."""
+
+
+async def quiesce(scheduler: Scheduler, outbox: Outbox, waker: Callable[[], None]) -> None:
+    """The first half of every clean stop, whatever the platform: nothing new starts, the
+    sends under way finish and are recorded (nothing left claimed), the scheduled work under
+    way ends, all while the connection still works; the platform closes it after."""
+    scheduler.pause()
+    remove_waker(waker)
+    await outbox.drain(DRAIN_SECONDS)
+    await scheduler.idle(DRAIN_SECONDS)
+
+
+class Runnable(Protocol):
+    """What ``cohortbot run`` runs: a platform's application."""
+
+    crash: str | None
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def stopped(self) -> None:
+        """Returns when the application stopped (asked to, or its connection died)."""
+        ...
+
+
+async def run_until_signal(app: Runnable) -> None:
+    """``cohortbot run``: start, then stop cleanly on SIGTERM/SIGINT or when the app stops.
+
+    Raises ``BotCrashed`` (after the same clean stop) when the chat connection died on its
+    own, so the process exits non-zero and its supervisor restarts it.
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await app.start()
+    waiter = asyncio.create_task(stop.wait())
+    stopped = asyncio.create_task(app.stopped())
+    await asyncio.wait({waiter, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    stopped.cancel()
+    log.info("shutting down")
+    await app.stop()
+    if app.crash is not None:
+        raise BotCrashed(app.crash)
 
 
 async def check_schema(db: Database) -> None:

@@ -19,7 +19,6 @@ import contextlib
 import json
 import logging
 import re
-import signal
 from collections.abc import Awaitable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,15 +39,15 @@ from bot.discussions.live import LiveDiscussions
 from bot.errors import UserError
 from bot.gradebook.reader import Exporter, MarksReader
 from bot.metrics import Metrics
-from bot.outbox import Outbox, add_waker, remove_waker
+from bot.outbox import Outbox, add_waker
 from bot.runtime import (
-    DRAIN_SECONDS,
-    BotCrashed,
     ScheduledWork,
     StartupError,
     build_web_server,
     check_schema,
+    quiesce,
 )
+from bot.runtime import run_until_signal as run_app
 from bot.scheduler import Scheduler
 from slackapp.buttons import FORMS, route
 from slackapp.chat import (
@@ -269,10 +268,7 @@ class SlackApplication:
         """Clean shutdown: scheduled work and the outbox drained, the connection closed,
         the recorder's queue written, scheduler and web stopped."""
         self._stopping = True
-        self.scheduler.pause()
-        remove_waker(self.work.wake_outbox)
-        await self.outbox.drain(DRAIN_SECONDS)
-        await self.scheduler.idle(DRAIN_SECONDS)
+        await quiesce(self.scheduler, self.outbox, self.work.wake_outbox)
         if self.socket is not None:
             with contextlib.suppress(Exception):
                 await self.socket.close_async()  # type: ignore[no-untyped-call]
@@ -287,23 +283,12 @@ class SlackApplication:
             await self.db.dispose()
         self._stopped.set()
 
+    async def stopped(self) -> None:
+        await self._stopped.wait()
+
     async def run_until_signal(self) -> None:
-        """``cohortbot run``: start, then stop cleanly on SIGTERM/SIGINT."""
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await self.start()
-        waiter = asyncio.create_task(stop.wait())
-        stopped = asyncio.create_task(self._stopped.wait())
-        await asyncio.wait({waiter, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        stopped.cancel()
-        log.info("shutting down")
-        await self.stop()
-        if self.crash is not None:
-            raise BotCrashed(self.crash)
+        """``cohortbot run`` (``bot.runtime.run_until_signal``)."""
+        await run_app(self)
 
     # ---------------------------------------------------------------- the workspace
 

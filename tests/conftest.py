@@ -56,6 +56,9 @@ LONGEST = [
     ("tests/e2e/test_hostile_input.py::test_every_command_survives_hostile_options[postgres", 300),
     ("tests/e2e/test_chaos_term.py::", 240),
     ("tests/e2e/test_hostile_input.py::", 150),
+    ("tests/parity/test_permission_matrix.py::test_permission_matrix_on_this_platform", 90),
+    ("tests/parity/test_demo.py::", 45),
+    ("tests/slack/test_process.py::", 40),
     ("tests/e2e/test_permission_matrix.py::test_permission_matrix_over_every_command[postgres", 60),
     ("tests/unit/test_gradebook_cli.py::test_export_module_and_programme", 60),
     ("tests/e2e/test_several_processes.py::", 40),
@@ -68,6 +71,10 @@ LONGEST = [
     ("tests/e2e/test_notices.py::test_killed_at_random_points", 20),
     ("tests/e2e/test_discussions_nothing_lost.py::test_a_prompt_closes_at_its_time", 20),
     ("tests/e2e/test_demo.py::", 18),
+    ("tests/parity/test_peer.py::", 18),
+    ("tests/slack/test_peer_flow.py::", 18),
+    ("tests/parity/test_capabilities.py::", 12),
+    ("tests/parity/test_teams.py::", 12),
     ("tests/unit/test_cli.py::", 12),
 ]
 

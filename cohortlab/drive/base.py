@@ -57,6 +57,9 @@ class Post:
     buttons: tuple[str, ...] = ()
     #: The platform's own handle (a Discord Message, a Slack (channel, ts)).
     ref: Any = None
+    #: The id the core records the message under (``ChatMessage.id``: a snowflake on Discord,
+    #: "<channel>/<ts>" on Slack), for tests that look a post up in the evidence.
+    message_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,7 @@ class DiscordCohort(Cohort):
             author=self._names.get(str(message.author_id), str(message.author_id)),
             buttons=buttons,
             ref=message,
+            message_id=str(message.id),
         )
 
     def channel_of(self, where: str | Thread) -> Any:

@@ -31,6 +31,7 @@ from cohortlab.localslack.models import Ephemeral, TsClock, action_ids
 from cohortlab.localslack.models import File as SharedFile
 from cohortlab.localslack.scripting import Result
 from cohortlab.sandbox import example_texts
+from slackapp.chat import message_id
 
 #: Seconds to wait for the app's private answer (it acks at once, then answers; a release
 #: first sends every student's DM at Slack's pace).
@@ -199,7 +200,7 @@ class SlackPerson(Person):
     async def post(self, where: str | Thread, text: str) -> Post:
         chan, parent = self.cohort.place_of(where)
         ts = await self.actor.post(chan, text, thread_ts=parent)
-        return Post(text=text, author=self.name, ref=(chan, ts))
+        return Post(text=text, author=self.name, ref=(chan, ts), message_id=message_id(chan, ts))
 
     async def edit(self, post: Post, text: str) -> None:
         chan, ts = post.ref
@@ -323,6 +324,7 @@ class SlackCohort(Cohort):
             author=self._names.get(message.user, message.user),
             buttons=tuple(action_ids(message.blocks or [])),
             ref=(message.channel, message.ts),
+            message_id=message_id(message.channel, message.ts),
         )
 
     def message_of(self, post: Post) -> Message:

@@ -109,7 +109,7 @@ async def test_a_graded_prompt_opens_and_an_answer_in_its_thread_is_evidence(
 
     (row,) = await eventually(contributions, "the answer recorded")
     assert row.content.startswith("I met it fitting splines")
-    assert row.message_id == str(answer.ref.id if hasattr(answer.ref, "id") else answer.ref[1])
+    assert row.message_id == answer.message_id
 
     await student.edit(answer, "I met it fitting splines: more knots, less bias, more variance.")
 
