@@ -32,6 +32,8 @@ from bot.db.models import (
     Module,
     Notice,
     NoticeStatus,
+    OutboxMessage,
+    OutboxState,
     PeerExercise,
     PeerReview,
     PeerSubmission,
@@ -596,10 +598,23 @@ class ChaosTerm:
             allocated = (
                 await s.execute(select(func.count()).select_from(ReviewAssignment))
             ).scalar_one()
+            # Prompt posts and closing summaries go through the outbox after the prompt's row
+            # changes: one claimed by a killed process is sent after its lease runs out.
+            unsent = (
+                await s.execute(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(
+                        OutboxMessage.feature == "discussions",
+                        OutboxMessage.state.in_([OutboxState.PENDING, OutboxState.CLAIMED]),
+                    )
+                )
+            ).scalar_one()
         what = {
             "commands unanswered": unfinished,
             "prompts not closed": open_prompts,
             "notices due not sent": waiting,
+            "discussion posts not sent": unsent,
             "reviews pending": pending_reviews,
             "allocation missing": int(allocated == 0),
         }
