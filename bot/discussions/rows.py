@@ -119,26 +119,11 @@ class RowValues:
         via: ContributionVia,
         /,
     ) -> tuple[Any, ...]:
-        """One row; positional only, because keyword calls cost a visible share per message."""
-        if self.sqlite:
-            return (
-                prompt_id,
-                person_id,
-                author_id,
-                message.id,
-                parent_id,
-                message.channel_id,
-                json.dumps(list(mentions)) if mentions else "[]",
-                body,
-                count_words(body),
-                _sqlite_time(message.created_at),
-                _sqlite_time(message.edited_at),
-                None,
-                1 if late else 0,
-                _VIA_TEXT[via],
-                self.now,
-            )
-        return (
+        """One row; positional only, because keyword calls cost a visible share per message.
+
+        The columns up to the word count read the same for both drivers; the times and the
+        late flag take the driver's form."""
+        head = (
             prompt_id,
             person_id,
             author_id,
@@ -148,13 +133,11 @@ class RowValues:
             json.dumps(list(mentions)) if mentions else "[]",
             body,
             count_words(body),
-            message.created_at,
-            message.edited_at,
-            None,
-            late,
-            _VIA_TEXT[via],
-            self.now,
         )
+        if self.sqlite:
+            created, edited = _sqlite_time(message.created_at), _sqlite_time(message.edited_at)
+            return (*head, created, edited, None, 1 if late else 0, _VIA_TEXT[via], self.now)
+        return (*head, message.created_at, message.edited_at, None, late, _VIA_TEXT[via], self.now)
 
     def insert(self, session: Session, rows: list[tuple[Any, ...]]) -> int:
         """Insert, skipping message ids already recorded; returns how many were new.
