@@ -28,8 +28,8 @@ from bot.outbox import Outbox
 from bot.peer import render
 from bot.peer.allocating import allocate_exercise, lock_exercise
 from bot.peer.assigning import describe_reassignment, reassign_reviews
-from bot.peer.notices import direct, tell_tutors
-from bot.peer.outbox import Delivery, deliver, enqueue
+from bot.peer.notices import send_direct, tell_tutors
+from bot.peer.outbox import Delivery, deliver
 from bot.peer.policy import REASSIGNABLE_ORIGINS
 from bot.peer.reads import assignments, module_of, names_of
 from bot.peer.results import recompute
@@ -208,24 +208,14 @@ async def _reminders(s: AsyncSession, now: datetime) -> int:
         exercise = exercises[exercise_id]
         module = await module_of(s, exercise)
         due = min(a.due_at for a in mine if a.due_at is not None)
-        await enqueue(
-            s,
-            [
-                direct(
-                    exercise_id,
-                    reviewer,
-                    "reminder",
-                    f"remind:{exercise_id}:{reviewer}:{min(claimed)}",
-                    render.reminder_dm(
-                        module_code=module.code,
-                        title=exercise.title,
-                        labels=sorted(a.anonymous_label for a in mine),
-                        due_at=due,
-                    ),
-                )
-            ],
-            now,
+        text = render.reminder_dm(
+            module_code=module.code,
+            title=exercise.title,
+            labels=sorted(a.anonymous_label for a in mine),
+            due_at=due,
         )
+        key = f"remind:{exercise_id}:{reviewer}:{min(claimed)}"
+        await send_direct(s, exercise_id, "reminder", [(reviewer, key, text)], now)
         sent += 1
     return sent
 

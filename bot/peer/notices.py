@@ -39,10 +39,24 @@ from bot.text import split_for_discord
 # --------------------------------------------------------------------------- review requests
 
 
-def direct(exercise_id: int, person_id: int, kind: str, key: str, text: str) -> Outgoing:
-    """A direct message about an exercise, sent once per dedupe key."""
-    return Outgoing(
-        dedupe_key=key, exercise_id=exercise_id, kind=kind, text=text, person_id=person_id
+async def send_direct(
+    session: AsyncSession,
+    exercise_id: int,
+    kind: str,
+    notes: Iterable[tuple[int, str, str]],
+    now: datetime,
+) -> None:
+    """Direct messages of one kind about an exercise, as (person, dedupe key, text), each
+    sent once per dedupe key."""
+    await enqueue(
+        session,
+        [
+            Outgoing(
+                dedupe_key=key, exercise_id=exercise_id, kind=kind, text=text, person_id=person_id
+            )
+            for person_id, key, text in notes
+        ],
+        now,
     )
 
 
@@ -134,18 +148,9 @@ async def tell_mark_changed(
     now: datetime,
 ) -> None:
     """A moderated mark after release: its author hears the new mark by DM."""
-    await enqueue(
-        session,
-        [
-            direct(
-                exercise.id,
-                person_id,
-                "feedback",
-                f"moderated:{audit_id}",
-                render.mark_changed_dm(module_code=module.code, title=exercise.title, mark=mark),
-            )
-        ],
-        now,
+    text = render.mark_changed_dm(module_code=module.code, title=exercise.title, mark=mark)
+    await send_direct(
+        session, exercise.id, "feedback", [(person_id, f"moderated:{audit_id}", text)], now
     )
 
 
@@ -158,13 +163,13 @@ async def enqueue_withdrawn(
     now: datetime,
 ) -> None:
     """Tell reviewers a request of theirs is off their list (by its label only)."""
-    await enqueue(
+    await send_direct(
         session,
-        [
-            direct(
-                exercise.id,
+        exercise.id,
+        "withdrawn",
+        (
+            (
                 a.reviewer_id,
-                "withdrawn",
                 f"withdrawn:{a.id}",
                 render.withdrawn_dm(
                     module_code=module.code,
@@ -174,7 +179,7 @@ async def enqueue_withdrawn(
                 ),
             )
             for a in dropped
-        ],
+        ),
         now,
     )
 
@@ -184,12 +189,11 @@ async def tell_tutors(
 ) -> None:
     """A private note to the exercise's tutor(s); names are fine here, it is staff-only."""
     tutors = await tutors_to_tell(session, exercise)
-    messages = [
-        direct(exercise.id, tid, "tutor", f"tutor:{key}:{tid}:{i}", part)
-        for tid in tutors
-        for i, part in enumerate(split_for_discord(text, render.MESSAGE_LIMIT))
+    parts = split_for_discord(text, render.MESSAGE_LIMIT)
+    notes = [
+        (tid, f"tutor:{key}:{tid}:{i}", part) for tid in tutors for i, part in enumerate(parts)
     ]
-    await enqueue(session, messages, now)
+    await send_direct(session, exercise.id, "tutor", notes, now)
 
 
 # --------------------------------------------------------------------------- feedback
@@ -241,7 +245,7 @@ async def enqueue_feedback(
     by_author: dict[int, list[tuple[int, PeerReview]]] = {}
     for author, aid, review in rows:
         by_author.setdefault(author, []).append((aid, review))
-    messages: list[Outgoing] = []
+    notes: list[tuple[int, str, str]] = []
     for author, result in sorted(results.items()):
         reviews = by_author.get(author, [])
         # Shown in an order unrelated to who reviewed or when.
@@ -261,8 +265,7 @@ async def enqueue_feedback(
                 for _, rv in reviews
             ],
         )
-        messages.extend(
-            direct(exercise.id, author, "feedback", f"feedback:{exercise.id}:{author}:{i}", part)
-            for i, part in enumerate(parts)
+        notes.extend(
+            (author, f"feedback:{exercise.id}:{author}:{i}", part) for i, part in enumerate(parts)
         )
-    await enqueue(session, messages, now)
+    await send_direct(session, exercise.id, "feedback", notes, now)
