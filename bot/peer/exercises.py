@@ -135,17 +135,7 @@ async def create_exercise(
     )
     session.add(exercise)
     await session.flush()
-    parts = render.announcement(
-        exercise_id=exercise.id,
-        module_code=module.code,
-        title=title,
-        brief=brief,
-        rubric=parsed,
-        k=k,
-        submission_due_at=sub_due,
-        review_due_at=rev_due,
-        double_blind=double_blind,
-    )
+    parts = render.announcement(exercise, module.code, parsed)
     await post_to_channel(
         session,
         exercise,

@@ -18,6 +18,7 @@ from bot.text import DISCORD_MESSAGE_LIMIT, MARKER_ROOM, split_for_discord
 from bot.timeparse import discord_timestamp
 
 if TYPE_CHECKING:
+    from bot.db.models import PeerExercise
     from bot.peer.tutor import StatusReport
 
 __all__ = [
@@ -73,30 +74,20 @@ def shown_method(method: str, median: Decimal | None, corrected: Decimal | None)
     return method
 
 
-def announcement(
-    *,
-    exercise_id: int,
-    module_code: str,
-    title: str,
-    brief: str,
-    rubric: Rubric,
-    k: int,
-    submission_due_at: datetime,
-    review_due_at: datetime,
-    double_blind: bool,
-) -> list[str]:
+def announcement(exercise: PeerExercise, module_code: str, rubric: Rubric) -> list[str]:
+    """The module channel's post about a new exercise, read from the exercise as stored."""
     blind = (
         "Reviews are double-blind: nobody learns who reviewed whom."
-        if double_blind
+        if exercise.double_blind
         else "Reviewers see the author's name; authors never learn who reviewed them."
     )
     text = (
-        f"📝 **New peer-assessed exercise #{exercise_id}: {title}** ({module_code})\n"
-        f"{brief}\n\n"
-        f"**Submit** with `/submit exercise:{exercise_id}` (a file, a link or text) by "
-        f"{when(submission_due_at)}.\n"
-        f"**Review**: you will then get {k} classmates' submissions by direct message, to "
-        f"review by {when(review_due_at)}. {blind}\n"
+        f"📝 **New peer-assessed exercise #{exercise.id}: {exercise.title}** ({module_code})\n"
+        f"{exercise.brief}\n\n"
+        f"**Submit** with `/submit exercise:{exercise.id}` (a file, a link or text) by "
+        f"{when(exercise.submission_due_at)}.\n"
+        f"**Review**: you will then get {exercise.reviews_per_submission} classmates' "
+        f"submissions by direct message, to review by {when(exercise.review_due_at)}. {blind}\n"
         f"**Rubric**\n{rubric.describe()}"
     )
     return split_for_discord(text, MESSAGE_LIMIT)
