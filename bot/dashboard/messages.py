@@ -171,12 +171,11 @@ async def send_tutor_message(
         )
         session.add(message)
         await session.flush()
-        await audit.record(
+        await audit.record_of(
             session,
-            actor=sender,
-            action="dashboard_message",
-            entity_type="tutor_message",
-            entity_id=message.id,
+            sender,
+            "dashboard_message",
+            message,
             subject_person_id=student.id,
             module_id=module_id,
             after={"text": body},

@@ -159,12 +159,11 @@ async def consume_link(session: AsyncSession, key: bytes, token: str, now: datet
     )
     session.add(row)
     await session.flush()
-    await audit.record(
+    await audit.record_of(
         session,
-        actor=await session.get(Person, person_id),
-        action="dashboard_sign_in",
-        entity_type="dashboard_session",
-        entity_id=row.id,
+        await session.get(Person, person_id),
+        "dashboard_sign_in",
+        row,
         subject_person_id=person_id,
         at=now,
     )
@@ -213,7 +212,7 @@ async def revoke_everywhere(session: AsyncSession, person_id: int, now: datetime
         session,
         actor=await session.get(Person, person_id),
         action="dashboard_sign_out_everywhere",
-        entity_type="dashboard_session",
+        entity_type=audit.ENTITY_TYPES[DashboardSession],
         entity_id=None,
         subject_person_id=person_id,
         after={"sessions_ended": ended},

@@ -10,12 +10,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias, TypedDict, Unpack
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import AuditEntry, Person
+from bot.db.models import (
+    AuditEntry,
+    DashboardSession,
+    Extension,
+    PeerExercise,
+    PeerResult,
+    Person,
+    TutorMessage,
+)
 from bot.db.types import utcnow
 
 
@@ -31,6 +39,20 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+class Details(TypedDict, total=False):
+    """What an entry may say besides who did what to which row (each may be left out)."""
+
+    subject_person_id: int | None
+    module_id: int | None
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
+    reason: str | None
+    at: datetime | None
+    #: overrides the actor's name (the trail is append-only, so a student's own request is
+    #: labelled without their name: erasure cannot rewrite it)
+    actor_label: str | None
+
+
 async def record(
     session: AsyncSession,
     *,
@@ -38,33 +60,56 @@ async def record(
     action: str,
     entity_type: str,
     entity_id: int | None,
-    subject_person_id: int | None = None,
-    module_id: int | None = None,
-    before: Mapping[str, Any] | None = None,
-    after: Mapping[str, Any] | None = None,
-    reason: str | None = None,
-    at: datetime | None = None,
-    actor_label: str | None = None,
+    **details: Unpack[Details],
 ) -> AuditEntry:
-    """Append one entry. ``actor_label`` overrides the actor's name (the trail is append-only,
-    so a student's own request is labelled without their name: erasure cannot rewrite it)."""
-    label = actor_label or (actor.display_name if actor else "cohortbot")
+    """Append one entry."""
+    before, after = details.get("before"), details.get("after")
     entry = AuditEntry(
-        at=at or utcnow(),
+        at=details.get("at") or utcnow(),
         actor_person_id=actor.id if actor else None,
-        actor_label=label,
+        actor_label=details.get("actor_label") or (actor.display_name if actor else "cohortbot"),
         action=action,
         entity_type=entity_type,
         entity_id=entity_id,
-        subject_person_id=subject_person_id,
-        module_id=module_id,
+        subject_person_id=details.get("subject_person_id"),
+        module_id=details.get("module_id"),
         before=_jsonable(before) if before is not None else None,
         after=_jsonable(after) if after is not None else None,
-        reason=reason,
+        reason=details.get("reason"),
     )
     session.add(entry)
     await session.flush()
     return entry
+
+
+#: The trail's name for each kind of row an entry can be about, so every feature that audits
+#: a row of one kind names it the same way (a trail query filters on the name).
+Audited: TypeAlias = DashboardSession | Extension | PeerExercise | PeerResult | TutorMessage
+ENTITY_TYPES: Mapping[type[Audited], str] = {
+    DashboardSession: "dashboard_session",
+    Extension: "extension",
+    PeerExercise: "peer_exercise",
+    PeerResult: "peer_result",
+    TutorMessage: "tutor_message",
+}
+
+
+async def record_of(
+    session: AsyncSession,
+    actor: Person | None,
+    action: str,
+    row: Audited,
+    **details: Unpack[Details],
+) -> AuditEntry:
+    """``record`` about one stored row: its kind and id come from the row itself."""
+    return await record(
+        session,
+        actor=actor,
+        action=action,
+        entity_type=ENTITY_TYPES[type(row)],
+        entity_id=row.id,
+        **details,
+    )
 
 
 @dataclass(frozen=True)

@@ -135,12 +135,11 @@ async def grant_extension(
             sub.late = late
             rejudged += sub.is_current
     extension = granted.extension
-    await audit.record(
+    await audit.record_of(
         session,
-        actor=caller.person,
-        action="extension_granted",
-        entity_type="extension",
-        entity_id=extension.id,
+        caller.person,
+        "extension_granted",
+        extension,
         subject_person_id=person.id,
         module_id=module.id,
         before={"due_at": granted.was.due_at, "item": f"exercise:{exercise.id}"},

@@ -138,12 +138,11 @@ async def release(
             released_by_id=caller.person.id,
         )
     )
-    await audit.record(
+    await audit.record_of(
         session,
-        actor=caller.person,
-        action="peer_release",
-        entity_type="peer_exercise",
-        entity_id=exercise.id,
+        caller.person,
+        "peer_release",
+        exercise,
         module_id=module.id,
         after={"released": len(credits), "method": exercise.aggregation},
         reason=None,

@@ -348,12 +348,11 @@ async def moderate(
     result.moderated_by_id = caller.person.id
     result.final = final_mark(exercise, result)
     await session.flush()
-    entry = await audit.record(
+    entry = await audit.record_of(
         session,
-        actor=caller.person,
-        action="peer_moderate",
-        entity_type="peer_result",
-        entity_id=result.id,
+        caller.person,
+        "peer_moderate",
+        result,
         subject_person_id=person.id,
         module_id=module.id,
         before=before,
