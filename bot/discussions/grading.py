@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller
+from bot.csv_output import csv_text
 from bot.db.models import (
     Cohort,
     DiscussionPrompt,
@@ -349,9 +348,7 @@ async def score_table(
                 notified=notified,
             )
         )
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
+    text = csv_text(
         [
             "student_number",
             "name",
@@ -361,10 +358,8 @@ async def score_table(
             "quality_points",
             "feedback",
             "explanation",
-        ]
-    )
-    for r in rows:
-        writer.writerow(
+        ],
+        (
             [
                 r.student_number or "",
                 r.name,
@@ -375,7 +370,9 @@ async def score_table(
                 r.feedback or "",
                 r.explanation,
             ]
-        )
+            for r in rows
+        ),
+    )
     return ScoreTable(
-        prompt_info(prompt, module), rows, f"prompt-{prompt.id}-scores.csv", out.getvalue().encode()
+        prompt_info(prompt, module), rows, f"prompt-{prompt.id}-scores.csv", text.encode()
     )

@@ -10,8 +10,6 @@ is exactly what they saw.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser, resolve_person
 from bot.access.permissions import Caller, module_by_code, require_staff
+from bot.csv_output import csv_text
 from bot.db.models import (
     Cohort,
     Module,
@@ -559,30 +558,14 @@ async def export(
     module = await module_by_code(session, cohort.id, module_code)
     require_staff(caller, module)
     team_set = await R.require_active(session, module)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "module",
-            "team",
-            "name",
-            "username",
-            "student_number",
-            "zone",
-            "availability",
-            "team_shared_hours",
-            "team_longest_block_hours",
-            "team_balance",
-        ]
-    )
-    rows = 0
     teams = await R.teams_of(session, team_set)
     frees = await R.free_times(session, [p for _, members in teams for p in members], cohort)
+    rows: list[list[object]] = []
     for team, members in teams:
         mask = R.mask_of(team)
         for p in members:
             free = frees[p.id]
-            writer.writerow(
+            rows.append(
                 [
                     module.code,
                     team.number,
@@ -596,11 +579,22 @@ async def export(
                     team.balance,
                 ]
             )
-            rows += 1
+    header = [
+        "module",
+        "team",
+        "name",
+        "username",
+        "student_number",
+        "zone",
+        "availability",
+        "team_shared_hours",
+        "team_longest_block_hours",
+        "team_balance",
+    ]
     return Exported(
         filename=f"teams-{module.code}.csv",
-        data=out.getvalue().encode("utf-8"),
-        text=f"{rows} student(s) in the teams of {module.code} (set #{team_set.id}).",
+        data=csv_text(header, rows).encode("utf-8"),
+        text=f"{len(rows)} student(s) in the teams of {module.code} (set #{team_set.id}).",
     )
 
 
