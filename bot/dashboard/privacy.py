@@ -12,7 +12,6 @@ trail holds them too): one not delivered yet is marked undelivered, its outbox r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.db.models import DashboardSession, DashboardSignInLink, Module, Person, TutorMessage
+from bot.personal_data import iso, rows
 
 #: Why an undelivered tutor message was never sent (``tutor_messages.error``).
 ERASED = "cancelled: the recipient's personal data was erased"
@@ -35,10 +35,6 @@ COVERAGE: dict[str, str] = {
 }
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 async def _sign_ins(
     session: AsyncSession,
     table: type[DashboardSignInLink] | type[DashboardSession],
@@ -46,50 +42,47 @@ async def _sign_ins(
     pid: int,
 ) -> Sequence[Any]:
     """(created, expires, ``ended``) of the person's links or sessions: times only."""
-    return (
-        await session.execute(
-            select(table.created_at, table.expires_at, ended)
-            .where(table.person_id == pid)
-            .order_by(table.id)
-        )
-    ).all()
+    return await rows(
+        session,
+        select(table.created_at, table.expires_at, ended)
+        .where(table.person_id == pid)
+        .order_by(table.id),
+    )
 
 
 async def personal_data(session: AsyncSession, pid: int) -> dict[str, Any]:
     links = await _sign_ins(session, DashboardSignInLink, DashboardSignInLink.used_at, pid)
     sessions = await _sign_ins(session, DashboardSession, DashboardSession.revoked_at, pid)
     sender = aliased(Person)
-    received = (
-        await session.execute(
-            select(
-                Module.code,
-                TutorMessage.text,
-                TutorMessage.created_at,
-                TutorMessage.sent_at,
-                sender.display_name,
-            )
-            .select_from(TutorMessage)
-            .join(Module, Module.id == TutorMessage.module_id)
-            .outerjoin(sender, sender.id == TutorMessage.sender_id)
-            .where(TutorMessage.recipient_id == pid)
-            .order_by(TutorMessage.created_at, TutorMessage.id)
+    received = await rows(
+        session,
+        select(
+            Module.code,
+            TutorMessage.text,
+            TutorMessage.created_at,
+            TutorMessage.sent_at,
+            sender.display_name,
         )
-    ).all()
-    sent = (
-        await session.execute(
-            select(Module.code, TutorMessage.text, TutorMessage.created_at, TutorMessage.sent_at)
-            .select_from(TutorMessage)
-            .join(Module, Module.id == TutorMessage.module_id)
-            .where(TutorMessage.sender_id == pid)
-            .order_by(TutorMessage.created_at, TutorMessage.id)
-        )
-    ).all()
+        .select_from(TutorMessage)
+        .join(Module, Module.id == TutorMessage.module_id)
+        .outerjoin(sender, sender.id == TutorMessage.sender_id)
+        .where(TutorMessage.recipient_id == pid)
+        .order_by(TutorMessage.created_at, TutorMessage.id),
+    )
+    sent = await rows(
+        session,
+        select(Module.code, TutorMessage.text, TutorMessage.created_at, TutorMessage.sent_at)
+        .select_from(TutorMessage)
+        .join(Module, Module.id == TutorMessage.module_id)
+        .where(TutorMessage.sender_id == pid)
+        .order_by(TutorMessage.created_at, TutorMessage.id),
+    )
     return {
         "sign_in_links": [
-            {"created_at": _iso(c), "expires_at": _iso(e), "used_at": _iso(u)} for c, e, u in links
+            {"created_at": iso(c), "expires_at": iso(e), "used_at": iso(u)} for c, e, u in links
         ],
         "sessions": [
-            {"signed_in_at": _iso(c), "expires_at": _iso(e), "revoked_at": _iso(r)}
+            {"signed_in_at": iso(c), "expires_at": iso(e), "revoked_at": iso(r)}
             for c, e, r in sessions
         ],
         "tutor_messages_received": [
@@ -97,9 +90,9 @@ async def personal_data(session: AsyncSession, pid: int) -> dict[str, Any]:
                 "module": m,
                 "from": name,
                 "text": t,
-                "written_at": _iso(c),
+                "written_at": iso(c),
                 "delivered": s is not None,
-                "delivered_at": _iso(s),
+                "delivered_at": iso(s),
             }
             for m, t, c, s, name in received
         ],
@@ -107,9 +100,9 @@ async def personal_data(session: AsyncSession, pid: int) -> dict[str, Any]:
             {
                 "module": m,
                 "text": t,
-                "written_at": _iso(c),
+                "written_at": iso(c),
                 "delivered": s is not None,
-                "delivered_at": _iso(s),
+                "delivered_at": iso(s),
             }
             for m, t, c, s in sent
         ],

@@ -69,6 +69,7 @@ from bot.db.models import MarkScheme as MarkSchemeRow
 from bot.errors import NotFound, UserError, shown
 from bot.gradebook import audit
 from bot.gradebook.export import ExportFile
+from bot.personal_data import iso, rows
 from bot.teams import privacy as team_privacy
 from bot.timeparse import discord_timestamp
 
@@ -106,10 +107,6 @@ PRIVACY_COVERAGE: dict[str, str] = {
 }
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 def _num(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:f}"
 
@@ -120,10 +117,6 @@ def _strip_reviewers(value: Any) -> Any:
     if isinstance(value, list):
         return [_strip_reviewers(v) for v in value]
     return value
-
-
-async def _rows(session: AsyncSession, stmt: Any) -> Sequence[Any]:
-    return (await session.execute(stmt)).all()
 
 
 async def _own(session: AsyncSession, model: Any, pid: int, *order: Any) -> Sequence[Any]:
@@ -137,7 +130,7 @@ async def _tutorial_rows(
     session: AsyncSession, table: type[Rsvp] | type[Attendance], column: Any, pid: int
 ) -> Sequence[Any]:
     """(tutorial title, start, ``column``) of someone's rows in a per-occurrence table."""
-    return await _rows(
+    return await rows(
         session,
         select(CalendarEvent.title, EventOccurrence.starts_at, column)
         .join(EventOccurrence, EventOccurrence.id == table.occurrence_id)
@@ -154,7 +147,7 @@ async def _created_titles(
 ) -> list[str]:
     """Titles of what someone created as staff, oldest first."""
     stmt = select(model.title).where(model.created_by_id == pid).order_by(model.id)
-    return [t for (t,) in await _rows(session, stmt)]
+    return [t for (t,) in await rows(session, stmt)]
 
 
 async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]:
@@ -177,13 +170,13 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             "quiet_start": person.quiet_start.isoformat() if person.quiet_start else None,
             "quiet_end": person.quiet_end.isoformat() if person.quiet_end else None,
             "calendar_feed": "set" if person.calendar_token else "not set",
-            "created_at": _iso(person.created_at),
-            "erased_at": _iso(person.erased_at),
+            "created_at": iso(person.created_at),
+            "erased_at": iso(person.erased_at),
         },
     }
     data["enrolments"] = [
-        {"module": code, "role": str(role), "status": str(status), "since": _iso(created)}
-        for code, role, status, created in await _rows(
+        {"module": code, "role": str(role), "status": str(status), "since": iso(created)}
+        for code, role, status, created in await rows(
             session,
             select(Module.code, Enrolment.role, Enrolment.status, Enrolment.created_at)
             .join(Module, Module.id == Enrolment.module_id)
@@ -193,7 +186,7 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
     ]
     data["groups"] = [
         name
-        for (name,) in await _rows(
+        for (name,) in await rows(
             session,
             select(StudyGroup.name)
             .join(GroupMembership, GroupMembership.group_id == StudyGroup.id)
@@ -220,10 +213,10 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
                     "revision": rev.revision,
                     "content": rev.content,
                     "words": rev.words,
-                    "replaced_at": _iso(rev.replaced_at),
+                    "replaced_at": iso(rev.replaced_at),
                 }
             )
-    prompt_titles = dict(await _rows(session, select(DiscussionPrompt.id, DiscussionPrompt.title)))
+    prompt_titles = dict(await rows(session, select(DiscussionPrompt.id, DiscussionPrompt.title)))
     data["discussion_posts"] = [
         {
             "prompt": prompt_titles.get(c.prompt_id),
@@ -231,9 +224,9 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             "reply_to": c.parent_message_id,
             "content": c.content,
             "words": c.words,
-            "created_at": _iso(c.created_at),
-            "edited_at": _iso(c.edited_at),
-            "deleted_at": _iso(c.deleted_at),
+            "created_at": iso(c.created_at),
+            "edited_at": iso(c.edited_at),
+            "deleted_at": iso(c.deleted_at),
             "late": c.late,
             "earlier_versions": revisions.get(c.id, []),
         }
@@ -246,7 +239,7 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             "quality_points": _num(s.quality_points),
             "feedback": s.feedback,
             "explanation": s.explanation,
-            "updated_at": _iso(s.updated_at),
+            "updated_at": iso(s.updated_at),
         }
         for s in await _own(session, DiscussionScore, pid, DiscussionScore.prompt_id)
     ]
@@ -268,7 +261,7 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             "content": s.content,
             "filename": s.filename,
             "size_bytes": s.size_bytes,
-            "submitted_at": _iso(s.submitted_at),
+            "submitted_at": iso(s.submitted_at),
             "late": s.late,
             "current": s.is_current,
         }
@@ -276,7 +269,7 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             session, PeerSubmission, pid, PeerSubmission.exercise_id, PeerSubmission.version
         )
     ]
-    written = await _rows(
+    written = await rows(
         session,
         select(ReviewAssignment, PeerReview)
         .outerjoin(PeerReview, PeerReview.assignment_id == ReviewAssignment.id)
@@ -288,19 +281,19 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             "exercise": exercise_title(a.exercise_id),
             "work": a.anonymous_label,
             "status": str(a.status),
-            "assigned_at": _iso(a.assigned_at),
+            "assigned_at": iso(a.assigned_at),
             "review": None
             if r is None
             else {
                 "scores": r.scores,
                 "comments": r.comments,
                 "total": _num(r.total),
-                "submitted_at": _iso(r.submitted_at),
+                "submitted_at": iso(r.submitted_at),
             },
         }
         for a, r in written
     ]
-    received = await _rows(
+    received = await rows(
         session,
         select(ReviewAssignment.exercise_id, PeerReview)
         .join(PeerReview, PeerReview.assignment_id == ReviewAssignment.id)
@@ -329,11 +322,11 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
         if released(r.exercise_id)
     ]
     data["tutorial_rsvps"] = [
-        {"tutorial": title, "starts_at": _iso(starts), "response": str(resp)}
+        {"tutorial": title, "starts_at": iso(starts), "response": str(resp)}
         for title, starts, resp in await _tutorial_rows(session, Rsvp, Rsvp.response, pid)
     ]
     data["attendance"] = [
-        {"tutorial": title, "starts_at": _iso(starts), "checked_in_at": _iso(at)}
+        {"tutorial": title, "starts_at": iso(starts), "checked_in_at": iso(at)}
         for title, starts, at in await _tutorial_rows(
             session, Attendance, Attendance.checked_in_at, pid
         )
@@ -347,11 +340,11 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
                 if x.exercise_id
                 else f"event {x.event_id}"
             ),
-            "new_due_at": _iso(x.new_due_at),
+            "new_due_at": iso(x.new_due_at),
             "reason_ref": x.reason_ref,
             "status": str(x.status),
-            "requested_at": _iso(x.requested_at),
-            "decided_at": _iso(x.decided_at),
+            "requested_at": iso(x.requested_at),
+            "decided_at": iso(x.decided_at),
         }
         for x in await _own(session, Extension, pid, Extension.id)
     ]
@@ -360,10 +353,10 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             "feature": feature,
             "kind": kind,
             "status": str(state),
-            "created_at": _iso(created),
-            "sent_at": _iso(sent),
+            "created_at": iso(created),
+            "sent_at": iso(sent),
         }
-        for feature, kind, state, created, sent in await _rows(
+        for feature, kind, state, created, sent in await rows(
             session,
             select(
                 OutboxMessage.feature,
@@ -377,23 +370,23 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
         )
     ]
     data["notices"] = [
-        {"kind": kind, "due_at": _iso(due), "status": str(status), "sent_at": _iso(sent)}
-        for kind, due, status, sent in await _rows(
+        {"kind": kind, "due_at": iso(due), "status": str(status), "sent_at": iso(sent)}
+        for kind, due, status, sent in await rows(
             session,
             select(Notice.kind, Notice.due_at, Notice.status, Notice.sent_at)
             .where(Notice.person_id == pid)
             .order_by(Notice.due_at, Notice.id),
         )
     ]
-    module_codes = dict(await _rows(session, select(Module.id, Module.code)))
+    module_codes = dict(await rows(session, select(Module.id, Module.code)))
     data["participation_ledger"] = [
         {
             "module": module_codes.get(e.module_id),
             "source": str(e.source),
             "item": f"{e.item_type} {e.item_id}",
             "points": _num(e.points),
-            "occurred_at": _iso(e.occurred_at),
-            "recorded_at": _iso(e.recorded_at),
+            "occurred_at": iso(e.occurred_at),
+            "recorded_at": iso(e.recorded_at),
             "note": e.note,
         }
         for e in await _own(session, LedgerEntry, pid, LedgerEntry.occurred_at, LedgerEntry.id)
@@ -404,7 +397,7 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
             "component": m.component,
             "weight": _num(m.weight),
             "mark": _num(m.mark),
-            "imported_at": _iso(m.imported_at),
+            "imported_at": iso(m.imported_at),
         }
         for m in await _own(
             session, ComponentMark, pid, ComponentMark.module_id, ComponentMark.component
@@ -412,7 +405,7 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
     ]
     data["audit_trail"] = [
         {
-            "at": _iso(e.at),
+            "at": iso(e.at),
             "by": e.actor_label,
             "action": e.action,
             "entity": e.entity_type if e.entity_id is None else f"{e.entity_type} {e.entity_id}",
@@ -438,14 +431,14 @@ async def personal_data(session: AsyncSession, person: Person) -> dict[str, Any]
         "calendar_events": await _created_titles(session, CalendarEvent, pid),
         "mark_schemes_changed": [
             module_codes.get(m)
-            for (m,) in await _rows(
+            for (m,) in await rows(
                 session,
                 select(MarkSchemeRow.module_id).where(MarkSchemeRow.updated_by_id == pid),
             )
         ],
         "releases": [
             f"{module_codes.get(m)} {t} {i}"
-            for m, t, i in await _rows(
+            for m, t, i in await rows(
                 session,
                 select(MarkRelease.module_id, MarkRelease.item_type, MarkRelease.item_id).where(
                     MarkRelease.released_by_id == pid

@@ -23,6 +23,7 @@ from bot.db.models import (
     TeamSurveyAnswer,
     TeamSurveyQuestion,
 )
+from bot.personal_data import rows
 from bot.teams import availability as av
 
 #: How the personal-data export treats each teams table that refers to a person.
@@ -37,45 +38,41 @@ COVERAGE: dict[str, str] = {
 
 async def personal_data(session: AsyncSession, pid: int) -> dict[str, Any]:
     free = await session.get(TeamAvailability, pid)
-    answers = (
-        await session.execute(
-            select(Module.code, TeamSurveyQuestion.text, TeamSurveyAnswer.choice)
-            .select_from(TeamSurveyAnswer)
-            .join(TeamSurveyQuestion, TeamSurveyQuestion.id == TeamSurveyAnswer.question_id)
-            .join(Module, Module.id == TeamSurveyQuestion.module_id)
-            .where(TeamSurveyAnswer.person_id == pid)
-            .order_by(Module.code, TeamSurveyQuestion.position)
-        )
-    ).all()
-    teams = (
-        await session.execute(
-            select(Module.code, TeamSet.id, TeamSet.status, Team.number)
-            .select_from(TeamMember)
-            .join(Team, Team.id == TeamMember.team_id)
-            .join(TeamSet, TeamSet.id == TeamMember.set_id)
-            .join(Module, Module.id == TeamSet.module_id)
-            .where(TeamMember.person_id == pid)
-            .order_by(TeamSet.id)
-        )
-    ).all()
-    pairs = (
-        await session.execute(
-            select(Module.code, TeamPair.rule)
-            .select_from(TeamPair)
-            .join(Module, Module.id == TeamPair.module_id)
-            .where(or_(TeamPair.first_id == pid, TeamPair.second_id == pid))
-            .order_by(TeamPair.id)
-        )
-    ).all()
-    formed = (
-        await session.execute(
-            select(Module.code, TeamSet.id)
-            .select_from(TeamSet)
-            .join(Module, Module.id == TeamSet.module_id)
-            .where(TeamSet.created_by_id == pid)
-            .order_by(TeamSet.id)
-        )
-    ).all()
+    answers = await rows(
+        session,
+        select(Module.code, TeamSurveyQuestion.text, TeamSurveyAnswer.choice)
+        .select_from(TeamSurveyAnswer)
+        .join(TeamSurveyQuestion, TeamSurveyQuestion.id == TeamSurveyAnswer.question_id)
+        .join(Module, Module.id == TeamSurveyQuestion.module_id)
+        .where(TeamSurveyAnswer.person_id == pid)
+        .order_by(Module.code, TeamSurveyQuestion.position),
+    )
+    teams = await rows(
+        session,
+        select(Module.code, TeamSet.id, TeamSet.status, Team.number)
+        .select_from(TeamMember)
+        .join(Team, Team.id == TeamMember.team_id)
+        .join(TeamSet, TeamSet.id == TeamMember.set_id)
+        .join(Module, Module.id == TeamSet.module_id)
+        .where(TeamMember.person_id == pid)
+        .order_by(TeamSet.id),
+    )
+    pairs = await rows(
+        session,
+        select(Module.code, TeamPair.rule)
+        .select_from(TeamPair)
+        .join(Module, Module.id == TeamPair.module_id)
+        .where(or_(TeamPair.first_id == pid, TeamPair.second_id == pid))
+        .order_by(TeamPair.id),
+    )
+    formed = await rows(
+        session,
+        select(Module.code, TeamSet.id)
+        .select_from(TeamSet)
+        .join(Module, Module.id == TeamSet.module_id)
+        .where(TeamSet.created_by_id == pid)
+        .order_by(TeamSet.id),
+    )
     return {
         "availability": (
             {"zone": free.zone, "weekly": av.describe(av.decode(free.intervals))}
