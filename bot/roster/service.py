@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -525,15 +525,24 @@ async def _absent(
     return len(people), enrolment_ids, sorted(absent), names
 
 
+class ImportOptions(TypedDict, total=False):
+    """How an import treats the file; both entry points take them and pass them on."""
+
+    #: withdraw the enrolments of people the file leaves out (their records stay: marks point
+    #: at them); without it they keep their enrolments
+    sync: bool
+    #: write nothing and report what the import would do
+    dry_run: bool
+
+
 async def _run_import(
     sessions: SessionSource,
     cohort_code: str,
     source: str | Iterable[str],
-    *,
-    sync: bool,
-    dry_run: bool,
     batch_size: int,
+    **options: Unpack[ImportOptions],
 ) -> RosterReport:
+    sync, dry_run = options.get("sync", False), options.get("dry_run", False)
     async with sessions() as session:
         cohort = await session.scalar(select(Cohort).where(Cohort.code == cohort_code))
         if cohort is None:
@@ -587,25 +596,16 @@ async def import_roster(
     session: AsyncSession,
     cohort_code: str,
     source: str | Iterable[str],
-    *,
-    sync: bool = False,
-    dry_run: bool = False,
+    **options: Unpack[ImportOptions],
 ) -> RosterReport:
     """Enrol the people of a roster file (CSV) in a cohort's modules, in the caller's
-    transaction; re-imports update.
-
-    People left out of the file keep their enrolments unless ``sync`` asks to withdraw them
-    (their records stay: marks point at them). ``dry_run`` writes nothing and reports what
-    the import would do.
-    """
+    transaction; re-imports update (``ImportOptions``: ``sync``, ``dry_run``)."""
 
     @asynccontextmanager
     async def same() -> AsyncIterator[AsyncSession]:
         yield session
 
-    return await _run_import(
-        same, cohort_code, source, sync=sync, dry_run=dry_run, batch_size=IMPORT_BATCH
-    )
+    return await _run_import(same, cohort_code, source, IMPORT_BATCH, **options)
 
 
 async def import_roster_in_batches(
@@ -613,9 +613,8 @@ async def import_roster_in_batches(
     cohort_code: str,
     source: str | Iterable[str],
     *,
-    sync: bool = False,
-    dry_run: bool = False,
     batch_size: int = IMPORT_BATCH,
+    **options: Unpack[ImportOptions],
 ) -> RosterReport:
     """The same import, checked whole first, then written ``batch_size`` people per
     transaction so a live bot on the same SQLite file waits milliseconds, not minutes.
@@ -623,6 +622,4 @@ async def import_roster_in_batches(
     If interrupted while writing, the batches already committed stay; running the same
     import again completes it (imports are idempotent).
     """
-    return await _run_import(
-        db.session, cohort_code, source, sync=sync, dry_run=dry_run, batch_size=batch_size
-    )
+    return await _run_import(db.session, cohort_code, source, batch_size, **options)
