@@ -156,6 +156,15 @@ async def next_due(session: AsyncSession) -> datetime | None:
 # --------------------------------------------------------------------------- claiming
 
 
+#: What names a message: carried unchanged from its row to the claimed ``Job`` and on to the
+#: ``Outcome`` its feature's hooks see (the three share these field names).
+_IDENTITY = ("id", "key", "feature", "kind", "scope_id", "ref_id", "person_id")
+
+
+def _identity(source: OutboxMessage | Job) -> dict[str, Any]:
+    return {name: getattr(source, name) for name in _IDENTITY}
+
+
 @dataclass
 class Job:
     """A claimed message with everything needed to send it, read in the claim transaction."""
@@ -342,13 +351,7 @@ async def _load(
                 marker=marker,
             )
         job = Job(
-            id=row.id,
-            key=row.key,
-            feature=row.feature,
-            kind=row.kind,
-            scope_id=row.scope_id,
-            ref_id=row.ref_id,
-            person_id=row.person_id,
+            **_identity(row),
             attempts=row.attempts,
             verify=row.verify,
             claimed_at=now,
@@ -603,13 +606,7 @@ def _outcome(
     refused: bool = False,
 ) -> Outcome:
     return Outcome(
-        id=job.id,
-        key=job.key,
-        feature=job.feature,
-        kind=job.kind,
-        scope_id=job.scope_id,
-        ref_id=job.ref_id,
-        person_id=job.person_id,
+        **_identity(job),
         state=state,
         at=now,
         channel_id=r.channel_id,
