@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat import FileAttachment, OutgoingMessage
 from bot.db.models import DmChannel, Module, OutboxMessage, OutboxState, Person
-from bot.db.ops import insert_ignore
+from bot.db.ops import earliest, insert_ignore
 from bot.outbox import policy
 from bot.outbox.message import (
     Message,
@@ -132,25 +132,21 @@ async def cancel(
 
 async def next_due(session: AsyncSession) -> datetime | None:
     """When a sender next has work: a message due (a retry, a later one) or a lease ending."""
-    pending = (
-        await session.execute(
-            select(
-                func.min(func.coalesce(OutboxMessage.not_before, OutboxMessage.created_at))
-            ).where(OutboxMessage.state == OutboxState.PENDING)
-        )
-    ).scalar_one_or_none()
-    lease = (
-        await session.execute(
-            select(func.min(OutboxMessage.lease_until)).where(
-                OutboxMessage.state == OutboxState.CLAIMED
-            )
-        )
-    ).scalar_one_or_none()
-    times = [t for t in (pending, lease) if t is not None]
-    if lease is not None:
-        times.remove(lease)
-        times.append(lease + timedelta(seconds=1))
-    return min(times) if times else None
+    pending = await earliest(
+        session,
+        select(func.min(func.coalesce(OutboxMessage.not_before, OutboxMessage.created_at))).where(
+            OutboxMessage.state == OutboxState.PENDING
+        ),
+    )
+    lease = await earliest(
+        session,
+        select(func.min(OutboxMessage.lease_until)).where(
+            OutboxMessage.state == OutboxState.CLAIMED
+        ),
+    )
+    # A lease is taken over just after it ends.
+    lease_over = lease + timedelta(seconds=1) if lease is not None else None
+    return min((t for t in (pending, lease_over) if t is not None), default=None)
 
 
 # --------------------------------------------------------------------------- claiming
