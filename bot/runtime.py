@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -142,6 +143,7 @@ def build_web_server(
     )
 
 
+@dataclass(kw_only=True, eq=False)
 class ScheduledWork:
     """The jobs that act on their own and only need the chat port and the outbox.
 
@@ -149,24 +151,16 @@ class ScheduledWork:
     run of every job (the demo's clock) sends what the others queued.
     """
 
-    def __init__(
-        self,
-        *,
-        db: Database,
-        chat: ChatPort,
-        outbox: Outbox,
-        scheduler: Scheduler,
-        clock: Clock,
-        metrics: Metrics,
-    ) -> None:
-        self.db = db
-        self.chat = chat
-        self.outbox = outbox
-        self.scheduler = scheduler
-        self.clock = clock
-        self.metrics = metrics
-        self.calendar_config = EngineConfig(worker_id=new_worker_id())
-        self._calendar_wake_at: datetime | None = None
+    db: Database
+    chat: ChatPort
+    outbox: Outbox
+    scheduler: Scheduler
+    clock: Clock
+    metrics: Metrics
+    calendar_config: EngineConfig = field(
+        default_factory=lambda: EngineConfig(worker_id=new_worker_id())
+    )
+    _calendar_wake_at: datetime | None = field(default=None, init=False)
 
     def register_features(self) -> None:
         self.scheduler.register(CALENDAR_JOB, self.calendar_once)

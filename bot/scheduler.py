@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.idle import wait_idle
+
 log = logging.getLogger(__name__)
 
 DueWork = Callable[[], Awaitable[object]]
@@ -75,12 +77,12 @@ class Scheduler:
     async def idle(self, within: float) -> bool:
         """Wait for the runs under way to finish, at most ``within`` seconds (False: they did
         not; what they claimed is verified by the next process after its lease)."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), within)
-        except TimeoutError:
-            log.warning("stopping while scheduled work is still running")
-            return False
-        return True
+        return await wait_idle(
+            self._idle,
+            within,
+            log=log,
+            left_running="stopping while scheduled work is still running",
+        )
 
     def wake(self, name: str, at: datetime | None = None, *, key: str | None = None) -> None:
         """Ask for an extra run (e.g. a notice was scheduled sooner than the next tick).

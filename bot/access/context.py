@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser, resolve_cohort
@@ -48,33 +48,29 @@ async def cohort_for(session: AsyncSession, guild_id: str | None) -> Cohort:
     return bound[0]
 
 
-#: Built once: constructing a four-table SELECT costs more Python than running it does.
-KNOWN_CALLER = (
-    select(Cohort, Person, Enrolment.module_id, Enrolment.role)
-    .join(Module, Module.cohort_id == Cohort.id)
-    .join(Enrolment, Enrolment.module_id == Module.id)
-    .join(Person, Person.id == Enrolment.person_id)
-    .where(
-        Cohort.guild_id == bindparam("guild_id"),
-        Person.platform_user_id == bindparam("platform_user_id"),
-        Person.erased_at.is_(None),
-        Enrolment.status == EnrolmentStatus.ACTIVE,
+def _known_caller_query(platform_user: ColumnElement[bool]) -> Select[Any]:
+    """A caller's cohort, person and active enrolments in the server ``guild_id`` names;
+    ``platform_user`` picks which accounts."""
+    return (
+        select(Cohort, Person, Enrolment.module_id, Enrolment.role)
+        .join(Module, Module.cohort_id == Cohort.id)
+        .join(Enrolment, Enrolment.module_id == Module.id)
+        .join(Person, Person.id == Enrolment.person_id)
+        .where(
+            Cohort.guild_id == bindparam("guild_id"),
+            platform_user,
+            Person.erased_at.is_(None),
+            Enrolment.status == EnrolmentStatus.ACTIVE,
+        )
     )
-)
 
+
+#: Built once: constructing a four-table SELECT costs more Python than running it does.
+KNOWN_CALLER = _known_caller_query(Person.platform_user_id == bindparam("platform_user_id"))
 
 #: ``KNOWN_CALLER`` for many callers of one server at once (a crowd's commands in one query).
-KNOWN_CALLERS = (
-    select(Cohort, Person, Enrolment.module_id, Enrolment.role)
-    .join(Module, Module.cohort_id == Cohort.id)
-    .join(Enrolment, Enrolment.module_id == Module.id)
-    .join(Person, Person.id == Enrolment.person_id)
-    .where(
-        Cohort.guild_id == bindparam("guild_id"),
-        Person.platform_user_id.in_(bindparam("platform_user_ids", expanding=True)),
-        Person.erased_at.is_(None),
-        Enrolment.status == EnrolmentStatus.ACTIVE,
-    )
+KNOWN_CALLERS = _known_caller_query(
+    Person.platform_user_id.in_(bindparam("platform_user_ids", expanding=True))
 )
 
 

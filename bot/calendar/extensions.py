@@ -67,13 +67,8 @@ async def is_late(
 
 
 @dataclass(frozen=True)
-class ExtensionResult:
-    extension_id: int
-    student: str
+class ExtensionResult(due_text.Extended):
     title: str
-    module_code: str
-    due_at: datetime
-    was_at: datetime
     approved: bool
     next_due_at: datetime | None
 
@@ -84,14 +79,8 @@ class ExtensionResult:
                 f"Extension request #{self.extension_id} from {self.student} for "
                 f"**{self.title}** denied."
             )
-        return due_text.granted(
-            extension_id=self.extension_id,
-            student=self.student,
-            item=f"**{self.title}**",
-            module_code=self.module_code,
-            until=self.due_at,
-            was=self.was_at,
-            follows="Their reminders and late flag follow the new time.",
+        return self.granted_text(
+            f"**{self.title}**", "Their reminders and late flag follow the new time."
         )
 
     @property
@@ -200,14 +189,14 @@ async def _settle(
     )
     await planner.flush(session)
     return ExtensionResult(
-        extension.id,
-        student.display_name,
-        event.title,
-        module.code,
-        extension.new_due_at if granted else was_at,
-        was_at,
-        granted,
-        planner.earliest,
+        extension_id=extension.id,
+        student=student.display_name,
+        module_code=module.code,
+        due_at=extension.new_due_at if granted else was_at,
+        was_at=was_at,
+        title=event.title,
+        approved=granted,
+        next_due_at=planner.earliest,
     )
 
 

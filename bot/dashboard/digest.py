@@ -32,7 +32,7 @@ from bot.db.models import (
     ProcessedEvent,
     Role,
 )
-from bot.insights.service import module_flags
+from bot.insights.service import module_insights
 from bot.insights.thresholds import Thresholds, parse_thresholds
 from bot.timeparse import get_zone
 
@@ -115,7 +115,7 @@ async def _due_digests(session: AsyncSession, now: datetime) -> list[outbox.Mess
             if quiet is not None and quiet_period_end(now, quiet) is not None:
                 continue  # asked again at the next tick, within the day
             if module.id not in texts:
-                flags = await module_flags(session, module, now, t)
+                flags = (await module_insights(session, module, now, t)).flags
                 flagged = [(f.name, f.flag.summary) for f in flags if f.flag.flagged]
                 texts[module.id] = digest_text(module, flagged, len(flags)) if flagged else None
             if not await claim_once(session, key, now):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
@@ -40,3 +41,14 @@ async def insert_ignore(
     stmt = stmt.returning(*table.primary_key.columns)
     result = await session.execute(stmt, list(rows))
     return len(result.all())
+
+
+async def earliest(session: AsyncSession, *queries: Select[Any]) -> datetime | None:
+    """The earliest of the instants ``queries`` find (each selects one value, e.g. a
+    ``min``), or None if none finds any: when a job must next wake, when a module began."""
+    found = [
+        value
+        for query in queries
+        if (value := (await session.execute(query)).scalar_one_or_none()) is not None
+    ]
+    return min(found, default=None)

@@ -32,27 +32,18 @@ from bot.outbox import Message
 
 
 @dataclass(frozen=True)
-class ExtensionResult:
+class ExtensionResult(due_text.Extended):
     prompt: PromptInfo
-    student_name: str
     student_platform_id: str | None
-    until: datetime
     notice: str
-    extension_id: int
-    was: datetime
     #: The outbox message carrying ``notice`` to the student.
     message_key: str
 
     def render(self) -> str:
         """The grant in the shape every extension command answers with (``bot.due.text``)."""
-        return due_text.granted(
-            extension_id=self.extension_id,
-            student=self.student_name,
-            item=f"prompt #{self.prompt.id} **{self.prompt.title}**",
-            module_code=self.prompt.module_code,
-            until=self.until,
-            was=self.was,
-            follows="Their posts until then count as on time.",
+        return self.granted_text(
+            f"prompt #{self.prompt.id} **{self.prompt.title}**",
+            "Their posts until then count as on time.",
         )
 
 
@@ -138,12 +129,13 @@ async def grant_extension(
         now,
     )
     return ExtensionResult(
-        prompt_info(prompt, module),
-        person.display_name,
-        person.platform_user_id,
-        new_due,
-        notice,
-        granted.extension.id,
-        granted.was.due_at,
-        key,
+        extension_id=granted.extension.id,
+        student=person.display_name,
+        module_code=module.code,
+        due_at=new_due,
+        was_at=granted.was.due_at,
+        prompt=prompt_info(prompt, module),
+        student_platform_id=person.platform_user_id,
+        notice=notice,
+        message_key=key,
     )

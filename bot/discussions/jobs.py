@@ -49,6 +49,7 @@ from bot.db.models import (
     PromptStatus,
     Role,
 )
+from bot.db.ops import earliest
 from bot.delivery import reason_of
 from bot.discussions import mark_messages, render, scoring
 from bot.discussions.rubric import Rubric
@@ -115,23 +116,16 @@ async def run_due(
 async def next_due(db: Database) -> datetime | None:
     """The earliest opening or closing still to do, so the scheduler can be woken for it."""
     async with db.session() as session:
-        opening = (
-            await session.execute(
-                select(func.min(DiscussionPrompt.opens_at)).where(
-                    DiscussionPrompt.status == PromptStatus.SCHEDULED,
-                    DiscussionPrompt.blocked_reason.is_(None),
-                )
-            )
-        ).scalar_one_or_none()
-        closing = (
-            await session.execute(
-                select(func.min(DiscussionPrompt.closes_at)).where(
-                    DiscussionPrompt.status == PromptStatus.OPEN
-                )
-            )
-        ).scalar_one_or_none()
-    times = [t for t in (opening, closing) if t is not None]
-    return min(times) if times else None
+        return await earliest(
+            session,
+            select(func.min(DiscussionPrompt.opens_at)).where(
+                DiscussionPrompt.status == PromptStatus.SCHEDULED,
+                DiscussionPrompt.blocked_reason.is_(None),
+            ),
+            select(func.min(DiscussionPrompt.closes_at)).where(
+                DiscussionPrompt.status == PromptStatus.OPEN
+            ),
+        )
 
 
 def _stale(now: datetime) -> datetime:

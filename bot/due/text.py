@@ -6,27 +6,30 @@ all answer the tutor in this shape, then add whether the student was told.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.timeparse import discord_timestamp
 
 
-def granted(
-    *,
-    extension_id: int,
-    student: str,
-    item: str,
-    module_code: str,
-    until: datetime,
-    was: datetime,
-    follows: str,
-) -> str:
-    """``Extension #12: Ada now has until <t> for **Essay** (M1) instead of <t>. <follows>``
+@dataclass(frozen=True)
+class Extended:
+    """What a command's result knows of a grant: the reply's facts, named once for all of them."""
 
-    ``item`` names the item as its feature does (``**Essay**``, ``prompt #3 **Week 3**``);
-    ``follows`` says what the new time changes for them, in one sentence.
-    """
-    return (
-        f"Extension #{extension_id}: {student} now has until {discord_timestamp(until)} for "
-        f"{item} ({module_code}) instead of {discord_timestamp(was)}. {follows}"
-    )
+    extension_id: int
+    student: str
+    module_code: str
+    due_at: datetime
+    was_at: datetime
+
+    def granted_text(self, item: str, follows: str) -> str:
+        """``Extension #12: Ada now has until <t> for **Essay** (M1) instead of <t>. <follows>``
+
+        ``item`` names the item as its feature does (``**Essay**``, ``prompt #3 **Week 3**``);
+        ``follows`` says what the new time changes for them, in one sentence.
+        """
+        return (
+            f"Extension #{self.extension_id}: {self.student} now has until "
+            f"{discord_timestamp(self.due_at)} for {item} ({self.module_code}) instead of "
+            f"{discord_timestamp(self.was_at)}. {follows}"
+        )

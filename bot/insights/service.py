@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.access.permissions import roster_people
 from bot.db.models import (
@@ -39,6 +40,7 @@ from bot.db.models import (
     Rsvp,
     RsvpResponse,
 )
+from bot.db.ops import earliest
 from bot.due import COLUMN, HAND_INS, HandIn
 from bot.insights.thresholds import Thresholds, parse_thresholds
 from bot.insights.warning import Flag, Missed, StudentActivity, assess
@@ -50,7 +52,6 @@ __all__ = [
     "StudentFlag",
     "WeeklyActivity",
     "activities",
-    "module_flags",
     "module_insights",
     "module_students",
     "save_thresholds",
@@ -111,40 +112,34 @@ async def module_students(session: AsyncSession, module_id: int) -> list[tuple[i
 SOURCES = ("Discussion posts", "Peer submissions", "Peer reviews", "Check-ins", "RSVPs")
 
 
+def _done(
+    item: type[DiscussionPrompt | PeerExercise | CalendarEvent],
+    person_id: InstrumentedAttribute[int | None],
+    at: InstrumentedAttribute[datetime],
+) -> Select[Any]:
+    """One kind of activity's columns: who, when, and the module and title of its item (the
+    caller joins ``item`` in)."""
+    return select(person_id, at, item.module_id, item.title)
+
+
 def activities() -> list[Select[Any]]:
     """Every kind of activity, one select per ``SOURCES``: (person id, when, the item's module,
     its title). The early warning counts them per module; the dashboard's student timeline
     lists one person's, with more columns added."""
     return [
-        select(
-            Contribution.person_id,
-            Contribution.created_at,
-            DiscussionPrompt.module_id,
-            DiscussionPrompt.title,
-        ).join(DiscussionPrompt, DiscussionPrompt.id == Contribution.prompt_id),
-        select(
-            PeerSubmission.person_id,
-            PeerSubmission.submitted_at,
-            PeerExercise.module_id,
-            PeerExercise.title,
-        ).join(PeerExercise, PeerExercise.id == PeerSubmission.exercise_id),
-        select(
-            ReviewAssignment.reviewer_id,
-            PeerReview.submitted_at,
-            PeerExercise.module_id,
-            PeerExercise.title,
-        )
+        _done(DiscussionPrompt, Contribution.person_id, Contribution.created_at).join(
+            DiscussionPrompt, DiscussionPrompt.id == Contribution.prompt_id
+        ),
+        _done(PeerExercise, PeerSubmission.person_id, PeerSubmission.submitted_at).join(
+            PeerExercise, PeerExercise.id == PeerSubmission.exercise_id
+        ),
+        _done(PeerExercise, ReviewAssignment.reviewer_id, PeerReview.submitted_at)
         .join(ReviewAssignment, ReviewAssignment.id == PeerReview.assignment_id)
         .join(PeerExercise, PeerExercise.id == ReviewAssignment.exercise_id),
-        select(
-            Attendance.person_id,
-            Attendance.checked_in_at,
-            CalendarEvent.module_id,
-            CalendarEvent.title,
-        )
+        _done(CalendarEvent, Attendance.person_id, Attendance.checked_in_at)
         .join(EventOccurrence, EventOccurrence.id == Attendance.occurrence_id)
         .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id),
-        select(Rsvp.person_id, Rsvp.updated_at, CalendarEvent.module_id, CalendarEvent.title)
+        _done(CalendarEvent, Rsvp.person_id, Rsvp.updated_at)
         .join(EventOccurrence, EventOccurrence.id == Rsvp.occurrence_id)
         .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id),
     ]
@@ -311,15 +306,14 @@ async def _missed_work(
 
 async def _module_start(session: AsyncSession, module_id: int) -> datetime | None:
     """When the module's first item opened: weeks before it are not "no activity"."""
-    candidates = [
+    return await earliest(
+        session,
         select(func.min(DiscussionPrompt.opens_at)).where(DiscussionPrompt.module_id == module_id),
         select(func.min(PeerExercise.created_at)).where(PeerExercise.module_id == module_id),
         select(func.min(EventOccurrence.starts_at))
         .join(CalendarEvent, CalendarEvent.id == EventOccurrence.event_id)
         .where(CalendarEvent.module_id == module_id),
-    ]
-    found = [v for c in candidates if (v := (await session.execute(c)).scalar()) is not None]
-    return min(found) if found else None
+    )
 
 
 @dataclass(frozen=True)
@@ -329,17 +323,6 @@ class ModuleInsights:
     thresholds: Thresholds
 
 
-async def module_flags(
-    session: AsyncSession,
-    module: Module,
-    now: datetime,
-    thresholds: Thresholds | None = None,
-    students: Sequence[tuple[int, str]] | None = None,
-) -> list[StudentFlag]:
-    """Every student's flag in ``module`` as of ``now``, flagged first (highest score first)."""
-    return (await module_insights(session, module, now, thresholds, students)).flags
-
-
 async def module_insights(
     session: AsyncSession,
     module: Module,
@@ -347,7 +330,8 @@ async def module_insights(
     thresholds: Thresholds | None = None,
     students: Sequence[tuple[int, str]] | None = None,
 ) -> ModuleInsights:
-    """The flags and the weekly activity behind them (the dashboard plots both)."""
+    """Every student's flag in ``module`` as of ``now`` (flagged first, highest score first),
+    and the weekly activity behind them (the dashboard plots both)."""
     t = thresholds or await thresholds_for(session, module.cohort_id)
     people = list(students) if students is not None else await module_students(session, module.id)
     ids = {pid for pid, _ in people}

@@ -31,6 +31,7 @@ from bot.chat import ChatError, ChatErrorKind, ChatPort, Posted, marker_of
 from bot.db.engine import Database
 from bot.db.models import OutboxState
 from bot.delivery import Delivery, Missed, reason_of
+from bot.idle import wait_idle
 from bot.outbox import policy, store
 from bot.outbox.message import Outcome
 
@@ -219,12 +220,12 @@ class Outbox:
         """Stop claiming; wait for sends under way to be recorded. False if time ran out
         (what is still claimed is verified by the next process after its lease)."""
         self._closing = True
-        try:
-            await asyncio.wait_for(self._idle.wait(), within)
-        except TimeoutError:
-            log.warning("outbox: stopping with sends still under way (verified after the lease)")
-            return False
-        return True
+        return await wait_idle(
+            self._idle,
+            within,
+            log=log,
+            left_running="outbox: stopping with sends still under way (verified after the lease)",
+        )
 
 
 class _Run:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat import FileAttachment, OutgoingMessage
 from bot.db.models import DmChannel, Module, OutboxMessage, OutboxState, Person
-from bot.db.ops import insert_ignore
+from bot.db.ops import earliest, insert_ignore
 from bot.outbox import policy
 from bot.outbox.message import (
     Message,
@@ -132,28 +132,33 @@ async def cancel(
 
 async def next_due(session: AsyncSession) -> datetime | None:
     """When a sender next has work: a message due (a retry, a later one) or a lease ending."""
-    pending = (
-        await session.execute(
-            select(
-                func.min(func.coalesce(OutboxMessage.not_before, OutboxMessage.created_at))
-            ).where(OutboxMessage.state == OutboxState.PENDING)
-        )
-    ).scalar_one_or_none()
-    lease = (
-        await session.execute(
-            select(func.min(OutboxMessage.lease_until)).where(
-                OutboxMessage.state == OutboxState.CLAIMED
-            )
-        )
-    ).scalar_one_or_none()
-    times = [t for t in (pending, lease) if t is not None]
-    if lease is not None:
-        times.remove(lease)
-        times.append(lease + timedelta(seconds=1))
-    return min(times) if times else None
+    pending = await earliest(
+        session,
+        select(func.min(func.coalesce(OutboxMessage.not_before, OutboxMessage.created_at))).where(
+            OutboxMessage.state == OutboxState.PENDING
+        ),
+    )
+    lease = await earliest(
+        session,
+        select(func.min(OutboxMessage.lease_until)).where(
+            OutboxMessage.state == OutboxState.CLAIMED
+        ),
+    )
+    # A lease is taken over just after it ends.
+    lease_over = lease + timedelta(seconds=1) if lease is not None else None
+    return min((t for t in (pending, lease_over) if t is not None), default=None)
 
 
 # --------------------------------------------------------------------------- claiming
+
+
+#: What names a message: carried unchanged from its row to the claimed ``Job`` and on to the
+#: ``Outcome`` its feature's hooks see (the three share these field names).
+_IDENTITY = ("id", "key", "feature", "kind", "scope_id", "ref_id", "person_id")
+
+
+def _identity(source: OutboxMessage | Job) -> dict[str, Any]:
+    return {name: getattr(source, name) for name in _IDENTITY}
 
 
 @dataclass
@@ -342,13 +347,7 @@ async def _load(
                 marker=marker,
             )
         job = Job(
-            id=row.id,
-            key=row.key,
-            feature=row.feature,
-            kind=row.kind,
-            scope_id=row.scope_id,
-            ref_id=row.ref_id,
-            person_id=row.person_id,
+            **_identity(row),
             attempts=row.attempts,
             verify=row.verify,
             claimed_at=now,
@@ -603,13 +602,7 @@ def _outcome(
     refused: bool = False,
 ) -> Outcome:
     return Outcome(
-        id=job.id,
-        key=job.key,
-        feature=job.feature,
-        kind=job.kind,
-        scope_id=job.scope_id,
-        ref_id=job.ref_id,
-        person_id=job.person_id,
+        **_identity(job),
         state=state,
         at=now,
         channel_id=r.channel_id,

@@ -45,14 +45,9 @@ KIND = "extension"
 
 
 @dataclass(frozen=True)
-class ExerciseExtension:
-    extension_id: int
-    student: str
+class ExerciseExtension(due_text.Extended):
     exercise_id: int
     title: str
-    module_code: str
-    due_at: datetime
-    was_at: datetime
     #: The outbox message telling the student (the reply says whether it reached them).
     message_key: str
     #: Submissions already in whose late flag changed with the new time.
@@ -62,15 +57,7 @@ class ExerciseExtension:
         follows = "Their submission until then is on time, and it gets reviewers when it comes in."
         if self.rejudged:
             follows += " Their submission already in is judged again against the new time."
-        return due_text.granted(
-            extension_id=self.extension_id,
-            student=self.student,
-            item=f"exercise #{self.exercise_id} **{self.title}**",
-            module_code=self.module_code,
-            until=self.due_at,
-            was=self.was_at,
-            follows=follows,
-        )
+        return self.granted_text(f"exercise #{self.exercise_id} **{self.title}**", follows)
 
 
 async def grant_extension(
@@ -167,13 +154,13 @@ async def grant_extension(
     )
     await session.flush()
     return ExerciseExtension(
-        extension.id,
-        person.display_name,
-        exercise.id,
-        exercise.title,
-        module.code,
-        new_due,
-        granted.was.due_at,
-        key_of(key),
-        rejudged,
+        extension_id=extension.id,
+        student=person.display_name,
+        module_code=module.code,
+        due_at=new_due,
+        was_at=granted.was.due_at,
+        exercise_id=exercise.id,
+        title=exercise.title,
+        message_key=key_of(key),
+        rejudged=rejudged,
     )

@@ -58,7 +58,7 @@ async def test_a_second_prompt_extension_supersedes_the_first(db: Database) -> N
     first, second = results
     assert second.render().startswith(f"Extension #{second.extension_id}: Bob now has until <t:")
     assert f"for prompt #{w.prompt_id} **Week 1** (MATH70097)" in second.render()
-    assert second.was == first.until and second.until == CLOSES + timedelta(days=2)
+    assert second.was_at == first.due_at and second.due_at == CLOSES + timedelta(days=2)
     assert await _statuses(db) == [ExtensionStatus.SUPERSEDED, ExtensionStatus.APPROVED]
     assert await _exported(db, bob.id) == [
         (f"prompt {w.prompt_id}", "superseded"),

@@ -19,7 +19,7 @@ from bot.db.models import (
     Rsvp,
     RsvpResponse,
 )
-from bot.insights.service import module_flags, save_thresholds, thresholds_for
+from bot.insights.service import module_insights, save_thresholds, thresholds_for
 from bot.insights.thresholds import Thresholds
 from bot.roster.service import load_programme
 from cohortlab.sample import sample_cohort
@@ -126,7 +126,7 @@ async def test_a_student_who_stopped_is_flagged_and_the_others_are_not(db: Datab
     async with db.session() as s:
         module = await s.get(Module, module_id)
         assert module is not None
-        flags = {f.person_id: f for f in await module_flags(s, module, NOW)}
+        flags = {f.person_id: f for f in (await module_insights(s, module, NOW)).flags}
     assert flags[gone.id].flag.flagged
     summary = flags[gone.id].flag.summary
     assert "missed 2 deadlines: “Prompt 3”, “Prompt 4”" in summary
