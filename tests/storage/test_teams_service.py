@@ -30,10 +30,9 @@ from bot.db.models import (
 )
 from bot.errors import PermissionDenied, UserError
 from bot.outbox import deliver
-from bot.peer.reads import groups_of
+from bot.peer.reads import kin_of
 from bot.roster.service import import_roster, load_programme
 from bot.teams import service
-from bot.teams.groups import team_groups, with_teams
 from bot.teams.threads import ThreadReport, open_threads
 from cohortlab.sandbox import example_texts
 
@@ -372,8 +371,7 @@ async def test_export_and_peer_groups_follow_the_active_teams(course: Course) ->
     async with course.db.session() as s:
         module = (await s.execute(select(Module).where(Module.code == MODULE))).scalar_one()
         ids = [course.people[n].id for n in STUDENTS]
-        teams = await team_groups(s, module.id, ids)
-        groups = with_teams(await groups_of(s, module.cohort_id, ids), teams)
+        groups = await kin_of(s, module, ids)
     first = proposal.teams[0].members
     first_ids = [p.id for p in course.people.values() if p.display_name in first]
     shared = set.intersection(*(set(groups[i]) for i in first_ids))
