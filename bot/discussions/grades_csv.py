@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from bot.csv_input import csv_records
+from bot.csv_output import as_written
 from bot.errors import shown
 
 __all__ = ["MAX_CSV_BYTES", "MAX_FEEDBACK_CHARS", "GradeRow", "GradesFile", "parse_grades_csv"]
@@ -82,7 +83,7 @@ def parse_grades_csv(data: bytes) -> GradesFile:
         def cell(name: str | None, record: list[str] = record) -> str:
             if name is None or columns[name] >= len(record):
                 return ""
-            return record[columns[name]].strip()
+            return as_written(record[columns[name]].strip())
 
         identifier = cell(id_column)
         quality_text = cell(quality_column)

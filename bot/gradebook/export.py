@@ -3,12 +3,12 @@
 The same data always gives the same CSV bytes: rows and columns in a stable order, Decimals
 written as plain numbers ("9.5", never "9.50000" or "9.5E+0"), no export time inside the body,
 ``\\n`` line endings, UTF-8 with a byte-order mark (so Excel reads accented names right).
-The columns are documented in docs/gradebook.md.
+Both writers make every text cell formula-safe (``bot.csv_output.formula_safe``), so the
+tables hold plain values. The columns are documented in docs/gradebook.md.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import zipfile
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from bot.csv_output import csv_text, formula_safe
 from bot.gradebook.book import format_points
 from bot.gradebook.classification import ClassificationResult
 from bot.gradebook.loading import ModuleBook
@@ -71,7 +72,7 @@ def module_table(book: ModuleBook) -> Table:
     layout = book.layout
     rows: list[list[str]] = []
     for s in book.students:
-        row = [_safe(s.student_number or ""), _safe(s.name), _safe(s.username or "")]
+        row = [s.student_number or "", s.name, s.username or ""]
         row.append(s.status.value)
         row += s.book.row_texts(layout)
         for c in active:
@@ -93,9 +94,9 @@ def items_table(book: ModuleBook) -> Table:
     header = ["column", "item", "title", "part", "available", "due", "status", "counts"]
     rows = [
         [
-            _safe(c.header),
+            c.header,
             c.item.code,
-            _safe(c.item.title),
+            c.item.title,
             COMPONENT_LABELS[c.part.component],
             format_points(c.part.available),
             _when(c.item.due_at) if c.item.due_at is not None else "",
@@ -124,7 +125,7 @@ def programme_table(module_codes: Sequence[str], rows: Sequence[ProgrammeRow]) -
     header += ["classification", "classification reasons"]
     body: list[list[str]] = []
     for r in rows:
-        row = [_safe(r.student_number or ""), _safe(r.name), _safe(r.username or "")]
+        row = [r.student_number or "", r.name, r.username or ""]
         for code in module_codes:
             row += [_mark(r.participation.get(code)), _mark(r.module_marks.get(code))]
         if r.classification is None:
@@ -135,32 +136,10 @@ def programme_table(module_codes: Sequence[str], rows: Sequence[ProgrammeRow]) -
     return header, body
 
 
-_FORMULA_START = re.compile(r"^[=+\-@\t\r]")
-
-
-def _safe(cell: str) -> str:
-    """Text a spreadsheet will not run as a formula (a name like "=cmd" stays text)."""
-    if _FORMULA_START.match(cell) and not _is_number(cell):
-        return "'" + cell
-    return cell
-
-
-def _is_number(text: str) -> bool:
-    try:
-        Decimal(text)
-    except ArithmeticError:
-        return False
-    return True
-
-
 def to_csv(table: Table) -> bytes:
-    """Free text in the tables is already made formula-safe where it is put in (``_safe``)."""
+    """The CSV bytes of one table (formula-safe, ``\\n`` line ends, byte-order mark)."""
     header, rows = table
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([_safe(h) for h in header])
-    writer.writerows(rows)
-    return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
+    return b"\xef\xbb\xbf" + csv_text(header, rows, line_end="\n").encode("utf-8")
 
 
 def to_xlsx(sheets: Sequence[tuple[str, Table]], as_of: datetime) -> bytes:
@@ -175,9 +154,9 @@ def to_xlsx(sheets: Sequence[tuple[str, Table]], as_of: datetime) -> bytes:
     workbook = Workbook(write_only=True)
     for title, (header, rows) in sheets:
         sheet = workbook.create_sheet(title=title[:31])
-        sheet.append([_safe(h) for h in header])
+        sheet.append([formula_safe(h) for h in header])
         for row in rows:
-            sheet.append([_xlsx_value(c) for c in row])
+            sheet.append([_xlsx_value(formula_safe(c)) for c in row])
     out = io.BytesIO()
     workbook.save(out)
     return _stamped(out.getvalue(), as_of)

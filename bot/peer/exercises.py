@@ -17,9 +17,8 @@ from bot.peer import render
 from bot.peer.aggregation import Method
 from bot.peer.common import MAX_BRIEF, MAX_TITLE, user_error
 from bot.peer.notices import post_to_channel
-from bot.peer.reads import groups_of, module_people
+from bot.peer.reads import kin_of, module_people
 from bot.peer.rubric import RubricError, parse_rubric
-from bot.teams.groups import team_groups, with_teams
 from bot.timeparse import CalendarInputError, parse_instant
 
 log = logging.getLogger(__name__)
@@ -199,10 +198,7 @@ async def _max_reviewers(
         return 0
     if not avoid_same_group:
         return len(students) - 1
-    groups = with_teams(
-        await groups_of(session, module.cohort_id, students),
-        await team_groups(session, module.id, students),
-    )
+    groups = await kin_of(session, module, students)
     worst = 0
     for s in students:
         mine = groups.get(s, frozenset())

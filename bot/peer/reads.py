@@ -85,6 +85,19 @@ async def groups_of(
     return {p: frozenset(g) for p, g in out.items()}
 
 
+async def kin_of(
+    session: AsyncSession, module: Module, people: Iterable[int]
+) -> dict[int, frozenset[int]]:
+    """Who counts as group-mates for "not the same group": study groups and the module's teams
+    (``bot.teams``) together. The allocator, the tutor's hand-picked reviewer and the check at
+    creation all ask this, so none can let teammates through where another would not."""
+    wanted = set(people)
+    return with_teams(
+        await groups_of(session, module.cohort_id, wanted),
+        await team_groups(session, module.id, wanted),
+    )
+
+
 async def history_pairs(session: AsyncSession, exercise: PeerExercise) -> set[tuple[int, int]]:
     """Reviewer -> author pairs of the module's earlier exercises (to avoid repeating them)."""
     rows = await session.execute(
@@ -140,11 +153,8 @@ async def rules_for(
         pool = await module_people(session, module.id, Role.STUDENT) | subs
     pool -= await gone_reviewers(session, exercise.id)
     groups = None
-    if exercise.avoid_same_group:  # study groups, and the module's teams (bot.teams)
-        groups = with_teams(
-            await groups_of(session, module.cohort_id, pool | subs),
-            await team_groups(session, module.id, pool | subs),
-        )
+    if exercise.avoid_same_group:
+        groups = await kin_of(session, module, pool | subs)
     history = await history_pairs(session, exercise) if exercise.avoid_repeat_pairs else set()
     return Rules(
         pool=pool, groups=groups, history=history, ended=await ended_pairs(session, exercise.id)

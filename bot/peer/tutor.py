@@ -27,7 +27,7 @@ from bot.peer.assigning import add_assignments, describe_reassignment, reassign_
 from bot.peer.common import roster_person, staff_exercise
 from bot.peer.notices import cancel_requests, enqueue_withdrawn, tell_mark_changed
 from bot.peer.policy import ACTIVE, due_of, tenth
-from bot.peer.reads import assignments, current_submissions, groups_of, module_people, names_of
+from bot.peer.reads import assignments, current_submissions, kin_of, module_people, names_of
 from bot.peer.release import score_credit, stored_results
 from bot.peer.results import final_mark, recompute
 from bot.peer.rubric import format_score
@@ -214,7 +214,7 @@ async def reassign_reviewer(
         raise UserError("Choose a different person to take the review.")
     existing = {(a.reviewer_id, a.author_id) for a in await assignments(session, exercise.id)}
     groups = (
-        await groups_of(session, module.cohort_id, [target.id] + [a.author_id for a in mine])
+        await kin_of(session, module, [target.id] + [a.author_id for a in mine])
         if exercise.avoid_same_group
         else {}
     )
@@ -222,7 +222,8 @@ async def reassign_reviewer(
         "self": f"{target.display_name} cannot review their own submission.",
         "pair": f"{target.display_name} already has (or had) that submission.",
         "group": (
-            f"{target.display_name} is in the author's study group, which this exercise rules out."
+            f"{target.display_name} is in the author's study group or team, which this exercise "
+            "rules out."
         ),
     }
     for a in mine:

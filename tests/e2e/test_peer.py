@@ -30,8 +30,10 @@ from bot.db.models import (
     PeerSubmission,
     Person,
     ReviewAssignment,
+    TeamMember,
 )
 from bot.peer import render
+from bot.peer.reads import groups_of
 from bot.peer.service import MAX_FILE_BYTES
 from cohortlab.demo.steps.s30_peer import at, review_button, review_requests, write_review
 from cohortlab.localdiscord.models import DM, Message
@@ -662,6 +664,67 @@ async def test_a_leavers_review_goes_to_an_eligible_classmate_not_to_a_pair_that
     assert fresh.reviewer_id not in (first.reviewer_id, taken.reviewer_id)
     newcomer = await actor_of(sandbox, world, fresh.reviewer_id)
     assert fresh.id in [assignment_of(r) for r in await wait_requests(newcomer, 4)]
+    await assert_anonymous(sandbox, world, exercise_id, caplog.records)
+
+
+async def test_the_tutor_cannot_hand_a_review_to_a_teammate_of_the_author(
+    sandbox: Sandbox, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Teams are formed, then an exercise that rules out same-group pairs is allocated; the
+    tutor's ``/exercise reassign ... to:`` naming a teammate of the author is refused in one
+    private sentence, changes nothing, and tells no student anything."""
+    caplog.set_level(logging.INFO)
+    tutor, channel = world.tutors(MODULE)[0], world.channel(MODULE)
+    handle = await tutor.command(
+        "teams form",
+        where=channel,
+        options={"module": MODULE, "size_min": 3, "size_max": 4, "min_hours": 2.0},
+    )
+    ask = await handle.reply(contains="Create these teams?", timeout=30)
+    confirm = next(
+        str(c.get("custom_id"))
+        for row in ask.components
+        for c in row.get("components") or []
+        if str(c.get("custom_id") or "").startswith("cb:teams:confirm:")
+    )
+    await (await tutor.click(ask, confirm)).reply(contains="Created", timeout=20)
+    exercise_id = await allocate_all(sandbox, world, avoid_same_group=True)
+
+    team_of = {m.person_id: m.team_id for m in await rows(sandbox, TeamMember)}
+    [module] = await rows(sandbox, Module, Module.code == MODULE)
+    async with sandbox.db.session() as s:
+        study = await groups_of(s, module.cohort_id, list(team_of))
+    given = await rows(sandbox, ReviewAssignment, ReviewAssignment.exercise_id == exercise_id)
+    first, mate = next(
+        (a, p)
+        for a in given
+        for p in team_of
+        if p != a.author_id
+        and team_of[p] == team_of.get(a.author_id)
+        and study.get(p, frozenset()).isdisjoint(study.get(a.author_id, frozenset()))
+    )
+    assert all(b.reviewer_id != mate for b in given if b.author_id == first.author_id)
+    giver = await actor_of(sandbox, world, first.reviewer_id)
+    author = await actor_of(sandbox, world, first.author_id)
+    teammate = await actor_of(sandbox, world, mate)
+    before = await settled(sandbox)
+    reply = await (
+        await tutor.command(
+            "exercise reassign",
+            where=channel,
+            exercise=exercise_id,
+            reviewer=giver,
+            author=author,
+            options={"to": teammate},
+        )
+    ).reply()
+    [shown] = await rows(sandbox, Person, Person.id == mate)
+    assert reply.content == (
+        f"{shown.display_name} is in the author's study group or team, which this exercise "
+        "rules out."
+    )
+    assert reply in tutor.ephemerals()
+    assert await settled(sandbox) == before
     await assert_anonymous(sandbox, world, exercise_id, caplog.records)
 
 

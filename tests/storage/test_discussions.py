@@ -3,14 +3,17 @@ flags, cursors, scores from stored rows, and the ledger kept in step by reversal
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.access.identity import ChatUser
+from bot.access.permissions import load_caller
 from bot.chat import ChatMessage
 from bot.db.engine import Database
 from bot.db.models import (
@@ -32,8 +35,9 @@ from bot.db.models import (
     PromptStatus,
     Role,
 )
-from bot.discussions import recording, scoring
+from bot.discussions import grading, recording, scoring
 from bot.discussions.answers import format_relayed
+from bot.discussions.grades_csv import parse_grades_csv
 from bot.discussions.recording import Incoming, MessageDelete, MessageEdit
 from bot.discussions.rubric import StudentScore, preset
 from bot.gradebook import ledger
@@ -326,6 +330,41 @@ async def test_scores_use_words_at_close_and_ledger_follows_by_reversal(db: Data
     assert count == 5
     quality_keys = [k for k in keys if "quality_points" in k]
     assert len(quality_keys) == 3 and any(k.endswith("#reversed") for k in quality_keys)
+
+
+async def test_the_scores_csv_keeps_a_formula_name_and_feedback_as_text(db: Database) -> None:
+    """A student renamed to a formula, and feedback starting with "-", come out as text in
+    ``/prompt scores``' CSV; every other byte is as before, and the file sent back as is
+    gives the feedback as the tutor wrote it."""
+    w = await _world(db)
+    await _record(db, w, [w.message("amy", WORDS, at=OPENS + timedelta(hours=1))])
+    amy = w.people["amy"]
+    async with db.session() as s:
+        s.add(DiscussionScore(prompt_id=w.prompt_id, person_id=amy.id, feedback="- cite more"))
+        await s.execute(update(Person).where(Person.id == amy.id).values(student_number="0042"))
+
+    async def table() -> str:
+        async with db.session() as s:
+            cohort = (await s.execute(select(Cohort))).scalar_one()
+            caller = await load_caller(s, cohort.id, w.user("tutor"))
+            found = await grading.score_table(s, caller, cohort, w.prompt_id, now=CLOSES)
+        return found.csv_data.decode()
+
+    plain = await table()
+    link = '=HYPERLINK("https://evil.example","Open")'
+    async with db.session() as s:
+        await s.execute(update(Person).where(Person.id == amy.id).values(display_name=link))
+    renamed = await table()
+    before = list(csv.reader(io.StringIO(plain)))
+    after = list(csv.reader(io.StringIO(renamed)))
+    assert [r[1] for r in after[1:]] == ["'" + link, "Bob", "Cat"]
+    assert [r[6] for r in after[1:]] == ["'- cite more", "", ""]
+    assert [r[:1] + r[2:] for r in after] == [r[:1] + r[2:] for r in before]
+    assert renamed.replace("\"'" + link.replace('"', '""') + '"', "Amy") == plain
+    back = parse_grades_csv(renamed.encode())
+    assert back.errors == []
+    [sent_back] = back.rows
+    assert (sent_back.identifier, sent_back.feedback) == ("0042", "- cite more")
 
 
 async def test_an_edit_racing_its_creation_still_keeps_the_old_text(db: Database) -> None:

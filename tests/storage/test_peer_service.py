@@ -26,6 +26,7 @@ from bot.db.models import (
     LedgerEntry,
     LedgerSource,
     MarkRelease,
+    Module,
     OutboxMessage,
     PeerExercise,
     PeerResult,
@@ -33,6 +34,10 @@ from bot.db.models import (
     PeerSubmission,
     Person,
     ReviewAssignment,
+    Team,
+    TeamMember,
+    TeamSet,
+    TeamSetStatus,
 )
 from bot.errors import PermissionDenied, UserError
 from bot.peer import engine, outbox, service
@@ -274,7 +279,6 @@ async def course(db: Database) -> Course:
         people = list((await s.execute(select(Person).order_by(Person.id))).scalars())
         for i, p in enumerate(people):
             p.platform_user_id = p.platform_user_id or str(800000000000000000 + i)
-        from bot.db.models import Module
 
         for i, m in enumerate((await s.execute(select(Module))).scalars()):
             m.channel_id = str(500000000000000000 + i)
@@ -994,6 +998,24 @@ async def test_reviews_given_at_allocation_are_due_at_the_review_deadline(course
     assert {a.due_at for a in late} == {course.now + engine.MIN_REVIEW_WINDOW}
 
 
+async def move_by_hand(course: Course, ex: int, reviewer: str, author: str, to: str) -> str:
+    """The tutor's ``/exercise reassign`` naming who takes the review."""
+
+    async def work(s: Any, caller: Caller, cohort: Cohort) -> str:
+        return await service.reassign_reviewer(
+            s,
+            caller,
+            cohort,
+            exercise_id=ex,
+            reviewer=course.user(reviewer),
+            author=course.user(author),
+            to=course.user(to),
+            now=course.now,
+        )
+
+    return str(await course.act(course.tutor, work))
+
+
 async def test_a_review_moved_by_hand_obeys_the_allocation_rules(course: Course) -> None:
     ex = await allocated(course)
     [first, *_] = await course.assignments(ex)
@@ -1005,19 +1027,7 @@ async def test_a_review_moved_by_hand_obeys_the_allocation_rules(course: Course)
     ]
 
     async def move(to: str) -> str:
-        async def work(s: Any, caller: Caller, cohort: Cohort) -> str:
-            return await service.reassign_reviewer(
-                s,
-                caller,
-                cohort,
-                exercise_id=ex,
-                reviewer=course.user(reviewer),
-                author=course.user(author),
-                to=course.user(to),
-                now=course.now,
-            )
-
-        return str(await course.act(course.tutor, work))
+        return await move_by_hand(course, ex, reviewer, author, to)
 
     before = await course.snapshot()
     with pytest.raises(UserError, match="cannot review their own submission"):
@@ -1027,3 +1037,63 @@ async def test_a_review_moved_by_hand_obeys_the_allocation_rules(course: Course)
     assert await course.snapshot() == before
     free = next(u for u in course.students() if u not in (reviewer, author, *others))
     assert "Moved 1 review(s)" in await move(free)
+
+
+async def team_up(course: Course, *usernames: str) -> int:
+    """The rows a confirmed ``/teams form`` leaves: an active set of MATH70097 with one team."""
+    async with course.db.session() as s:
+        module = (await s.execute(select(Module).where(Module.code == MODULE))).scalar_one()
+        team_set = TeamSet(
+            module_id=module.id,
+            status=TeamSetStatus.ACTIVE,
+            size_min=2,
+            size_max=4,
+            min_minutes=120,
+            reference_week=T0,
+            weeks=10,
+        )
+        s.add(team_set)
+        await s.flush()
+        team = Team(set_id=team_set.id, number=1, shared="0" * 96)
+        s.add(team)
+        await s.flush()
+        for name in usernames:
+            s.add(TeamMember(team_id=team.id, person_id=course.person(name).id, set_id=team_set.id))
+        return team_set.id
+
+
+async def test_a_review_moved_by_hand_never_goes_to_a_teammate_of_the_author(
+    course: Course,
+) -> None:
+    """Teammates count as group-mates for the allocator; a tutor's hand-picked reviewer is
+    held to the same rule: refused in one sentence, nothing changed, no DM sent."""
+    ex = await allocated(course, avoid_same_group=True)
+    [first, *_] = await course.assignments(ex)
+    reviewer, author = who(course, first.reviewer_id), who(course, first.author_id)
+    has_it = {a.reviewer_id for a in await course.assignments(ex) if a.author_id == first.author_id}
+    async with course.db.session() as s:
+        groups = await engine.groups_of(s, course.cohort.id, [p.id for p in course.people.values()])
+    mine = groups.get(first.author_id, frozenset())
+    teammate = next(
+        u
+        for u in course.students()
+        if course.person(u).id not in has_it | {first.author_id}
+        and mine.isdisjoint(groups.get(course.person(u).id, frozenset()))
+    )
+    set_id = await team_up(course, author, teammate)
+    await course.due()
+    before, dms = await course.snapshot(), len(course.chat.dms)
+    with pytest.raises(UserError) as refused:
+        await move_by_hand(course, ex, reviewer, author, teammate)
+    assert str(refused.value) == (
+        f"{course.person(teammate).display_name} is in the author's study group or team, "
+        "which this exercise rules out."
+    )
+    await course.due()
+    assert await course.snapshot() == before and len(course.chat.dms) == dms
+
+    async with course.db.session() as s:  # the teams are dissolved: the same move is allowed
+        await s.execute(
+            update(TeamSet).where(TeamSet.id == set_id).values(status=TeamSetStatus.SUPERSEDED)
+        )
+    assert "Moved 1 review(s)" in await move_by_hand(course, ex, reviewer, author, teammate)

@@ -30,10 +30,9 @@ from bot.db.models import (
 )
 from bot.errors import PermissionDenied, UserError
 from bot.outbox import deliver
-from bot.peer.reads import groups_of
+from bot.peer.reads import kin_of
 from bot.roster.service import import_roster, load_programme
 from bot.teams import service
-from bot.teams.groups import team_groups, with_teams
 from bot.teams.threads import ThreadReport, open_threads
 from cohortlab.sandbox import example_texts
 
@@ -372,12 +371,32 @@ async def test_export_and_peer_groups_follow_the_active_teams(course: Course) ->
     async with course.db.session() as s:
         module = (await s.execute(select(Module).where(Module.code == MODULE))).scalar_one()
         ids = [course.people[n].id for n in STUDENTS]
-        teams = await team_groups(s, module.id, ids)
-        groups = with_teams(await groups_of(s, module.cohort_id, ids), teams)
+        groups = await kin_of(s, module, ids)
     first = proposal.teams[0].members
     first_ids = [p.id for p in course.people.values() if p.display_name in first]
     shared = set.intersection(*(set(groups[i]) for i in first_ids))
     assert any(g < 0 for g in shared)  # teammates are group-mates for peer allocation
+
+
+async def test_a_name_a_spreadsheet_would_run_is_exported_as_text(course: Course) -> None:
+    """Renaming a student to a formula changes that one cell, to text; nothing else moves."""
+    proposal = await course.form()
+    await course.act(TUTOR, service.confirm, set_id=proposal.set_id, now=NOW)
+    plain = (await course.act(TUTOR, service.export, module_code=MODULE)).data.decode()
+    link = '=HYPERLINK("https://evil.example","Open")'
+    amara = course.people["amara.codes"]
+    async with course.db.session() as s:
+        await s.execute(update(Person).where(Person.id == amara.id).values(display_name=link))
+    renamed = (await course.act(TUTOR, service.export, module_code=MODULE)).data.decode()
+    before = list(csv.reader(io.StringIO(plain)))
+    after = list(csv.reader(io.StringIO(renamed)))
+    assert after == [["'" + link if c == amara.display_name else c for c in r] for r in before]
+    assert sum(r.count("'" + link) for r in after) == 1
+    assert renamed.replace(csv_quoted("'" + link), amara.display_name) == plain
+
+
+def csv_quoted(cell: str) -> str:
+    return '"' + cell.replace('"', '""') + '"'
 
 
 async def test_the_personal_data_export_holds_team_data_and_erasure_deletes_preferences(

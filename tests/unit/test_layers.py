@@ -330,3 +330,47 @@ def test_the_slack_check_catches_an_import() -> None:
     assert imports_slack("from slackapp.app import SlackApplication")
     assert imports_slack("import importlib\nimportlib.import_module('slack_sdk.web')")
     assert not imports_slack("NAME = 'slackapp'")
+
+
+# --- every CSV file goes out through bot/csv_output.py (formula-safe cells) ---------------------
+
+CSV_WRITER = "bot/csv_output.py"
+
+
+def writes_csv(source: str) -> bool:
+    """Whether code builds a csv writer itself (``csv.writer``, ``csv.DictWriter``, or either
+    imported from ``csv``) instead of calling ``bot.csv_output``."""
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "csv"
+            and any(a.name in {"writer", "DictWriter"} for a in node.names)
+        ):
+            return True
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in {"writer", "DictWriter"}
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "csv"
+        ):
+            return True
+    return False
+
+
+def test_only_csv_output_writes_csv_files() -> None:
+    """So no CSV a tutor downloads can skip making formula text safe."""
+    offenders = sorted(
+        str(p.relative_to(ROOT))
+        for package in ("bot", "cogs", "slackapp")
+        for p in (ROOT / package).rglob("*.py")
+        if str(p.relative_to(ROOT)) != CSV_WRITER and writes_csv(p.read_text(encoding="utf-8"))
+    )
+    assert offenders == []
+
+
+def test_the_csv_writer_check_sees_every_spelling() -> None:
+    assert writes_csv("import csv\nw = csv.writer(out)")
+    assert writes_csv("import csv\nw = csv.DictWriter(out, fieldnames=[])")
+    assert writes_csv("from csv import writer")
+    assert not writes_csv("import csv\nr = csv.reader(text)")
+    assert writes_csv((ROOT / CSV_WRITER).read_text(encoding="utf-8"))
