@@ -80,7 +80,7 @@ class Gradebook(FeatureCog, commands.Cog):
 
     @command("marks")
     async def marks(self, interaction: discord.Interaction, module: str | None = None) -> None:
-        with self.pacer.request(self._waited(interaction)) as defer_in:
+        with self.pacer.request(self._waited(interaction)) as ticket:
             answer = asyncio.ensure_future(
                 self.reader.student_marks(
                     guild_key(interaction),
@@ -89,11 +89,14 @@ class Gradebook(FeatureCog, commands.Cog):
                     now=self.now(),
                 )
             )
+            answer.add_done_callback(lambda _: ticket.ready())
             try:
-                view = await asyncio.wait_for(asyncio.shield(answer), defer_in)
+                view = await asyncio.wait_for(asyncio.shield(answer), ticket.defer_in)
             except TimeoutError:  # behind a crowd: say "thinking" before Discord gives up
                 await defer_private(interaction)
+                ticket.acknowledged()
                 view = await answer
+                await self.pacer.acknowledgements_first()
             await send_embeds(interaction, view)
 
     # ------------------------------------------------------------------ tutors

@@ -4,6 +4,7 @@ clock, and at once when the queue ahead will not be answered within BUDGET of th
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import ExitStack
 
 import pytest
@@ -49,14 +50,32 @@ def test_the_queue_is_the_requests_under_way_and_the_rate_the_one_this_spell_mea
     pacer = AnswerPacer(clock=clock)
     with ExitStack() as queue:
         for _ in range(150):  # 150 under way: 0.6 s at the assumed rate
-            assert queue.enter_context(pacer.request(0.0)) == DEFER_AFTER
+            assert queue.enter_context(pacer.request(0.0)).defer_in == DEFER_AFTER
         for _ in range(MIN_SAMPLE):
             with pacer.request(0.0):
-                pass  # answered
+                pass  # computed and answered
         clock.now += 0.5
         assert pacer.rate() == MIN_SAMPLE / 0.5  # a slow host: 50 answers a second
-        assert queue.enter_context(pacer.request(0.0)) == 0  # 150 ahead are 3 s away
+        assert queue.enter_context(pacer.request(0.0)).defer_in == 0  # 150 ahead are 3 s away
     # The spell is over; the next crowd starts from the assumed rate again.
-    with pacer.request(0.0) as wait:
-        assert wait == DEFER_AFTER
+    with pacer.request(0.0) as ticket:
+        assert ticket.defer_in == DEFER_AFTER
         assert pacer.rate() == ASSUMED_RATE
+
+
+async def test_an_answer_after_a_deferral_waits_until_the_others_are_acknowledged() -> None:
+    """The answer of a deferred student has no deadline; the others' acknowledgements do."""
+    pacer = AnswerPacer()
+    with pacer.request(0.0) as deferred, pacer.request(0.0) as waiting:
+        deferred.acknowledged()
+        answer = asyncio.ensure_future(pacer.acknowledgements_first())
+        await asyncio.sleep(0.05)
+        assert not answer.done()  # the other one still needs its answer or "thinking"
+        waiting.acknowledged()
+        await asyncio.wait_for(answer, 1)
+
+
+async def test_the_answer_after_a_deferral_waits_at_most_defer_after() -> None:
+    pacer = AnswerPacer(defer_after=0.05)
+    with pacer.request(0.0), pacer.request(0.0):  # neither acknowledged, ever
+        await asyncio.wait_for(pacer.acknowledgements_first(), 10)
