@@ -19,6 +19,7 @@ from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user
 from bot.gradebook import privacy, service
 from bot.gradebook.export import ExportFile, to_csv
+from bot.gradebook.pacing import AnswerPacer
 from bot.gradebook.reader import Exporter, ExportRequest, MarksReader
 from bot.text import split_for_discord
 from cogs._shared.base import FeatureCog
@@ -31,12 +32,6 @@ log = logging.getLogger(__name__)
 
 Component = Literal["discussion", "peer_review", "peer_score", "attendance"]
 Format = Literal["csv", "xlsx"]
-
-
-#: Discord forgets an interaction not acknowledged within 3 seconds of its creation ("The
-#: application did not respond"); a /marks answer not ready this long after the student's click
-#: says "thinking" first, and is sent when ready.
-DEFER_AFTER = 2.5
 
 
 class Gradebook(FeatureCog, commands.Cog):
@@ -53,7 +48,8 @@ class Gradebook(FeatureCog, commands.Cog):
         super().__init__(bot)
         self.reader = MarksReader(bot.db, bot.settings.gradebook_workers)
         self.exporter = Exporter(bot.db, bot.settings.gradebook_workers)
-        self.defer_after = DEFER_AFTER
+        #: When /marks says "thinking" first (``bot.gradebook.pacing``).
+        self.pacer = AnswerPacer()
 
     async def cog_load(self) -> None:
         self.reader.warm()
@@ -62,18 +58,11 @@ class Gradebook(FeatureCog, commands.Cog):
         await self.reader.close()
         await self.exporter.close()
 
-    def _defer_in(self, interaction: discord.Interaction) -> float:
-        """Seconds to wait for the answer before saying "thinking": until ``defer_after``
-        after the click (``created_at``, the snowflake's time, which the bot's clock follows:
-        Discord's and the host's in production, the local server's and the demo's in the
-        sandbox), and never longer than ``defer_after`` from now (a host clock behind).
-
-        Deferring earlier was measured and is worse: in a crowd the deferrals are a thousand
-        more requests queued behind the answers, and more of both arrive late
-        (docs/benchmarks.md).
-        """
-        waited = max(0.0, (self.now() - interaction.created_at).total_seconds())
-        return max(0.0, self.defer_after - waited)
+    def _waited(self, interaction: discord.Interaction) -> float:
+        """Seconds since the click (``created_at``, the snowflake's time, which the bot's clock
+        follows: Discord's and the host's in production, the local server's and the demo's in
+        the sandbox); 0 for a host clock behind it."""
+        return max(0.0, (self.now() - interaction.created_at).total_seconds())
 
     async def _export(
         self, interaction: discord.Interaction, module: str | None, fmt: str, *notes: str
@@ -91,20 +80,24 @@ class Gradebook(FeatureCog, commands.Cog):
 
     @command("marks")
     async def marks(self, interaction: discord.Interaction, module: str | None = None) -> None:
-        answer = asyncio.ensure_future(
-            self.reader.student_marks(
-                guild_key(interaction),
-                chat_user(interaction.user),
-                module,
-                now=self.now(),
+        with self.pacer.request(self._waited(interaction)) as ticket:
+            answer = asyncio.ensure_future(
+                self.reader.student_marks(
+                    guild_key(interaction),
+                    chat_user(interaction.user),
+                    module,
+                    now=self.now(),
+                )
             )
-        )
-        try:
-            view = await asyncio.wait_for(asyncio.shield(answer), self._defer_in(interaction))
-        except TimeoutError:  # a crowd at the end of term: say "thinking" before Discord gives up
-            await defer_private(interaction)
-            view = await answer
-        await send_embeds(interaction, view)
+            answer.add_done_callback(lambda _: ticket.ready())
+            try:
+                view = await asyncio.wait_for(asyncio.shield(answer), ticket.defer_in)
+            except TimeoutError:  # behind a crowd: say "thinking" before Discord gives up
+                await defer_private(interaction)
+                ticket.acknowledged()
+                view = await answer
+                await self.pacer.acknowledgements_first()
+            await send_embeds(interaction, view)
 
     # ------------------------------------------------------------------ tutors
 

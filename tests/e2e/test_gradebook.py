@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -696,10 +697,66 @@ async def test_a_slow_answer_says_thinking_first_then_shows_the_marks(
     await quick.reply(contains="your participation")
     assert quick.interaction.response_type == 4  # answered at once: no "thinking" first
 
-    cog.defer_after = 0  # as if the student's click was already 2.5 s old
+    cog.pacer.defer_after = 0  # as if the student's click was already 2.5 s old
     slow = await amara.command("marks", where=world.channel(MODULE), module=MODULE)
     reply = await slow.reply(contains="your participation")
     assert slow.interaction.response_type == 5  # deferred ...
     assert sandbox.server.state.answered(slow.interaction)  # ... and filled in
     assert reply in amara.ephemerals() and reply not in student(world, "lukasb_92").ephemerals()
     assert message_text(reply) == message_text(quick.messages[0])
+
+
+@pytest.mark.parametrize("backend", backends())
+async def test_behind_a_queue_too_long_to_answer_in_time_students_are_deferred_at_once(
+    storage: Backends, backend: str
+) -> None:
+    """A crowd on a slow host: a student whose queue ahead will not be answered within 2 s
+    of the click says "thinking" at once, before any answer is ready (not 2.5 s later, when
+    the whole crowd would defer together and those deferrals queue behind the answers), and
+    then gets exactly their marks in that reply; the first few are answered directly."""
+    box = await _sandbox(storage, backend, "loop")
+    try:
+        assert box.world is not None
+        world = box.world
+        await seed(box)
+        students = world.students(MODULE)[:6]
+        channel = world.channel(MODULE)
+        for actor in students:  # the first command links each student's account
+            await (await actor.command("marks", where=channel, module=MODULE)).reply()
+        cog: Any = box.app.bot.get_cog("Gradebook")
+        cog.pacer.assumed_rate = 1.0  # a host answering one /marks a second ...
+        cog.pacer.defer_after = 60.0  # ... and no "thinking" on the 2.5 s timer in this test
+        reader = cog.reader
+        computed = reader.student_marks
+        held = asyncio.Event()
+
+        async def slow(*args: Any, **kwargs: Any) -> Any:
+            await held.wait()  # no answer until the crowd has asked
+            return await computed(*args, **kwargs)
+
+        reader.student_marks = slow
+        handles = [
+            (actor, await actor.command("marks", where=channel, module=MODULE))
+            for actor in students
+        ]
+        # 3 ahead take 3 s at one a second, past 2 s: the fourth and later defer at once.
+        behind = len(students) - 3
+        await box.server.wait_until(
+            lambda: sum(h.interaction.response_type == 5 for _, h in handles) == behind or None,
+            timeout=30,
+            describe=lambda: "the students behind the queue were not deferred",
+        )
+        held.set()
+        for actor, handle in handles:
+            await handle.reply(contains="your participation")
+            sent = "\n".join(message_text(m) for m in handle.messages)
+            user = ChatUser(str(actor.id), actor.name, actor.user.global_name or actor.name)
+            async with open_context(box.db, str(world.guild.id), user) as ctx:
+                view = await service.student_marks(ctx.session, ctx.caller, MODULE, box.clock.now())
+            expected = render(view)
+            assert sent == f"{expected.title}\n" + "\n".join(expected.parts)
+            assert handle.messages[0] in actor.ephemerals()
+            assert box.server.state.answered(handle.interaction)
+        assert sorted(h.interaction.response_type or 0 for _, h in handles) == [4, 4, 4, 5, 5, 5]
+    finally:
+        await _stop(box, storage)

@@ -1,39 +1,81 @@
 """When /marks says "thinking": Discord drops an interaction neither answered nor deferred
-within 3 s of the click: /marks says it DEFER_AFTER after the click, whatever the host's clock."""
+within 3 s of the click. A student is deferred DEFER_AFTER after the click whatever the host's
+clock, and at once when the queue ahead will not be answered within BUDGET of the click."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
-from typing import Any
+import asyncio
+from contextlib import ExitStack
 
 import pytest
 
-from cogs.gradebook.cog import DEFER_AFTER, Gradebook
-
-CLICK = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+from bot.gradebook.pacing import ASSUMED_RATE, BUDGET, DEFER_AFTER, MIN_SAMPLE, AnswerPacer
 
 
-def defer_in(seen_after: float) -> float:
-    """Seconds the handler waits for the answer when it sees the click ``seen_after`` late."""
-    cog: Any = Gradebook.__new__(Gradebook)
-    cog.bot = SimpleNamespace(
-        clock=SimpleNamespace(now=lambda: CLICK + timedelta(seconds=seen_after))
-    )
-    cog.defer_after = DEFER_AFTER
-    return cog._defer_in(SimpleNamespace(created_at=CLICK))  # type: ignore[no-any-return]
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def test_a_click_seen_at_once_waits_for_the_answer_until_defer_after() -> None:
-    assert defer_in(0.0) == DEFER_AFTER
+    assert AnswerPacer().defer_in(0.0, ahead=0) == DEFER_AFTER
 
 
 def test_a_click_that_reached_the_bot_late_is_deferred_by_defer_after_from_the_click() -> None:
-    for late in (0.1, 0.5, 1.0, 2.0):
-        assert late + defer_in(late) == pytest.approx(DEFER_AFTER)
-    for late in (2.5, 2.9, 10.0):
-        assert defer_in(late) == 0  # "thinking" at once
+    pacer = AnswerPacer()
+    for late in (0.1, 0.5, 1.0, 1.9):
+        assert late + pacer.defer_in(late, ahead=0) == pytest.approx(DEFER_AFTER)
+    for late in (BUDGET + 0.1, 2.5, 2.9, 10.0):
+        assert pacer.defer_in(late, ahead=0) == 0  # "thinking" at once
 
 
 def test_a_host_clock_behind_the_click_never_waits_past_defer_after() -> None:
-    assert defer_in(-5.0) == DEFER_AFTER
+    assert AnswerPacer().defer_in(-5.0, ahead=0) == DEFER_AFTER
+
+
+def test_behind_a_queue_that_cannot_be_answered_in_time_it_defers_at_once() -> None:
+    pacer = AnswerPacer()
+    in_time = int(BUDGET * ASSUMED_RATE) - 1
+    assert pacer.defer_in(0.0, ahead=in_time) == DEFER_AFTER
+    assert pacer.defer_in(0.0, ahead=in_time + 2) == 0
+    # The click's age counts: the same queue is too long for a click already 1 s old.
+    assert pacer.defer_in(1.0, ahead=in_time) == 0
+
+
+def test_the_queue_is_the_requests_under_way_and_the_rate_the_one_this_spell_measured() -> None:
+    clock = Clock()
+    pacer = AnswerPacer(clock=clock)
+    with ExitStack() as queue:
+        for _ in range(150):  # 150 under way: 0.6 s at the assumed rate
+            assert queue.enter_context(pacer.request(0.0)).defer_in == DEFER_AFTER
+        for _ in range(MIN_SAMPLE):
+            with pacer.request(0.0):
+                pass  # computed and answered
+        clock.now += 0.5
+        assert pacer.rate() == MIN_SAMPLE / 0.5  # a slow host: 50 answers a second
+        assert queue.enter_context(pacer.request(0.0)).defer_in == 0  # 150 ahead are 3 s away
+    # The spell is over; the next crowd starts from the assumed rate again.
+    with pacer.request(0.0) as ticket:
+        assert ticket.defer_in == DEFER_AFTER
+        assert pacer.rate() == ASSUMED_RATE
+
+
+async def test_an_answer_after_a_deferral_waits_until_the_others_are_acknowledged() -> None:
+    """The answer of a deferred student has no deadline; the others' acknowledgements do."""
+    pacer = AnswerPacer()
+    with pacer.request(0.0) as deferred, pacer.request(0.0) as waiting:
+        deferred.acknowledged()
+        answer = asyncio.ensure_future(pacer.acknowledgements_first())
+        await asyncio.sleep(0.05)
+        assert not answer.done()  # the other one still needs its answer or "thinking"
+        waiting.acknowledged()
+        await asyncio.wait_for(answer, 1)
+
+
+async def test_the_answer_after_a_deferral_waits_at_most_defer_after() -> None:
+    pacer = AnswerPacer(defer_after=0.05)
+    with pacer.request(0.0), pacer.request(0.0):  # neither acknowledged, ever
+        await asyncio.wait_for(pacer.acknowledgements_first(), 10)
