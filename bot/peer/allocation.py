@@ -24,6 +24,7 @@ import random
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
 from types import MappingProxyType
 
 from bot.peer.allocation_rules import (
@@ -31,6 +32,7 @@ from bot.peer.allocation_rules import (
     Groups,
     GroupsArg,
     PairsArg,
+    allowed,
     barred,
     by_author,
     pairs,
@@ -274,7 +276,7 @@ class _Allocator:
         self.repeating = False  # set once a search allowing repeats moved pairs
         # Forbidden pairs by author: one author's set looked up once for many reviewers.
         self.forbidden = by_author(forbidden)
-        self.forbidden_pairs = len(forbidden)
+        self.forbidden_pairs = forbidden
         self.locked = locked
         self.rev_of: dict[int, set[int]] = {}
         self.auth_of: dict[int, set[int]] = {r: set() for r in self.pool}
@@ -315,25 +317,14 @@ class _Allocator:
         )
 
     def can_take(self, r: int, a: int, allow_repeat: bool) -> bool:
-        revs, barred, same = self._author_rules(a)
+        """The rules for one pair; the first pass applies them to many at once (``allowed``)."""
         return (
             r != a
-            and r not in revs
-            and r not in barred
+            and r not in self.rev_of.get(a, EMPTY)
+            and r not in self.forbidden.get(a, EMPTY)
             and (allow_repeat or (r, a) not in self.history)
-            and (same is None or not same(r, a))
+            and not self.groups.same(r, a)
         )
-
-    def _author_rules(
-        self, a: int
-    ) -> tuple[set[int], Collection[int], Callable[[int, int], bool] | None]:
-        """``can_take``'s sets for author ``a``, looked up once for many reviewers: reviewers
-        (to add to), forbidden reviewers, the group check (None: ``a`` is in no group)."""
-        revs = self.rev_of.get(a)
-        if revs is None:
-            revs = self.rev_of[a] = set()
-        same = self.groups.same if a in self.groups.key else None
-        return revs, self.forbidden.get(a, EMPTY), same
 
     def _add(self, r: int, a: int) -> None:
         self.rev_of.setdefault(a, set()).add(r)
@@ -380,7 +371,7 @@ class _Allocator:
         useful: list[int] = []
         surely: dict[frozenset[int], bool] = {}
         for key, _ in self.buckets:
-            blockers = 1 + self.forbidden_pairs
+            blockers = 1 + len(self.forbidden_pairs)
             for g in key:
                 blockers += len(self.pool_by_group.get(g, ()))
             surely[key] = len(needy) > blockers
@@ -432,26 +423,19 @@ class _Allocator:
             row = [r for r, n in spare if n > j]
             self.rng.shuffle(row)
             slots += row
-        i = 0
-        auth_of, need, history = self.auth_of, self.need, self.history
+        # Each author uses ``need[a]`` slots in turn, whether the rules let them take it or not.
+        owner = list(chain.from_iterable(repeat(a, self.need[a]) for a in authors))
+        del owner[len(slots) :]
+        rules = (self.locked, self.forbidden_pairs, self.history)
+        found = allowed(slots[: len(owner)], owner, groups=self.groups, barred=rules)
+        rev_of, auth_of = self.rev_of, self.auth_of
         for a in authors:
-            # ``can_take`` for a window of reviewers; each author uses ``need[a]`` slots.
-            revs, barred, same = self._author_rules(a)
-            window = slots[i : i + need[a]]
-            i += len(window)
-            for r in window:
-                if (
-                    r != a
-                    and r not in revs
-                    and r not in barred
-                    and (r, a) not in history
-                    and (same is None or not same(r, a))
-                ):
-                    revs.add(r)
-                    auth_of[r].add(a)
-                    need[a] -= 1
-            if i >= len(slots):
-                return
+            rev_of.setdefault(a, set())
+        for r, a in found:
+            rev_of[a].add(r)
+            auth_of[r].add(a)
+        for a, n in Counter(a for _, a in found).items():
+            self.need[a] -= n
 
     # ---- augmenting paths
 
