@@ -16,9 +16,10 @@ server (``--latency-ms`` per REST request, ``RateLimiter.discord_like()``); the 
 ``--dms`` students. Notices are written to the database as the features write them, due a few
 seconds ahead; the bot's scheduler tick is 1 s so it sees rows it did not write itself (in
 production the feature that writes a notice wakes the dispatcher). Delivery times are the
-server's: when each message was created. What goes through the notice engine is measured
-here; release marks and review assignments go through the peer outbox, measured only once
-the one outbox (issue 14) sends them all.
+server's: when each message was created. Notices are sent by the one outbox (``bot/outbox``),
+as release marks and review assignments are; it stores each recipient's DM channel id, so
+before each round's first-time burst the bench forgets them (``dm_channels``) and starts a
+fresh bot.
 
 Run: .venv/bin/python bench/bench_notices.py [--dms 1000] [--posts 20] [--pending 10000]
      [--rounds 3] [--db sqlite|postgres|both] [--latency-ms 50] [--quick]
@@ -50,7 +51,7 @@ from sqlalchemy import delete, insert, select, update
 
 from bot.calendar import messages as M
 from bot.db.engine import Database
-from bot.db.models import Module, Notice, NoticeAudience, NoticeStatus, Person
+from bot.db.models import DmChannel, Module, Notice, NoticeAudience, NoticeStatus, Person
 from cohortlab.localdiscord.models import DM
 from cohortlab.localdiscord.server import LocalDiscordServer
 from cohortlab.sandbox import World, build_world, example_texts
@@ -111,6 +112,12 @@ async def add_notices(
             )
         for lo in range(0, len(rows), 2000):
             await s.execute(insert(Notice), rows[lo : lo + 2000])
+
+
+async def forget_dm_channels(db: Database) -> None:
+    """Forget every stored DM channel id: the next DM to anyone costs two requests again."""
+    async with db.session() as s:
+        await s.execute(delete(DmChannel))
 
 
 async def delivered(db: Database, tag: str) -> list[tuple[datetime, str | None]]:
@@ -206,9 +213,11 @@ async def run(backend: str, args: argparse.Namespace, wd: Path) -> None:
         try:
             await bot.start()
             for number in range(1, args.rounds + 1):
-                # A fresh bot each round: nobody's DM channel is known to it.
+                # A fresh bot each round, and no stored DM channel ids (the outbox keeps
+                # them): nobody's DM channel is known to it.
                 if number > 1:
                     await bot.stop()
+                    await forget_dm_channels(db)
                     bot = BotProcess(server, url, wd, scheduler_tick_seconds="1")
                     await bot.start()
                 due = datetime.now(UTC) + timedelta(seconds=3)

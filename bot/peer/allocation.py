@@ -24,7 +24,20 @@ import random
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
 from types import MappingProxyType
+
+from bot.peer.allocation_rules import (
+    EMPTY,
+    Groups,
+    GroupsArg,
+    PairsArg,
+    allowed,
+    barred,
+    by_author,
+    pairs,
+    why_short,
+)
 
 __all__ = [
     "AllocationResult",
@@ -35,9 +48,6 @@ __all__ = [
     "barred",
     "reassign",
 ]
-
-GroupsArg = Mapping[int, int | Iterable[int]]
-PairsArg = Iterable["Assignment | tuple[int, int]"]
 
 # How many target reviewers the search tries for each author it meets before queueing that
 # author: enough to finish most searches one step early, few enough to stay cheap when the
@@ -136,7 +146,7 @@ def allocate(
     if k < 1:
         raise ValueError("k must be at least 1")
     author_set = set(authors)
-    kept = _pairs(existing)
+    kept = pairs(existing)
     if reviewers is None:
         pool = author_set | {a for _, a in kept} | {r for r, _ in kept}
     else:
@@ -144,12 +154,12 @@ def allocate(
     engine = _Allocator(
         pool=pool,
         groups=groups,
-        history=_pairs(history),
+        history=pairs(history),
         locked=kept,
-        forbidden=_pairs(forbid) - kept,
+        forbidden=pairs(forbid) - kept,
         seed=seed,
     )
-    wanted = {a: k for a in author_set}
+    wanted = dict.fromkeys(author_set, k)
     need = {a: max(0, k - len(engine.rev_of.get(a, ()))) for a in author_set}
     return engine.run(need, wanted, k)
 
@@ -202,8 +212,8 @@ def reassign(
     ``exclude`` (e.g. someone who left) takes reviewers out of the pool, and ``forbid`` pairs
     (ended earlier) are never proposed. The pool defaults to the authors of ``current``.
     """
-    cur = _pairs(current)
-    dropped = _pairs(drop) & cur
+    cur = pairs(current)
+    dropped = pairs(drop) & cur
     kept = cur - dropped
     authors = {a for _, a in cur}
     pool = set(reviewers) if reviewers is not None else set(authors)
@@ -211,9 +221,9 @@ def reassign(
     engine = _Allocator(
         pool=pool,
         groups=groups,
-        history=_pairs(history),
+        history=pairs(history),
         locked=kept,
-        forbidden=set(dropped) | (_pairs(forbid) - kept),
+        forbidden=set(dropped) | (pairs(forbid) - kept),
         seed=seed,
     )
     wanted: dict[int, int] = {}
@@ -226,49 +236,7 @@ def reassign(
     return engine.run(need, wanted, k)
 
 
-def barred(
-    reviewer: int, author: int, *, groups: GroupsArg | None = None, taken: PairsArg = ()
-) -> str | None:
-    """Which hard rule a pair a tutor names would break: ``"self"``, ``"pair"`` (it is, or
-    was, in ``taken``) or ``"group"`` (group-mates, when ``groups`` is given); None if none.
-
-    The same rules the allocator applies, for the one pair chosen by hand.
-    """
-    if reviewer == author:
-        return "self"
-    if (reviewer, author) in _pairs(taken):
-        return "pair"
-    norm = _normalise_groups(groups)
-    if not norm.get(reviewer, _EMPTY).isdisjoint(norm.get(author, _EMPTY)):
-        return "group"
-    return None
-
-
 # --------------------------------------------------------------------------- internals
-
-
-def _pairs(items: PairsArg) -> set[tuple[int, int]]:
-    out: set[tuple[int, int]] = set()
-    for item in items:
-        if isinstance(item, Assignment):
-            out.add((item.reviewer, item.author))
-        else:
-            out.add((item[0], item[1]))
-    return out
-
-
-def _normalise_groups(groups: GroupsArg | None) -> dict[int, frozenset[int]]:
-    if not groups:
-        return {}
-    out: dict[int, frozenset[int]] = {}
-    for person, g in groups.items():
-        fs = frozenset((g,)) if isinstance(g, int) else frozenset(g)
-        if fs:
-            out[person] = fs
-    return out
-
-
-_EMPTY: frozenset[int] = frozenset()
 
 
 class _Memo:
@@ -300,72 +268,78 @@ class _Allocator:
     ) -> None:
         self.rng = random.Random(seed)
         self.pool_set = pool
-        self.pool: list[int] = sorted(pool)
+        self.sorted_pool = sorted(pool)
+        self.pool: list[int] = list(self.sorted_pool)
         self.rng.shuffle(self.pool)
-        self.rank = {r: i for i, r in enumerate(self.pool)}
-        self.groups = _normalise_groups(groups)
+        self.groups = Groups(groups)
         self.history = history
-        self.forbidden = forbidden
+        self.repeating = False  # set once a search allowing repeats moved pairs
+        # Forbidden pairs by author: one author's set looked up once for many reviewers.
+        self.forbidden = by_author(forbidden)
+        self.forbidden_pairs = forbidden
         self.locked = locked
         self.rev_of: dict[int, set[int]] = {}
         self.auth_of: dict[int, set[int]] = {r: set() for r in self.pool}
         for r, a in sorted(locked):  # sorted: set order must not depend on input order
             self.rev_of.setdefault(a, set()).add(r)
             self.auth_of.setdefault(r, set()).add(a)
+        # The pool's author sets in pool order: loads in bulk are ``map(len, ...)``.
+        self.pool_authors = [self.auth_of[r] for r in self.pool]
         self.need: dict[int, int] = {}
         self.cap: dict[int, int] = {}
-        self.added: set[tuple[int, int]] = set()
         # Reviewers bucketed by their group set: a search skips a whole same-group bucket at
         # once instead of rejecting its members one by one.
         by_key: dict[frozenset[int], list[int]] = {}
         for r in self.pool:
-            by_key.setdefault(self.groups.get(r, _EMPTY), []).append(r)
+            by_key.setdefault(self.groups.sets.get(r, EMPTY), []).append(r)
         self.buckets: list[tuple[frozenset[int], list[int]]] = list(by_key.items())
         self.pool_by_group: dict[int, set[int]] = {}
-        for r in self.pool:
-            for g in self.groups.get(r, _EMPTY):
-                self.pool_by_group.setdefault(g, set()).add(r)
+        for key, members in self.buckets:
+            for g in key:
+                self.pool_by_group.setdefault(g, set()).update(members)
 
     # ---- basic predicates
 
     def load(self, r: int) -> int:
         return len(self.auth_of[r])
 
-    def same_group(self, r: int, a: int) -> bool:
-        gr = self.groups.get(r)
-        if gr is None:
-            return False
-        ga = self.groups.get(a)
-        return ga is not None and not gr.isdisjoint(ga)
+    def loads(self) -> list[int]:
+        """Every pool member's load, in pool order."""
+        return list(map(len, self.pool_authors))
 
     def eligible(self, r: int, a: int) -> bool:
         """Allowed at all (ignores what is already assigned and the soft history rule)."""
         return (
             r != a
             and r in self.pool_set
-            and (r, a) not in self.forbidden
-            and not self.same_group(r, a)
+            and r not in self.forbidden.get(a, EMPTY)
+            and not self.groups.same(r, a)
         )
 
     def can_take(self, r: int, a: int, allow_repeat: bool) -> bool:
-        revs = self.rev_of.get(a)
+        """The rules for one pair; the first pass applies them to many at once (``allowed``)."""
         return (
             r != a
-            and (revs is None or r not in revs)
-            and (r, a) not in self.forbidden
+            and r not in self.rev_of.get(a, EMPTY)
+            and r not in self.forbidden.get(a, EMPTY)
             and (allow_repeat or (r, a) not in self.history)
-            and not self.same_group(r, a)
+            and not self.groups.same(r, a)
         )
 
     def _add(self, r: int, a: int) -> None:
         self.rev_of.setdefault(a, set()).add(r)
         self.auth_of[r].add(a)
-        self.added.add((r, a))
 
     def _remove(self, r: int, a: int) -> None:
         self.rev_of[a].discard(r)
         self.auth_of[r].discard(a)
-        self.added.discard((r, a))
+
+    def repeats(self) -> list[tuple[int, int]]:
+        """The added pairs that repeat an earlier exercise, sorted."""
+        if not self.repeating:
+            return []
+        now = self.auth_of
+        return sorted(p for p in self.history if p[1] in now.get(p[0], ()) and p not in self.locked)
 
     # ---- eligibility arithmetic, for "fillable?" and the report
 
@@ -373,13 +347,13 @@ class _Allocator:
         """(eligible, excluded as self, excluded as group-mates, excluded as dropped)."""
         me = 1 if a in self.pool_set else 0
         mates: set[int] = set()
-        for g in self.groups.get(a, _EMPTY):
+        for g in self.groups.sets.get(a, EMPTY):
             mates |= self.pool_by_group.get(g, set())
         mates.discard(a)
         dropped = sum(
             1
-            for r, au in self.forbidden
-            if au == a and r in self.pool_set and r != a and r not in mates
+            for r in self.forbidden.get(a, EMPTY)
+            if r in self.pool_set and r != a and r not in mates
         )
         eligible = len(self.pool) - me - len(mates) - dropped
         return eligible, me, len(mates), dropped
@@ -390,20 +364,31 @@ class _Allocator:
 
     # ---- capacities: water-filling the new reviews onto the least-loaded useful reviewers
 
-    def _useful(self, r: int, needy: list[int]) -> bool:
-        blockers = 1 + len(self.forbidden)
-        for g in self.groups.get(r, _EMPTY):
-            blockers += len(self.pool_by_group.get(g, ()))
-        if len(needy) > blockers:
-            return True
-        return any(self.eligible(r, a) for a in needy)
+    def _useful(self, needy: list[int]) -> list[int]:
+        """The pool members eligible for at least one needy author, in pool order. A reviewer
+        is barred from at most ``blockers`` authors (themself, group-mates, forbidden pairs),
+        the same number for their whole bucket: with more needy, the bucket is useful."""
+        useful: list[int] = []
+        surely: dict[frozenset[int], bool] = {}
+        for key, _ in self.buckets:
+            blockers = 1 + len(self.forbidden_pairs)
+            for g in key:
+                blockers += len(self.pool_by_group.get(g, ()))
+            surely[key] = len(needy) > blockers
+        if all(surely.values()):
+            return list(self.pool)
+        for r in self.pool:
+            if surely[self.groups.sets.get(r, EMPTY)] or any(self.eligible(r, a) for a in needy):
+                useful.append(r)
+        return useful
 
     def _set_caps(self, demand: int, needy: list[int]) -> None:
-        useful = [r for r in self.pool if self._useful(r, needy)]
-        self.cap = {r: self.load(r) for r in self.pool}
+        useful = self._useful(needy)
+        now = dict(zip(self.pool, self.loads(), strict=True))
+        self.cap = dict(now)
         if demand <= 0 or not useful:
             return
-        base = Counter(self.load(r) for r in useful)
+        base = Counter(now[r] for r in useful)
 
         def room(level: int) -> int:
             return sum(n * (level - b) for b, n in base.items() if b < level)
@@ -417,9 +402,9 @@ class _Allocator:
                 lo = mid + 1
         level = lo
         for r in useful:
-            self.cap[r] = max(self.load(r), level - 1)
+            self.cap[r] = max(now[r], level - 1)
         left = demand - room(level - 1)
-        topped = [r for r in useful if self.load(r) <= level - 1]
+        topped = [r for r in useful if now[r] <= level - 1]
         self.rng.shuffle(topped)
         for r in topped[:left]:
             self.cap[r] = level
@@ -427,7 +412,7 @@ class _Allocator:
     # ---- the first pass: seeded round-robin
 
     def _initial(self, authors: list[int]) -> None:
-        spare = [(r, self.cap[r] - len(self.auth_of[r])) for r in self.pool]
+        spare = [(r, self.cap[r] - n) for r, n in zip(self.pool, self.loads(), strict=True)]
         depth = max((n for _, n in spare), default=0)
         # Each round of the round-robin in its own seeded order: a submission's reviewers are
         # then a fresh mix each time, and the exercise's reviews form one connected web. With
@@ -438,16 +423,19 @@ class _Allocator:
             row = [r for r, n in spare if n > j]
             self.rng.shuffle(row)
             slots += row
-        i = 0
+        # Each author uses ``need[a]`` slots in turn, whether the rules let them take it or not.
+        owner = list(chain.from_iterable(repeat(a, self.need[a]) for a in authors))
+        del owner[len(slots) :]
+        rules = (self.locked, self.forbidden_pairs, self.history)
+        found = allowed(slots[: len(owner)], owner, groups=self.groups, barred=rules)
+        rev_of, auth_of = self.rev_of, self.auth_of
         for a in authors:
-            for _ in range(self.need[a]):
-                if i >= len(slots):
-                    return
-                r = slots[i]
-                i += 1
-                if self.can_take(r, a, allow_repeat=False):
-                    self._add(r, a)
-                    self.need[a] -= 1
+            rev_of.setdefault(a, set())
+        for r, a in found:
+            rev_of[a].add(r)
+            auth_of[r].add(a)
+        for a, n in Counter(a for _, a in found).items():
+            self.need[a] -= n
 
     # ---- augmenting paths
 
@@ -460,7 +448,7 @@ class _Allocator:
         live: dict[int, list[int]],
         start: int,
     ) -> Iterator[int]:
-        ga = self.groups.get(a)
+        ga = self.groups.sets.get(a)
         nb = len(self.buckets)
         for j in range(nb):
             bi = (start + j) % nb
@@ -512,7 +500,7 @@ class _Allocator:
         barred: set[frozenset[int]] = set()
 
         def look(a: int) -> int | None:
-            ga = self.groups.get(a)
+            ga = self.groups.sets.get(a)
             if ga is not None and ga in barred:
                 return None
             all_mates = True
@@ -520,7 +508,7 @@ class _Allocator:
                 s = targets[i % len(targets)]
                 if s in visited or s in dead or not is_target(s):
                     continue
-                if self.same_group(s, a):
+                if self.groups.same(s, a):
                     continue
                 all_mates = False
                 if self.can_take(s, a, allow_repeat):
@@ -531,6 +519,7 @@ class _Allocator:
 
         def finish(end: int) -> int:
             memo.reset()
+            self.repeating |= allow_repeat
             return self._apply(end, took, gave)
 
         for a, giver in sources:
@@ -602,18 +591,20 @@ class _Allocator:
         if not self.pool:
             return
         while True:
-            lo = min(self.load(r) for r in self.pool)
-            if max(self.load(r) for r in self.pool) < lo + 2:
+            loads = self.loads()
+            lo = min(loads)
+            if max(loads) < lo + 2:
                 return
             progress = False
             memo = _Memo()
-            for src in sorted(self.pool, key=lambda r: (-self.load(r), self.rank[r])):
+            # Heaviest first; equal loads in pool order (the sort is stable).
+            for src in sorted(self.pool, key=lambda r: -self.load(r)):
                 if self.load(src) < lo + 2:
                     break
                 while self.load(src) >= lo + 2 and src not in memo.dead:
                     if self._shed(src, allow_repeat, memo):
                         progress = True
-                        lo = min(self.load(r) for r in self.pool)
+                        lo = min(self.loads())
                     else:
                         memo.dead.add(src)
             if not progress:
@@ -639,8 +630,8 @@ class _Allocator:
         already gone is skipped, else "putting it back" after a failed search would add a
         review the author never lost (k+1 reviewers, one reviewer a review heavier).
         """
-        for r, a in sorted(self.added & self.history):
-            if (r, a) not in self.added:
+        for r, a in self.repeats():
+            if a not in self.auth_of[r]:
                 continue
             level = self.load(r)
             self._remove(r, a)
@@ -689,18 +680,22 @@ class _Allocator:
         k: int,
         eligible: dict[int, tuple[int, int, int, int]],
     ) -> AllocationResult:
-        assignments = tuple(Assignment(r, a) for r, a in sorted(self.locked | self.added))
-        added = tuple(x for x in assignments if (x.reviewer, x.author) in self.added)
-        repeats = tuple(x for x in added if (x.reviewer, x.author) in self.history)
-        loads = {r: self.load(r) for r in sorted(self.pool)}
+        # Sorted by reviewer, then author: each reviewer's few authors sorted, not every pair.
+        assignments = tuple(
+            Assignment(r, a) for r in sorted(self.auth_of) for a in sorted(self.auth_of[r])
+        )
+        added = assignments
+        if self.locked:
+            added = tuple(x for x in assignments if (x.reviewer, x.author) not in self.locked)
+        repeats = tuple(Assignment(r, a) for r, a in self.repeats())
+        loads = {r: len(self.auth_of[r]) for r in self.sorted_pool}
         shortfalls: list[Shortfall] = []
-        for a in sorted(wanted):
-            have = len(self.rev_of.get(a, ()))
-            if have >= wanted[a]:
-                continue
+        rev_of = self.rev_of
+        for a in sorted(a for a, n in wanted.items() if len(rev_of.get(a, EMPTY)) < n):
+            have = len(rev_of.get(a, EMPTY))
             info = eligible.get(a) or self.exclusions(a)
             shortfalls.append(
-                Shortfall(a, wanted[a], have, info[0], _why(wanted[a], len(self.pool), info))
+                Shortfall(a, wanted[a], have, info[0], why_short(wanted[a], len(self.pool), info))
             )
         notes: list[str] = []
         if shortfalls:
@@ -736,15 +731,3 @@ class _Allocator:
             repeats=repeats,
             notes=tuple(notes),
         )
-
-
-def _why(wanted: int, pool: int, info: tuple[int, int, int, int]) -> str:
-    eligible, me, mates, dropped = info
-    parts = [f"the pool has {pool} reviewer(s)"]
-    if me:
-        parts.append("the author cannot review themself")
-    if mates:
-        parts.append(f"{mates} share the author's study group")
-    if dropped:
-        parts.append(f"{dropped} were dropped from this submission")
-    return f"needs {wanted} reviewer(s) but only {eligible} are eligible: " + "; ".join(parts)

@@ -411,6 +411,37 @@ def test_people_in_several_groups_are_kept_apart_from_all_of_them() -> None:
     assert result.complete
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(2, 25),
+    k=st.integers(1, 4),
+    memberships=st.lists(st.lists(st.integers(0, 5), max_size=3), min_size=25, max_size=25),
+    seed=st.integers(0, 2**32),
+)
+def test_people_in_overlapping_groups_never_review_anyone_they_share_one_with(
+    n: int, k: int, memberships: list[list[int]], seed: int
+) -> None:
+    """Overlapping group sets, and people in none: the check cannot compare one key each."""
+    people = list(range(n))
+    groups: dict[int, int | list[int]] = {p: memberships[p] for p in people}
+    result = allocate(people, k=k, groups=groups, seed=seed)
+    for x in result.assignments:
+        assert x.reviewer != x.author
+        assert not set(memberships[x.reviewer]) & set(memberships[x.author])
+        assert barred(x.reviewer, x.author, groups=groups) is None
+    for short in result.shortfalls:
+        mates = {p for p in people if set(memberships[p]) & set(memberships[short.author])}
+        assert short.eligible == n - len(mates | {short.author})
+
+
+@settings(max_examples=100, deadline=None)
+@given(c=cohorts(max_n=12))
+def test_repeats_reported_are_exactly_the_new_pairs_from_the_history(c: Cohort) -> None:
+    result = c.run()
+    expected = sorted(x for x in result.added if (x.reviewer, x.author) in set(c.history))
+    assert list(result.repeats) == expected
+
+
 def test_repeats_are_used_when_nothing_else_gives_full_coverage() -> None:
     everyone = [(r, a) for r in range(4) for a in range(4) if r != a]
     result = allocate(range(4), k=3, history=everyone)
