@@ -139,6 +139,7 @@ async def answer(call: Call, values: Mapping[str, Any]) -> str:
         int(values["prompt"]),
         text=values["text"],
         reply_to=values.get("reply_to"),
+        links=call.services.chat.links,
         now=call.now,
     )
     chat = call.services.chat
