@@ -185,6 +185,16 @@ class GradeCsvResult:
     released: bool
 
 
+async def begin_grade_csv(
+    session: AsyncSession, caller: Caller, cohort: Cohort, prompt_id: int
+) -> tuple[DiscussionPrompt, Module]:
+    """May the caller grade this prompt from a CSV now? Asked before any file is looked at,
+    so a student is told the command is for tutors, not what is wrong with their link."""
+    prompt, module = await staff_prompt(session, caller, cohort, prompt_id)
+    _require_opened(prompt)
+    return prompt, module
+
+
 async def grade_csv(
     session: AsyncSession,
     caller: Caller,
@@ -200,8 +210,7 @@ async def grade_csv(
     ``data`` is None when the attachment was too large to fetch; it may be a download to start
     only once the caller is known to be the prompt's staff (a student's file is never fetched).
     """
-    prompt, module = await staff_prompt(session, caller, cohort, prompt_id)
-    _require_opened(prompt)
+    prompt, module = await begin_grade_csv(session, caller, cohort, prompt_id)
     if not filename.lower().endswith((".csv", ".txt")):
         raise UserError(f"Attach a .csv file (got {shown(filename)}).")
     if callable(data):

@@ -82,6 +82,9 @@ async def extend(call: Call, values: Mapping[str, Any]) -> str:
 
 
 async def grade_csv(call: Call, values: Mapping[str, Any]) -> str:
+    # The caller's role first: a student is told the command is for tutors, and their link
+    # is never looked up.
+    await call.in_context(service.begin_grade_csv, int(values["prompt"]))
     csv = await shared_file(call, str(values["file"]))
     result = await call.in_context(
         service.grade_csv,
