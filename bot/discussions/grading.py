@@ -24,6 +24,7 @@ from bot.db.models import (
     PromptStatus,
     Role,
 )
+from bot.delivery import DISCORD, NOT_LINKED, Platform, reason_of
 from bot.discussions import scoring
 from bot.discussions.grades_csv import MAX_CSV_BYTES, MAX_FEEDBACK_CHARS, parse_grades_csv
 from bot.discussions.prompts import PromptInfo, audit_prompt, prompt_info, staff_prompt, student_of
@@ -319,8 +320,21 @@ class ScoreTable:
     csv_data: bytes = field(repr=False)
 
 
+def _dm_failure(error: str, platform: Platform) -> str:
+    """A stored send error as the table shows it ("not linked" in the platform's words)."""
+    if reason_of(error) == NOT_LINKED:
+        return f"not linked to a {platform.name} account yet"
+    return error
+
+
 async def score_table(
-    session: AsyncSession, caller: Caller, cohort: Cohort, prompt_id: int, *, now: datetime
+    session: AsyncSession,
+    caller: Caller,
+    cohort: Cohort,
+    prompt_id: int,
+    *,
+    now: datetime,
+    platform: Platform = DISCORD,
 ) -> ScoreTable:
     """Every student's provisional score with quality (tutors see it before release)."""
     prompt, module = await staff_prompt(session, caller, cohort, prompt_id)
@@ -338,7 +352,7 @@ async def score_table(
         if stored is not None and prompt.released_at is not None:
             if stored.notified_at is not None:
                 notified = "told " + (
-                    "(DM failed: " + stored.notify_error + ")"
+                    "(DM failed: " + _dm_failure(stored.notify_error, platform) + ")"
                     if stored.notify_error
                     else "privately"
                 )

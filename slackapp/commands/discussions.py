@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.chat import OutgoingMessage
+from bot.delivery import SLACK
 from bot.discussions import service
 from bot.discussions.grades_csv import MAX_CSV_BYTES
 from slackapp.commands.common import (
@@ -104,7 +105,7 @@ async def grade_csv(call: Call, values: Mapping[str, Any]) -> str:
 
 async def scores(call: Call, values: Mapping[str, Any]) -> str:
     table = await call.services.discussions.prompts.score_table(
-        call.context, int(values["prompt"]), now=call.now
+        call.context, int(values["prompt"]), now=call.now, platform=SLACK
     )
     state = "released" if table.prompt.released_at else "provisional, not released"
     head = f"Prompt #{table.prompt.id} “{table.prompt.title}” ({state}):"
