@@ -38,6 +38,7 @@ from bot.db.models import (
     SubmissionKind,
 )
 from bot.db.ops import insert_ignore
+from bot.discord_links import DISCORD_LINKS
 from bot.peer import engine
 from bot.peer.allocation import allocate
 from bot.peer.outbox import deliver
@@ -48,6 +49,8 @@ NOW = datetime(2026, 1, 12, 8, 0, tzinfo=UTC)
 
 class NullChat:
     """Accepts every message at once: the cost measured is the bot's, not Discord's."""
+
+    links = DISCORD_LINKS
 
     def __init__(self) -> None:
         self.sent = 0

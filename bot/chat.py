@@ -195,6 +195,23 @@ class ChatError(Exception):
         return self.kind is ChatErrorKind.UNAVAILABLE
 
 
+class MessageLinks(Protocol):
+    """A platform's links to messages, as people copy and paste them.
+
+    Pure and picklable: the discussion writer (another process for a SQLite file) reads the
+    link in a relayed reply's header back to the message id it names.
+    """
+
+    def message_id(self, text: str) -> str | None:
+        """The message id a pasted link (or a bare id) names, or None if it names none."""
+        ...
+
+    def link(self, guild_id: str | None, channel_id: str, message_id: str) -> str:
+        """The link people open to see message ``message_id`` of channel or thread
+        ``channel_id`` (on server or workspace ``guild_id``)."""
+        ...
+
+
 class ChatPort(Protocol):
     """What a chat platform's adapter does for the core.
 
@@ -207,7 +224,14 @@ class ChatPort(Protocol):
     yields oldest first, and within one channel a newer message's id sorts after an older
     one's by (length, text) (``bot.discussions.incoming.snowflake_key``), which is how the
     recorder's cursor keeps the newest message it has read.
+
+    ``links`` reads and builds the platform's message links (``MessageLinks``).
     """
+
+    @property
+    def links(self) -> MessageLinks:
+        """How this platform's message links are read and built."""
+        ...
 
     async def post(self, channel_id: str, message: OutgoingMessage) -> Posted: ...
 

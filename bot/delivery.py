@@ -55,10 +55,13 @@ class Platform:
     name: str = "Discord"
     #: Where a person is "not yet" when the bot has not seen their account.
     place: str = "server"
+    #: What people call a member's name and id there.
+    handle: str = "Discord username"
+    user_id: str = "Discord id"
 
 
 DISCORD = Platform()
-SLACK = Platform("Slack", "workspace")
+SLACK = Platform("Slack", "workspace", "Slack handle", "member id")
 MAX_NAMES = 10
 
 

@@ -21,6 +21,7 @@ from bot.chat import (
     to_micros,
     with_marker,
 )
+from bot.discord_links import DISCORD_LINKS
 
 CANNOT_DM = 50007
 THREAD_ALREADY_CREATED = 160004
@@ -165,6 +166,7 @@ class DiscordChat:
     #: Discord's global limit (requests per second per bot): the outbox paces itself to it
     #: rather than running into 429s (discord.py still waits out any that come).
     requests_per_second = 50.0
+    links = DISCORD_LINKS
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client

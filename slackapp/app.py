@@ -25,7 +25,6 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 
 from bot import __version__
@@ -62,6 +61,7 @@ from slackapp.commands.parse import Option, ParseError, merge, parse
 from slackapp.commands.table import BY_PATH, SHAPES, Call, SlackCommand
 from slackapp.forms import FORM_PREFIX, ButtonAnswer, CommandForm, FormAnswer, Modal, typed_values
 from slackapp.mrkdwn import to_mrkdwn
+from slackapp.sessions import ReportingHandler
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class SlackApplication:
         )
         if settings.slack_mode == "http":
             self.web.app.router.add_post(EVENTS_PATH, self._http_delivery)
-        self.socket: AsyncSocketModeHandler | None = None
+        self.socket: ReportingHandler | None = None
         self._stopped = asyncio.Event()
         self._stopping = False
         self._started = False
@@ -228,10 +228,12 @@ class SlackApplication:
         self.scheduler.start()
         if self.settings.slack_mode == "socket":
             assert self.settings.slack_app_token is not None
-            self.socket = AsyncSocketModeHandler(
+            self.socket = ReportingHandler(
                 self.bolt,
                 self.settings.slack_app_token.get_secret_value(),
                 web_client=self.client,  # apps.connections.open on the configured API URL
+                on_down=self._session_down,
+                on_up=self._session_up,
             )
             try:
                 await self.socket.connect_async()  # type: ignore[no-untyped-call]
@@ -247,6 +249,20 @@ class SlackApplication:
             self.settings.slack_mode,
             self.web.url,
         )
+
+    def _session_down(self) -> None:
+        """A Socket Mode session ended (slack_sdk opens the next by itself): until the next
+        one's history read, live posts must not move the recorder's cursors."""
+        if self.connected and not self._stopping:
+            log.info("slack: the Socket Mode session ended; reconnecting")
+            self.discussions.disconnected()
+
+    def _session_up(self) -> None:
+        """A new session after the first (which ``start`` reports): Slack does not send the
+        events of the gap again, so the open threads are read whole."""
+        if self.connected and not self._stopping:
+            log.info("slack: Socket Mode reconnected; reading the open threads")
+            self.discussions.connected()
 
     def _connection_up(self) -> bool:
         """For /healthz: started and, in Socket Mode, the websocket open (slack_sdk

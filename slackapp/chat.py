@@ -36,6 +36,7 @@ from bot.chat import (
     Posted,
     with_marker,
 )
+from slackapp.links import SlackLinks
 from slackapp.mrkdwn import escape, mentions_in, to_mrkdwn
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,8 @@ class SlackChat:
         self.bot_user_id: str | None = None
         self.bot_id: str | None = None
         self._users: dict[str, ChatUser] = {}
+        #: Permalinks on the workspace's own address once ``connect`` has read it.
+        self.links = SlackLinks()
         #: What ``set_thread_state`` was told (Slack cannot lock a thread: the core refuses
         #: late posts itself, the record says what the thread should be).
         self.thread_states: dict[str, dict[str, bool]] = {}
@@ -217,6 +220,8 @@ class SlackChat:
         self.bot_user_id = me.get("user_id")
         self.bot_id = me.get("bot_id")
         self.team_id = self.team_id or me.get("team_id")
+        if me.get("url"):
+            self.links = SlackLinks(str(me["url"]))
         return me
 
     # ---------------------------------------------------------------- sending

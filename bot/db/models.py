@@ -43,7 +43,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-PlatformId = String(32)
+#: A platform's id: a Discord snowflake, a Slack member or channel id, a Slack message id
+#: "<channel>/<ts>" (migration 0009 widened it from 32 for those).
+PlatformId = String(64)
 
 # Column declarations many tables share, written once (SQLAlchemy's ``Annotated`` type map);
 # ``Mapped[X | None]`` makes any of them nullable, and ``= mapped_column(...)`` adds to it.

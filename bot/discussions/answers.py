@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.chat import MessageLinks
 from bot.text import DISCORD_MESSAGE_LIMIT, split_for_discord
 
 __all__ = [
@@ -28,9 +29,10 @@ ANSWER_MAX_CHARS = 4000
 
 #: Read back as each platform shows it: Discord keeps ``**bold**`` and numeric ids; Slack
 #: (``slackapp.mrkdwn``) turns it into ``*bold*`` and its member ids are ``U…``/``W…``.
+#: The link is read by the platform's ``MessageLinks`` (Slack may show it as ``<url>``).
 _HEADER = re.compile(
     r"\A\*\*?(?P<kind>Answer|Reply) from <@!?(?P<user>\d+|[UW][A-Z0-9]+)>\*\*?"
-    r"(?: to https?://\S+/(?P<parent>\d+))?"
+    r"(?: to (?P<link><?https?://\S+?>?))?"
     r"(?: \((?P<part>\d+)/(?P<parts>\d+)\))?\n"
 )
 _PART_SUFFIX_ROOM = len(" (99/99)")
@@ -61,13 +63,15 @@ def format_relayed(user_id: str, text: str, *, reply_link: str | None = None) ->
     return [f"{header} ({i}/{len(parts)})\n{part}" for i, part in enumerate(parts, start=1)]
 
 
-def parse_relayed(content: str) -> RelayedPost | None:
-    """The student behind a message the bot posted for them, or None for the bot's own text."""
+def parse_relayed(content: str, links: MessageLinks | None = None) -> RelayedPost | None:
+    """The student behind a message the bot posted for them, or None for the bot's own text;
+    the message it replies to as ``links`` reads the header's link (None: not read)."""
     match = _HEADER.match(content)
     if match is None:
         return None
+    link = match["link"]
     return RelayedPost(
         author_platform_id=match["user"],
-        parent_message_id=match["parent"],
+        parent_message_id=links.message_id(link) if link and links is not None else None,
         body=content[match.end() :],
     )

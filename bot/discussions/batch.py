@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.access.identity import ChatUser
-from bot.chat import ChatMessage, WireMessage
+from bot.chat import ChatMessage, MessageLinks, WireMessage
 from bot.db.models import ChannelCursor, Contribution, ContributionRevision, ContributionVia
 from bot.discussions.answers import parse_relayed
 from bot.discussions.incoming import (
@@ -66,10 +66,12 @@ def prepare_batch(
     people_cache: Mapping[str, int] | None = None,
     close_times: CloseTimes | None = None,
     read_through: Collection[str] | None = None,
+    links: MessageLinks | None = None,
 ) -> PreparedBatch:
     """Pure: turn queued messages into driver rows, without touching the database.
 
     ``read_through``: the threads where a gateway message may move the cursor (None: all).
+    ``links``: the platform's, to read which post a relayed reply answers (None: not read).
     """
     values = RowValues(sqlite, now)
     known: Mapping[str, int] = people_cache or {}
@@ -139,7 +141,7 @@ def prepare_batch(
             # The bot's own messages count only when it relayed a student's answer.
             if bot_user_id is None or message.author.platform_user_id != bot_user_id:
                 continue
-            relayed = parse_relayed(message.content)
+            relayed = parse_relayed(message.content, links)
             if relayed is None:
                 continue
             entry = (
@@ -254,6 +256,7 @@ class BatchOptions(TypedDict, total=False):
     people_cache: Mapping[str, int] | None
     close_times: CloseTimes | None
     read_through: Collection[str] | None
+    links: MessageLinks | None
 
 
 def record_batch_sync(

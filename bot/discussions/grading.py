@@ -23,6 +23,7 @@ from bot.db.models import (
     PromptStatus,
     Role,
 )
+from bot.delivery import DISCORD, NOT_LINKED, Platform, reason_of
 from bot.discussions import scoring
 from bot.discussions.grades_csv import MAX_CSV_BYTES, MAX_FEEDBACK_CHARS, parse_grades_csv
 from bot.discussions.prompts import PromptInfo, audit_prompt, prompt_info, staff_prompt, student_of
@@ -184,6 +185,16 @@ class GradeCsvResult:
     released: bool
 
 
+async def begin_grade_csv(
+    session: AsyncSession, caller: Caller, cohort: Cohort, prompt_id: int
+) -> tuple[DiscussionPrompt, Module]:
+    """May the caller grade this prompt from a CSV now? Asked before any file is looked at,
+    so a student is told the command is for tutors, not what is wrong with their link."""
+    prompt, module = await staff_prompt(session, caller, cohort, prompt_id)
+    _require_opened(prompt)
+    return prompt, module
+
+
 async def grade_csv(
     session: AsyncSession,
     caller: Caller,
@@ -199,8 +210,7 @@ async def grade_csv(
     ``data`` is None when the attachment was too large to fetch; it may be a download to start
     only once the caller is known to be the prompt's staff (a student's file is never fetched).
     """
-    prompt, module = await staff_prompt(session, caller, cohort, prompt_id)
-    _require_opened(prompt)
+    prompt, module = await begin_grade_csv(session, caller, cohort, prompt_id)
     if not filename.lower().endswith((".csv", ".txt")):
         raise UserError(f"Attach a .csv file (got {shown(filename)}).")
     if callable(data):
@@ -309,8 +319,21 @@ class ScoreTable:
     csv_data: bytes = field(repr=False)
 
 
+def _dm_failure(error: str, platform: Platform) -> str:
+    """A stored send error as the table shows it ("not linked" in the platform's words)."""
+    if reason_of(error) == NOT_LINKED:
+        return f"not linked to a {platform.name} account yet"
+    return error
+
+
 async def score_table(
-    session: AsyncSession, caller: Caller, cohort: Cohort, prompt_id: int, *, now: datetime
+    session: AsyncSession,
+    caller: Caller,
+    cohort: Cohort,
+    prompt_id: int,
+    *,
+    now: datetime,
+    platform: Platform = DISCORD,
 ) -> ScoreTable:
     """Every student's provisional score with quality (tutors see it before release)."""
     prompt, module = await staff_prompt(session, caller, cohort, prompt_id)
@@ -328,7 +351,7 @@ async def score_table(
         if stored is not None and prompt.released_at is not None:
             if stored.notified_at is not None:
                 notified = "told " + (
-                    "(DM failed: " + stored.notify_error + ")"
+                    "(DM failed: " + _dm_failure(stored.notify_error, platform) + ")"
                     if stored.notify_error
                     else "privately"
                 )

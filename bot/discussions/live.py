@@ -49,7 +49,9 @@ class LiveDiscussions:
         self.chat = chat
         self.scheduler = scheduler
         self.outbox = outbox
-        self.recorder = Recorder(db, clock, bot_user_id=bot_user_id, writer=writer)
+        self.recorder = Recorder(
+            db, clock, bot_user_id=bot_user_id, links=chat.links, writer=writer
+        )
         # The service calls that depend on the recorder's queue or close-time cache.
         self.prompts = RecordedPrompts(self.recorder)
         self._tasks: set[asyncio.Task[Any]] = set()

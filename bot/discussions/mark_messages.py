@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 FEATURE = "discussions"
 KIND = "mark"
-NOT_LINKED = "not linked to a Discord account yet"
+#: Stored as the send error; shown in each platform's words (``grading.score_table``).
+NOT_LINKED = "not linked to a chat account yet"
 
 
 def mark_message(

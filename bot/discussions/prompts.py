@@ -6,7 +6,6 @@ other command modules (extensions, grading, release, students) use them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,7 +29,6 @@ from bot.input_checks import require_length
 from bot.timeparse import CalendarInputError, parse_instant, require_order
 
 MAX_OPEN_DAYS = 366
-MESSAGE_LINK = re.compile(r"(?:/channels/\d+/\d+/)?(\d{5,25})/?\s*$")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from bot.access.context import ContextOpener
 from bot.access.identity import ChatUser
+from bot.delivery import DISCORD, Platform
 from bot.discussions import service
 from bot.discussions.recorder import Recorder
 
@@ -29,12 +30,17 @@ class RecordedPrompts:
     # ------------------------------------------------------------ reads: flush first
 
     async def score_table(
-        self, context: ContextOpener, prompt_id: int, *, now: datetime
+        self,
+        context: ContextOpener,
+        prompt_id: int,
+        *,
+        now: datetime,
+        platform: Platform = DISCORD,
     ) -> service.ScoreTable:
         await self.recorder.flush()
         async with context() as ctx:
             return await service.score_table(
-                ctx.session, ctx.caller, ctx.cohort, prompt_id, now=now
+                ctx.session, ctx.caller, ctx.cohort, prompt_id, now=now, platform=platform
             )
 
     async def my_scores(

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
-from bot.chat import ChatError, ChatMessage, ChatPort
+from bot.chat import ChatError, ChatMessage, ChatPort, MessageLinks
 from bot.clock import Clock
 from bot.db.engine import Database, DatabaseFileMissing
 from bot.db.models import ContributionVia
@@ -55,6 +55,7 @@ class Recorder:
         clock: Clock,
         *,
         bot_user_id: Callable[[], str | None],
+        links: MessageLinks | None = None,
         max_rows: int = 500,
         max_batch: int = 2000,
         max_delay: float = 0.05,
@@ -64,6 +65,8 @@ class Recorder:
         self.db = db
         self.clock = clock
         self.bot_user_id = bot_user_id
+        #: The platform's message links (a relayed reply names its parent by link); picklable.
+        self.links = links
         self.max_rows = max_rows
         self.max_batch = max_batch
         self._people: dict[str, int] = {}
@@ -236,6 +239,7 @@ class Recorder:
                     people_cache=people,
                     close_times=close_times,
                     read_through=frozenset(self._read_through),
+                    links=self.links,
                 )
                 if self._writer is not None:
                     result = await self._writer.run(write)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.permissions import Caller, require_student
+from bot.chat import MessageLinks
 from bot.db.models import (
     Cohort,
     Contribution,
@@ -20,7 +21,7 @@ from bot.db.models import (
 from bot.discussions import scoring
 from bot.discussions.answers import ANSWER_MAX_CHARS, format_relayed
 from bot.discussions.lateness import student_close
-from bot.discussions.prompts import MESSAGE_LINK, PromptInfo, find_prompt, prompt_info
+from bot.discussions.prompts import PromptInfo, find_prompt, prompt_info
 from bot.discussions.render import when
 from bot.discussions.rubric import Rubric
 from bot.due import is_late
@@ -171,9 +172,13 @@ async def submit_answer(
     *,
     text: str,
     reply_to: str | None,
+    links: MessageLinks,
     now: datetime,
 ) -> AnswerPlan:
-    """What to post for a student's answer form; the adapter posts it and adds them."""
+    """What to post for a student's answer form; the adapter posts it and adds them.
+
+    ``reply_to`` is a pasted link, read (and the header's link built) by the platform's
+    ``links``: the core knows no platform's link shape."""
     prompt, _, late = await _answer_target(session, caller, cohort, prompt_id, now)
     body = text.strip()
     if not body:
@@ -184,13 +189,13 @@ async def submit_answer(
         )
     link = None
     if reply_to and reply_to.strip():
-        match = MESSAGE_LINK.search(reply_to.strip())
+        parent_id = links.message_id(reply_to)
         parent = None
-        if match is not None:
+        if parent_id is not None:
             parent = (
                 await session.execute(
                     select(Contribution).where(
-                        Contribution.message_id == match.group(1),
+                        Contribution.message_id == parent_id,
                         Contribution.prompt_id == prompt.id,
                         Contribution.deleted_at.is_(None),
                     )
@@ -201,9 +206,7 @@ async def submit_answer(
                 "“Replying to” must be the link (or id) of a classmate's post in this prompt's "
                 "thread; leave it empty for your own answer."
             )
-        link = (
-            f"https://discord.com/channels/{cohort.guild_id}/{prompt.thread_id}/{parent.message_id}"
-        )
+        link = links.link(cohort.guild_id, prompt.thread_id or "", parent.message_id)
     user_id = caller.person.platform_user_id
     assert user_id is not None  # the caller acted through the platform, so it is linked
     assert prompt.thread_id is not None

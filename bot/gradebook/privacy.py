@@ -66,6 +66,7 @@ from bot.db.models import (
     StudyGroup,
 )
 from bot.db.models import MarkScheme as MarkSchemeRow
+from bot.delivery import DISCORD, Platform
 from bot.errors import NotFound, UserError, shown
 from bot.gradebook import audit
 from bot.gradebook.export import ExportFile
@@ -472,6 +473,7 @@ async def export_personal_data(session: AsyncSession, caller: Caller, now: datet
 class ErasureRequested:
     already: bool
     at: datetime
+    platform: Platform = DISCORD
 
     @property
     def text(self) -> str:
@@ -482,13 +484,16 @@ class ErasureRequested:
             else "Your erasure request is recorded"
         )
         return (
-            f"{first}; a programme admin will carry it out. Your name, email and Discord "
-            "identity will be removed; your marks records are kept under your student number "
+            f"{first}; a programme admin will carry it out. Your name, email and "
+            f"{self.platform.name} identity will be removed; your marks records are kept "
+            "under your student number "
             "because the exam board requires them. Download your data first with /privacy export."
         )
 
 
-async def request_erasure(session: AsyncSession, caller: Caller, now: datetime) -> ErasureRequested:
+async def request_erasure(
+    session: AsyncSession, caller: Caller, now: datetime, platform: Platform = DISCORD
+) -> ErasureRequested:
     pid = caller.person.id
     previous = (
         await session.execute(
@@ -502,7 +507,7 @@ async def request_erasure(session: AsyncSession, caller: Caller, now: datetime) 
         )
     ).first()
     if previous is not None:
-        return ErasureRequested(True, previous[0])
+        return ErasureRequested(True, previous[0], platform)
     await audit.record(
         session,
         actor=caller.person,
@@ -514,7 +519,7 @@ async def request_erasure(session: AsyncSession, caller: Caller, now: datetime) 
         reason="requested with /privacy erase",
         at=now,
     )
-    return ErasureRequested(False, now)
+    return ErasureRequested(False, now, platform)
 
 
 @dataclass(frozen=True)
@@ -540,11 +545,15 @@ class Erased:
         )
 
 
-async def find_person(session: AsyncSession, cohort_id: int, ref: str) -> Person:
-    """A person of the cohort by student number, Discord username or Discord id."""
+async def find_person(
+    session: AsyncSession, cohort_id: int, ref: str, platform: Platform = DISCORD
+) -> Person:
+    """A person of the cohort by student number, the platform's handle or its user id."""
     text = ref.strip().lstrip("@")
     if not text:
-        raise UserError("Name the person by student number, Discord username or Discord id.")
+        raise UserError(
+            f"Name the person by student number, {platform.handle} or {platform.user_id}."
+        )
     in_cohort = (
         select(Enrolment.person_id)
         .join(Module, Module.id == Enrolment.module_id)
@@ -568,17 +577,22 @@ async def find_person(session: AsyncSession, cohort_id: int, ref: str) -> Person
     )
     if len(candidates) != 1:
         raise NotFound(
-            f"Nobody in this cohort has the student number, Discord username or id {shown(text)}."
+            f"Nobody in this cohort has the student number, {platform.handle} or id {shown(text)}."
         )
     return candidates[0]
 
 
 async def confirm_erasure(
-    session: AsyncSession, caller: Caller, ref: str, reason: str | None, now: datetime
+    session: AsyncSession,
+    caller: Caller,
+    ref: str,
+    reason: str | None,
+    now: datetime,
+    platform: Platform = DISCORD,
 ) -> Erased:
     """Pseudonymise a person (admins only); the mark records stay."""
     require_admin(caller)
-    person = await find_person(session, caller.cohort_id, ref)
+    person = await find_person(session, caller.cohort_id, ref, platform)
     if person.erased_at is not None:
         raise UserError(f"Person {person.id} was already erased on {person.erased_at:%Y-%m-%d}.")
     if person.id == caller.person.id:

@@ -347,7 +347,12 @@ class Discussions(FeatureCog, commands.Cog):
     ) -> None:
         await defer_private(interaction)
         plan = await self.call(
-            interaction, service.submit_answer, prompt_id, text=text, reply_to=reply_to
+            interaction,
+            service.submit_answer,
+            prompt_id,
+            text=text,
+            reply_to=reply_to,
+            links=self.bot.chat.links,
         )
         for message in plan.messages:
             await self.bot.chat.post(plan.thread_id, OutgoingMessage(message))

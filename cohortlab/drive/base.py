@@ -228,6 +228,10 @@ class Cohort(abc.ABC):
         )
 
     @abc.abstractmethod
+    def link_of(self, post: Post) -> str:
+        """The post's link as a person copies it from their client ("Copy link")."""
+
+    @abc.abstractmethod
     async def prompt_thread(self, prompt_id: int) -> Thread:
         """Where answers to an open prompt go."""
 

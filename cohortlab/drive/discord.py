@@ -190,6 +190,10 @@ class DiscordCohort(Cohort):
         script = self.sandbox.server.script
         return [self.post_of(m) for m in script.messages(self.channel_of(where))]
 
+    def link_of(self, post: Post) -> str:
+        message: Message = post.ref
+        return f"https://discord.com/channels/{self.guild_id}/{message.channel_id}/{message.id}"
+
     async def prompt_thread(self, prompt_id: int) -> Thread:
         async with self.db.session() as s:
             prompt = await s.get(DiscussionPrompt, prompt_id)

@@ -333,14 +333,17 @@ class SlackCohort(Cohort):
 
     def place_of(self, where: str | Thread) -> tuple[str, str | None]:
         if isinstance(where, Thread):
-            chan, parent = where.ref
-            return str(chan), str(parent)
+            chan, parent = where.ref  # no parent: a private channel (post before you see)
+            return str(chan), str(parent) if parent else None
         return self.world.channels[where].id, None
 
     def posts(self, where: str | Thread) -> list[Post]:
         chan, parent = self.place_of(where)
         found = self.server.script.messages(chan, parent)
         return [self.post_of(m) for m in found if parent is None or m.ts != parent]
+
+    def link_of(self, post: Post) -> str:
+        return self.message_of(post).permalink
 
     async def prompt_thread(self, prompt_id: int) -> Thread:
         from slackapp.chat import split_target

@@ -210,6 +210,14 @@ class Message:
         return self.thread_ts is not None and self.thread_ts != self.ts
 
     @property
+    def permalink(self) -> str:
+        """What "Copy link" gives (and ``chat.getPermalink`` answers)."""
+        link = f"{WORKSPACE_URL}archives/{self.channel}/p{self.ts.replace('.', '')}"
+        if self.is_reply:
+            link += f"?thread_ts={self.thread_ts}&cid={self.channel}"
+        return link
+
+    @property
     def in_history(self) -> bool:
         """Top-level messages and replies also sent to the channel show in the history."""
         return not self.is_reply or self.reply_broadcast

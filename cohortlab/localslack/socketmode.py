@@ -5,6 +5,10 @@ app must acknowledge with ``{"envelope_id": ..., "payload"?}``. Events not ackno
 few seconds come again with ``retry_attempt`` + 1; a ``disconnect`` message asks the app to
 open a new connection. ``redeliver_acked`` replays an acknowledged event once more, as Slack
 sometimes does, so the app's exactly-once bookkeeping can be tested.
+
+An outage: ``hold`` keeps new connections waiting (the app stays down after a ``drop``) until
+``release``; with ``lose_while_down`` an event made while no app is connected is never
+delivered, as real Slack may not deliver it (the app must read the history instead).
 """
 
 from __future__ import annotations
@@ -72,6 +76,12 @@ class SocketModeHub:
         self.internal_errors: list[str] = []
         self._pending: dict[str, Delivery] = {}
         self._connected = asyncio.Event()
+        #: Set while new connections are let in (``hold``/``release``).
+        self._accepting = asyncio.Event()
+        self._accepting.set()
+        #: Whether an event made while no app is connected is lost rather than kept for the
+        #: next connection (kept by default: most tests connect after setting up).
+        self.lose_while_down = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_conn = 0
         # Envelopes leave in the order they were made (a post before its edit), as the
@@ -97,6 +107,7 @@ class SocketModeHub:
             self.records.append(SocketRecord("refused", "", {"ticket": ticket}))
             return web.Response(status=401, text="invalid ticket")
         self.tickets[ticket] = True
+        await self._accepting.wait()
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         conn = Connection(id=f"conn-{len(self.records)}-{ticket[:6]}", ws=ws, ticket=ticket)
@@ -170,6 +181,12 @@ class SocketModeHub:
     # ------------------------------------------------------------- sending
 
     def deliver(self, delivery: Delivery) -> None:
+        if self.lose_while_down and not self.connected:
+            delivery.timed_out = True
+            delivery.done.set()
+            self.records.append(SocketRecord("lost", "", {"envelope_id": delivery.envelope_id}))
+            self._on_change()
+            return
         self._pending[delivery.envelope_id] = delivery
         task = asyncio.create_task(self._run(delivery))
         self._tasks.add(task)
@@ -251,7 +268,19 @@ class SocketModeHub:
             dropped += 1
         return dropped
 
+    def hold(self) -> None:
+        """Keep the next connections waiting until ``release`` (an outage the app rides out)."""
+        self._accepting.clear()
+
+    def release(self) -> None:
+        self._accepting.set()
+
+    @property
+    def connected(self) -> bool:
+        return any(not c.ws.closed for c in self.connections)
+
     async def close_all(self) -> None:
+        self._accepting.set()  # a connection held waiting ends with the rest
         for task in list(self._tasks):
             task.cancel()
         for conn in list(self.connections):

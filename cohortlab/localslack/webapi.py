@@ -332,10 +332,7 @@ async def chat_delete(api: WebApi, args: Args, actor: str) -> dict[str, Any]:
 async def chat_permalink(api: WebApi, args: Args, actor: str) -> dict[str, Any]:
     channel = api.state.channel(_str(args, "channel"))
     msg = api.state.message(channel.id, _str(args, "message_ts"))
-    link = f"{WORKSPACE_URL}archives/{channel.id}/p{msg.ts.replace('.', '')}"
-    if msg.is_reply:
-        link += f"?thread_ts={msg.thread_ts}&cid={channel.id}"
-    return {"channel": channel.id, "permalink": link}
+    return {"channel": channel.id, "permalink": msg.permalink}
 
 
 # ---------------------------------------------------------- conversations

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.chat import OutgoingMessage
+from bot.delivery import SLACK
 from bot.discussions import service
 from bot.discussions.grades_csv import MAX_CSV_BYTES
 from slackapp.commands.common import (
@@ -82,6 +83,9 @@ async def extend(call: Call, values: Mapping[str, Any]) -> str:
 
 
 async def grade_csv(call: Call, values: Mapping[str, Any]) -> str:
+    # The caller's role first: a student is told the command is for tutors, and their link
+    # is never looked up.
+    await call.in_context(service.begin_grade_csv, int(values["prompt"]))
     csv = await shared_file(call, str(values["file"]))
     result = await call.in_context(
         service.grade_csv,
@@ -101,7 +105,7 @@ async def grade_csv(call: Call, values: Mapping[str, Any]) -> str:
 
 async def scores(call: Call, values: Mapping[str, Any]) -> str:
     table = await call.services.discussions.prompts.score_table(
-        call.context, int(values["prompt"]), now=call.now
+        call.context, int(values["prompt"]), now=call.now, platform=SLACK
     )
     state = "released" if table.prompt.released_at else "provisional, not released"
     head = f"Prompt #{table.prompt.id} “{table.prompt.title}” ({state}):"
@@ -139,6 +143,7 @@ async def answer(call: Call, values: Mapping[str, Any]) -> str:
         int(values["prompt"]),
         text=values["text"],
         reply_to=values.get("reply_to"),
+        links=call.services.chat.links,
         now=call.now,
     )
     chat = call.services.chat

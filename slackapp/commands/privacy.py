@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from bot.delivery import SLACK
 from bot.gradebook import privacy
 from slackapp.commands.parse import Option, Shape
 from slackapp.commands.table import Call, SlackCommand
@@ -16,7 +17,7 @@ _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
 
 async def erase(call: Call, values: Mapping[str, Any]) -> str:
-    result = await call.as_caller(privacy.request_erasure, now=call.now)
+    result = await call.as_caller(privacy.request_erasure, now=call.now, platform=SLACK)
     return result.text
 
 
@@ -28,6 +29,7 @@ async def erase_confirm(call: Call, values: Mapping[str, Any]) -> str:
         mention.group(1) if mention else ref,
         values.get("reason"),
         now=call.now,
+        platform=SLACK,
     )
     return result.text
 

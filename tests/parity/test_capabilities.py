@@ -131,6 +131,65 @@ async def test_a_graded_prompt_opens_and_an_answer_in_its_thread_is_evidence(
     assert "Week 1: bias and variance" in theirs.text
 
 
+#: The answer form's box for the answer itself, as each platform's form names it.
+ANSWER_BOX = {"discord": "answer", "slack": "text"}
+
+
+async def test_a_reply_through_the_answer_form_credits_the_post_its_link_names(
+    cohort: Cohort,
+) -> None:
+    tutor = cohort.tutor(MODULE)
+    amara, ben = cohort.students(MODULE)[:2]
+    box = ANSWER_BOX[cohort.platform]
+    await tutor.command(
+        "prompt create",
+        where=MODULE,
+        module=MODULE,
+        title="Week 2: cross-validation",
+        opens="2030-01-19 09:00",
+        closes="2030-01-23 17:00",
+        private_answers=True,
+    )
+    created = await tutor.fill_form(text="When does k-fold cross-validation mislead?")
+    prompt_id = number(created.text)
+    await cohort.advance_to(datetime(2030, 1, 19, 9, 1, tzinfo=UTC))
+    thread = await cohort.prompt_thread(prompt_id)
+
+    async def answer(person: Person, text: str, reply_to: str = "") -> Reply:
+        form = await person.command("prompt answer", where=MODULE, prompt=prompt_id)
+        assert form.form, form.text
+        return await person.fill_form(**{box: text, "reply_to": reply_to})
+
+    async def contributions() -> list[Contribution]:
+        async with cohort.db.session() as s:
+            return list((await s.execute(select(Contribution).order_by(Contribution.id))).scalars())
+
+    assert "is posted" in (await answer(amara, " ".join(["careful"] * 150))).text
+    amaras = await cohort.wait_post(thread, "Answer from")
+    assert "is posted" in (await answer(ben, " ".join(["thoughtful"] * 151))).text
+    await eventually(lambda: _at_least(contributions, 2), "both answers recorded")
+
+    refused = await answer(ben, " ".join(["yes"] * 50), reply_to="https://example.com/a/post")
+    assert "“Replying to” must be the link (or id) of a classmate's post" in refused.text
+    assert [p for p in cohort.posts(thread) if "Reply from" in p.text] == []  # nothing posted
+    assert len(await contributions()) == 2
+
+    replied = await answer(ben, " ".join(["yes"] * 50), reply_to=cohort.link_of(amaras))
+    assert "is posted" in replied.text, replied.text
+    rows = await eventually(lambda: _at_least(contributions, 3), "the reply recorded")
+    assert [r.parent_message_id for r in rows] == [None, None, amaras.message_id]
+    assert rows[2].person_id == rows[1].person_id != rows[0].person_id
+    mine = await ben.command("prompt mine", where=MODULE)
+    assert "initial post 151 words, on time; 1 of 2 replies" in mine.text, mine.text
+
+
+async def _at_least(
+    probe: Callable[[], Awaitable[list[Contribution]]], n: int
+) -> list[Contribution] | None:
+    rows = await probe()
+    return rows if len(rows) >= n else None
+
+
 # --------------------------------------------------------------------------- deadlines
 
 

@@ -138,6 +138,11 @@ async def test_students_are_refused_tutor_commands_and_nothing_changes(slack: Sl
     tutor = slack.world.tutor_of(MODULE)
     refused = await student.slash("/prompt", f"close prompt:{prompt.id}")
     await refused.wait_ephemeral(contains="Only tutors of MATH70097")
+    # The role comes before the file: a student's link is not even looked up.
+    files_before = len(slack.server.calls_to("files.info"))
+    csv_refused = await student.slash("/prompt", f"grade-csv prompt:{prompt.id} file:grades.csv")
+    await csv_refused.wait_ephemeral(contains="Only tutors of MATH70097")
+    assert len(slack.server.calls_to("files.info")) == files_before
     nobody = await tutor.slash("/prompt", f"grade prompt:{prompt.id} student:@nobody quality:1")
     reply = await nobody.wait_ephemeral(contains="No member `nobody` in this workspace")
     assert "\n" not in reply.text

@@ -280,3 +280,50 @@ async def test_answers_at_the_same_ts_in_two_prompt_threads_are_both_kept_with_t
         "Bootstrap intervals changed how I report error.",
         "Splines taught me the bias-variance trade-off.",
     ]
+
+
+async def test_a_post_made_while_the_socket_was_down_is_recorded_once_after_reconnecting(
+    slack: SlackBox,
+) -> None:
+    prompt = await open_prompt(slack)
+    assert prompt.thread_id is not None
+    _, parent = split_target(prompt.thread_id)
+    chan = slack.world.channels[MODULE]
+    first, second = slack.world.students_of(MODULE)[:2]
+    await first.post(chan, "Splines taught me the trade-off.", thread_ts=parent)
+
+    async def recorded(n: int) -> list[Contribution] | None:
+        rows = await contributions(slack)
+        return rows if len(rows) >= n else None
+
+    await eventually(lambda: recorded(1), "the answer before the outage recorded")
+    recorder = slack.app.discussions.recorder
+    assert recorder.is_read_through(prompt.thread_id)
+
+    # The socket drops and stays down; Slack does not deliver what is posted meanwhile.
+    hub = slack.server.socket
+    hub.lose_while_down = True
+    hub.hold()
+    await hub.drop()
+    ts = await second.post(chan, "Bootstrap intervals, posted during the outage.", thread_ts=parent)
+    assert hub.count("lost") == 1
+
+    async def marked_down() -> bool:
+        return not recorder.is_read_through(prompt.thread_id or "")
+
+    await eventually(marked_down, "the app noticing the session ended")
+    assert len(await contributions(slack)) == 1
+
+    # slack_sdk reconnects by itself; the app reads the thread and finds the missed post.
+    hub.release()
+    rows = await eventually(lambda: recorded(2), "the missed post recorded after reconnecting")
+    await slack.app.discussions.settled()
+    ts_after = await first.post(chan, "And a reply after the outage.", thread_ts=parent)
+    rows = await eventually(lambda: recorded(3), "a live post after reconnecting recorded")
+    ids = sorted(r.message_id for r in rows)
+    assert len(set(ids)) == 3
+    assert f"{chan.id}/{ts}" in ids and f"{chan.id}/{ts_after}" in ids
+    missed = next(r for r in rows if r.message_id == f"{chan.id}/{ts}")
+    assert missed.content == "Bootstrap intervals, posted during the outage."
+    assert hub.count("hello") == 2
+    assert recorder.is_read_through(prompt.thread_id)

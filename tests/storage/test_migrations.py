@@ -137,3 +137,50 @@ async def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(db: Datab
         fks = (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one()
         timeout = (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one()
     assert (mode, fks, timeout) == ("wal", 1, 10_000)
+
+
+async def test_platform_ids_widen_to_64_characters_keeping_every_row(empty_db: Database) -> None:
+    """0009: a Slack message id ("<channel>/<ts>", longer with longer channel ids) fits, and
+    the rows written under 0008 (a cohort its members' rows point to) are all still there."""
+    await upgrade(empty_db, "0008")
+    async with empty_db.session() as s:
+        await s.execute(
+            text(
+                "INSERT INTO cohorts (id, code, name, platform, guild_id, timezone, created_at)"
+                " VALUES (1, 'C', 'Cohort', 'slack', 'T0123', 'UTC', '2030-01-01 00:00:00')"
+            )
+        )
+        await s.execute(
+            text(
+                "INSERT INTO modules (id, cohort_id, code, title, year, term, ects, designation,"
+                " pass_fail, in_weighted_average, channel_id)"
+                " VALUES (1, 1, 'M1', 'M', 1, 'Autumn', 5, 'core', false, true, 'C0123ABCD')"
+            )
+        )
+    long_id = "C0123456789ABCDEFGHIJ/1700000000.123456"  # a channel id of 21 characters
+    if empty_db.dialect == "postgresql":  # SQLite never enforced the length
+        with pytest.raises(DBAPIError):
+            async with empty_db.session() as s:
+                await s.execute(text("UPDATE modules SET role_id = :r"), {"r": long_id})
+    await upgrade(empty_db)
+    async with empty_db.session() as s:
+        await s.execute(text("UPDATE modules SET role_id = :r"), {"r": long_id})
+    async with empty_db.session() as s:
+        rows = (
+            await s.execute(
+                text(
+                    "SELECT c.guild_id, m.channel_id, m.role_id FROM modules m"
+                    " JOIN cohorts c ON c.id = m.cohort_id"
+                )
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("T0123", "C0123ABCD", long_id)]
+    if empty_db.dialect == "sqlite":
+        async with empty_db.engine.connect() as conn:
+            check = (await conn.execute(text("PRAGMA integrity_check"))).scalar_one()
+        assert check == "ok"
+    async with empty_db.session() as s:
+        await s.execute(text("UPDATE modules SET role_id = NULL"))
+    await downgrade(empty_db, "0008")
+    await upgrade(empty_db)
+    assert (await schema_state(empty_db)).ok

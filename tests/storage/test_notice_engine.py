@@ -43,6 +43,7 @@ from bot.db.models import (
     OutboxState,
     Person,
 )
+from bot.discord_links import DISCORD_LINKS
 from bot.outbox.store import next_due as outbox_next_due
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -62,6 +63,8 @@ def notice_id_of(text: str) -> int:
 @dataclass
 class FakeChat:
     """Channels as lists of messages; failures and crashes planned per notice id."""
+
+    links = DISCORD_LINKS
 
     channels: dict[str, list[ChatMessage]] = field(default_factory=dict)
     closed_dms: set[str] = field(default_factory=set)

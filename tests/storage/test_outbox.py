@@ -44,6 +44,7 @@ from bot.db.models import (
     OutboxState,
     Person,
 )
+from bot.discord_links import DISCORD_LINKS
 from bot.outbox import Message, Outbox, Outcome
 from bot.outbox.policy import BACKOFF, LEASE, MAX_ATTEMPTS
 
@@ -59,6 +60,8 @@ class Crash(BaseException):
 @dataclass
 class FakeChat:
     """Channels as lists of messages; DM channels are ``dm-<user>``; failures by marker."""
+
+    links = DISCORD_LINKS
 
     channels: dict[str, list[ChatMessage]] = field(default_factory=dict)
     closed: set[str] = field(default_factory=set)

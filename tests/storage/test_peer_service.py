@@ -39,6 +39,7 @@ from bot.db.models import (
     TeamSet,
     TeamSetStatus,
 )
+from bot.discord_links import DISCORD_LINKS
 from bot.errors import PermissionDenied, UserError
 from bot.peer import engine, outbox, service
 from bot.peer.aggregation import Review, aggregate
@@ -57,6 +58,8 @@ GUILD = "600000000000000001"
 @dataclass
 class FakeChat:
     """The chat port as a recorder; ``closed`` users refuse DMs."""
+
+    links = DISCORD_LINKS
 
     dms: list[tuple[str, OutgoingMessage]] = field(default_factory=list)
     posts: list[tuple[str, OutgoingMessage]] = field(default_factory=list)

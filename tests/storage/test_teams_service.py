@@ -28,6 +28,7 @@ from bot.db.models import (
     TeamSet,
     TeamSetStatus,
 )
+from bot.discord_links import DISCORD_LINKS
 from bot.errors import PermissionDenied, UserError
 from bot.outbox import deliver
 from bot.peer.reads import kin_of
@@ -58,6 +59,8 @@ STUDENTS = [
 @dataclass
 class ThreadChat:
     """The chat port as a recorder of threads, members and posts."""
+
+    links = DISCORD_LINKS
 
     threads: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
     members: dict[str, list[str]] = field(default_factory=dict)

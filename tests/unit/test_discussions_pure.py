@@ -10,12 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.discord_links import DISCORD_LINKS
 from bot.discussions.answers import format_relayed, parse_relayed
 from bot.discussions.grades_csv import parse_grades_csv
 from bot.discussions.render import MENTION_ROOM, marker_of, prompt_messages
 from bot.discussions.rubric import PRESETS, RubricError, parse_rubric_spec, preset
 from bot.discussions.text import count_words
 from bot.text import DISCORD_MESSAGE_LIMIT
+from slackapp.links import SlackLinks
 
 
 def test_a_relayed_answer_names_its_author_and_keeps_the_text() -> None:
@@ -29,10 +31,37 @@ def test_a_relayed_answer_names_its_author_and_keeps_the_text() -> None:
 
 
 def test_a_relayed_reply_carries_its_parent() -> None:
-    link = "https://discord.com/channels/1/22/333333333333333333"
+    link = DISCORD_LINKS.link("1", "22", "333333333333333333")
+    assert link == "https://discord.com/channels/1/22/333333333333333333"
     (message,) = format_relayed("5", "I agree with you.", reply_link=link)
-    post = parse_relayed(message)
+    post = parse_relayed(message, DISCORD_LINKS)
     assert post is not None and post.parent_message_id == "333333333333333333"
+
+
+def test_a_relayed_reply_on_slack_carries_its_parent_as_slack_shows_the_link() -> None:
+    links = SlackLinks("https://cohort.slack.com/")
+    link = links.link("T1", "C0123ABCD/1700000000.000100", "C0123ABCD/1700000000.123456")
+    assert link == (
+        "https://cohort.slack.com/archives/C0123ABCD/p1700000000123456"
+        "?thread_ts=1700000000.000100&cid=C0123ABCD"
+    )
+    (message,) = format_relayed("U0123", "I agree with you.", reply_link=link)
+    shown = message.replace("**", "*").replace(f"to {link}", f"to <{link}>")
+    post = parse_relayed(shown, links)
+    assert post is not None and post.parent_message_id == "C0123ABCD/1700000000.123456"
+    assert post.body == "I agree with you."
+
+
+def test_each_platform_reads_only_its_own_message_links() -> None:
+    slack = SlackLinks()
+    assert slack.message_id("https://x.slack.com/archives/C1/p1700000000123456") == (
+        "C1/1700000000.123456"
+    )
+    assert slack.message_id("C1/1700000000.123456") == "C1/1700000000.123456"
+    assert slack.message_id("https://discord.com/channels/1/22/333333333333333333") is None
+    assert slack.message_id("https://x.slack.com/archives/C1") is None
+    assert DISCORD_LINKS.message_id("333333333333333333") == "333333333333333333"
+    assert DISCORD_LINKS.message_id("https://x.slack.com/archives/C1/pabc") is None
 
 
 @given(st.text(min_size=1, max_size=4000).filter(lambda t: t.strip()))
