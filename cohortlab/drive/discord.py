@@ -94,6 +94,7 @@ class DiscordPerson(Person):
 
 class DiscordCohort(Cohort):
     platform = "discord"
+    outside = "#general"
 
     def __init__(self, sandbox: Sandbox, emails: dict[str, str]) -> None:
         assert sandbox.world is not None
@@ -107,6 +108,8 @@ class DiscordCohort(Cohort):
             name: DiscordPerson(self, name, actor) for name, actor in self.world.people.items()
         }
         self._emails = emails
+        #: The guild roles of people who left, to give back when they rejoin.
+        self._roles: dict[str, list[int]] = {}
         self._names = {p.platform_id: p.name for p in self.people.values()}
         self._names[str(sandbox.server.bot_user_id)] = "cohortbot"
         self._names.update({str(c.id): c.name or str(c.id) for c in self.world.channels.values()})
@@ -157,6 +160,21 @@ class DiscordCohort(Cohort):
 
     def by_email(self, email: str) -> Person:
         return next(p for n, p in self.people.items() if self._emails.get(n) == email)
+
+    def channel_name(self, module: str) -> str:
+        return str(self.world.channel(module).name)
+
+    async def leave(self, person: Person) -> None:
+        assert isinstance(person, DiscordPerson)
+        guild = self.sandbox.server.state.guilds[self.world.guild.id]
+        self._roles[person.name] = list(guild.members[person.actor.id].roles)
+        self.sandbox.server.script.remove_member(self.world.guild, person.actor)
+
+    async def rejoin(self, person: Person) -> None:
+        assert isinstance(person, DiscordPerson)
+        guild = self.sandbox.server.state.guilds[self.world.guild.id]
+        roles = [guild.roles[r] for r in self._roles.pop(person.name, []) if r in guild.roles]
+        self.sandbox.server.script.add_member(self.world.guild, person.actor, roles=roles)
 
     # ------------------------------------------------------------------ reads
 

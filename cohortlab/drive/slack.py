@@ -230,6 +230,7 @@ class SlackPerson(Person):
 
 class SlackCohort(Cohort):
     platform = "slack"
+    outside = "the DM with cohortbot"
 
     def __init__(
         self,
@@ -311,6 +312,9 @@ class SlackCohort(Cohort):
 
     def by_email(self, email: str) -> Person:
         return self.people[email]
+
+    def channel_name(self, module: str) -> str:
+        return self.world.channels[module].name
 
     # ------------------------------------------------------------------ reads
 
