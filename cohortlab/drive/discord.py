@@ -113,6 +113,9 @@ class DiscordCohort(Cohort):
         self._names = {p.platform_id: p.name for p in self.people.values()}
         self._names[str(sandbox.server.bot_user_id)] = "cohortbot"
         self._names.update({str(c.id): c.name or str(c.id) for c in self.world.channels.values()})
+        self._names.update({str(r.id): r.name for r in self.world.module_roles.values()})
+        self._all_names = dict(self._names)
+        self._channels_named = -1
 
     @classmethod
     async def start(
@@ -178,10 +181,20 @@ class DiscordCohort(Cohort):
 
     # ------------------------------------------------------------------ reads
 
+    def _names_now(self) -> dict[str, str]:
+        """Who and what an id names, threads made since the start included (built again
+        only when the server has new channels)."""
+        channels = self.sandbox.server.state.channels
+        if len(channels) != self._channels_named:
+            named = {str(i): c.name or str(i) for i, c in channels.items()}
+            self._all_names = {**named, **self._names}
+            self._channels_named = len(channels)
+        return self._all_names
+
     def reply_of(self, message: Message) -> Reply:
         raw = message_text(message)
         return Reply(
-            text=readable(raw, self._names, self.clock.now()),
+            text=readable(raw, self._names_now(), self.clock.now()),
             raw=raw,
             files=[(a.filename, a.data) for a in message.attachments],
             post=self.post_of(message) if message.components else None,
@@ -192,7 +205,7 @@ class DiscordCohort(Cohort):
             str(c["custom_id"]) for c in walk_components(message.components) if c.get("custom_id")
         )
         return Post(
-            text=readable(message_text(message), self._names, self.clock.now()),
+            text=readable(message_text(message), self._names_now(), self.clock.now()),
             author=self._names.get(str(message.author_id), str(message.author_id)),
             buttons=buttons,
             ref=message,
