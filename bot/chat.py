@@ -49,6 +49,11 @@ class OutgoingMessage:
     files: tuple[FileAttachment, ...] = ()
     mention_role_id: str | None = None
     mention_user_ids: tuple[str, ...] = ()
+    #: People the bot's own text names with ``<@id>`` without meaning to ping them (the
+    #: author in a relayed answer's header). Discord shows every ``<@id>`` as a name and pings
+    #: only ``mention_user_ids``; Slack shows a name only as a mention, so it makes these (and
+    #: ``mention_user_ids``) mentions and shows any other ``<@...>``, user text, as typed.
+    named_user_ids: tuple[str, ...] = ()
     #: Names the message so a retry can find it in the history (``bot.outbox``); the adapter
     #: renders it (``with_marker``) and ``marker_of`` reads it back.
     marker: str | None = None

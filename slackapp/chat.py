@@ -124,10 +124,15 @@ _SLACK_STYLES = {ButtonStyle.PRIMARY: "primary", ButtonStyle.SUCCESS: "primary"}
 _SLACK_STYLES[ButtonStyle.DANGER] = "danger"
 
 
+def _named(message: OutgoingMessage) -> tuple[str, ...]:
+    """Whose ``<@id>`` in the text the bot wrote itself: shown as Slack mentions."""
+    return message.mention_user_ids + message.named_user_ids
+
+
 def blocks_of(message: OutgoingMessage) -> list[dict[str, Any]]:
     """Block Kit for a message: its text, its buttons as an actions block, its marker as a
     small context line (the ``text`` fallback carries the marker for ``marker_of``)."""
-    body = to_mrkdwn(message.text, message.mention_user_ids)
+    body = to_mrkdwn(message.text, _named(message))
     if message.mention_role_id:
         body = f"<!subteam^{message.mention_role_id}> {body}"
     blocks: list[dict[str, Any]] = []
@@ -165,7 +170,7 @@ def blocks_of(message: OutgoingMessage) -> list[dict[str, Any]]:
 
 def fallback_text(message: OutgoingMessage) -> str:
     """The ``text`` field: notifications and screen readers, and the marker read back."""
-    return to_mrkdwn(with_marker(message), message.mention_user_ids)
+    return to_mrkdwn(with_marker(message), _named(message))
 
 
 def unescape(text: str) -> str:

@@ -129,9 +129,7 @@ async def play(term: Term) -> None:
         "Regularising a logistic regression on clinical data reduced "
         "variance at the price of slightly biased risk estimates",
     )
-    # The answer form's one box: "answer" in Discord's modal, "text" in Slack's form.
-    box = "answer" if cohort.platform == "discord" else "text"
-    log.bot(term.channel, (await aisha.fill_form(**{box: late})).text, to=aisha)
+    log.bot(term.channel, (await aisha.fill_form(answer=late)).text, to=aisha)
     relayed = await cohort.wait_post(thread, "Answer from")
     log.bot(in_thread, relayed.text[:120] + "…")
 
