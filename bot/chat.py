@@ -200,6 +200,22 @@ class ChatError(Exception):
         return self.kind is ChatErrorKind.UNAVAILABLE
 
 
+@dataclass(frozen=True)
+class RateLimits:
+    """What a platform lets one bot send, as its adapter states it: the outbox paces itself to
+    these rather than running into 429s (the adapter's client still waits out any that come).
+
+    ``per_second`` caps every request the outbox makes; ``per_channel_per_second`` caps posts
+    and edits in one channel (a DM is a channel of its own), where the platform limits that;
+    ``lookups_per_minute`` caps opening a DM and reading a channel's history, where the platform
+    limits those methods on their own (``None``: no limit of its own).
+    """
+
+    per_second: float | None = None
+    per_channel_per_second: float | None = None
+    lookups_per_minute: float | None = None
+
+
 class ChatPort(Protocol):
     """What a chat platform's adapter does for the core.
 

@@ -34,6 +34,7 @@ from bot.chat import (
     ChatMessage,
     OutgoingMessage,
     Posted,
+    RateLimits,
     with_marker,
 )
 from slackapp.mrkdwn import escape, mentions_in, to_mrkdwn
@@ -190,10 +191,14 @@ def channel_name(name: str) -> str:
 class SlackChat:
     """ChatPort over one bot token; ``team_id`` is what the roster calls the server."""
 
-    #: What the one outbox paces itself to: Tier 4 methods (conversations.open) allow about 100
-    #: a minute and chat.postMessage about one a second per channel with short bursts; a 429
-    #: still happens sometimes and its Retry-After is waited out by the client.
-    requests_per_second = 100 / 60
+    #: What the outbox paces itself to (https://docs.slack.dev/apis/web-api/rate-limits):
+    #: chat.postMessage "generally allows posting one message per second per channel, while
+    #: also maintaining a workspace-wide limit", so DMs to different people (each a channel of
+    #: its own) go in parallel. Slack gives no figure for the workspace-wide limit; 5 requests a
+    #: second (300 a minute) is our cautious cap. conversations.open and conversations.history
+    #: are Tier 3, 50+ a minute. A 429 still happens sometimes and its Retry-After is waited out
+    #: by the client (``build_client``).
+    rate_limits = RateLimits(per_second=5.0, per_channel_per_second=1.0, lookups_per_minute=50)
 
     def __init__(self, client: AsyncWebClient, *, team_id: str | None = None) -> None:
         self.client = client
