@@ -49,6 +49,11 @@ class OutgoingMessage:
     files: tuple[FileAttachment, ...] = ()
     mention_role_id: str | None = None
     mention_user_ids: tuple[str, ...] = ()
+    #: People the bot's own text names with ``<@id>`` without meaning to ping them (the
+    #: author in a relayed answer's header). Discord shows every ``<@id>`` as a name and pings
+    #: only ``mention_user_ids``; Slack shows a name only as a mention, so it makes these (and
+    #: ``mention_user_ids``) mentions and shows any other ``<@...>``, user text, as typed.
+    named_user_ids: tuple[str, ...] = ()
     #: Names the message so a retry can find it in the history (``bot.outbox``); the adapter
     #: renders it (``with_marker``) and ``marker_of`` reads it back.
     marker: str | None = None
@@ -210,6 +215,22 @@ class MessageLinks(Protocol):
         """The link people open to see message ``message_id`` of channel or thread
         ``channel_id`` (on server or workspace ``guild_id``)."""
         ...
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """What a platform lets one bot send, as its adapter states it: the outbox paces itself to
+    these rather than running into 429s (the adapter's client still waits out any that come).
+
+    ``per_second`` caps every request the outbox makes; ``per_channel_per_second`` caps posts
+    and edits in one channel (a DM is a channel of its own), where the platform limits that;
+    ``lookups_per_minute`` caps opening a DM and reading a channel's history, where the platform
+    limits those methods on their own (``None``: no limit of its own).
+    """
+
+    per_second: float | None = None
+    per_channel_per_second: float | None = None
+    lookups_per_minute: float | None = None
 
 
 class ChatPort(Protocol):

@@ -144,7 +144,7 @@ class CohortBot(commands.Bot):
             db,
             self.chat,
             clock=clock.now,
-            requests_per_second=DiscordChat.requests_per_second,
+            limits=DiscordChat.rate_limits,
         )
         #: The platform-free scheduled jobs (``bot.runtime``), the same on Slack.
         self.work = ScheduledWork(

@@ -17,6 +17,7 @@ from bot.chat import (
     ChatMessage,
     OutgoingMessage,
     Posted,
+    RateLimits,
     WireMessage,
     to_micros,
     with_marker,
@@ -165,8 +166,8 @@ class DiscordChat:
 
     #: Discord's global limit (requests per second per bot): the outbox paces itself to it
     #: rather than running into 429s (discord.py still waits out any that come).
-    requests_per_second = 50.0
     links = DISCORD_LINKS
+    rate_limits = RateLimits(per_second=50.0)
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client

@@ -1,4 +1,4 @@
-"""A term of participation records, as the features would have written them (demo and tests).
+"""A term of participation records, as the features would have written them (tests and bench).
 
 ``seed_term`` writes raw records (discussion posts with replies, edits, deletions and late
 posts; a peer exercise with reviews and results; tutorials with check-ins) *and* the ledger

@@ -136,7 +136,7 @@ class SlackApplication:
             self.db,
             self.chat,
             clock=self.clock.now,
-            requests_per_second=SlackChat.requests_per_second,
+            limits=SlackChat.rate_limits,
         )
         self.work = ScheduledWork(
             db=self.db,

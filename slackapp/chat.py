@@ -34,6 +34,7 @@ from bot.chat import (
     ChatMessage,
     OutgoingMessage,
     Posted,
+    RateLimits,
     with_marker,
 )
 from slackapp.links import SlackLinks
@@ -125,10 +126,15 @@ _SLACK_STYLES = {ButtonStyle.PRIMARY: "primary", ButtonStyle.SUCCESS: "primary"}
 _SLACK_STYLES[ButtonStyle.DANGER] = "danger"
 
 
+def _named(message: OutgoingMessage) -> tuple[str, ...]:
+    """Whose ``<@id>`` in the text the bot wrote itself: shown as Slack mentions."""
+    return message.mention_user_ids + message.named_user_ids
+
+
 def blocks_of(message: OutgoingMessage) -> list[dict[str, Any]]:
     """Block Kit for a message: its text, its buttons as an actions block, its marker as a
     small context line (the ``text`` fallback carries the marker for ``marker_of``)."""
-    body = to_mrkdwn(message.text, message.mention_user_ids)
+    body = to_mrkdwn(message.text, _named(message))
     if message.mention_role_id:
         body = f"<!subteam^{message.mention_role_id}> {body}"
     blocks: list[dict[str, Any]] = []
@@ -166,7 +172,7 @@ def blocks_of(message: OutgoingMessage) -> list[dict[str, Any]]:
 
 def fallback_text(message: OutgoingMessage) -> str:
     """The ``text`` field: notifications and screen readers, and the marker read back."""
-    return to_mrkdwn(with_marker(message), message.mention_user_ids)
+    return to_mrkdwn(with_marker(message), _named(message))
 
 
 def unescape(text: str) -> str:
@@ -186,10 +192,14 @@ def channel_name(name: str) -> str:
 class SlackChat:
     """ChatPort over one bot token; ``team_id`` is what the roster calls the server."""
 
-    #: What the one outbox paces itself to: Tier 4 methods (conversations.open) allow about 100
-    #: a minute and chat.postMessage about one a second per channel with short bursts; a 429
-    #: still happens sometimes and its Retry-After is waited out by the client.
-    requests_per_second = 100 / 60
+    #: What the outbox paces itself to (https://docs.slack.dev/apis/web-api/rate-limits):
+    #: chat.postMessage "generally allows posting one message per second per channel, while
+    #: also maintaining a workspace-wide limit", so DMs to different people (each a channel of
+    #: its own) go in parallel. Slack gives no figure for the workspace-wide limit; 5 requests a
+    #: second (300 a minute) is our cautious cap. conversations.open and conversations.history
+    #: are Tier 3, 50+ a minute. A 429 still happens sometimes and its Retry-After is waited out
+    #: by the client (``build_client``).
+    rate_limits = RateLimits(per_second=5.0, per_channel_per_second=1.0, lookups_per_minute=50)
 
     def __init__(self, client: AsyncWebClient, *, team_id: str | None = None) -> None:
         self.client = client

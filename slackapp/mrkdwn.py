@@ -43,8 +43,9 @@ def escape(text: str) -> str:
 def to_mrkdwn(text: str, mention_user_ids: tuple[str, ...] = ()) -> str:
     """The core's text for Slack: escaped, times as ``<!date>``, ``**x**`` as ``*x*``.
 
-    ``mention_user_ids`` are the people the bot itself chose to ping (``OutgoingMessage``):
-    their ``<@id>`` stays a mention; any other ``<@...>`` in the text is shown, not pinged.
+    ``mention_user_ids`` are the people the bot's own text names (``OutgoingMessage``'s
+    ``mention_user_ids`` and ``named_user_ids``): their ``<@id>`` becomes a Slack mention; any
+    other ``<@...>``, ``<!...>`` or ``<@&...>`` in the text is user text, shown as typed.
     """
     allowed = set(mention_user_ids)
     out: list[str] = []

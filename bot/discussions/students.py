@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.permissions import Caller, require_student
-from bot.chat import MessageLinks
+from bot.chat import MessageLinks, OutgoingMessage
 from bot.db.models import (
     Cohort,
     Contribution,
@@ -122,7 +122,8 @@ async def my_scores(
 class AnswerPlan:
     prompt_id: int
     thread_id: str
-    messages: list[str]
+    #: The relayed answer, its header naming the student (``named_user_ids``).
+    messages: list[OutgoingMessage]
     add_member: str | None
     late: bool
     note: str
@@ -210,7 +211,10 @@ async def submit_answer(
     user_id = caller.person.platform_user_id
     assert user_id is not None  # the caller acted through the platform, so it is linked
     assert prompt.thread_id is not None
-    messages = format_relayed(user_id, body, reply_link=link)
+    messages = [
+        OutgoingMessage(text, named_user_ids=(user_id,))
+        for text in format_relayed(user_id, body, reply_link=link)
+    ]
     if late:
         note = (
             f"Your answer to prompt #{prompt.id} is posted in <#{prompt.thread_id}>; it is late, "

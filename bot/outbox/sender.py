@@ -7,8 +7,11 @@ no claim waits long enough to approach its lease. Up to ``concurrency`` senders 
 messages to one target (a person's DMs, a channel) go one at a time in id order, so the parts
 of a long message arrive in order, while different targets go in parallel. Each request
 passes a pacer set to the platform's published limit (discord.py still waits out any 429 and
-queues per-route buckets; the pacer only keeps a mass send from running into them). A recorder
-writes results in batches, one transaction each, running the features' hooks there.
+queues per-route buckets; the pacer only keeps a mass send from running into them). Where the
+platform also limits each channel (Slack: about one post a second per channel, DMs to different
+people being different channels), each channel has a pacer of its own as well, and opening DMs
+and reading history pass a third set to those methods' own limit (``bot.chat.RateLimits``). A
+recorder writes results in batches, one transaction each, running the features' hooks there.
 
 ``drain`` stops claiming, hands back what has not started, and waits (bounded) for what is in
 flight to be recorded: a clean stop leaves nothing claimed.
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from bot.chat import ChatError, ChatErrorKind, ChatPort, Posted, marker_of
+from bot.chat import ChatError, ChatErrorKind, ChatPort, Posted, RateLimits, marker_of
 from bot.db.engine import Database
 from bot.db.models import OutboxState
 from bot.delivery import Delivery, Missed, reason_of
@@ -78,22 +81,25 @@ PACE = 0.95
 
 
 class Pacer:
-    """Requests spaced to a rate, and never more than the rate's share in any rolling second.
+    """Requests spaced to a rate, and never more than the rate's share in any rolling window.
 
     Even spacing alone is not enough: Discord's global limit is a fixed one-second window, and
     when the event loop stalls (a slow write, a busy machine) the sends whose slots passed
     meanwhile would all leave at once, landing in one window with that window's own share. The
     rolling count is kept from the moments sends actually leave, so a stall only delays them.
+    A longer ``window`` (a per-minute limit) is a rolling count only: its share may go at once,
+    as the platform allows bursts within it.
     """
 
-    def __init__(self, per_second: float | None) -> None:
-        self.interval = 1.0 / (per_second * PACE) if per_second else 0.0
-        self.per_window = max(1, int(per_second * PACE)) if per_second else 0
+    def __init__(self, per_second: float | None, *, window: float = 1.0) -> None:
+        self.window = window
+        self.interval = 1.0 / (per_second * PACE) if per_second and window <= 1.0 else 0.0
+        self.per_window = max(1, int(per_second * window * PACE)) if per_second else 0
         self._next = 0.0
         self._sent: deque[float] = deque()
 
     async def wait(self) -> None:
-        if not self.interval:
+        if not self.per_window:
             return
         loop = asyncio.get_running_loop()
         now = loop.time()
@@ -103,12 +109,39 @@ class Pacer:
             await asyncio.sleep(slot - now)
         while True:
             now = loop.time()
-            while self._sent and now - self._sent[0] >= 1.0:
+            while self._sent and now - self._sent[0] >= self.window:
                 self._sent.popleft()
             if len(self._sent) < self.per_window:
                 self._sent.append(now)
                 return
-            await asyncio.sleep(self._sent[0] + 1.0 - now)
+            await asyncio.sleep(self._sent[0] + self.window - now)
+
+
+class Pacers:
+    """The pacers one outbox passes: every request the overall one; a post or an edit its
+    channel's one first (where the platform limits channels); a DM opening or a history read
+    the lookups' one first (where the platform limits those methods)."""
+
+    def __init__(self, limits: RateLimits) -> None:
+        self.limits = limits
+        self.overall = Pacer(limits.per_second)
+        minute = limits.lookups_per_minute
+        self.lookups = Pacer(minute / 60 if minute else None, window=60.0)
+        self._channels: dict[str, Pacer] = {}
+
+    async def send(self, channel_id: str) -> None:
+        """Before a post or an edit in ``channel_id``."""
+        if self.limits.per_channel_per_second:
+            pacer = self._channels.get(channel_id)
+            if pacer is None:
+                pacer = self._channels[channel_id] = Pacer(self.limits.per_channel_per_second)
+            await pacer.wait()
+        await self.overall.wait()
+
+    async def lookup(self) -> None:
+        """Before opening a DM or reading a channel's history."""
+        await self.lookups.wait()
+        await self.overall.wait()
 
 
 _inflight: set[asyncio.Future[Any]] = set()
@@ -144,7 +177,7 @@ class Outbox:
         clock: Callable[[], datetime],
         worker_id: str | None = None,
         concurrency: int = 50,
-        requests_per_second: float | None = None,
+        limits: RateLimits | None = None,
         lease: timedelta = policy.LEASE,
         max_attempts: int = policy.MAX_ATTEMPTS,
     ) -> None:
@@ -153,7 +186,7 @@ class Outbox:
         self.clock = clock
         self.worker = worker_id or new_worker_id()
         self.concurrency = max(1, concurrency)
-        self.pacer = Pacer(requests_per_second)
+        self.pacers = Pacers(limits or RateLimits())
         self.lease = lease
         self.max_attempts = max_attempts
         self._lock = asyncio.Lock()
@@ -405,7 +438,7 @@ class _Run:
                     )
             if job.edit_of is not None:
                 assert job.channel_id is not None
-                await o.pacer.wait()
+                await o.pacers.send(job.channel_id)
                 await _net(o.chat.edit(job.channel_id, job.edit_of, job.message), seconds)
                 return store.Result(
                     job, "sent", channel_id=job.channel_id, message_id=job.edit_of, via="edit"
@@ -413,7 +446,7 @@ class _Run:
             if job.user_id is not None:
                 return await self._dm(job, seconds)
             assert job.channel_id is not None
-            await o.pacer.wait()
+            await o.pacers.send(job.channel_id)
             posted = await _net(o.chat.post(job.channel_id, job.message), seconds)
             return _sent(job, posted, "channel")
         except TimeoutError:
@@ -432,7 +465,7 @@ class _Run:
         if job.dm_channel is not None:
             return job.dm_channel
         assert job.user_id is not None
-        await self.o.pacer.wait()
+        await self.o.pacers.lookup()
         channel = await _net(self.o.chat.dm_channel_id(job.user_id), seconds)
         job.dm_channel = job.learnt_dm = channel
         return channel
@@ -442,14 +475,14 @@ class _Run:
         stored = job.dm_channel is not None
         channel = await self._dm_channel(job, seconds)
         try:
-            await o.pacer.wait()
+            await o.pacers.send(channel)
             posted = await _net(o.chat.post(channel, job.message), seconds)
         except ChatError as exc:
             if exc.kind is ChatErrorKind.NOT_FOUND and stored:
                 # The stored channel is gone: open it again, once.
                 job.dm_channel = None
                 channel = await self._dm_channel(job, seconds)
-                await o.pacer.wait()
+                await o.pacers.send(channel)
                 posted = await _net(o.chat.post(channel, job.message), seconds)
             elif (
                 exc.kind in (ChatErrorKind.DM_CLOSED, ChatErrorKind.FORBIDDEN)
@@ -457,7 +490,7 @@ class _Run:
                 and job.fallback_channel is not None
             ):
                 log.info("outbox message %s: DM refused (%s); falling back", job.id, exc.kind)
-                await o.pacer.wait()
+                await o.pacers.send(job.fallback_channel)
                 posted = await _net(o.chat.post(job.fallback_channel, job.fallback), seconds)
                 self.report.fallbacks += 1
                 note = "DM closed (403): sent as a mention in the module channel"
@@ -485,7 +518,7 @@ class _Run:
         return None
 
     async def _search(self, channel_id: str, after: str | None, marker: str) -> str | None:
-        await self.o.pacer.wait()
+        await self.o.pacers.lookup()
         async for message in self.o.chat.history(channel_id, after_id=after):
             if message.author_is_bot and marker_of(message.content) == marker:
                 return message.id
@@ -568,7 +601,7 @@ async def deliver(
     now: datetime,
     *,
     concurrency: int = 50,
-    requests_per_second: float | None = None,
+    limits: RateLimits | None = None,
 ) -> Report:
     """One run at ``now`` by a sender made for it (tests, and callers without an app)."""
     outbox = Outbox(
@@ -576,6 +609,6 @@ async def deliver(
         chat,
         clock=lambda: now,
         concurrency=concurrency,
-        requests_per_second=requests_per_second,
+        limits=limits,
     )
     return await outbox.run(now)

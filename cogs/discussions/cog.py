@@ -16,7 +16,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.chat import OutgoingMessage
 from bot.discord_app import CohortBot
 from bot.discord_chat import chat_user, to_chat_message, wire_from_discord
 from bot.discussions import service
@@ -355,7 +354,7 @@ class Discussions(FeatureCog, commands.Cog):
             links=self.bot.chat.links,
         )
         for message in plan.messages:
-            await self.bot.chat.post(plan.thread_id, OutgoingMessage(message))
+            await self.bot.chat.post(plan.thread_id, message)
         if plan.add_member is not None:
             await self.bot.chat.add_thread_member(plan.thread_id, plan.add_member)
         await send_private(interaction, content=plan.note)

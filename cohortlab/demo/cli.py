@@ -23,8 +23,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo",
         help="play a scripted term against a built-in local Discord server (no account needed)",
-        description="Start a local Discord-compatible server with a demo cohort, run the bot "
-        "against it, play a scripted term and print what tutors and students saw.",
+        description="Start a local Discord-compatible server (or Slack workspace) with a demo "
+        "cohort, run the bot against it, play a scripted term and print what tutors and "
+        "students saw; the exports go to --out.",
         epilog="Examples:\n  cohortbot demo --out demo-output\n  cohortbot demo --platform slack\n"
         "  cohortbot demo --serve --port 8080",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -40,9 +41,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--platform",
         choices=("discord", "slack"),
-        default=None,
-        help="play the term both platforms share (cohortlab/demo/term.py) on this local "
-        "server, ending with the module's gradebook and the parity table; without it, the "
-        "full Discord term (it adds peer review and gradebook commands Slack lacks yet)",
+        default="discord",
+        help="the local server to play the term on (default: discord); both play the same "
+        "script (cohortlab/demo/term) and end with the same gradebook. Slack is slower: the "
+        "bot paces its messages to Slack's rate limits",
     )
     p.set_defaults(handler=cmd_demo)

@@ -82,6 +82,12 @@ class Person(abc.ABC):
         """The name others see ("Amara Okafor"), the same on both platforms."""
         return self.cohort.chat_user(self).display_name
 
+    @property
+    def mention(self) -> str:
+        """How a post names this person so the bot counts it as a reply to them (the same
+        ``<@id>`` markup on Discord and Slack)."""
+        return f"<@{self.platform_id}>"
+
     @abc.abstractmethod
     async def command(self, name: str, *, where: str | None = None, **options: Any) -> Reply:
         """``/name`` with options (people as ``Person``, files as ``File``) in the module's
@@ -135,6 +141,10 @@ class Cohort(abc.ABC):
     platform: str
     db: Database
     clock: ManualClock
+    #: The running application (``bot.discord_app.Application`` or ``SlackApplication``).
+    app: Any
+    #: Where a command given outside any module channel is typed ("#general" on Discord).
+    outside: str
     #: The workspace (Slack team id) or server (Discord guild id) the roster is bound to.
     guild_id: str
 
@@ -172,6 +182,24 @@ class Cohort(abc.ABC):
         transaction: how a test sets up what a command of the other platform would have made."""
         async with open_context(self.db, self.guild_id, self.chat_user(person)) as ctx:
             return await func(ctx.session, ctx.caller, ctx.cohort, *args, **kwargs)
+
+    @abc.abstractmethod
+    def channel_name(self, module: str) -> str:
+        """The module channel's name as its members see it (without "#")."""
+
+    async def leave(self, person: Person) -> None:
+        """``person`` leaves the server (Discord) or workspace; ``rejoin`` brings them back."""
+        raise NotOnPlatform(
+            f"a member leaving is not an event the bot handles on {self.platform.capitalize()}"
+        )
+
+    async def rejoin(self, person: Person) -> None:
+        raise NotOnPlatform(f"members do not leave on {self.platform.capitalize()}")
+
+    @property
+    def web_url(self) -> str:
+        """The bot's web server (the dashboard and calendar feeds)."""
+        return str(self.app.web.url)
 
     def tutor(self, module: str) -> Person:
         return self.tutors(module)[0]

@@ -94,6 +94,7 @@ class DiscordPerson(Person):
 
 class DiscordCohort(Cohort):
     platform = "discord"
+    outside = "#general"
 
     def __init__(self, sandbox: Sandbox, emails: dict[str, str]) -> None:
         assert sandbox.world is not None
@@ -107,9 +108,14 @@ class DiscordCohort(Cohort):
             name: DiscordPerson(self, name, actor) for name, actor in self.world.people.items()
         }
         self._emails = emails
+        #: The guild roles of people who left, to give back when they rejoin.
+        self._roles: dict[str, list[int]] = {}
         self._names = {p.platform_id: p.name for p in self.people.values()}
         self._names[str(sandbox.server.bot_user_id)] = "cohortbot"
         self._names.update({str(c.id): c.name or str(c.id) for c in self.world.channels.values()})
+        self._names.update({str(r.id): r.name for r in self.world.module_roles.values()})
+        self._all_names = dict(self._names)
+        self._channels_named = -1
 
     @classmethod
     async def start(
@@ -158,12 +164,37 @@ class DiscordCohort(Cohort):
     def by_email(self, email: str) -> Person:
         return next(p for n, p in self.people.items() if self._emails.get(n) == email)
 
+    def channel_name(self, module: str) -> str:
+        return str(self.world.channel(module).name)
+
+    async def leave(self, person: Person) -> None:
+        assert isinstance(person, DiscordPerson)
+        guild = self.sandbox.server.state.guilds[self.world.guild.id]
+        self._roles[person.name] = list(guild.members[person.actor.id].roles)
+        self.sandbox.server.script.remove_member(self.world.guild, person.actor)
+
+    async def rejoin(self, person: Person) -> None:
+        assert isinstance(person, DiscordPerson)
+        guild = self.sandbox.server.state.guilds[self.world.guild.id]
+        roles = [guild.roles[r] for r in self._roles.pop(person.name, []) if r in guild.roles]
+        self.sandbox.server.script.add_member(self.world.guild, person.actor, roles=roles)
+
     # ------------------------------------------------------------------ reads
+
+    def _names_now(self) -> dict[str, str]:
+        """Who and what an id names, threads made since the start included (built again
+        only when the server has new channels)."""
+        channels = self.sandbox.server.state.channels
+        if len(channels) != self._channels_named:
+            named = {str(i): c.name or str(i) for i, c in channels.items()}
+            self._all_names = {**named, **self._names}
+            self._channels_named = len(channels)
+        return self._all_names
 
     def reply_of(self, message: Message) -> Reply:
         raw = message_text(message)
         return Reply(
-            text=readable(raw, self._names, self.clock.now()),
+            text=readable(raw, self._names_now(), self.clock.now()),
             raw=raw,
             files=[(a.filename, a.data) for a in message.attachments],
             post=self.post_of(message) if message.components else None,
@@ -174,7 +205,7 @@ class DiscordCohort(Cohort):
             str(c["custom_id"]) for c in walk_components(message.components) if c.get("custom_id")
         )
         return Post(
-            text=readable(message_text(message), self._names, self.clock.now()),
+            text=readable(message_text(message), self._names_now(), self.clock.now()),
             author=self._names.get(str(message.author_id), str(message.author_id)),
             buttons=buttons,
             ref=message,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -40,9 +40,16 @@ ANSWER_WAIT = 60.0
 CLICK_WAIT = 15.0
 
 
-def _once(raw: str) -> str:
-    """A message's fallback text and its blocks usually say the same: show it once."""
-    return "\n".join(dict.fromkeys(raw.split("\n")))
+def _as_read(item: Ephemeral | Message) -> str:
+    """What the reader sees: the blocks (a client shows them instead of the fallback text,
+    which usually says the same), then any fallback line the blocks do not repeat."""
+    fallback = item.text or ""
+    blocks = message_text(replace(item, text=""))
+    if not blocks:
+        return fallback
+    shown = set(blocks.split("\n"))
+    extra = [line for line in fallback.split("\n") if line and line not in shown]
+    return "\n".join([blocks, *extra])
 
 
 T = TypeVar("T")
@@ -230,6 +237,7 @@ class SlackPerson(Person):
 
 class SlackCohort(Cohort):
     platform = "slack"
+    outside = "the DM with cohortbot"
 
     def __init__(
         self,
@@ -312,15 +320,18 @@ class SlackCohort(Cohort):
     def by_email(self, email: str) -> Person:
         return self.people[email]
 
+    def channel_name(self, module: str) -> str:
+        return self.world.channels[module].name
+
     # ------------------------------------------------------------------ reads
 
     def reply_of(self, item: Ephemeral | Message) -> Reply:
         raw = message_text(item)
-        return Reply(text=readable(_once(raw), self._names, self.clock.now()), raw=raw)
+        return Reply(text=readable(_as_read(item), self._names, self.clock.now()), raw=raw)
 
     def post_of(self, message: Message) -> Post:
         return Post(
-            text=readable(_once(message_text(message)), self._names, self.clock.now()),
+            text=readable(_as_read(message), self._names, self.clock.now()),
             author=self._names.get(message.user, message.user),
             buttons=tuple(action_ids(message.blocks or [])),
             ref=(message.channel, message.ts),

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 _DISCORD_TIME = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
 _SLACK_DATE = re.compile(r"<!date\^(-?\d+)\^([^|>]*)\|[^>]*>")
 _MENTION = re.compile(r"<@!?([A-Z0-9]+)(?:\|([^>]+))?>")
+_ROLE = re.compile(r"<@&(\d+)>")
 _CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:/[0-9.]+)?(?:\|([^>]*))?>")
 _LINK = re.compile(r"<(https?://[^|>]+)(?:\|([^>]+))?>")
 _SMALL = re.compile(r"^-# ", re.MULTILINE)
@@ -45,7 +46,7 @@ def relative(epoch: int, now: datetime) -> str:
 def readable(text: str, names: Mapping[str, str] | None = None, now: datetime | None = None) -> str:
     """``text`` (Discord markdown or Slack mrkdwn) as a person reads it, platform-free.
 
-    ``names`` maps user and channel ids to what the client shows (``@name``, ``#name``);
+    ``names`` maps user, role and channel ids to what the client shows (``@name``, ``#name``);
     with ``now``, a relative time (Discord's ``:R``, Slack's ``{ago}``) reads "in 3 days".
     """
     known = names or {}
@@ -59,6 +60,7 @@ def readable(text: str, names: Mapping[str, str] | None = None, now: datetime | 
     out = _DISCORD_TIME.sub(moment, text)
     out = _SLACK_DATE.sub(moment, out)
     out = _MENTION.sub(lambda m: "@" + known.get(m[1], m[2] or m[1]), out)
+    out = _ROLE.sub(lambda m: "@" + known.get(m[1], "role"), out)
     out = _CHANNEL.sub(lambda m: "#" + known.get(m[1], m[2] or m[1]), out)
     out = _LINK.sub(lambda m: m[2] or m[1], out)
     out = _SMALL.sub("", out)

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.chat import OutgoingMessage
 from bot.delivery import SLACK
 from bot.discussions import service
 from bot.discussions.grades_csv import MAX_CSV_BYTES
@@ -141,14 +140,14 @@ async def answer(call: Call, values: Mapping[str, Any]) -> str:
     plan = await call.in_context(
         service.submit_answer,
         int(values["prompt"]),
-        text=values["text"],
+        text=values["answer"],
         reply_to=values.get("reply_to"),
         links=call.services.chat.links,
         now=call.now,
     )
     chat = call.services.chat
     for message in plan.messages:
-        await chat.post(plan.thread_id, OutgoingMessage(message))
+        await chat.post(plan.thread_id, message)
     if plan.add_member is not None:
         await chat.add_thread_member(plan.thread_id, plan.add_member)
     return plan.note
@@ -215,7 +214,7 @@ COMMANDS: tuple[SlackCommand, ...] = (
         check=answer_check,
         # Not options on Discord either: its Answer form asks for them.
         form=(
-            Option("text", "Your answer", required=True, long=True),
+            Option("answer", "Your answer", required=True, long=True),
             Option("reply_to", "Replying to (link of a classmate's post)"),
         ),
     ),

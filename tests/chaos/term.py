@@ -46,11 +46,11 @@ from bot.discussions.answers import parse_relayed
 from bot.discussions.jobs import STALE_CLAIM
 from bot.gradebook import ledger
 from bot.gradebook.reconcile import reconcile
-from cohortlab.demo.steps.s30_peer import review_button, review_requests, write_review
 from cohortlab.localdiscord.models import Channel, Message
 from cohortlab.localdiscord.scripting import Actor, ApiError
 from cohortlab.localdiscord.server import LocalDiscordServer
 from cohortlab.sandbox import World, build_world, example_texts
+from cohortlab.setups.peer import review_button, review_requests, write_review
 from tests.chaos.botproc import BotProcess
 
 MODULE = "MATH70097"

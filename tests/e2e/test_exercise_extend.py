@@ -20,9 +20,9 @@ from bot.db.models import (
     Person,
     ReviewAssignment,
 )
-from cohortlab.demo.steps.s30_peer import at
 from cohortlab.localdiscord.models import Message
 from cohortlab.sandbox import Sandbox, World
+from cohortlab.setups.peer import at
 from tests.e2e.test_peer import create, submit
 
 pytestmark = pytest.mark.e2e

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import outbox
+from bot.chat import RateLimits
 from bot.db.engine import Database
 from bot.db.models import Cohort, Designation, Module, OutboxMessage, OutboxState, Person
 from bot.discord_chat import DiscordChat
@@ -92,10 +93,12 @@ def _dm_calls(server: LocalDiscordServer) -> Counter[str]:
     )
 
 
-async def _send(db: Database, server: LocalDiscordServer, **kw: float | None) -> float:
+async def _send(
+    db: Database, server: LocalDiscordServer, limits: RateLimits | None = None
+) -> float:
     client = discord.Client(intents=default_intents())
     async with running(client, server):
-        sender = Outbox(db, DiscordChat(client), clock=lambda: NOW, **kw)  # type: ignore[arg-type]
+        sender = Outbox(db, DiscordChat(client), clock=lambda: NOW, limits=limits)
         started = time.monotonic()
         report = await sender.run(NOW)
         elapsed = time.monotonic() - started
@@ -141,10 +144,10 @@ async def test_a_mass_send_keeps_to_the_rate_limit_without_429s(db: Database) ->
     async with _server(RateLimiter()) as server:  # 50 requests per second, like Discord's
         people = await _people(db, server, n)
         await _enqueue(db, people, "warm")  # from now on their DM channels are known
-        await _send(db, server, requests_per_second=50.0)
+        await _send(db, server, DiscordChat.rate_limits)
         server.rest.calls.clear()
         await _enqueue(db, people, "notice")
-        elapsed = await _send(db, server, requests_per_second=50.0)
+        elapsed = await _send(db, server, DiscordChat.rate_limits)
         limited = [c for c in server.rest.calls if c.status == 429]
         rate = n / elapsed
         print(f"{n} DMs paced to 50 requests/s: {elapsed:.2f} s, {rate:.1f}/s, {len(limited)} 429s")

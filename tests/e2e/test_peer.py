@@ -35,10 +35,10 @@ from bot.db.models import (
 from bot.peer import render
 from bot.peer.reads import groups_of
 from bot.peer.service import MAX_FILE_BYTES
-from cohortlab.demo.steps.s30_peer import at, review_button, review_requests, write_review
 from cohortlab.localdiscord.models import DM, Message
 from cohortlab.localdiscord.scripting import Actor, Upload, message_text
 from cohortlab.sandbox import Sandbox, World
+from cohortlab.setups.peer import at, review_button, review_requests, write_review
 
 pytestmark = pytest.mark.e2e
 

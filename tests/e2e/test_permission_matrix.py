@@ -34,10 +34,10 @@ from sqlalchemy import select, text
 
 from bot.access.permissions import NOT_ON_ROSTER
 from bot.db.models import Base, Enrolment, Module, Person, Role
-from cohortlab.demo.steps import s20_discussions, s30_peer
 from cohortlab.localdiscord.models import Message
 from cohortlab.localdiscord.scripting import Actor, InvalidInput, Upload
 from cohortlab.sandbox import Sandbox, World
+from cohortlab.setups import discussions, peer
 from tests.e2e import test_deadlines, test_tutorials
 
 pytestmark = pytest.mark.e2e
@@ -313,19 +313,19 @@ SETUPS: dict[str, Setup] = {
     "extension_request": test_deadlines.setup_request,
     "tutorial": test_tutorials.setup_tutorial,
     # /prompt
-    "scheduled_prompt": s20_discussions.setup_scheduled_prompt,
-    "open_prompt": s20_discussions.setup_open_prompt,
-    "private_prompt": s20_discussions.setup_private_prompt,
-    "closed_prompt": s20_discussions.setup_closed_prompt,
-    "grades_csv": s20_discussions.setup_grades_csv,
+    "scheduled_prompt": discussions.setup_scheduled_prompt,
+    "open_prompt": discussions.setup_open_prompt,
+    "private_prompt": discussions.setup_private_prompt,
+    "closed_prompt": discussions.setup_closed_prompt,
+    "grades_csv": discussions.setup_grades_csv,
     # /exercise and /submit
-    "settled": s30_peer.setup_settled,
-    "open_exercise": s30_peer.setup_open_exercise,
-    "submitted_exercise": s30_peer.setup_submitted_exercise,
-    "reassignable_exercise": s30_peer.setup_reassignable_exercise,
-    "allocated_exercise": s30_peer.setup_allocated_exercise,
-    "reviewed_exercise": s30_peer.setup_reviewed_exercise,
-    "moderatable_exercise": s30_peer.setup_moderatable_exercise,
+    "settled": peer.setup_settled,
+    "open_exercise": peer.setup_open_exercise,
+    "submitted_exercise": peer.setup_submitted_exercise,
+    "reassignable_exercise": peer.setup_reassignable_exercise,
+    "allocated_exercise": peer.setup_allocated_exercise,
+    "reviewed_exercise": peer.setup_reviewed_exercise,
+    "moderatable_exercise": peer.setup_moderatable_exercise,
     # /gradebook and /privacy
     "components_file": components_file,
     "person_to_erase": person_to_erase,

@@ -174,8 +174,8 @@ async def _deadline(session: AsyncSession, cohort: Cohort, now: datetime) -> int
 async def test_peer_release_counts_the_authors_who_got_their_feedback(
     sandbox: Sandbox, world: World
 ) -> None:
-    from cohortlab.demo.steps.s30_peer import MODULE as PEER_MODULE
-    from cohortlab.demo.steps.s30_peer import setup_reviewed_exercise
+    from cohortlab.setups.peer import MODULE as PEER_MODULE
+    from cohortlab.setups.peer import setup_reviewed_exercise
 
     options = await setup_reviewed_exercise(sandbox)
     async with sandbox.db.session() as s:

@@ -28,5 +28,6 @@ def test_the_cores_text_reads_the_same_on_discord_and_slack() -> None:
 def test_mentions_channels_and_links_read_as_names() -> None:
     names = {"U1": "amara", "C9": "math70097", "123": "lukas"}
     assert readable("<@U1> in <#C9> and <@123>", names) == "@amara in #math70097 and @lukas"
+    assert readable("<@&77> Reminder", {"77": "MATH70097"}) == "@MATH70097 Reminder"
     assert readable("<https://example.org|the notes>") == "the notes"
     assert readable("snake_case_name stays") == "snake_case_name stays"

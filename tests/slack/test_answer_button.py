@@ -87,7 +87,7 @@ async def test_the_answer_button_records_one_answer_then_opens_the_private_chann
         describe=lambda: f"no answer form opened; answers {clicked.responses}",
     )
     answer = "I met it fitting splines: more knots, less bias, more variance."
-    typed = {"text": {"value": answer}}
+    typed = {"answer": {"value": answer}}
     # A double press of Submit: both deliveries reach the app, one answer is recorded.
     first, second = await asyncio.gather(student.submit(form, typed), student.submit(form, typed))
     assert first.acked and second.acked and first.errors == {} and second.errors == {}

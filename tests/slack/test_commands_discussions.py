@@ -160,8 +160,8 @@ async def test_a_private_prompt_is_answered_through_a_modal(slack: SlackBox) -> 
     result = await student.slash("/prompt", f"answer prompt:{prompt.id}")
     assert result.acked
     views = await slack.server.script.wait_for(lambda: student.open_views, what="the modal")
-    assert [b["block_id"] for b in views[-1].blocks] == ["text", "reply_to"]
-    await student.submit(values={"text": {"value": "Ridge regression, in my thesis."}})
+    assert [b["block_id"] for b in views[-1].blocks] == ["answer", "reply_to"]
+    await student.submit(values={"answer": {"value": "Ridge regression, in my thesis."}})
 
     async def posted() -> list[Contribution] | None:
         await slack.app.discussions.recorder.flush()
@@ -208,3 +208,29 @@ async def test_a_scheduled_prompt_is_edited_in_one_line_or_through_a_modal(
     refused = await student.slash("/prompt", "edit prompt:1 edit_text:true")
     await refused.wait_ephemeral(contains="Only tutors")
     assert student.open_views == []
+
+
+async def test_a_late_answer_is_relayed_with_a_real_mention_of_its_author(slack: SlackBox) -> None:
+    """The header names the student as a Slack mention (not a literal ``<@U…>``); what the
+    student typed, a mention or ``<!channel>`` included, is shown as typed and pings nobody."""
+    prompt = await open_prompt(slack)
+    assert prompt.thread_id is not None
+    student, classmate = slack.world.students_of(MODULE)[:2]
+    slack.clock.set(datetime(2030, 1, 24, 9, 0, tzinfo=UTC))  # the day after it closed
+    await slack.app.discussions.run_due()
+    opened = await student.slash("/prompt", f"answer prompt:{prompt.id}")
+    assert opened.acked
+    await slack.server.script.wait_for(lambda: student.open_views, what="the answer form")
+    typed = f"Late, sorry <@{classmate.id}> <!channel>: ridge regression in my thesis."
+    await student.submit(values={"answer": {"value": typed}})
+
+    channel, ts = prompt.thread_id.split("/")
+
+    async def relayed() -> list[str] | None:
+        texts = [m.text for m in slack.server.script.messages(channel, ts)]
+        return [t for t in texts if "ridge regression" in t] or None
+
+    (text,) = await eventually(relayed, "the late answer relayed into the thread")
+    assert text.startswith(f"*Answer from <@{student.id}>*")
+    assert f"&lt;@{classmate.id}&gt; &lt;!channel&gt;" in text
+    assert f"<@{classmate.id}>" not in text

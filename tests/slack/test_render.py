@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.chat import Button, ButtonStyle, OutgoingMessage, marker_of
+from bot.discussions.answers import format_relayed
 from bot.discussions.incoming import snowflake_key
 from bot.timeparse import discord_timestamp
 from slackapp.app import action_key, event_key, message_target
@@ -128,3 +129,13 @@ def test_a_redelivered_click_has_one_key_and_a_second_click_another() -> None:
     # The same ts in another channel is another message: its click is not the same click.
     elsewhere = {**body, "channel": {"id": "C2"}}
     assert action_key(elsewhere, click) != first
+
+
+def test_a_relayed_answer_names_its_author_as_a_mention_and_shows_typed_markup() -> None:
+    (text,) = format_relayed("U1", "thanks <@U2> <!here> <@&R1>")
+    message = OutgoingMessage(text, named_user_ids=("U1",))
+    shown = "*Answer from <@U1>*\nthanks &lt;@U2&gt; &lt;!here&gt; &lt;@&amp;R1&gt;"
+    assert blocks_of(message)[0]["text"]["text"] == shown
+    assert fallback_text(message) == shown
+    # Without the core naming anyone, nothing in the text becomes a mention.
+    assert "<@" not in blocks_of(OutgoingMessage(text))[0]["text"]["text"]

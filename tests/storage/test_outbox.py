@@ -31,6 +31,7 @@ from bot.chat import (
     ChatMessage,
     OutgoingMessage,
     Posted,
+    RateLimits,
     marker_of,
     with_marker,
 )
@@ -492,7 +493,7 @@ async def test_the_pacer_keeps_to_the_platform_rate(db: Database) -> None:
     await _enqueue(db, [_dm(f"d{i}", world.people[i]) for i in range(30)])
     chat = FakeChat()
     started = time.monotonic()
-    report = await outbox.deliver(db, chat, NOW, requests_per_second=60)
+    report = await outbox.deliver(db, chat, NOW, limits=RateLimits(per_second=60))
     elapsed = time.monotonic() - started
     assert report.sent == 30 and chat.opened == 0
     assert elapsed >= 29 / 60 * 0.95, elapsed

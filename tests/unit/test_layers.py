@@ -102,7 +102,7 @@ def test_the_cohortlab_check_catches_every_spelling_of_an_import() -> None:
         "from cohortlab.sandbox import Sandbox",
         "from cohortlab import demo",
         "def f():\n    from cohortlab.demo import run_demo\n",
-        "import importlib\nimportlib.import_module('cohortlab.demo.steps.s10_welcome')",
+        "import importlib\nimportlib.import_module('cohortlab.demo.term.welcome')",
         "from importlib import import_module\nimport_module('cohortlab')",
         "__import__('cohortlab.sample')",
     ]
