@@ -131,16 +131,11 @@ async def test_a_graded_prompt_opens_and_an_answer_in_its_thread_is_evidence(
     assert "Week 1: bias and variance" in theirs.text
 
 
-#: The answer form's box for the answer itself, as each platform's form names it.
-ANSWER_BOX = {"discord": "answer", "slack": "text"}
-
-
 async def test_a_reply_through_the_answer_form_credits_the_post_its_link_names(
     cohort: Cohort,
 ) -> None:
     tutor = cohort.tutor(MODULE)
     amara, ben = cohort.students(MODULE)[:2]
-    box = ANSWER_BOX[cohort.platform]
     await tutor.command(
         "prompt create",
         where=MODULE,
@@ -158,7 +153,7 @@ async def test_a_reply_through_the_answer_form_credits_the_post_its_link_names(
     async def answer(person: Person, text: str, reply_to: str = "") -> Reply:
         form = await person.command("prompt answer", where=MODULE, prompt=prompt_id)
         assert form.form, form.text
-        return await person.fill_form(**{box: text, "reply_to": reply_to})
+        return await person.fill_form(answer=text, reply_to=reply_to)
 
     async def contributions() -> list[Contribution]:
         async with cohort.db.session() as s:
