@@ -16,9 +16,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AssignmentStatus, Module, PeerExercise, ReviewAssignment
+from bot.outbox import Message, enqueue
 from bot.peer.allocation import Assignment, Shortfall, reassign
 from bot.peer.notices import cancel_requests, enqueue_withdrawn, review_request
-from bot.peer.outbox import Outgoing, enqueue
 from bot.peer.policy import ACTIVE, reviewer_due_at
 from bot.peer.reads import assignments, current_submissions, module_of, names_of, rules_for
 from bot.peer.rubric import Rubric, label_for
@@ -94,7 +94,7 @@ async def add_assignments(
         ).scalars()
     rubric = Rubric.from_json(exercise.rubric)
     names = {} if exercise.double_blind else await names_of(session, [r.author_id for r in rows])
-    messages: list[Outgoing] = []
+    messages: list[Message] = []
     for row in rows:
         sub = subs.get(row.author_id)
         if sub is None:

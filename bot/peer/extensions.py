@@ -37,10 +37,11 @@ from bot.due import text as due_text
 from bot.errors import UserError
 from bot.gradebook import audit
 from bot.peer import render
-from bot.peer.outbox import Outgoing, enqueue, key_of
+from bot.peer.notices import send_direct
+from bot.peer.outbox import key_of
 from bot.timeparse import CalendarInputError, parse_instant
 
-#: ``PeerOutbox.kind`` of the student's DM.
+#: The outbox ``kind`` of the student's DM.
 KIND = "extension"
 
 
@@ -135,23 +136,12 @@ async def grant_extension(
         at=now,
     )
     key = f"extension:{extension.id}"
-    await enqueue(
-        session,
-        [
-            Outgoing(
-                dedupe_key=key,
-                exercise_id=exercise.id,
-                kind=KIND,
-                text=(
-                    f"You have an extension on {module.code} exercise #{exercise.id} "
-                    f"“{exercise.title}”: your submission until {render.when(new_due)} counts "
-                    f"as on time. Submit with `/submit exercise:{exercise.id}`."
-                ),
-                person_id=person.id,
-            )
-        ],
-        now,
+    text = (
+        f"You have an extension on {module.code} exercise #{exercise.id} "
+        f"“{exercise.title}”: your submission until {render.when(new_due)} counts "
+        f"as on time. Submit with `/submit exercise:{exercise.id}`."
     )
+    await send_direct(session, exercise.id, KIND, [(person.id, key, text)], now)
     await session.flush()
     return ExerciseExtension(
         extension_id=extension.id,

@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.chat import Button, ButtonStyle
 from bot.db.models import (
     AssignmentStatus,
     Module,
@@ -28,8 +29,9 @@ from bot.db.models import (
     ReviewAssignment,
 )
 from bot.delivery import Delivery, Missed, reason_of
+from bot.outbox import FileRef, Message, enqueue
 from bot.peer import render
-from bot.peer.outbox import FEATURE, Outgoing, enqueue
+from bot.peer.outbox import FEATURE, SUBMISSION_FILES, key_of
 from bot.peer.outbox import cancel_requests as outbox_cancel_requests
 from bot.peer.policy import REVIEW_BUTTON, due_of, review_custom_id
 from bot.peer.reads import tutors_to_tell
@@ -51,8 +53,13 @@ async def send_direct(
     await enqueue(
         session,
         [
-            Outgoing(
-                dedupe_key=key, exercise_id=exercise_id, kind=kind, text=text, person_id=person_id
+            Message(
+                key=key_of(key),
+                feature=FEATURE,
+                kind=kind,
+                text=text,
+                person_id=person_id,
+                scope_id=exercise_id,
             )
             for person_id, key, text in notes
         ],
@@ -67,13 +74,13 @@ def review_request(
     row: ReviewAssignment,
     sub: PeerSubmission,
     author_name: str | None,
-) -> list[Outgoing]:
+) -> list[Message]:
     file_note = None
-    file: tuple[int, str] | None = None
+    files: tuple[FileRef, ...] = ()
     if sub.kind == "file":
         suffix = PurePosixPath(sub.filename or "").suffix[:10]
         shown = f"submission-{row.anonymous_label}{suffix}"
-        file = (sub.id, shown)
+        files = (FileRef(SUBMISSION_FILES, sub.id, shown),)
         file_note = f"{shown}, {render.size_text(sub.size_bytes or 0)}"
     parts = render.assignment_dm(
         module_code=module.code,
@@ -87,22 +94,22 @@ def review_request(
         content=sub.content,
         file_note=file_note,
     )
-    out: list[Outgoing] = []
+    button = Button(REVIEW_BUTTON, custom_id=review_custom_id(row.id), style=ButtonStyle.PRIMARY)
     last = len(parts) - 1
-    for i, text in enumerate(parts):
-        out.append(
-            Outgoing(
-                dedupe_key=f"assign:{row.id}:{i}",
-                exercise_id=exercise.id,
-                kind="assignment" if i == last else "assignment-part",
-                text=text,
-                person_id=row.reviewer_id,
-                assignment_id=row.id,
-                button=(REVIEW_BUTTON, review_custom_id(row.id)) if i == last else None,
-                file=file if i == 0 else None,
-            )
+    return [
+        Message(
+            key=key_of(f"assign:{row.id}:{i}"),
+            feature=FEATURE,
+            kind="assignment" if i == last else "assignment-part",
+            text=text,
+            person_id=row.reviewer_id,
+            buttons=(button,) if i == last else (),
+            files=files if i == 0 else (),
+            scope_id=exercise.id,
+            ref_id=row.id,
         )
-    return out
+        for i, text in enumerate(parts)
+    ]
 
 
 async def cancel_requests(session: AsyncSession, assignment_ids: Sequence[int]) -> None:
@@ -125,12 +132,15 @@ async def post_to_channel(
     await enqueue(
         session,
         [
-            Outgoing(
-                dedupe_key=key,
-                exercise_id=exercise.id,
+            Message(
+                key=key_of(key),
+                feature=FEATURE,
                 kind="channel",
                 text=text,
                 channel_id=module.channel_id,
+                # Not linked yet: the module's channel as linked when it is sent.
+                module_id=module.id if module.channel_id is None else None,
+                scope_id=exercise.id,
             )
             for key, text in posts
         ],

@@ -2,11 +2,12 @@
 
 Services enqueue in the same transaction that decided the message (an allocation, a reminder,
 a release), so a rolled-back command owes nothing and a committed one cannot forget. Sending,
-the lease, the verification after a crash and the retries are the outbox's (``bot.outbox``);
-this module only turns the peer service's ``Outgoing`` into outbox messages and reacts to
-outcomes: a review request that arrived records its message id on the review; one that can
-never reach its reviewer (closed DMs, no linked account) sends the review to someone else.
-Messages enqueued before the outbox existed keep their ``-# cohortbot peer <id>`` marker.
+the lease, the verification after a crash and the retries are the outbox's (``bot.outbox``).
+Peer's messages are the outbox's own ``Message`` (keys under ``key_of``, the exercise as
+``scope_id``, the review as ``ref_id``); this module only reacts to outcomes: a review request
+that arrived records its message id on the review; one that can never reach its reviewer
+(closed DMs, no linked account) sends the review to someone else. Messages enqueued before
+the outbox existed keep their ``-# cohortbot peer <id>`` marker.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
-from bot.chat import Button, ButtonStyle, ChatPort
+from bot.chat import ChatPort
 from bot.db.engine import Database
-from bot.db.models import OutboxState, PeerExercise, PeerSubmission, ReviewAssignment
-from bot.outbox import FileRef, Message, Outcome
+from bot.db.models import OutboxState, PeerSubmission, ReviewAssignment
+from bot.outbox import Outcome
 
 FEATURE = "peer"
 #: Files attached to review requests: read from the submission when sent, never copied.
@@ -32,65 +33,8 @@ STALE_CLAIM = outbox.LEASE
 MAX_ATTEMPTS = outbox.MAX_ATTEMPTS
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One message to enqueue: to a person (DM) or a channel."""
-
-    dedupe_key: str
-    exercise_id: int
-    kind: str
-    text: str
-    person_id: int | None = None
-    channel_id: str | None = None
-    assignment_id: int | None = None
-    button: tuple[str, str] | None = None  # (label, custom_id)
-    file: tuple[int, str] | None = None  # (submission id, filename shown)
-
-
 def key_of(dedupe_key: str) -> str:
     return f"{FEATURE}:{dedupe_key}"
-
-
-async def enqueue(session: AsyncSession, messages: Sequence[Outgoing], now: datetime) -> int:
-    """Add messages; a dedupe key already present is skipped (replays enqueue nothing).
-
-    A channel post whose module channel is not linked yet goes to the module's channel as
-    linked when it is sent (the outbox waits for it).
-    """
-    exercise_ids = {m.exercise_id for m in messages if m.person_id is None and m.channel_id is None}
-    modules: dict[int, int] = {}
-    if exercise_ids:
-        rows = await session.execute(
-            select(PeerExercise.id, PeerExercise.module_id).where(
-                PeerExercise.id.in_(sorted(exercise_ids))
-            )
-        )
-        modules = {exercise_id: module_id for exercise_id, module_id in rows.all()}
-    out = [
-        Message(
-            key=key_of(m.dedupe_key),
-            feature=FEATURE,
-            kind=m.kind,
-            text=m.text,
-            person_id=m.person_id,
-            channel_id=m.channel_id,
-            module_id=(
-                modules.get(m.exercise_id) if m.person_id is None and m.channel_id is None else None
-            ),
-            buttons=(
-                (Button(m.button[0], custom_id=m.button[1], style=ButtonStyle.PRIMARY),)
-                if m.button is not None
-                else ()
-            ),
-            files=(
-                (FileRef(SUBMISSION_FILES, m.file[0], m.file[1]),) if m.file is not None else ()
-            ),
-            scope_id=m.exercise_id,
-            ref_id=m.assignment_id,
-        )
-        for m in messages
-    ]
-    return await outbox.enqueue(session, out, now)
 
 
 async def cancel_requests(session: AsyncSession, assignment_ids: Sequence[int]) -> None:
