@@ -147,5 +147,5 @@ async def student_of(session: AsyncSession, module: Module, user: ChatUser) -> P
             )
         ).scalar_one_or_none()
     if person is None or role != Role.STUDENT:
-        raise NotFound(f"{user.display_name} is not a student of {module.code} on the roster.")
+        raise NotFound(f"{user.display_name} is not a student of {module.code}.")
     return person

@@ -10,14 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser
-from bot.access.permissions import Caller
+from bot.access.permissions import Caller, student_of
 from bot.db.models import LedgerEntry, LedgerSource
 from bot.errors import UserError, shown
 from bot.gradebook import audit, ledger
 from bot.gradebook.book import ItemType, adjustment_item_type, format_points
 from bot.gradebook.loading import ModuleBook, load_module_book
 from bot.gradebook.marks import COMPONENT_LABELS, Component, format_mark
-from bot.gradebook.scope import cohort_zone, staff_module, student_in_module
+from bot.gradebook.scope import cohort_zone, staff_module
 from bot.gradebook.weights import decimal_option
 
 MAX_ADJUSTMENT = Decimal(1000)
@@ -78,7 +78,7 @@ async def adjust(
     why = " ".join((reason or "").split())
     if len(why) < 3:
         raise UserError("Give a reason for the adjustment (it is kept in the audit trail).")
-    person = await student_in_module(session, module, student)
+    person = await student_of(session, module, student)
     zone = await cohort_zone(session, caller.cohort_id)
     before = await load_module_book(session, module, zone, now, person_ids=[person.id])
     key = f"adjustment:{module.id}:{request_id}"

@@ -22,7 +22,6 @@ from bot.gradebook.exporting import (
     export_programme,
 )
 from bot.gradebook.my_marks import RowReader, SummaryView, held_student_marks, student_marks
-from bot.gradebook.scope import student_in_module
 from bot.gradebook.trail import ITEM_CODES, AuditLine, AuditTrail, audit_trail, parse_item_ref
 from bot.gradebook.weights import ReleaseResult, WeightsResult, release_participation, set_weights
 
@@ -51,6 +50,5 @@ __all__ = [
     "parse_item_ref",
     "release_participation",
     "set_weights",
-    "student_in_module",
     "student_marks",
 ]

@@ -10,13 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser
-from bot.access.permissions import Caller
+from bot.access.permissions import Caller, student_of
 from bot.db.models import AuditEntry, Person
 from bot.errors import UserError, shown
 from bot.gradebook import audit
 from bot.gradebook.book import ITEM_TYPE_ALIASES, ItemType, canonical_item_type
 from bot.gradebook.loading import PARTICIPATION
-from bot.gradebook.scope import staff_module, student_in_module
+from bot.gradebook.scope import staff_module
 from bot.timeparse import discord_timestamp
 
 # --------------------------------------------------------------------------- audit trail
@@ -135,7 +135,7 @@ async def audit_trail(
     subject_id: int | None = None
     scope: list[str] = []
     if student is not None:
-        person = await student_in_module(session, module, student)
+        person = await student_of(session, module, student)
         subject_id = person.id
         scope.append(person.display_name)
     entity_types: frozenset[str] | None = None
