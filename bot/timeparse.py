@@ -23,10 +23,12 @@ import enum
 import functools
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, available_timezones
 
-from bot.errors import shown
+from bot.errors import UserError, shown
 
 __all__ = [
     "AOE",
@@ -49,11 +51,25 @@ __all__ = [
     "require_order",
     "suggest_zones",
     "typed_wall_time",
+    "user_input",
 ]
 
 
 class CalendarInputError(ValueError):
     """Input a person can fix; ``str(error)`` is one sentence that tells them how."""
+
+
+@contextmanager
+def user_input(what: str | None = None) -> Iterator[None]:
+    """The parsers' one-sentence errors, shown to the user as refusals (``UserError``).
+
+    The one way every service turns a time it could not read into a refusal. ``what`` names
+    the field when a command reads several (``"Until"`` gives ``Until: Could not read ...``).
+    """
+    try:
+        yield
+    except CalendarInputError as exc:
+        raise UserError(f"{what}: {exc}" if what else str(exc)) from exc
 
 
 ZoneLike = str | ZoneInfo

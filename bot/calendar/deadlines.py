@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.access.permissions import Caller, module_by_code, require_staff
 from bot.calendar import messages as M
 from bot.calendar import planning as P
-from bot.calendar.inputs import _offsets_in_words, _title, user_input
+from bot.calendar.inputs import _offsets_in_words, _title
 from bot.calendar.lookups import _deadline_occurrence, _event
 from bot.calendar.notices import DEADLINE_OFFSETS
 from bot.db.models import (
@@ -28,7 +28,7 @@ from bot.db.models import (
     NoticeAudience,
 )
 from bot.errors import UserError
-from bot.timeparse import discord_timestamp, parse_instant, parse_offsets
+from bot.timeparse import discord_timestamp, parse_instant, parse_offsets, user_input
 
 DEADLINE_KINDS = {
     "submission_deadline": EventKind.SUBMISSION_DEADLINE,

@@ -19,7 +19,7 @@ from bot.access.identity import ChatUser, resolve_person
 from bot.access.permissions import Caller, module_by_code, require_staff, require_student
 from bot.calendar import messages as M
 from bot.calendar import planning as P
-from bot.calendar.inputs import _reason, user_input
+from bot.calendar.inputs import _reason
 from bot.calendar.lookups import _deadline_occurrence, _enrolled_student, _event
 from bot.db.models import (
     CalendarEvent,
@@ -37,7 +37,7 @@ from bot.delivery import Delivery, Missed, reason_of
 from bot.due import text as due_text
 from bot.errors import NotFound, UserError
 from bot.gradebook import audit
-from bot.timeparse import discord_timestamp, parse_instant
+from bot.timeparse import discord_timestamp, parse_instant, user_input
 
 
 async def effective_due(

@@ -6,25 +6,13 @@ Shared by the tutorial, deadline and extension services (``bot.calendar.service`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 
 from bot.calendar import messages as M
 from bot.errors import UserError, shown
-from bot.timeparse import CalendarInputError
 
 _URL = re.compile(r"^https?://[^\s<>]+$")
 _DATE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*$")
-
-
-@contextmanager
-def user_input() -> Iterator[None]:
-    """The pure parsers' one-sentence errors, shown to the user as refusals."""
-    try:
-        yield
-    except CalendarInputError as exc:
-        raise UserError(str(exc)) from exc
 
 
 def _offsets_in_words(offsets: list[timedelta]) -> str:

@@ -20,7 +20,6 @@ from bot.access.permissions import Caller
 from bot.calendar import planning as P
 from bot.calendar.extensions import effective_due
 from bot.calendar.ics import IcsDeadline, IcsOccurrence, IcsTutorial, build_calendar
-from bot.calendar.inputs import user_input
 from bot.calendar.messages import KIND_LABELS
 from bot.db.models import (
     CalendarEvent,
@@ -37,7 +36,7 @@ from bot.db.models import (
 )
 from bot.due import is_late
 from bot.errors import UserError, shown
-from bot.timeparse import discord_timestamp, get_zone
+from bot.timeparse import discord_timestamp, get_zone, user_input
 
 UPCOMING_DAYS = 28
 UPCOMING_LIMIT = 12

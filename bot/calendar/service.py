@@ -42,7 +42,6 @@ from bot.calendar.extensions import (
     pending_requests,
     request_extension,
 )
-from bot.calendar.inputs import user_input
 from bot.calendar.tutorials import (
     MAX_TUTORIAL_LENGTH,
     TutorialChanged,
@@ -85,5 +84,4 @@ __all__ = [
     "pending_requests",
     "request_extension",
     "rsvp",
-    "user_input",
 ]

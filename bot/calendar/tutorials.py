@@ -16,7 +16,6 @@ from bot.calendar.inputs import (
     _offsets_in_words,
     _title,
     _until,
-    user_input,
 )
 from bot.calendar.lookups import _event, _occurrences
 from bot.calendar.notices import TUTORIAL_OFFSETS
@@ -44,6 +43,7 @@ from bot.timeparse import (
     parse_offsets,
     parse_span,
     typed_wall_time,
+    user_input,
 )
 
 MAX_TUTORIAL_LENGTH = timedelta(hours=12)

@@ -26,7 +26,7 @@ from bot.due import reached
 from bot.errors import UserError
 from bot.gradebook import audit
 from bot.input_checks import require_length
-from bot.timeparse import CalendarInputError, parse_instant, require_order
+from bot.timeparse import CalendarInputError, parse_instant, require_order, user_input
 
 MAX_OPEN_DAYS = 366
 
@@ -132,10 +132,9 @@ async def staff_prompt(
 
 
 def instant(text: str, what: str, zone: str, now: datetime) -> datetime:
-    try:
+    """A time the tutor typed in field ``what``; a refusal names the field."""
+    with user_input(what):
         return parse_instant(text, zone, now=now)
-    except CalendarInputError as exc:
-        raise UserError(f"{what}: {exc}") from None
 
 
 def _check_text(title: str, body: str | None) -> tuple[str, str | None]:

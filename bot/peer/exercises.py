@@ -19,7 +19,7 @@ from bot.peer.common import MAX_BRIEF, MAX_TITLE, user_error
 from bot.peer.notices import post_to_channel
 from bot.peer.reads import kin_of, module_people
 from bot.peer.rubric import RubricError, parse_rubric
-from bot.timeparse import CalendarInputError, parse_instant
+from bot.timeparse import parse_instant, user_input
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,9 @@ async def create_exercise(
         raise UserError(
             f"Give a brief of 1 to {MAX_BRIEF} characters (link to a longer document if needed)."
         )
-    try:
+    with user_input():
         sub_due = parse_instant(submission_deadline, cohort.timezone, now=now)
         rev_due = parse_instant(review_deadline, cohort.timezone, now=now)
-    except CalendarInputError as exc:
-        raise user_error(exc) from exc
     if rev_due <= sub_due:
         raise UserError(
             f"The review deadline ({render.when(rev_due)}) must be after the submission "

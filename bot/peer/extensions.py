@@ -39,7 +39,7 @@ from bot.gradebook import audit
 from bot.peer import render
 from bot.peer.notices import send_direct
 from bot.peer.outbox import key_of
-from bot.timeparse import CalendarInputError, parse_instant
+from bot.timeparse import parse_instant, user_input
 
 #: The outbox ``kind`` of the student's DM.
 KIND = "extension"
@@ -90,10 +90,8 @@ async def grant_extension(
     if exercise.status is ExerciseStatus.CANCELLED:
         raise UserError(f"Exercise #{exercise.id} “{exercise.title}” was cancelled.")
     person = await student_of(session, module, student)
-    try:
+    with user_input("Until"):
         new_due = parse_instant(until, cohort.timezone, now=now)
-    except CalendarInputError as exc:
-        raise UserError(f"Until: {exc}") from None
     item = submission_item(exercise)
     if not extends(item.due_at, new_due):
         raise UserError(

@@ -25,10 +25,10 @@ from bot.db.models import (
     TeamSurveyAnswer,
     TeamSurveyQuestion,
 )
-from bot.errors import NotFound, UserError
+from bot.errors import NotFound
 from bot.teams import availability as av
 from bot.teams.formation import Student
-from bot.timeparse import CalendarInputError, get_zone
+from bot.timeparse import get_zone, user_input
 
 #: How far ahead shared hours must hold: a term of twelve weeks from the week teams are formed.
 TERM_WEEKS = 12
@@ -36,10 +36,8 @@ TERM_WEEKS = 12
 
 def checked_zone(name: str) -> str:
     """An IANA zone name, or a one-sentence refusal suggesting real ones."""
-    try:
+    with user_input():
         return get_zone(name).key
-    except CalendarInputError as exc:
-        raise UserError(str(exc)) from exc
 
 
 def weeks_from(now: datetime, count: int = TERM_WEEKS) -> tuple[date, ...]:

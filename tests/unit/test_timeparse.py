@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.errors import UserError
 from bot.timeparse import (
     CalendarInputError,
     WallTime,
@@ -25,6 +26,7 @@ from bot.timeparse import (
     parse_offsets,
     parse_span,
     suggest_zones,
+    user_input,
 )
 
 LONDON = "Europe/London"
@@ -430,3 +432,21 @@ def test_discord_timestamp_refuses_naive_times_and_unknown_styles() -> None:
         discord_timestamp(datetime(2026, 12, 1, 18))  # noqa: DTZ001
     with pytest.raises(ValueError, match="style"):
         discord_timestamp(utc(2026, 12, 1, 18), "X")
+
+
+def test_a_time_that_cannot_be_read_is_refused_with_the_parsers_sentence() -> None:
+    with pytest.raises(CalendarInputError) as parsed:
+        parse_instant("next blursday", LONDON, now=utc(2026, 11, 30))
+    with pytest.raises(UserError) as plain, user_input():
+        parse_instant("next blursday", LONDON, now=utc(2026, 11, 30))
+    with pytest.raises(UserError) as named, user_input("Until"):
+        parse_instant("next blursday", LONDON, now=utc(2026, 11, 30))
+    assert plain.value.sentence == str(parsed.value)
+    assert named.value.sentence == f"Until: {parsed.value}"
+    assert "'next blursday'" in named.value.sentence
+
+
+def test_a_time_that_can_be_read_passes_through_user_input() -> None:
+    with user_input("Until"):
+        when = parse_instant("2026-12-01T18:00Z", LONDON, now=utc(2026, 11, 30))
+    assert when == datetime(2026, 12, 1, 18, tzinfo=UTC)
