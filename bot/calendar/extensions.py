@@ -15,12 +15,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import due as rule
-from bot.access.identity import ChatUser, resolve_person
+from bot.access.identity import ChatUser
 from bot.access.permissions import Caller, module_by_code, require_staff, require_student
 from bot.calendar import messages as M
 from bot.calendar import planning as P
-from bot.calendar.inputs import _reason
-from bot.calendar.lookups import _deadline_occurrence, _enrolled_student, _event
+from bot.calendar.lookups import _deadline_occurrence, _event
 from bot.db.models import (
     CalendarEvent,
     Cohort,
@@ -215,13 +214,8 @@ async def grant_extension(
         session, cohort.id, event_id, {EventKind.SUBMISSION_DEADLINE}, "submission deadline"
     )
     require_staff(caller, module)
-    person = await resolve_person(session, student)
-    if person is None or not await _enrolled_student(session, module, person):
-        raise UserError(
-            f"{student.display_name} is not enrolled as a student in {module.code}, so they "
-            "cannot have an extension for it."
-        )
-    reason_ref = _reason(reason)
+    person = await rule.extension_student(session, module, student)
+    reason_ref = rule.clean_reason(reason)
     with user_input():
         new_due = parse_instant(due, cohort.timezone, now=now)
     item = rule.deadline_item(event)
@@ -312,7 +306,7 @@ async def request_extension(
     )
     require_student(caller, module)
     person = caller.person
-    reason_ref = _reason(reason)
+    reason_ref = rule.clean_reason(reason)
     cohort_zone = event.timezone
     with user_input():
         new_due = parse_instant(due, cohort_zone, now=now)
@@ -393,6 +387,8 @@ async def decide_extension(
         raise NotFound(f"There is no extension request #{extension_id} in this cohort.")
     extension, event, module, student = row
     require_staff(caller, module)
+    if approve:  # a student who withdrew since asking gets no new extension
+        await rule.require_eligible(session, module, student)
     status = ExtensionStatus.APPROVED if approve else ExtensionStatus.DENIED
     won = (
         await session.execute(

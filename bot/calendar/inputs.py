@@ -29,17 +29,6 @@ def _title(text: str) -> str:
     return title
 
 
-def _reason(text: str) -> str:
-    reason = " ".join(text.split())
-    if not reason:
-        raise UserError(
-            "Give a reason reference, e.g. the mitigating circumstances case number MC-2026-014."
-        )
-    if len(reason) > 200:
-        raise UserError(f"The reason reference is {len(reason)} characters; keep it to 200.")
-    return reason
-
-
 def _until(text: str) -> date:
     match = _DATE.match(text)
     if match is None:

@@ -7,13 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
     CalendarEvent,
-    Enrolment,
-    EnrolmentStatus,
     EventKind,
     EventOccurrence,
     Module,
-    Person,
-    Role,
 )
 from bot.errors import NotFound
 
@@ -59,19 +55,6 @@ async def _occurrence(
     if row is None or row[1].kind is not EventKind.TUTORIAL:
         raise NotFound("That tutorial session no longer exists.")
     return row[0], row[1], row[2]
-
-
-async def _enrolled_student(session: AsyncSession, module: Module, person: Person) -> bool:
-    return (
-        await session.execute(
-            select(Enrolment.id).where(
-                Enrolment.module_id == module.id,
-                Enrolment.person_id == person.id,
-                Enrolment.role == Role.STUDENT,
-                Enrolment.status == EnrolmentStatus.ACTIVE,
-            )
-        )
-    ).first() is not None
 
 
 async def _deadline_occurrence(session: AsyncSession, event: CalendarEvent) -> EventOccurrence:

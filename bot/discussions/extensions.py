@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import due, outbox
 from bot.access.identity import ChatUser
-from bot.access.permissions import Caller, student_of
+from bot.access.permissions import Caller
 from bot.db.models import Cohort, PromptStatus
 from bot.discussions.lateness import rejudge_late
 from bot.discussions.prompts import (
@@ -55,7 +55,7 @@ async def grant_extension(
     *,
     student: ChatUser,
     until: str,
-    reason: str | None,
+    reason: str,
     now: datetime,
 ) -> ExtensionResult:
     """Reopen a prompt for one student until ``until`` (their posts until then are on time).
@@ -69,20 +69,20 @@ async def grant_extension(
         raise UserError(
             f"Marks for prompt #{prompt.id} were released; an extension can no longer change them."
         )
-    person = await student_of(session, module, student)
+    person = await due.extension_student(session, module, student)
+    reason_ref = due.clean_reason(reason)
     new_due = instant(until, "Until", cohort.timezone, now)
     item = due.prompt_item(prompt)
     if not due.extends(item.due_at, new_due):
         raise UserError(
             f"The extension must end after the prompt's close ({when(prompt.closes_at)})."
         )
-    reason_text = (reason or "").strip()[:150] or "extension"
     granted = await due.grant(
         session,
         item,
         person.id,
         new_due,
-        reason_ref=f"{reason_text} (by {caller.person.display_name})",
+        reason_ref=reason_ref,
         decided_by_id=caller.person.id,
         now=now,
     )
@@ -98,7 +98,7 @@ async def grant_extension(
         subject_person_id=person.id,
         before={"new_due_at": was.new_due_at if was is not None else None},
         after={"new_due_at": new_due},
-        reason=reason_text,
+        reason=reason_ref,
         at=now,
     )
     await session.flush()

@@ -78,7 +78,7 @@ class RecordedPrompts:
         *,
         student: ChatUser,
         until: str,
-        reason: str | None,
+        reason: str,
         now: datetime,
     ) -> service.ExtensionResult:
         async with context() as ctx:

@@ -14,6 +14,10 @@ with an item's close/due time in Python.
   ``tutorial_item`` (an item from its row), ``load_grants`` (one query for many items and
   people; ``load_grants_sync`` for the writer process), ``due_for`` (one item, one person),
   ``grant`` (approve an extension now and supersede the earlier ones), ``supersede``.
+- ``eligibility``: who may be given an extension (``extension_student``, ``require_eligible``:
+  an active student of the module; withdrawn students are refused) and the reason it records
+  (``clean_reason``: required, whitespace folded, at most ``REASON_MAX`` characters; one
+  refusal sentence, ``REASON_REFUSAL``). Every extension command asks here.
 - ``handins``: ``HAND_INS``, the items a person hands work in for (prompts, exercises) and the
   rows that hand it in, as tables, for features that count what was handed in or missed.
 
@@ -28,6 +32,14 @@ allowed anywhere, and the rule test ignores them. The Python decision made on a 
 
 from __future__ import annotations
 
+from bot.due.eligibility import (
+    REASON_MAX,
+    REASON_REFUSAL,
+    clean_reason,
+    extension_student,
+    not_eligible,
+    require_eligible,
+)
 from bot.due.handins import HAND_INS, HandIn
 from bot.due.rules import (
     EXTRA_TIME_ORIGINS,
@@ -69,6 +81,8 @@ __all__ = [
     "EXTRA_TIME_ORIGINS",
     "HAND_INS",
     "MIN_REVIEW_WINDOW",
+    "REASON_MAX",
+    "REASON_REFUSAL",
     "Due",
     "Grant",
     "Granted",
@@ -77,20 +91,24 @@ __all__ = [
     "Item",
     "ItemKind",
     "applying",
+    "clean_reason",
     "deadline_item",
     "due",
     "due_for",
     "effective_due",
     "extended_due",
     "extends",
+    "extension_student",
     "grant",
     "grants_query",
     "is_late",
     "latest",
     "load_grants",
     "load_grants_sync",
+    "not_eligible",
     "prompt_item",
     "reached",
+    "require_eligible",
     "review_item",
     "reviewer_due_at",
     "submission_item",

@@ -26,6 +26,7 @@ from bot.db.models import (
     PeerExercise,
     ReviewAssignment,
 )
+from bot.due.eligibility import clean_reason
 from bot.due.rules import (
     Due,
     Grant,
@@ -274,7 +275,8 @@ async def grant(
 ) -> Granted:
     """Approve an extension now: it applies from this moment, earlier ones are superseded.
 
-    The caller has checked ``rules.extends`` (with its own wording) and permissions.
+    The caller has checked ``rules.extends`` (with its own wording), permissions and
+    ``eligibility`` (the student, the reason: cleaned again here, which changes nothing).
     """
     if not item.kind.extendable:
         raise ValueError(f"a {item.kind.value} cannot be extended")
@@ -282,7 +284,7 @@ async def grant(
     row = Extension(
         person_id=person_id,
         new_due_at=new_due_at,
-        reason_ref=reason_ref[:200],
+        reason_ref=clean_reason(reason_ref),
         status=ExtensionStatus.APPROVED,
         requested_at=now,
         decided_by_id=decided_by_id,

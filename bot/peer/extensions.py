@@ -25,14 +25,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser
-from bot.access.permissions import Caller, in_cohort, require_staff, student_of
+from bot.access.permissions import Caller, in_cohort, require_staff
 from bot.db.models import (
     Cohort,
     ExerciseStatus,
     PeerExercise,
     PeerSubmission,
 )
-from bot.due import extends, grant, submission_item
+from bot.due import clean_reason, extends, extension_student, grant, submission_item
 from bot.due import text as due_text
 from bot.errors import UserError
 from bot.gradebook import audit
@@ -89,7 +89,8 @@ async def grant_extension(
         )
     if exercise.status is ExerciseStatus.CANCELLED:
         raise UserError(f"Exercise #{exercise.id} “{exercise.title}” was cancelled.")
-    person = await student_of(session, module, student)
+    person = await extension_student(session, module, student)
+    reason_ref = clean_reason(reason)
     with user_input("Until"):
         new_due = parse_instant(until, cohort.timezone, now=now)
     item = submission_item(exercise)
@@ -98,7 +99,6 @@ async def grant_extension(
             "The extension must end after the submission deadline "
             f"({render.when(exercise.submission_due_at)})."
         )
-    reason_ref = " ".join(reason.split())[:150] or "extension"
     granted = await grant(
         session,
         item,

@@ -231,7 +231,7 @@ class Discussions(FeatureCog, commands.Cog):
         prompt: int,
         student: discord.User,
         until: str,
-        reason: str | None = None,
+        reason: str,
     ) -> None:
         result = await self.prompts.grant_extension(
             self._context(interaction),

@@ -74,7 +74,7 @@ async def extend(call: Call, values: Mapping[str, Any]) -> str:
         int(values["prompt"]),
         student=student,
         until=values["until"],
-        reason=values.get("reason"),
+        reason=values["reason"],
         now=call.now,
     )
     told = told_one(await call.services.outbox.delivery([result.message_key]))
@@ -186,7 +186,11 @@ COMMANDS: tuple[SlackCommand, ...] = (
                 _PROMPT,
                 _STUDENT,
                 Option("until", "Their new deadline, e.g. 2026-01-30 17:00", required=True),
-                Option("reason", "Reference"),
+                Option(
+                    "reason",
+                    "Reason reference, e.g. the mitigating circumstances case number",
+                    required=True,
+                ),
             ),
         ),
         extend,

@@ -497,7 +497,12 @@ async def test_bad_input_gets_one_sentence_and_changes_nothing(
         (
             student,
             "prompt extend",
-            {"prompt": prompt_id, "student": student, "until": at(now + timedelta(days=9))},
+            {
+                "prompt": prompt_id,
+                "student": student,
+                "until": at(now + timedelta(days=9)),
+                "reason": "MC-1",
+            },
             "Only tutors of",
         ),
         (other_tutor, "prompt release", {"prompt": prompt_id}, "Only tutors of"),
@@ -526,7 +531,12 @@ async def test_bad_input_gets_one_sentence_and_changes_nothing(
         (
             teacher,
             "prompt extend",
-            {"prompt": prompt_id, "student": student, "until": at(now + timedelta(hours=1))},
+            {
+                "prompt": prompt_id,
+                "student": student,
+                "until": at(now + timedelta(hours=1)),
+                "reason": "MC-1",
+            },
             "The extension must end after the prompt's close",
         ),
         (student, "prompt answer", {"prompt": prompt_id}, "Post your answer in the prompt's"),

@@ -68,7 +68,8 @@ async def test_a_tutor_extends_closes_grades_scores_and_releases(slack: SlackBox
 
     # A student named the way Slack's client writes it (@handle): told privately by DM.
     extended = await tutor.slash(
-        "/prompt", f'extend prompt:{prompt.id} student:@{second.name} until:"2030-01-30 17:00"'
+        "/prompt",
+        f'extend prompt:{prompt.id} student:@{second.name} until:"2030-01-30 17:00" reason:MC-2',
     )
     reply = await extended.wait_ephemeral(contains="now has until")
     assert "<!date^" in reply.text

@@ -117,7 +117,7 @@ async def test_refusals_change_nothing(course: Course) -> None:
         await extend(course, ex, "rahul.iyer", SUB_DUE + DAY, as_="amara.codes")
     with pytest.raises(UserError, match="must end after the submission deadline"):
         await extend(course, ex, "rahul.iyer", SUB_DUE)
-    with pytest.raises(NotFound, match="is not a student of MATH70097"):
+    with pytest.raises(UserError, match="is not enrolled as a student in MATH70097, so they"):
         await extend(course, ex, course.tutor, SUB_DUE + DAY)
     with pytest.raises(NotFound, match="no peer exercise #999"):
         await extend(course, 999, "rahul.iyer", SUB_DUE + DAY)
