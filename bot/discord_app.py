@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import logging
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import discord
@@ -21,11 +21,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import __version__
+from bot.chat import WireMessage
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db.claims import ClaimBatcher, prune_claims
 from bot.db.engine import Database
-from bot.discord_chat import DiscordChat
+from bot.discord_chat import DiscordChat, wire_from_payload
 from bot.discord_endpoints import configure_endpoints
 from bot.errors import UserError
 from bot.input_checks import cap_message, options_problem
@@ -103,6 +104,17 @@ class CohortTree(app_commands.CommandTree["CohortBot"]):
         await self.client.on_app_command_error(interaction, error)
 
 
+class MessageTap(NamedTuple):
+    """Who takes new messages of some channels straight from the gateway (``add_message_tap``)."""
+
+    #: Whether the tap takes this channel's messages (called for every message: a dict lookup).
+    watches: Callable[[str], bool]
+    #: Takes the message in the flat queued form; must be quick and must not block.
+    take: Callable[[WireMessage], None]
+    #: The ``WireMessage``'s tag.
+    tag: str
+
+
 #: How long a command that arrives during start-up waits for its server to be linked.
 LINK_WAIT = 1.5
 
@@ -137,7 +149,7 @@ class CohortBot(commands.Bot):
         self.version = __version__
         self._gateway_up = False
         self._event_counters: dict[str, Any] = {}
-        self._message_taps: list[Callable[[discord.Message], None]] = []
+        self._message_taps: list[MessageTap] = []
         self.chat = DiscordChat(self)
         #: Everything the bot sends on its own goes through it (``bot.outbox``); drained on stop.
         self.outbox = Outbox(
@@ -161,6 +173,10 @@ class CohortBot(commands.Bot):
         self._pruned_at: datetime | None = None
         parse = self._connection.parsers["INTERACTION_CREATE"]
         self._connection.parsers["INTERACTION_CREATE"] = lambda data: self._spawn_claim(parse, data)
+        create = self._connection.parsers["MESSAGE_CREATE"]
+        self._connection.parsers["MESSAGE_CREATE"] = lambda data: self._message_created(
+            create, data
+        )
 
     # ------------------------------------------------------------ servers linked to cohorts
 
@@ -250,21 +266,44 @@ class CohortBot(commands.Bot):
         else:
             await self.tree.sync()
 
-    def add_message_tap(self, tap: Callable[[discord.Message], None]) -> None:
-        """Hand every new message to ``tap`` synchronously, inside the gateway's parse.
+    def add_message_tap(self, tap: MessageTap) -> None:
+        """Hand every new message of the channels ``tap`` watches to it, straight from the
+        gateway's payload, synchronously inside the parse.
 
-        A listener costs an asyncio task per message; at gateway speed (a reconnect replaying a
-        backlog) that was a third of the bot's time. A tap must be quick and must not block:
-        the discussion recorder only appends to its queue.
+        Neither a listener's asyncio task nor discord.py's ``Message`` is made for them: at
+        gateway speed (a busy cohort, a reconnect replaying a backlog) building the ``Message``
+        was most of the bot's own time per message. So these messages are not in discord.py's
+        message cache and their thread's ``last_message_id`` is not moved (nothing here reads
+        either); when an ``on_message`` listener or a ``wait_for("message")`` is pending,
+        discord.py builds and dispatches the message as well.
         """
         self._message_taps.append(tap)
 
-    def remove_message_tap(self, tap: Callable[[discord.Message], None]) -> None:
+    def remove_message_tap(self, tap: MessageTap) -> None:
         with contextlib.suppress(ValueError):
             self._message_taps.remove(tap)
 
+    def _message_created(self, parse: Callable[[Any], None], data: Mapping[str, Any]) -> None:
+        """MESSAGE_CREATE: the taps take their channels' messages, discord.py parses the rest."""
+        taken = False
+        if self._message_taps:
+            channel_id = str(data["channel_id"])
+            for tap in self._message_taps:
+                if not tap.watches(channel_id):
+                    continue
+                taken = True
+                try:
+                    tap.take(wire_from_payload(self._connection, data, tap.tag))
+                except Exception:
+                    log.exception("message tap %r failed", tap)
+        if not taken or self._listening_for_messages():
+            parse(data)
+
+    def _listening_for_messages(self) -> bool:
+        return bool(self.extra_events.get("on_message")) or self._waiters("message")
+
     def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
-        """The hot path: count events and feed the taps without an asyncio task per event."""
+        """The hot path: count events without an asyncio task per event."""
         if event_name == "socket_event_type":
             kind = str(args[0]) if args else "unknown"
             counter = self._event_counters.get(kind)
@@ -275,16 +314,10 @@ class CohortBot(commands.Bot):
                 "socket_event_type"
             ):
                 return
-        elif event_name == "message":
-            for tap in self._message_taps:
-                try:
-                    tap(args[0])
-                except Exception:
-                    log.exception("message tap %r failed", tap)
-            if not self.extra_events.get("on_message") and not self._waiters("message"):
-                # The bot has slash commands only, so discord.py's own on_message (prefix
-                # commands) has nothing to do: no task for it when nobody else listens.
-                return
+        elif event_name == "message" and not self._listening_for_messages():
+            # The bot has slash commands only, so discord.py's own on_message (prefix
+            # commands) has nothing to do: no task for it when nobody else listens.
+            return
         super().dispatch(event_name, *args, **kwargs)
 
     def _waiters(self, event: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -71,36 +71,55 @@ def to_chat_message(message: discord.Message) -> ChatMessage:
     )
 
 
-def wire_from_discord(message: discord.Message, tag: str) -> WireMessage:
-    """``to_chat_message`` straight to the flat queued form (``bot.chat.WireMessage``).
+def wire_from_payload(state: Any, data: Mapping[str, Any], tag: str) -> WireMessage:
+    """``to_chat_message`` in the flat queued form (``bot.chat.WireMessage``), straight from a
+    MESSAGE_CREATE payload, with no ``discord.Message`` and no ``ChatMessage`` built.
 
-    The discussion recorder calls this for every message of a recorded thread inside the
-    gateway's parse; it skips the datetimes and nested tuples a ``ChatMessage`` would build
-    (the creation time comes from the snowflake, as discord.py's own ``created_at`` does).
+    The gateway's fast path for watched threads (``CohortBot.add_message_tap``): building a
+    ``discord.Message`` (author and member objects, mentions, attachments, the message cache)
+    cost the bot more than everything else it does per message. The values are the ones
+    discord.py's message would give: the author's names come from its user or member cache
+    when it has them (as ``Message._handle_author`` does), the nickname from the payload's
+    ``member`` when there is one (``_handle_member``), else the cached member's; the guild only
+    if discord.py knows it; the creation time from the snowflake, as discord.py's ``created_at``.
+    ``state`` is the client's ``ConnectionState``; nothing is cached.
     """
-    reference = message.reference
-    guild = message.guild
-    author = message.author
-    name = author.name
-    mentions = message.mentions
-    attachments = message.attachments
-    edited = message.edited_at
+    message_id = int(data["id"])
+    author = data["author"]
+    author_id = int(author["id"])
+    guild_id = data.get("guild_id")
+    guild = state._get_guild(int(guild_id)) if guild_id is not None else None
+    member = guild._members.get(author_id) if guild is not None else None
+    member_data = data.get("member")
+    user = member._user if member is not None else state._users.get(author_id)
+    if user is not None:
+        name, global_name, bot = user.name, user.global_name, user.bot
+    else:
+        name, global_name = author["username"], author.get("global_name")
+        bot = author.get("bot", False)
+    if member_data is not None:
+        nick = member_data.get("nick")
+    else:
+        nick = member.nick if member is not None else None
+    reference = data.get("message_reference")
+    reply_to = reference.get("message_id") if reference is not None else None
+    edited = data.get("edited_timestamp")
+    mentions = data.get("mentions")
+    attachments = data.get("attachments")
     return (
-        str(message.id),
-        str(message.channel.id),
+        str(message_id),
+        str(int(data["channel_id"])),
         str(guild.id) if guild is not None else None,
-        str(author.id),
+        str(author_id),
         name,
-        getattr(author, "display_name", None) or name,
-        author.bot,
-        message.content,
-        ((message.id >> 22) + discord.utils.DISCORD_EPOCH) * 1000,
-        to_micros(edited) if edited is not None else None,
-        str(reference.message_id)
-        if reference is not None and reference.message_id is not None
-        else None,
-        tuple([str(u.id) for u in mentions]) if mentions else (),
-        tuple([a.url for a in attachments]) if attachments else (),
+        nick or global_name or name,
+        bot,
+        data["content"],
+        ((message_id >> 22) + discord.utils.DISCORD_EPOCH) * 1000,
+        to_micros(datetime.fromisoformat(edited)) if edited else None,
+        str(int(reply_to)) if reply_to is not None else None,
+        tuple([str(int(m["id"])) for m in mentions if m]) if mentions else (),
+        tuple([a["url"] for a in attachments]) if attachments else (),
         tag,
     )
 

@@ -23,6 +23,7 @@ from bot.discussions.incoming import (
     MessageDelete,
     MessageEdit,
     person_ids_sync,
+    snowflake_key,
     unwire,
 )
 from bot.discussions.lateness import CloseTimes, is_late, load_close_times_sync
@@ -180,6 +181,33 @@ def prepare_batch(
         newest=newest,
         edits=[e for e in edits if e.message.channel_id in threads and not e.message.author_is_bot],
         deletes=deletes,
+    )
+
+
+def merge_prepared(parts: Sequence[PreparedBatch]) -> PreparedBatch:
+    """Consecutive slices of one batch, prepared apart, as the one batch they make.
+
+    The recorder prepares a batch in slices on the event loop, letting the previous batch's
+    transaction move between them (``Recorder``). Rows and pending entries keep their order;
+    each thread's newest message is the newest of its slices'; edits and deletions are the
+    first slice's (the others are prepared without any).
+    """
+    first = parts[0]
+    newest: dict[str, str] = {}
+    for part in parts:
+        for channel_id, message_id in part.newest.items():
+            current = newest.get(channel_id)
+            if current is None or snowflake_key(message_id) > snowflake_key(current):
+                newest[channel_id] = message_id
+    return PreparedBatch(
+        sqlite=first.sqlite,
+        now=first.now,
+        seen=sum(part.seen for part in parts),
+        rows=[row for part in parts for row in part.rows],
+        pending=[entry for part in parts for entry in part.pending],
+        newest=newest,
+        edits=first.edits,
+        deletes=first.deletes,
     )
 
 

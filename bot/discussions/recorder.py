@@ -29,6 +29,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.chat import ChatError, ChatMessage, ChatPort, MessageLinks
@@ -44,6 +45,22 @@ log = logging.getLogger(__name__)
 __all__ = ["CLOSE_TIMES_TTL", "Recorder", "WriterKind"]
 
 CLOSE_TIMES_TTL = 5.0  # seconds
+#: Messages prepared between two turns of the event loop on the loop's own path.
+PREPARE_SLICE = 250
+
+
+@dataclass
+class _Taken:
+    """A batch taken off the queue, with what it is judged by, until its transaction commits."""
+
+    messages: list[WireMessage]
+    edits: list[MessageEdit]
+    deletes: list[MessageDelete]
+    threads: dict[str, int]
+    read_through: frozenset[str]
+    close_times: recording.CloseTimes = field(default_factory=recording.CloseTimes)
+    #: Its rows, built on the loop (None when a writer process builds them).
+    prepared: recording.PreparedBatch | None = None
 
 
 class Recorder:
@@ -212,71 +229,168 @@ class Recorder:
             self._timer = loop.call_later(self.max_delay, self._kick)
 
     async def _flush_once(self) -> bool:
+        """Write what is queued, one transaction at a time: at least one batch, and on, as long
+        as a full batch is queued behind it. False if the database refused (kept to retry)."""
         async with self._lock:
-            # A backlog is written in bigger transactions: fewer commits, same safety.
-            messages, self._messages = (
-                self._messages[: self.max_batch],
-                self._messages[self.max_batch :],
-            )
-            edits, self._edits = self._edits, []
-            deletes, self._deletes = self._deletes, []
-            if not (messages or edits or deletes):
-                return True
-            threads = dict(self.threads)
-            people = dict(self._people)
+            if self._writer is None:
+                return await self._write_in_turn()
             try:
-                close_times = await self._close_times_now(set(threads.values()))
-                # Everything after the queue happens in the writer: with a writer process, on
-                # the other core. A partial of a module function, because it travels pickled.
-                write = functools.partial(
-                    recording.record_wired_batch_sync,
-                    threads=threads,
-                    messages=messages,
-                    edits=edits,
-                    deletes=deletes,
-                    bot_user_id=self.bot_user_id(),
-                    now=self.clock.now(),
-                    people_cache=people,
-                    close_times=close_times,
-                    read_through=frozenset(self._read_through),
-                    links=self.links,
-                )
-                if self._writer is not None:
-                    result = await self._writer.run(write)
-                else:
-                    async with self.db.session() as session:
-                        result = await session.run_sync(write)
+                taken = await self._take()
             except Exception as exc:
-                self.failures += 1
-                if isinstance(exc, DatabaseFileMissing):  # an operator's move: wait for it
-                    log.warning("recording %d messages waits: %s", len(messages), exc)
-                else:
-                    log.exception(
-                        "recording %d messages failed; keeping them to retry", len(messages)
-                    )
-                self._messages[:0] = messages
-                self._edits[:0] = edits
-                self._deletes[:0] = deletes
+                self._refused(exc, 0)
                 return False
-            self.recorded += result.inserted
-            self.batches += 1
-            self._people.update(result.people)
-            self._note_closed(threads, close_times, messages, edits, deletes)
+            if taken is None:
+                return True
+            if not await self._write(taken):
+                self._put_back(taken)
+                return False
             return True
 
-    def _note_closed(
-        self,
-        threads: Mapping[str, int],
-        close_times: recording.CloseTimes,
-        messages: list[WireMessage],
-        edits: list[MessageEdit],
-        deletes: list[MessageDelete],
-    ) -> None:
+    async def _take(self) -> _Taken | None:
+        """The next batch off the queue, with what its rows are judged by (None: nothing).
+
+        A backlog is written in bigger transactions: fewer commits, same safety. If the close
+        times cannot be read, the batch goes back to the front of the queue and this raises.
+        """
+        messages, self._messages = (
+            self._messages[: self.max_batch],
+            self._messages[self.max_batch :],
+        )
+        edits, self._edits = self._edits, []
+        deletes, self._deletes = self._deletes, []
+        if not (messages or edits or deletes):
+            return None
+        taken = _Taken(messages, edits, deletes, dict(self.threads), frozenset(self._read_through))
+        try:
+            taken.close_times = await self._close_times_now(set(taken.threads.values()))
+        except Exception:
+            self._put_back(taken)
+            raise
+        return taken
+
+    async def _write_in_turn(self) -> bool:
+        """The event loop's own path (no writer process): while one batch's transaction is
+        with the database, the next batch is prepared, in slices between which the loop lets
+        that transaction move on. Transactions still run one after the other, each moving
+        the cursors with its own rows, so nothing about durability or order changes; a batch
+        prepared while an earlier one fails goes back to the queue behind it."""
+        current: _Taken | None = None
+        try:
+            current = await self._take()
+            if current is not None:
+                await self._prepare(current)
+        except Exception as exc:
+            if current is not None:
+                self._put_back(current)
+            self._refused(exc, 0)
+            return False
+        while current is not None:
+            writing = asyncio.get_running_loop().create_task(self._write(current))
+            following: _Taken | None = None
+            if len(self._messages) >= self.max_rows:
+                try:
+                    following = await self._take()
+                    if following is not None:
+                        await self._prepare(following)
+                except Exception as exc:
+                    if following is not None:
+                        self._put_back(following)
+                        following = None
+                    self._refused(exc, 0)
+            if not await writing:
+                # Both back at the front, in the gateway's order.
+                if following is not None:
+                    self._put_back(following)
+                self._put_back(current)
+                return False
+            current = following
+        return True
+
+    async def _prepare(self, taken: _Taken) -> None:
+        """Build the batch's rows on the loop, ``PREPARE_SLICE`` messages at a time."""
+        options = self._options(taken)
+        sqlite = self.db.dialect == "sqlite"
+        parts: list[recording.PreparedBatch] = []
+        messages = taken.messages
+        for start in range(0, max(len(messages), 1), PREPARE_SLICE):
+            first = start == 0
+            parts.append(
+                recording.prepare_batch(
+                    taken.threads,
+                    [recording.unwire(m) for m in messages[start : start + PREPARE_SLICE]],
+                    taken.edits if first else (),
+                    taken.deletes if first else (),
+                    sqlite=sqlite,
+                    **options,
+                )
+            )
+            if start + PREPARE_SLICE < len(messages):
+                await asyncio.sleep(0)
+        taken.prepared = recording.merge_prepared(parts)
+
+    def _options(self, taken: _Taken) -> recording.BatchOptions:
+        return {
+            "bot_user_id": self.bot_user_id(),
+            "now": self.clock.now(),
+            "people_cache": dict(self._people),
+            "close_times": taken.close_times,
+            "read_through": taken.read_through,
+            "links": self.links,
+        }
+
+    async def _write(self, taken: _Taken) -> bool:
+        """One transaction; False if the database refused it (the caller puts it back)."""
+        try:
+            if taken.prepared is not None:
+                async with self.db.session() as session:
+                    result = await session.run_sync(
+                        recording.write_batch_sync,
+                        taken.threads,
+                        taken.prepared,
+                        people_cache=dict(self._people),
+                        close_times=taken.close_times,
+                    )
+            else:
+                # Everything after the queue happens in the writer: with a writer process, on
+                # the other core. A partial of a module function, because it travels pickled.
+                assert self._writer is not None
+                write = functools.partial(
+                    recording.record_wired_batch_sync,
+                    threads=taken.threads,
+                    messages=taken.messages,
+                    edits=taken.edits,
+                    deletes=taken.deletes,
+                    **self._options(taken),
+                )
+                result = await self._writer.run(write)
+        except Exception as exc:
+            self._refused(exc, len(taken.messages))
+            return False
+        self.recorded += result.inserted
+        self.batches += 1
+        self._people.update(result.people)
+        self._note_closed(taken)
+        return True
+
+    def _put_back(self, taken: _Taken) -> None:
+        self._messages[:0] = taken.messages
+        self._edits[:0] = taken.edits
+        self._deletes[:0] = taken.deletes
+
+    def _refused(self, exc: Exception, count: int) -> None:
+        self.failures += 1
+        if isinstance(exc, DatabaseFileMissing):  # an operator's move: wait for it
+            log.warning("recording %d messages waits: %s", count, exc)
+        else:
+            log.error("recording %d messages failed; keeping them to retry", count, exc_info=exc)
+
+    def _note_closed(self, taken: _Taken) -> None:
         """Remember the prompts past their close that this batch touched: their credits must
         follow what was just recorded (a late post, or one read back after the close)."""
-        touched = {threads.get(m[1]) for m in messages}
-        touched.update(threads.get(e.message.channel_id) for e in edits)
-        touched.update(threads.get(d.channel_id) for d in deletes)
+        threads, close_times = taken.threads, taken.close_times
+        touched = {threads.get(m[1]) for m in taken.messages}
+        touched.update(threads.get(e.message.channel_id) for e in taken.edits)
+        touched.update(threads.get(d.channel_id) for d in taken.deletes)
         now = self.clock.now()
         for prompt_id in touched:
             if prompt_id is None:

@@ -37,6 +37,7 @@ from bot.db.models import Contribution
 from bot.discussions.batch import (
     BatchOptions,
     PreparedBatch,
+    merge_prepared,
     prepare_batch,
     record_batch_sync,
     record_wired_batch_sync,
@@ -77,6 +78,7 @@ __all__ = [
     "live_message_ids",
     "load_close_times",
     "load_close_times_sync",
+    "merge_prepared",
     "person_ids_sync",
     "prepare_batch",
     "record_batch",

@@ -16,8 +16,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_app import CohortBot
-from bot.discord_chat import chat_user, to_chat_message, wire_from_discord
+from bot.discord_app import CohortBot, MessageTap
+from bot.discord_chat import chat_user, to_chat_message
 from bot.discussions import service
 from bot.discussions.grades_csv import MAX_CSV_BYTES
 from bot.discussions.live import LiveDiscussions
@@ -73,6 +73,8 @@ class Discussions(FeatureCog, commands.Cog):
         )
         self.recorder = self.live.recorder
         self.prompts = self.live.prompts
+        #: New messages of watched threads go straight from the gateway to the recorder.
+        self._tap = MessageTap(self.recorder.watches, self.recorder.add_wired, GATEWAY_TAG)
 
     def _context(self, interaction: discord.Interaction) -> ContextOpener:
         return functools.partial(command_context, self.bot, interaction)
@@ -106,11 +108,6 @@ class Discussions(FeatureCog, commands.Cog):
         return await self.live.backfill()
 
     # ------------------------------------------------------------ gateway events
-
-    def _tap(self, message: discord.Message) -> None:
-        """Every new message, synchronously from the gateway (``CohortBot.add_message_tap``)."""
-        if str(message.channel.id) in self.recorder.threads:
-            self.recorder.add_wired(wire_from_discord(message, GATEWAY_TAG))
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:

@@ -74,10 +74,14 @@ async def test_bot_reaches_no_other_host(sandbox: Sandbox, world: World) -> None
 async def test_message_taps_leave_wait_for_and_listeners_working(
     sandbox: Sandbox, world: World
 ) -> None:
-    """The gateway hot path skips discord.py's per-message tasks only when nobody else listens."""
+    """A tap takes its channels' messages from the gateway's payload; discord.py still builds
+    and dispatches them when someone waits for or listens to messages, and only then."""
     import asyncio
 
     import discord
+
+    from bot.chat import WireMessage
+    from bot.discord_app import MessageTap
 
     bot = sandbox.app.bot
     student = world.students()[0]
@@ -85,12 +89,13 @@ async def test_message_taps_leave_wait_for_and_listeners_working(
     tapped: list[str] = []
     heard: list[str] = []
 
-    def tap(message: discord.Message) -> None:
-        tapped.append(message.content)
+    def take(message: WireMessage) -> None:
+        tapped.append(message[7])
 
     async def listener(message: discord.Message) -> None:
         heard.append(message.content)
 
+    tap = MessageTap(lambda channel_id: channel_id == str(channel.id), take, "gateway")
     bot.add_message_tap(tap)
     waiting = asyncio.create_task(
         bot.wait_for("message", check=lambda m: m.content == "first", timeout=10)
@@ -106,38 +111,50 @@ async def test_message_taps_leave_wait_for_and_listeners_working(
         timeout=10,
         describe=lambda: f"the listener heard {heard}",
     )
-
     bot.remove_listener(listener, "on_message")
+
+    await student.post(channel, "unheard")
+    await (await student.command("about")).reply()  # the gateway has moved past it
+    cached = [m.content for m in bot.cached_messages]
+    assert "second" in cached and "unheard" not in cached  # no discord.Message was built
+
     bot.remove_message_tap(tap)
     await student.post(channel, "third")
     await (await student.command("about")).reply()  # the gateway has moved past "third"
-    assert tapped == ["first", "second"]
+    assert tapped == ["first", "second", "unheard"]
     assert heard == ["second"]
+    assert "third" in [m.content for m in bot.cached_messages]
 
 
 async def test_the_recorders_fast_path_reads_messages_as_the_chat_port_does(
     sandbox: Sandbox, world: World
 ) -> None:
-    """``wire_from_discord`` (the recorder's per-message path) skips building a ``ChatMessage``;
-    for real gateway messages (a reply, a mention, an attachment, an edit) it must say exactly
-    what ``to_chat_message`` says."""
+    """The tap's messages come from the raw payload (``wire_from_payload``); for real gateway
+    messages (a reply, a mention, an attachment, an edit) they must say exactly what
+    ``to_chat_message`` says of discord.py's message."""
     import discord
 
-    from bot.chat import unwire_message, wire_message
-    from bot.discord_chat import to_chat_message, wire_from_discord
+    from bot.chat import WireMessage, unwire_message, wire_message
+    from bot.discord_app import MessageTap
+    from bot.discord_chat import to_chat_message
 
     bot = sandbox.app.bot
     first, second = world.students()[:2]
     channel = world.channel("MATH70097")
-    seen: list[tuple[object, object]] = []
+    fast: list[WireMessage] = []
+    ported: list[WireMessage] = []
 
-    def tap(message: discord.Message) -> None:
-        ported = wire_message(to_chat_message(message), "gateway")
-        seen.append((wire_from_discord(message, "gateway"), ported))
+    async def listener(message: discord.Message) -> None:
+        if message.channel.id == channel.id:
+            ported.append(wire_message(to_chat_message(message), "gateway"))
 
+    tap = MessageTap(lambda channel_id: channel_id == str(channel.id), fast.append, "gateway")
     bot.add_message_tap(tap)
+    bot.add_listener(listener, "on_message")
     try:
         original = await first.post(channel, "my answer")
+        # The listener runs later, as a task: let it see the message before the edit.
+        await (await first.command("about")).reply()
         await first.edit(original, "my answer, edited")
         await second.post(
             channel,
@@ -147,11 +164,12 @@ async def test_the_recorders_fast_path_reads_messages_as_the_chat_port_does(
         )
         await (await second.command("about")).reply()  # the gateway has moved past both
     finally:
+        bot.remove_listener(listener, "on_message")
         bot.remove_message_tap(tap)
-    assert len(seen) == 2
-    for fast, ported in seen:
-        assert fast == ported
-    reply = unwire_message(seen[1][0])  # type: ignore[arg-type]
+    assert len(fast) == 2
+    assert fast == ported
+    assert fast[0][7] == "my answer"  # as created: the edit is the recorder's edit path
+    reply = unwire_message(fast[1])
     assert reply.reply_to_id == str(original.id)
     assert reply.mention_ids == (str(first.id),)
     assert reply.attachment_urls and reply.author.platform_user_id == str(second.id)

@@ -413,6 +413,54 @@ async def test_the_recorder_writes_in_batches_and_keeps_a_failed_batch(db: Datab
     assert cursor is not None and cursor.last_message_id == messages[-1].id
 
 
+async def test_a_refused_batch_and_the_one_prepared_behind_it_are_both_kept(
+    db: Database,
+) -> None:
+    """While one batch is written the next may already be taken off the queue and prepared:
+    when the first is refused, both stay queued, and once the database takes them every
+    message is stored once and each thread's cursor stands on its newest message."""
+    from bot.clock import ManualClock
+    from bot.discussions.recorder import Recorder
+
+    other = "900000000000000002"
+    w = await _world(db)
+    recorder = Recorder(
+        db,
+        ManualClock(CLOSES),
+        bot_user_id=lambda: BOT,
+        max_rows=500,
+        max_batch=500,
+        retry_delay=0.01,
+    )
+    await recorder.prime()
+    recorder.watch({other: w.prompt_id + 1000, THREAD: w.prompt_id})  # no such prompt: refused
+    recorder.gateway_up()
+    await recorder.backfill(_History([]), [other, THREAD])  # type: ignore[arg-type]
+    refused = [
+        w.message("amy", f"answer {i}", at=OPENS + timedelta(minutes=i))._replace(channel_id=other)
+        for i in range(500)
+    ]
+    behind = [w.message("bob", f"reply {i}", at=OPENS + timedelta(minutes=i)) for i in range(1000)]
+    for message in [*refused, *behind]:
+        recorder.add(message)
+    assert not await recorder.flush()  # the first batch is refused every time
+    assert recorder.failures >= 3
+    assert recorder.pending == 1500
+    assert await _contributions(db) == []
+
+    recorder.threads[other] = w.prompt_id
+    recorder.forget_close_times()
+    assert await recorder.flush()
+    await recorder.close()
+    rows = await _contributions(db)
+    assert sorted(r.message_id for r in rows) == sorted(m.id for m in [*refused, *behind])
+    assert recorder.recorded == 1500
+    async with db.session() as s:
+        for thread, newest in ((other, refused[-1]), (THREAD, behind[-1])):
+            cursor = await s.get(ChannelCursor, thread)
+            assert cursor is not None and cursor.last_message_id == newest.id
+
+
 class _History:
     """A thread's history as the platform would return it (oldest first)."""
 
