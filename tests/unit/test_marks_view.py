@@ -232,7 +232,9 @@ SOURCES = {
     ItemType.OCCURRENCE: (("tutorial_attendance",), ("occurrence", "tutorial", "event_occurrence")),
 }
 #: Amounts with up to 3 decimals, where rounding a percentage or a float is easy to get wrong.
-AMOUNTS = ("4", "2", "2.5", "1", "0.333", "0.001", "71.5", "-2", "-0.5", "12.345", "2.3", "1.001", "0")
+AMOUNTS = ("4", "2", "2.5", "1", "0.333", "0.001", "71.5", "-2", "-0.5", "12.345", "0")
+#: Amounts a float holds inexactly (2.3 * 1000 is 2299.9999...): exact only if rounded.
+AMOUNTS += ("2.3", "1.001", "8.2")
 
 
 def random_items(rng: random.Random) -> list[Item]:
