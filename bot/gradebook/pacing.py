@@ -36,12 +36,10 @@ __all__ = ["ASSUMED_RATE", "BUDGET", "DEFER_AFTER", "AnswerPacer", "Ticket"]
 DEFER_AFTER = 2.5
 #: A student whose answer is expected later than this after the click is deferred at once.
 BUDGET = 2.0
-#: Answers per second assumed until this process has measured its own. A whole crowd arrives
-#: before the first answers are measured, so this alone sets how many defer. 250 (the low end
-#: of 200-700 a second on a loaded 2-core host) deferred 60% of a crowd of 1,000 once each
-#: view cost half as much (docs/benchmarks.md, branch marks2); 400 deferred 31-42%, left none
-#: late at load 2-3, and each deferral not sent is one request fewer for the crowd.
-ASSUMED_RATE = 400.0
+#: Answers per second assumed until this process has measured its own (a loaded 2-core host
+#: answered 200-700 a second in the bench; the lower end, so that a crowd's first arrivals
+#: are not left to the 2.5 s fallback).
+ASSUMED_RATE = 250.0
 #: Answers in the current busy spell before its measured rate replaces ``assumed_rate``.
 MIN_SAMPLE = 25
 
