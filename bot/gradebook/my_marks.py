@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +21,6 @@ from bot.gradebook.book import (
     StudentRecord,
     build_student_book,
     format_milli,
-    from_milli,
     ledger_key,
     to_milli,
     unlisted_items,
@@ -29,7 +28,6 @@ from bot.gradebook.book import (
 from bot.gradebook.loading import raw_rows
 from bot.gradebook.view import (
     SUMMARY_TITLE,
-    ItemDetail,
     ModuleSummary,
     StudentView,
     render_summaries,
@@ -165,13 +163,24 @@ _ADJUSTMENT_SOURCE = LedgerSource.ADJUSTMENT.value
 def _milli(raw: object) -> int:
     """A ledger amount as the driver returns it (SQLite: int or float; PostgreSQL: Decimal),
     in exact thousandths (the column keeps 3 decimals)."""
+    kind = type(raw)
+    if kind is int:
+        return raw * 1000  # type: ignore[operator]
+    if kind is float:
+        return round(raw * 1000)  # type: ignore[operator]
+    if isinstance(raw, Decimal):
+        return _decimal_milli(raw)
     if isinstance(raw, int):
         return raw * 1000
     if isinstance(raw, float):
         return round(raw * 1000)
-    if isinstance(raw, Decimal):
-        return to_milli(raw)
     return to_milli(Decimal(str(raw)))
+
+
+@lru_cache(maxsize=4096)
+def _decimal_milli(points: Decimal) -> int:
+    """PostgreSQL's amounts: a few distinct values (4.000, 2.500) over a whole term's rows."""
+    return to_milli(points)
 
 
 def _student_view(
@@ -180,51 +189,60 @@ def _student_view(
     rows: Sequence[Sequence[Any]],
     now: datetime,
 ) -> StudentView:
-    """One module's view from its snapshot and the student's ledger rows (no I/O)."""
+    """One module's view from its snapshot and the student's ledger rows (no I/O): the
+    student's sums per cell and per source here; the text they share, once per module
+    (``ViewPlan``)."""
     info = snap.module
     person_id = caller.person.id
-    earned: dict[CellKey, int] = {}
-    by_item: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
-    notes: dict[tuple[str, int], list[str]] = defaultdict(list)
+    # Summed per ledger (source, item) first: a few rows each (posts, replies, reviews).
+    summed: dict[tuple[Any, Any, Any], int] = {}
+    noted: list[tuple[Any, Any, Any, int, str]] = []
     for source, item_type, item_id, raw_points, note in rows:
+        milli = _milli(raw_points)
+        at = (source, item_type, item_id)
+        summed[at] = summed.get(at, 0) + milli
+        if note and source == _ADJUSTMENT_SOURCE:
+            noted.append((source, item_type, item_id, milli, note))
+    earned: dict[CellKey, int] = {}
+    by_item: dict[tuple[str, int], dict[str, int]] = {}
+    for (source, item_type, item_id), milli in summed.items():
         key = ledger_key(source, item_type, item_id)
         if key is None:
             continue
-        milli = _milli(raw_points)
         earned[key] = earned.get(key, 0) + milli
         item = (key[0], key[1])
-        sources = by_item[item]
-        sources[source] = sources.get(source, 0) + milli
-        if source == _ADJUSTMENT_SOURCE and note:
-            notes[item].append(f"{format_milli(milli)}: {note}")
-    items, layout = snap.layout_at(now)
+        sources = by_item.get(item)
+        if sources is None:
+            by_item[item] = {source: milli}
+        else:
+            sources[source] = sources.get(source, 0) + milli
+    notes: dict[tuple[str, int], list[str]] = {}
+    for source, item_type, item_id, milli, note in noted:  # each row's reason, in row order
+        key = ledger_key(source, item_type, item_id)
+        if key is not None:
+            notes.setdefault((key[0], key[1]), []).append(f"{format_milli(milli)}: {note}")
+    items, layout, plan = snap.plan_at(now)
     extra = unlisted_items(items, earned)
     if extra:
         items = items + extra
         layout = Layout(items)
+        plan = plan.with_items(extra)
     record = StudentRecord(
         person_id=person_id,
         earned=earned,
         extensions=snap.extensions.get(person_id, {}),
         late=frozenset(snap.late.get(person_id, ())),
     )
-    book = build_student_book(layout, record, snap.scheme.scheme, now)
-    why = snap.explanations.get(person_id, {})
-    details = {
-        k: ItemDetail(
-            by_source={src: from_milli(m) for src, m in by_item.get(k, {}).items()},
-            why=why.get(k),
-            notes=tuple(notes.get(k, ())),
-        )
-        for k in set(by_item) | set(why) | set(notes)
-    }
     return StudentView(
         module_code=info.code,
         module_title=info.title,
         student_name=caller.person.display_name,
         scheme=snap.scheme.scheme,
         items=items,
-        book=book,
-        details=details,
+        book=build_student_book(layout, record, snap.scheme.scheme, now),
         released_at=snap.release.released_at if snap.release else None,
+        plan=plan,
+        sources=by_item,
+        why=snap.explanations.get(person_id, {}),
+        notes=notes,
     )

@@ -34,6 +34,7 @@ from bot.gradebook.loading import (
     load_release,
     load_scheme,
 )
+from bot.gradebook.view import ViewPlan
 
 TTL_SECONDS = 2.0
 
@@ -62,6 +63,8 @@ class ModuleSnapshot:
     _layout: tuple[datetime | None, datetime | None, list[Item], Layout] | None = field(
         default=None, repr=False
     )
+    #: The student view's shared text for the layout above (``plan_at``).
+    _plan: tuple[Layout, ViewPlan] | None = field(default=None, repr=False)
 
     def fresh(self, now: datetime) -> bool:
         return time.monotonic() - self.taken_at < TTL_SECONDS and (
@@ -85,6 +88,15 @@ class ModuleSnapshot:
         items = self.rows.items_at(self.zone, now)
         self._layout = (since, until, items, Layout(items))
         return items, self._layout[3]
+
+    def plan_at(self, now: datetime) -> tuple[list[Item], Layout, ViewPlan]:
+        """``layout_at`` and what every student's view of it shares (built once per layout)."""
+        items, layout = self.layout_at(now)
+        held = self._plan
+        if held is None or held[0] is not layout:
+            released = self.release is not None
+            held = self._plan = (layout, ViewPlan(items, self.scheme.scheme, released))
+        return items, layout, held[1]
 
 
 _SNAPSHOTS: dict[tuple[str, int], ModuleSnapshot] = {}
