@@ -149,6 +149,9 @@ class DiscordState:
     attachments: dict[int, Attachment] = field(default_factory=dict)
     commands: dict[int, AppCommand] = field(default_factory=dict)
     interactions: dict[int, Interaction] = field(default_factory=dict)
+    #: Each interaction's token, to its id: webhook calls find theirs at once, as Discord does
+    #: (a scan over every interaction of a long bench run made each call slower than the last).
+    interaction_tokens: dict[str, int] = field(default_factory=dict)
     modals: dict[int, ModalShown] = field(default_factory=dict)
     dm_channels: dict[frozenset[int], int] = field(default_factory=dict)
     outbox: list[Event] = field(default_factory=list)
@@ -1397,6 +1400,7 @@ class DiscordState:
             message_id=message_id,
         )
         self.interactions[it.id] = it
+        self.interaction_tokens[it.token] = it.id
         # Interactions reach the bot even where it cannot read the channel, so no channel_id
         # for guild channels; DMs carry it so shard routing and recipient checks apply.
         self._emit(
@@ -1449,10 +1453,11 @@ class DiscordState:
         return data
 
     def interaction_by_token(self, app_id: int, token: str) -> Interaction:
-        for it in self.interactions.values():
-            if it.application_id == app_id and secrets.compare_digest(it.token, token):
-                return it
-        raise ApiError(404, 10015, "Unknown Webhook")
+        iid = self.interaction_tokens.get(token)
+        it = self.interactions.get(iid) if iid is not None else None
+        if it is None or it.application_id != app_id or not secrets.compare_digest(it.token, token):
+            raise ApiError(404, 10015, "Unknown Webhook")
+        return it
 
     def _interaction_metadata(self, it: Interaction) -> JSON:
         meta: JSON = {
@@ -1716,8 +1721,14 @@ class DiscordState:
     def expire_interactions(self, older_than: timedelta) -> None:
         """Forget interactions whose tokens Discord would have expired (15 minutes)."""
         cutoff = self.monotonic() - older_than.total_seconds()
-        for iid in [i for i, it in self.interactions.items() if it.created_monotonic < cutoff]:
-            del self.interactions[iid]
+        # Oldest first (the dict keeps creation order, and the clock never goes back): stop at
+        # the first one still valid, rather than scan every interaction on every click.
+        while self.interactions:
+            oldest = next(iter(self.interactions.values()))
+            if oldest.created_monotonic >= cutoff:
+                break
+            del self.interactions[oldest.id]
+            self.interaction_tokens.pop(oldest.token, None)
 
 
 _COMMAND_NAME = re.compile(r"[-_\w]{1,32}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -180,3 +180,28 @@ def test_second_acknowledgement_of_an_interaction_is_refused() -> None:
     with pytest.raises(ApiError) as err:
         state.interaction_callback(it.id, it.token, {"type": 4, "data": {"content": "x"}}, [])
     assert err.value.code == 40060
+
+
+def test_webhook_calls_find_their_interaction_by_token_until_it_expires() -> None:
+    state, _guild_id, channel_id, owner_id = _state_with_channel()
+    clock = [1000.0]
+    state.monotonic = lambda: clock[0]
+    app = state.add_app("bot", "token-a").id
+    other = state.add_app("other", "token-b").id
+    first = state.create_interaction(app, 2, owner_id, channel_id, {"name": "about"})
+    clock[0] += 60
+    second = state.create_interaction(app, 2, owner_id, channel_id, {"name": "marks"})
+    assert state.interaction_by_token(app, second.token) is second
+    assert state.interaction_by_token(app, first.token) is first
+    with pytest.raises(ApiError) as other_app:
+        state.interaction_by_token(other, second.token)
+    assert other_app.value.status == 404
+    with pytest.raises(ApiError):
+        state.interaction_by_token(app, second.token + "x")
+    # Fifteen minutes after the first, its token no longer works; the second's still does.
+    clock[0] += 15 * 60 - 30
+    state.expire_interactions(timedelta(minutes=15))
+    with pytest.raises(ApiError):
+        state.interaction_by_token(app, first.token)
+    assert state.interaction_by_token(app, second.token) is second
+    assert list(state.interactions) == [second.id]
