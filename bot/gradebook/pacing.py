@@ -11,9 +11,15 @@ So a request that arrives behind a queue it cannot get through in time defers *a
 it arrives: the deferrals go out spread over the crowd's arrival, and only for the students who
 would have been deferred anyway. The estimate is the queue ahead (requests whose answer is not
 computed yet; they are computed in order) over the rate at which this process has been
-computing them during the current busy spell; before enough have been seen to measure that
-rate, ``assumed_rate``. A student expected to be answered within ``budget`` of the click waits
-for the answer as before (one request, no "thinking").
+computing them during the current busy spell, once that spell has lasted ``warm_up`` and
+computed ``MIN_SAMPLE`` answers. Before then, the rate this process measured over its last
+crowd (a spell of at least ``MIN_SAMPLE`` answers), or ``assumed_rate`` before its first: a
+spell's first moments measure the latency of its first answers more than the rate it keeps up,
+and measured alone they deferred more than half of a crowd of a thousand that the host then
+answered within the budget (docs/benchmarks.md). The host's last crowd is the better guess,
+and it is its own measure: on a loaded host it is low, and more students are deferred. A
+student expected to be answered within ``budget`` of the click waits for the answer as before
+(one request, no "thinking").
 
 And acknowledgements go first: the answer of a student already deferred has no deadline, so
 it waits (at most ``defer_after``) until every request under way has its answer or deferral
@@ -30,7 +36,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
-__all__ = ["ASSUMED_RATE", "BUDGET", "DEFER_AFTER", "AnswerPacer", "Ticket"]
+__all__ = ["ASSUMED_RATE", "BUDGET", "DEFER_AFTER", "WARM_UP", "AnswerPacer", "Ticket"]
 
 #: Seconds after the click at which a student still waiting for the answer is deferred.
 DEFER_AFTER = 2.5
@@ -40,8 +46,10 @@ BUDGET = 2.0
 #: answered 200-700 a second in the bench; the lower end, so that a crowd's first arrivals
 #: are not left to the 2.5 s fallback).
 ASSUMED_RATE = 250.0
-#: Answers in the current busy spell before its measured rate replaces ``assumed_rate``.
+#: Answers in the current busy spell before its measured rate replaces the earlier estimate.
 MIN_SAMPLE = 25
+#: Seconds a busy spell must have lasted before its own measure replaces the earlier estimate.
+WARM_UP = 0.5
 
 
 @dataclass(eq=False)
@@ -73,23 +81,26 @@ class AnswerPacer:
     defer_after: float = DEFER_AFTER
     budget: float = BUDGET
     assumed_rate: float = ASSUMED_RATE
+    warm_up: float = WARM_UP
     clock: Callable[[], float] = time.monotonic
     _computing: int = field(default=0, init=False)
     _unacknowledged: int = field(default=0, init=False)
     _all_acknowledged: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _spell_started: float = field(default=0.0, init=False)
     _spell_ready: int = field(default=0, init=False)
+    _last_crowd_rate: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._all_acknowledged.set()
 
     def rate(self) -> float:
-        """Answers computed per second in the current busy spell, or ``assumed_rate`` before
-        enough."""
+        """Answers computed per second in the current busy spell once it has lasted
+        ``warm_up`` with ``MIN_SAMPLE`` answers; before that, the last crowd's rate, or
+        ``assumed_rate`` before the first crowd."""
         elapsed = self.clock() - self._spell_started
-        if self._spell_ready < MIN_SAMPLE or elapsed <= 0:
-            return self.assumed_rate
-        return self._spell_ready / elapsed
+        if self._spell_ready >= MIN_SAMPLE and elapsed >= self.warm_up:
+            return self._spell_ready / elapsed
+        return self._last_crowd_rate or self.assumed_rate
 
     def defer_in(self, waited: float, ahead: int) -> float:
         """Seconds to wait for the answer before deferring, for a request whose click is
@@ -126,6 +137,11 @@ class AnswerPacer:
     def _ready(self) -> None:
         self._computing -= 1
         self._spell_ready += 1
+        if self._computing == 0 and self._spell_ready >= MIN_SAMPLE:
+            # A crowd's spell is over: its rate is the next crowd's first estimate.
+            elapsed = self.clock() - self._spell_started
+            if elapsed > 0:
+                self._last_crowd_rate = self._spell_ready / elapsed
 
     def _acknowledged(self) -> None:
         self._unacknowledged -= 1
