@@ -274,29 +274,14 @@ class Recorder:
         that transaction move on. Transactions still run one after the other, each moving
         the cursors with its own rows, so nothing about durability or order changes; a batch
         prepared while an earlier one fails goes back to the queue behind it."""
-        current: _Taken | None = None
-        try:
-            current = await self._take()
-            if current is not None:
-                await self._prepare(current)
-        except Exception as exc:
-            if current is not None:
-                self._put_back(current)
-            self._refused(exc, 0)
+        prepared, current = await self._take_prepared()
+        if not prepared:
             return False
         while current is not None:
             writing = asyncio.get_running_loop().create_task(self._write(current))
             following: _Taken | None = None
             if len(self._messages) >= self.max_rows:
-                try:
-                    following = await self._take()
-                    if following is not None:
-                        await self._prepare(following)
-                except Exception as exc:
-                    if following is not None:
-                        self._put_back(following)
-                        following = None
-                    self._refused(exc, 0)
+                _, following = await self._take_prepared()
             if not await writing:
                 # Both back at the front, in the gateway's order.
                 if following is not None:
@@ -305,6 +290,22 @@ class Recorder:
                 return False
             current = following
         return True
+
+    async def _take_prepared(self) -> tuple[bool, _Taken | None]:
+        """The next batch off the queue with its rows built (None: the queue is empty). If
+        taking or building fails, the batch goes back to the front of the queue, the failure
+        is counted, and the answer is ``(False, None)``."""
+        taken: _Taken | None = None
+        try:
+            taken = await self._take()
+            if taken is not None:
+                await self._prepare(taken)
+        except Exception as exc:
+            if taken is not None:
+                self._put_back(taken)
+            self._refused(exc, 0)
+            return False, None
+        return True, taken
 
     async def _prepare(self, taken: _Taken) -> None:
         """Build the batch's rows on the loop, ``PREPARE_SLICE`` messages at a time."""
