@@ -15,6 +15,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -162,6 +163,15 @@ class Database:
         """A session in a transaction: committed on success, rolled back on any error."""
         async with self.sessionmaker() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection on which each statement commits by itself: no BEGIN and COMMIT round
+        trips. For reads that need no snapshot across their statements (PostgreSQL's default,
+        READ COMMITTED, gives none inside a transaction either); open one ``AsyncSession`` per
+        unit of work on it, so nothing loaded earlier is served again from its identity map."""
+        async with self.engine.connect() as connection:
+            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
     async def ping(self) -> float:
         """Read a real table; returns seconds taken (for /healthz and /metrics).

@@ -1,11 +1,10 @@
-"""The student's own view of their marks (``/marks``), in the bot and in the reader process."""
+"""The student's own view of their marks (``/marks``): one student, or a crowd's each."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -22,7 +21,6 @@ from bot.gradebook.book import (
     build_student_book,
     format_milli,
     ledger_key,
-    to_milli,
     unlisted_items,
 )
 from bot.gradebook.loading import raw_rows
@@ -64,7 +62,7 @@ async def student_marks(
         summaries = []
         for info in _my_modules(caller, modules):
             snap = await snapshot.module_snapshot(session, info, zone, now)
-            rows = await raw_rows(session, _MY_ENTRIES, (info.id, person_id))
+            rows = (await credits_of(session, info.id, [person_id]))[person_id]
             summaries.append(_summary(_student_view(snap, caller, rows, now)))
         return SummaryView(tuple(summaries))
     found = modules.get(module_code.strip().upper())
@@ -73,30 +71,56 @@ async def student_marks(
         raise NotFound(f"There is no module {shown(module_code)} in this cohort.")
     require_student(caller, Module(id=found.id, code=found.code))
     snap = await snapshot.module_snapshot(session, found, zone, now)
-    rows = await raw_rows(session, _MY_ENTRIES, (found.id, person_id))
+    rows = (await credits_of(session, found.id, [person_id]))[person_id]
     return _student_view(snap, caller, rows, now)
 
 
-RowReader = Callable[[str, tuple[Any, ...]], Sequence[Sequence[Any]]]
+#: A student's credits as ``credits_sql`` returns them: (person_id, source, item_type, item_id,
+#: thousandths, note, first row id).
+CreditRow = Sequence[Any]
+#: ``read(module_id, person_id)``: that student's ``CreditRow``s in the module.
+RowReader = Callable[[int, int], Sequence[CreditRow]]
+
+#: Persons per credits query (well inside every driver's limit on parameters: twice this).
+PERSONS_PER_QUERY = 500
+_ADJUSTMENT_SOURCE = LedgerSource.ADJUSTMENT.value
 
 
-def held_student_marks(
-    db_key: str, caller: Caller, module_code: str | None, now: datetime, read: RowReader
-) -> StudentView | SummaryView | None:
-    """What ``student_marks`` answers, from snapshots this process already holds, reading only
-    the student's own rows (``read``, synchronously); None where it would load or refuse
-    something (then call ``student_marks``). The reader process's fast path."""
-    held = snapshot.held_modules(db_key, caller.cohort_id)
-    if held is None:
-        return None
-    return marks_from(
-        caller,
-        module_code,
-        now,
-        held,
-        lambda module_id: snapshot.held(db_key, module_id, now),
-        read,
+def credits_sql(persons: int) -> str:
+    """Students' ledger rows as ``/marks`` reads them, summed by the database.
+
+    One row per student and ledger (source, item), its points summed in exact thousandths
+    (each row rounded to thousandths first: the column keeps three decimals, so this only
+    undoes SQLite's binary floats); adjustments one row each, since each carries its own reason.
+    Ordered by each one's first ledger row, so the view lists them in the order they were
+    credited. Parameters: module id, the ``persons`` ids, then both again.
+    """
+    marks = ", ".join("?" for _ in range(persons))
+    where = f"WHERE module_id = ? AND person_id IN ({marks})"
+    return (
+        "SELECT person_id, source, item_type, item_id, "
+        "CAST(SUM(ROUND(points * 1000)) AS BIGINT) AS milli, NULL AS note, MIN(id) AS first "
+        f"FROM ledger_entries {where} AND source <> '{_ADJUSTMENT_SOURCE}' "
+        "GROUP BY person_id, source, item_type, item_id "
+        "UNION ALL "
+        "SELECT person_id, source, item_type, item_id, CAST(ROUND(points * 1000) AS BIGINT), "
+        f"note, id FROM ledger_entries {where} AND source = '{_ADJUSTMENT_SOURCE}' "
+        "ORDER BY first"
     )
+
+
+async def credits_of(
+    session: AsyncSession, module_id: int, person_ids: Iterable[int]
+) -> dict[int, list[CreditRow]]:
+    """Each person's ``credits_sql`` rows in the module (an empty list for one with none)."""
+    ordered = sorted(set(person_ids))
+    found: dict[int, list[CreditRow]] = {person_id: [] for person_id in ordered}
+    for start in range(0, len(ordered), PERSONS_PER_QUERY):
+        chunk = ordered[start : start + PERSONS_PER_QUERY]
+        params = (module_id, *chunk, module_id, *chunk)
+        for row in await raw_rows(session, credits_sql(len(chunk)), params):
+            found[row[0]].append(row)
+    return found
 
 
 def marks_from(
@@ -107,8 +131,9 @@ def marks_from(
     snapshot_of: Callable[[int], snapshot.ModuleSnapshot | None],
     read: RowReader,
 ) -> StudentView | SummaryView | None:
-    """``held_student_marks`` from given modules and snapshots (a crowd's, taken for it:
-    ``bot.gradebook.crowd``); None where ``student_marks`` would load or refuse something."""
+    """What ``student_marks`` answers, from modules and snapshots a crowd took for it
+    (``bot.gradebook.crowd``) and the student's rows (``read``, no I/O); None where
+    ``student_marks`` would refuse something (then the whole command runs)."""
     person_id = caller.person.id
     if module_code is None:  # a refusal (no module of theirs) is left to student_marks
         snaps: list[snapshot.ModuleSnapshot] = []
@@ -122,8 +147,7 @@ def marks_from(
             return None
         return SummaryView(
             tuple(
-                _summary(_student_view(s, caller, read(_MY_ENTRIES, (s.module.id, person_id)), now))
-                for s in snaps
+                _summary(_student_view(s, caller, read(s.module.id, person_id), now)) for s in snaps
             )
         )
     found = modules.get(module_code.strip().upper())
@@ -132,7 +156,7 @@ def marks_from(
     snap = snapshot_of(found.id)
     if snap is None:
         return None
-    return _student_view(snap, caller, read(_MY_ENTRIES, (found.id, person_id)), now)
+    return _student_view(snap, caller, read(found.id, person_id), now)
 
 
 def _my_modules(
@@ -150,43 +174,17 @@ def _summary(view: StudentView) -> ModuleSummary:
     )
 
 
-#: The student's own credits: read on every /marks, so straight from the driver.
-_MY_ENTRIES = (
-    "SELECT source, item_type, item_id, points, note FROM ledger_entries "
-    "WHERE module_id = ? AND person_id = ? ORDER BY id"
-)
-
-
-_ADJUSTMENT_SOURCE = LedgerSource.ADJUSTMENT.value
-
-
-def _milli(raw: object) -> int:
-    """A ledger amount as the driver returns it (SQLite: int or float; PostgreSQL: Decimal),
-    in exact thousandths (the column keeps 3 decimals)."""
-    kind = type(raw)
-    if kind is int:
-        return raw * 1000  # type: ignore[operator]
-    if kind is float:
-        return round(raw * 1000)  # type: ignore[operator]
-    if isinstance(raw, Decimal):
-        return _decimal_milli(raw)
-    if isinstance(raw, int):
-        return raw * 1000
-    if isinstance(raw, float):
-        return round(raw * 1000)
-    return to_milli(Decimal(str(raw)))
-
-
-@lru_cache(maxsize=4096)
-def _decimal_milli(points: Decimal) -> int:
-    """PostgreSQL's amounts: a few distinct values (4.000, 2.500) over a whole term's rows."""
-    return to_milli(points)
+@lru_cache(maxsize=16384)
+def _cell(source: str, item_type: str, item_id: int) -> tuple[CellKey, tuple[str, int]] | None:
+    """``ledger_key`` and its item, for the few distinct (source, item) a module's rows name."""
+    key = ledger_key(source, item_type, item_id)
+    return None if key is None else (key, (key[0], key[1]))
 
 
 def _student_view(
     snap: snapshot.ModuleSnapshot,
     caller: Caller,
-    rows: Sequence[Sequence[Any]],
+    rows: Sequence[CreditRow],
     now: datetime,
 ) -> StudentView:
     """One module's view from its snapshot and the student's ledger rows (no I/O): the
@@ -194,36 +192,26 @@ def _student_view(
     (``ViewPlan``)."""
     info = snap.module
     person_id = caller.person.id
-    # Summed per ledger (source, item) first: a few rows each (posts, replies, reviews).
-    summed: dict[tuple[Any, Any, Any], int] = {}
-    noted: list[tuple[Any, Any, Any, int, str]] = []
-    for source, item_type, item_id, raw_points, note in rows:
-        milli = _milli(raw_points)
-        at = (source, item_type, item_id)
-        summed[at] = summed.get(at, 0) + milli
-        if note and source == _ADJUSTMENT_SOURCE:
-            noted.append((source, item_type, item_id, milli, note))
+    # Each row is a ledger (source, item)'s sum, or one adjustment, in credit order.
     earned: dict[CellKey, int] = {}
     by_item: dict[tuple[str, int], dict[str, int]] = {}
-    for (source, item_type, item_id), milli in summed.items():
-        key = ledger_key(source, item_type, item_id)
-        if key is None:
+    notes: dict[tuple[str, int], list[str]] = {}
+    for _person, source, item_type, item_id, milli, note, _first in rows:
+        cell = _cell(source, item_type, item_id)
+        if cell is None:
             continue
+        key, item = cell
         earned[key] = earned.get(key, 0) + milli
-        item = (key[0], key[1])
         sources = by_item.get(item)
         if sources is None:
             by_item[item] = {source: milli}
         else:
             sources[source] = sources.get(source, 0) + milli
-    notes: dict[tuple[str, int], list[str]] = {}
-    for source, item_type, item_id, milli, note in noted:  # each row's reason, in row order
-        key = ledger_key(source, item_type, item_id)
-        if key is not None:
-            notes.setdefault((key[0], key[1]), []).append(f"{format_milli(milli)}: {note}")
+        if note and source == _ADJUSTMENT_SOURCE:  # each adjustment's reason, in row order
+            notes.setdefault(item, []).append(f"{format_milli(milli)}: {note}")
     items, layout, plan = snap.plan_at(now)
-    extra = unlisted_items(items, earned)
-    if extra:
+    if not plan.item_keys.issuperset(by_item):  # rows for items the module no longer lists
+        extra = unlisted_items(items, earned)
         items = items + extra
         layout = Layout(items)
         plan = plan.with_items(extra)

@@ -21,7 +21,7 @@ from bot.gradebook.exporting import (
     export_module,
     export_programme,
 )
-from bot.gradebook.my_marks import RowReader, SummaryView, held_student_marks, student_marks
+from bot.gradebook.my_marks import SummaryView, student_marks
 from bot.gradebook.trail import ITEM_CODES, AuditLine, AuditTrail, audit_trail, parse_item_ref
 from bot.gradebook.weights import ReleaseResult, WeightsResult, release_participation, set_weights
 
@@ -35,7 +35,6 @@ __all__ = [
     "AuditTrail",
     "ImportResult",
     "ReleaseResult",
-    "RowReader",
     "SummaryView",
     "WeightsResult",
     "adjust",
@@ -45,7 +44,6 @@ __all__ = [
     "check_format",
     "export_module",
     "export_programme",
-    "held_student_marks",
     "import_components",
     "parse_item_ref",
     "release_participation",

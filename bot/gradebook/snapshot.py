@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.db.models import Cohort, DiscussionPrompt, DiscussionScore, Module
 from bot.gradebook.book import Item, ItemType, Layout
@@ -108,8 +108,10 @@ _LOCKS: dict[tuple[str, int, int], asyncio.Lock] = {}
 
 
 def _db_key(session: AsyncSession) -> str:
-    bind: Any = session.bind
-    return db_key(bind.url) if bind is not None else ""
+    bind: Any = session.bind  # an engine, or a connection (``Database.reading``)
+    if bind is None:
+        return ""
+    return db_key(bind.url if isinstance(bind, AsyncEngine) else bind.engine.url)
 
 
 def db_key(url: object) -> str:

@@ -142,6 +142,8 @@ class ViewPlan:
         self.held: list[tuple[CellKey, str]] = []
         #: Adjustments and items only the ledger knows (rare: shown from the book's cells).
         self.others: list[Item] = []
+        #: Every item's key: a student's rows for anything else are listed after them.
+        self.item_keys = frozenset(item.key for item in items)
         self._add(items)
 
     def with_items(self, extra: Sequence[Item]) -> ViewPlan:
@@ -151,6 +153,7 @@ class ViewPlan:
         plan.exercises = list(self.exercises)
         plan.held = list(self.held)
         plan.others = list(self.others)
+        plan.item_keys = self.item_keys | {item.key for item in extra}
         plan._add(extra)
         return plan
 

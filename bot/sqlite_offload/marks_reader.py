@@ -11,32 +11,32 @@ the exporter process builds the file, so nobody else's command waits for it, and
 
 The rules are the ones every command follows: the same roster query and refusals
 (``bot.access.context``) and the same service functions; this module only chooses where they
-run. In the reader, a caller the bot already knows, with the module's snapshot held, is
-answered synchronously (two SELECTs, no event loop, no thread hops); anything else (a first
-command that links the caller, a refusal, a snapshot to load) runs the whole command on the
-reader's own loop. It sees what is committed, as the command's own transaction would, and
-drops its snapshots whenever the bot forgets one (``snapshot.generation``). PostgreSQL and
-in-memory SQLite run on the bot's loop, as does ``COHORTBOT_GRADEBOOK_WORKERS=loop``; there
-the requests waiting are answered together (``bot.gradebook.crowd``).
+run. Requests are answered a group at a time (``bot.gradebook.crowd``): the bot hands the
+reader a group of requests waiting, the reader answers them together (one roster query, one
+credits query per module), and whatever that path does not answer (a first command that links
+the caller, a refusal) runs as the whole command there, its refusal sent back to be raised. It
+sees what is committed, as the command's own transaction would, and drops its snapshots
+whenever the bot forgets one (``snapshot.generation``). PostgreSQL and in-memory SQLite answer
+the same groups on the bot's loop, as does ``COHORTBOT_GRADEBOOK_WORKERS=loop``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.access.context import KNOWN_CALLER, known_caller_from, known_caller_params, open_context
+from bot.access.context import open_context
 from bot.access.identity import ChatUser
 from bot.db.engine import Database
 from bot.gradebook import service, snapshot
-from bot.gradebook.crowd import MarksCrowd
+from bot.gradebook.crowd import Crowd, answer_together
 from bot.gradebook.export import ExportFile
 from bot.gradebook.service import SummaryView
 from bot.gradebook.view import StudentView
@@ -45,7 +45,6 @@ from bot.sqlite_offload.childproc import (
     Child,
     child_started,
     sqlite_file,
-    sqlite_file_engine,
 )
 from bot.text import EMBED_LIMITS, split_for_discord
 
@@ -108,6 +107,34 @@ async def _exported(db: Database, request: ExportRequest) -> ExportFile:
         )
 
 
+#: Each request's reply (a refusal is the exception to raise), and how many were answered
+#: together rather than by the whole command.
+Replies = tuple[list["RenderedView | Exception"], int]
+
+
+async def _answered(
+    db: Database, group: Sequence[ViewRequest], connection: AsyncConnection | None = None
+) -> Replies:
+    """Each request's reply: answered together where it can be (``crowd.answer_together``,
+    on ``connection`` or one opened for it), else by the whole command, whose refusal is the
+    exception to raise for that request."""
+    if connection is None:
+        async with db.reading() as opened:
+            views = await answer_together(opened, group)
+    else:
+        views = await answer_together(connection, group)
+    replies: list[RenderedView | Exception] = []
+    for request, view in zip(group, views, strict=True):
+        if view is not None:
+            replies.append(render(view))
+            continue
+        try:
+            replies.append(await _checked_and_computed(db, request))
+        except Exception as exc:  # raised for this request alone, by the bot
+            replies.append(exc)
+    return replies, sum(view is not None for view in views)
+
+
 async def _checked_and_computed(db: Database, request: ViewRequest) -> RenderedView:
     """The whole command: the roster check (which may link a first-time caller), then the
     view. Refusals are raised as ``UserError`` with their sentence."""
@@ -122,50 +149,21 @@ async def _checked_and_computed(db: Database, request: ViewRequest) -> RenderedV
 
 _child_loop: asyncio.AbstractEventLoop | None = None
 _child_db: Database | None = None
-_child_key = ""
-_child_engine: Engine | None = None
 
 
 def _child_init(url: str, bot_pid: int) -> None:
-    global _child_loop, _child_db, _child_key, _child_engine
+    global _child_loop, _child_db
     child_started(bot_pid)
     _child_loop = asyncio.new_event_loop()
     _child_db = Database(url)
-    _child_key = snapshot.db_key(_child_db.engine.url)
-    # The common case runs synchronously on this engine: no event loop, no thread hops.
-    _child_engine = sqlite_file_engine(url)
 
 
-def _held(request: ViewRequest) -> RenderedView | None:
-    """A caller the bot knows, on a server, with the module's snapshot held: the roster query
-    and the student's rows, synchronously. None for everything else."""
-    if request.guild_id is None:
-        return None
-    assert _child_engine is not None
-    with Session(_child_engine) as session, session.begin():
-        rows = session.execute(KNOWN_CALLER, known_caller_params(request.guild_id, request.user))
-        known = known_caller_from(rows.all())
-        if known is None:
-            return None
-        connection = session.connection().connection.driver_connection
-        assert connection is not None
-
-        def read(sql: str, params: tuple[Any, ...]) -> list[Any]:
-            return connection.execute(sql, params).fetchall()  # type: ignore[no-any-return]
-
-        view = service.held_student_marks(
-            _child_key, known[1], request.module_code, request.now, read
-        )
-    return None if view is None else render(view)
-
-
-def _child_view(request: ViewRequest) -> RenderedView:
-    """Usually the fast path above; otherwise the whole command on the child's own loop."""
+def _child_views(group: tuple[ViewRequest, ...]) -> Replies:
+    """A group's replies (``_answered``), on the child's own loop, after dropping whatever
+    snapshot the bot has forgotten since."""
     assert _child_loop is not None and _child_db is not None, "the reader was not initialised"
-    snapshot.catch_up(request.generation)
-    return _held(request) or _child_loop.run_until_complete(
-        _checked_and_computed(_child_db, request)
-    )
+    snapshot.catch_up(max(request.generation for request in group))
+    return _child_loop.run_until_complete(_answered(_child_db, group))
 
 
 def _child_export(request: ExportRequest) -> ExportFile:
@@ -208,23 +206,36 @@ class _Worker:
 
 
 class MarksReader(_Worker):
-    """Answers ``/marks``: in the reader process where one applies, else on the event loop."""
+    """Answers ``/marks``: a group at a time (``bot.gradebook.crowd``), in the reader process
+    where one applies, else on the event loop."""
 
     name = "marks reader"
 
     def __init__(self, db: Database, kind: WorkerKind = "process") -> None:
         super().__init__(db, kind)
-        #: On the loop (PostgreSQL, in-memory SQLite, or a child that died), the requests
-        #: waiting are answered together (``bot.gradebook.crowd``).
-        self.crowd = MarksCrowd(db)
-
-    async def _on_loop(self, db: Database, request: ViewRequest) -> RenderedView:
-        view = await self.crowd.student_marks(
-            request.guild_id, request.user, request.module_code, request.now
+        #: Requests waiting are answered a group at a time; on the loop, each lane of groups
+        #: keeps one reading connection.
+        self.crowd: Crowd[ViewRequest, RenderedView | Exception, AsyncConnection | None] = Crowd(
+            self._group, self._lane
         )
-        if view is not None:
-            return render(view)
-        return await _checked_and_computed(db, request)
+        #: Requests answered together (not by the whole command), for tests and diagnostics.
+        self.answered_together = 0
+
+    def _lane(self) -> AbstractAsyncContextManager[AsyncConnection | None]:
+        return nullcontext() if self.child is not None else self.db.reading()
+
+    async def _group(
+        self, group: list[ViewRequest], connection: AsyncConnection | None
+    ) -> list[RenderedView | Exception]:
+        replies: Replies | None = None
+        if self.child is not None:
+            # If the reader process died, the group is answered here; the next gets a new one.
+            with suppress(BrokenProcessPool):
+                replies = await self.child.run(_child_views, tuple(group))
+        if replies is None:
+            replies = await _answered(self.db, group, connection)
+        self.answered_together += replies[1]
+        return replies[0]
 
     def warm(self) -> None:
         if self.child is not None:
@@ -236,7 +247,14 @@ class MarksReader(_Worker):
         """The caller's view, after the same roster check as every command (``open_context``),
         refusals included."""
         request = ViewRequest(guild_id, user, module_code, now, snapshot.generation())
-        return await self._run(_child_view, self._on_loop, request)
+        try:
+            reply = await self.crowd.ask(request)
+        except Exception:  # the crowd's machinery, not a refusal: the whole command instead
+            log.exception("a /marks crowd failed; answering this request by itself")
+            return await _checked_and_computed(self.db, request)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
 
 class Exporter(_Worker):

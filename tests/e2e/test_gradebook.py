@@ -636,8 +636,8 @@ async def test_a_crowd_asking_at_once_each_sees_only_their_own_marks(
         channel = world.channel(MODULE)
         for actor in students:  # the first command links each student's account
             await (await actor.command("marks", where=channel, module=MODULE)).reply()
-        crowd = _reader(box).crowd
-        answered = crowd.answered
+        reader = _reader(box)
+        answered = reader.answered_together
         asks = [
             (actor, await actor.command("marks", where=channel, module=MODULE))
             for actor in students
@@ -655,7 +655,7 @@ async def test_a_crowd_asking_at_once_each_sees_only_their_own_marks(
             assert handle.messages[0] in actor.ephemerals()
             others = [a for a in students if a is not actor]
             assert all(handle.messages[0] not in other.ephemerals() for other in others)
-        assert crowd.answered - answered == 2 * len(students)
+        assert reader.answered_together - answered == 2 * len(students)
         assert (await refused.reply()).content == f"You are not enrolled as a student in {MODULE}."
     finally:
         await _stop(box, storage)

@@ -45,6 +45,7 @@ from bot.gradebook.marks import (
 from bot.gradebook.snapshot import ModuleInfo, ModuleSnapshot
 from bot.gradebook.view import SOURCE_LABELS
 from bot.timeparse import discord_timestamp
+from tests.storage.test_marks_credits import credits_reference
 
 NOW = datetime(2026, 4, 20, 8, 0, tzinfo=UTC)
 MODULE = ModuleInfo(id=7, cohort_id=1, code="MATH70097", title="Statistical learning")
@@ -372,14 +373,18 @@ def test_the_crowds_answer_is_the_gradebooks_answer_for_random_books(driver: str
 
 
 def answer(snap: ModuleSnapshot, caller: Caller, rows: list[tuple[Any, ...]]) -> str:
-    """The crowd's answer (``marks_from``, as ``bot.gradebook.crowd`` calls it)."""
+    """The crowd's answer (``marks_from``, as ``bot.gradebook.crowd`` calls it), from the
+    student's credits as the database sums them (``credits_reference``: that the database's
+    sums are these is tests/storage/test_marks_credits.py)."""
+    person_id = caller.person.id
+    credits = credits_reference(person_id, [(row_id, *row) for row_id, row in enumerate(rows, 1)])
     view = my_marks.marks_from(
         caller,
         MODULE.code.lower(),
         NOW,
         {MODULE.code: MODULE},
         lambda _module_id: snap,
-        lambda _sql, params: rows if params == (MODULE.id, caller.person.id) else [],
+        lambda module_id, person: credits if (module_id, person) == (MODULE.id, person_id) else [],
     )
     assert view is not None
     return view.body
