@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
 from bot.chat import ChatError, ChatMessage, ChatPort, MessageLinks
 from bot.clock import Clock
 from bot.db.engine import Database, DatabaseFileMissing
@@ -277,18 +279,33 @@ class Recorder:
         prepared, current = await self._take_prepared()
         if not prepared:
             return False
-        while current is not None:
-            writing = asyncio.get_running_loop().create_task(self._write(current))
-            following: _Taken | None = None
-            if len(self._messages) >= self.max_rows:
-                _, following = await self._take_prepared()
-            if not await writing:
-                # Both back at the front, in the gateway's order.
-                if following is not None:
-                    self._put_back(following)
+        if current is None:
+            return True
+        try:
+            # One connection for the run of batches: no pool checkout and liveness ping per
+            # batch (a round trip each, behind a busy loop); each batch is its own transaction.
+            async with self.db.engine.connect() as connection:
+                while current is not None:
+                    writing = asyncio.get_running_loop().create_task(
+                        self._write(current, connection)
+                    )
+                    following: _Taken | None = None
+                    if len(self._messages) >= self.max_rows:
+                        _, following = await self._take_prepared()
+                    if not await writing:
+                        # Both back at the front, in the gateway's order.
+                        if following is not None:
+                            self._put_back(following)
+                        self._put_back(current)
+                        return False
+                    current = following
+        except Exception as exc:  # no connection (or it failed to close): kept to retry
+            kept = 0
+            if current is not None:
+                kept = len(current.messages)
                 self._put_back(current)
-                return False
-            current = following
+            self._refused(exc, kept)
+            return False
         return True
 
     async def _take_prepared(self) -> tuple[bool, _Taken | None]:
@@ -339,11 +356,16 @@ class Recorder:
             "links": self.links,
         }
 
-    async def _write(self, taken: _Taken) -> bool:
-        """One transaction; False if the database refused it (the caller puts it back)."""
+    async def _write(self, taken: _Taken, connection: AsyncConnection | None = None) -> bool:
+        """One transaction (on ``connection`` when the loop writes a run of batches); False if
+        the database refused it (the caller puts it back)."""
         try:
             if taken.prepared is not None:
-                async with self.db.session() as session:
+                assert connection is not None
+                async with (
+                    AsyncSession(bind=connection, expire_on_commit=False) as session,
+                    session.begin(),
+                ):
                     result = await session.run_sync(
                         recording.write_batch_sync,
                         taken.threads,

@@ -8,9 +8,11 @@ import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.access.identity import ChatUser
 from bot.access.permissions import load_caller
@@ -459,6 +461,52 @@ async def test_a_refused_batch_and_the_one_prepared_behind_it_are_both_kept(
         for thread, newest in ((other, refused[-1]), (THREAD, behind[-1])):
             cursor = await s.get(ChannelCursor, thread)
             assert cursor is not None and cursor.last_message_id == newest.id
+
+
+async def test_a_batch_kept_when_no_connection_can_be_had_is_written_once_one_can(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop writes a run of batches on one connection; if none can be had (the database
+    restarting), the batch goes back to the queue and is written, once, when one can."""
+    from bot.clock import ManualClock
+    from bot.discussions.recorder import Recorder
+
+    w = await _world(db)
+    if db.dialect == "sqlite":
+        pytest.skip("a SQLite file is written by the writer process, on its own connections")
+    recorder = Recorder(db, ManualClock(CLOSES), bot_user_id=lambda: BOT, max_rows=100)
+    await recorder.prime()
+    recorder.watch({THREAD: w.prompt_id})
+    recorder.gateway_up()
+    await recorder.backfill(_History([]), [THREAD])  # type: ignore[arg-type]
+    messages = [
+        w.message("amy", f"answer {i}", at=OPENS + timedelta(minutes=i)) for i in range(250)
+    ]
+    connect = AsyncEngine.connect
+    down = True
+    refusals = 0
+
+    def restarting(engine: AsyncEngine) -> Any:
+        nonlocal refusals
+        if down:
+            refusals += 1
+            raise ConnectionRefusedError("the database is restarting")
+        return connect(engine)
+
+    monkeypatch.setattr(AsyncEngine, "connect", restarting)
+    for message in messages:
+        recorder.add(message)
+    assert not await recorder.flush()  # every attempt without a connection
+    assert refusals >= 3 and recorder.failures == refusals
+    assert await _contributions(db) == [] and recorder.pending == 250
+    down = False
+    assert await recorder.flush()
+    await recorder.close()
+    rows = await _contributions(db)
+    assert sorted(r.message_id for r in rows) == sorted(m.id for m in messages)
+    async with db.session() as s:
+        cursor = await s.get(ChannelCursor, THREAD)
+        assert cursor is not None and cursor.last_message_id == messages[-1].id
 
 
 class _History:
