@@ -81,6 +81,13 @@ async def _start(
     )
 
 
+async def _drain(proc: asyncio.subprocess.Process, into: bytearray) -> None:
+    """Everything ``proc`` writes to its stderr, into ``into``, until it closes."""
+    assert proc.stderr is not None
+    while chunk := await proc.stderr.read(65536):
+        into += chunk
+
+
 async def _healthy(port: int) -> None:
     async with aiohttp.ClientSession() as http:
         for _ in range(300):
@@ -128,6 +135,7 @@ async def test_two_processes_act_once_on_everything_and_survive_a_kill(
     db_url = await storage.fresh_url(backend)
     db = Database(db_url)
     procs: list[asyncio.subprocess.Process] = []
+    logs: list[bytearray] = []
     async with LocalDiscordServer() as server:
         programme, roster = example_texts()
         world = await build_world(server, db, programme_text=programme, roster_text=roster)
@@ -138,6 +146,12 @@ async def test_two_processes_act_once_on_everything_and_survive_a_kill(
         try:
             ports = [_free_port(), _free_port()]
             procs = [await _start(server, db_url, tmp_path, port) for port in ports]
+            # Each process's log is read as it comes: a pipe nobody reads fills up (64 KiB),
+            # and a process writing its log to a full pipe stops.
+            logs = [bytearray() for _ in procs]
+            drains = [
+                asyncio.create_task(_drain(p, log)) for p, log in zip(procs, logs, strict=True)
+            ]
             for port in ports:
                 await _healthy(port)
             await script.wait_for(
@@ -263,7 +277,9 @@ async def test_two_processes_act_once_on_everything_and_survive_a_kill(
                     in_flight.append(await author.command("about", where=channel))
                 await asyncio.sleep(rng.uniform(0.0, 0.1))
             await killer
-            _, victim_err = await asyncio.wait_for(procs[victim].communicate(), timeout=30)
+            await asyncio.wait_for(procs[victim].wait(), timeout=30)
+            await drains[victim]
+            victim_err = bytes(logs[victim])
             survivor = procs[1 - victim]
 
             # After the kill the survivor answers everything alone.
@@ -323,7 +339,9 @@ async def test_two_processes_act_once_on_everything_and_survive_a_kill(
             assert not [c for c in server.calls if c.status == 400 and "40060" in str(c.response)]
 
             survivor.send_signal(signal.SIGTERM)
-            _, err = await asyncio.wait_for(survivor.communicate(), timeout=30)
+            await asyncio.wait_for(survivor.wait(), timeout=30)
+            await drains[1 - victim]
+            err = bytes(logs[1 - victim])
             assert survivor.returncode == 0, err.decode()[-3000:]
             log_text = victim_err.decode() + err.decode()
             # The process that lost a claim says nothing alarming: no error, no warning of ours.
@@ -346,5 +364,8 @@ async def test_two_processes_act_once_on_everything_and_survive_a_kill(
                 if proc.returncode is None:
                     proc.kill()
                     await proc.wait()
+            for number, log in enumerate(logs):  # shown only if the test failed
+                print(f"--- process {number}'s log, last 4,000 characters:")
+                print(log.decode(errors="replace")[-4000:])
             await db.dispose()
             await storage.drop(db_url)
