@@ -219,17 +219,14 @@ async def grant_extension(
     with user_input():
         new_due = parse_instant(due, cohort.timezone, now=now)
     item = rule.deadline_item(event)
-    if not rule.extends(item.due_at, new_due):
-        raise UserError(
-            f"An extension must end after the deadline it extends "
-            f"({discord_timestamp(event.starts_at)}); give a later time."
-        )
     # Approved now, and the student's earlier grants on this deadline are superseded.
-    granted = await rule.grant(
+    granted = await rule.grant_later(
         session,
         item,
         person.id,
         new_due,
+        refusal=f"An extension must end after the deadline it extends "
+        f"({discord_timestamp(event.starts_at)}); give a later time.",
         reason_ref=reason_ref,
         decided_by_id=caller.person.id,
         now=now,

@@ -13,7 +13,9 @@ with an item's close/due time in Python.
 - ``store``: ``prompt_item`` / ``submission_item`` / ``review_item`` / ``deadline_item`` /
   ``tutorial_item`` (an item from its row), ``load_grants`` (one query for many items and
   people; ``load_grants_sync`` for the writer process), ``due_for`` (one item, one person),
-  ``grant`` (approve an extension now and supersede the earlier ones), ``supersede``.
+  ``grant`` (approve an extension now and supersede the earlier ones), ``grant_later`` (the
+  tutor's grant: refused with the feature's wording unless it ends after the item's due time,
+  then ``grant``), ``supersede``.
 - ``eligibility``: who may be given an extension (``extension_student``, ``require_eligible``:
   an active student of the module; withdrawn students are refused) and the reason it records
   (``clean_reason``: required, whitespace folded, at most ``REASON_MAX`` characters; one
@@ -66,6 +68,7 @@ from bot.due.store import (
     deadline_item,
     due_for,
     grant,
+    grant_later,
     grants_query,
     load_grants,
     load_grants_sync,
@@ -100,6 +103,7 @@ __all__ = [
     "extends",
     "extension_student",
     "grant",
+    "grant_later",
     "grants_query",
     "is_late",
     "latest",

@@ -34,9 +34,11 @@ from bot.due.rules import (
     ItemKind,
     applying,
     due,
+    extends,
     reviewer_due_at,
     superseded,
 )
+from bot.errors import UserError
 
 #: The column of ``extensions`` naming each kind of extendable item.
 COLUMN: Mapping[ItemKind, InstrumentedAttribute[int | None]] = {
@@ -296,3 +298,32 @@ async def grant(
     replaced = await supersede(session, row)
     after = await due_for(session, item, person_id)
     return Granted(row, was, after, replaced)
+
+
+async def grant_later(
+    session: AsyncSession,
+    item: Item,
+    person_id: int,
+    new_due_at: datetime,
+    *,
+    refusal: str,
+    reason_ref: str,
+    decided_by_id: int | None,
+    now: datetime,
+) -> Granted:
+    """A tutor's grant: refused with ``refusal`` (the feature's wording) unless it ends after
+    the item's own due time (``rules.extends``), else approved now as ``grant`` does.
+
+    The caller has checked permissions and ``eligibility`` (the student, the reason).
+    """
+    if not extends(item.due_at, new_due_at):
+        raise UserError(refusal)
+    return await grant(
+        session,
+        item,
+        person_id,
+        new_due_at,
+        reason_ref=reason_ref,
+        decided_by_id=decided_by_id,
+        now=now,
+    )
