@@ -73,15 +73,12 @@ async def grant_extension(
     reason_ref = due.clean_reason(reason)
     new_due = instant(until, "Until", cohort.timezone, now)
     item = due.prompt_item(prompt)
-    if not due.extends(item.due_at, new_due):
-        raise UserError(
-            f"The extension must end after the prompt's close ({when(prompt.closes_at)})."
-        )
-    granted = await due.grant(
+    granted = await due.grant_later(
         session,
         item,
         person.id,
         new_due,
+        refusal=f"The extension must end after the prompt's close ({when(prompt.closes_at)}).",
         reason_ref=reason_ref,
         decided_by_id=caller.person.id,
         now=now,

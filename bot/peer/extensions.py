@@ -32,7 +32,7 @@ from bot.db.models import (
     PeerExercise,
     PeerSubmission,
 )
-from bot.due import clean_reason, extends, extension_student, grant, submission_item
+from bot.due import clean_reason, extension_student, grant_later, submission_item
 from bot.due import text as due_text
 from bot.errors import UserError
 from bot.gradebook import audit
@@ -94,16 +94,13 @@ async def grant_extension(
     with user_input("Until"):
         new_due = parse_instant(until, cohort.timezone, now=now)
     item = submission_item(exercise)
-    if not extends(item.due_at, new_due):
-        raise UserError(
-            "The extension must end after the submission deadline "
-            f"({render.when(exercise.submission_due_at)})."
-        )
-    granted = await grant(
+    granted = await grant_later(
         session,
         item,
         person.id,
         new_due,
+        refusal="The extension must end after the submission deadline "
+        f"({render.when(exercise.submission_due_at)}).",
         reason_ref=reason_ref,
         decided_by_id=caller.person.id,
         now=now,
