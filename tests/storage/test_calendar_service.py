@@ -9,11 +9,13 @@ from decimal import Decimal
 import pytest
 from icalendar import Calendar
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.identity import ChatUser
 from bot.access.permissions import Caller, load_caller
 from bot.calendar import messages as M
 from bot.calendar import personal, service
+from bot.calendar.deadlines import DeadlineCreated
 from bot.db.engine import Database
 from bot.db.models import (
     CalendarEvent,
@@ -82,6 +84,20 @@ async def _ctx(s: object, user: ChatUser) -> tuple[Caller, Cohort]:
     return await load_caller(s, cohort.id, user), cohort
 
 
+async def add_cw(s: AsyncSession, caller: Caller, cohort: Cohort) -> DeadlineCreated:
+    """The coursework deadline these tests extend: MATH70097, due 20 March 2026 at noon."""
+    return await service.add_deadline(
+        s,
+        caller,
+        cohort,
+        module_code="MATH70097",
+        kind="submission_deadline",
+        title="CW",
+        due="2026-03-20 12:00",
+        now=NOW,
+    )
+
+
 async def test_a_series_plans_a_card_and_reminders_per_session(db: Database) -> None:
     await _cohort(db)
     async with db.session() as s:
@@ -140,16 +156,7 @@ async def test_refusals_raise_one_sentence_and_roll_back(db: Database) -> None:
     with pytest.raises(PermissionDenied, match="Only tutors of MATH70097"):
         async with db.session() as s:
             caller, cohort = await _ctx(s, STUDENT)
-            await service.add_deadline(
-                s,
-                caller,
-                cohort,
-                module_code="MATH70097",
-                kind="submission_deadline",
-                title="CW",
-                due="2026-03-20 12:00",
-                now=NOW,
-            )
+            await add_cw(s, caller, cohort)
     with pytest.raises(UserError, match="needs an end date"):
         async with db.session() as s:
             caller, cohort = await _ctx(s, TUTOR)
@@ -173,16 +180,7 @@ async def test_latest_approved_extension_decides_the_due_time(db: Database) -> N
     await _cohort(db)
     async with db.session() as s:
         caller, cohort = await _ctx(s, TUTOR)
-        item = await service.add_deadline(
-            s,
-            caller,
-            cohort,
-            module_code="MATH70097",
-            kind="submission_deadline",
-            title="CW",
-            due="2026-03-20 12:00",
-            now=NOW,
-        )
+        item = await add_cw(s, caller, cohort)
         for due in ("2026-03-25 12:00", "2026-03-23 12:00"):
             await service.grant_extension(
                 s,

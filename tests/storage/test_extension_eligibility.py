@@ -20,7 +20,7 @@ from bot.db.models import Cohort, Enrolment, EnrolmentStatus, Extension, Person
 from bot.discussions import service as discussions
 from bot.errors import UserError
 from bot.peer import extensions as peer
-from tests.storage.test_calendar_service import NOW, STUDENT, TUTOR, _cohort, _ctx
+from tests.storage.test_calendar_service import NOW, STUDENT, TUTOR, _cohort, _ctx, add_cw
 from tests.storage.test_discussions import CLOSES, World, _world
 from tests.storage.test_peer_service import SUB_DUE, Course
 from tests.storage.test_peer_service import course as course  # the fixture
@@ -138,16 +138,7 @@ async def test_exercise_extension_refuses_a_withdrawn_student_and_cleans_the_rea
 async def _deadline(db: Database) -> int:
     async with db.session() as s:
         caller, cohort = await _ctx(s, TUTOR)
-        item = await calendar.add_deadline(
-            s,
-            caller,
-            cohort,
-            module_code="MATH70097",
-            kind="submission_deadline",
-            title="CW",
-            due="2026-03-20 12:00",
-            now=NOW,
-        )
+        item = await add_cw(s, caller, cohort)
     return item.event_id
 
 

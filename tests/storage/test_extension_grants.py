@@ -14,7 +14,7 @@ from bot.db.engine import Database
 from bot.db.models import Cohort, Extension, ExtensionStatus, Person
 from bot.discussions import service as discussions
 from bot.gradebook.privacy import personal_data
-from tests.storage.test_calendar_service import NOW, STUDENT, TUTOR, _cohort, _ctx
+from tests.storage.test_calendar_service import NOW, STUDENT, TUTOR, _cohort, _ctx, add_cw
 from tests.storage.test_discussions import CLOSES, _world
 
 
@@ -70,16 +70,7 @@ async def test_a_second_deadline_extension_supersedes_the_first(db: Database) ->
     await _cohort(db)
     async with db.session() as s:
         caller, cohort = await _ctx(s, TUTOR)
-        item = await calendar.add_deadline(
-            s,
-            caller,
-            cohort,
-            module_code="MATH70097",
-            kind="submission_deadline",
-            title="CW",
-            due="2026-03-20 12:00",
-            now=NOW,
-        )
+        item = await add_cw(s, caller, cohort)
         granted = [
             await calendar.grant_extension(
                 s,
