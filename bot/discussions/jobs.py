@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -92,20 +92,23 @@ async def run_due(
     thread_read: ThreadRead | None = None,
     ledger_lock: asyncio.Lock | None = None,
     sender: outbox.Outbox | None = None,
+    watch: Callable[[Mapping[str, int]], object] | None = None,
 ) -> DueReport:
     """Do whatever is due at ``now``; safe to run in several processes at once.
 
     ``thread_read(thread_id)`` says whether every message of a thread is recorded: a prompt
     is closed (summary posted, posts credited) only then, so what was posted while the bot was
     down is counted before the summary and the credits. ``ledger_lock`` is held while the
-    close credits the ledger (the recorder credits late posts under it too).
+    close credits the ledger (the recorder credits late posts under it too). ``watch`` is
+    told each new thread (thread id -> prompt id) before its prompt is marked open, so a
+    student who answers the moment it opens is recorded live, edits and deletions included.
     """
     report = DueReport()
 
     async def send() -> None:
         await (sender.run(now) if sender is not None else outbox.deliver(db, chat, now))
 
-    await _open_due(db, chat, now, report, send)
+    await _open_due(db, chat, now, report, send, watch)
     await _close_due(db, chat, now, report, thread_read, ledger_lock)
     if report.closed:
         await send()  # the summaries, now
@@ -172,7 +175,12 @@ async def _set_prompt(db: Database, prompt_id: int, **values: object) -> None:
 
 
 async def _open_due(
-    db: Database, chat: ChatPort, now: datetime, report: DueReport, send: Send
+    db: Database,
+    chat: ChatPort,
+    now: datetime,
+    report: DueReport,
+    send: Send,
+    watch: Callable[[Mapping[str, int]], object] | None = None,
 ) -> None:
     def ready() -> object:
         return and_(
@@ -242,6 +250,8 @@ async def _open_due(
         if thread_id is None:
             await _block(db, chat, prompt, module, report)
             continue
+        if watch is not None:
+            watch({thread_id: prompt_id})
         await _set_prompt(
             db, prompt_id, status=PromptStatus.OPEN, claimed_at=None, blocked_reason=None
         )

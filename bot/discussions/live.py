@@ -132,6 +132,7 @@ class LiveDiscussions:
             thread_read=self._thread_read,
             ledger_lock=self.recorder.ledger_lock,
             sender=self.outbox,
+            watch=self.recorder.watch,
         )
         # Threads it just made: read back whatever was posted before they were watched.
         self.recorder.watch(report.opened)
