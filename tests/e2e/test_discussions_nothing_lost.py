@@ -25,6 +25,7 @@ from bot.db.engine import Database
 from bot.db.migrate import upgrade
 from bot.db.models import (
     Contribution,
+    ContributionRevision,
     DiscussionPrompt,
     LedgerEntry,
     LedgerSource,
@@ -256,6 +257,72 @@ async def test_a_post_made_as_its_thread_opens_is_recorded(sandbox: Sandbox, wor
         ).scalar_one()
     assert opened == 3
     await recorded(sandbox, str(early.id), timeout=10)
+
+
+async def test_an_edit_and_a_deletion_made_as_its_thread_opens_are_recorded(
+    sandbox: Sandbox, world: World
+) -> None:
+    """A student answers in the first thread as soon as it is there, edits the answer and
+    deletes another post, all before the bot has finished opening the other prompts: the
+    earlier text is kept as a revision and the deletion is recorded. (A thread watched only
+    after every prompt had opened would be read back later as it then stood, losing both.)"""
+    server = sandbox.server
+    channel = world.channel(MODULE)
+    for n in range(3):
+        await schedule(sandbox, world, title=f"Week {n + 1}")
+    server.delay_route("/channels/{channel_id}/messages", 0.5, method="POST")
+    sandbox.clock.advance(timedelta(hours=1, minutes=1))
+    opening = asyncio.create_task(sandbox.run_due())
+    first = await server.wait_until(
+        lambda: next((m for m in server.script.messages(channel) if m.thread_id is not None), None),
+        timeout=15,
+        describe=lambda: "no prompt thread was created",
+    )
+    assert first.thread_id is not None
+    # The student needs a moment to read the prompt; the bot is listening to the thread by then.
+    recorder = sandbox.app.bot.get_cog("Discussions").recorder
+    thread = str(first.thread_id)
+
+    async def listening() -> bool:
+        return bool(recorder.watches(thread))
+
+    await eventually(listening, what="the bot listening to the new thread", timeout=15)
+    assert not opening.done(), "the bot listened to the thread only once every prompt had opened"
+    student = world.students(MODULE)[0].id
+    answer = server.state.create_message(student, first.thread_id, "my first thoughts " * 5)
+    mistake = server.state.create_message(student, first.thread_id, "posted by mistake " * 5)
+    server.commit()
+    server.state.edit_message(
+        student, first.thread_id, answer.id, {"content": "my second thoughts " * 6}
+    )
+    server.state.delete_message(student, first.thread_id, mistake.id)
+    server.commit()
+    await opening
+
+    async def kept() -> tuple[list[str], datetime] | None:
+        async with sandbox.db.session() as s:
+            old = (
+                (
+                    await s.execute(
+                        select(ContributionRevision.content)
+                        .join(Contribution, Contribution.id == ContributionRevision.contribution_id)
+                        .where(Contribution.message_id == str(answer.id))
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            gone = (
+                await s.execute(
+                    select(Contribution.deleted_at).where(
+                        Contribution.message_id == str(mistake.id)
+                    )
+                )
+            ).scalar_one_or_none()
+        return (list(old), gone) if old and gone is not None else None
+
+    old, _ = await _until(kept, "the edit's earlier text and the deletion recorded")
+    assert old == ["my first thoughts " * 5]
 
 
 async def test_a_late_answer_counts_in_the_gradebook_at_once(
