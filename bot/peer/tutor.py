@@ -31,6 +31,7 @@ from bot.peer.reads import assignments, current_submissions, kin_of, module_peop
 from bot.peer.release import score_credit, stored_results
 from bot.peer.results import final_mark, recompute
 from bot.peer.rubric import format_score
+from bot.teams.groups import shared
 
 # --------------------------------------------------------------------------- tutor commands
 
@@ -218,18 +219,19 @@ async def reassign_reviewer(
         if exercise.avoid_same_group
         else {}
     )
-    refusals = {
-        "self": f"{target.display_name} cannot review their own submission.",
-        "pair": f"{target.display_name} already has (or had) that submission.",
-        "group": (
-            f"{target.display_name} is in the author's study group or team, which this exercise "
-            "rules out."
-        ),
-    }
     for a in mine:
         rule = barred(target.id, a.author_id, groups=groups, taken=existing)
-        if rule is not None:
-            raise UserError(refusals[rule])
+        if rule == "self":
+            raise UserError(f"{target.display_name} cannot review their own submission.")
+        if rule == "pair":
+            raise UserError(f"{target.display_name} already has (or had) that submission.")
+        if rule == "group":
+            kind = shared(groups.get(target.id, frozenset()), groups.get(a.author_id, frozenset()))
+            name = (await names_of(session, [a.author_id]))[a.author_id]
+            raise UserError(
+                f"{target.display_name} is in the same {kind} as {name}, and this exercise "
+                "keeps reviews out of study groups and teams."
+            )
     for a in mine:
         a.status = AssignmentStatus.REASSIGNED
         a.end_reason = "tutor"

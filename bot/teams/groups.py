@@ -41,3 +41,18 @@ def with_teams(
     for person, team in teams.items():
         merged[person] = merged.get(person, frozenset()) | team
     return merged
+
+
+def shared(first: frozenset[int], second: frozenset[int]) -> str | None:
+    """What two people's merged groups (``with_teams``) have in common, in words: "study
+    group", "team", "study group and team", or None (a refusal names which rule applies)."""
+    common = first & second
+    kinds = [
+        kind
+        for kind, found in (
+            ("study group", any(g > 0 for g in common)),
+            ("team", any(g < 0 for g in common)),
+        )
+        if found
+    ]
+    return " and ".join(kinds) or None

@@ -719,9 +719,10 @@ async def test_the_tutor_cannot_hand_a_review_to_a_teammate_of_the_author(
         )
     ).reply()
     [shown] = await rows(sandbox, Person, Person.id == mate)
+    [whose] = await rows(sandbox, Person, Person.id == first.author_id)
     assert reply.content == (
-        f"{shown.display_name} is in the author's study group or team, which this exercise "
-        "rules out."
+        f"{shown.display_name} is in the same team as {whose.display_name}, and this exercise "
+        "keeps reviews out of study groups and teams."
     )
     assert reply in tutor.ephemerals()
     assert await settled(sandbox) == before

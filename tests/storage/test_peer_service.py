@@ -1089,8 +1089,9 @@ async def test_a_review_moved_by_hand_never_goes_to_a_teammate_of_the_author(
     with pytest.raises(UserError) as refused:
         await move_by_hand(course, ex, reviewer, author, teammate)
     assert str(refused.value) == (
-        f"{course.person(teammate).display_name} is in the author's study group or team, "
-        "which this exercise rules out."
+        f"{course.person(teammate).display_name} is in the same team as "
+        f"{course.person(author).display_name}, and this exercise keeps reviews out of study "
+        "groups and teams."
     )
     await course.due()
     assert await course.snapshot() == before and len(course.chat.dms) == dms
@@ -1100,3 +1101,41 @@ async def test_a_review_moved_by_hand_never_goes_to_a_teammate_of_the_author(
             update(TeamSet).where(TeamSet.id == set_id).values(status=TeamSetStatus.SUPERSEDED)
         )
     assert "Moved 1 review(s)" in await move_by_hand(course, ex, reviewer, author, teammate)
+
+
+async def test_a_refused_hand_picked_reviewer_is_told_which_group_they_share(
+    course: Course,
+) -> None:
+    """The refusal says whether the new reviewer shares the author's study group, team, or
+    both, so the tutor knows which record to look at; nothing changes either way."""
+    ex = await allocated(course, avoid_same_group=True)
+    [first, *_] = await course.assignments(ex)
+    reviewer, author = who(course, first.reviewer_id), who(course, first.author_id)
+    async with course.db.session() as s:
+        groups = await engine.groups_of(s, course.cohort.id, [p.id for p in course.people.values()])
+    mine = groups.get(first.author_id, frozenset())
+    mate = next(
+        u
+        for u in course.students()
+        if course.person(u).id != first.author_id
+        and not mine.isdisjoint(groups.get(course.person(u).id, frozenset()))
+    )
+    rule = "and this exercise keeps reviews out of study groups and teams."
+    before = await course.snapshot()
+    with pytest.raises(UserError) as refused:
+        await move_by_hand(course, ex, reviewer, author, mate)
+    assert str(refused.value) == (
+        f"{course.person(mate).display_name} is in the same study group as "
+        f"{course.person(author).display_name}, {rule}"
+    )
+    assert await course.snapshot() == before
+    await team_up(course, author, mate)
+    await course.due()
+    before = await course.snapshot()
+    with pytest.raises(UserError) as refused:
+        await move_by_hand(course, ex, reviewer, author, mate)
+    assert str(refused.value) == (
+        f"{course.person(mate).display_name} is in the same study group and team as "
+        f"{course.person(author).display_name}, {rule}"
+    )
+    assert await course.snapshot() == before
