@@ -113,6 +113,9 @@ class MessageTap(NamedTuple):
     take: Callable[[WireMessage], None]
     #: The ``WireMessage``'s tag.
     tag: str
+    #: Takes the server's messages in channels no tap watches (None: not wanted). The
+    #: discussion recorder keeps them a while: the channel may be a thread about to be watched.
+    stray: Callable[[WireMessage], None] | None = None
 
 
 #: How long a command that arrives during start-up waits for its server to be linked.
@@ -296,6 +299,13 @@ class CohortBot(commands.Bot):
                     tap.take(wire_from_payload(self._connection, data, tap.tag))
                 except Exception:
                     log.exception("message tap %r failed", tap)
+            if not taken and data.get("guild_id") is not None:
+                for tap in self._message_taps:
+                    if tap.stray is not None:
+                        try:
+                            tap.stray(wire_from_payload(self._connection, data, tap.tag))
+                        except Exception:
+                            log.exception("message tap %r failed", tap)
         if not taken or self._listening_for_messages():
             parse(data)
 

@@ -112,6 +112,11 @@ def message_target(event: Mapping[str, Any]) -> str:
     return channel
 
 
+def _in_a_thread(target: str) -> bool:
+    """Whether a message target (``message_target``) is a thread, not a channel."""
+    return "/" in target
+
+
 def _quiet_token_skipped(record: logging.LogRecord) -> bool:
     return "`token` will be unused" not in record.getMessage()
 
@@ -633,12 +638,19 @@ class SlackApplication:
         if not await self.once(event_key(body)):
             return
         subtype = event.get("subtype")
+        # Every reply in a thread goes to the recorder (and every message of a watched private
+        # answers channel): it records those of watched threads and keeps the others a while,
+        # since the thread may be a prompt's not watched yet.
         recorder = self.discussions.recorder
+
+        def wanted(target: str) -> bool:
+            return recorder.watches(target) or _in_a_thread(target)
+
         if subtype == "message_changed":
             message = dict(event.get("message") or {})
             message.setdefault("channel", event.get("channel"))
             target = message_target(message)
-            if recorder.watches(target):
+            if wanted(target):
                 before = (event.get("previous_message") or {}).get("text")
                 recorder.add_edit(await self.chat.to_chat_message(target, message), before)
         elif subtype == "message_deleted":
@@ -647,12 +659,12 @@ class SlackApplication:
             ts = str(event.get("deleted_ts") or previous.get("ts") or "")
             previous.setdefault("ts", ts)
             target = message_target(previous)
-            if ts and recorder.watches(target):
+            if ts and wanted(target):
                 gone = message_id(str(previous["channel"]), ts)
                 recorder.add_delete(gone, target, self.clock.now())
         elif subtype in _POSTS:
             target = message_target(event)
-            if recorder.watches(target):
+            if wanted(target):
                 recorder.add(await self.chat.to_chat_message(target, event))
 
     async def _on_member_joined(self, body: dict[str, Any], event: dict[str, Any]) -> None:

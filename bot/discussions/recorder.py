@@ -20,14 +20,23 @@ work closes a prompt only once its thread is read through (``cogs.discussions``)
 
 Recording a post in a prompt that has already closed credits the ledger at once
 (``scoring.follow_evidence``, the same path the close takes), not only at release.
+
+A thread is watched a moment after it exists (the opening process) or at the next refresh
+(another process, or one that took over from a killed one). What happens in it before that
+(a post, its edit, a deletion) is kept in memory for a while (``stray``, ``STRAY_SECONDS``)
+and recorded as it happened once the thread is watched, before its history is read, so an
+edit's earlier text and a deletion are not lost to a history read that sees only the present.
+Events of channels that never become watched threads are dropped unwritten.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +56,9 @@ log = logging.getLogger(__name__)
 __all__ = ["CLOSE_TIMES_TTL", "Recorder", "WriterKind"]
 
 CLOSE_TIMES_TTL = 5.0  # seconds
+#: Events in channels not watched are kept this long, and this many at most (``Recorder.stray``).
+STRAY_SECONDS = 300.0
+STRAY_MAX = 2000
 #: Messages prepared between two turns of the event loop on the loop's own path.
 PREPARE_SLICE = 250
 
@@ -99,6 +111,10 @@ class Recorder:
         self._messages: list[WireMessage] = []
         self._edits: list[MessageEdit] = []
         self._deletes: list[MessageDelete] = []
+        #: Recent events of channels not watched: (monotonic time, channel, event).
+        self._strays: deque[tuple[float, str, WireMessage | MessageEdit | MessageDelete]] = deque(
+            maxlen=STRAY_MAX
+        )
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -119,15 +135,18 @@ class Recorder:
     # ----------------------------------------------------------------- what to watch
 
     def watch(self, threads: Mapping[str, int]) -> list[str]:
-        """Add threads; returns those that are new (they need a backfill)."""
+        """Add threads; returns those that are new (they need a backfill). What was kept of
+        them while they were not watched is queued first (``stray``)."""
         new = [t for t in threads if t not in self.threads]
         self.threads.update(threads)
+        self._adopt(new)
         return new
 
     def replace_watched(self, threads: Mapping[str, int]) -> list[str]:
         new = [t for t in threads if t not in self.threads]
         self.threads = dict(threads)
         self._read_through &= set(threads)
+        self._adopt(new)
         return new
 
     def watches(self, channel_id: str) -> bool:
@@ -174,6 +193,7 @@ class Recorder:
 
     def add(self, message: ChatMessage, via: ContributionVia = ContributionVia.GATEWAY) -> None:
         if message.channel_id not in self.threads:
+            self.stray(recording.wire(message, via))
             return
         self._messages.append(recording.wire(message, via))
         self._schedule()
@@ -181,21 +201,65 @@ class Recorder:
     def add_wired(self, message: WireMessage) -> None:
         """The gateway's hot path: a message already in the queued form (``recording.wire``)."""
         if message[1] not in self.threads:
+            self.stray(message)
             return
         self._messages.append(message)
         self._schedule()
 
     def add_edit(self, message: ChatMessage, before: str | None = None) -> None:
         if message.channel_id not in self.threads:
+            self.stray(MessageEdit(message, before))
             return
         self._edits.append(MessageEdit(message, before))
         self._schedule()
 
     def add_delete(self, message_id: str, channel_id: str, at: datetime) -> None:
         if channel_id not in self.threads:
+            self.stray(MessageDelete(message_id, channel_id, at))
             return
         self._deletes.append(MessageDelete(message_id, channel_id, at))
         self._schedule()
+
+    def stray(self, event: WireMessage | MessageEdit | MessageDelete) -> None:
+        """Keep an event of a channel not watched (yet), in memory, for ``STRAY_SECONDS``: the
+        platform adapters hand over what is posted, edited or deleted in their server's
+        channels, and the channel may be a prompt's thread about to be watched."""
+        if isinstance(event, MessageEdit):
+            channel = event.message.channel_id
+        elif isinstance(event, MessageDelete):
+            channel = event.channel_id
+        else:
+            channel = event[1]
+        self._strays.append((time.monotonic(), channel, event))
+
+    def _adopt(self, threads: Iterable[str]) -> None:
+        """Queue what was kept of ``threads`` while they were not watched, in arrival order."""
+        wanted = set(threads)
+        if not wanted or not self._strays:
+            return
+        horizon = time.monotonic() - STRAY_SECONDS
+        kept: deque[tuple[float, str, WireMessage | MessageEdit | MessageDelete]] = deque(
+            maxlen=STRAY_MAX
+        )
+        adopted = 0
+        for item in self._strays:
+            at, channel, event = item
+            if at < horizon:
+                continue
+            if channel not in wanted:
+                kept.append(item)
+                continue
+            adopted += 1
+            if isinstance(event, MessageEdit):
+                self._edits.append(event)
+            elif isinstance(event, MessageDelete):
+                self._deletes.append(event)
+            else:
+                self._messages.append(event)
+        self._strays = kept
+        if adopted:
+            with contextlib.suppress(RuntimeError):  # no loop running: the next flush writes it
+                self._schedule()
 
     def _schedule(self) -> None:
         if self._closed:

@@ -74,7 +74,9 @@ class Discussions(FeatureCog, commands.Cog):
         self.recorder = self.live.recorder
         self.prompts = self.live.prompts
         #: New messages of watched threads go straight from the gateway to the recorder.
-        self._tap = MessageTap(self.recorder.watches, self.recorder.add_wired, GATEWAY_TAG)
+        self._tap = MessageTap(
+            self.recorder.watches, self.recorder.add_wired, GATEWAY_TAG, self.recorder.stray
+        )
 
     def _context(self, interaction: discord.Interaction) -> ContextOpener:
         return functools.partial(command_context, self.bot, interaction)
@@ -111,7 +113,8 @@ class Discussions(FeatureCog, commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
-        if str(payload.channel_id) in self.recorder.threads and "content" in payload.data:
+        # Every edit in the server: one in a thread not watched yet is kept a while (``stray``).
+        if payload.guild_id is not None and "content" in payload.data:
             before = payload.cached_message.content if payload.cached_message else None
             self.recorder.add_edit(to_chat_message(payload.message), before)
 

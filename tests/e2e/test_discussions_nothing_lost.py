@@ -325,6 +325,72 @@ async def test_an_edit_and_a_deletion_made_as_its_thread_opens_are_recorded(
     assert old == ["my first thoughts " * 5]
 
 
+async def test_what_happens_in_a_thread_another_process_opened_is_recorded_as_it_happened(
+    sandbox: Sandbox, world: World
+) -> None:
+    """Another process opened the prompt (and was then killed); this one hears of the thread
+    only at its next run of the due work. A post, its edit and a deletion made before that are
+    recorded as they happened: the earlier text kept as a revision, the deletion kept, not the
+    thread as a history read finds it later."""
+    server = sandbox.server
+    channel = world.channel(MODULE)
+    thread = server.state.start_thread(server.bot_user_id, channel.id, "Week 1", type=PUBLIC_THREAD)
+    server.commit()
+    now = sandbox.clock.now()
+    async with sandbox.db.session() as s:
+        module = (await s.execute(select(Module).where(Module.code == MODULE))).scalar_one()
+        s.add(
+            DiscussionPrompt(
+                module_id=module.id,
+                title="Week 1",
+                body="Discuss.",
+                opens_at=now - timedelta(minutes=5),
+                closes_at=now + timedelta(days=2),
+                rubric=preset("standard").to_dict(),
+                status=PromptStatus.OPEN,
+                channel_id=str(channel.id),
+                thread_id=str(thread.id),
+            )
+        )
+    student = world.students(MODULE)[0].id
+    answer = server.state.create_message(student, thread.id, "my first thoughts " * 5)
+    mistake = server.state.create_message(student, thread.id, "posted by mistake " * 5)
+    server.commit()
+    server.state.edit_message(student, thread.id, answer.id, {"content": "my second thoughts " * 6})
+    server.state.delete_message(student, thread.id, mistake.id)
+    server.commit()
+    # A command answered after those events were sent: the bot has taken them in by then.
+    await (await tutor(world).command("about", where=channel)).reply()
+    assert await _stored_ids(sandbox.db) == []
+
+    await sandbox.run_due()  # this process's next run: it hears of the thread
+
+    async def kept() -> tuple[list[str], datetime] | None:
+        async with sandbox.db.session() as s:
+            old = (
+                (
+                    await s.execute(
+                        select(ContributionRevision.content)
+                        .join(Contribution, Contribution.id == ContributionRevision.contribution_id)
+                        .where(Contribution.message_id == str(answer.id))
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            gone = (
+                await s.execute(
+                    select(Contribution.deleted_at).where(
+                        Contribution.message_id == str(mistake.id)
+                    )
+                )
+            ).scalar_one_or_none()
+        return (list(old), gone) if old and gone is not None else None
+
+    old, _ = await _until(kept, "the edit's earlier text and the deletion recorded", timeout=15)
+    assert old == ["my first thoughts " * 5]
+
+
 async def test_a_late_answer_counts_in_the_gradebook_at_once(
     sandbox: Sandbox, world: World
 ) -> None:

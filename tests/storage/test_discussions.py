@@ -681,3 +681,55 @@ async def test_a_writer_process_that_dies_is_replaced_and_nothing_is_lost(db: Da
     await recorder.close()
     rows = await _contributions(db)
     assert sorted(r.message_id for r in rows) == sorted(m.id for m in messages)
+
+
+async def test_what_happened_in_a_thread_before_it_was_watched_is_recorded_as_it_happened(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread is watched a moment after it exists, or at the next refresh in another
+    process: a post, its edit and a deletion made before that are recorded once it is watched
+    (the earlier text as a revision, the deletion flagged), within ``STRAY_SECONDS``; older
+    events, and those of channels never watched, are never written."""
+    from types import SimpleNamespace
+
+    from bot.clock import ManualClock
+    from bot.discussions import recorder as recorder_module
+
+    seconds = [1000.0]
+    monkeypatch.setattr(recorder_module, "time", SimpleNamespace(monotonic=lambda: seconds[0]))
+    w = await _world(db)
+    recorder = recorder_module.Recorder(
+        db, ManualClock(CLOSES), bot_user_id=lambda: BOT, writer="thread"
+    )
+    await recorder.prime()
+    recorder.gateway_up()
+    too_old = w.message("cat", WORDS, at=OPENS + timedelta(minutes=1))
+    recorder.add(too_old)
+    seconds[0] += recorder_module.STRAY_SECONDS + 1
+    answer = w.message("amy", "first draft " * 30, at=OPENS + timedelta(minutes=10))
+    mistake = w.message("bob", WORDS, at=OPENS + timedelta(minutes=11))
+    elsewhere = w.message("amy", "chat in another channel", at=OPENS + timedelta(minutes=12))
+    recorder.add(answer)
+    recorder.add(mistake)
+    recorder.add(elsewhere._replace(channel_id="900000000000000002"))
+    edited = answer._replace(content="second draft " * 40, edited_at=OPENS + timedelta(minutes=13))
+    recorder.add_edit(edited)
+    recorder.add_delete(mistake.id, THREAD, OPENS + timedelta(minutes=14))
+    await recorder.flush()
+    assert await _contributions(db) == []  # nothing of a channel not watched is written
+
+    assert recorder.watch({THREAD: w.prompt_id}) == [THREAD]
+    await recorder.flush()
+    rows = {c.message_id: c for c in await _contributions(db)}
+    assert sorted(rows) == sorted([answer.id, mistake.id])  # not the one kept too long
+    assert rows[answer.id].content == "second draft " * 40
+    assert rows[mistake.id].deleted_at == OPENS + timedelta(minutes=14)
+    async with db.session() as s:
+        revisions = (await s.execute(select(ContributionRevision.content))).scalars().all()
+    assert revisions == ["first draft " * 30]
+
+    recorder.watch({THREAD: w.prompt_id, "900000000000000002": w.prompt_id})
+    await recorder.flush()
+    assert len(await _contributions(db)) == 3  # what was kept is handed over once, not again
+    assert {c.content for c in await _contributions(db)} >= {"chat in another channel"}
+    await recorder.close()
