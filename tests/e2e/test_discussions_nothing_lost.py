@@ -73,13 +73,23 @@ async def _seed_open_prompt(
     channel = world.channel(MODULE)
     thread = server.state.start_thread(server.bot_user_id, channel.id, "Week 1", type=PUBLIC_THREAD)
     server.commit()
+    prompt_id = await _open_prompt_row(
+        db, channel, thread, opens_at=datetime.now(UTC) - timedelta(hours=1), closes_at=closes_at
+    )
+    return world, thread, prompt_id
+
+
+async def _open_prompt_row(
+    db: Database, channel: Channel, thread: Channel, *, opens_at: datetime, closes_at: datetime
+) -> int:
+    """The open prompt a bot process leaves once it has opened ``thread``."""
     async with db.session() as s:
         module = (await s.execute(select(Module).where(Module.code == MODULE))).scalar_one()
         prompt = DiscussionPrompt(
             module_id=module.id,
             title="Week 1",
             body="Discuss.",
-            opens_at=datetime.now(UTC) - timedelta(hours=1),
+            opens_at=opens_at,
             closes_at=closes_at,
             rubric=preset("standard").to_dict(),
             status=PromptStatus.OPEN,
@@ -88,8 +98,52 @@ async def _seed_open_prompt(
         )
         s.add(prompt)
         await s.flush()
-        prompt_id = prompt.id
-    return world, thread, prompt_id
+        return prompt.id
+
+
+FIRST = "my first thoughts " * 5
+
+
+def _answer_edit_and_delete(
+    server: LocalDiscordServer, student: int, thread_id: int
+) -> tuple[str, str]:
+    """A student answers, posts something by mistake, edits the answer and deletes the
+    mistake, quickly; returns the two message ids (answer, mistake)."""
+    answer = server.state.create_message(student, thread_id, FIRST)
+    mistake = server.state.create_message(student, thread_id, "posted by mistake " * 5)
+    server.commit()
+    server.state.edit_message(student, thread_id, answer.id, {"content": "my second thoughts " * 6})
+    server.state.delete_message(student, thread_id, mistake.id)
+    server.commit()
+    return str(answer.id), str(mistake.id)
+
+
+async def _edit_and_deletion_kept(db: Database, answer: str, mistake: str) -> None:
+    """Wait until the answer's earlier text is kept as its one revision and the mistake is
+    flagged deleted."""
+
+    async def kept() -> list[str] | None:
+        async with db.session() as s:
+            old = (
+                (
+                    await s.execute(
+                        select(ContributionRevision.content)
+                        .join(Contribution, Contribution.id == ContributionRevision.contribution_id)
+                        .where(Contribution.message_id == answer)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            gone = (
+                await s.execute(
+                    select(Contribution.deleted_at).where(Contribution.message_id == mistake)
+                )
+            ).scalar_one_or_none()
+        return list(old) if old and gone is not None else None
+
+    old = await _until(kept, "the edit's earlier text and the deletion recorded", timeout=15)
+    assert old == [FIRST]
 
 
 async def _stored_ids(db: Database) -> list[str]:
@@ -226,9 +280,9 @@ async def _has(db: Database, wanted: set[str]) -> bool:
     return wanted <= set(await _stored_ids(db))
 
 
-async def test_a_post_made_as_its_thread_opens_is_recorded(sandbox: Sandbox, world: World) -> None:
-    """Point 2: several prompts open together; a student posts in the first thread the
-    moment it exists, before the bot has finished opening the others."""
+async def _three_opening(sandbox: Sandbox, world: World) -> tuple[asyncio.Task[None], int]:
+    """Three prompts start opening together; returns the opening (still under way) and the
+    first prompt's thread, as soon as it exists."""
     server = sandbox.server
     channel = world.channel(MODULE)
     for n in range(3):
@@ -244,7 +298,15 @@ async def test_a_post_made_as_its_thread_opens_is_recorded(sandbox: Sandbox, wor
         describe=lambda: "no prompt thread was created",
     )
     assert first.thread_id is not None
-    early = server.state.create_message(world.students(MODULE)[0].id, first.thread_id, "first!")
+    return opening, first.thread_id
+
+
+async def test_a_post_made_as_its_thread_opens_is_recorded(sandbox: Sandbox, world: World) -> None:
+    """Point 2: several prompts open together; a student posts in the first thread the
+    moment it exists, before the bot has finished opening the others."""
+    server = sandbox.server
+    opening, thread_id = await _three_opening(sandbox, world)
+    early = server.state.create_message(world.students(MODULE)[0].id, thread_id, "first!")
     server.commit()
     await opening
     async with sandbox.db.session() as s:
@@ -266,63 +328,21 @@ async def test_an_edit_and_a_deletion_made_as_its_thread_opens_are_recorded(
     deletes another post, all before the bot has finished opening the other prompts: the
     earlier text is kept as a revision and the deletion is recorded. (A thread watched only
     after every prompt had opened would be read back later as it then stood, losing both.)"""
-    server = sandbox.server
-    channel = world.channel(MODULE)
-    for n in range(3):
-        await schedule(sandbox, world, title=f"Week {n + 1}")
-    server.delay_route("/channels/{channel_id}/messages", 0.5, method="POST")
-    sandbox.clock.advance(timedelta(hours=1, minutes=1))
-    opening = asyncio.create_task(sandbox.run_due())
-    first = await server.wait_until(
-        lambda: next((m for m in server.script.messages(channel) if m.thread_id is not None), None),
-        timeout=15,
-        describe=lambda: "no prompt thread was created",
-    )
-    assert first.thread_id is not None
+    opening, thread_id = await _three_opening(sandbox, world)
     # The student needs a moment to read the prompt; the bot is listening to the thread by then.
     recorder = sandbox.app.bot.get_cog("Discussions").recorder
-    thread = str(first.thread_id)
+    thread = str(thread_id)
 
     async def listening() -> bool:
         return bool(recorder.watches(thread))
 
     await eventually(listening, what="the bot listening to the new thread", timeout=15)
     assert not opening.done(), "the bot listened to the thread only once every prompt had opened"
-    student = world.students(MODULE)[0].id
-    answer = server.state.create_message(student, first.thread_id, "my first thoughts " * 5)
-    mistake = server.state.create_message(student, first.thread_id, "posted by mistake " * 5)
-    server.commit()
-    server.state.edit_message(
-        student, first.thread_id, answer.id, {"content": "my second thoughts " * 6}
+    answer, mistake = _answer_edit_and_delete(
+        sandbox.server, world.students(MODULE)[0].id, thread_id
     )
-    server.state.delete_message(student, first.thread_id, mistake.id)
-    server.commit()
     await opening
-
-    async def kept() -> tuple[list[str], datetime] | None:
-        async with sandbox.db.session() as s:
-            old = (
-                (
-                    await s.execute(
-                        select(ContributionRevision.content)
-                        .join(Contribution, Contribution.id == ContributionRevision.contribution_id)
-                        .where(Contribution.message_id == str(answer.id))
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            gone = (
-                await s.execute(
-                    select(Contribution.deleted_at).where(
-                        Contribution.message_id == str(mistake.id)
-                    )
-                )
-            ).scalar_one_or_none()
-        return (list(old), gone) if old and gone is not None else None
-
-    old, _ = await _until(kept, "the edit's earlier text and the deletion recorded")
-    assert old == ["my first thoughts " * 5]
+    await _edit_and_deletion_kept(sandbox.db, answer, mistake)
 
 
 async def test_what_happens_in_a_thread_another_process_opened_is_recorded_as_it_happened(
@@ -337,58 +357,20 @@ async def test_what_happens_in_a_thread_another_process_opened_is_recorded_as_it
     thread = server.state.start_thread(server.bot_user_id, channel.id, "Week 1", type=PUBLIC_THREAD)
     server.commit()
     now = sandbox.clock.now()
-    async with sandbox.db.session() as s:
-        module = (await s.execute(select(Module).where(Module.code == MODULE))).scalar_one()
-        s.add(
-            DiscussionPrompt(
-                module_id=module.id,
-                title="Week 1",
-                body="Discuss.",
-                opens_at=now - timedelta(minutes=5),
-                closes_at=now + timedelta(days=2),
-                rubric=preset("standard").to_dict(),
-                status=PromptStatus.OPEN,
-                channel_id=str(channel.id),
-                thread_id=str(thread.id),
-            )
-        )
-    student = world.students(MODULE)[0].id
-    answer = server.state.create_message(student, thread.id, "my first thoughts " * 5)
-    mistake = server.state.create_message(student, thread.id, "posted by mistake " * 5)
-    server.commit()
-    server.state.edit_message(student, thread.id, answer.id, {"content": "my second thoughts " * 6})
-    server.state.delete_message(student, thread.id, mistake.id)
-    server.commit()
+    await _open_prompt_row(
+        sandbox.db,
+        channel,
+        thread,
+        opens_at=now - timedelta(minutes=5),
+        closes_at=now + timedelta(days=2),
+    )
+    answer, mistake = _answer_edit_and_delete(server, world.students(MODULE)[0].id, thread.id)
     # A command answered after those events were sent: the bot has taken them in by then.
     await (await tutor(world).command("about", where=channel)).reply()
     assert await _stored_ids(sandbox.db) == []
 
     await sandbox.run_due()  # this process's next run: it hears of the thread
-
-    async def kept() -> tuple[list[str], datetime] | None:
-        async with sandbox.db.session() as s:
-            old = (
-                (
-                    await s.execute(
-                        select(ContributionRevision.content)
-                        .join(Contribution, Contribution.id == ContributionRevision.contribution_id)
-                        .where(Contribution.message_id == str(answer.id))
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            gone = (
-                await s.execute(
-                    select(Contribution.deleted_at).where(
-                        Contribution.message_id == str(mistake.id)
-                    )
-                )
-            ).scalar_one_or_none()
-        return (list(old), gone) if old and gone is not None else None
-
-    old, _ = await _until(kept, "the edit's earlier text and the deletion recorded", timeout=15)
-    assert old == ["my first thoughts " * 5]
+    await _edit_and_deletion_kept(sandbox.db, answer, mistake)
 
 
 async def test_a_late_answer_counts_in_the_gradebook_at_once(
