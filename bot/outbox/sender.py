@@ -207,7 +207,11 @@ class Outbox:
                 return Report()
             self._idle.clear()
             try:
-                return await _Run(self, now or self.clock()).go()
+                when = now or self.clock()
+                async with self.db.reading() as reader:
+                    if not await store.has_work(reader, when):
+                        return Report()
+                return await _Run(self, when).go()
             finally:
                 self._idle.set()
 

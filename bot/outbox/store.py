@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.chat import FileAttachment, OutgoingMessage
 from bot.db.models import DmChannel, Module, OutboxMessage, OutboxState, Person
@@ -147,6 +147,26 @@ async def next_due(session: AsyncSession) -> datetime | None:
     # A lease is taken over just after it ends.
     lease_over = lease + timedelta(seconds=1) if lease is not None else None
     return min((t for t in (pending, lease_over) if t is not None), default=None)
+
+
+async def has_work(reader: AsyncConnection | AsyncSession, now: datetime) -> bool:
+    """Whether a sender's run at ``now`` would find anything: a message due, or a claim whose
+    lease ended. One query: a run that would find nothing (most runs, since every feature's
+    due work runs the sender after it) costs this instead of its three transactions."""
+    found = await reader.execute(
+        select(OutboxMessage.id)
+        .where(
+            or_(
+                and_(
+                    OutboxMessage.state == OutboxState.PENDING,
+                    or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
+                ),
+                and_(OutboxMessage.state == OutboxState.CLAIMED, OutboxMessage.lease_until < now),
+            )
+        )
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 # --------------------------------------------------------------------------- claiming

@@ -46,7 +46,7 @@ from bot.db.models import (
     Person,
 )
 from bot.discord_links import DISCORD_LINKS
-from bot.outbox import Message, Outbox, Outcome
+from bot.outbox import Message, Outbox, Outcome, store
 from bot.outbox.policy import BACKOFF, LEASE, MAX_ATTEMPTS
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -604,3 +604,32 @@ async def test_the_upgrade_moves_the_peer_outbox_and_its_old_markers_still_count
     rows = await _rows(db)
     assert {r.state for r in rows.values()} == {OutboxState.SENT}
     assert rows["peer:assign:7:0"].last_error == "recovered"
+
+
+async def test_a_sender_knows_when_a_run_would_find_nothing(db: Database) -> None:
+    """``has_work`` (checked before each run, one query) answers as the run would: a message
+    due, or a claim whose lease ended; not a message due later, nor a claim still leased."""
+    world = await _world(db)
+
+    async def work(at: datetime) -> bool:
+        async with db.reading() as reader:
+            return await store.has_work(reader, at)
+
+    assert not await work(NOW)
+    later = NOW + timedelta(hours=1)
+    await _enqueue(db, [_dm("later", world.people[0], not_before=later)])
+    assert not await work(NOW) and await work(later)
+    await _enqueue(db, [_dm("now", world.people[1])])
+    assert await work(NOW)
+    async with db.session() as s:  # both claimed by a sender that then died
+        await s.execute(
+            update(OutboxMessage).values(
+                state=OutboxState.CLAIMED, claimed_by="dead", claimed_at=NOW, lease_until=later
+            )
+        )
+    assert not await work(NOW)
+    assert await work(later + timedelta(seconds=1))
+    report = await _sender(db, FakeChat()).run(NOW)  # nothing to do now: nothing happens
+    assert report.sent == 0 and {r.state for r in (await _rows(db)).values()} == {
+        OutboxState.CLAIMED
+    }
