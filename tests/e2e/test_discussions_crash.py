@@ -39,9 +39,10 @@ def _free_port() -> int:
 
 
 async def _start_bot(
-    server: LocalDiscordServer, db_url: str, cwd: Path, **settings: str
+    server: LocalDiscordServer, db_url: str, cwd: Path, log: Path | None = None, **settings: str
 ) -> asyncio.subprocess.Process:
-    """``cohortbot run`` as its own process; ``settings`` override the environment."""
+    """``cohortbot run`` as its own process; ``settings`` override the environment; its
+    stderr goes to ``log`` when given (nobody need read it meanwhile), else to a pipe."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTBOT_")}
     env.update(
         DISCORD_TOKEN=server.token,
@@ -61,7 +62,7 @@ async def _start_bot(
         env=env,
         cwd=cwd,
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE if log is None else log.open("ab"),
     )
 
 

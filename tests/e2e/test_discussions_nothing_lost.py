@@ -80,9 +80,15 @@ async def _seed_open_prompt(
 
 
 async def _open_prompt_row(
-    db: Database, channel: Channel, thread: Channel, *, opens_at: datetime, closes_at: datetime
+    db: Database,
+    channel: Channel,
+    thread: Channel | None,
+    *,
+    opens_at: datetime,
+    closes_at: datetime,
 ) -> int:
-    """The open prompt a bot process leaves once it has opened ``thread``."""
+    """The open prompt a bot process leaves once it has opened ``thread`` (None: a prompt
+    scheduled to open at ``opens_at``, as ``/prompt create`` leaves it)."""
     async with db.session() as s:
         module = (await s.execute(select(Module).where(Module.code == MODULE))).scalar_one()
         prompt = DiscussionPrompt(
@@ -92,9 +98,9 @@ async def _open_prompt_row(
             opens_at=opens_at,
             closes_at=closes_at,
             rubric=preset("standard").to_dict(),
-            status=PromptStatus.OPEN,
+            status=PromptStatus.SCHEDULED if thread is None else PromptStatus.OPEN,
             channel_id=str(channel.id),
-            thread_id=str(thread.id),
+            thread_id=None if thread is None else str(thread.id),
         )
         s.add(prompt)
         await s.flush()
@@ -371,6 +377,69 @@ async def test_what_happens_in_a_thread_another_process_opened_is_recorded_as_it
 
     await sandbox.run_due()  # this process's next run: it hears of the thread
     await _edit_and_deletion_kept(sandbox.db, answer, mistake)
+
+
+@pytest.mark.slow
+async def test_a_process_killed_right_after_opening_a_prompt_loses_no_edit_or_deletion(
+    tmp_path: Path, e2e_url: str
+) -> None:
+    """Two ``cohortbot run`` processes share the database; the one that opens a prompt is
+    killed (SIGKILL) as soon as the prompt is open. A student answers, edits the answer and
+    deletes a post at once: the other process, which had not heard of the thread yet, records
+    them as they happened (the earlier text kept, the deletion flagged)."""
+    async with LocalDiscordServer() as server:
+        db = Database(e2e_url)
+        await upgrade(db)
+        programme, roster = example_texts()
+        world = await build_world(server, db, programme_text=programme, roster_text=roster)
+        channel = world.channel(MODULE)
+        prompt_id = await _open_prompt_row(
+            db,
+            channel,
+            None,
+            opens_at=datetime.now(UTC) + timedelta(seconds=8),
+            closes_at=datetime.now(UTC) + timedelta(days=2),
+        )
+        logs = [tmp_path / "a.log", tmp_path / "b.log"]
+        bots = [
+            await _start_bot(
+                server,
+                e2e_url,
+                tmp_path,
+                log,
+                COHORTBOT_LOG_LEVEL="INFO",
+                COHORTBOT_SCHEDULER_TICK_SECONDS="5",
+            )
+            for log in logs
+        ]
+        try:
+
+            async def opened() -> DiscussionPrompt | None:
+                async with db.session() as s:
+                    prompt = await s.get(DiscussionPrompt, prompt_id)
+                return prompt if prompt and prompt.status == PromptStatus.OPEN else None
+
+            prompt = await _until(opened, "the prompt opened", timeout=60)
+            assert prompt.thread_id is not None
+            said = [log.read_text(errors="replace") for log in logs]
+            [opener] = [n for n, text in enumerate(said) if f"prompt {prompt_id} opened" in text]
+            bots[opener].send_signal(signal.SIGKILL)
+            await bots[opener].wait()
+            answer, mistake = _answer_edit_and_delete(
+                server, world.students(MODULE)[0].id, int(prompt.thread_id)
+            )
+            await _edit_and_deletion_kept(db, answer, mistake)
+            assert sorted(await _stored_ids(db)) == sorted([answer, mistake])  # each once
+            parts = [
+                m.content.splitlines()[-1]
+                for m in server.script.messages(channel)
+                if f"cohortbot prompt {prompt_id} " in m.content
+            ]
+            assert parts and len(parts) == len(set(parts))  # the prompt was posted once
+        finally:
+            for bot in bots:
+                await _stop(bot)
+            await db.dispose()
 
 
 async def test_a_late_answer_counts_in_the_gradebook_at_once(
