@@ -192,11 +192,7 @@ class Recorder:
         return len(self._messages) + len(self._edits) + len(self._deletes)
 
     def add(self, message: ChatMessage, via: ContributionVia = ContributionVia.GATEWAY) -> None:
-        if message.channel_id not in self.threads:
-            self.stray(recording.wire(message, via))
-            return
-        self._messages.append(recording.wire(message, via))
-        self._schedule()
+        self.add_wired(recording.wire(message, via))
 
     def add_wired(self, message: WireMessage) -> None:
         """The gateway's hot path: a message already in the queued form (``recording.wire``)."""
@@ -207,17 +203,19 @@ class Recorder:
         self._schedule()
 
     def add_edit(self, message: ChatMessage, before: str | None = None) -> None:
+        edit = MessageEdit(message, before)
         if message.channel_id not in self.threads:
-            self.stray(MessageEdit(message, before))
+            self.stray(edit)
             return
-        self._edits.append(MessageEdit(message, before))
+        self._edits.append(edit)
         self._schedule()
 
     def add_delete(self, message_id: str, channel_id: str, at: datetime) -> None:
+        delete = MessageDelete(message_id, channel_id, at)
         if channel_id not in self.threads:
-            self.stray(MessageDelete(message_id, channel_id, at))
+            self.stray(delete)
             return
-        self._deletes.append(MessageDelete(message_id, channel_id, at))
+        self._deletes.append(delete)
         self._schedule()
 
     def stray(self, event: WireMessage | MessageEdit | MessageDelete) -> None:
